@@ -1,0 +1,28 @@
+import { z } from 'zod';
+
+/**
+ * One metric sample as the agent collects it and the metrics table stores it.
+ * Raw totals only (bytes, counts); percentages of memory and disk are derived at query time.
+ * Integer byte counts travel as JSON numbers: every value fits in 2^53 (8 PiB).
+ */
+export const MetricSample = z
+  .object({
+    cpu_percent: z.number().min(0).max(100).nullable(),
+    memory_total: z.number().int().nonnegative().nullable(),
+    memory_used: z.number().int().nonnegative().nullable(),
+    disk_total: z.number().int().nonnegative().nullable(),
+    disk_used: z.number().int().nonnegative().nullable(),
+    net_sent_ps: z.number().nonnegative().nullable(),
+    net_recv_ps: z.number().nonnegative().nullable(),
+    net_utilization: z.number().min(0).nullable(),
+    packets_sent: z.number().int().nonnegative().nullable(),
+    packets_recv: z.number().int().nonnegative().nullable(),
+    net_errors: z.number().int().nonnegative().nullable(),
+    net_dropped: z.number().int().nonnegative().nullable(),
+    process_count: z.number().int().nonnegative().nullable(),
+    collection_ms: z.number().int().nonnegative(),
+  })
+  .strict();
+export type MetricSample = z.infer<typeof MetricSample>;
+
+export const METRIC_FIELDS = Object.keys(MetricSample.shape) as (keyof MetricSample)[];
