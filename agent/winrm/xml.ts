@@ -1,0 +1,195 @@
+/**
+ * A small XML reader for WS-Management responses.
+ *
+ * Why not a general parser: WinRM answers are namespaced SOAP whose prefixes vary between
+ * Windows versions (`p:`, `wsmv:`, none), and every value must stay text so uint64 counters
+ * keep their precision. Elements and attributes are therefore keyed by LOCAL name; `xmlns`
+ * declarations are dropped; text is entity-decoded and never converted. DTDs are refused
+ * (no entity expansion attacks from a hostile host).
+ */
+
+export interface XmlElement {
+  /** Local name, prefix stripped (`s:Envelope` → `Envelope`). */
+  name: string;
+  /** Attributes by local name (`xsi:nil` → `nil`); namespace declarations omitted. */
+  attrs: Record<string, string>;
+  children: XmlElement[];
+  /** Concatenated, decoded character data directly inside this element. */
+  text: string;
+}
+
+export class XmlSyntaxError extends Error {
+  constructor(message: string) {
+    super(`malformed XML: ${message}`);
+    this.name = 'XmlSyntaxError';
+  }
+}
+
+const NAMED_ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
+
+function decodeEntities(raw: string): string {
+  if (raw.indexOf('&') < 0) return raw;
+  return raw.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);/g, (_m, ent: string) => {
+    if (ent[0] === '#') {
+      const code = ent[1] === 'x' ? parseInt(ent.slice(2), 16) : parseInt(ent.slice(1), 10);
+      if (!Number.isFinite(code) || code > 0x10ffff) throw new XmlSyntaxError('bad character reference');
+      return String.fromCodePoint(code);
+    }
+    const v = NAMED_ENTITIES[ent];
+    if (v === undefined) throw new XmlSyntaxError(`unknown entity &${ent};`);
+    return v;
+  });
+}
+
+function localName(qname: string): string {
+  const i = qname.indexOf(':');
+  return i < 0 ? qname : qname.slice(i + 1);
+}
+
+const ATTR_RE = /([^\s=/>]+)\s*=\s*("([^"]*)"|'([^']*)')/g;
+
+function parseAttrs(src: string): Record<string, string> {
+  const attrs: Record<string, string> = {};
+  if (src.trim() === '') return attrs;
+  ATTR_RE.lastIndex = 0;
+  let m: RegExpExecArray | null;
+  while ((m = ATTR_RE.exec(src)) !== null) {
+    const qname = m[1]!;
+    if (qname === 'xmlns' || qname.startsWith('xmlns:')) continue;
+    attrs[localName(qname)] = decodeEntities(m[3] ?? m[4] ?? '');
+  }
+  return attrs;
+}
+
+/** Parses a whole document and returns its root element. */
+export function parseXml(input: string): XmlElement {
+  const stack: XmlElement[] = [];
+  let root: XmlElement | undefined;
+  let i = 0;
+  const n = input.length;
+  if (input.charCodeAt(0) === 0xfeff) i = 1;
+  while (i < n) {
+    const lt = input.indexOf('<', i);
+    const textEnd = lt < 0 ? n : lt;
+    if (textEnd > i) {
+      const top = stack[stack.length - 1];
+      const raw = input.slice(i, textEnd);
+      if (top) top.text += decodeEntities(raw);
+      else if (raw.trim() !== '') throw new XmlSyntaxError('text outside the root element');
+    }
+    if (lt < 0) break;
+    const next = input.charCodeAt(lt + 1);
+    if (next === 0x21 /* ! */) {
+      if (input.startsWith('<!--', lt)) {
+        const end = input.indexOf('-->', lt + 4);
+        if (end < 0) throw new XmlSyntaxError('unterminated comment');
+        i = end + 3;
+      } else if (input.startsWith('<![CDATA[', lt)) {
+        const end = input.indexOf(']]>', lt + 9);
+        if (end < 0) throw new XmlSyntaxError('unterminated CDATA');
+        const top = stack[stack.length - 1];
+        if (!top) throw new XmlSyntaxError('CDATA outside the root element');
+        top.text += input.slice(lt + 9, end);
+        i = end + 3;
+      } else {
+        throw new XmlSyntaxError('DTDs are not accepted');
+      }
+      continue;
+    }
+    if (next === 0x3f /* ? */) {
+      const end = input.indexOf('?>', lt + 2);
+      if (end < 0) throw new XmlSyntaxError('unterminated processing instruction');
+      i = end + 2;
+      continue;
+    }
+    const gt = findTagEnd(input, lt + 1);
+    if (next === 0x2f /* / */) {
+      const qname = input.slice(lt + 2, gt).trim();
+      const top = stack.pop();
+      if (!top || top.name !== localName(qname)) throw new XmlSyntaxError(`unexpected </${qname}>`);
+      i = gt + 1;
+      continue;
+    }
+    const selfClosing = input.charCodeAt(gt - 1) === 0x2f;
+    const inner = input.slice(lt + 1, selfClosing ? gt - 1 : gt);
+    const sp = inner.search(/[\s]/);
+    const qname = sp < 0 ? inner : inner.slice(0, sp);
+    if (qname === '') throw new XmlSyntaxError('empty tag name');
+    const el: XmlElement = {
+      name: localName(qname),
+      attrs: sp < 0 ? {} : parseAttrs(inner.slice(sp)),
+      children: [],
+      text: '',
+    };
+    const parent = stack[stack.length - 1];
+    if (parent) parent.children.push(el);
+    else if (root) throw new XmlSyntaxError('more than one root element');
+    else root = el;
+    if (!selfClosing) stack.push(el);
+    i = gt + 1;
+  }
+  if (stack.length > 0) throw new XmlSyntaxError(`unclosed <${stack[stack.length - 1]!.name}>`);
+  if (!root) throw new XmlSyntaxError('no root element');
+  return root;
+}
+
+function findTagEnd(input: string, from: number): number {
+  let quote = 0;
+  for (let j = from; j < input.length; j++) {
+    const c = input.charCodeAt(j);
+    if (quote) {
+      if (c === quote) quote = 0;
+    } else if (c === 0x22 || c === 0x27) {
+      quote = c;
+    } else if (c === 0x3e) {
+      return j;
+    }
+  }
+  throw new XmlSyntaxError('unterminated tag');
+}
+
+/** First child with this local name. */
+export function child(el: XmlElement | undefined, name: string): XmlElement | undefined {
+  if (!el) return undefined;
+  for (const c of el.children) if (c.name === name) return c;
+  return undefined;
+}
+
+export function childrenNamed(el: XmlElement | undefined, name: string): XmlElement[] {
+  return el ? el.children.filter((c) => c.name === name) : [];
+}
+
+/** Follows a path of local names from `el`, first match at each step. */
+export function path(el: XmlElement | undefined, ...names: string[]): XmlElement | undefined {
+  let cur = el;
+  for (const name of names) cur = child(cur, name);
+  return cur;
+}
+
+/** Depth-first search for the first descendant (or self) with this local name. */
+export function findDeep(el: XmlElement | undefined, name: string): XmlElement | undefined {
+  if (!el) return undefined;
+  if (el.name === name) return el;
+  for (const c of el.children) {
+    const hit = findDeep(c, name);
+    if (hit) return hit;
+  }
+  return undefined;
+}
+
+/** All text under an element, in document order (for fault messages wrapped in markup). */
+export function deepText(el: XmlElement): string {
+  let out = el.text;
+  for (const c of el.children) out += deepText(c);
+  return out;
+}
+
+export function isNil(el: XmlElement): boolean {
+  return el.attrs.nil === 'true';
+}
+
+export function escapeXml(s: string): string {
+  return s.replace(/[<>&"']/g, (c) =>
+    c === '<' ? '&lt;' : c === '>' ? '&gt;' : c === '&' ? '&amp;' : c === '"' ? '&quot;' : '&apos;',
+  );
+}
