@@ -106,7 +106,7 @@ export function parseXml(input: string): XmlElement {
     if (next === 0x2f /* / */) {
       const qname = input.slice(lt + 2, gt).trim();
       const top = stack.pop();
-      if (!top || top.name !== localName(qname)) throw new XmlSyntaxError(`unexpected </${qname}>`);
+      if (!top || top.name !== localName(qname)) throw new XmlSyntaxError(`unexpected closing tag ${qname}`);
       i = gt + 1;
       continue;
     }
@@ -128,7 +128,7 @@ export function parseXml(input: string): XmlElement {
     if (!selfClosing) stack.push(el);
     i = gt + 1;
   }
-  if (stack.length > 0) throw new XmlSyntaxError(`unclosed <${stack[stack.length - 1]!.name}>`);
+  if (stack.length > 0) throw new XmlSyntaxError(`unclosed element ${stack[stack.length - 1]!.name}`);
   if (!root) throw new XmlSyntaxError('no root element');
   return root;
 }
