@@ -6,7 +6,7 @@ import { runPowerShellInShell, type PowerShellOptions } from './powershell.ts';
 import { openShell, type CommandResult, type RunOptions, type ShellOptions, type WinrmShell } from './shell.ts';
 import { Transport, type NtlmFactory, type TransportStats } from './transport.ts';
 import type { WmiInstance } from './wmi-instance.ts';
-import type { WsmanContext } from './wsman-call.ts';
+import { readTimeoutFor, type WsmanContext } from './wsman-call.ts';
 import { defaultNtlmFactory } from './ntlm-factory.ts';
 
 export const WinrmClientOptions = z
@@ -80,7 +80,7 @@ export function createWinrmClient(input: WinrmClientOptions, deps: { ntlm?: Ntlm
   }
   const o = Object.freeze(parsed.data);
   const port = o.port ?? (o.https ? 5986 : 5985);
-  const readMs = Math.max(o.timeouts.readMs, o.timeouts.operationSec * 1000 + 5000);
+  const readMs = Math.max(o.timeouts.readMs, readTimeoutFor(o.timeouts.operationSec));
   const tls: ConstructorParameters<typeof Transport>[0]['tls'] = { mode: o.tls.mode };
   if (o.tls.fingerprint) tls.fingerprint = o.tls.fingerprint;
   if (o.tls.ca) tls.ca = o.tls.ca;

@@ -14,6 +14,11 @@ export type CallOptions = Omit<EnvelopeOptions, 'to' | 'maxEnvelopeSize' | 'oper
   operationTimeoutSec?: number;
 };
 
+/** The HTTP read timeout must outlast OperationTimeout, or every slow Receive looks like a dead host. */
+export function readTimeoutFor(operationTimeoutSec: number): number {
+  return Math.round(operationTimeoutSec * 1000 + Math.min(5000, Math.max(1000, operationTimeoutSec * 250)));
+}
+
 /** One request/response: builds the envelope, POSTs it, checks RelatesTo, throws typed faults. */
 export async function callWsman(ctx: WsmanContext, o: CallOptions): Promise<SoapResponse> {
   const opTimeout = o.operationTimeoutSec ?? ctx.operationTimeoutSec;
@@ -25,7 +30,7 @@ export async function callWsman(ctx: WsmanContext, o: CallOptions): Promise<Soap
     locale: ctx.locale,
   });
   // The host may legitimately hold the request for OperationTimeout; wait a little longer than that.
-  const readTimeoutMs = Math.max(ctx.readTimeoutMs, opTimeout * 1000 + 5000);
+  const readTimeoutMs = Math.max(ctx.readTimeoutMs, readTimeoutFor(opTimeout));
   const answer = await ctx.transport.send(env.xml, readTimeoutMs);
   return parseSoapResponse(answer.xml, env.messageId);
 }
