@@ -1,0 +1,209 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { z } from 'zod';
+import { MetricSample } from '../../shared/metrics.ts';
+import { CollectFailure, describeZodError, type Collector, type CollectRequest } from './collector.ts';
+
+export const ExternalConfig = z
+  .object({
+    command: z.string().min(1),
+    args: z.array(z.string()).max(200).default([]),
+    timeout_ms: z.number().int().min(50).max(600_000).default(30_000),
+    max_output_bytes: z.number().int().min(256).max(16 * 1024 * 1024).default(1024 * 1024),
+  })
+  .strict();
+export type ExternalConfig = z.infer<typeof ExternalConfig>;
+
+/**
+ * What a plugin prints: the metric fields it knows (the rest become null), or `{"error": "..."}`
+ * to report a failure in its own words. Unknown fields are refused so typos surface.
+ */
+const PluginOutput = MetricSample.partial().strict();
+const PluginError = z.object({ error: z.union([z.string(), z.object({ message: z.string() }).passthrough()]) }).passthrough();
+
+const STDERR_KEEP_BYTES = 4096;
+const STDERR_REPORT_CHARS = 500;
+const EXIT_GRACE_MS = 1000;
+
+/** Only what a program needs to run: the agent's own environment may hold secrets. */
+function pluginEnv(): NodeJS.ProcessEnv {
+  const keep = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'HOME', 'TMPDIR', 'TEMP', 'TMP', 'SystemRoot', 'ComSpec', 'PATHEXT', 'WINDIR'];
+  const env: NodeJS.ProcessEnv = {};
+  for (const k of keep) if (process.env[k] !== undefined) env[k] = process.env[k];
+  return env;
+}
+
+function killTree(child: ChildProcess): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  if (process.platform === 'win32') {
+    spawn('taskkill', ['/pid', String(child.pid), '/T', '/F'], { stdio: 'ignore', windowsHide: true }).on('error', () => undefined);
+    return;
+  }
+  try {
+    process.kill(-child.pid, 'SIGKILL'); // the plugin leads its own process group (detached)
+  } catch {
+    child.kill('SIGKILL');
+  }
+}
+
+function redact(text: string, secret: string | undefined): string {
+  let out = text;
+  if (secret) out = out.split(secret).join('***');
+  // eslint-disable-next-line no-control-regex
+  return out.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ');
+}
+
+function snippet(text: string, secret: string | undefined, max: number): string {
+  const clean = redact(text, secret).trim();
+  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
+}
+
+/** Parses a plugin's stdout into a sample; fields it did not report are null. */
+export function parsePluginOutput(stdout: string, secret: string | undefined, collectionMs: number): MetricSample {
+  const text = stdout.trim();
+  if (text === '') throw new CollectFailure('plugin_error', 'the plugin printed nothing on stdout (expected a JSON object of metrics)', { code: 'empty_output' });
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new CollectFailure('plugin_error', `the plugin printed something that is not JSON: "${snippet(text, secret, 120)}"`, { code: 'bad_output' });
+  }
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new CollectFailure('plugin_error', 'the plugin printed JSON that is not an object of metrics', { code: 'bad_output' });
+  }
+  const reported = PluginError.safeParse(data);
+  if (reported.success) {
+    const e = reported.data.error;
+    const msg = typeof e === 'string' ? e : e.message;
+    throw new CollectFailure('plugin_error', `the plugin reported: ${snippet(msg, secret, 500)}`, { code: 'plugin_reported' });
+  }
+  const parsed = PluginOutput.safeParse(data);
+  if (!parsed.success) {
+    throw new CollectFailure('plugin_error', `the plugin printed invalid metrics: ${snippet(describeZodError(parsed.error), secret, 300)}`, { code: 'bad_output' });
+  }
+  const sample: Record<string, unknown> = {};
+  for (const key of Object.keys(MetricSample.shape)) sample[key] = null;
+  Object.assign(sample, parsed.data);
+  if (sample.collection_ms === null) sample.collection_ms = collectionMs;
+  return MetricSample.parse(sample);
+}
+
+/** The document a plugin reads on stdin: the job, with the credential (the only place the password goes). */
+export function pluginInput(req: CollectRequest<ExternalConfig>): string {
+  return `${JSON.stringify({
+    job_id: req.job_id,
+    monitor_id: req.monitor_id,
+    deadline: new Date(req.deadline).toISOString(),
+    target: req.target,
+    credential: req.credential,
+    config: { args: req.config.args },
+  })}\n`;
+}
+
+export function runExternalPlugin(req: CollectRequest<ExternalConfig>, signal: AbortSignal): Promise<MetricSample> {
+  const cfg = req.config;
+  const secret = req.credential?.password || undefined;
+  const started = performance.now();
+  const budget = Math.min(cfg.timeout_ms, Math.max(0, req.deadline - Date.now()));
+  return new Promise<MetricSample>((resolve, reject) => {
+    if (signal.aborted || budget <= 0) {
+      reject(new CollectFailure('timeout', 'the job deadline passed before the plugin could start', { code: 'deadline' }));
+      return;
+    }
+    let child: ChildProcess;
+    try {
+      child = spawn(cfg.command, cfg.args, {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        detached: process.platform !== 'win32',
+        env: pluginEnv(),
+        windowsHide: true,
+      });
+    } catch (err) {
+      reject(new CollectFailure('plugin_error', `the plugin could not be started: ${(err as Error).message}`, { code: 'spawn' }));
+      return;
+    }
+    const stdout: Buffer[] = [];
+    let stdoutBytes = 0;
+    const stderr: Buffer[] = [];
+    let stderrBytes = 0;
+    let settled = false;
+    let exitGrace: NodeJS.Timeout | undefined;
+
+    const finish = (err: CollectFailure | null, value?: MetricSample): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(exitGrace);
+      signal.removeEventListener('abort', onAbort);
+      if (err) reject(err);
+      else resolve(value!);
+    };
+    const abortWith = (err: CollectFailure): void => {
+      killTree(child);
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      finish(err);
+    };
+    const timer = setTimeout(() => {
+      const why = budget < cfg.timeout_ms ? 'the job deadline' : `its ${cfg.timeout_ms} ms timeout`;
+      abortWith(new CollectFailure('timeout', `the plugin did not finish within ${why} (${budget} ms) and was killed`, { code: 'plugin_timeout' }));
+    }, budget);
+    const onAbort = (): void => abortWith(new CollectFailure('timeout', 'the job deadline passed; the plugin was killed', { code: 'deadline' }));
+    signal.addEventListener('abort', onAbort, { once: true });
+
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      const what = err.code === 'ENOENT' ? `command not found: ${cfg.command}` : err.code === 'EACCES' ? `permission denied running ${cfg.command}` : `the plugin could not be started (${err.code ?? err.message})`;
+      finish(new CollectFailure('plugin_error', what, { code: err.code ?? 'spawn' }));
+    });
+    child.stdin?.on('error', () => undefined); // a plugin that ignores stdin closes it early: not a failure
+    child.stdin?.end(pluginInput(req));
+
+    child.stdout?.on('data', (chunk: Buffer) => {
+      stdoutBytes += chunk.length;
+      if (stdoutBytes > cfg.max_output_bytes) {
+        abortWith(new CollectFailure('plugin_error', `the plugin printed more than ${cfg.max_output_bytes} bytes on stdout and was killed`, { code: 'output_limit' }));
+        return;
+      }
+      stdout.push(chunk);
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      if (stderrBytes >= STDERR_KEEP_BYTES) return;
+      stderr.push(chunk.subarray(0, STDERR_KEEP_BYTES - stderrBytes));
+      stderrBytes += chunk.length;
+    });
+    // A grandchild that keeps our pipes open must not keep the job waiting after the plugin exits.
+    child.on('exit', () => {
+      exitGrace = setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+      }, EXIT_GRACE_MS);
+    });
+    child.on('close', (code, sig) => {
+      if (settled) return;
+      const elapsed = Math.round(performance.now() - started);
+      const err = snippet(Buffer.concat(stderr).toString('utf8'), secret, STDERR_REPORT_CHARS);
+      if (code !== 0) {
+        const how = sig ? `was killed by ${sig}` : `exited with code ${code}`;
+        finish(new CollectFailure('plugin_error', `the plugin ${how}${err ? `: ${err}` : ' (no stderr)'}`, { code: sig ? `signal_${sig}` : `exit_${code}` }));
+        return;
+      }
+      try {
+        finish(null, parsePluginOutput(Buffer.concat(stdout).toString('utf8'), secret, elapsed));
+      } catch (e) {
+        finish(e as CollectFailure);
+      }
+    });
+  });
+}
+
+/** `external`: an executable on the agent speaking JSON on stdin/stdout (seed 003 plugin protocol). */
+export function createExternalCollector(): Collector<ExternalConfig> {
+  return {
+    name: 'external',
+    validateConfig(config: unknown): ExternalConfig {
+      const r = ExternalConfig.safeParse(config ?? {});
+      if (!r.success) throw new CollectFailure('plugin_error', `invalid external plugin config: ${describeZodError(r.error)}`, { code: 'bad_config', retryable: false });
+      return r.data;
+    },
+    collect: runExternalPlugin,
+  };
+}
