@@ -143,6 +143,12 @@ export class Transport {
   private async exchange(conn: PooledConnection, soap: Buffer, readTimeoutMs: number): Promise<SoapHttpAnswer> {
     if (this.o.auth === 'basic') {
       const res = await this.roundTrip(conn.http, soap, SOAP_TYPE, { Authorization: this.basicHeader() }, readTimeoutMs);
+      if (res.status === 401 && !this.o.https) {
+        throw new WinrmAuthError(
+          'the host rejected Basic authentication over HTTP (wrong credentials, Basic disabled, or unencrypted traffic refused: use NTLM or HTTPS)',
+          'http_401',
+        );
+      }
       return this.answer(res, undefined);
     }
     if (!conn.authenticated) {
