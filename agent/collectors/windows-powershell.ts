@@ -1,0 +1,32 @@
+import { z } from 'zod';
+import { collectWindowsMetricsPowerShell } from '../winrm/metrics.ts';
+import { CollectFailure, describeZodError, type Collector } from './collector.ts';
+import { createWinrmClientCache, type WinrmClientCacheOptions } from './winrm-client-cache.ts';
+import { collectOverWinrm } from './winrm-collect.ts';
+
+export const WindowsPowerShellConfig = z
+  .object({
+    /** How long the script may run on the host; the job deadline still bounds it. */
+    timeout_ms: z.number().int().min(1000).max(600_000).optional(),
+  })
+  .passthrough();
+export type WindowsPowerShellConfig = z.infer<typeof WindowsPowerShellConfig>;
+
+/** `windows-powershell`: the same sample from one PowerShell script run in a WinRS shell. */
+export function createWindowsPowerShellCollector(o: WinrmClientCacheOptions = {}): Collector<WindowsPowerShellConfig> {
+  const cache = createWinrmClientCache(o);
+  return {
+    name: 'windows-powershell',
+    validateConfig(config) {
+      const r = WindowsPowerShellConfig.safeParse(config ?? {});
+      if (!r.success) throw new CollectFailure('plugin_error', `invalid windows-powershell config: ${describeZodError(r.error)}`, { code: 'bad_config', retryable: false });
+      return r.data;
+    },
+    collect: (req, signal) =>
+      collectOverWinrm(cache, req, signal, (client) => {
+        const left = Math.max(1000, req.deadline - Date.now());
+        return collectWindowsMetricsPowerShell(client, { timeoutMs: Math.min(req.config.timeout_ms ?? left, left) });
+      }),
+    close: () => cache.close(),
+  };
+}
