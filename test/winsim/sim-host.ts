@@ -94,6 +94,7 @@ export class SimHost {
   private readonly connections = new WeakMap<Socket, ConnectionState>();
   private readonly wmi: WmiService;
   private readonly shells: ShellService;
+  private lastState: HostState | undefined;
   private listening = false;
   private stopped = false;
 
@@ -162,7 +163,10 @@ export class SimHost {
   }
 
   state(atMs?: number): HostState {
-    return computeHostState(this.dynamics, atMs ?? this.o.clock());
+    const t = Math.floor(atMs ?? this.o.clock());
+    // Many requests land in the same millisecond under load; the state is a pure function of t.
+    if (this.lastState?.timeMs !== t) this.lastState = computeHostState(this.dynamics, t);
+    return this.lastState;
   }
 
   /** The values a correct client collects right now (see HostTruth). */

@@ -15,7 +15,7 @@ import {
 } from './soap-response.ts';
 import { findWmiClass, type WmiClass, type WmiInstance } from './wmi-classes.ts';
 import { renderFragment, renderTyped } from './wmi-render.ts';
-import { matchesWql, parseWql, WqlSyntaxError, wqlPropertyNames } from './wql.ts';
+import { matchesWql, parseWql, WqlSyntaxError, wqlPropertyNames, type WqlQuery } from './wql.ts';
 
 export interface WmiHost {
   machine: string;
@@ -29,6 +29,8 @@ interface Enumeration {
   pos: number;
   expiresAt: number;
 }
+
+const parsedQueries = new Map<string, WqlQuery>();
 
 /** Windows' EnumerationTimeoutms default. */
 const ENUMERATION_TIMEOUT_MS = 240000;
@@ -83,9 +85,13 @@ export class WmiService {
     const dialect = attribute(filter.attrs, 'Dialect') ?? '';
     const wql = elementText(req.body, 'Filter') ?? '';
     if (dialect !== WQL_DIALECT) return invalidClassFault(machine, profile.hostname, wql, req.messageId, 'The filter dialect is not supported. ');
-    let q;
+    let q = parsedQueries.get(wql);
     try {
-      q = parseWql(wql);
+      if (!q) {
+        q = parseWql(wql);
+        if (parsedQueries.size >= 512) parsedQueries.clear();
+        parsedQueries.set(wql, q);
+      }
     } catch (err) {
       if (err instanceof WqlSyntaxError) return invalidClassFault(machine, profile.hostname, wql, req.messageId, 'Invalid query ');
       throw err;
