@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { collectWindowsMetrics, collectWindowsMetricsPowerShell, createWinrmClient, WinrmAuthError, WinrmAccessDeniedError } from '../../../agent/winrm/index.ts';
+import { startWinsim, type Winsim } from '../../winsim/index.ts';
+
+// The agent's own client against the simulator: an end-to-end check of both, over HTTPS with Basic.
+const FROZEN = Date.UTC(2026, 10, 23, 12, 0, 0);
+
+describe('agent WinRM client against winsim over HTTPS with Basic', () => {
+  let sim: Winsim;
+  before(async () => {
+    sim = await startWinsim({ hosts: 2, portBase: 0, auth: 'basic', https: true, seed: 21, clock: () => FROZEN });
+  });
+  after(async () => {
+    await sim.stop();
+  });
+  const client = (i: number, o: { password?: string } = {}) => {
+    const h = sim.hosts[i]!;
+    return createWinrmClient({
+      host: h.address,
+      port: h.port,
+      https: true,
+      auth: 'basic',
+      username: h.user,
+      password: o.password ?? h.password,
+      tls: { mode: 'pin', fingerprint: h.fingerprint! },
+    });
+  };
+
+  test('collectWindowsMetrics over WMI returns the host’s true values', async () => {
+    const c = client(0);
+    try {
+      const sample = await collectWindowsMetrics(c);
+      const { collection_ms, ...values } = sample;
+      assert.ok(collection_ms >= 0);
+      assert.deepEqual(values, sim.hosts[0]!.truth().sample);
+    } finally {
+      c.close();
+    }
+  });
+
+  test('the PowerShell metrics script gives the same numbers as WMI', async () => {
+    const c = client(1);
+    try {
+      const { collection_ms: _a, ...wmi } = await collectWindowsMetrics(c);
+      const { collection_ms: _b, ...ps } = await collectWindowsMetricsPowerShell(c);
+      assert.deepEqual(ps, wmi);
+      assert.equal(sim.hosts[1]!.sim.openShells, 0, 'the client deleted its shell');
+    } finally {
+      c.close();
+    }
+  });
+
+  test('runCommand hostname and an unknown command', async () => {
+    const c = client(0);
+    try {
+      const ok = await c.runCommand('hostname');
+      assert.equal(ok.exitCode, 0);
+      assert.equal(ok.stdout.trim(), sim.hosts[0]!.hostname);
+      const bad = await c.runCommand('frobnicate');
+      assert.equal(bad.exitCode, 1);
+      assert.match(bad.stderr, /'frobnicate' is not recognized as an internal or external command/);
+    } finally {
+      c.close();
+    }
+  });
+
+  test('a wrong password is an auth error; access denied is its own error', async () => {
+    const c = client(0, { password: 'wrong' });
+    try {
+      await assert.rejects(c.enumerate('SELECT * FROM Win32_OperatingSystem'), WinrmAuthError);
+    } finally {
+      c.close();
+    }
+    await sim.hosts[1]!.setFault({ accessDenied: true });
+    const d = client(1);
+    try {
+      await assert.rejects(d.enumerate('SELECT * FROM Win32_OperatingSystem'), WinrmAccessDeniedError);
+    } finally {
+      d.close();
+      await sim.hosts[1]!.setFault({ accessDenied: false });
+    }
+  });
+});
