@@ -9,6 +9,7 @@ import {
   createShellXml,
   deleteShellXml,
   enumerateXml,
+  envelope,
   identifyXml,
   post,
   pullXml,
@@ -157,6 +158,37 @@ describe('winsim over raw HTTP', () => {
     }
   });
 
+  test('Get returns one instance by selector, and an unknown instance is fault 2150858752', async () => {
+    const get = (selectors: Record<string, string>) =>
+      envelope({ action: 'http://schemas.xmlsoap.org/ws/2004/09/transfer/Get', resourceUri: 'http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_LogicalDisk', selectors, body: '' });
+    const res = await post(host().url, get({ DeviceID: 'C:' }), { headers: auth(), agent });
+    assert.equal(res.status, 200);
+    assert.match(res.body, /transfer\/GetResponse/);
+    const c = host().truth().disks.find((d) => d.deviceId === 'C:')!;
+    assert.equal(Number(text(res.body, 'p:Size')), c.sizeBytes);
+    const missing = await post(host().url, get({ DeviceID: 'Q:' }), { headers: auth(), agent });
+    assert.equal(missing.status, 500);
+    assert.match(missing.body, /Code="2150858752"/);
+  });
+
+  test('Release drops an open enumeration; WQL LIKE and AND filter rows', async () => {
+    const res = await post(host().url, enumerateXml("SELECT Name,State FROM Win32_Service WHERE Name LIKE 'Win%' AND State = 'Running'", { maxElements: 1 }), { headers: auth(), agent });
+    assert.equal(res.status, 200);
+    const names = host().sim.profile.services.filter((sv) => /^win/i.test(sv.name) && sv.state === 'Running');
+    assert.ok(names.length >= 2);
+    const ctx = text(res.body, 'EnumerationContext')!;
+    const before = host().sim.openEnumerations;
+    const rel = await post(
+      host().url,
+      envelope({ action: 'http://schemas.xmlsoap.org/ws/2004/09/enumeration/Release', resourceUri: 'http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/*', body: `<n:Release><n:EnumerationContext>${ctx}</n:EnumerationContext></n:Release>` }),
+      { headers: auth(), agent },
+    );
+    assert.equal(rel.status, 200);
+    assert.equal(host().sim.openEnumerations, before - 1);
+    const pull = await post(host().url, pullXml(ctx), { headers: auth(), agent });
+    assert.equal(pull.status, 500);
+  });
+
   test('a shell runs hostname, echo and exit, and rejects unknown commands like cmd.exe', async () => {
     const h = host(1);
     const created = await post(h.url, createShellXml(), { headers: auth(1), agent });
@@ -235,4 +267,18 @@ describe('winsim over raw HTTP', () => {
     assert.match(over.body, /<p:error_Code xsi:type="cim:cimUnsignedInt">2150859173<\/p:error_Code>/);
     for (const id of ids) await post(h.url, deleteShellXml(id), { headers: auth(), agent });
   });
+});
+
+test('distinct addresses: each host listens on its own 127.x address and the same port', async () => {
+  const sim = await startWinsim({ hosts: 3, bind: '127.0.3.10', distinctAddresses: true, portBase: 25985, auth: 'basic' });
+  try {
+    assert.deepEqual(sim.hosts.map((h) => h.address), ['127.0.3.10', '127.0.3.11', '127.0.3.12']);
+    for (const h of sim.hosts) {
+      assert.equal(h.port, 25985);
+      const res = await post(h.url, enumerateXml('SELECT CSName FROM Win32_OperatingSystem', { maxElements: 5 }), { headers: basic(h.user, h.password) });
+      assert.equal(text(res.body, 'CSName'), h.hostname);
+    }
+  } finally {
+    await sim.stop();
+  }
 });
