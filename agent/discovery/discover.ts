@@ -1,0 +1,134 @@
+import type { CollectCredential } from '../collectors/collector.ts';
+import { identifyHost, type DiscoveredHost } from './identify.ts';
+import { mapLimit } from './map-limit.ts';
+import { probeHost, WINDOWS_PORTS } from './probe.ts';
+import { sweep, type PingMethod } from './sweep.ts';
+import { parseTarget } from './targets.ts';
+
+export interface DiscoveryProgress {
+  scanned: number;
+  total: number;
+  found: number;
+}
+
+export interface DiscoverOptions {
+  /** CIDR, range `a-b`, or comma list, up to a /16 (TargetError otherwise, before anything is sent). */
+  target: string;
+  /** Also TCP-probe hosts that do not answer ping (firewalled ICMP). */
+  portScan?: boolean;
+  /** For hostname and OS; without one, hosts are found by Identify alone. */
+  credential: CollectCredential | null;
+  /** The credential profile's WinRM listener, tried first. */
+  prefer?: { port: number; use_ssl: boolean };
+  /** Hosts probed and identified at once. */
+  concurrency?: number;
+  /** Budget for one host's TCP probe, and again for its Identify + WMI queries. */
+  perHostTimeoutMs?: number;
+  pingTimeoutMs?: number;
+  pingMethod?: PingMethod;
+  signal?: AbortSignal;
+  /** Called at most every progressIntervalMs while running, and once at the end. */
+  onProgress?: (p: DiscoveryProgress) => void;
+  progressIntervalMs?: number;
+}
+
+export interface DiscoveryResult {
+  scanned: number;
+  total: number;
+  found: DiscoveredHost[];
+  cancelled: boolean;
+  /** How liveness was checked: fping, ping, none (no tool: every host was probed). */
+  ping_method: PingMethod | 'skipped';
+  elapsed_ms: number;
+}
+
+/** Addresses swept per fping run; bounds memory and gives progress on large targets. */
+const CHUNK = 256;
+
+function* chunks(it: Iterable<string>, size: number): Generator<string[]> {
+  let batch: string[] = [];
+  for (const ip of it) {
+    batch.push(ip);
+    if (batch.length === size) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length) yield batch;
+}
+
+/**
+ * Finds the Windows hosts of a target: ping sweep → TCP probe of 135/5985/5986 → anonymous
+ * WS-Man Identify → authenticated WMI query for hostname and OS. Cancelling via `signal`
+ * returns what was found so far with `cancelled: true`.
+ */
+export async function discover(o: DiscoverOptions): Promise<DiscoveryResult> {
+  const started = Date.now();
+  const targets = parseTarget(o.target);
+  const total = targets.total;
+  const concurrency = o.concurrency ?? 128;
+  const perHostTimeoutMs = o.perHostTimeoutMs ?? 3000;
+  const progressIntervalMs = o.progressIntervalMs ?? 250;
+  const found: DiscoveredHost[] = [];
+  let scanned = 0;
+  let pingMethod: DiscoveryResult['ping_method'] = o.portScan ? 'skipped' : 'none';
+  let lastEmit = 0;
+  let trailing: NodeJS.Timeout | undefined;
+
+  const emitNow = (): void => {
+    clearTimeout(trailing);
+    trailing = undefined;
+    lastEmit = Date.now();
+    o.onProgress?.({ scanned, total, found: found.length });
+  };
+  const progress = (): void => {
+    if (!o.onProgress) return;
+    const wait = lastEmit + progressIntervalMs - Date.now();
+    if (wait <= 0) emitNow();
+    else trailing ??= setTimeout(emitNow, wait);
+  };
+
+  const examine = async (ip: string): Promise<void> => {
+    try {
+      const open = await probeHost(ip, WINDOWS_PORTS, perHostTimeoutMs, o.signal);
+      if (open.includes(5985) || open.includes(5986)) {
+        const host = await identifyHost({ ip, openPorts: open, credential: o.credential, timeoutMs: perHostTimeoutMs, ...(o.prefer ? { prefer: o.prefer } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+        if (host && !o.signal?.aborted) found.push(host);
+      }
+    } catch {
+      // One odd host must not end the run; it is simply not reported.
+    }
+    if (!o.signal?.aborted) {
+      scanned++;
+      progress();
+    }
+  };
+
+  try {
+    for (const batch of chunks(targets, CHUNK)) {
+      if (o.signal?.aborted) break;
+      let candidates = batch;
+      if (!o.portScan) {
+        const swept = await sweep(batch, { timeoutMs: o.pingTimeoutMs ?? 500, ...(o.signal ? { signal: o.signal } : {}), ...(o.pingMethod ? { method: o.pingMethod } : {}) });
+        if (o.signal?.aborted) break;
+        pingMethod = swept.method;
+        // Without a ping tool every address is a candidate, as with port_scan.
+        if (swept.method !== 'none') {
+          candidates = batch.filter((ip) => swept.alive.has(ip));
+          scanned += batch.length - candidates.length;
+          progress();
+        }
+      }
+      await mapLimit(candidates, concurrency, examine, o.signal);
+    }
+  } finally {
+    clearTimeout(trailing);
+  }
+  found.sort((a, b) => ipOrder(a.ip) - ipOrder(b.ip));
+  if (o.onProgress) emitNow();
+  return { scanned, total, found, cancelled: o.signal?.aborted ?? false, ping_method: pingMethod, elapsed_ms: Date.now() - started };
+}
+
+function ipOrder(ip: string): number {
+  return ip.split('.').reduce((n, p) => n * 256 + Number(p), 0);
+}

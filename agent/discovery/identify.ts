@@ -1,0 +1,126 @@
+import type { Failure } from '../../shared/failures.ts';
+import { toCollectFailure, type CollectCredential } from '../collectors/collector.ts';
+import { winrmClientOptions } from '../collectors/winrm-client-cache.ts';
+import { createWinrmClient, type WinrmClient } from '../winrm/client.ts';
+import type { IdentifyResult } from '../winrm/identify.ts';
+import { wmiString } from '../winrm/wmi-instance.ts';
+
+/** A Windows host found by discovery, as the server stores it (one device per agent + ip). */
+export interface DiscoveredHost {
+  ip: string;
+  port: number;
+  use_ssl: boolean;
+  hostname: string | null;
+  os: string | null;
+  os_version: string | null;
+  /** WS-Management stack version from Identify (`Stack: 3.0`). */
+  winrm_stack: string | null;
+  /** Why the authenticated query failed (bad password, account not allowed …); the host is still Windows. */
+  error?: Failure;
+}
+
+export interface IdentifyHostOptions {
+  ip: string;
+  /** Ports that accepted a TCP connection. */
+  openPorts: readonly number[];
+  credential: CollectCredential | null;
+  /** WinRM listener to try first (the credential profile's port / use_ssl). */
+  prefer?: { port: number; use_ssl: boolean };
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+interface Listener {
+  port: number;
+  use_ssl: boolean;
+}
+
+function listeners(open: readonly number[], prefer: Listener | undefined): Listener[] {
+  const list: Listener[] = [];
+  if (prefer && open.includes(prefer.port)) list.push(prefer);
+  if (open.includes(5985) && !list.some((l) => l.port === 5985)) list.push({ port: 5985, use_ssl: false });
+  if (open.includes(5986) && !list.some((l) => l.port === 5986)) list.push({ port: 5986, use_ssl: true });
+  return list;
+}
+
+/** Rejects at the deadline or on abort; the WinRM client has its own (longer) timeouts underneath. */
+function bounded<T>(p: Promise<T>, deadline: number, signal: AbortSignal | undefined, onGiveUp: () => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const stop = (why: string): void => {
+      cleanup();
+      onGiveUp();
+      reject(Object.assign(new Error(why), { failureClass: 'timeout' }));
+    };
+    const timer = setTimeout(() => stop('the host did not answer within the per-host timeout'), Math.max(0, deadline - Date.now()));
+    const onAbort = (): void => stop('discovery was cancelled');
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    p.then(
+      (v) => {
+        cleanup();
+        resolve(v);
+      },
+      (e: unknown) => {
+        cleanup();
+        reject(e);
+      },
+    );
+  });
+}
+
+function isMicrosoft(r: IdentifyResult): boolean {
+  return /microsoft/i.test(r.productVendor);
+}
+
+/**
+ * Anonymous WS-Man Identify on each open WinRM port until one answers as Microsoft's stack,
+ * then (with a credential) Win32_ComputerSystem and Win32_OperatingSystem for the hostname and
+ * OS. Returns undefined for anything that is not a Windows WinRM listener.
+ */
+export async function identifyHost(o: IdentifyHostOptions): Promise<DiscoveredHost | undefined> {
+  const deadline = Date.now() + o.timeoutMs;
+  const timeouts = { connectMs: Math.max(1, Math.min(o.timeoutMs, 5000)), readMs: Math.max(1, o.timeoutMs), operationSec: Math.max(1, Math.ceil(o.timeoutMs / 1000)) };
+  for (const l of listeners(o.openPorts, o.prefer)) {
+    if (o.signal?.aborted || Date.now() >= deadline) return undefined;
+    // Identify sends no secret, so the listener's certificate need not be trusted to ask it.
+    const anon = createWinrmClient({ host: o.ip, port: l.port, https: l.use_ssl, auth: 'basic', username: 'anonymous', password: '', tls: { mode: 'insecure' }, timeouts });
+    let id: IdentifyResult;
+    try {
+      id = await bounded(anon.identify({ anonymous: true }), deadline, o.signal, () => anon.close());
+    } catch {
+      continue;
+    } finally {
+      anon.close();
+    }
+    if (!isMicrosoft(id)) continue;
+    const host: DiscoveredHost = { ip: o.ip, port: l.port, use_ssl: l.use_ssl, hostname: null, os: null, os_version: null, winrm_stack: id.stackVersion ?? null };
+    if (!o.credential) return host;
+    let client: WinrmClient | undefined;
+    try {
+      client = createWinrmClient({ ...winrmClientOptions({ ip: o.ip, port: l.port, use_ssl: l.use_ssl }, o.credential, { maxConnections: 1 }), timeouts });
+      const c = client;
+      const [cs, os] = await bounded(
+        (async () => {
+          const cs = await c.enumerate('SELECT DNSHostName, Name, Domain FROM Win32_ComputerSystem');
+          const os = await c.enumerate('SELECT Caption, Version, CSName FROM Win32_OperatingSystem');
+          return [cs[0], os[0]] as const;
+        })(),
+        deadline,
+        o.signal,
+        () => c.close(),
+      );
+      host.hostname = wmiString(cs, 'DNSHostName') || wmiString(cs, 'Name') || wmiString(os, 'CSName') || null;
+      host.os = wmiString(os, 'Caption') || null;
+      host.os_version = wmiString(os, 'Version') || null;
+    } catch (err) {
+      host.error = toCollectFailure(err).toFailure();
+    } finally {
+      client?.close();
+    }
+    return host;
+  }
+  return undefined;
+}

@@ -1,0 +1,140 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createTcpServer, type Server as TcpServer } from 'node:net';
+import { startWinsim, type Winsim } from '../../winsim/index.ts';
+import { discover, type DiscoveryProgress } from '../../../agent/discovery/discover.ts';
+import { sweep, defaultPingMethod } from '../../../agent/discovery/sweep.ts';
+import { TargetError } from '../../../agent/discovery/targets.ts';
+import type { CollectCredential } from '../../../agent/collectors/collector.ts';
+
+// A loopback /24 of our own: 19 hosts over HTTP, 1 over HTTPS, a web server that is not
+// WinRM on 5985, something on 135 only, and 232 addresses where nothing listens.
+const NET = '127.77.0';
+const PASSWORD = 'Disc0very!pw';
+let plain: Winsim;
+let secure: Winsim;
+let notWinrm: HttpServer;
+let rpcOnly: TcpServer;
+
+// Basic (with the simulator allowing unencrypted HTTP) until the WinRM client's NTLM lands (agent/winrm/ntlm-factory.ts).
+const credential: CollectCredential = { type: 'winrm_basic', username: 'Administrator', password: PASSWORD, tls_verify: 'insecure' };
+
+function listen(server: HttpServer | TcpServer, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+}
+
+before(async () => {
+  plain = await startWinsim({ hosts: 19, bind: `${NET}.1`, distinctAddresses: true, portBase: 5985, password: PASSWORD, auth: 'both', seed: 7, faults: { unencryptedRefused: false } });
+  secure = await startWinsim({ hosts: 1, bind: `${NET}.20`, distinctAddresses: true, portBase: 5986, https: true, password: PASSWORD, auth: 'both', seed: 8, os: '2022' });
+  notWinrm = createHttpServer((_req, res) => {
+    res.writeHead(404, { 'content-type': 'text/html' });
+    res.end('<html>not here</html>');
+  });
+  await listen(notWinrm, `${NET}.40`, 5985);
+  rpcOnly = createTcpServer((s) => s.destroy());
+  await listen(rpcOnly, `${NET}.41`, 135);
+});
+
+after(async () => {
+  await Promise.all([plain?.stop(), secure?.stop(), new Promise((r) => notWinrm?.close(r)), new Promise((r) => rpcOnly?.close(r))]);
+});
+
+test('the ping sweep reports loopback addresses as alive', async () => {
+  const r = await sweep([`${NET}.1`, `${NET}.2`, `${NET}.200`], { timeoutMs: 300 });
+  assert.notEqual(r.method, 'none', 'install fping or iputils-ping');
+  assert.deepEqual([...r.alive].sort(), [`${NET}.1`, `${NET}.2`, `${NET}.200`]);
+});
+
+test('discovery of a /24 finds exactly the Windows hosts, with hostname, OS and listener, within 10 s', async () => {
+  const progress: DiscoveryProgress[] = [];
+  const t0 = Date.now();
+  const r = await discover({ target: `${NET}.0/24`, credential, concurrency: 64, perHostTimeoutMs: 3000, onProgress: (p) => progress.push(p) });
+  const elapsed = Date.now() - t0;
+  console.log(`# discovery of ${r.total} addresses (${r.found.length} Windows) took ${elapsed} ms via ${r.ping_method}`);
+  assert.ok(elapsed < 10_000, `took ${elapsed} ms`);
+  assert.equal(r.total, 254);
+  assert.equal(r.scanned, 254);
+  assert.equal(r.cancelled, false);
+  const expected = [...plain.hosts, ...secure.hosts];
+  assert.deepEqual(
+    r.found.map((h) => h.ip),
+    expected.map((h) => h.address),
+  );
+  for (const h of expected) {
+    const f = r.found.find((x) => x.ip === h.address)!;
+    assert.equal(f.error, undefined, `${h.address}: ${f.error?.message}`);
+    // DNSHostName keeps the case the name was configured in; Name is the upper-case NetBIOS name.
+    assert.equal(f.hostname?.toUpperCase(), h.hostname.toUpperCase());
+    assert.equal(f.os, h.sim.profile.caption);
+    assert.equal(f.os_version, h.sim.profile.os.version);
+    assert.equal(f.winrm_stack, h.sim.profile.os.stack);
+    assert.equal(f.port, h.tls ? 5986 : 5985);
+    assert.equal(f.use_ssl, h.tls);
+  }
+  const last = progress[progress.length - 1]!;
+  assert.deepEqual(last, { scanned: 254, total: 254, found: 20 });
+});
+
+test('a wrong password still finds the hosts and says authentication failed', async () => {
+  const r = await discover({ target: `${NET}.1-3`, credential: { ...credential, password: 'Bad-Pa55word' }, perHostTimeoutMs: 3000 });
+  assert.deepEqual(r.found.map((h) => h.ip), [`${NET}.1`, `${NET}.2`, `${NET}.3`]);
+  for (const f of r.found) {
+    assert.equal(f.hostname, null);
+    assert.equal(f.error?.class, 'auth');
+    assert.equal(f.winrm_stack, '3.0');
+    assert.ok(!JSON.stringify(f).includes('Bad-Pa55word'));
+  }
+});
+
+test('without a credential hosts are recognised by anonymous Identify alone', async () => {
+  const r = await discover({ target: `${NET}.1,${NET}.40,${NET}.41,${NET}.99`, credential: null });
+  assert.deepEqual(r.found, [{ ip: `${NET}.1`, port: 5985, use_ssl: false, hostname: null, os: null, os_version: null, winrm_stack: '3.0' }]);
+  assert.equal(r.scanned, 4);
+});
+
+test('port_scan probes every address without a ping sweep', async () => {
+  const r = await discover({ target: `${NET}.1-5`, portScan: true, credential });
+  assert.equal(r.ping_method, 'skipped');
+  assert.deepEqual(r.found.map((h) => h.hostname?.toUpperCase()), plain.hosts.slice(0, 5).map((h) => h.hostname.toUpperCase()));
+});
+
+test('the ping package is used when fping is not wanted', { skip: defaultPingMethod() === 'none' }, async () => {
+  const r = await discover({ target: `${NET}.1-6`, credential, pingMethod: 'ping' });
+  assert.equal(r.ping_method, 'ping');
+  assert.equal(r.found.length, 6);
+});
+
+test('a /16 discovery reports throttled progress and stops promptly when cancelled', async () => {
+  const ac = new AbortController();
+  const progress: { at: number; p: DiscoveryProgress }[] = [];
+  const run = discover({
+    target: '127.78.0.0/16',
+    credential,
+    signal: ac.signal,
+    progressIntervalMs: 250,
+    onProgress: (p) => {
+      progress.push({ at: Date.now(), p });
+      if (progress.length === 3) ac.abort();
+    },
+  });
+  const r = await run;
+  const stoppedAfter = Date.now() - progress[2]!.at;
+  assert.equal(r.cancelled, true);
+  assert.equal(r.total, 65_534);
+  assert.ok(r.scanned > 0 && r.scanned < r.total, `scanned ${r.scanned}`);
+  assert.ok(stoppedAfter < 2000, `stopped ${stoppedAfter} ms after cancel`);
+  for (let i = 1; i < 3; i++) {
+    assert.ok(progress[i]!.at - progress[i - 1]!.at >= 240, 'progress not throttled');
+    assert.ok(progress[i]!.p.scanned >= progress[i - 1]!.p.scanned);
+    assert.equal(progress[i]!.p.total, 65_534);
+  }
+  assert.equal(progress[progress.length - 1]!.p.scanned, r.scanned, 'the final progress matches the result');
+});
+
+test('a target outside the limits is refused before anything is sent', async () => {
+  await assert.rejects(discover({ target: '127.0.0.0/8', credential }), (e: unknown) => e instanceof TargetError && /16,777,216/.test(e.message));
+});
