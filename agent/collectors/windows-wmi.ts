@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { collectWindowsMetrics } from '../winrm/metrics.ts';
+import { collectWindowsMetrics } from '../winrm/index.ts';
 import { CollectFailure, describeZodError, type Collector } from './collector.ts';
 import { createWinrmClientCache, type WinrmClientCacheOptions } from './winrm-client-cache.ts';
 import { collectOverWinrm } from './winrm-collect.ts';

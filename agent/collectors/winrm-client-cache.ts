@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createWinrmClient, type WinrmClient, type WinrmClientOptions } from '../winrm/client.ts';
+import { createWinrmClient, type WinrmClient, type WinrmClientOptions } from '../winrm/index.ts';
 import { CollectFailure, type CollectCredential, type CollectTarget } from './collector.ts';
 
 export interface WinrmClientCacheOptions {

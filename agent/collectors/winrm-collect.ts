@@ -1,5 +1,5 @@
 import type { MetricSample } from '../../shared/metrics.ts';
-import type { WinrmClient } from '../winrm/client.ts';
+import type { WinrmClient } from '../winrm/index.ts';
 import { CollectFailure, toCollectFailure, type CollectRequest } from './collector.ts';
 import type { WinrmClientCache } from './winrm-client-cache.ts';
 

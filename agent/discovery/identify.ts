@@ -1,9 +1,7 @@
 import type { Failure } from '../../shared/failures.ts';
 import { toCollectFailure, type CollectCredential } from '../collectors/collector.ts';
 import { winrmClientOptions } from '../collectors/winrm-client-cache.ts';
-import { createWinrmClient, type WinrmClient } from '../winrm/client.ts';
-import type { IdentifyResult } from '../winrm/identify.ts';
-import { wmiString } from '../winrm/wmi-instance.ts';
+import { createWinrmClient, wmiString, type IdentifyResult, type WinrmClient } from '../winrm/index.ts';
 
 /** A Windows host found by discovery, as the server stores it (one device per agent + ip). */
 export interface DiscoveredHost {
