@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { WinrmClient, WinrmClientOptions } from '../winrm/index.ts';
+import { CollectFailure, type CollectCredential } from './collector.ts';
+import { createWinrmClientCache } from './winrm-client-cache.ts';
+
+function fakes() {
+  const made: { options: WinrmClientOptions; closed: boolean }[] = [];
+  const create = (options: WinrmClientOptions): WinrmClient => {
+    const rec = { options, closed: false };
+    made.push(rec);
+    return { close: () => void (rec.closed = true) } as unknown as WinrmClient;
+  };
+  return { made, create };
+}
+
+const target = { ip: '127.0.0.5', port: 5986, use_ssl: true };
+const cred: CollectCredential = { type: 'winrm_ntlm', username: 'CORP\\svc', password: 'pw-1', tls_verify: 'pin', tls_fingerprint: 'ab'.repeat(32) };
+
+test('one client per target and credential, rebuilt when the password changes', () => {
+  const { made, create } = fakes();
+  const cache = createWinrmClientCache({ create });
+  cache.acquire(target, cred).release();
+  cache.acquire(target, cred).release();
+  assert.equal(made.length, 1);
+  assert.deepEqual(
+    { auth: made[0]!.options.auth, https: made[0]!.options.https, port: made[0]!.options.port, tls: made[0]!.options.tls },
+    { auth: 'ntlm', https: true, port: 5986, tls: { mode: 'pin', fingerprint: 'ab'.repeat(32) } },
+  );
+  cache.acquire(target, { ...cred, password: 'pw-2' }).release();
+  cache.acquire({ ...target, ip: '127.0.0.6' }, cred).release();
+  assert.equal(made.length, 3);
+  cache.close();
+  assert.ok(made.every((m) => m.closed));
+  assert.equal(cache.size, 0);
+});
+
+test('a broken lease closes and forgets its client; a job without a credential is an auth failure', () => {
+  const { made, create } = fakes();
+  const cache = createWinrmClientCache({ create });
+  cache.acquire(target, cred).release(true);
+  assert.equal(made[0]!.closed, true);
+  cache.acquire(target, cred).release();
+  assert.equal(made.length, 2);
+  assert.throws(() => cache.acquire(target, null), (e: unknown) => e instanceof CollectFailure && e.failureClass === 'auth' && !e.retryable);
+  cache.close();
+});
+
+test('idle clients are closed by the sweep, busy ones are kept', async (t) => {
+  t.mock.timers.enable({ apis: ['setInterval', 'Date'] });
+  const { made, create } = fakes();
+  const cache = createWinrmClientCache({ create, idleMs: 1000 });
+  cache.acquire(target, cred).release();
+  const busy = cache.acquire({ ...target, ip: '127.0.0.9' }, cred);
+  t.mock.timers.tick(2500);
+  assert.equal(made[0]!.closed, true);
+  assert.equal(made[1]!.closed, false);
+  assert.equal(cache.size, 1);
+  busy.release();
+  cache.close();
+});
