@@ -5,7 +5,10 @@ import { CollectFailure, type CollectCredential, type CollectTarget } from './co
 export interface WinrmClientCacheOptions {
   /** A client unused this long is closed (its keep-alive connections with it). */
   idleMs?: number;
-  /** Authenticated connections per target; match the runner's per-target concurrency. */
+  /**
+   * Authenticated keep-alive connections per target (default 1). One poll's few WS-Man calls
+   * serialise on it; bench/runner-fleet.ts measured 2 per host at 1.6x the RSS and 1.5x the CPU.
+   */
   maxConnections?: number;
   connectTimeoutMs?: number;
   create?: (o: WinrmClientOptions) => WinrmClient;
@@ -42,7 +45,7 @@ export function winrmClientOptions(target: CollectTarget, credential: CollectCre
     username: credential.username,
     password: credential.password,
     tls,
-    maxConnections: o.maxConnections ?? 2,
+    maxConnections: o.maxConnections ?? 1,
     timeouts: { connectMs: o.connectTimeoutMs ?? 5000, readMs: 30000, operationSec: 20 },
   };
   if (credential.domain) options.domain = credential.domain;

@@ -2,7 +2,7 @@ import type { CollectCredential } from '../collectors/collector.ts';
 import { identifyHost, type DiscoveredHost } from './identify.ts';
 import { mapLimit } from './map-limit.ts';
 import { probeHost, WINDOWS_PORTS } from './probe.ts';
-import { sweep, type PingMethod } from './sweep.ts';
+import { sweep, type PingMethod, type SweepOptions, type SweepResult } from './sweep.ts';
 import { parseTarget } from './targets.ts';
 
 export interface DiscoveryProgress {
@@ -26,6 +26,8 @@ export interface DiscoverOptions {
   perHostTimeoutMs?: number;
   pingTimeoutMs?: number;
   pingMethod?: PingMethod;
+  /** Replaces the ICMP sweep (a site-specific tool; tests that need hosts which do not answer ping). */
+  sweepFn?: (ips: string[], o: SweepOptions) => Promise<SweepResult>;
   signal?: AbortSignal;
   /** Called at most every progressIntervalMs while running, and once at the end. */
   onProgress?: (p: DiscoveryProgress) => void;
@@ -109,7 +111,7 @@ export async function discover(o: DiscoverOptions): Promise<DiscoveryResult> {
       if (o.signal?.aborted) break;
       let candidates = batch;
       if (!o.portScan) {
-        const swept = await sweep(batch, { timeoutMs: o.pingTimeoutMs ?? 500, ...(o.signal ? { signal: o.signal } : {}), ...(o.pingMethod ? { method: o.pingMethod } : {}) });
+        const swept = await (o.sweepFn ?? sweep)(batch, { timeoutMs: o.pingTimeoutMs ?? 500, ...(o.signal ? { signal: o.signal } : {}), ...(o.pingMethod ? { method: o.pingMethod } : {}) });
         if (o.signal?.aborted) break;
         pingMethod = swept.method;
         // Without a ping tool every address is a candidate, as with port_scan.

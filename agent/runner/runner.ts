@@ -107,7 +107,8 @@ export function createRunner(o: RunnerOptions): Runner {
       if (!next) return;
       const ac = new AbortController();
       running.set(next.item.job.job_id, ac);
-      const done = execute(next.item, ac).finally(() => {
+      // execute only rejects if onResult broke its no-throw contract; the slot must still come back.
+      const done = execute(next.item, ac).catch(() => undefined).finally(() => {
         running.delete(next.item.job.job_id);
         settling.delete(done);
         queue.done(next.key);

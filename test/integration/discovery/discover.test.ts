@@ -102,6 +102,16 @@ test('port_scan probes every address without a ping sweep', async () => {
   assert.deepEqual(r.found.map((h) => h.hostname?.toUpperCase()), plain.hosts.slice(0, 5).map((h) => h.hostname.toUpperCase()));
 });
 
+test('hosts that do not answer ping are found only with port_scan', async () => {
+  // Loopback always answers ICMP; a sweep that hears nothing stands in for a firewalled subnet.
+  const silent = async () => ({ alive: new Set<string>(), method: 'fping' as const });
+  const without = await discover({ target: `${NET}.1-4`, credential, sweepFn: silent });
+  assert.equal(without.found.length, 0);
+  assert.equal(without.scanned, 4);
+  const withScan = await discover({ target: `${NET}.1-4`, credential, portScan: true, sweepFn: silent });
+  assert.deepEqual(withScan.found.map((h) => h.ip), [`${NET}.1`, `${NET}.2`, `${NET}.3`, `${NET}.4`]);
+});
+
 test('the ping package is used when fping is not wanted', { skip: defaultPingMethod() === 'none' }, async () => {
   const r = await discover({ target: `${NET}.1-6`, credential, pingMethod: 'ping' });
   assert.equal(r.ping_method, 'ping');
