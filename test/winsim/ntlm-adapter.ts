@@ -1,11 +1,10 @@
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { NtlmAcceptor } from './ntlm-acceptor.ts';
+import { createNtlmAcceptor } from './ntlm/ntlm-server.ts';
 
-const NTLM_INDEX = new URL('../../agent/winrm/ntlm/index.ts', import.meta.url);
-
-/** NTLM from agent/winrm/ntlm when present; null makes Negotiate answer 401 (Basic still works). */
-export async function loadNtlmAcceptor(): Promise<NtlmAcceptor | null> {
-  if (!existsSync(fileURLToPath(NTLM_INDEX))) return null;
-  return null;
+/**
+ * Server-side NTLM for one host. The simulator carries its own (test/winsim/ntlm/) so it stands apart
+ * from the agent's client implementation: a bug shared by both sides could not hide behind a passing test.
+ */
+export function ntlmAcceptorFor(computerName: string): NtlmAcceptor {
+  return createNtlmAcceptor({ computerName });
 }

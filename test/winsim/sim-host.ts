@@ -95,6 +95,8 @@ export class SimHost {
   private readonly wmi: WmiService;
   private readonly shells: ShellService;
   private lastState: HostState | undefined;
+  /** Counters tests and benchmarks read: what the host actually saw on the wire. */
+  readonly stats = { requests: 0, ntlmHandshakes: 0, encryptedRequests: 0, refusedUnencrypted: 0, unauthorized: 0, faults: 0 };
   private listening = false;
   private stopped = false;
 
@@ -229,6 +231,7 @@ export class SimHost {
   }
 
   private unauthorized(close = true): HttpReply {
+    this.stats.unauthorized++;
     return { status: 401, headers: { 'WWW-Authenticate': this.wwwAuthenticate(), ...(close ? { Connection: 'close' } : {}) }, body: Buffer.alloc(0) };
   }
 
@@ -237,6 +240,7 @@ export class SimHost {
       req.socket.destroy();
       return;
     }
+    this.stats.requests++;
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     if (this.faults.timeout) return; // never answered; the client's read timeout fires
@@ -292,6 +296,7 @@ export class SimHost {
         if (raw.length < 12 || raw.subarray(0, 8).toString('latin1') !== 'NTLMSSP\0') return this.unauthorized();
         const type = raw.readUInt32LE(8);
         if (type === 1) {
+          this.stats.ntlmHandshakes++;
           const { token: challenge, pending } = this.o.ntlm.challenge(raw);
           conn.pending = pending;
           conn.session = undefined;
@@ -322,6 +327,7 @@ export class SimHost {
       if (!session) return this.unauthorized();
       try {
         plain = session.decryptRequest(body);
+        this.stats.encryptedRequests++;
       } catch {
         conn.session = undefined;
         conn.user = undefined;
@@ -331,6 +337,7 @@ export class SimHost {
       if (body.length === 0) return { status: 200, headers: {}, body: Buffer.alloc(0) };
       // Windows with AllowUnencrypted=false answers a plain SOAP POST over HTTP with 401.
       if (this.faults.unencryptedRefused && !this.tls) {
+        this.stats.refusedUnencrypted++;
         conn.session = undefined;
         conn.user = undefined;
         return this.unauthorized(false);
@@ -339,6 +346,7 @@ export class SimHost {
     }
 
     const out = await this.dispatch(plain.toString('utf8'), user, req.socket.remoteAddress ?? '');
+    if (out.status === 500) this.stats.faults++;
     if (session) {
       return { status: out.status, headers: { 'Content-Type': ENCRYPTED_CONTENT_TYPE }, body: session.encryptResponse(Buffer.from(out.body, 'utf8')) };
     }

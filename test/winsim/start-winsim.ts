@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { createHostProfile } from './host-profile.ts';
-import type { NtlmAcceptor } from './ntlm-acceptor.ts';
-import { loadNtlmAcceptor } from './ntlm-adapter.ts';
+import { ntlmAcceptorFor } from './ntlm-adapter.ts';
 import { SimHost, type AuthMode, type HostFaults } from './sim-host.ts';
 import { selfSignedCert } from './tls-cert.ts';
 
@@ -71,15 +70,15 @@ export async function startWinsim(options: WinsimOptions): Promise<Winsim> {
   const { faults, clock, ...rest } = options;
   const o = WinsimOptions.parse(rest);
   const tls = o.https ? await selfSignedCert() : null;
-  const ntlm: NtlmAcceptor | null = o.auth === 'basic' ? null : await loadNtlmAcceptor();
   const now = clock ?? Date.now;
   const startMs = now();
   const portBase = o.portBase ?? (o.distinctAddresses ? (o.https ? 5986 : 5985) : o.https ? 15986 : 15985);
   const sims: SimHost[] = [];
   for (let i = 0; i < o.hosts; i++) {
+    const profile = createHostProfile(o.seed, i, o.os);
     sims.push(
       new SimHost({
-        profile: createHostProfile(o.seed, i, o.os),
+        profile,
         address: o.distinctAddresses ? nthAddress(o.bind, i) : o.bind,
         port: portBase === 0 ? 0 : o.distinctAddresses ? portBase : portBase + i,
         user: o.user,
@@ -91,7 +90,7 @@ export async function startWinsim(options: WinsimOptions): Promise<Winsim> {
         clock: now,
         maxShells: o.maxShellsPerHost,
         metricsMarker: o.metricsMarker,
-        ntlm,
+        ntlm: o.auth === 'basic' ? null : ntlmAcceptorFor(profile.hostname),
         faults: faults ?? {},
       }),
     );

@@ -11,11 +11,57 @@ const skip = available ? false : 'python3-winrm is not installed (apt-get instal
 
 describe('pywinrm against winsim', { skip }, () => {
   let basicSim: Winsim;
+  let ntlmSim: Winsim;
   before(async () => {
     basicSim = await startWinsim({ hosts: 1, portBase: 0, auth: 'basic', seed: 11, clock: () => FROZEN });
+    ntlmSim = await startWinsim({ hosts: 2, portBase: 0, auth: 'ntlm', seed: 12, clock: () => FROZEN });
   });
   after(async () => {
     await basicSim?.stop();
+    await ntlmSim?.stop();
+  });
+
+  test('NTLM with message encryption over HTTP: run_cmd echo returns its stdout and exit code 0', async () => {
+    const h = ntlmSim.hosts[0]!;
+    assert.equal(h.faults().unencryptedRefused, true);
+    const r = await runPywinrm(RUN_CMD, { ENDPOINT: h.url, USER: h.user, PASSWORD: h.password, TRANSPORT: 'ntlm', ENCRYPTION: 'always', COMMAND: 'echo', ARGS: 'hello from pywinrm' });
+    assert.equal(r.std_err, '');
+    assert.equal(r.std_out, 'hello from pywinrm\r\n');
+    assert.equal(r.status_code, 0);
+    // Create, Command, Receive, Signal, Delete: every one sealed, after one handshake.
+    assert.equal(h.sim.stats.ntlmHandshakes, 1);
+    assert.equal(h.sim.stats.encryptedRequests, 5);
+    assert.equal(h.sim.stats.refusedUnencrypted, 0);
+  });
+
+  test('NTLM without message encryption is refused by a default host, as Windows does', async () => {
+    const h = ntlmSim.hosts[1]!;
+    const before = h.sim.stats.refusedUnencrypted;
+    await assert.rejects(
+      runPywinrm(RUN_CMD, { ENDPOINT: h.url, USER: h.user, PASSWORD: h.password, TRANSPORT: 'ntlm', ENCRYPTION: 'never', COMMAND: 'hostname', ARGS: '' }),
+      /InvalidCredentialsError|credentials were rejected|401/,
+    );
+    assert.ok(h.sim.stats.refusedUnencrypted > before);
+  });
+
+  test('NTLM with message encryption: hostname, a non-zero exit code and a WMI enumerate', async () => {
+    const h = ntlmSim.hosts[1]!;
+    const vars = { ENDPOINT: h.url, USER: h.user, PASSWORD: h.password, TRANSPORT: 'ntlm', ENCRYPTION: 'always' };
+    const name = await runPywinrm(RUN_CMD, { ...vars, COMMAND: 'hostname', ARGS: '' });
+    assert.equal(name.std_out, `${h.hostname}\r\n`);
+    const exit = await runPywinrm(RUN_CMD, { ...vars, COMMAND: 'exit', ARGS: '42' });
+    assert.equal(exit.status_code, 42);
+    const os = await runPywinrm(ENUMERATE_WQL, { ...vars, WQL: 'SELECT CSName,TotalVisibleMemorySize,FreePhysicalMemory FROM Win32_OperatingSystem', MAXEL: '32000' });
+    const t = h.truth();
+    assert.deepEqual(os.items, [{ CSName: h.hostname, FreePhysicalMemory: String(t.memoryFreeKb), TotalVisibleMemorySize: String(t.memoryTotalKb) }]);
+  });
+
+  test('NTLM with a wrong password is rejected before any command runs', async () => {
+    const h = ntlmSim.hosts[0]!;
+    await assert.rejects(
+      runPywinrm(RUN_CMD, { ENDPOINT: h.url, USER: h.user, PASSWORD: 'not-the-password', TRANSPORT: 'ntlm', ENCRYPTION: 'always', COMMAND: 'hostname', ARGS: '' }),
+      /InvalidCredentialsError|credentials were rejected|401/,
+    );
   });
 
   test('Basic over HTTP: run_cmd hostname returns the host name and exit code 0', async () => {
