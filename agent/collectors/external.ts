@@ -3,6 +3,22 @@ import { z } from 'zod';
 import { MetricSample } from '../../shared/metrics.ts';
 import { CollectFailure, describeZodError, type Collector, type CollectRequest } from './collector.ts';
 
+/*
+ * External plugin protocol (seed 003 "plugin protocol", adapted):
+ *   run      `command ...args` directly (no shell), in its own process group, with a minimal
+ *            environment (PATH, LANG, TZ, HOME, TMPDIR …; nothing of the agent's own).
+ *   stdin    one JSON document and a newline:
+ *            {"job_id","monitor_id","deadline": ISO 8601,"target":{"ip","port","use_ssl"},
+ *             "credential":{"type","username","password","domain",…} | null,"config":{"args"}}
+ *            The password travels only here: never in argv or the environment.
+ *   stdout   one JSON object of MetricSample fields (shared/metrics.ts); fields left out are
+ *            null, `collection_ms` defaults to the measured run time, unknown fields are refused.
+ *            Or {"error": "message"} to report a failure in the plugin's own words.
+ *   exit     0 on success. Non-zero → plugin_error with the code and the first 500 characters
+ *            of stderr (the password, if echoed, replaced by ***).
+ *   limits   killed (with its children) after timeout_ms or at the job deadline → timeout;
+ *            more than max_output_bytes on stdout → killed, plugin_error.
+ */
 export const ExternalConfig = z
   .object({
     command: z.string().min(1),
