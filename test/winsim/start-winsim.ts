@@ -29,7 +29,8 @@ export const WinsimOptions = z
   })
   .strict();
 export type WinsimOptions = z.input<typeof WinsimOptions> & {
-  faults?: Partial<HostFaults>;
+  /** Faults from the start: the same for every host, or chosen per host index. */
+  faults?: Partial<HostFaults> | ((index: number) => Partial<HostFaults>);
   /** Simulated time source (ms since epoch); tests may freeze or step it. */
   clock?: () => number;
 };
@@ -91,7 +92,7 @@ export async function startWinsim(options: WinsimOptions): Promise<Winsim> {
         maxShells: o.maxShellsPerHost,
         metricsMarker: o.metricsMarker,
         ntlm: o.auth === 'basic' ? null : ntlmAcceptorFor(profile.hostname),
-        faults: faults ?? {},
+        faults: typeof faults === 'function' ? faults(i) : (faults ?? {}),
       }),
     );
   }

@@ -232,6 +232,31 @@ describe('winsim over raw HTTP', () => {
     await post(h.url, deleteShellXml(shellId), { headers: auth(2), agent });
   });
 
+  test('powershell reading its script from stdin runs it once Send delivers End="true"', async () => {
+    const h = host(2);
+    const created = await post(h.url, createShellXml(), { headers: auth(2), agent });
+    const shellId = /<w:Selector Name="ShellId">([^<]+)</.exec(created.body)![1]!;
+    const c = await post(h.url, commandXml(shellId, 'powershell.exe', ['-NoProfile', '-']), { headers: auth(2), agent });
+    const id = text(c.body, 'rsp:CommandId')!;
+    const send = (data: string, end: boolean) =>
+      envelope({
+        action: 'http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Send',
+        resourceUri: 'http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd',
+        selectors: { ShellId: shellId },
+        body: `<rsp:Send><rsp:Stream Name="stdin" CommandId="${id}"${end ? ' End="true"' : ''}>${Buffer.from(data).toString('base64')}</rsp:Stream></rsp:Send>`,
+      });
+    const early = await post(h.url, receiveXml(shellId, id, 'PT0.1S'), { headers: auth(2), agent });
+    assert.equal(early.status, 500, 'nothing to receive before the script arrives');
+    assert.match(early.body, /Code="2150858793"/);
+    assert.equal((await post(h.url, send("Write-Output 'one'\r\n", false), { headers: auth(2), agent })).status, 200);
+    const sent = await post(h.url, send("Write-Output 'two'\r\nexit 3\r\n", true), { headers: auth(2), agent });
+    assert.match(sent.body, /<rsp:SendResponse\/>/);
+    const r = await post(h.url, receiveXml(shellId, id), { headers: auth(2), agent });
+    assert.equal(streamText(r.body, 'stdout'), 'one\ntwo\n');
+    assert.equal(Number(text(r.body, 'rsp:ExitCode')), 3);
+    await post(h.url, deleteShellXml(shellId), { headers: auth(2), agent });
+  });
+
   test('Receive answers the OperationTimeout fault 2150858793 while a command runs, then its output', async () => {
     const h = host(0);
     await h.setFault({ commandDelayMs: 700 });
