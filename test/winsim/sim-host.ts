@@ -192,7 +192,6 @@ export class SimHost {
     Object.assign(this.faults, patch);
     if (patch.portClosed === true) await this.closeListener();
     if (patch.portClosed === false) await this.listen();
-    if (patch.timeout === false || patch.dropConnections !== undefined) return;
   }
 
   async listen(): Promise<void> {
