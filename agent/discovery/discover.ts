@@ -1,6 +1,6 @@
 import type { CollectCredential } from '../collectors/collector.ts';
 import { identifyHost, type DiscoveredHost } from './identify.ts';
-import { mapLimit } from './map-limit.ts';
+import { createLimiter, mapLimit } from './map-limit.ts';
 import { probeHost, WINDOWS_PORTS } from './probe.ts';
 import { sweep, type PingMethod, type SweepOptions, type SweepResult } from './sweep.ts';
 import { parseTarget } from './targets.ts';
@@ -46,6 +46,8 @@ export interface DiscoveryResult {
 
 /** Addresses swept per fping run; bounds memory and gives progress on large targets. */
 const CHUNK = 256;
+/** Chunks swept at once: most of a sweep is waiting for replies that never come. */
+const PARALLEL_SWEEPS = 4;
 
 function* chunks(it: Iterable<string>, size: number): Generator<string[]> {
   let batch: string[] = [];
@@ -106,23 +108,24 @@ export async function discover(o: DiscoverOptions): Promise<DiscoveryResult> {
     }
   };
 
-  try {
-    for (const batch of chunks(targets, CHUNK)) {
-      if (o.signal?.aborted) break;
-      let candidates = batch;
-      if (!o.portScan) {
-        const swept = await (o.sweepFn ?? sweep)(batch, { timeoutMs: o.pingTimeoutMs ?? 500, ...(o.signal ? { signal: o.signal } : {}), ...(o.pingMethod ? { method: o.pingMethod } : {}) });
-        if (o.signal?.aborted) break;
-        pingMethod = swept.method;
-        // Without a ping tool every address is a candidate, as with port_scan.
-        if (swept.method !== 'none') {
-          candidates = batch.filter((ip) => swept.alive.has(ip));
-          scanned += batch.length - candidates.length;
-          progress();
-        }
+  const limit = createLimiter(concurrency);
+  const scanChunk = async (batch: string[]): Promise<void> => {
+    let candidates = batch;
+    if (!o.portScan) {
+      const swept = await (o.sweepFn ?? sweep)(batch, { timeoutMs: o.pingTimeoutMs ?? 500, ...(o.signal ? { signal: o.signal } : {}), ...(o.pingMethod ? { method: o.pingMethod } : {}) });
+      if (o.signal?.aborted) return;
+      pingMethod = swept.method;
+      // Without a ping tool every address is a candidate, as with port_scan.
+      if (swept.method !== 'none') {
+        candidates = batch.filter((ip) => swept.alive.has(ip));
+        scanned += batch.length - candidates.length;
+        progress();
       }
-      await mapLimit(candidates, concurrency, examine, o.signal);
     }
+    await Promise.all(candidates.map((ip) => limit(() => (o.signal?.aborted ? Promise.resolve() : examine(ip)))));
+  };
+  try {
+    await mapLimit(chunks(targets, CHUNK), PARALLEL_SWEEPS, scanChunk, o.signal);
   } finally {
     clearTimeout(trailing);
   }

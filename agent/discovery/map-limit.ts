@@ -15,3 +15,23 @@ export async function mapLimit<T>(items: Iterable<T>, limit: number, fn: (item: 
   };
   await Promise.all(Array.from({ length: Math.max(1, limit) }, worker));
 }
+
+/** A shared cap for work started from several places (hosts from several swept chunks). */
+export function createLimiter(limit: number): <T>(fn: () => Promise<T>) => Promise<T> {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return <T>(fn: () => Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const start = (): void => {
+        active++;
+        fn()
+          .then(resolve, reject)
+          .finally(() => {
+            active--;
+            waiting.shift()?.();
+          });
+      };
+      if (active < Math.max(1, limit)) start();
+      else waiting.push(start);
+    });
+}
