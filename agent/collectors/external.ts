@@ -64,7 +64,6 @@ function killTree(child: ChildProcess): void {
 function redact(text: string, secret: string | undefined): string {
   let out = text;
   if (secret) out = out.split(secret).join('***');
-  // eslint-disable-next-line no-control-regex
   return out.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ');
 }
 
