@@ -4,7 +4,9 @@ import type { AddressInfo, Socket } from 'node:net';
 import { createHostDynamics, computeHostState, type HostDynamics, type HostState } from './host-state.ts';
 import type { HostProfile } from './host-profile.ts';
 import { computeTruth, metricsScriptJson, type HostTruth } from './host-truth.ts';
-import { ENCRYPTED_CONTENT_TYPE, type NtlmAcceptor, type NtlmServerSession } from './ntlm-acceptor.ts';
+import { defaultFaults, type HostFaults } from './host-faults.ts';
+import { authenticateRequest, type AuthMode, type ConnectionState } from './http-auth.ts';
+import { ENCRYPTED_CONTENT_TYPE, type NtlmAcceptor } from './ntlm-acceptor.ts';
 import { ShellService, type SoapReply } from './shells.ts';
 import { parseWsmanRequest } from './soap-request.ts';
 import {
@@ -15,35 +17,13 @@ import {
   identifyResponse,
   injectedFault,
   invalidHeaderFault,
-  type InjectedFault,
   type SoapFault,
 } from './soap-response.ts';
 import { WmiService } from './wmi-service.ts';
 import { configXml } from './wsman-config.ts';
 
-export type AuthMode = 'ntlm' | 'basic' | 'both';
-
-/** Per-host fault injection; every field can change at runtime through setFault. */
-export interface HostFaults {
-  /** The host's password no longer matches the configured one: every authentication gets 401. */
-  wrongPassword: boolean;
-  /** Authentication succeeds, then every operation answers the w:AccessDenied fault (HTTP 500). */
-  accessDenied: boolean;
-  /** Added before every HTTP response. */
-  latencyMs: number;
-  /** Requests are read and never answered. */
-  timeout: boolean;
-  /** Every authenticated SOAP operation answers HTTP 500 with this WSManFault (true = WMI generic failure). */
-  http500: boolean | InjectedFault;
-  /** The socket is destroyed as soon as a request's headers arrive. */
-  dropConnections: boolean;
-  /** AllowUnencrypted=false: a plain SOAP POST over HTTP answers 401 (NTLM must seal messages). */
-  unencryptedRefused: boolean;
-  /** The listener is closed (connection refused) until set back to false. */
-  portClosed: boolean;
-  /** Extra run time of every shell command, to exercise Receive's OperationTimeout loop. */
-  commandDelayMs: number;
-}
+export type { AuthMode } from './http-auth.ts';
+export type { HostFaults } from './host-faults.ts';
 
 export interface SimHostOptions {
   profile: HostProfile;
@@ -60,12 +40,6 @@ export interface SimHostOptions {
   metricsMarker: string;
   ntlm: NtlmAcceptor | null;
   faults: Partial<HostFaults>;
-}
-
-interface ConnectionState {
-  pending?: unknown;
-  user?: string;
-  session?: NtlmServerSession;
 }
 
 interface HttpReply {
@@ -109,18 +83,7 @@ export class SimHost {
     this.auth = o.auth;
     this.tls = o.tls !== null;
     this.fingerprint = o.tls?.fingerprint;
-    this.faults = {
-      wrongPassword: false,
-      accessDenied: false,
-      latencyMs: 0,
-      timeout: false,
-      http500: false,
-      dropConnections: false,
-      unencryptedRefused: !this.tls && o.auth !== 'basic',
-      portClosed: false,
-      commandDelayMs: 0,
-      ...o.faults,
-    };
+    this.faults = { ...defaultFaults(this.tls, o.auth), ...o.faults };
     this.dynamics = createHostDynamics(o.profile, o.tickMs, o.startMs);
     this.wmi = new WmiService({
       machine: o.address,
@@ -276,49 +239,19 @@ export class SimHost {
       return soap(200, identifyResponse(`OS: 0.0.0 SP: 0.0 Stack: ${this.profile.os.stack}`, false));
     }
 
-    const authz = String(req.headers.authorization ?? '');
-    let user: string | undefined;
-    if (authz !== '') {
-      const space = authz.indexOf(' ');
-      const scheme = (space < 0 ? authz : authz.slice(0, space)).toLowerCase();
-      const token = space < 0 ? '' : authz.slice(space + 1).trim();
-      if (scheme === 'basic' && this.auth !== 'ntlm') {
-        const decoded = Buffer.from(token, 'base64').toString('utf8');
-        const colon = decoded.indexOf(':');
-        const name = stripDomain(colon < 0 ? decoded : decoded.slice(0, colon));
-        const pass = colon < 0 ? '' : decoded.slice(colon + 1);
-        if (name.toLowerCase() !== this.user.toLowerCase() || pass !== this.password || this.faults.wrongPassword) return this.unauthorized();
-        user = name;
-        conn.session = undefined;
-      } else if (scheme === 'negotiate' && this.auth !== 'basic' && this.o.ntlm) {
-        const raw = Buffer.from(token, 'base64');
-        if (raw.length < 12 || raw.subarray(0, 8).toString('latin1') !== 'NTLMSSP\0') return this.unauthorized();
-        const type = raw.readUInt32LE(8);
-        if (type === 1) {
-          this.stats.ntlmHandshakes++;
-          const { token: challenge, pending } = this.o.ntlm.challenge(raw);
-          conn.pending = pending;
-          conn.session = undefined;
-          conn.user = undefined;
-          return { status: 401, headers: { 'WWW-Authenticate': `Negotiate ${challenge.toString('base64')}` }, body: Buffer.alloc(0) };
-        }
-        if (type !== 3 || conn.pending === undefined) return this.unauthorized();
-        const pending = conn.pending;
-        conn.pending = undefined;
-        const password = this.faults.wrongPassword ? `${this.password}\u0000changed` : this.password;
-        const result = this.o.ntlm.authenticate(pending, raw, password);
-        if (!result || result.user.toLowerCase() !== stripDomain(this.user).toLowerCase()) return this.unauthorized();
-        conn.session = result.session;
-        conn.user = result.user;
-        user = result.user;
-      } else {
-        return this.unauthorized();
-      }
-    } else if (conn.session && conn.user) {
-      user = conn.user;
-    } else {
-      return this.unauthorized();
+    const outcome = authenticateRequest(String(req.headers.authorization ?? ''), conn, {
+      auth: this.auth,
+      user: this.user,
+      password: this.password,
+      wrongPassword: this.faults.wrongPassword,
+      ntlm: this.o.ntlm,
+    });
+    if (outcome.kind === 'challenge') {
+      this.stats.ntlmHandshakes++;
+      return { status: 401, headers: { 'WWW-Authenticate': `Negotiate ${outcome.token.toString('base64')}` }, body: Buffer.alloc(0) };
     }
+    if (outcome.kind === 'denied') return this.unauthorized();
+    const user = outcome.user;
 
     let plain: Buffer;
     const session = encrypted ? conn.session : undefined;
@@ -384,12 +317,4 @@ export class SimHost {
 
 function soap(status: number, body: string): HttpReply {
   return { status, headers: { 'Content-Type': SOAP_CONTENT_TYPE }, body: Buffer.from(body, 'utf8') };
-}
-
-/** `HOST\user`, `.\user` and `user@domain` all name the local account `user`. */
-function stripDomain(name: string): string {
-  const slash = name.lastIndexOf('\\');
-  const base = slash >= 0 ? name.slice(slash + 1) : name;
-  const at = base.indexOf('@');
-  return at >= 0 ? base.slice(0, at) : base;
 }
