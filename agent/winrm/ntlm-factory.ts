@@ -1,6 +1,18 @@
+import { createNtlmClient, decodeEncryptedMessage, encodeEncryptedMessage, ENCRYPTED_CONTENT_TYPE } from './ntlm/index.ts';
 import type { NtlmFactory } from './transport.ts';
 
-/** Placeholder until agent/winrm/ntlm lands: NTLM is wired here, in one place. */
-export const defaultNtlmFactory: NtlmFactory = () => {
-  throw new Error('NTLM is not available in this build');
+/** One NTLM context per connection; its sealer frames SOAP as MS-WSMV multipart/encrypted. */
+export const defaultNtlmFactory: NtlmFactory = (creds) => {
+  const ctx = createNtlmClient(creds);
+  return {
+    negotiate: () => ctx.negotiate(),
+    authenticate: (challenge, peerCertDer) => ctx.authenticate(challenge, peerCertDer),
+    sealer() {
+      const session = ctx.session();
+      return {
+        wrap: (soap) => ({ body: encodeEncryptedMessage(session, soap), contentType: ENCRYPTED_CONTENT_TYPE }),
+        unwrap: (body) => decodeEncryptedMessage(session, body),
+      };
+    },
+  };
 };
