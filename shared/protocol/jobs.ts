@@ -1,0 +1,65 @@
+import { z } from 'zod';
+
+export const PollTarget = z.object({
+  ip: z.string().min(1).max(255),
+  port: z.number().int().min(1).max(65535),
+  use_ssl: z.boolean(),
+});
+
+/**
+ * A credential sealed to the agent's X25519 key (compact JWE, ECDH-ES). The agent caches the
+ * decrypted value by (profile_id, version); `credentials.invalidate` drops it.
+ */
+export const SealedCredential = z.object({
+  profile_id: z.number().int().positive(),
+  version: z.number().int().nonnegative(),
+  sealed: z.string().min(1).max(16384),
+});
+export type SealedCredential = z.infer<typeof SealedCredential>;
+
+/** What a sealed credential decrypts to. */
+export const CredentialPayload = z
+  .object({
+    type: z.enum(['winrm_basic', 'winrm_ntlm']),
+    username: z.string().min(1).max(256),
+    password: z.string().max(1024),
+    domain: z.string().max(256).nullable(),
+    tls_verify: z.enum(['verify', 'pin', 'insecure']),
+    tls_fingerprint: z.string().max(200).nullable(),
+  })
+  .strict();
+export type CredentialPayload = z.infer<typeof CredentialPayload>;
+
+export const PollJob = z.object({
+  job_id: z.string().min(1).max(100),
+  monitor_id: z.number().int().positive(),
+  /** Epoch milliseconds, server clock. */
+  deadline: z.number().int().positive(),
+  target: PollTarget,
+  plugin: z.object({ type: z.string().min(1).max(100), config: z.unknown().optional() }),
+  credential: SealedCredential.nullable(),
+  ping: z.boolean().optional(),
+});
+export type PollJob = z.infer<typeof PollJob>;
+
+export const DiscoveryJob = z.object({
+  run_id: z.string().min(1).max(100),
+  target: z.string().min(1).max(20000),
+  port_scan: z.boolean(),
+  credential: SealedCredential.nullable(),
+  /** Port used for the authenticated hostname/OS query. */
+  winrm_port: z.number().int().min(1).max(65535).optional(),
+  use_ssl: z.boolean().optional(),
+});
+export type DiscoveryJob = z.infer<typeof DiscoveryJob>;
+
+export const DiscoveredHost = z.object({
+  ip: z.string(),
+  port: z.number().int(),
+  use_ssl: z.boolean(),
+  hostname: z.string().nullable(),
+  os: z.string().nullable(),
+  os_version: z.string().nullable(),
+  winrm_stack: z.string().nullable().optional(),
+});
+export type DiscoveredHost = z.infer<typeof DiscoveredHost>;
