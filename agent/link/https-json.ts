@@ -1,0 +1,65 @@
+import { request } from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import { connectThroughProxy, proxyFor } from './proxy.ts';
+import { PinMismatchError, peerFingerprint } from './pinned-tls.ts';
+
+export interface HttpsJsonAnswer {
+  status: number;
+  body: unknown;
+  fingerprint: string;
+}
+
+/**
+ * POSTs JSON over HTTPS to a server whose certificate is checked by SHA-256 pin rather than a CA
+ * (NMSlite servers usually run a self-signed certificate). Without `pin` the presented fingerprint
+ * is returned for trust on first use.
+ */
+export function postJson(url: URL, payload: unknown, o: { pin?: string; env: Record<string, string | undefined>; timeoutMs?: number }): Promise<HttpsJsonAnswer> {
+  const timeoutMs = o.timeoutMs ?? 15_000;
+  const proxy = proxyFor(url.hostname, o.env);
+  const body = Buffer.from(JSON.stringify(payload));
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: url.hostname,
+      port: Number(url.port || 443),
+      path: url.pathname,
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': body.length },
+      rejectUnauthorized: false,
+      timeout: timeoutMs,
+      ...(proxy
+        ? {
+            createConnection: (_opts: unknown, cb: (err: Error | null, s?: TLSSocket) => void) => {
+              connectThroughProxy(proxy, url.hostname, Number(url.port || 443), timeoutMs).then((s) => cb(null, s), (e: Error) => cb(e));
+              return undefined;
+            },
+          }
+        : {}),
+    } as unknown as Parameters<typeof request>[0]);
+    let fingerprint = '';
+    req.once('socket', (socket) => {
+      const check = (): void => {
+        fingerprint = peerFingerprint(socket as TLSSocket) ?? '';
+        if (o.pin && fingerprint !== o.pin) req.destroy(new PinMismatchError(o.pin, fingerprint));
+      };
+      if ((socket as TLSSocket).encrypted && (socket as TLSSocket).getPeerCertificate?.()?.raw) check();
+      else socket.once('secureConnect', check);
+    });
+    req.once('timeout', () => req.destroy(new Error(`the server did not answer within ${timeoutMs} ms`)));
+    req.once('error', (e) => reject(e instanceof PinMismatchError ? e : new Error(`cannot reach ${url.host}: ${e.message}`)));
+    req.once('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.once('end', () => {
+        let parsed: unknown = undefined;
+        try {
+          parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        } catch {
+          /* not JSON */
+        }
+        resolve({ status: res.statusCode ?? 0, body: parsed, fingerprint });
+      });
+    });
+    req.end(body);
+  });
+}
