@@ -22,7 +22,8 @@ import { PinMismatchError, peerFingerprint } from './pinned-tls.ts';
 import { connectThroughProxy, proxyFor } from './proxy.ts';
 
 /** A spooled result: everything but the sequence number, which the spool assigns. */
-export type SpooledResult = Omit<ResultItem, 'seq'>;
+type WithoutSeq<T> = T extends unknown ? Omit<T, 'seq'> : never;
+export type SpooledResult = WithoutSeq<ResultItem>;
 
 export interface LinkLog {
   info(o: object, msg: string): void;

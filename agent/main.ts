@@ -1,0 +1,162 @@
+import { parseArgs } from 'node:util';
+import { hostname } from 'node:os';
+import { createRegistry } from './collectors/registry.ts';
+import { collectOnce } from './collectors/collect-once.ts';
+import { ConfigError, loadAgentConfig } from './config.ts';
+import { discover } from './discovery/discover.ts';
+import { enroll, EnrollError } from './enroll.ts';
+import { IdentityError, loadIdentity } from './identity.ts';
+import { PinMismatchError } from './link/pinned-tls.ts';
+import { createAgentLog } from './log.ts';
+import { openDiskSpool } from './spool/disk-spool.ts';
+import { startAgent } from './agent.ts';
+import { AGENT_VERSION } from './version.ts';
+
+const HELP = `nmslite-agent ${AGENT_VERSION} — NMSlite edge agent
+
+Usage:
+  nmslite-agent enroll --server wss://HOST:8443 --token TOKEN [--fingerprint SHA256]
+  nmslite-agent run
+  nmslite-agent status
+  nmslite-agent collect HOST [--port N] [--https] [--insecure] [--auth ntlm|basic] [--user U]
+                             [--domain D] [--password-env VAR] [--plugin windows-wmi|windows-powershell]
+  nmslite-agent discover TARGET [--port-scan] [--user U --password-env VAR] [--auth ntlm|basic]
+  nmslite-agent --version | --help
+
+Common options (also NMSLITE_AGENT_<NAME> environment variables or a JSON file via --config):
+  --home DIR                 agent state directory (default ~/.nmslite-agent)
+  --identity FILE            identity file written by enroll (default HOME/identity.json)
+  --spool-dir DIR            result spool (default HOME/spool)
+  --spool-cap-mb N           spool size cap (default 1024)
+  --max-in-flight N          jobs the server may have outstanding on this agent (default 2000)
+  --max-concurrent N         collections at once (default 500)
+  --per-target-concurrent N  collections at once against one host (default 2)
+  --log-level LEVEL          fatal|error|warn|info|debug|trace|silent (default info)
+
+HTTPS_PROXY / NO_PROXY are honoured for the connection to the server (HTTP CONNECT).`;
+
+const print = (o: unknown): void => void process.stdout.write(JSON.stringify(o, null, 2) + '\n');
+const fail = (message: string, code = 1): never => {
+  process.stderr.write(`nmslite-agent: ${message}\n`);
+  process.exit(code);
+};
+
+async function main(argv: string[], env: Record<string, string | undefined>): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      version: { type: 'boolean', short: 'v' },
+      config: { type: 'string' },
+      home: { type: 'string' },
+      identity: { type: 'string' },
+      'spool-dir': { type: 'string' },
+      'spool-cap-mb': { type: 'string' },
+      'max-in-flight': { type: 'string' },
+      'max-concurrent': { type: 'string' },
+      'per-target-concurrent': { type: 'string' },
+      'log-level': { type: 'string' },
+      server: { type: 'string' },
+      token: { type: 'string' },
+      fingerprint: { type: 'string' },
+      port: { type: 'string' },
+      https: { type: 'boolean' },
+      insecure: { type: 'boolean' },
+      auth: { type: 'string' },
+      user: { type: 'string' },
+      domain: { type: 'string' },
+      'password-env': { type: 'string' },
+      plugin: { type: 'string' },
+      'port-scan': { type: 'boolean' },
+      timeout: { type: 'string' },
+    },
+  });
+  if (values.version) return void process.stdout.write(`${AGENT_VERSION}\n`);
+  const cmd = positionals[0];
+  if (values.help || !cmd) return void process.stdout.write(HELP + '\n');
+  const cfg = loadAgentConfig(values as Record<string, string | boolean | undefined>, env);
+
+  const credentialFromFlags = () => {
+    if (!values.user) return null;
+    const password = values['password-env'] ? env[values['password-env']] : env.NMSLITE_PASSWORD;
+    if (password === undefined) fail(`no password: set the environment variable named by --password-env (or NMSLITE_PASSWORD)`, 2);
+    return {
+      type: values.auth === 'basic' ? ('winrm_basic' as const) : ('winrm_ntlm' as const),
+      username: values.user,
+      password: password!,
+      domain: values.domain ?? null,
+      tls_verify: values.insecure ? ('insecure' as const) : ('verify' as const),
+    };
+  };
+
+  switch (cmd) {
+    case 'enroll': {
+      if (!values.server || !values.token) fail('enroll needs --server wss://HOST:8443 and --token TOKEN', 2);
+      const id = await enroll({ server: values.server!, token: values.token!, identityPath: cfg.identity, env, ...(values.fingerprint ? { fingerprint: values.fingerprint } : {}) });
+      print({ enrolled: true, agent_id: id.agent_id, name: id.name, server: id.server, server_fingerprint: id.server_fingerprint, identity: cfg.identity });
+      return;
+    }
+    case 'run': {
+      const log = createAgentLog(cfg.log_level);
+      const agent = startAgent(cfg, log, env);
+      const stop = async (sig: string) => {
+        log.info({ sig }, 'stopping');
+        await agent.stop();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop('SIGINT'));
+      process.once('SIGTERM', () => void stop('SIGTERM'));
+      const reason = await agent.fatal;
+      await agent.stop();
+      fail(reason, 3);
+      return;
+    }
+    case 'status': {
+      const id = loadIdentity(cfg.identity);
+      const spool = openDiskSpool({ dir: cfg.spool_dir, capBytes: cfg.spool_cap_mb * 1024 * 1024 });
+      const s = spool.stats();
+      await spool.close();
+      print({ agent_id: id.agent_id, name: id.name, server: id.server, server_fingerprint: id.server_fingerprint, enrolled_at: id.enrolled_at, spool: { backlog: s.backlog, bytes: s.bytes, next_seq: s.nextSeq }, version: AGENT_VERSION, hostname: hostname() });
+      return;
+    }
+    case 'collect': {
+      const host = positionals[1];
+      if (!host) fail('collect needs a HOST', 2);
+      const registry = createRegistry();
+      const useSsl = Boolean(values.https);
+      const res = await collectOnce({
+        registry,
+        plugin: { type: values.plugin ?? 'windows-wmi' },
+        target: { ip: host!, port: values.port ? Number(values.port) : useSsl ? 5986 : 5985, use_ssl: useSsl },
+        credential: credentialFromFlags(),
+        timeoutMs: values.timeout ? Number(values.timeout) : 30_000,
+      });
+      registry.close();
+      if (res.ok) return print({ host, time: new Date().toISOString(), ...res.metrics });
+      print({ host, error: res.failure });
+      process.exit(1);
+      return;
+    }
+    case 'discover': {
+      const target = positionals[1];
+      if (!target) fail('discover needs a TARGET (CIDR, range a-b, or comma list)', 2);
+      const res = await discover({
+        target: target!,
+        portScan: Boolean(values['port-scan']),
+        credential: credentialFromFlags(),
+        onProgress: (p) => process.stderr.write(`scanned ${p.scanned}/${p.total}, found ${p.found}\n`),
+      });
+      return print(res);
+    }
+    default:
+      fail(`unknown command '${cmd}' (see --help)`, 2);
+  }
+}
+
+main(process.argv.slice(2), process.env).catch((err: unknown) => {
+  const known = err instanceof EnrollError || err instanceof IdentityError || err instanceof ConfigError || err instanceof PinMismatchError;
+  const msg = (err as Error)?.message ?? String(err);
+  fail(known ? msg : msg.includes('parseArgs') || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ? `${msg} (see --help)` : msg, known ? 1 : 1);
+});
