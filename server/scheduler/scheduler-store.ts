@@ -7,6 +7,7 @@ export interface ScheduledMonitor {
   agent_id: number;
   ip: string;
   port: number;
+  use_ssl: boolean;
   credential_profile_id: number;
   plugin_id: number;
   interval_ms: number;
@@ -25,7 +26,7 @@ export interface SchedulerStore {
 export const SCHEDULABLE_DEVICE_STATUSES = ['active', 'discovered'] as const;
 
 const SELECT = `
-  SELECT m.id AS monitor_id, m.device_id, d.agent_id, host(d.ip::inet) AS ip, d.port,
+  SELECT m.id AS monitor_id, m.device_id, d.agent_id, d.ip, d.port, d.use_ssl,
          m.credential_profile_id, m.plugin_id, m.polling_interval
     FROM monitors m JOIN devices d ON d.id = m.device_id
    WHERE m.enabled AND d.status::text = ANY($1::text[])`;
@@ -36,6 +37,7 @@ interface Row {
   agent_id: number;
   ip: string;
   port: number;
+  use_ssl: boolean;
   credential_profile_id: number;
   plugin_id: number;
   polling_interval: number;
@@ -47,6 +49,7 @@ const toMonitor = (r: Row): ScheduledMonitor => ({
   agent_id: Number(r.agent_id),
   ip: r.ip,
   port: Number(r.port),
+  use_ssl: Boolean(r.use_ssl),
   credential_profile_id: Number(r.credential_profile_id),
   plugin_id: Number(r.plugin_id),
   interval_ms: Math.max(1, Number(r.polling_interval)) * 1000,

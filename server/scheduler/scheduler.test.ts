@@ -12,6 +12,7 @@ function monitor(id: number, over: Partial<ScheduledMonitor> = {}): ScheduledMon
     device_id: 1000 + id,
     agent_id: 1,
     ip: `10.0.0.${id % 250}`,
+    use_ssl: false,
     port: 5985,
     credential_profile_id: 1,
     plugin_id: 1,

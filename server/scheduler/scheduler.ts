@@ -13,6 +13,7 @@ export interface PollJob {
   device_id: number;
   ip: string;
   port: number;
+  use_ssl: boolean;
   credential_profile_id: number;
   plugin_id: number;
   due: number;
@@ -216,6 +217,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     device_id: m.device_id,
     ip: m.ip,
     port: m.port,
+    use_ssl: m.use_ssl,
     credential_profile_id: m.credential_profile_id,
     plugin_id: m.plugin_id,
     due,

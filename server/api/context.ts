@@ -1,0 +1,19 @@
+import type { IncomingMessage } from 'node:http';
+import type { Services } from '../services/index.ts';
+import type { Log } from '../log.ts';
+
+export interface ApiContext {
+  services: Services;
+  log: Log;
+  ip: string;
+  user: { username: string } | undefined;
+  /** Set by a procedure that wants a header on its REST response (e.g. Retry-After). */
+  responseHeaders: Record<string, string>;
+}
+
+export async function createApiContext(req: IncomingMessage, services: Services, log: Log): Promise<ApiContext> {
+  const auth = req.headers.authorization;
+  const bearer = typeof auth === 'string' && /^Bearer\s+/i.test(auth) ? auth.replace(/^Bearer\s+/i, '').trim() : undefined;
+  const user = bearer ? await services.auth.verify(bearer) : undefined;
+  return { services, log, ip: req.socket.remoteAddress ?? 'unknown', user, responseHeaders: {} };
+}

@@ -1,0 +1,13 @@
+import { z } from 'zod';
+import { publicProcedure, router } from '../trpc.ts';
+
+export const LoginInput = z.object({ username: z.string().min(1).max(200), password: z.string().min(1).max(500) }).strict();
+export const LoginOutput = z.object({ token: z.string(), expires_at: z.string() });
+
+export const authRouter = router({
+  login: publicProcedure
+    .meta({ openapi: { method: 'POST', path: '/auth/login', tags: ['auth'], summary: 'Log in and get a JWT (24 h)' } })
+    .input(LoginInput)
+    .output(LoginOutput)
+    .mutation(({ ctx, input }) => ctx.services.auth.login(ctx.ip, input)),
+});

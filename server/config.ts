@@ -1,0 +1,193 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** Every server setting, grouped as in the config file. Sources: flags > env > file > defaults. */
+export const ServerConfig = z
+  .object({
+    server: z
+      .object({
+        host: z.string().min(1).default('0.0.0.0'),
+        port: int(0, 65535).default(8443),
+        tls_cert_file: z.string().min(1).optional(),
+        tls_key_file: z.string().min(1).optional(),
+        request_body_limit_kb: int(1, 100_000).default(1024),
+      })
+      .strict()
+      .prefault({}),
+    data_dir: z.string().min(1).default('./data'),
+    database: z
+      .object({
+        url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+        pool_max: int(2, 500).default(20),
+        embedded_port: int(1, 65535).default(54329),
+      })
+      .strict()
+      .prefault({}),
+    auth: z
+      .object({
+        username: z.string().min(1).max(100).default('admin'),
+        password: z.string().min(8, 'must be at least 8 characters').max(200).optional(),
+        jwt_secret: z.string().min(32, 'must be at least 32 characters').optional(),
+        token_ttl_s: int(60, 7 * 86400).default(86400),
+        login_max_failures: int(1, 1000).default(5),
+        login_window_s: int(1, 86400).default(300),
+      })
+      .strict()
+      .prefault({}),
+    /** 32 bytes, base64 or hex: encrypts credential-profile passwords (AES-256-GCM). */
+    master_key: z.string().min(1).optional(),
+    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
+    agents: z
+      .object({
+        heartbeat_ms: int(200, 300_000).default(10_000),
+        auth_timeout_ms: int(100, 60_000).default(5000),
+        max_connections: int(1, 1_000_000).default(5000),
+        retry_after_s: int(1, 3600).default(5),
+        enrollment_ttl_h: int(1, 24 * 365).default(24),
+      })
+      .strict()
+      .prefault({}),
+    polling: z
+      .object({
+        job_timeout_s: int(1, 3600).default(30),
+        grace_s: int(1, 3600).default(15),
+        batch_size: int(1, 10_000).default(500),
+      })
+      .strict()
+      .prefault({}),
+    health: z
+      .object({ failure_threshold: int(1, 1000).default(5), window_s: int(10, 7 * 86400).default(600) })
+      .strict()
+      .prefault({}),
+    metrics: z
+      .object({
+        retention_days: int(0, 100_000).default(0),
+        compress_after_days: int(0, 100_000).default(7),
+        max_raw_points: int(10, 1_000_000).default(10_000),
+        latest_cache_ms: int(0, 600_000).default(5000),
+        writer_batch: int(1, 100_000).default(5000),
+        writer_flush_ms: int(1, 60_000).default(50),
+      })
+      .strict()
+      .prefault({}),
+    discovery: z.object({ wait_s: int(0, 3600).default(60), run_timeout_s: int(10, 86400).default(3600) }).strict().prefault({}),
+  })
+  .strict();
+export type ServerConfig = z.infer<typeof ServerConfig>;
+export type ServerConfigInput = z.input<typeof ServerConfig>;
+
+/** Environment variables that do not follow NMSLITE_<SECTION>_<KEY> (seed 002 §10 and the brief). */
+const ENV_ALIASES: Record<string, string> = {
+  DATABASE_URL: 'database.url',
+  AUTH_USERNAME: 'auth.username',
+  AUTH_PASSWORD: 'auth.password',
+  JWT_SECRET: 'auth.jwt_secret',
+  NMSLITE_JWT_SECRET: 'auth.jwt_secret',
+  NMSLITE_MASTER_KEY: 'master_key',
+  NMSLITE_DATA_DIR: 'data_dir',
+  NMSLITE_LOG_LEVEL: 'log.level',
+  NMSLITE_SERVER_PORT: 'server.port',
+  NMSLITE_SERVER_HOST: 'server.host',
+  NMSLITE_TLS_CERT_FILE: 'server.tls_cert_file',
+  NMSLITE_TLS_KEY_FILE: 'server.tls_key_file',
+};
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let o = target;
+  for (const p of parts.slice(0, -1)) o = (o[p] ??= {}) as Record<string, unknown>;
+  o[parts[parts.length - 1]!] = value;
+}
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' ? deepMerge(out[k] as Record<string, unknown>, v as Record<string, unknown>) : v;
+  }
+  return out;
+}
+
+/** NMSLITE_<SECTION>_<KEY>=v for any section.key the schema knows, e.g. NMSLITE_AGENTS_HEARTBEAT_MS. */
+function fromEnv(env: Record<string, string | undefined>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const sections = ServerConfig.shape;
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined || value === '') continue;
+    const alias = ENV_ALIASES[name];
+    if (alias) {
+      setPath(out, alias, value);
+      continue;
+    }
+    const m = /^NMSLITE_([A-Z]+)_([A-Z0-9_]+)$/.exec(name);
+    if (!m) continue;
+    const section = m[1]!.toLowerCase() as keyof typeof sections;
+    const inner = (sections[section] as unknown as { unwrap?: () => { shape?: Record<string, unknown> } })?.unwrap?.().shape;
+    const key = m[2]!.toLowerCase();
+    if (inner && key in inner) setPath(out, `${section}.${key}`, value);
+  }
+  return out;
+}
+
+/** `--server.port 8443`, `--log.level=debug`, `--config FILE`. */
+function fromFlags(argv: string[]): { values: Record<string, unknown>; configFile?: string } {
+  const values: Record<string, unknown> = {};
+  let configFile: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) throw new ConfigError(`unexpected argument '${a}' (flags look like --server.port 8443)`);
+    const eq = a.indexOf('=');
+    const key = a.slice(2, eq > 0 ? eq : undefined);
+    const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new ConfigError(`flag --${key} needs a value`);
+    if (key === 'config') configFile = value;
+    else setPath(values, key.replace(/-/g, '_'), value);
+  }
+  return { values, ...(configFile ? { configFile } : {}) };
+}
+
+export function loadConfig(argv: string[], env: Record<string, string | undefined>): ServerConfigInput {
+  const flags = fromFlags(argv);
+  const file = flags.configFile ?? env.NMSLITE_CONFIG;
+  let fileValues: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      throw new ConfigError(`config file ${file} cannot be read`);
+    }
+    try {
+      fileValues = (parseYaml(text) ?? {}) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`config file ${file} is not valid YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  return deepMerge(deepMerge(fileValues, fromEnv(env)), flags.values) as ServerConfigInput;
+}
+
+/** Validates and freezes; a bad value names its setting. */
+export function parseConfig(input: unknown): Readonly<ServerConfig> {
+  const r = ServerConfig.safeParse(input);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    const path = i.path.join('.') || '(root)';
+    throw new ConfigError(`invalid setting ${path}: ${i.code === 'unrecognized_keys' ? `unknown key(s) ${(i as { keys?: string[] }).keys?.join(', ')}` : i.message}`);
+  }
+  return deepFreeze(r.data);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}

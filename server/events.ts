@@ -1,0 +1,28 @@
+import { EventEmitter } from 'node:events';
+
+/** In-process events from services to the scheduler, hub and caches. */
+export interface ServerEvents {
+  'monitor.changed': { id: number; deleted?: boolean };
+  'device.status_changed': { id: number; status: string };
+  'credential.changed': { id: number; version: number; deleted?: boolean };
+  'agent.disabled': { id: number };
+  'agent.deleted': { id: number };
+  'metrics.written': { monitorIds: number[] };
+}
+
+export interface EventBus {
+  emit<K extends keyof ServerEvents>(name: K, payload: ServerEvents[K]): void;
+  on<K extends keyof ServerEvents>(name: K, fn: (payload: ServerEvents[K]) => void): () => void;
+}
+
+export function createEventBus(): EventBus {
+  const ee = new EventEmitter();
+  ee.setMaxListeners(100);
+  return {
+    emit: (name, payload) => void ee.emit(name, payload),
+    on(name, fn) {
+      ee.on(name, fn as (p: unknown) => void);
+      return () => void ee.off(name, fn as (p: unknown) => void);
+    },
+  };
+}

@@ -1,0 +1,34 @@
+import type { SealedCredential } from '../../shared/protocol/index.ts';
+import { sealCredential } from './seal.ts';
+
+export interface CredentialSource {
+  reveal(id: number): Promise<{ row: { id: number; type: 'winrm_basic' | 'winrm_ntlm'; username: string; domain: string | null; tls_verify: 'verify' | 'pin' | 'insecure'; tls_fingerprint: string | null; version: number }; password: string }>;
+}
+
+/**
+ * Seals each (agent, profile, version) once and reuses the JWE: ECDH per job would cost more than
+ * the poll. A profile change bumps its version, so stale entries are simply never asked for again.
+ */
+export function createCredentialSealer(source: CredentialSource, sealKeyOf: (agentId: number) => string | undefined) {
+  const cache = new Map<string, Promise<SealedCredential>>();
+  return {
+    async seal(agentId: number, profileId: number): Promise<SealedCredential> {
+      const { row, password } = await source.reveal(profileId);
+      const key = `${agentId}:${profileId}:${row.version}`;
+      let hit = cache.get(key);
+      if (!hit) {
+        const sealKey = sealKeyOf(agentId);
+        if (!sealKey) throw new Error('agent has no sealing key (not connected)');
+        hit = sealCredential(sealKey, { type: row.type, username: row.username, password, domain: row.domain, tls_verify: row.tls_verify, tls_fingerprint: row.tls_fingerprint }).then((sealed) => ({ profile_id: profileId, version: row.version, sealed }));
+        cache.set(key, hit);
+        hit.catch(() => cache.delete(key));
+        if (cache.size > 50_000) cache.delete(cache.keys().next().value!);
+      }
+      return hit;
+    },
+    forgetProfile(profileId: number): void {
+      for (const k of cache.keys()) if (k.split(':')[1] === String(profileId)) cache.delete(k);
+    },
+  };
+}
+export type CredentialSealer = ReturnType<typeof createCredentialSealer>;

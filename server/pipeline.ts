@@ -1,0 +1,57 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type { PollJob as WireJob, ResultItem } from '../shared/protocol/index.ts';
+import type { CredentialSealer } from './hub/credential-sealer.ts';
+import type { Hub } from './hub/hub.ts';
+import type { Log } from './log.ts';
+import type { PollResult } from './metrics/poll-result.ts';
+import type { PollJob, TimedOutJob } from './scheduler/scheduler.ts';
+
+/**
+ * Turns scheduler jobs into wire jobs (plugin + sealed credential, both cached) and agent results
+ * into writer rows. The only place that knows both the scheduler's and the protocol's job shapes.
+ */
+export function createPollPipeline(o: { pool: pg.Pool; hub: Hub; sealer: CredentialSealer; log: Log }) {
+  const plugins = new Map<number, { at: number; value: { type: string; config: unknown } }>();
+  const pluginOf = async (id: number) => {
+    const hit = plugins.get(id);
+    if (hit && Date.now() - hit.at < 30_000) return hit.value;
+    const r = await o.pool.query<{ type: string; config: unknown }>('SELECT type, config FROM plugins WHERE id = $1', [id]);
+    const value = r.rows[0] ?? { type: 'windows-wmi', config: {} };
+    plugins.set(id, { at: Date.now(), value });
+    return value;
+  };
+
+  return {
+    /** Scheduler → hub. Claims room in the agent's window now; sends once credentials are sealed. */
+    dispatch(agentId: number, jobs: PollJob[]): number {
+      const room = Math.min(o.hub.window(agentId), jobs.length);
+      if (room <= 0) return 0;
+      const batch = jobs.slice(0, room);
+      void (async () => {
+        const wire: WireJob[] = [];
+        for (const j of batch) {
+          try {
+            const [plugin, credential] = await Promise.all([pluginOf(j.plugin_id), o.sealer.seal(agentId, j.credential_profile_id)]);
+            wire.push({ job_id: j.job_id, monitor_id: j.monitor_id, deadline: j.deadline, target: { ip: j.ip, port: j.port, use_ssl: j.use_ssl }, plugin: { type: plugin.type, config: plugin.config ?? {} }, credential });
+          } catch (err) {
+            o.log.warn({ err: (err as Error).message, monitor_id: j.monitor_id }, 'could not prepare a poll job');
+          }
+        }
+        if (wire.length) o.hub.dispatch(agentId, wire);
+      })();
+      return room;
+    },
+    toPollResults(items: ResultItem[]): PollResult[] {
+      return items.map((r) =>
+        'metrics' in r
+          ? { monitor_id: r.monitor_id, time: new Date(r.time), agent_seq: r.seq, ok: true as const, sample: r.metrics }
+          : { monitor_id: r.monitor_id, time: new Date(r.time), agent_seq: r.seq, ok: false as const, failure: r.failure },
+      );
+    },
+    timeoutResults(jobs: TimedOutJob[]): PollResult[] {
+      return jobs.map((j) => ({ monitor_id: j.monitor_id, time: new Date(j.due), ok: false as const, failure: { class: 'timeout' as const, message: 'no result came back from the agent before the job deadline' } }));
+    },
+    newJobId: () => randomUUID(),
+  };
+}

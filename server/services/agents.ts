@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto';
+import { asc, count, eq } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import { agents, devices, discoveryProfiles } from '../db/schema.ts';
+import { AppError, notFound } from '../errors.ts';
+import type { EventBus } from '../events.ts';
+import { EnrollRefused, enrollAgent, hashEnrollmentToken } from '../hub/enroll.ts';
+import type pg from 'pg';
+import { iso, mapDbError, type Page } from './common.ts';
+
+type Row = typeof agents.$inferSelect;
+
+export function createAgentService(db: Db, pool: pg.Pool, events: EventBus, o: { enrollmentTtlHours: number; isOnline: (id: number) => boolean }) {
+  const toApi = (r: Row) => ({
+    id: r.id,
+    name: r.name,
+    status: r.status,
+    online: o.isOnline(r.id),
+    version: r.version,
+    hostname: r.hostname,
+    last_seen: iso(r.last_seen),
+    enrolled_at: iso(r.enrolled_at),
+    enrollment_expires_at: iso(r.enrollment_expires_at),
+    health: (r.health ?? null) as Record<string, unknown> | null,
+    created_at: iso(r.created_at)!,
+    updated_at: iso(r.updated_at)!,
+  });
+  const get = async (id: number): Promise<Row> => {
+    const [r] = await db.select().from(agents).where(eq(agents.id, id));
+    if (!r) throw notFound('Agent', id);
+    return r;
+  };
+  const newToken = () => {
+    const token = `nmse_${randomBytes(24).toString('base64url')}`;
+    return { token, hash: hashEnrollmentToken(token), expires: new Date(Date.now() + o.enrollmentTtlHours * 3600_000) };
+  };
+  return {
+    list: async (page: Page) => (await db.select().from(agents).orderBy(asc(agents.id)).limit(page.limit).offset(page.offset)).map(toApi),
+    get: async (id: number) => toApi(await get(id)),
+    /** The token is shown once here and stored only as a hash. */
+    async create(p: { name: string }) {
+      const t = newToken();
+      try {
+        const [r] = await db.insert(agents).values({ name: p.name, enrollment_token_hash: t.hash, enrollment_expires_at: t.expires }).returning();
+        return { agent: toApi(r!), enrollment_token: t.token };
+      } catch (err) {
+        mapDbError(err, 'an Agent with this name');
+      }
+    },
+    /** A fresh one-time token (the agent must enroll again, e.g. after losing its identity). */
+    async reissueToken(id: number) {
+      await get(id);
+      const t = newToken();
+      const [r] = await db.update(agents).set({ enrollment_token_hash: t.hash, enrollment_expires_at: t.expires, updated_at: new Date() }).where(eq(agents.id, id)).returning();
+      return { agent: toApi(r!), enrollment_token: t.token };
+    },
+    async update(id: number, p: { name?: string | undefined; disabled?: boolean | undefined }) {
+      const cur = await get(id);
+      let status = cur.status;
+      if (p.disabled === true) status = 'disabled';
+      if (p.disabled === false && cur.status === 'disabled') status = cur.sign_public_key ? 'active' : 'pending';
+      try {
+        const [r] = await db.update(agents).set({ ...(p.name !== undefined ? { name: p.name } : {}), status, updated_at: new Date() }).where(eq(agents.id, id)).returning();
+        if (status === 'disabled' && cur.status !== 'disabled') events.emit('agent.disabled', { id });
+        return toApi(r!);
+      } catch (err) {
+        mapDbError(err, 'an Agent with this name');
+      }
+    },
+    /** Public: the agent presents its one-time token and public keys. */
+    async enroll(input: unknown) {
+      try {
+        return await enrollAgent(pool, input);
+      } catch (err) {
+        if (err instanceof EnrollRefused) throw new AppError(err.code === 'FORBIDDEN' ? 'FORBIDDEN' : err.code === 'UNAUTHORIZED' ? 'UNAUTHORIZED' : 'VALIDATION_ERROR', err.message);
+        throw err;
+      }
+    },
+    async remove(id: number) {
+      await get(id);
+      const [d] = await db.select({ n: count() }).from(devices).where(eq(devices.agent_id, id));
+      if (d!.n > 0) throw new AppError('IN_USE', `Agent in use by ${d!.n} device(s)`, { devices: d!.n });
+      const [p] = await db.select({ n: count() }).from(discoveryProfiles).where(eq(discoveryProfiles.agent_id, id));
+      if (p!.n > 0) throw new AppError('IN_USE', `Agent in use by ${p!.n} discovery profile(s)`, { discovery_profiles: p!.n });
+      await db.delete(agents).where(eq(agents.id, id));
+      events.emit('agent.deleted', { id });
+    },
+  };
+}

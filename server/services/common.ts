@@ -1,0 +1,16 @@
+import { AppError } from '../errors.ts';
+
+export const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
+
+/** Turns a unique-violation into 409 and a foreign-key violation into 400, both with a readable message. */
+export function mapDbError(err: unknown, entity: string): never {
+  const e = err as { code?: string; constraint?: string; detail?: string };
+  if (e?.code === '23505') throw new AppError('CONFLICT', `${entity} already exists (${(e.constraint ?? 'unique').replace(/_key$|_unique$/, '').replace(/_/g, ' ')})`, { constraint: e.constraint });
+  if (e?.code === '23503') throw new AppError('VALIDATION_ERROR', `${entity} refers to something that does not exist`, { constraint: e.constraint });
+  throw err;
+}
+
+export interface Page {
+  limit: number;
+  offset: number;
+}

@@ -1,0 +1,124 @@
+import { count, eq, asc } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import { credentialProfiles, discoveryProfiles, monitors } from '../db/schema.ts';
+import { AppError, notFound } from '../errors.ts';
+import type { EventBus } from '../events.ts';
+import type { Vault } from '../vault/credentials.ts';
+import { iso, mapDbError, type Page } from './common.ts';
+
+export interface CredentialProfileInput {
+  name: string;
+  type: 'winrm_basic' | 'winrm_ntlm';
+  username: string;
+  password: string;
+  domain?: string | null | undefined;
+  port?: number | undefined;
+  use_ssl?: boolean | undefined;
+  tls_verify?: 'verify' | 'pin' | 'insecure' | undefined;
+  tls_fingerprint?: string | null | undefined;
+}
+
+type Row = typeof credentialProfiles.$inferSelect;
+
+/** Never includes the password, encrypted or not. */
+const toApi = (r: Row) => ({
+  id: r.id,
+  name: r.name,
+  type: r.type,
+  username: r.username,
+  domain: r.domain,
+  port: r.port,
+  use_ssl: r.use_ssl,
+  tls_verify: r.tls_verify,
+  tls_fingerprint: r.tls_fingerprint,
+  version: r.version,
+  created_at: iso(r.created_at)!,
+  updated_at: iso(r.updated_at)!,
+});
+export type CredentialProfile = ReturnType<typeof toApi>;
+
+const normalizeFp = (fp: string | null | undefined) => (fp ? fp.replace(/[^0-9a-f]/gi, '').toLowerCase() : null);
+
+function checkTls(p: { tls_verify?: string | undefined; tls_fingerprint?: string | null | undefined }): void {
+  if (p.tls_verify === 'pin' && !p.tls_fingerprint) throw new AppError('VALIDATION_ERROR', 'tls_fingerprint: required when tls_verify is pin', { field: 'tls_fingerprint' });
+}
+
+export function createCredentialProfileService(db: Db, vault: Vault, events: EventBus) {
+  const get = async (id: number): Promise<Row> => {
+    const [r] = await db.select().from(credentialProfiles).where(eq(credentialProfiles.id, id));
+    if (!r) throw notFound('Credential Profile', id);
+    return r;
+  };
+  return {
+    async list(page: Page) {
+      const rows = await db.select().from(credentialProfiles).orderBy(asc(credentialProfiles.id)).limit(page.limit).offset(page.offset);
+      return rows.map(toApi);
+    },
+    get: async (id: number) => toApi(await get(id)),
+    /** For sealing to an agent: the decrypted credential, used and dropped. */
+    async reveal(id: number) {
+      const r = await get(id);
+      return { row: r, password: vault.decrypt(r.password_enc) };
+    },
+    async create(p: CredentialProfileInput) {
+      checkTls(p);
+      const useSsl = p.use_ssl ?? false;
+      try {
+        const [r] = await db
+          .insert(credentialProfiles)
+          .values({
+            name: p.name,
+            type: p.type,
+            username: p.username,
+            password_enc: vault.encrypt(p.password),
+            key_id: vault.keyId,
+            domain: p.domain ?? null,
+            port: p.port ?? (useSsl ? 5986 : 5985),
+            use_ssl: useSsl,
+            tls_verify: p.tls_verify ?? 'verify',
+            tls_fingerprint: normalizeFp(p.tls_fingerprint),
+          })
+          .returning();
+        return toApi(r!);
+      } catch (err) {
+        mapDbError(err, 'a Credential Profile with this name');
+      }
+    },
+    async update(id: number, p: Partial<CredentialProfileInput>) {
+      const cur = await get(id);
+      checkTls({ tls_verify: p.tls_verify ?? cur.tls_verify, tls_fingerprint: p.tls_fingerprint === undefined ? cur.tls_fingerprint : p.tls_fingerprint });
+      const set: Partial<typeof credentialProfiles.$inferInsert> = { updated_at: new Date(), version: cur.version + 1 };
+      if (p.name !== undefined) set.name = p.name;
+      if (p.type !== undefined) set.type = p.type;
+      if (p.username !== undefined) set.username = p.username;
+      if (p.password !== undefined) {
+        set.password_enc = vault.encrypt(p.password);
+        set.key_id = vault.keyId;
+      }
+      if (p.domain !== undefined) set.domain = p.domain;
+      if (p.port !== undefined) set.port = p.port;
+      if (p.use_ssl !== undefined) set.use_ssl = p.use_ssl;
+      if (p.tls_verify !== undefined) set.tls_verify = p.tls_verify;
+      if (p.tls_fingerprint !== undefined) set.tls_fingerprint = normalizeFp(p.tls_fingerprint);
+      try {
+        const [r] = await db.update(credentialProfiles).set(set).where(eq(credentialProfiles.id, id)).returning();
+        events.emit('credential.changed', { id, version: r!.version });
+        return toApi(r!);
+      } catch (err) {
+        mapDbError(err, 'a Credential Profile with this name');
+      }
+    },
+    /** Seed 000 §12: refused while any monitor or discovery profile uses it. */
+    async remove(id: number) {
+      await get(id);
+      await db.transaction(async (tx) => {
+        const [m] = await tx.select({ n: count() }).from(monitors).where(eq(monitors.credential_profile_id, id));
+        if (m!.n > 0) throw new AppError('IN_USE', `Credential Profile in use by ${m!.n} monitor(s)`, { monitors: m!.n });
+        const [d] = await tx.select({ n: count() }).from(discoveryProfiles).where(eq(discoveryProfiles.credential_profile_id, id));
+        if (d!.n > 0) throw new AppError('IN_USE', `Credential Profile in use by ${d!.n} discovery profile(s)`, { discovery_profiles: d!.n });
+        await tx.delete(credentialProfiles).where(eq(credentialProfiles.id, id));
+      });
+      events.emit('credential.changed', { id, version: -1, deleted: true });
+    },
+  };
+}

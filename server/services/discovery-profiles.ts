@@ -1,0 +1,80 @@
+import { asc, eq } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import { agents, credentialProfiles, discoveryProfiles, plugins } from '../db/schema.ts';
+import { AppError, notFound } from '../errors.ts';
+import { iso, mapDbError, type Page } from './common.ts';
+
+type Row = typeof discoveryProfiles.$inferSelect;
+export interface DiscoveryProfileInput {
+  name: string;
+  agent_id: number;
+  credential_profile_id: number;
+  target: string;
+  port_scan?: boolean | undefined;
+  auto_provision?: boolean | undefined;
+  plugin_id?: number | null | undefined;
+  polling_interval?: number | undefined;
+}
+
+const toApi = (r: Row) => ({
+  id: r.id,
+  name: r.name,
+  agent_id: r.agent_id,
+  credential_profile_id: r.credential_profile_id,
+  target: r.target,
+  port_scan: r.port_scan,
+  auto_provision: r.auto_provision,
+  plugin_id: r.plugin_id,
+  polling_interval: r.polling_interval,
+  created_at: iso(r.created_at)!,
+  updated_at: iso(r.updated_at)!,
+});
+
+export function createDiscoveryProfileService(db: Db) {
+  const get = async (id: number): Promise<Row> => {
+    const [r] = await db.select().from(discoveryProfiles).where(eq(discoveryProfiles.id, id));
+    if (!r) throw notFound('Discovery Profile', id);
+    return r;
+  };
+  const checkRefs = async (p: Partial<DiscoveryProfileInput>) => {
+    if (p.agent_id !== undefined && !(await db.select({ id: agents.id }).from(agents).where(eq(agents.id, p.agent_id))).length) throw new AppError('NOT_FOUND', 'Agent not found', { agent_id: p.agent_id });
+    if (p.credential_profile_id !== undefined && !(await db.select({ id: credentialProfiles.id }).from(credentialProfiles).where(eq(credentialProfiles.id, p.credential_profile_id))).length) throw new AppError('NOT_FOUND', 'Credential Profile not found', { credential_profile_id: p.credential_profile_id });
+    if (p.plugin_id != null && !(await db.select({ id: plugins.id }).from(plugins).where(eq(plugins.id, p.plugin_id))).length) throw new AppError('NOT_FOUND', 'Plugin not found', { plugin_id: p.plugin_id });
+  };
+  return {
+    list: async (page: Page) => (await db.select().from(discoveryProfiles).orderBy(asc(discoveryProfiles.id)).limit(page.limit).offset(page.offset)).map(toApi),
+    get: async (id: number) => toApi(await get(id)),
+    getRow: get,
+    async create(p: DiscoveryProfileInput) {
+      await checkRefs(p);
+      try {
+        const [r] = await db
+          .insert(discoveryProfiles)
+          .values({ name: p.name, agent_id: p.agent_id, credential_profile_id: p.credential_profile_id, target: p.target, port_scan: p.port_scan ?? false, auto_provision: p.auto_provision ?? false, plugin_id: p.plugin_id ?? null, polling_interval: p.polling_interval ?? 60 })
+          .returning();
+        return toApi(r!);
+      } catch (err) {
+        mapDbError(err, 'a Discovery Profile with this name');
+      }
+    },
+    async update(id: number, p: Partial<DiscoveryProfileInput>) {
+      await get(id);
+      await checkRefs(p);
+      const set: Partial<typeof discoveryProfiles.$inferInsert> = { updated_at: new Date() };
+      for (const k of ['name', 'agent_id', 'credential_profile_id', 'target', 'port_scan', 'auto_provision', 'plugin_id', 'polling_interval'] as const) {
+        if (p[k] !== undefined) (set as Record<string, unknown>)[k] = p[k];
+      }
+      try {
+        const [r] = await db.update(discoveryProfiles).set(set).where(eq(discoveryProfiles.id, id)).returning();
+        return toApi(r!);
+      } catch (err) {
+        mapDbError(err, 'a Discovery Profile with this name');
+      }
+    },
+    /** Always allowed; the devices it found stay (their discovery_profile_id becomes null). */
+    async remove(id: number) {
+      await get(id);
+      await db.delete(discoveryProfiles).where(eq(discoveryProfiles.id, id));
+    },
+  };
+}

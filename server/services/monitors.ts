@@ -1,0 +1,81 @@
+import { asc, eq } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import { credentialProfiles, devices, monitors, plugins } from '../db/schema.ts';
+import { AppError, notFound } from '../errors.ts';
+import type { EventBus } from '../events.ts';
+import { iso, type Page } from './common.ts';
+
+type Row = typeof monitors.$inferSelect;
+export interface MonitorInput {
+  device_id: number;
+  credential_profile_id: number;
+  plugin_id: number;
+  polling_interval?: number | undefined;
+  enabled?: boolean | undefined;
+}
+
+export const monitorToApi = (r: Row) => ({
+  id: r.id,
+  device_id: r.device_id,
+  credential_profile_id: r.credential_profile_id,
+  plugin_id: r.plugin_id,
+  polling_interval: r.polling_interval,
+  enabled: r.enabled,
+  last_polled: iso(r.last_polled),
+  last_attempted: iso(r.last_attempted),
+  last_error: r.last_error,
+  last_error_class: r.last_error_class,
+  last_error_at: iso(r.last_error_at),
+  consecutive_failures: r.consecutive_failures,
+  created_at: iso(r.created_at)!,
+  updated_at: iso(r.updated_at)!,
+});
+
+export function createMonitorService(db: Db, events: EventBus) {
+  const get = async (id: number): Promise<Row> => {
+    const [r] = await db.select().from(monitors).where(eq(monitors.id, id));
+    if (!r) throw notFound('Monitor', id);
+    return r;
+  };
+  /** Seed 000 §7: each reference is checked, in this order, with its own 404. */
+  const checkRefs = async (p: Partial<MonitorInput>) => {
+    if (p.device_id !== undefined && !(await db.select({ id: devices.id }).from(devices).where(eq(devices.id, p.device_id))).length) throw new AppError('NOT_FOUND', 'Device not found', { device_id: p.device_id });
+    if (p.credential_profile_id !== undefined && !(await db.select({ id: credentialProfiles.id }).from(credentialProfiles).where(eq(credentialProfiles.id, p.credential_profile_id))).length) throw new AppError('NOT_FOUND', 'Credential Profile not found', { credential_profile_id: p.credential_profile_id });
+    if (p.plugin_id !== undefined && !(await db.select({ id: plugins.id }).from(plugins).where(eq(plugins.id, p.plugin_id))).length) throw new AppError('NOT_FOUND', 'Plugin not found', { plugin_id: p.plugin_id });
+  };
+  return {
+    list: async (page: Page & { device_id?: number | undefined }) =>
+      (await db.select().from(monitors).where(page.device_id !== undefined ? eq(monitors.device_id, page.device_id) : undefined).orderBy(asc(monitors.id)).limit(page.limit).offset(page.offset)).map(monitorToApi),
+    get: async (id: number) => monitorToApi(await get(id)),
+    getRow: get,
+    async create(p: MonitorInput) {
+      await checkRefs(p);
+      const [r] = await db.insert(monitors).values({ device_id: p.device_id, credential_profile_id: p.credential_profile_id, plugin_id: p.plugin_id, polling_interval: p.polling_interval ?? 60, enabled: p.enabled ?? true }).returning();
+      events.emit('monitor.changed', { id: r!.id });
+      return monitorToApi(r!);
+    },
+    async update(id: number, p: Partial<Omit<MonitorInput, 'device_id'>>) {
+      await get(id);
+      await checkRefs(p);
+      const [r] = await db
+        .update(monitors)
+        .set({
+          ...(p.credential_profile_id !== undefined ? { credential_profile_id: p.credential_profile_id } : {}),
+          ...(p.plugin_id !== undefined ? { plugin_id: p.plugin_id } : {}),
+          ...(p.polling_interval !== undefined ? { polling_interval: p.polling_interval } : {}),
+          ...(p.enabled !== undefined ? { enabled: p.enabled } : {}),
+          updated_at: new Date(),
+        })
+        .where(eq(monitors.id, id))
+        .returning();
+      events.emit('monitor.changed', { id });
+      return monitorToApi(r!);
+    },
+    /** Always allowed; its metrics go with it (ON DELETE CASCADE). */
+    async remove(id: number) {
+      await get(id);
+      await db.delete(monitors).where(eq(monitors.id, id));
+      events.emit('monitor.changed', { id, deleted: true });
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import { asc, count, eq } from 'drizzle-orm';
+import type { Db } from '../db/client.ts';
+import { monitors, plugins } from '../db/schema.ts';
+import { AppError, notFound } from '../errors.ts';
+import { iso, mapDbError, type Page } from './common.ts';
+
+type Row = typeof plugins.$inferSelect;
+export interface PluginInput {
+  name: string;
+  type: 'windows-wmi' | 'windows-powershell' | 'external';
+  description?: string | undefined;
+  config?: Record<string, unknown> | undefined;
+}
+
+const toApi = (r: Row) => ({
+  id: r.id,
+  name: r.name,
+  type: r.type,
+  description: r.description,
+  config: (r.config ?? {}) as Record<string, unknown>,
+  builtin: r.builtin,
+  created_at: iso(r.created_at)!,
+  updated_at: iso(r.updated_at)!,
+});
+
+/** An external plugin names the executable the agent runs; the built-ins need no config. */
+function checkConfig(type: string, config: Record<string, unknown> | undefined): void {
+  if (type === 'external' && (typeof config?.command !== 'string' || !config.command)) {
+    throw new AppError('VALIDATION_ERROR', 'config.command: required for an external plugin (the executable the agent runs)', { field: 'config.command' });
+  }
+}
+
+export function createPluginService(db: Db) {
+  const get = async (id: number): Promise<Row> => {
+    const [r] = await db.select().from(plugins).where(eq(plugins.id, id));
+    if (!r) throw notFound('Plugin', id);
+    return r;
+  };
+  return {
+    list: async (page: Page) => (await db.select().from(plugins).orderBy(asc(plugins.id)).limit(page.limit).offset(page.offset)).map(toApi),
+    get: async (id: number) => toApi(await get(id)),
+    getRow: get,
+    async create(p: PluginInput) {
+      checkConfig(p.type, p.config);
+      try {
+        const [r] = await db.insert(plugins).values({ name: p.name, type: p.type, description: p.description ?? '', config: p.config ?? {} }).returning();
+        return toApi(r!);
+      } catch (err) {
+        mapDbError(err, 'a Plugin with this name');
+      }
+    },
+    async update(id: number, p: Partial<PluginInput>) {
+      const cur = await get(id);
+      checkConfig(p.type ?? cur.type, p.config ?? (cur.config as Record<string, unknown>));
+      try {
+        const [r] = await db
+          .update(plugins)
+          .set({ ...(p.name !== undefined ? { name: p.name } : {}), ...(p.type !== undefined ? { type: p.type } : {}), ...(p.description !== undefined ? { description: p.description } : {}), ...(p.config !== undefined ? { config: p.config } : {}), updated_at: new Date() })
+          .where(eq(plugins.id, id))
+          .returning();
+        return toApi(r!);
+      } catch (err) {
+        mapDbError(err, 'a Plugin with this name');
+      }
+    },
+    async remove(id: number) {
+      await get(id);
+      const [m] = await db.select({ n: count() }).from(monitors).where(eq(monitors.plugin_id, id));
+      if (m!.n > 0) throw new AppError('IN_USE', `Plugin in use by ${m!.n} monitor(s)`, { monitors: m!.n });
+      await db.delete(plugins).where(eq(plugins.id, id));
+    },
+  };
+}
