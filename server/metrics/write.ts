@@ -1,0 +1,200 @@
+import type { Logger } from 'pino';
+import type pg from 'pg';
+import { METRIC_COLUMNS, copyInto, encodeCopyRows } from './copy-rows.ts';
+import { summarise, updateMonitorState } from './monitor-state.ts';
+import type { PollResult, WriteOutcome } from './poll-result.ts';
+
+export type { PollResult, WriteOutcome } from './poll-result.ts';
+
+/**
+ * The only writer of the metrics table. Callers (the hub with agent result batches, the scheduler
+ * with timeouts) call `write`; results from all callers are batched by count and by time and
+ * stored in one short transaction per batch:
+ *   COPY into a per-connection temp staging table → INSERT … SELECT … ON CONFLICT DO NOTHING
+ *   → one UPDATE of monitor state → COMMIT.
+ * Chosen by measurement (bench/writer.ts). Up to `concurrency` batches are in flight on separate
+ * connections so node and PostgreSQL work at the same time instead of taking turns.
+ * `write` resolves after the COMMIT that stored its results; only then may the hub ack the agent.
+ */
+export interface MetricsWriterOptions {
+  pool: pg.Pool;
+  log: Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
+  batchSize?: number;
+  flushMs?: number;
+  concurrency?: number;
+}
+
+export interface MetricsWriter {
+  write(results: readonly PollResult[]): Promise<void>;
+  /** Listeners run after each commit (health monitor, latest-metrics cache). Returns an unsubscribe. */
+  onCommit(listener: (outcomes: WriteOutcome[]) => void): () => void;
+  /** Writes whatever is queued now. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  stats(): { rows: number; results: number; batches: number; failedBatches: number };
+}
+
+interface Pending {
+  results: readonly PollResult[];
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+const STAGING = 'nmslite_metrics_staging';
+const COLS = METRIC_COLUMNS.join(', ');
+const INSERT = `
+  INSERT INTO metrics (${COLS})
+  SELECT ${COLS} FROM ${STAGING} s
+   WHERE EXISTS (SELECT 1 FROM monitors m WHERE m.id = s.monitor_id)
+  ON CONFLICT (monitor_id, time) DO NOTHING`;
+
+export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
+  const batchSize = opts.batchSize ?? 2_000;
+  const flushMs = opts.flushMs ?? 100;
+  const concurrency = opts.concurrency ?? 2;
+  const { pool, log } = opts;
+
+  const queue: Pending[] = [];
+  let queued = 0;
+  let active = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let flushWanted = false;
+  let closed = false;
+  const idle: (() => void)[] = [];
+  const listeners = new Set<(o: WriteOutcome[]) => void>();
+  const staged = new WeakSet<object>();
+  const counters = { rows: 0, results: 0, batches: 0, failedBatches: 0 };
+
+  const take = (): Pending[] => {
+    const out: Pending[] = [];
+    let n = 0;
+    while (queue.length > 0 && (out.length === 0 || n + queue[0]!.results.length <= batchSize)) {
+      const p = queue.shift()!;
+      n += p.results.length;
+      out.push(p);
+    }
+    queued -= n;
+    return out;
+  };
+
+  const kick = (): void => {
+    while (active < concurrency && queue.length > 0 && (flushWanted || queued >= batchSize)) {
+      const items = take();
+      if (queue.length === 0) flushWanted = false;
+      active++;
+      void runBatch(items).finally(() => {
+        active--;
+        kick();
+        if (active === 0 && queue.length === 0) for (const f of idle.splice(0)) f();
+      });
+    }
+    if (queue.length === 0) flushWanted = false;
+    if (queue.length > 0 && !timer && !flushWanted) {
+      timer = setTimeout(() => {
+        timer = undefined;
+        flushWanted = true;
+        kick();
+      }, flushMs);
+    }
+  };
+
+  const runBatch = async (items: Pending[]): Promise<void> => {
+    const results = items.length === 1 ? items[0]!.results : items.flatMap((p) => p.results);
+    try {
+      const outcomes = await store(results);
+      counters.batches++;
+      counters.results += results.length;
+      for (const l of listeners) {
+        try {
+          l(outcomes);
+        } catch (err) {
+          log.error({ err }, 'metrics writer: commit listener threw');
+        }
+      }
+      for (const p of items) p.resolve();
+    } catch (err) {
+      counters.failedBatches++;
+      if (items.length > 1) {
+        // One caller's bad data must not hold back everyone else's acks: retry each caller alone.
+        log.warn({ err, callers: items.length }, 'metrics writer: batch failed, retrying callers one by one');
+        for (const p of items) await runBatch([p]);
+        return;
+      }
+      log.error({ err, results: results.length }, 'metrics writer: batch failed');
+      for (const p of items) p.reject(err);
+    }
+  };
+
+  const store = async (results: readonly PollResult[]): Promise<WriteOutcome[]> => {
+    const samples = results.filter((r): r is Extract<PollResult, { ok: true }> => r.ok);
+    const summaries = summarise(results);
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    try {
+      if (!staged.has(client)) {
+        await client.query(
+          `CREATE TEMP TABLE IF NOT EXISTS ${STAGING} (LIKE metrics INCLUDING DEFAULTS) ON COMMIT DELETE ROWS`,
+        );
+        staged.add(client);
+      }
+      await client.query('BEGIN');
+      if (samples.length > 0) {
+        await copyInto(client, STAGING, encodeCopyRows(samples));
+        const r = await client.query(INSERT);
+        counters.rows += r.rowCount ?? 0;
+      }
+      const devices = await updateMonitorState(client, summaries);
+      await client.query('COMMIT');
+      const outcomes: WriteOutcome[] = [];
+      for (const r of results) {
+        const device_id = devices.get(r.monitor_id);
+        if (device_id === undefined) continue;
+        outcomes.push(
+          r.ok
+            ? { monitor_id: r.monitor_id, device_id, time: r.time, ok: true }
+            : { monitor_id: r.monitor_id, device_id, time: r.time, ok: false, failure_class: r.failure.class },
+        );
+      }
+      return outcomes;
+    } catch (err) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackErr) {
+        broken = rollbackErr as Error;
+      }
+      throw err;
+    } finally {
+      client.release(broken);
+    }
+  };
+
+  return {
+    write(results) {
+      if (closed) return Promise.reject(new Error('metrics writer is closed'));
+      if (results.length === 0) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        queue.push({ results, resolve, reject });
+        queued += results.length;
+        kick();
+      });
+    },
+    onCommit(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async flush() {
+      if (queue.length === 0 && active === 0) return;
+      const done = new Promise<void>((r) => idle.push(r));
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      flushWanted = true;
+      kick();
+      await done;
+    },
+    async close() {
+      await this.flush();
+      closed = true;
+    },
+    stats: () => ({ ...counters }),
+  };
+}
