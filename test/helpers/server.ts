@@ -42,6 +42,8 @@ export interface TestServer {
   logs: string[];
   token: string;
   api(method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any; headers: Headers }>;
+  /** Stops the server process part (not the database) and starts it again on the same port and data. */
+  restart(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -70,7 +72,7 @@ export async function startTestServer(overrides: Partial<Record<keyof ServerConf
     polling: { ...polling },
     ...rest,
   });
-  const server = await startServer(cfg, { log: createLog('info', sink) });
+  let server = await startServer(cfg, { log: createLog('info', sink) });
   const url = `https://127.0.0.1:${server.port}`;
   const api: TestServer['api'] = async (method, path, body, token) => {
     const headers: Record<string, string> = {};
@@ -87,6 +89,13 @@ export async function startTestServer(overrides: Partial<Record<keyof ServerConf
     logs,
     token: '',
     api,
+    async restart(downMs = 0) {
+      const port = server.port;
+      await server.stop();
+      await new Promise((r) => setTimeout(r, downMs));
+      server = await startServer(parseConfig({ ...cfg, server: { ...cfg.server, port } }), { log: createLog('info', sink) });
+      ts.server = server;
+    },
     async stop() {
       await server.stop();
       await db.stop();
