@@ -23,6 +23,7 @@ import { createMetricsQuery } from './metrics/query.ts';
 import { createMetricsWriter } from './metrics/write.ts';
 import { createPollPipeline } from './pipeline.ts';
 import { createScheduler } from './scheduler/scheduler.ts';
+import { createHealthMonitor } from './scheduler/health.ts';
 import { resolveSecrets } from './secrets.ts';
 import { createDiscoveryRunService } from './services/discovery-runs.ts';
 import { createServices } from './services/index.ts';
@@ -73,7 +74,11 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
   });
 
   const writer = createMetricsWriter({ pool, log, batchSize: cfg.metrics.writer_batch, flushMs: cfg.metrics.writer_flush_ms });
-  writer.onCommit((outcomes) => metrics.invalidate([...new Set(outcomes.map((x) => x.monitor_id))]));
+  const health = createHealthMonitor({ pool, events, log, threshold: cfg.health.failure_threshold, windowMs: cfg.health.window_s * 1000 });
+  writer.onCommit((outcomes) => {
+    metrics.invalidate([...new Set(outcomes.map((x) => x.monitor_id))]);
+    health.observe(outcomes);
+  });
   let pipeline: ReturnType<typeof createPollPipeline> | undefined;
   let scheduler: ReturnType<typeof createScheduler> | undefined;
   const discoveryHolder: { svc?: ReturnType<typeof createDiscoveryRunService> } = {};
@@ -114,7 +119,10 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     config: { jobTimeoutMs: cfg.polling.job_timeout_s * 1000, graceMs: cfg.polling.grace_s * 1000, maxBatch: cfg.polling.batch_size },
   });
   events.on('monitor.changed', (e) => void (e.id ? scheduler!.refreshMonitor(e.id) : reloadScheduler()));
-  events.on('device.status_changed', (e) => void scheduler!.refreshDevice(e.id));
+  events.on('device.status_changed', (e) => {
+    if (e.status === 'active') health.reset(e.id);
+    void scheduler!.refreshDevice(e.id);
+  });
   events.on('credential.changed', (e) => {
     sealer.forgetProfile(e.id);
     for (const a of hub!.onlineAgents()) hub!.send(a, { type: 'credentials.invalidate', profile_id: e.id });

@@ -1,0 +1,56 @@
+import type pg from 'pg';
+import type { EventBus } from '../events.ts';
+import type { Log } from '../log.ts';
+import type { WriteOutcome } from '../metrics/poll-result.ts';
+
+/** Failures that say nothing about the device itself. */
+const NOT_THE_DEVICE = new Set(['agent_offline', 'internal', 'plugin_error']);
+
+/**
+ * Seed 003 §3: `threshold` consecutive failures of a device within `windowMs` mark it inactive,
+ * which takes its monitors out of the scheduler. A success resets the count; an API call setting
+ * the device `active` (or a later discovery) brings it back.
+ */
+export function createHealthMonitor(o: { pool: pg.Pool; events: EventBus; log: Log; threshold: number; windowMs: number }) {
+  const failures = new Map<number, number[]>();
+  const marking = new Set<number>();
+
+  async function markInactive(deviceId: number, count: number): Promise<void> {
+    if (marking.has(deviceId)) return;
+    marking.add(deviceId);
+    try {
+      const r = await o.pool.query("UPDATE devices SET status = 'inactive', updated_at = now() WHERE id = $1 AND status IN ('active', 'discovered') RETURNING id", [deviceId]);
+      if (r.rowCount) {
+        o.log.warn({ device_id: deviceId, failures: count }, 'device marked inactive after consecutive failures');
+        o.events.emit('device.status_changed', { id: deviceId, status: 'inactive' });
+      }
+      failures.delete(deviceId);
+    } catch (err) {
+      o.log.error({ err: (err as Error).message, device_id: deviceId }, 'marking a device inactive failed');
+    } finally {
+      marking.delete(deviceId);
+    }
+  }
+
+  return {
+    /** Fed with every committed batch of poll outcomes (the metrics writer's onCommit). */
+    observe(outcomes: WriteOutcome[]): void {
+      const now = Date.now();
+      for (const x of [...outcomes].sort((a, b) => a.time.getTime() - b.time.getTime())) {
+        if (x.ok) {
+          failures.delete(x.device_id);
+          continue;
+        }
+        if (x.failure_class && NOT_THE_DEVICE.has(x.failure_class)) continue;
+        const list = (failures.get(x.device_id) ?? []).filter((t) => t > now - o.windowMs);
+        list.push(now);
+        failures.set(x.device_id, list);
+        if (list.length >= o.threshold) void markInactive(x.device_id, list.length);
+      }
+    },
+    /** After a manual reactivation the count starts again from zero. */
+    reset(deviceId: number): void {
+      failures.delete(deviceId);
+    },
+  };
+}
