@@ -1,0 +1,47 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { copyFileSync, mkdtempSync, chmodSync, existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { waitFor } from '../helpers/agent-process.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const run = promisify(execFile);
+let s: TestServer;
+before(async () => {
+  s = await startTestServer();
+});
+after(() => s.stop());
+
+test('the linux-x64 single executable runs with no node_modules, enrolls and connects', { timeout: 180_000 }, async () => {
+  await run(process.execPath, ['--import', 'tsx', 'agent/build/build-sea.ts', '--only', 'linux-x64'], { cwd: ROOT, timeout: 150_000 });
+  const built = `${ROOT}/dist/nmslite-agent-linux-x64`;
+  assert.ok(existsSync(built));
+  const dir = mkdtempSync('/tmp/nmslite-sea-');
+  chmodSync(dir, 0o700);
+  const bin = `${dir}/nmslite-agent`;
+  copyFileSync(built, bin);
+  chmodSync(bin, 0o755);
+  assert.ok(!existsSync(`${dir}/node_modules`));
+
+  const t0 = Date.now();
+  const v = await run(bin, ['--version'], { cwd: dir });
+  assert.equal(v.stdout.trim(), '0.1.0');
+  assert.equal(v.stderr, '', 'no warnings at start');
+  assert.ok(Date.now() - t0 < 3000);
+
+  const created = await s.api('POST', '/api/v1/agents', { name: 'sea-site' });
+  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir };
+  const e = await run(bin, ['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token', created.body.enrollment_token, '--home', `${dir}/state`], { cwd: dir, env });
+  assert.equal(JSON.parse(e.stdout).agent_id, created.body.agent.id);
+  const child = spawn(bin, ['run', '--home', `${dir}/state`], { cwd: dir, env, stdio: 'ignore' });
+  try {
+    await waitFor('binary agent online', async () => (await s.api('GET', `/api/v1/agents/${created.body.agent.id}`)).body.online, 20_000);
+    const status = await run(bin, ['status', '--home', `${dir}/state`], { cwd: dir, env });
+    assert.equal(JSON.parse(status.stdout).agent_id, created.body.agent.id);
+  } finally {
+    child.kill('SIGTERM');
+  }
+});
