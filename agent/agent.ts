@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import type pino from 'pino';
 import type { DiscoveryJob, PollJob } from '../shared/protocol/index.ts';
@@ -71,6 +72,8 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
   async function onDiscovery(job: DiscoveryJob): Promise<void> {
     if (discoveries.has(job.run_id)) return;
     const ac = new AbortController();
+    // one listener per host probe in flight: hundreds during a large sweep
+    setMaxListeners(0, ac.signal);
     discoveries.set(job.run_id, ac);
     try {
       const credential = job.credential ? await credentials.open(job.credential) : null;

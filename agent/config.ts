@@ -20,6 +20,10 @@ export type AgentConfig = z.infer<typeof AgentConfig>;
 
 const KEYS: (keyof AgentConfig)[] = ['home', 'identity', 'spool_dir', 'spool_cap_mb', 'max_in_flight', 'max_concurrent', 'per_target_concurrent', 'log_level'];
 
+/** True when the agent reads this environment variable (used to check deployment files). */
+export const isAgentEnv = (name: string): boolean =>
+  name === 'NMSLITE_AGENT_CONFIG' || name === 'HTTPS_PROXY' || name === 'NO_PROXY' || KEYS.some((k) => name === `NMSLITE_AGENT_${k.toUpperCase()}`);
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }

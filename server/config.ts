@@ -136,6 +136,12 @@ function fromEnv(env: Record<string, string | undefined>): Record<string, unknow
   return out;
 }
 
+/** True when the server reads this environment variable (used to check deployment files). */
+export function isServerEnv(name: string): boolean {
+  if (name in ENV_ALIASES || name === 'NMSLITE_CONFIG') return true;
+  return Object.keys(fromEnv({ [name]: 'x' })).length > 0;
+}
+
 /** `--server.port 8443`, `--log.level=debug`, `--config FILE`. */
 function fromFlags(argv: string[]): { values: Record<string, unknown>; configFile?: string } {
   const values: Record<string, unknown> = {};
