@@ -21,6 +21,7 @@ import { createHub, type Hub } from './hub/hub.ts';
 import { createLog, type Log } from './log.ts';
 import { createMetricsQuery } from './metrics/query.ts';
 import { createMetricsWriter } from './metrics/write.ts';
+import { applyRetention } from './metrics/retention.ts';
 import { createPollPipeline } from './pipeline.ts';
 import { createScheduler } from './scheduler/scheduler.ts';
 import { createHealthMonitor } from './scheduler/health.ts';
@@ -134,6 +135,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     for (const row of r.rows) await scheduler!.refreshMonitor(row.id);
   };
   await scheduler.start();
+  const stopRetention = await applyRetention({ pool, mode: storageMode, log, retentionDays: cfg.metrics.retention_days, compressAfterDays: cfg.metrics.compress_after_days });
 
   const tls = loadOrCreateTls({ certFile: cfg.server.tls_cert_file, keyFile: cfg.server.tls_key_file, dataDir: cfg.data_dir });
   const rest = createRestHandler({ bodyLimitBytes: cfg.server.request_body_limit_kb * 1024 });
@@ -192,6 +194,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     log,
     generatedPassword: secrets.generatedPassword,
     async stop() {
+      stopRetention();
       await scheduler!.stop();
       await hub!.stop();
       server.closeAllConnections();
