@@ -56,7 +56,7 @@ async function stopStalePostmaster(dataDir: string): Promise<void> {
 export async function startEmbeddedPostgres(o: EmbeddedDbOptions): Promise<EmbeddedDb> {
   const dataDir = resolve(o.dataDir);
   mkdirSync(dirname(dataDir), { recursive: true });
-  if (isRoot()) openParents(join(dataDir, 'x'));
+  if (isRoot()) openParents(dataDir);
   await stopStalePostmaster(dataDir);
   const log = o.onLog ?? (() => {});
   const pg = new EmbeddedPostgres({
