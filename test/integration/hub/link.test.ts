@@ -1,0 +1,118 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer as createHttpServer } from 'node:http';
+import { connect as netConnect, type Socket } from 'node:net';
+import WebSocket from 'ws';
+import pg from 'pg';
+import { startTestServer, type TestServer } from '../../helpers/server.ts';
+import { waitFor } from '../../helpers/agent-process.ts';
+import { generateAgentKeys, type AgentIdentity } from '../../../agent/identity.ts';
+import { createLink, type Link, type SpooledResult } from '../../../agent/link/client.ts';
+import { postJson } from '../../../agent/link/https-json.ts';
+import { createMemorySpool } from '../../../agent/spool/memory-spool.ts';
+
+let s: TestServer;
+const links: Link[] = [];
+before(async () => {
+  s = await startTestServer({ agents: { max_connections: 2, retry_after_s: 1, heartbeat_ms: 1000 } });
+});
+after(async () => {
+  await Promise.all(links.map((l) => l.stop()));
+  await s.stop();
+});
+
+async function enrolled(name: string): Promise<AgentIdentity> {
+  const created = await s.api('POST', '/api/v1/agents', { name });
+  const keys = generateAgentKeys();
+  const r = await postJson(new URL(`${s.url}/api/v1/agents/enroll`), { token: created.body.enrollment_token, sign_public_key: keys.sign_public_key, seal_public_key: keys.seal_public_key }, { env: {} });
+  assert.equal(r.status, 200);
+  return { agent_id: (r.body as { agent_id: number }).agent_id, name, server: `wss://127.0.0.1:${s.port}`, server_fingerprint: r.fingerprint, ...keys, enrolled_at: new Date().toISOString() };
+}
+
+function link(identity: AgentIdentity, extra: Partial<Parameters<typeof createLink>[0]> = {}, logs: string[] = []): Link {
+  const spool = createMemorySpool<SpooledResult>();
+  const rec = (o: object, m: string) => void logs.push(`${m} ${JSON.stringify(o)}`);
+  const l = createLink({ identity, spool, log: { info: rec, warn: rec, error: rec, debug() {} }, env: {}, hostname: 't', maxInFlight: 5, health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }), onJobs: () => {}, backoff: { baseMs: 100, capMs: 500 }, ...extra });
+  links.push(l);
+  return l;
+}
+
+test('an expired enrollment token is refused with a clear error', async () => {
+  const created = await s.api('POST', '/api/v1/agents', { name: 'expired-token' });
+  const db = new pg.Client({ connectionString: s.dbUrl });
+  await db.connect();
+  await db.query("UPDATE agents SET enrollment_expires_at = now() - interval '1 minute' WHERE id = $1", [created.body.agent.id]);
+  await db.end();
+  const keys = generateAgentKeys();
+  const r = await postJson(new URL(`${s.url}/api/v1/agents/enroll`), { token: created.body.enrollment_token, sign_public_key: keys.sign_public_key, seal_public_key: keys.seal_public_key }, { env: {} });
+  assert.equal(r.status, 401);
+  assert.match((r.body as { error: { message: string } }).error.message, /expired/);
+});
+
+test('a certificate that changed after enrollment is refused and the agent stops', async () => {
+  const id = await enrolled('pinned');
+  let fatal = '';
+  link({ ...id, server_fingerprint: 'ab'.repeat(32) }, { onFatal: (r) => void (fatal = r) }).start();
+  await waitFor('fatal pin mismatch', async () => fatal, 10_000, 50);
+  assert.match(fatal, /certificate changed/);
+});
+
+test('over the connection limit the server answers 503 with Retry-After and the agent waits at least that long', async () => {
+  const a = link(await enrolled('limit-a'));
+  const b = link(await enrolled('limit-b'));
+  a.start();
+  b.start();
+  await waitFor('two connected', async () => a.connected() && b.connected(), 10_000, 50);
+  const refused = await new Promise<{ status: number; retry: string | undefined }>((resolve) => {
+    const ws = new WebSocket(`wss://127.0.0.1:${s.port}/agent`, { rejectUnauthorized: false });
+    ws.on('unexpected-response', (_req, res) => resolve({ status: res.statusCode!, retry: res.headers['retry-after'] as string | undefined }));
+    ws.on('error', () => {});
+  });
+  assert.deepEqual(refused, { status: 503, retry: '1' });
+  const logs: string[] = [];
+  const c = link(await enrolled('limit-c'), {}, logs);
+  const t0 = Date.now();
+  c.start();
+  await waitFor('c refused', async () => logs.some((l) => l.includes('refused the connection') && l.includes('"retry_after_ms":1000')), 10_000, 20);
+  await a.stop();
+  await waitFor('c connected', async () => c.connected(), 15_000, 20);
+  assert.ok(Date.now() - t0 >= 1000, 'the retry-after hint was obeyed');
+  await b.stop();
+  await c.stop();
+});
+
+test('the link reaches the server through an HTTP CONNECT proxy from HTTPS_PROXY', async () => {
+  let connects = 0;
+  const proxy = createHttpServer();
+  proxy.on('connect', (req, client: Socket, head) => {
+    connects++;
+    const [host, port] = (req.url ?? '').split(':');
+    const upstream = netConnect(Number(port), host!, () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+  const proxyPort = (proxy.address() as { port: number }).port;
+  const l = link(await enrolled('proxied'), { env: { HTTPS_PROXY: `http://127.0.0.1:${proxyPort}` } });
+  l.start();
+  await waitFor('connected through the proxy', async () => l.connected(), 10_000, 50);
+  assert.equal(connects, 1);
+  await l.stop();
+  proxy.close();
+});
+
+test('changing a credential profile tells connected agents to drop their cached copy', async () => {
+  const seen: number[] = [];
+  const l = link(await enrolled('invalidate'), { onInvalidate: (id) => void seen.push(id) });
+  l.start();
+  await waitFor('connected', async () => l.connected(), 10_000, 50);
+  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'inv', type: 'winrm_basic', username: 'u', password: 'p' })).body;
+  await s.api('PUT', `/api/v1/credential-profiles/${cred.id}`, { password: 'p2' });
+  await waitFor('invalidation received', async () => seen.includes(cred.id), 5000, 20);
+  await l.stop();
+});
