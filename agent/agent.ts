@@ -6,6 +6,7 @@ import { createRegistry } from './collectors/registry.ts';
 import type { AgentConfig } from './config.ts';
 import { createCredentialCache } from './credential-cache.ts';
 import { discover } from './discovery/discover.ts';
+import { defaultPingMethod, pingHosts } from './discovery/sweep.ts';
 import { loadIdentity, sealingKey } from './identity.ts';
 import { createLink, type Link, type SpooledResult } from './link/client.ts';
 import { createRunner, type JobResult } from './runner/runner.ts';
@@ -49,7 +50,9 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
     );
   };
 
-  const runner = createRunner({ registry, maxConcurrent: cfg.max_concurrent, perTargetConcurrent: cfg.per_target_concurrent, retryBackoffMs: 1000, onResult });
+  // Seed 003 §2: hosts are pinged (in batches) before they are polled; off for sites that drop ICMP.
+  const ping = cfg.ping_before_poll && defaultPingMethod() !== 'none' ? (ips: string[]) => pingHosts(ips, 1000) : undefined;
+  const runner = createRunner({ registry, maxConcurrent: cfg.max_concurrent, perTargetConcurrent: cfg.per_target_concurrent, retryBackoffMs: 1000, onResult, ...(ping ? { ping } : {}) });
 
   async function onJobs(jobs: PollJob[]): Promise<void> {
     const offset = link.offsetMs();

@@ -14,11 +14,12 @@ export const AgentConfig = z
     max_concurrent: z.coerce.number().int().min(1).max(10_000),
     per_target_concurrent: z.coerce.number().int().min(1).max(16),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    ping_before_poll: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]),
   })
   .strict();
 export type AgentConfig = z.infer<typeof AgentConfig>;
 
-const KEYS: (keyof AgentConfig)[] = ['home', 'identity', 'spool_dir', 'spool_cap_mb', 'max_in_flight', 'max_concurrent', 'per_target_concurrent', 'log_level'];
+const KEYS: (keyof AgentConfig)[] = ['home', 'identity', 'spool_dir', 'spool_cap_mb', 'max_in_flight', 'max_concurrent', 'per_target_concurrent', 'log_level', 'ping_before_poll'];
 
 /** True when the agent reads this environment variable (used to check deployment files). */
 export const isAgentEnv = (name: string): boolean =>
@@ -55,6 +56,7 @@ export function loadAgentConfig(flags: Record<string, string | boolean | undefin
     max_concurrent: pick('max_concurrent') ?? 500,
     per_target_concurrent: pick('per_target_concurrent') ?? 2,
     log_level: pick('log_level') ?? 'info',
+    ping_before_poll: pick('ping_before_poll') ?? true,
   };
   for (const k of Object.keys(fileSettings)) if (!KEYS.includes(k as keyof AgentConfig)) throw new ConfigError(`unknown setting '${k}' in ${file}`);
   const r = AgentConfig.safeParse(raw);

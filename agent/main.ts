@@ -32,6 +32,7 @@ Common options (also NMSLITE_AGENT_<NAME> environment variables or a JSON file v
   --max-concurrent N         collections at once (default 500)
   --per-target-concurrent N  collections at once against one host (default 2)
   --log-level LEVEL          fatal|error|warn|info|debug|trace|silent (default info)
+  --ping-before-poll BOOL    ping hosts (batched) before polling them (default true)
 
 HTTPS_PROXY / NO_PROXY are honoured for the connection to the server (HTTP CONNECT).`;
 
@@ -58,6 +59,7 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
       'max-concurrent': { type: 'string' },
       'per-target-concurrent': { type: 'string' },
       'log-level': { type: 'string' },
+      'ping-before-poll': { type: 'string' },
       server: { type: 'string' },
       token: { type: 'string' },
       fingerprint: { type: 'string' },
