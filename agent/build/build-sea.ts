@@ -46,6 +46,8 @@ async function main(): Promise<void> {
     external: ['bufferutil', 'utf-8-validate'],
     // ws would try to require() these optional native modules, which a SEA cannot load.
     banner: { js: "process.env.WS_NO_BUFFER_UTIL = '1'; process.env.WS_NO_UTF_8_VALIDATE = '1';" },
+    minify: true,
+    keepNames: true,
     logLevel: 'warning',
   });
   const blob = join(WORK, 'sea-prep.blob');
