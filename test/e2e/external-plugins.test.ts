@@ -1,0 +1,75 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { agentHome, runAgentCommand, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
+import { startWinsim, type Winsim } from '../winsim/index.ts';
+
+// External plugins that hang, crash or print garbage show a clear last_error on their monitor and
+// do not hold up a healthy plugin or a WMI monitor on the same agent.
+let s: TestServer;
+let sim: Winsim;
+let agent: ReturnType<typeof startAgentProcess>;
+const dir = mkdtempSync('/tmp/nmslite-plugins-');
+const script = (name: string, body: string) => {
+  const p = `${dir}/${name}`;
+  writeFileSync(p, `#!/bin/sh\n${body}\n`);
+  chmodSync(p, 0o755);
+  return p;
+};
+before(async () => {
+  chmodSync(dir, 0o755);
+  s = await startTestServer({ polling: { job_timeout_s: 5, grace_s: 3 } });
+  sim = await startWinsim({ hosts: 1, portBase: 0, auth: 'ntlm', password: 'Plugins-Pass-1', seed: 44 });
+});
+after(async () => {
+  agent?.child.kill('SIGKILL');
+  await sim.stop();
+  await s.stop();
+});
+
+test('hanging, crashing and garbage-printing plugins fail clearly; healthy monitors keep working', { timeout: 120_000 }, async () => {
+  const home = agentHome();
+  const created = await s.api('POST', '/api/v1/agents', { name: 'plugin-site' });
+  assert.equal((await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token', created.body.enrollment_token, '--home', home])).code, 0);
+  agent = startAgentProcess(home, ['--ping-before-poll', 'false']);
+  const agentId = created.body.agent.id as number;
+  await waitFor('agent online', async () => (await s.api('GET', `/api/v1/agents/${agentId}`)).body.online, 20_000);
+  const h = sim.hosts[0]!;
+  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'plug', type: 'winrm_ntlm', username: h.user, password: h.password, port: h.port })).body;
+  const dev = (await s.api('POST', '/api/v1/devices', { agent_id: agentId, ip: h.address, port: h.port })).body;
+  const plugins = {
+    hang: script('hang.sh', 'sleep 60'),
+    crash: script('crash.sh', 'echo "cannot open perf counters" >&2; exit 7'),
+    garbage: script('garbage.sh', 'echo "this is not json"'),
+    good: script('good.sh', 'cat >/dev/null; echo \'{"cpu_percent": 42, "process_count": 7, "collection_ms": 3}\''),
+  };
+  const monitors: Record<string, number> = {};
+  for (const [name, command] of Object.entries(plugins)) {
+    const p = (await s.api('POST', '/api/v1/plugins', { name: `ext-${name}`, type: 'external', config: { command, timeout_ms: 2000 } })).body;
+    monitors[name] = (await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: p.id, polling_interval: 10 })).body.id;
+  }
+  monitors.wmi = (await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 10 })).body.id;
+
+  const state = async (id: number) => (await s.api('GET', `/api/v1/monitors/${id}`)).body;
+  await waitFor('every monitor attempted', async () => {
+    const all = await Promise.all(Object.values(monitors).map(state));
+    return all.every((m) => m.last_polled || m.last_error);
+  }, 60_000, 500);
+  const hang = await state(monitors.hang!);
+  assert.ok(['timeout', 'plugin_error'].includes(hang.last_error_class), hang.last_error_class);
+  assert.match(hang.last_error, /time|deadline/i);
+  const crash = await state(monitors.crash!);
+  assert.equal(crash.last_error_class, 'plugin_error');
+  assert.match(crash.last_error, /7/);
+  assert.match(crash.last_error, /cannot open perf counters/);
+  const garbage = await state(monitors.garbage!);
+  assert.equal(garbage.last_error_class, 'plugin_error');
+  assert.match(garbage.last_error, /JSON|json/);
+  const good = (await s.api('GET', `/api/v1/monitors/${monitors.good}/metrics`)).body;
+  assert.equal(good.cpu.usage_percent, 42);
+  assert.equal(good.process_count, 7);
+  const wmi = await s.api('GET', `/api/v1/monitors/${monitors.wmi}/metrics`);
+  assert.equal(wmi.status, 200);
+  assert.equal(wmi.body.memory.total_bytes, h.truth().sample.memory_total);
+});
