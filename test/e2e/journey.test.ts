@@ -1,6 +1,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import newman from 'newman';
 import { createAdminClient } from '../../server/api/admin-client.ts';
 import { startTestServer, TEST_ADMIN, type TestServer } from '../helpers/server.ts';
 import { agentHome, runAgentCommand, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
@@ -111,4 +115,39 @@ test('the seed 000 user journey: login → credential profile → discovery → 
   assert.equal((await s.api('GET', '/api/v1/devices', undefined, token)).body.length, 20, 'devices remain after their discovery profile is deleted');
   assert.equal((await s.api('DELETE', `/api/v1/credential-profiles/${cred.id}`, undefined, token)).status, 204);
   assert.equal((await s.api('DELETE', `/api/v1/devices/${device.id}`, undefined, token)).status, 204);
+});
+
+test('the same journey from the committed Postman collection (newman) and from a typed-client admin script', { timeout: 180_000 }, async () => {
+  const agentId = (await s.api('GET', '/api/v1/agents')).body.find((a: { name: string }) => a.name === 'journey-site').id as number;
+  const summary = await new Promise<newman.NewmanRunSummary>((resolve, reject) => {
+    newman.run(
+      {
+        collection: fileURLToPath(new URL('../../server/api/rest/postman-collection.json', import.meta.url)),
+        insecure: true,
+        folder: 'Journey',
+        envVar: [
+          { key: 'baseUrl', value: `${s.url}/api/v1` },
+          { key: 'username', value: 'admin' },
+          { key: 'password', value: TEST_ADMIN.password },
+          { key: 'siteAgentId', value: String(agentId) },
+          { key: 'discoveryTarget', value: `${NET}.1-${NET}.25` },
+          { key: 'expectRun', value: '200' },
+        ],
+        reporters: [],
+      },
+      (err, sum) => (err ? reject(err) : resolve(sum)),
+    );
+  });
+  assert.deepEqual(summary.run.failures.map((f) => `${f.source?.name}: ${f.error.message}`), []);
+  const run = summary.run.executions.find((e) => e.item.name.startsWith('Run discovery'))!;
+  assert.equal(JSON.parse(run.response.stream!.toString()).found, 20, 'Postman run found the 20 Windows hosts');
+
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../fixtures/admin-journey.mts', import.meta.url))], {
+    cwd: fileURLToPath(new URL('../..', import.meta.url)),
+    env: { ...process.env, NMS_URL: s.url, NMS_PASSWORD: TEST_ADMIN.password, AGENT_ID: String(agentId), TARGET: `${NET}.1-${NET}.5`, WIN_PASSWORD: PASSWORD },
+    timeout: 150_000,
+  });
+  const out = JSON.parse(stdout.trim().split('\n').pop()!);
+  assert.deepEqual(out, { found: 5, status: 'completed', monitors: 5, with_data: 5, history_points: out.history_points, blocked: 'Credential Profile in use by 5 monitor(s)' });
+  assert.ok(out.history_points >= 1);
 });

@@ -6,7 +6,7 @@ import { buildOpenApiDocument } from './openapi.ts';
  * reads, updates and deletes every entity in the order the deletion rules allow, with tests on
  * each status code. `npm run postman` regenerates server/api/rest/postman-collection.json.
  */
-type Req = { name: string; method: string; path: string; body?: unknown; expect: number; save?: Record<string, string> };
+type Req = { name: string; method: string; path: string; body?: unknown; expect: number | string; save?: Record<string, string>; pre?: string[] };
 
 const J = (v: string) => `{{${v}}}`;
 const journey: Req[] = [
@@ -19,10 +19,18 @@ const journey: Req[] = [
   { name: 'Create agent (one-time enrollment token)', method: 'POST', path: '/agents', body: { name: 'site {{$timestamp}}' }, expect: 201, save: { agentId: 'agent.id', enrollmentToken: 'enrollment_token' } },
   { name: 'List agents', method: 'GET', path: '/agents', expect: 200 },
   { name: 'Update agent', method: 'PUT', path: `/agents/${J('agentId')}`, body: { name: 'site renamed {{$timestamp}}' }, expect: 200 },
-  { name: 'Create discovery profile', method: 'POST', path: '/discovery-profiles', body: { name: 'Office {{$timestamp}}', agent_id: J('agentId#'), credential_profile_id: J('credentialProfileId#'), target: '10.0.0.0/24', port_scan: true }, expect: 201, save: { discoveryProfileId: 'id' } },
+  {
+    name: 'Create discovery profile (on siteAgentId when set: a connected agent)',
+    method: 'POST',
+    path: '/discovery-profiles',
+    pre: ["if (!pm.variables.get('siteAgentId')) pm.variables.set('siteAgentId', pm.collectionVariables.get('agentId'));"],
+    body: { name: 'Office {{$timestamp}}', agent_id: J('siteAgentId#'), credential_profile_id: J('credentialProfileId#'), target: J('discoveryTarget'), port_scan: true },
+    expect: 201,
+    save: { discoveryProfileId: 'id' },
+  },
   { name: 'Get discovery profile', method: 'GET', path: `/discovery-profiles/${J('discoveryProfileId')}`, expect: 200 },
-  { name: 'Update discovery profile', method: 'PUT', path: `/discovery-profiles/${J('discoveryProfileId')}`, body: { target: '10.0.0.1-10.0.0.50' }, expect: 200 },
-  { name: 'Run discovery (503 until the agent is connected)', method: 'POST', path: `/discovery-profiles/${J('discoveryProfileId')}/run`, expect: 503 },
+  { name: 'Update discovery profile', method: 'PUT', path: `/discovery-profiles/${J('discoveryProfileId')}`, body: { port_scan: false }, expect: 200 },
+  { name: 'Run discovery (200 with a connected agent; 503 "no agent connected" otherwise)', method: 'POST', path: `/discovery-profiles/${J('discoveryProfileId')}/run`, expect: 'expectRun' },
   { name: 'Create device by hand', method: 'POST', path: '/devices', body: { agent_id: J('agentId#'), ip: '10.0.0.5', hostname: 'WIN-POSTMAN' }, expect: 201, save: { deviceId: 'id' } },
   { name: 'List devices', method: 'GET', path: '/devices', expect: 200 },
   { name: 'Update device', method: 'PUT', path: `/devices/${J('deviceId')}`, body: { hostname: 'WIN-POSTMAN-2' }, expect: 200 },
@@ -45,13 +53,17 @@ const journey: Req[] = [
 const rawBody = (b: unknown) => JSON.stringify(b, null, 2).replace(/"\{\{(\w+)#\}\}"/g, '{{$1}}');
 
 function item(r: Req) {
-  const exec = [`pm.test('status ${r.expect}', () => pm.response.to.have.status(${r.expect}));`];
+  const status = typeof r.expect === 'number' ? String(r.expect) : `Number(pm.variables.get('${r.expect}'))`;
+  const exec = [`pm.test('status', () => pm.response.to.have.status(${status}));`];
   for (const [variable, path] of Object.entries(r.save ?? {})) {
     exec.push(`pm.collectionVariables.set('${variable}', String(pm.response.json()${path.split('.').map((p) => `['${p}']`).join('')}));`);
   }
   return {
     name: r.name,
-    event: [{ listen: 'test', script: { type: 'text/javascript', exec } }],
+    event: [
+      ...(r.pre ? [{ listen: 'prerequest', script: { type: 'text/javascript', exec: r.pre } }] : []),
+      { listen: 'test', script: { type: 'text/javascript', exec } },
+    ],
     request: {
       method: r.method,
       header: r.body === undefined ? [] : [{ key: 'Content-Type', value: 'application/json' }],
@@ -86,6 +98,9 @@ export function buildPostmanCollection(version: string) {
       { key: 'username', value: 'admin' },
       { key: 'password', value: '' },
       { key: 'token', value: '' },
+      { key: 'siteAgentId', value: '' },
+      { key: 'discoveryTarget', value: '10.0.0.0/24' },
+      { key: 'expectRun', value: '503' },
     ],
     item: [
       { name: 'Journey', item: journey.map(item) },
