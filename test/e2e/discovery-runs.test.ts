@@ -1,0 +1,43 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+import { agentHome, runAgentCommand, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
+
+let s: TestServer;
+let agent: ReturnType<typeof startAgentProcess>;
+before(async () => {
+  s = await startTestServer({ discovery: { wait_s: 1 } });
+});
+after(async () => {
+  agent?.child.kill('SIGKILL');
+  await s.stop();
+});
+
+test('a long discovery answers 202 with a run id, reports progress while it runs, and can be cancelled', { timeout: 120_000 }, async () => {
+  const home = agentHome();
+  const created = await s.api('POST', '/api/v1/agents', { name: 'big-site' });
+  assert.equal((await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token', created.body.enrollment_token, '--home', home])).code, 0);
+  agent = startAgentProcess(home);
+  await waitFor('agent online', async () => (await s.api('GET', `/api/v1/agents/${created.body.agent.id}`)).body.online, 20_000);
+  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'big', type: 'winrm_ntlm', username: 'a', password: 'b' })).body;
+  const dp = (await s.api('POST', '/api/v1/discovery-profiles', { name: 'big', agent_id: created.body.agent.id, credential_profile_id: cred.id, target: '127.90.0.0/16' })).body;
+  const started = await s.api('POST', `/api/v1/discovery-profiles/${dp.id}/run`);
+  assert.equal(started.status, 202);
+  assert.equal(started.body.status, 'running');
+  const runId = started.body.run_id as string;
+  const progressed = await waitFor('progress', async () => {
+    const r = (await s.api('GET', `/api/v1/discovery-runs/${runId}`)).body;
+    return r.scanned > 0 && r.total === 65534 ? r : undefined;
+  }, 30_000, 200);
+  assert.ok(progressed.scanned < progressed.total);
+  assert.equal((await s.api('POST', `/api/v1/discovery-profiles/${dp.id}/run`)).status, 409, 'one run per profile');
+  const cancel = await s.api('POST', `/api/v1/discovery-runs/${runId}/cancel`);
+  assert.equal(cancel.status, 200);
+  const done = await waitFor('cancelled', async () => {
+    const r = (await s.api('GET', `/api/v1/discovery-runs/${runId}`)).body;
+    return r.status !== 'running' ? r : undefined;
+  }, 20_000, 200);
+  assert.equal(done.status, 'cancelled');
+  assert.ok(done.scanned < 65534);
+  assert.equal((await s.api('GET', `/api/v1/discovery-runs/00000000-0000-4000-8000-000000000000`)).status, 404);
+});
