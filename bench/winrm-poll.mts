@@ -77,7 +77,8 @@ async function polls(concurrency: number) {
 }
 
 const results = [];
-for (const c of [50, 200, 1000]) {
+const LEVELS = process.argv.includes('--concurrency') ? process.argv[process.argv.indexOf('--concurrency') + 1]!.split(',').map(Number) : [50, 200, 1000];
+for (const c of LEVELS) {
   peakRss = 0;
   const p = await polls(c);
   const rssPolls = peakRss;
