@@ -1,0 +1,86 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { startTestDatabase } from '../../helpers/db.ts';
+import { createMetricsWriter, type PollResult, type WriteOutcome } from '../../../server/metrics/write.ts';
+import { seedMonitors } from './seed-monitors.ts';
+
+const silent = { info() {}, warn() {}, error() {}, debug() {} };
+let db: Awaited<ReturnType<typeof startTestDatabase>>;
+let pool: pg.Pool;
+
+before(async () => {
+  db = await startTestDatabase();
+  pool = new pg.Pool({ connectionString: db.url, max: 4 });
+});
+after(async () => {
+  await pool?.end();
+  await db?.stop();
+});
+
+const sample = (cpu: number) => ({
+  cpu_percent: cpu, memory_total: 16_000, memory_used: 4_000, disk_total: 1_000_000, disk_used: 250_000,
+  net_sent_ps: 10.5, net_recv_ps: 20, net_utilization: 3, packets_sent: 1, packets_recv: 2, net_errors: 0,
+  net_dropped: 0, process_count: 90, collection_ms: 12,
+});
+
+test('the same batch written twice stores one row per (monitor, time) and both writes resolve', async () => {
+  const { monitorIds } = await seedMonitors(pool, 3);
+  const t = new Date('2026-11-01T10:00:00Z');
+  const batch: PollResult[] = monitorIds.flatMap((id, i) => [
+    { monitor_id: id, time: t, agent_seq: i, ok: true as const, sample: sample(10 + i) },
+    { monitor_id: id, time: new Date(t.getTime() + 60_000), agent_seq: 10 + i, ok: true as const, sample: sample(20 + i) },
+  ]);
+  const writer = createMetricsWriter({ pool, log: silent, batchSize: 100, flushMs: 10 });
+  await Promise.all([writer.write(batch), writer.write(batch)]);
+  await writer.write(batch);
+  const r = await pool.query('SELECT monitor_id, count(*)::int AS n FROM metrics WHERE monitor_id = ANY($1) GROUP BY 1', [monitorIds]);
+  assert.deepEqual(r.rows.map((x) => x.n), [2, 2, 2]);
+  const one = await pool.query('SELECT cpu_percent, net_sent_ps, memory_used FROM metrics WHERE monitor_id = $1 AND time = $2', [monitorIds[1], t]);
+  assert.deepEqual(one.rows[0], { cpu_percent: 11, net_sent_ps: 10.5, memory_used: '4000' });
+  await writer.close();
+});
+
+test('monitor state changes in the same transaction: failures count up, a success resets and sets last_polled', async () => {
+  const { monitorIds, deviceIds } = await seedMonitors(pool, 1);
+  const id = monitorIds[0]!;
+  const outcomes: WriteOutcome[] = [];
+  const writer = createMetricsWriter({ pool, log: silent, batchSize: 10, flushMs: 5 });
+  writer.onCommit((o) => outcomes.push(...o));
+  const t0 = Date.parse('2026-11-02T00:00:00Z');
+  const fail = (i: number, cls: 'auth' | 'timeout'): PollResult => ({
+    monitor_id: id, time: new Date(t0 + i * 60_000), ok: false, failure: { class: cls, message: `failure ${i}` },
+  });
+  await writer.write([fail(0, 'auth'), fail(1, 'auth')]);
+  let m = (await pool.query('SELECT * FROM monitors WHERE id = $1', [id])).rows[0];
+  assert.equal(m.consecutive_failures, 2);
+  assert.equal(m.last_error, 'failure 1');
+  assert.equal(m.last_error_class, 'auth');
+  assert.equal(m.last_error_at.getTime(), t0 + 60_000);
+  assert.equal(m.last_polled, null);
+  await writer.write([fail(1, 'auth')]);
+  m = (await pool.query('SELECT * FROM monitors WHERE id = $1', [id])).rows[0];
+  assert.equal(m.consecutive_failures, 2, 'a replayed failure is not counted twice');
+  await writer.write([fail(2, 'timeout')]);
+  m = (await pool.query('SELECT * FROM monitors WHERE id = $1', [id])).rows[0];
+  assert.equal(m.consecutive_failures, 3);
+  assert.equal(m.last_error_class, 'timeout');
+  await writer.write([{ monitor_id: id, time: new Date(t0 + 180_000), ok: true, sample: sample(5) }]);
+  m = (await pool.query('SELECT * FROM monitors WHERE id = $1', [id])).rows[0];
+  assert.equal(m.consecutive_failures, 0);
+  assert.equal(m.last_polled.getTime(), t0 + 180_000);
+  assert.equal(m.last_error_class, 'timeout', 'last error kept as history beside last_polled');
+  assert.deepEqual(outcomes.map((o) => [o.device_id, o.ok]), [[deviceIds[0], false], [deviceIds[0], false], [deviceIds[0], false], [deviceIds[0], false], [deviceIds[0], true]]);
+  await writer.close();
+});
+
+test('results for a deleted monitor are dropped without failing the rest of the batch', async () => {
+  const { monitorIds } = await seedMonitors(pool, 2);
+  await pool.query('DELETE FROM monitors WHERE id = $1', [monitorIds[0]]);
+  const t = new Date('2026-11-03T00:00:00Z');
+  const writer = createMetricsWriter({ pool, log: silent });
+  await writer.write(monitorIds.map((id) => ({ monitor_id: id, time: t, ok: true as const, sample: sample(1) })));
+  const r = await pool.query('SELECT monitor_id FROM metrics WHERE time = $1', [t]);
+  assert.deepEqual(r.rows.map((x) => x.monitor_id), [monitorIds[1]]);
+  await writer.close();
+});
