@@ -26,6 +26,7 @@ const monitors: ScheduledMonitor[] = Array.from({ length: MONITORS }, (_, i) => 
   agent_id: (i % AGENTS) + 1,
   ip: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
   port: 5985,
+  use_ssl: false,
   credential_profile_id: 1,
   plugin_id: 1,
   interval_ms: 60_000,
