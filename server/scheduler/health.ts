@@ -12,7 +12,8 @@ const NOT_THE_DEVICE = new Set(['agent_offline', 'internal', 'plugin_error']);
  * the device `active` (or a later discovery) brings it back.
  */
 export function createHealthMonitor(o: { pool: pg.Pool; events: EventBus; log: Log; threshold: number; windowMs: number }) {
-  const failures = new Map<number, number[]>();
+  /** Per device: failures by result time, keyed by monitor + time so a replayed result counts once. */
+  const failures = new Map<number, Map<string, number>>();
   const marking = new Set<number>();
 
   async function markInactive(deviceId: number, count: number): Promise<void> {
@@ -37,15 +38,18 @@ export function createHealthMonitor(o: { pool: pg.Pool; events: EventBus; log: L
     observe(outcomes: WriteOutcome[]): void {
       const now = Date.now();
       for (const x of [...outcomes].sort((a, b) => a.time.getTime() - b.time.getTime())) {
+        const t = x.time.getTime();
         if (x.ok) {
           failures.delete(x.device_id);
           continue;
         }
         if (x.failure_class && NOT_THE_DEVICE.has(x.failure_class)) continue;
-        const list = (failures.get(x.device_id) ?? []).filter((t) => t > now - o.windowMs);
-        list.push(now);
+        if (t <= now - o.windowMs) continue;
+        const list = failures.get(x.device_id) ?? new Map<string, number>();
+        for (const [k, at] of list) if (at <= now - o.windowMs) list.delete(k);
+        list.set(`${x.monitor_id}:${t}`, t);
         failures.set(x.device_id, list);
-        if (list.length >= o.threshold) void markInactive(x.device_id, list.length);
+        if (list.size >= o.threshold) void markInactive(x.device_id, list.size);
       }
     },
     /** After a manual reactivation the count starts again from zero. */

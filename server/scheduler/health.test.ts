@@ -1,0 +1,39 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createEventBus } from '../events.ts';
+import { createHealthMonitor } from './health.ts';
+
+const quiet = { info() {}, warn() {}, error() {}, debug() {} } as never;
+
+function setup(threshold: number) {
+  const updates: number[] = [];
+  const pool = { query: async (_sql: string, params: number[]) => (updates.push(params[0]!), { rowCount: 1 }) } as never;
+  const events = createEventBus();
+  const seen: number[] = [];
+  events.on('device.status_changed', (e) => void seen.push(e.id));
+  return { h: createHealthMonitor({ pool, events, log: quiet, threshold, windowMs: 600_000 }), updates, seen };
+}
+const fail = (device: number, monitor: number, t: number) => ({ monitor_id: monitor, device_id: device, time: new Date(t), ok: false, failure_class: 'unreachable' as const });
+const tick = () => new Promise((r) => setImmediate(r));
+
+test('health: the threshold of distinct failures marks a device inactive; a replayed failure counts once', async () => {
+  const { h, updates, seen } = setup(3);
+  const now = Date.now();
+  h.observe([fail(7, 1, now - 2000), fail(7, 1, now - 2000), fail(7, 1, now - 1000)]);
+  await tick();
+  assert.deepEqual(updates, [], 'two distinct failures are not three');
+  h.observe([fail(7, 1, now)]);
+  await tick();
+  assert.deepEqual(updates, [7]);
+  assert.deepEqual(seen, [7]);
+});
+
+test('health: a success resets; failures outside the window and agent-offline do not count', async () => {
+  const { h, updates } = setup(2);
+  const now = Date.now();
+  h.observe([fail(8, 2, now - 2000), { monitor_id: 2, device_id: 8, time: new Date(now - 1000), ok: true }, fail(8, 2, now)]);
+  h.observe([fail(9, 3, now - 700_000), fail(9, 3, now)]);
+  h.observe([{ ...fail(10, 4, now - 10), failure_class: 'agent_offline' }, { ...fail(10, 4, now), failure_class: 'agent_offline' }]);
+  await tick();
+  assert.deepEqual(updates, []);
+});
