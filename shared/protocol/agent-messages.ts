@@ -33,25 +33,15 @@ export const Heartbeat = z.object({ type: z.literal('heartbeat'), sent_at: z.num
 
 export const HeartbeatAck = z.object({ type: z.literal('heartbeat.ack'), echo: z.number(), agent_time: z.number() });
 
-export const ResultItem = z.union([
-  z.object({
-    seq: z.number().int().nonnegative(),
-    job_id: z.string().max(100),
-    monitor_id: z.number().int().positive(),
-    /** ISO 8601, already corrected to the server's clock by the agent's measured offset. */
-    time: z.string().datetime({ offset: true }),
-    attempts: z.number().int().min(0).max(10).optional(),
-    metrics: MetricSample,
-  }),
-  z.object({
-    seq: z.number().int().nonnegative(),
-    job_id: z.string().max(100),
-    monitor_id: z.number().int().positive(),
-    time: z.string().datetime({ offset: true }),
-    attempts: z.number().int().min(0).max(10).optional(),
-    failure: Failure,
-  }),
-]);
+const ResultBase = z.object({
+  seq: z.number().int().nonnegative(),
+  job_id: z.string().max(100),
+  monitor_id: z.number().int().positive(),
+  /** ISO 8601, already corrected to the server's clock by the agent's measured offset. */
+  time: z.string().datetime({ offset: true }),
+  attempts: z.number().int().min(0).max(10).optional(),
+});
+export const ResultItem = z.union([ResultBase.extend({ metrics: MetricSample }), ResultBase.extend({ failure: Failure })]);
 export type ResultItem = z.infer<typeof ResultItem>;
 
 export const ResultsBatch = z.object({ type: z.literal('results.batch'), results: z.array(ResultItem).min(1).max(5000) });
