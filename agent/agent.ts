@@ -2,11 +2,10 @@ import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import type pino from 'pino';
 import type { DiscoveryJob, PollJob } from '../shared/protocol/index.ts';
-import { createRegistry } from './collectors/registry.ts';
+import type { CollectorRegistry } from './collectors/registry.ts';
 import type { AgentConfig } from './config.ts';
 import { createCredentialCache } from './credential-cache.ts';
-import { discover } from './discovery/discover.ts';
-import { defaultPingMethod, pingHosts } from './discovery/sweep.ts';
+import { defaultPingMethod } from './discovery/ping-method.ts';
 import { loadIdentity, sealingKey } from './identity.ts';
 import { createLink, type Link, type SpooledResult } from './link/client.ts';
 import { createRunner, type JobResult } from './runner/runner.ts';
@@ -29,7 +28,10 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
   const identity = loadIdentity(cfg.identity);
   const spool = openDiskSpool<SpooledResult>({ dir: cfg.spool_dir, capBytes: cfg.spool_cap_mb * 1024 * 1024 });
   const credentials = createCredentialCache(sealingKey(identity));
-  const registry = createRegistry();
+  // Collectors (and the WinRM client under them) and discovery load with the first job that needs
+  // them: an idle agent never pays for them in memory or start time.
+  let registry: CollectorRegistry | undefined;
+  const loadRegistry = async (): Promise<CollectorRegistry> => (registry ??= (await import('./collectors/registry.ts')).createRegistry());
   const discoveries = new Map<string, AbortController>();
   let dropped = 0;
   let lateness = 0;
@@ -51,8 +53,8 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
   };
 
   // Seed 003 §2: hosts are pinged (in batches) before they are polled; off for sites that drop ICMP.
-  const ping = cfg.ping_before_poll && defaultPingMethod() !== 'none' ? (ips: string[]) => pingHosts(ips, 1000) : undefined;
-  const runner = createRunner({ registry, maxConcurrent: cfg.max_concurrent, perTargetConcurrent: cfg.per_target_concurrent, retryBackoffMs: 1000, onResult, ...(ping ? { ping } : {}) });
+  const ping = cfg.ping_before_poll && defaultPingMethod() !== 'none' ? async (ips: string[]) => (await import('./discovery/sweep.ts')).pingHosts(ips, 1000) : undefined;
+  const runner = createRunner({ registry: { find: (type) => registry?.find(type) }, maxConcurrent: cfg.max_concurrent, perTargetConcurrent: cfg.per_target_concurrent, retryBackoffMs: 1000, onResult, ...(ping ? { ping } : {}) });
 
   async function onJobs(jobs: PollJob[]): Promise<void> {
     const offset = link.offsetMs();
@@ -69,6 +71,7 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
       }
       ready.push({ job_id: j.job_id, monitor_id: j.monitor_id, deadline: j.deadline - offset, target: j.target, plugin: j.plugin, credential, ...(j.ping !== undefined ? { ping: j.ping } : {}) });
     }
+    if (ready.length > 0) await loadRegistry();
     runner.submit(ready);
   }
 
@@ -80,6 +83,7 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
     discoveries.set(job.run_id, ac);
     try {
       const credential = job.credential ? await credentials.open(job.credential) : null;
+      const { discover } = await import('./discovery/discover.ts');
       const res = await discover({
         target: job.target,
         portScan: job.port_scan,
@@ -140,7 +144,7 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
       for (const ac of discoveries.values()) ac.abort();
       await runner.stop();
       await link.stop();
-      registry.close();
+      registry?.close();
       await spool.close();
     },
   };

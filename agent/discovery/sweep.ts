@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import ping from 'ping';
 import { mapLimit } from './map-limit.ts';
+import { defaultPingMethod, findExecutable, type PingMethod } from './ping-method.ts';
 
-export type PingMethod = 'fping' | 'ping' | 'none';
+export { defaultPingMethod, findExecutable, type PingMethod };
+
 
 export interface SweepOptions {
   /** How long to wait for an echo reply per host. */
@@ -19,34 +19,6 @@ export interface SweepOptions {
 export interface SweepResult {
   alive: Set<string>;
   method: PingMethod;
-}
-
-let toolCache: Map<string, string | undefined> | undefined;
-
-/** Absolute path of an executable on PATH, looked up once per process. */
-export function findExecutable(name: string): string | undefined {
-  toolCache ??= new Map();
-  if (toolCache.has(name)) return toolCache.get(name);
-  let found: string | undefined;
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      found = candidate;
-      break;
-    } catch {
-      /* next */
-    }
-  }
-  toolCache.set(name, found);
-  return found;
-}
-
-export function defaultPingMethod(): PingMethod {
-  if (findExecutable('fping')) return 'fping';
-  if (findExecutable(process.platform === 'win32' ? 'ping.exe' : 'ping')) return 'ping';
-  return 'none';
 }
 
 /** `fping -a` prints one answering address per line; anything else (ICMP errors, warnings) is ignored. */
