@@ -41,6 +41,8 @@ export interface HttpResponse {
 /** Raised when a kept-alive socket died before any byte of the answer: safe to resend once. */
 export class ConnectionLostError extends WinrmConnectError {}
 
+const EMPTY = Buffer.alloc(0);
+
 export function normalizeFingerprint(fp: string): string {
   return fp.replace(/[^0-9a-fA-F]/g, '').toLowerCase();
 }
@@ -70,7 +72,7 @@ export class HttpConnection {
   requests = 0;
   private closed = false;
   private pending: ((res: HttpResponse | Error) => void) | undefined;
-  private buf: Buffer = Buffer.alloc(0);
+  private buf: Buffer = EMPTY;
   private parsed: { status: number; headers: Map<string, string[]>; bodyStart: number; keepAlive: boolean } | undefined;
 
   private constructor(socket: net.Socket, peerCertDer: Buffer | undefined) {
@@ -149,7 +151,7 @@ export class HttpConnection {
     if (this.pending) return Promise.reject(new Error('HttpConnection is busy'));
     if (!this.alive) return Promise.reject(new ConnectionLostError('connection closed by the host', 'ECONNRESET'));
     this.requests++;
-    this.buf = Buffer.alloc(0);
+    this.buf = EMPTY;
     this.parsed = undefined;
     return new Promise<HttpResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -210,6 +212,10 @@ export class HttpConnection {
       return;
     }
     if (res) {
+      // An idle connection must not pin the last read: a socket read can sit in a much larger
+      // backing store, and a thousand idle connections would hold tens of megabytes.
+      this.buf = EMPTY;
+      this.parsed = undefined;
       if (!res.keepAlive) this.destroy();
       this.pending(res);
     }

@@ -104,8 +104,10 @@ export class Transport {
 
   /** POSTs one envelope with authentication; resolves for HTTP 200 and SOAP faults (500). */
   async send(xml: string, readTimeoutMs = this.o.readTimeoutMs): Promise<SoapHttpAnswer> {
-    const soap = Buffer.from(xml, 'utf8');
     let conn = await this.acquire();
+    // Encoded only once a connection is ours: a small Buffer pins its whole 8 KB pool slab, and
+    // requests queued behind busy connections would otherwise hold many slabs of garbage.
+    const soap = Buffer.from(xml, 'utf8');
     try {
       const reused = conn.http.requests > 0;
       try {

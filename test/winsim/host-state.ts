@@ -76,6 +76,60 @@ export function createHostDynamics(profile: HostProfile, tickMs: number, startMs
   };
 }
 
+/** Everything that changes only from one step to the next (all the hashing), kept per host. */
+interface StepParts {
+  step: number;
+  totalPercent: number;
+  totalBusySum: number;
+  coreOff: number[];
+  coreOffSum: number[];
+  freeKb: number;
+  disks: HostState['disks'];
+  nicRates: { sent: number; recv: number; psent: number; precv: number }[];
+  nicSums: { sent: number; recv: number; psent: number; precv: number }[];
+  processCount: number;
+}
+
+const stepCache = new WeakMap<HostDynamics, StepParts>();
+
+function stepParts(d: HostDynamics, step: number): StepParts {
+  const cached = stepCache.get(d);
+  if (cached?.step === step) return cached;
+  const { profile, bootStep } = d;
+  const k = (key: string, ...more: number[]): number[] => [profile.seed, profile.index, keyId(key), ...more];
+  const coreOff: number[] = [];
+  const coreOffSum: number[] = [];
+  for (let c = 0; c < profile.cpuCount; c++) {
+    const pair = d.cpuPairs[c >> 1];
+    const sign = c % 2 === 0 ? 1 : -1;
+    coreOff.push(pair ? sign * pair.rate(step) : 0);
+    coreOffSum.push(pair ? sign * (pair.sum(step) - pair.sum(bootStep)) : 0);
+  }
+  const used = d.memBaseUsed + (rand01(...k('memstep', step)) - 0.5) * 0.1;
+  const parts: StepParts = {
+    step,
+    totalPercent: d.cpuTotal.rate(step),
+    totalBusySum: d.cpuTotal.sum(step) - d.cpuTotal.sum(bootStep),
+    coreOff,
+    coreOffSum,
+    freeKb: Math.round(profile.memoryTotalKb * (1 - used)),
+    disks: profile.disks.map((disk, i) => {
+      if (disk.sizeBytes === null) return { deviceId: disk.deviceId, driveType: disk.driveType, sizeBytes: null, freeBytes: null };
+      const jitter = (rand01(...k('diskstep', i, step)) - 0.5) * 0.004;
+      const free = Math.floor((disk.sizeBytes * (disk.freeFraction + jitter)) / 4096) * 4096;
+      return { deviceId: disk.deviceId, driveType: disk.driveType, sizeBytes: disk.sizeBytes, freeBytes: free };
+    }),
+    nicRates: d.nics.map((g) => ({ sent: g.sent.rate(step), recv: g.recv.rate(step), psent: g.psent.rate(step), precv: g.precv.rate(step) })),
+    nicSums: d.nics.map((g) => {
+      const sum = (tel: Telescoped): number => tel.sum(step) - tel.sum(bootStep);
+      return { sent: sum(g.sent), recv: sum(g.recv), psent: sum(g.psent), precv: sum(g.precv) };
+    }),
+    processCount: profile.processBase + randInt(-4, 4, ...k('procstep', step)),
+  };
+  stepCache.set(d, parts);
+  return parts;
+}
+
 export function computeHostState(d: HostDynamics, timeMs: number): HostState {
   const { profile, tickMs, bootStep } = d;
   const t = Math.floor(timeMs);
@@ -84,50 +138,37 @@ export function computeHostState(d: HostDynamics, timeMs: number): HostState {
   const intoStep = t - stepStartMs;
   const bootMs = bootStep * tickMs;
   const steps = step - bootStep;
-  const k = (key: string, ...more: number[]): number[] => [profile.seed, profile.index, keyId(key), ...more];
+  const p = stepParts(d, step);
 
   // CPU: idle time integrates (100 - busy%) over whole steps plus the current partial step.
   const perMsPerPercent = 100; // 100 ns ticks per ms per percent = 10000 / 100
-  const totalPercent = d.cpuTotal.rate(step);
-  const totalBusySum = d.cpuTotal.sum(step) - d.cpuTotal.sum(bootStep);
+  const { totalPercent, totalBusySum } = p;
   const totalIdleTicks = tickMs * perMsPerPercent * (100 * steps - totalBusySum) + intoStep * perMsPerPercent * (100 - totalPercent);
   const corePercent: number[] = [];
   const coreIdleTicks: number[] = [];
   for (let c = 0; c < profile.cpuCount; c++) {
-    const pair = d.cpuPairs[c >> 1];
-    const sign = c % 2 === 0 ? 1 : -1;
-    const off = pair ? sign * pair.rate(step) : 0;
-    const offSum = pair ? sign * (pair.sum(step) - pair.sum(bootStep)) : 0;
+    const off = p.coreOff[c]!;
     corePercent.push(totalPercent + off);
-    coreIdleTicks.push(tickMs * perMsPerPercent * (100 * steps - totalBusySum - offSum) + intoStep * perMsPerPercent * (100 - totalPercent - off));
+    coreIdleTicks.push(tickMs * perMsPerPercent * (100 * steps - totalBusySum - p.coreOffSum[c]!) + intoStep * perMsPerPercent * (100 - totalPercent - off));
   }
 
-  const used = d.memBaseUsed + (rand01(...k('memstep', step)) - 0.5) * 0.1;
-  const freeKb = Math.round(profile.memoryTotalKb * (1 - used));
-
-  const disks = profile.disks.map((disk, i) => {
-    if (disk.sizeBytes === null) return { deviceId: disk.deviceId, driveType: disk.driveType, sizeBytes: null, freeBytes: null };
-    const jitter = (rand01(...k('diskstep', i, step)) - 0.5) * 0.004;
-    const free = Math.floor((disk.sizeBytes * (disk.freeFraction + jitter)) / 4096) * 4096;
-    return { deviceId: disk.deviceId, driveType: disk.driveType, sizeBytes: disk.sizeBytes, freeBytes: free };
-  });
-
   const nics: NicState[] = profile.nics.map((n, i) => {
-    const g = d.nics[i]!;
-    const total = (tel: Telescoped): number => Math.floor(((tel.sum(step) - tel.sum(bootStep)) * tickMs + tel.rate(step) * intoStep) / 1000);
+    const r = p.nicRates[i]!;
+    const s = p.nicSums[i]!;
+    const total = (sum: number, rate: number): number => Math.floor((sum * tickMs + rate * intoStep) / 1000);
     const rawCount = (every: number): number => (every > 0 ? Math.floor(steps / every) : 0);
     return {
       name: n.name,
       physical: n.physical,
       bandwidth: n.bandwidth,
-      bytesSentPerSec: g.sent.rate(step),
-      bytesReceivedPerSec: g.recv.rate(step),
-      packetsSentPerSec: g.psent.rate(step),
-      packetsReceivedPerSec: g.precv.rate(step),
-      bytesSentTotal: total(g.sent),
-      bytesReceivedTotal: total(g.recv),
-      packetsSentTotal: total(g.psent),
-      packetsReceivedTotal: total(g.precv),
+      bytesSentPerSec: r.sent,
+      bytesReceivedPerSec: r.recv,
+      packetsSentPerSec: r.psent,
+      packetsReceivedPerSec: r.precv,
+      bytesSentTotal: total(s.sent, r.sent),
+      bytesReceivedTotal: total(s.recv, r.recv),
+      packetsSentTotal: total(s.psent, r.psent),
+      packetsReceivedTotal: total(s.precv, r.precv),
       packetsOutboundErrors: rawCount(n.errorEvery * 3),
       packetsReceivedErrors: rawCount(n.errorEvery),
       packetsOutboundDiscarded: rawCount(n.discardEvery * 5),
@@ -144,9 +185,9 @@ export function computeHostState(d: HostDynamics, timeMs: number): HostState {
     timestampSys100ns: (BigInt(t) + FILETIME_EPOCH_OFFSET_MS) * 10000n,
     uptimeTicks: (t - bootMs) * 10000,
     cpu: { totalPercent, corePercent, totalIdleTicks, coreIdleTicks },
-    memory: { totalKb: profile.memoryTotalKb, freeKb },
-    disks,
+    memory: { totalKb: profile.memoryTotalKb, freeKb: p.freeKb },
+    disks: p.disks,
     nics,
-    processCount: profile.processBase + randInt(-4, 4, ...k('procstep', step)),
+    processCount: p.processCount,
   };
 }

@@ -204,11 +204,17 @@ export class SimHost {
     }
     this.stats.requests++;
     const chunks: Buffer[] = [];
-    for await (const c of req) chunks.push(c as Buffer);
+    const complete = await new Promise<boolean>((resolve) => {
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.once('end', () => resolve(true));
+      req.once('error', () => resolve(false));
+      req.once('close', () => resolve(false)); // after 'end' this is a no-op
+    });
+    if (!complete) return;
     if (this.faults.timeout) return; // never answered; the client's read timeout fires
     let reply: HttpReply;
     try {
-      reply = await this.process(req, Buffer.concat(chunks));
+      reply = await this.process(req, chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
     } catch {
       reply = { status: 500, headers: {}, body: Buffer.alloc(0) };
     }
