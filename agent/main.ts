@@ -96,7 +96,8 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
       return;
     }
     case 'run': {
-      const [{ createAgentLog }, { startAgent }] = await Promise.all([import('./log.ts'), import('./agent.ts')]);
+      const [{ createAgentLog }, { startAgent }, { boundHeapGrowth }] = await Promise.all([import('./log.ts'), import('./agent.ts'), import('./heap-tuning.ts')]);
+      boundHeapGrowth();
       const log = createAgentLog(cfg.log_level);
       const agent = startAgent(cfg, log, env);
       const stop = async (sig: string) => {

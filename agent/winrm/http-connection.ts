@@ -73,6 +73,8 @@ export class HttpConnection {
   private closed = false;
   private pending: ((res: HttpResponse | Error) => void) | undefined;
   private buf: Buffer = EMPTY;
+  private readTimer: NodeJS.Timeout | undefined;
+  private readTimerMs = 0;
   private parsed: { status: number; headers: Map<string, string[]>; bodyStart: number; keepAlive: boolean } | undefined;
 
   private constructor(socket: net.Socket, peerCertDer: Buffer | undefined) {
@@ -154,29 +156,43 @@ export class HttpConnection {
     this.buf = EMPTY;
     this.parsed = undefined;
     return new Promise<HttpResponse>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending = undefined;
-        this.destroy();
-        reject(new WinrmTimeoutError(`no answer within ${readTimeoutMs} ms`, 'read_timeout'));
-      }, readTimeoutMs);
+      this.armReadTimer(readTimeoutMs);
       this.pending = (res) => {
-        clearTimeout(timer);
+        // The read timer stays armed: firing with nothing pending is a no-op, and refresh() re-arms it.
         this.pending = undefined;
         if (res instanceof Error) reject(res);
         else resolve(res);
       };
-      const headBuf = Buffer.from(head, 'latin1');
-      this.bytesSent += headBuf.length + body.length;
-      if (body.length > 0 && body.length < 16384) this.socket.write(Buffer.concat([headBuf, body]));
-      else {
-        this.socket.write(headBuf);
-        if (body.length > 0) this.socket.write(body);
-      }
+      this.bytesSent += Buffer.byteLength(head, 'latin1') + body.length;
+      // One writev for head and body, without copying them into a new buffer.
+      this.socket.cork();
+      this.socket.write(head, 'latin1');
+      if (body.length > 0) this.socket.write(body);
+      this.socket.uncork();
     });
+  }
+
+  /** One timer per connection, re-armed per request (a fresh Timeout per request is garbage under load). */
+  private armReadTimer(ms: number): void {
+    if (this.readTimer && this.readTimerMs === ms) {
+      this.readTimer.refresh();
+      return;
+    }
+    if (this.readTimer) clearTimeout(this.readTimer);
+    this.readTimerMs = ms;
+    this.readTimer = setTimeout(() => {
+      const p = this.pending;
+      if (!p) return;
+      this.destroy();
+      p(new WinrmTimeoutError(`no answer within ${ms} ms`, 'read_timeout'));
+    }, ms);
+    // The socket keeps the process alive while a request is out; an idle connection's timer must not.
+    this.readTimer.unref();
   }
 
   destroy(): void {
     this.closed = true;
+    if (this.readTimer) clearTimeout(this.readTimer);
     this.socket.destroy();
   }
 

@@ -18,16 +18,18 @@ export class Rc4 {
 
   /** Encrypts or decrypts (the same operation), advancing the keystream. */
   update(data: Uint8Array): Buffer {
-    const out = Buffer.alloc(data.length);
+    const out = Buffer.allocUnsafe(data.length);
     const s = this.s;
     let { i, j } = this;
-    for (let n = 0; n < data.length; n++) {
+    const len = data.length;
+    for (let n = 0; n < len; n++) {
       i = (i + 1) & 0xff;
-      j = (j + s[i]!) & 0xff;
-      const t = s[i]!;
-      s[i] = s[j]!;
-      s[j] = t;
-      out[n] = data[n]! ^ s[(s[i]! + s[j]!) & 0xff]!;
+      const si = s[i]!;
+      j = (j + si) & 0xff;
+      const sj = s[j]!;
+      s[i] = sj;
+      s[j] = si;
+      out[n] = data[n]! ^ s[(si + sj) & 0xff]!;
     }
     this.i = i;
     this.j = j;
