@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { startCommand, type CommandContext, type CommandResult } from './commands.ts';
-import { attribute, elementText, findElement, findElements, unescapeXml, type WsmanRequest } from './soap-request.ts';
+import { startCommand, startExecutable, type CommandContext, type CommandResult, type CommandStart } from './commands.ts';
+import { attribute, elementText, findElement, findElements, parseDurationMs, unescapeXml, type WsmanRequest } from './soap-request.ts';
 import {
   ACTIONS,
   commandNotFoundFault,
   envelope,
   escapeXml,
+  invalidEnumerationContextFault,
   invalidParameterFault,
   invalidSelectorsFault,
   NS_RSP,
@@ -33,6 +34,26 @@ interface Shell {
   id: string;
   codepage: number;
   commands: Map<string, Command>;
+  /** The creating user, as the Create response names it; Enumerate lists a caller's own shells. */
+  owner: string;
+  clientIp: string;
+  /** rsp:WorkingDirectory of the Create body, when there was one. */
+  workingDirectory: string | undefined;
+  idleTimeoutMs: number;
+  inputStreams: string;
+  outputStreams: string;
+  locale: string;
+  dataLocale: string;
+  profileLoaded: boolean;
+  processId: number;
+  createdAt: number;
+  lastActivityAt: number;
+}
+
+interface ShellEnumeration {
+  items: string[];
+  pos: number;
+  expiresAt: number;
 }
 
 export interface ShellHost {
@@ -47,6 +68,38 @@ export interface ShellHost {
 const STREAM_CHUNK = 8192;
 const STATE_DONE = 'http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done';
 const DEFAULT_OPERATION_TIMEOUT_MS = 60000;
+/** The IdleTimeOut Windows reports when Create names none (shell_create_response.xml), and the MaxIdleTimeOut Enumerate lists. */
+const DEFAULT_IDLE_TIMEOUT_MS = 7_200_000;
+const MAX_IDLE_TIMEOUT = 'PT2147483.647S';
+const ENUMERATION_TIMEOUT_MS = 240_000;
+const MAX_OPEN_ENUMERATIONS = 64;
+
+/** WS-Man's seconds form of a timeout: PT60.000S. */
+function secondsDuration(ms: number): string {
+  return `PT${(ms / 1000).toFixed(3)}S`;
+}
+
+/** The day/hour/minute/second form Windows uses for ShellRunTime and ShellInactivity: P0DT0H0M9S. */
+function dhmsDuration(ms: number): string {
+  let s = Math.max(0, Math.floor(ms / 1000));
+  const d = Math.floor(s / 86400);
+  s -= d * 86400;
+  const h = Math.floor(s / 3600);
+  s -= h * 3600;
+  const m = Math.floor(s / 60);
+  return `P${d}DT${h}H${m}M${s - m * 60}S`;
+}
+
+/** xml:lang of a header element (Locale, DataLocale); en-US when absent. */
+function headerLang(header: string, local: string): string {
+  const hit = findElement(header, local);
+  return (hit && attribute(hit.attrs, 'lang')) || 'en-US';
+}
+
+/** The user part of DOMAIN\user or user@domain. */
+function userName(owner: string): string {
+  return owner.replace(/^.*\\/, '').replace(/@.*$/, '');
+}
 
 function toCodepage(text: string, codepage: number): Buffer {
   if (codepage === 65001) return Buffer.from(text, 'utf8');
@@ -57,6 +110,8 @@ function toCodepage(text: string, codepage: number): Buffer {
 export class ShellService {
   private readonly shells = new Map<string, Shell>();
   private readonly waiters = new Set<NodeJS.Timeout>();
+  private readonly enumerations = new Map<string, ShellEnumeration>();
+  private nextProcessId = 1000;
 
   constructor(private readonly host: ShellHost) {}
 
@@ -68,13 +123,25 @@ export class ShellService {
     for (const t of this.waiters) clearTimeout(t);
     this.waiters.clear();
     this.shells.clear();
+    this.enumerations.clear();
   }
 
   async handle(req: WsmanRequest, owner: string, clientIp: string): Promise<SoapReply | SoapFault> {
     const { machine } = this.host;
-    if (req.action === ACTIONS.create) return this.create(req, owner, clientIp);
+    switch (req.action) {
+      case ACTIONS.create:
+        return this.create(req, owner, clientIp);
+      case ACTIONS.enumerate:
+        return this.enumerate(req, owner);
+      case ACTIONS.pull:
+        return this.pull(req);
+      case ACTIONS.release:
+        this.enumerations.delete(elementText(req.body, 'EnumerationContext') ?? '');
+        return { status: 200, body: envelope('enumeration', 'http://schemas.xmlsoap.org/ws/2004/09/enumeration/ReleaseResponse', req.messageId, '') };
+    }
     const shell = this.shells.get(req.selectors.get('ShellId') ?? '');
     if (!shell) return invalidSelectorsFault(machine, req.messageId);
+    shell.lastActivityAt = Date.now();
     switch (req.action) {
       case ACTIONS.delete:
         this.shells.delete(shell.id);
@@ -100,17 +167,114 @@ export class ShellService {
     if (this.shells.size >= this.host.maxShells) return shellQuotaFault(this.host.maxShells);
     const id = randomUUID().toUpperCase();
     const codepage = Number(req.options.get('WINRS_CODEPAGE') ?? 437) || 437;
-    this.shells.set(id, { id, codepage, commands: new Map() });
-    const inputs = elementText(req.body, 'InputStreams') ?? 'stdin';
-    const outputs = elementText(req.body, 'OutputStreams') ?? 'stdout stderr';
+    const workingDirectory = elementText(req.body, 'WorkingDirectory') || undefined;
+    const idleText = elementText(req.body, 'IdleTimeOut');
+    const idleMs = idleText === undefined ? Number.NaN : parseDurationMs(idleText);
+    const now = Date.now();
+    // Stand-in winrshost.exe process ids: multiples of 4, increasing with gaps, wrapping before 65536.
+    this.nextProcessId += 4 * (1 + (parseInt(id.slice(0, 2), 16) % 16));
+    if (this.nextProcessId > 65000) this.nextProcessId = 1004;
+    const shell: Shell = {
+      id,
+      codepage,
+      commands: new Map(),
+      owner,
+      clientIp,
+      workingDirectory,
+      idleTimeoutMs: Number.isFinite(idleMs) ? idleMs : DEFAULT_IDLE_TIMEOUT_MS,
+      inputStreams: elementText(req.body, 'InputStreams') ?? 'stdin',
+      outputStreams: elementText(req.body, 'OutputStreams') ?? 'stdout stderr',
+      locale: headerLang(req.header, 'Locale'),
+      dataLocale: headerLang(req.header, 'DataLocale'),
+      profileLoaded: (req.options.get('WINRS_NOPROFILE') ?? 'FALSE').toUpperCase() !== 'TRUE',
+      processId: this.nextProcessId,
+      createdAt: now,
+      lastActivityAt: now,
+    };
+    this.shells.set(id, shell);
+    const cwd = workingDirectory === undefined ? '' : `<rsp:WorkingDirectory>${escapeXml(workingDirectory)}</rsp:WorkingDirectory>`;
     const body =
       `<x:ResourceCreated><a:Address>${escapeXml(this.host.endpoint())}</a:Address><a:ReferenceParameters><w:ResourceURI>${RESOURCE_SHELL_CMD}</w:ResourceURI>` +
       `<w:SelectorSet><w:Selector Name="ShellId">${id}</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>` +
       `<rsp:Shell xmlns:rsp="${NS_RSP}"><rsp:ShellId>${id}</rsp:ShellId><rsp:ResourceUri>${RESOURCE_SHELL_CMD}</rsp:ResourceUri>` +
-      `<rsp:Owner>${escapeXml(owner)}</rsp:Owner><rsp:ClientIP>${escapeXml(clientIp)}</rsp:ClientIP><rsp:IdleTimeOut>PT7200.000S</rsp:IdleTimeOut>` +
-      `<rsp:InputStreams>${escapeXml(inputs)}</rsp:InputStreams><rsp:OutputStreams>${escapeXml(outputs)}</rsp:OutputStreams>` +
+      `<rsp:Owner>${escapeXml(owner)}</rsp:Owner><rsp:ClientIP>${escapeXml(clientIp)}</rsp:ClientIP>${cwd}<rsp:IdleTimeOut>${secondsDuration(shell.idleTimeoutMs)}</rsp:IdleTimeOut>` +
+      `<rsp:InputStreams>${escapeXml(shell.inputStreams)}</rsp:InputStreams><rsp:OutputStreams>${escapeXml(shell.outputStreams)}</rsp:OutputStreams>` +
       `<rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime><rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>`;
     return { status: 200, body: envelope('shell', 'http://schemas.xmlsoap.org/ws/2004/09/transfer/CreateResponse', req.messageId, body) };
+  }
+
+  /**
+   * One shell as Enumerate lists it (element set of enumerate_shells_optimized_response.xml; Owner
+   * qualified with the computer name there). Values Windows measures (process id, memory) are stand-ins.
+   */
+  private shellXml(shell: Shell, now: number): string {
+    const owner = /[\\@]/.test(shell.owner) ? shell.owner : `${this.host.commandContext.hostname}\\${shell.owner}`;
+    const running = [...shell.commands.values()].filter((c) => !c.delivered).length;
+    const cwd = shell.workingDirectory === undefined ? '' : `<rsp:WorkingDirectory>${escapeXml(shell.workingDirectory)}</rsp:WorkingDirectory>`;
+    return (
+      `<rsp:Shell xmlns:rsp="${NS_RSP}"><rsp:ShellId>${shell.id}</rsp:ShellId><rsp:ResourceUri>${RESOURCE_SHELL_CMD}</rsp:ResourceUri>` +
+      `<rsp:Owner>${escapeXml(owner)}</rsp:Owner><rsp:ClientIP>${escapeXml(shell.clientIp)}</rsp:ClientIP><rsp:ProcessId>${shell.processId}</rsp:ProcessId>${cwd}` +
+      `<rsp:IdleTimeOut>${secondsDuration(shell.idleTimeoutMs)}</rsp:IdleTimeOut><rsp:InputStreams>${escapeXml(shell.inputStreams)}</rsp:InputStreams>` +
+      `<rsp:OutputStreams>${escapeXml(shell.outputStreams)}</rsp:OutputStreams><rsp:MaxIdleTimeOut>${MAX_IDLE_TIMEOUT}</rsp:MaxIdleTimeOut>` +
+      `<rsp:Locale>${escapeXml(shell.locale)}</rsp:Locale><rsp:DataLocale>${escapeXml(shell.dataLocale)}</rsp:DataLocale><rsp:CompressionMode>NoCompression</rsp:CompressionMode>` +
+      `<rsp:ProfileLoaded>${shell.profileLoaded ? 'Yes' : 'No'}</rsp:ProfileLoaded><rsp:Encoding>UTF8</rsp:Encoding><rsp:BufferMode>Block</rsp:BufferMode>` +
+      `<rsp:State>Connected</rsp:State><rsp:ShellRunTime>${dhmsDuration(now - shell.createdAt)}</rsp:ShellRunTime>` +
+      `<rsp:ShellInactivity>${dhmsDuration(now - shell.lastActivityAt)}</rsp:ShellInactivity><rsp:MemoryUsed>${4 + running}MB</rsp:MemoryUsed>` +
+      `<rsp:ChildProcesses>${running}</rsp:ChildProcesses></rsp:Shell>`
+    );
+  }
+
+  /**
+   * Enumerate on .../windows/shell (every shell) or .../windows/shell/cmd: the caller's own shells. With
+   * w:OptimizeEnumeration the first MaxElements come inline (w:Items, then w:EndOfSequence when that was
+   * all); otherwise, or when more remain, an EnumerationContext for Pull.
+   */
+  private enumerate(req: WsmanRequest, caller: string): SoapReply {
+    this.expireEnumerations();
+    const uri = req.resourceUri.toLowerCase().replace(/\/+$/, '');
+    const now = Date.now();
+    const items = [...this.shells.values()]
+      .filter((s) => userName(s.owner).toLowerCase() === userName(caller).toLowerCase())
+      .filter(() => uri === NS_RSP.toLowerCase() || uri === RESOURCE_SHELL_CMD.toLowerCase())
+      .map((s) => this.shellXml(s, now));
+    const reply = (body: string): SoapReply => ({
+      status: 200,
+      body: envelope('enumeration', 'http://schemas.xmlsoap.org/ws/2004/09/enumeration/EnumerateResponse', req.messageId, `<n:EnumerateResponse>${body}</n:EnumerateResponse>`),
+    });
+    if (findElement(req.body, 'OptimizeEnumeration') === undefined) {
+      return reply(`<n:EnumerationContext>${this.storeEnumeration(items, 0)}</n:EnumerationContext>`);
+    }
+    const end = Math.min(items.length, maxElements(req));
+    const page = items.slice(0, end).join('');
+    if (end >= items.length) return reply(`<n:EnumerationContext></n:EnumerationContext><w:Items>${page}</w:Items><w:EndOfSequence/>`);
+    return reply(`<n:EnumerationContext>${this.storeEnumeration(items, end)}</n:EnumerationContext><w:Items>${page}</w:Items>`);
+  }
+
+  private pull(req: WsmanRequest): SoapReply | SoapFault {
+    this.expireEnumerations();
+    const context = elementText(req.body, 'EnumerationContext') ?? '';
+    const e = this.enumerations.get(context);
+    if (!e) return invalidEnumerationContextFault(this.host.machine, req.messageId);
+    this.enumerations.delete(context);
+    const end = Math.min(e.items.length, e.pos + maxElements(req));
+    const page = e.items.slice(e.pos, end).join('');
+    const body =
+      end >= e.items.length
+        ? `<n:PullResponse><n:Items>${page}</n:Items><n:EndOfSequence/></n:PullResponse>`
+        : `<n:PullResponse><n:EnumerationContext>${this.storeEnumeration(e.items, end)}</n:EnumerationContext><n:Items>${page}</n:Items></n:PullResponse>`;
+    return { status: 200, body: envelope('enumeration', 'http://schemas.xmlsoap.org/ws/2004/09/enumeration/PullResponse', req.messageId, body) };
+  }
+
+  private storeEnumeration(items: string[], pos: number): string {
+    if (this.enumerations.size >= MAX_OPEN_ENUMERATIONS) this.enumerations.delete(this.enumerations.keys().next().value!);
+    const id = `uuid:${randomUUID().toUpperCase()}`;
+    this.enumerations.set(id, { items, pos, expiresAt: Date.now() + ENUMERATION_TIMEOUT_MS });
+    return id;
+  }
+
+  private expireEnumerations(): void {
+    const now = Date.now();
+    for (const [id, e] of this.enumerations) if (e.expiresAt < now) this.enumerations.delete(id);
   }
 
   private command(shell: Shell, req: WsmanRequest): SoapReply | SoapFault {
@@ -118,11 +282,18 @@ export class ShellService {
     const exe = line ? elementText(line.inner, 'Command') : undefined;
     if (exe === undefined) return invalidParameterFault(this.host.machine, req.messageId);
     const args = findElements(line!.inner, 'Arguments').map((a) => a.inner.trim());
+    // WINRS_SKIP_CMD_SHELL is a Command option (MS-WSMV): without cmd.exe the Command is the program's file
+    // name, resolved like CreateProcess's lpApplicationName against the shell's directory (the profile
+    // directory unless Create named a WorkingDirectory): no PATH search, so a bare "powershell.exe" is not found.
     const skipCmd = (req.options.get('WINRS_SKIP_CMD_SHELL') ?? 'FALSE').toUpperCase() === 'TRUE';
-    const commandLine = [exe, ...args.map(unescapeXml)].join(' ');
-    const started = startCommand(commandLine, this.host.commandContext);
-    if (skipCmd && started.kind === 'done' && started.result.stderr.includes('is not recognized as an internal')) {
-      return commandNotFoundFault(this.host.machine, req.messageId);
+    let started: CommandStart;
+    if (skipCmd) {
+      const cwd = shell.workingDirectory ?? `C:\\Users\\${userName(shell.owner)}`;
+      const direct = startExecutable(exe, args.map(unescapeXml), cwd, this.host.commandContext);
+      if (!direct) return commandNotFoundFault(this.host.machine, req.messageId);
+      started = direct;
+    } else {
+      started = startCommand([exe, ...args.map(unescapeXml)].join(' '), this.host.commandContext);
     }
     const id = (line ? attribute(line.attrs, 'CommandId') : undefined)?.toUpperCase() ?? randomUUID().toUpperCase();
     const extra = this.host.commandDelayMs();
@@ -185,4 +356,10 @@ export class ShellService {
     const state = `<rsp:CommandState CommandId="${id}" State="${STATE_DONE}"><rsp:ExitCode>${result.exitCode}</rsp:ExitCode></rsp:CommandState>`;
     return { status: 200, body: envelope('shell', `${NS_RSP}/ReceiveResponse`, req.messageId, `<rsp:ReceiveResponse>${streams}${state}</rsp:ReceiveResponse>`) };
   }
+}
+
+/** WS-Enumeration: MaxElements defaults to 1 when the client does not say. */
+function maxElements(req: WsmanRequest): number {
+  const n = Number(elementText(req.body, 'MaxElements') ?? 1);
+  return Number.isInteger(n) && n > 0 ? n : 1;
 }

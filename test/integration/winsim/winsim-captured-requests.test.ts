@@ -328,11 +328,52 @@ for (const https of [false, true]) {
       assert.equal(commandState(pages[pages.length - 1]!).exitCode, commandState(win).exitCode);
       const stderr = pages.map((p) => streams(p, 'stderr')).join('');
       assert.ok(stderr.startsWith('#< CLIXML\r\n<Objs '), stderr.slice(0, 40));
-      await t.test('the error record is the one Windows wrote', { todo: 'winsim implements no Write-Error: it reports "The term \'Write-Error\' is not recognized"' }, () => {
-        const firstRecord = (s: string) => /<S S="Error">([^<]*)<\/S>/.exec(s)?.[1];
-        assert.equal(firstRecord(stderr), firstRecord(streams(win, 'stderr')));
-      });
+      // Windows' stderr, byte for byte: "Write-Error "Error" : Error", the CategoryInfo and FullyQualifiedErrorId
+      // lines cut at the 80-column console, and the closing " " line.
+      assert.equal(stderr, streams(win, 'stderr'), 'the error record is the one Windows wrote');
+      assert.equal(streams(pages[pages.length - 1]!, 'stdout'), '', 'no stdout');
       await signalAndDelete(shellId, commandId);
+    });
+
+    test('derived from shell_command_request_powershell_encodedcommand.xml: any Write-Error "X" writes the record for X, and $? decides the exit code', async () => {
+      const shellId = await createShell('shell_create_request_noprofile.xml', 'shell_create_response_with_activityid.xml');
+      const capture = fixture('shell_command_request_powershell_encodedcommand.xml');
+      const encoded = (script: string) => Buffer.from(script, 'utf16le').toString('base64');
+      assert.ok(capture.includes(encoded('Write-Error "Error"')), 'the capture encodes Write-Error "Error"');
+      const runScript = async (script: string) => {
+        const xml = withIds(capture.replace(encoded('Write-Error "Error"'), encoded(script)), { shellId });
+        const { req, res, ans } = await replay(xml);
+        assert.deepEqual(unlikeWindows(res, req, 'shell_command_response.xml'), [], script);
+        const commandId = nsChild(nsChild(ans!.body, RSP, 'CommandResponse'), RSP, 'CommandId')!.text.trim();
+        const pages = await receiveUntilDone(shellId, commandId, 'shell_receive_response_powershell_write_error_clixml_exit1.xml');
+        const sig = await replay(withIds(fixture('shell_signal_ctrl_c_request.xml'), { shellId, commandId }));
+        assert.deepEqual(unlikeWindows(sig.res, sig.req, 'shell_signal_response.xml'), [], 'Signal ctrl_c');
+        return {
+          stdout: pages.map((p) => streams(p, 'stdout')).join(''),
+          stderr: pages.map((p) => streams(p, 'stderr')).join(''),
+          exitCode: commandState(pages[pages.length - 1]!).exitCode,
+        };
+      };
+      const records = (stderr: string) => [...stderr.matchAll(/<S S="Error">([^<]*)<\/S>/g)].map((m) => m[1]!.replace(/_x000D__x000A_$/, ''));
+
+      const disk = await runScript('Write-Error "Disk C: is full"');
+      assert.equal(disk.exitCode, '1');
+      assert.deepEqual(records(disk.stderr), [
+        'Write-Error "Disk C: is full" : Disk C: is full',
+        '    + CategoryInfo          : NotSpecified: (:) [Write-Error], WriteErrorExcep ',
+        '   tion',
+        '    + FullyQualifiedErrorId : Microsoft.PowerShell.Commands.WriteErrorExceptio ',
+        '   n',
+        ' ',
+      ]);
+
+      // Write-Error does not stop the script; with a later statement succeeding powershell.exe exits 0.
+      const goesOn = await runScript("Write-Error 'first'; Write-Output done");
+      assert.equal(goesOn.exitCode, '0');
+      assert.equal(goesOn.stdout, 'done\n');
+      assert.equal(records(goesOn.stderr)[0], "Write-Error 'first'; Write-Output done : first");
+      const del = await replay(withIds(fixture('shell_delete_request.xml'), { shellId }));
+      assert.deepEqual(unlikeWindows(del.res, del.req, 'shell_delete_response.xml'), [], 'Delete');
     });
 
     test('pywinrm-style shell: pywinrm\'s stdin Send (End="false") then the End="True" Send are accepted', async () => {
@@ -346,7 +387,7 @@ for (const https of [false, true]) {
       await signalAndDelete(shellId, commandId);
     });
 
-    test('shells created with environment variables and with IdleTimeOut/Lifetime/Name/WorkingDirectory', async (t) => {
+    test('shells created with environment variables and with IdleTimeOut/Lifetime/Name/WorkingDirectory', async () => {
       const envShell = await createShell('shell_create_request_environment_vars.xml');
       const commandId = await command('shell_command_request_cmd_echo_hi.xml', envShell);
       await receiveUntilDone(envShell, commandId, 'shell_receive_response_echo_hi_done.xml');
@@ -359,16 +400,19 @@ for (const https of [false, true]) {
       const created = (s: Soap) => nsChild(s.body, 'http://schemas.xmlsoap.org/ws/2004/09/transfer', 'ResourceCreated');
       assert.deepEqual(shape(created(ans!), 4), shape(created(win), 4));
       const shellId = nsFindAll(ans!.body, W, 'Selector')[0]!.text.trim();
-      await t.test(
-        'the rsp:Shell block echoes WorkingDirectory and IdleTimeOut PT60.000S like Windows',
-        { todo: 'winsim ignores rsp:WorkingDirectory/rsp:IdleTimeOut of the Create body: no WorkingDirectory, IdleTimeOut always PT7200.000S' },
-        () => {
-          const shell = (s: Soap) => nsChild(s.body, RSP, 'Shell');
-          assert.deepEqual(shape(shell(ans!), 1), shape(shell(win), 1));
-          const fields = (s: Soap) => Object.fromEntries((shell(s)?.children ?? []).filter((c) => ['WorkingDirectory', 'IdleTimeOut'].includes(c.local)).map((c) => [c.local, c.text]));
-          assert.deepEqual(fields(ans!), fields(win));
-        },
-      );
+      // The rsp:Shell block echoes WorkingDirectory and IdleTimeOut (PT60S requested → PT60.000S) like Windows.
+      const shell = (s: Soap) => nsChild(s.body, RSP, 'Shell');
+      assert.deepEqual(shape(shell(ans!), 1), shape(shell(win), 1));
+      const fields = (s: Soap) => Object.fromEntries((shell(s)?.children ?? []).filter((c) => ['WorkingDirectory', 'IdleTimeOut'].includes(c.local)).map((c) => [c.local, c.text]));
+      assert.deepEqual(fields(ans!), fields(win));
+      assert.deepEqual(fields(ans!), { WorkingDirectory: 'C:\\Windows', IdleTimeOut: 'PT60.000S' });
+      // Without them in the request: no WorkingDirectory, the default IdleTimeOut (shell_create_response.xml).
+      const plain = await replay(fixture('shell_create_request.xml'));
+      assert.deepEqual(fields(plain.ans!), fields(soap(fixture('shell_create_response.xml'))));
+      assert.deepEqual(fields(plain.ans!), { IdleTimeOut: 'PT7200.000S' });
+      const plainId = nsFindAll(plain.ans!.body, W, 'Selector')[0]!.text.trim();
+      const plainDel = await replay(withIds(fixture('shell_delete_request.xml'), { shellId: plainId }));
+      assert.deepEqual(unlikeWindows(plainDel.res, plainDel.req, 'shell_delete_response.xml'), []);
       const del = await replay(withIds(fixture('shell_delete_request.xml'), { shellId }));
       assert.deepEqual(unlikeWindows(del.res, del.req, 'shell_delete_response.xml'), []);
     });
@@ -398,25 +442,59 @@ for (const https of [false, true]) {
         assert.deepEqual(unlikeWindows(res, req, 'fault_receive_operation_timeout_2150858793_response.xml'), []);
       });
 
-      await t.test(
-        'fault_command_file_not_found_request.xml (WINRS_SKIP_CMD_SHELL=True, bare powershell.exe) → w:InternalError 2147942402',
-        { todo: 'winsim resolves powershell.exe without cmd.exe/PATH and answers CommandResponse; Windows answered 2147942402' },
-        async () => {
-          const { req, res } = await replay(withIds(fixture('fault_command_file_not_found_request.xml'), { shellId }));
-          assert.deepEqual(unlikeWindows(res, req, 'fault_command_file_not_found_2147942402_response.xml'), []);
-        },
-      );
+      await t.test('fault_command_file_not_found_request.xml (WINRS_SKIP_CMD_SHELL=True, bare powershell.exe) → w:InternalError 2147942402', async () => {
+        const { req, res } = await replay(withIds(fixture('fault_command_file_not_found_request.xml'), { shellId }));
+        assert.deepEqual(unlikeWindows(res, req, 'fault_command_file_not_found_2147942402_response.xml'), []);
+      });
 
-      await t.test(
-        'enumerate_shells_request.xml lists the open shells in one optimized EnumerateResponse',
-        { todo: 'winsim answers Enumerate on .../windows/shell with HTTP 500 w:InvalidSelectors 2150858843; Windows lists the shells' },
-        async () => {
-          const { req, res, ans } = await replay(fixture('enumerate_shells_request.xml'));
-          assert.deepEqual(unlikeWindows(res, req, 'enumerate_shells_optimized_response.xml', 1), []);
-          const shells = nsFindAll(ans!.body, RSP, 'Shell').map((s) => nsChild(s, RSP, 'ShellId')?.text.trim());
-          assert.ok(shells.includes(shellId), `open shell ${shellId} listed`);
-        },
-      );
+      await t.test('derived: without cmd.exe only a full path starts a program (pypsrp test_winrs_no_cmd_shell retries with the full path)', async () => {
+        const capture = fixture('fault_command_file_not_found_request.xml');
+        const withExe = (exe: string) => withIds(capture.replace('<rsp:Command>powershell.exe</rsp:Command>', `<rsp:Command>${exe}</rsp:Command>`), { shellId });
+        for (const bare of ['cmd.exe', 'powershell', 'C:\\Windows\\system32\\WindowsPowerShell\\v1.0\\powershell']) {
+          const { req, res } = await replay(withExe(bare));
+          assert.deepEqual(unlikeWindows(res, req, 'fault_command_file_not_found_2147942402_response.xml'), [], bare);
+        }
+        const { req, res, ans } = await replay(withExe('C:\\Windows\\system32\\WindowsPowerShell\\v1.0\\powershell.exe'));
+        assert.deepEqual(unlikeWindows(res, req, 'shell_command_response.xml'), [], 'full path');
+        const commandId = nsChild(nsChild(ans!.body, RSP, 'CommandResponse'), RSP, 'CommandId')!.text.trim();
+        const pages = await receiveUntilDone(shellId, commandId, 'shell_receive_response_echo_hi_done.xml');
+        // pypsrp asserts rc 0, stdout b"hi\n", stderr b"" for this run.
+        assert.equal(pages.map((p) => streams(p, 'stdout')).join(''), 'hi\n');
+        assert.equal(pages.map((p) => streams(p, 'stderr')).join(''), '');
+        assert.equal(commandState(pages[pages.length - 1]!).exitCode, '0');
+      });
+
+      await t.test('enumerate_shells_request.xml lists the open shells in one optimized EnumerateResponse', async () => {
+        const { req, res, ans } = await replay(fixture('enumerate_shells_request.xml'));
+        assert.deepEqual(unlikeWindows(res, req, 'enumerate_shells_optimized_response.xml', 1), []);
+        const listed = nsFindAll(ans!.body, RSP, 'Shell');
+        const shells = listed.map((s) => nsChild(s, RSP, 'ShellId')?.text.trim());
+        assert.ok(shells.includes(shellId), `open shell ${shellId} listed`);
+        assert.equal(shells.length, host().sim.openShells, 'every open shell of this caller, once');
+        const winShell = nsFindAll(soap(fixture('enumerate_shells_optimized_response.xml')).body, RSP, 'Shell')[0]!;
+        const mine = listed.find((s) => nsChild(s, RSP, 'ShellId')?.text.trim() === shellId)!;
+        assert.deepEqual(shape(mine, 1), shape(winShell, 1), 'rsp:Shell carries the elements Windows lists');
+        assert.match(nsChild(mine, RSP, 'Owner')!.text, new RegExp(`\\\\${host().user}$`));
+      });
+
+      await t.test('derived: enumerate_shells_request.xml without OptimizeEnumeration, MaxElements 1 → context, then Pulls', async () => {
+        const capture = fixture('enumerate_shells_request.xml');
+        const plain = capture.replace('<wsman:OptimizeEnumeration /><wsman:MaxElements>32000</wsman:MaxElements>', '');
+        assert.notEqual(plain, capture);
+        const first = await replay(plain);
+        assert.equal(first.res.status, 200, first.res.body.slice(0, 300));
+        let context = nsFindAll(first.ans!.body, 'http://schemas.xmlsoap.org/ws/2004/09/enumeration', 'EnumerationContext')[0]?.text.trim() ?? '';
+        assert.match(context, /^uuid:/);
+        const seen: string[] = [];
+        for (let i = 0; i < 100 && context; i++) {
+          const pull = await replay(fillTemplate(fixture('pull_request_template.xml'), { resource_uri: RSP, envelope_size: '153600', enumeration_context: context }));
+          assert.equal(pull.res.status, 200, pull.res.body.slice(0, 300));
+          seen.push(...nsFindAll(pull.ans!.body, RSP, 'ShellId').map((e) => e.text.trim()));
+          context = nsFindAll(pull.ans!.body, 'http://schemas.xmlsoap.org/ws/2004/09/enumeration', 'EnumerationContext')[0]?.text.trim() ?? '';
+        }
+        assert.ok(seen.includes(shellId), `open shell ${shellId} pulled`);
+        assert.equal(new Set(seen).size, seen.length, 'each shell once');
+      });
 
       const del = await replay(withIds(fixture('shell_delete_request.xml'), { shellId }));
       assert.deepEqual(unlikeWindows(del.res, del.req, 'shell_delete_response.xml'), []);
