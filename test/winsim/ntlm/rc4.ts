@@ -18,13 +18,15 @@ export class Rc4 {
     const out = Buffer.allocUnsafe(data.length);
     const s = this.s;
     let { i, j } = this;
-    for (let k = 0; k < data.length; k++) {
+    const n = data.length;
+    for (let k = 0; k < n; k++) {
       i = (i + 1) & 255;
-      j = (j + s[i]!) & 255;
-      const t = s[i]!;
-      s[i] = s[j]!;
-      s[j] = t;
-      out[k] = data[k]! ^ s[(s[i]! + s[j]!) & 255]!;
+      const a = s[i]!;
+      j = (j + a) & 255;
+      const b = s[j]!;
+      s[i] = b;
+      s[j] = a;
+      out[k] = data[k]! ^ s[(a + b) & 255]!;
     }
     this.i = i;
     this.j = j;
