@@ -108,8 +108,10 @@ describe('winsim over raw HTTP', () => {
       assert.ok(!seen.has(ctx), 'each Pull returns a new context');
       seen.add(ctx);
     }
-    assert.equal(items, expected);
-    assert.equal(pages, Math.ceil(expected / 20));
+    // The host's process count moves every step: the enumeration holds the count of the step it started in.
+    const after = host().truth().processCount;
+    assert.ok(items === expected || items === after, `items ${items} is the process count when the enumeration began (${expected}, or ${after} after a step boundary)`);
+    assert.equal(pages, Math.ceil(items / 20));
     const stale = await post(host().url, pullXml(first), { headers: auth(), agent });
     assert.equal(stale.status, 500);
     assert.match(stale.body, /Code="2150858779"/);
