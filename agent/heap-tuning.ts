@@ -14,9 +14,9 @@ import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
  * Both flags are read by V8 when it next resizes, so setting them at run time takes effect (the
  * semi-space maximum itself is fixed at start and cannot be changed from inside a single executable).
  */
-export function boundHeapGrowth(o: { youngMb?: number } = {}): void {
+export function boundHeapGrowth(o: { youngMb?: number; growingPercent?: number } = {}): void {
   const youngBytes = (o.youngMb ?? 4) * 1024 * 1024;
-  setFlagsFromString('--heap-growing-percent=50');
+  setFlagsFromString(`--heap-growing-percent=${o.growingPercent ?? 50}`);
   const check = (): boolean => {
     const ns = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
     if (!ns || ns.space_size < youngBytes) return false;
