@@ -71,7 +71,14 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
       }
       ready.push({ job_id: j.job_id, monitor_id: j.monitor_id, deadline: j.deadline - offset, target: j.target, plugin: j.plugin, credential, ...(j.ping !== undefined ? { ping: j.ping } : {}) });
     }
-    if (ready.length > 0) await loadRegistry();
+    if (ready.length === 0) return;
+    try {
+      await loadRegistry();
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'the collectors could not be loaded');
+      for (const j of ready) onResult({ job_id: j.job_id, monitor_id: j.monitor_id, time: new Date().toISOString(), failure: { class: 'internal', message: 'the collectors could not be loaded by this agent' } });
+      return;
+    }
     runner.submit(ready);
   }
 
