@@ -104,20 +104,27 @@ export function parseXml(input: string): XmlElement {
     }
     const gt = findTagEnd(input, lt + 1);
     if (next === 0x2f /* / */) {
-      const qname = input.slice(lt + 2, gt).trim();
+      // Compared in place: a response has as many closing tags as elements, none worth a copy.
+      let end = gt;
+      while (end > lt + 2 && isSpace(input.charCodeAt(end - 1))) end--;
+      const colon = input.indexOf(':', lt + 2);
+      const start = colon >= 0 && colon < end ? colon + 1 : lt + 2;
       const top = stack.pop();
-      if (!top || top.name !== localName(qname)) throw new XmlSyntaxError(`unexpected closing tag ${qname}`);
+      if (!top || end - start !== top.name.length || !input.startsWith(top.name, start)) {
+        throw new XmlSyntaxError(`unexpected closing tag ${input.slice(lt + 2, gt).trim()}`);
+      }
       i = gt + 1;
       continue;
     }
     const selfClosing = input.charCodeAt(gt - 1) === 0x2f;
-    const inner = input.slice(lt + 1, selfClosing ? gt - 1 : gt);
-    const sp = inner.search(/[\s]/);
-    const qname = sp < 0 ? inner : inner.slice(0, sp);
-    if (qname === '') throw new XmlSyntaxError('empty tag name');
+    const contentEnd = selfClosing ? gt - 1 : gt;
+    let nameEnd = lt + 1;
+    while (nameEnd < contentEnd && !isSpace(input.charCodeAt(nameEnd))) nameEnd++;
+    if (nameEnd === lt + 1) throw new XmlSyntaxError('empty tag name');
+    const colon = input.indexOf(':', lt + 1);
     const el: XmlElement = {
-      name: localName(qname),
-      attrs: sp < 0 ? {} : parseAttrs(inner.slice(sp)),
+      name: input.slice(colon >= 0 && colon < nameEnd ? colon + 1 : lt + 1, nameEnd),
+      attrs: nameEnd < contentEnd ? parseAttrs(input.slice(nameEnd, contentEnd)) : {},
       children: [],
       text: '',
     };
@@ -131,6 +138,10 @@ export function parseXml(input: string): XmlElement {
   if (stack.length > 0) throw new XmlSyntaxError(`unclosed element ${stack[stack.length - 1]!.name}`);
   if (!root) throw new XmlSyntaxError('no root element');
   return root;
+}
+
+function isSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 }
 
 function findTagEnd(input: string, from: number): number {
