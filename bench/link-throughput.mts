@@ -3,18 +3,22 @@
  * written by COPY straight into the metrics table in the same run (the ceiling).
  *   npx tsx bench/link-throughput.ts [--rows 200000]
  * The agent side is the real disk spool and link; the server is the real hub, writer and database.
+ * `--agent-heap` applies the agent's heap bounds (agent/heap-tuning.ts, as `nmslite-agent run` does)
+ * to this process — a worst case, since the server shares the process here.
  */
 import { mkdtempSync } from 'node:fs';
 import pg from 'pg';
 import { loadIdentity } from '../agent/identity.ts';
 import { createLink, type SpooledResult } from '../agent/link/client.ts';
 import { openDiskSpool } from '../agent/spool/disk-spool.ts';
+import { boundHeapGrowth } from '../agent/heap-tuning.ts';
 import { copyInto, encodeCopyRows } from '../server/metrics/copy-rows.ts';
 import { startTestServer } from '../test/helpers/server.ts';
 import { agentHome, runAgentCommand } from '../test/helpers/agent-process.ts';
 
 const arg = (n: string, d: number) => (process.argv.includes(`--${n}`) ? Number(process.argv[process.argv.indexOf(`--${n}`) + 1]) : d);
 const ROWS = arg('rows', 200_000);
+if (process.argv.includes('--agent-heap')) boundHeapGrowth();
 const MONITORS = 200;
 const sample = { cpu_percent: 12.5, memory_total: 8589934592, memory_used: 4294967296, disk_total: 107374182400, disk_used: 53687091200, net_sent_ps: 1000, net_recv_ps: 2000, net_utilization: 0.1, packets_sent: 10, packets_recv: 20, net_errors: 0, net_dropped: 0, process_count: 99, collection_ms: 5 };
 
