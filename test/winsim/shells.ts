@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { EnumerationStore } from './enumerations.ts';
 import { startCommand, startExecutable, type CommandContext, type CommandResult, type CommandStart } from './commands.ts';
 import { attribute, elementText, findElement, findElements, parseDurationMs, unescapeXml, type WsmanRequest } from './soap-request.ts';
 import {
@@ -6,7 +7,6 @@ import {
   commandNotFoundFault,
   envelope,
   escapeXml,
-  invalidEnumerationContextFault,
   invalidParameterFault,
   invalidSelectorsFault,
   NS_RSP,
@@ -50,12 +50,6 @@ interface Shell {
   lastActivityAt: number;
 }
 
-interface ShellEnumeration {
-  items: string[];
-  pos: number;
-  expiresAt: number;
-}
-
 export interface ShellHost {
   machine: string;
   endpoint(): string;
@@ -71,8 +65,6 @@ const DEFAULT_OPERATION_TIMEOUT_MS = 60000;
 /** The IdleTimeOut Windows reports when Create names none (shell_create_response.xml), and the MaxIdleTimeOut Enumerate lists. */
 const DEFAULT_IDLE_TIMEOUT_MS = 7_200_000;
 const MAX_IDLE_TIMEOUT = 'PT2147483.647S';
-const ENUMERATION_TIMEOUT_MS = 240_000;
-const MAX_OPEN_ENUMERATIONS = 64;
 
 /** WS-Man's seconds form of a timeout: PT60.000S. */
 function secondsDuration(ms: number): string {
@@ -110,10 +102,12 @@ function toCodepage(text: string, codepage: number): Buffer {
 export class ShellService {
   private readonly shells = new Map<string, Shell>();
   private readonly waiters = new Set<NodeJS.Timeout>();
-  private readonly enumerations = new Map<string, ShellEnumeration>();
+  private readonly enumerations: EnumerationStore;
   private nextProcessId = 1000;
 
-  constructor(private readonly host: ShellHost) {}
+  constructor(private readonly host: ShellHost) {
+    this.enumerations = new EnumerationStore(host.machine);
+  }
 
   get shellCount(): number {
     return this.shells.size;
@@ -134,10 +128,9 @@ export class ShellService {
       case ACTIONS.enumerate:
         return this.enumerate(req, owner);
       case ACTIONS.pull:
-        return this.pull(req);
+        return this.enumerations.pull(req);
       case ACTIONS.release:
-        this.enumerations.delete(elementText(req.body, 'EnumerationContext') ?? '');
-        return { status: 200, body: envelope('enumeration', 'http://schemas.xmlsoap.org/ws/2004/09/enumeration/ReleaseResponse', req.messageId, '') };
+        return this.enumerations.release(req);
     }
     const shell = this.shells.get(req.selectors.get('ShellId') ?? '');
     if (!shell) return invalidSelectorsFault(machine, req.messageId);
@@ -230,51 +223,13 @@ export class ShellService {
    * all); otherwise, or when more remain, an EnumerationContext for Pull.
    */
   private enumerate(req: WsmanRequest, caller: string): SoapReply {
-    this.expireEnumerations();
     const uri = req.resourceUri.toLowerCase().replace(/\/+$/, '');
     const now = Date.now();
     const items = [...this.shells.values()]
       .filter((s) => userName(s.owner).toLowerCase() === userName(caller).toLowerCase())
       .filter(() => uri === NS_RSP.toLowerCase() || uri === RESOURCE_SHELL_CMD.toLowerCase())
       .map((s) => this.shellXml(s, now));
-    const reply = (body: string): SoapReply => ({
-      status: 200,
-      body: envelope('enumeration', 'http://schemas.xmlsoap.org/ws/2004/09/enumeration/EnumerateResponse', req.messageId, `<n:EnumerateResponse>${body}</n:EnumerateResponse>`),
-    });
-    if (findElement(req.body, 'OptimizeEnumeration') === undefined) {
-      return reply(`<n:EnumerationContext>${this.storeEnumeration(items, 0)}</n:EnumerationContext>`);
-    }
-    const end = Math.min(items.length, maxElements(req));
-    const page = items.slice(0, end).join('');
-    if (end >= items.length) return reply(`<n:EnumerationContext></n:EnumerationContext><w:Items>${page}</w:Items><w:EndOfSequence/>`);
-    return reply(`<n:EnumerationContext>${this.storeEnumeration(items, end)}</n:EnumerationContext><w:Items>${page}</w:Items>`);
-  }
-
-  private pull(req: WsmanRequest): SoapReply | SoapFault {
-    this.expireEnumerations();
-    const context = elementText(req.body, 'EnumerationContext') ?? '';
-    const e = this.enumerations.get(context);
-    if (!e) return invalidEnumerationContextFault(this.host.machine, req.messageId);
-    this.enumerations.delete(context);
-    const end = Math.min(e.items.length, e.pos + maxElements(req));
-    const page = e.items.slice(e.pos, end).join('');
-    const body =
-      end >= e.items.length
-        ? `<n:PullResponse><n:Items>${page}</n:Items><n:EndOfSequence/></n:PullResponse>`
-        : `<n:PullResponse><n:EnumerationContext>${this.storeEnumeration(e.items, end)}</n:EnumerationContext><n:Items>${page}</n:Items></n:PullResponse>`;
-    return { status: 200, body: envelope('enumeration', 'http://schemas.xmlsoap.org/ws/2004/09/enumeration/PullResponse', req.messageId, body) };
-  }
-
-  private storeEnumeration(items: string[], pos: number): string {
-    if (this.enumerations.size >= MAX_OPEN_ENUMERATIONS) this.enumerations.delete(this.enumerations.keys().next().value!);
-    const id = `uuid:${randomUUID().toUpperCase()}`;
-    this.enumerations.set(id, { items, pos, expiresAt: Date.now() + ENUMERATION_TIMEOUT_MS });
-    return id;
-  }
-
-  private expireEnumerations(): void {
-    const now = Date.now();
-    for (const [id, e] of this.enumerations) if (e.expiresAt < now) this.enumerations.delete(id);
+    return this.enumerations.enumerate(req, items);
   }
 
   private command(shell: Shell, req: WsmanRequest): SoapReply | SoapFault {
@@ -358,8 +313,3 @@ export class ShellService {
   }
 }
 
-/** WS-Enumeration: MaxElements defaults to 1 when the client does not say. */
-function maxElements(req: WsmanRequest): number {
-  const n = Number(elementText(req.body, 'MaxElements') ?? 1);
-  return Number.isInteger(n) && n > 0 ? n : 1;
-}

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { EnumerationStore } from './enumerations.ts';
 import type { HostProfile } from './host-profile.ts';
 import type { HostState } from './host-state.ts';
 import type { SoapReply } from './shells.ts';
@@ -7,7 +7,6 @@ import {
   ACTIONS,
   envelope,
   invalidClassFault,
-  invalidEnumerationContextFault,
   resourceNotFoundFault,
   RESOURCE_CIMV2,
   WQL_DIALECT,
@@ -24,38 +23,25 @@ export interface WmiHost {
   configXml(): string;
 }
 
-interface Enumeration {
-  items: string[];
-  pos: number;
-  expiresAt: number;
-}
-
 const parsedQueries = new Map<string, WqlQuery>();
-
-/** Windows' EnumerationTimeoutms default. */
-const ENUMERATION_TIMEOUT_MS = 240000;
-const MAX_OPEN_ENUMERATIONS = 64;
-/** Room for the envelope around the items when cutting pages at MaxEnvelopeSize. */
-const ENVELOPE_OVERHEAD = 2048;
-const DEFAULT_MAX_ENVELOPE = 153600;
 
 /** One host's WMI over WS-Man: Enumerate (WQL or class URI), Pull, Release and Get. */
 export class WmiService {
-  private readonly open = new Map<string, Enumeration>();
+  private readonly enumerations: EnumerationStore;
   private readonly propIndex = new Map<string, Map<string, string>>();
 
-  constructor(private readonly host: WmiHost) {}
+  constructor(private readonly host: WmiHost) {
+    this.enumerations = new EnumerationStore(host.machine);
+  }
 
   handle(req: WsmanRequest): SoapReply | SoapFault {
     switch (req.action) {
       case ACTIONS.enumerate:
         return this.enumerate(req);
       case ACTIONS.pull:
-        return this.pull(req);
-      case ACTIONS.release: {
-        this.open.delete(elementText(req.body, 'EnumerationContext') ?? '');
-        return { status: 200, body: envelope('enumeration', 'http://schemas.xmlsoap.org/ws/2004/09/enumeration/ReleaseResponse', req.messageId, '') };
-      }
+        return this.enumerations.pull(req);
+      case ACTIONS.release:
+        return this.enumerations.release(req);
       default:
         return this.get(req);
     }
@@ -114,33 +100,7 @@ export class WmiService {
 
   private enumerate(req: WsmanRequest): SoapReply | SoapFault {
     const items = this.query(req);
-    if (!Array.isArray(items)) return items;
-    this.expire();
-    const optimize = findElement(req.body, 'OptimizeEnumeration') !== undefined;
-    if (!optimize) {
-      const id = this.store({ items, pos: 0, expiresAt: Date.now() + ENUMERATION_TIMEOUT_MS });
-      return reply(req, 'EnumerateResponse', `<n:EnumerateResponse><n:EnumerationContext>${id}</n:EnumerationContext></n:EnumerateResponse>`);
-    }
-    const page = takePage(items, 0, maxElements(req), req.maxEnvelopeSize);
-    if (page.end >= items.length) {
-      return reply(req, 'EnumerateResponse', `<n:EnumerateResponse><n:EnumerationContext></n:EnumerationContext><w:Items>${page.xml}</w:Items><w:EndOfSequence/></n:EnumerateResponse>`);
-    }
-    const id = this.store({ items, pos: page.end, expiresAt: Date.now() + ENUMERATION_TIMEOUT_MS });
-    return reply(req, 'EnumerateResponse', `<n:EnumerateResponse><n:EnumerationContext>${id}</n:EnumerationContext><w:Items>${page.xml}</w:Items></n:EnumerateResponse>`);
-  }
-
-  private pull(req: WsmanRequest): SoapReply | SoapFault {
-    this.expire();
-    const context = elementText(req.body, 'EnumerationContext') ?? '';
-    const e = this.open.get(context);
-    if (!e) return invalidEnumerationContextFault(this.host.machine, req.messageId);
-    this.open.delete(context);
-    const page = takePage(e.items, e.pos, maxElements(req), req.maxEnvelopeSize);
-    if (page.end >= e.items.length) {
-      return reply(req, 'PullResponse', `<n:PullResponse><n:Items>${page.xml}</n:Items><n:EndOfSequence/></n:PullResponse>`);
-    }
-    const id = this.store({ items: e.items, pos: page.end, expiresAt: Date.now() + ENUMERATION_TIMEOUT_MS });
-    return reply(req, 'PullResponse', `<n:PullResponse><n:EnumerationContext>${id}</n:EnumerationContext><n:Items>${page.xml}</n:Items></n:PullResponse>`);
+    return Array.isArray(items) ? this.enumerations.enumerate(req, items) : items;
   }
 
   private get(req: WsmanRequest): SoapReply | SoapFault {
@@ -162,46 +122,7 @@ export class WmiService {
     return { status: 200, body: envelope('transfer', 'http://schemas.xmlsoap.org/ws/2004/09/transfer/GetResponse', req.messageId, renderTyped(cls, row)) };
   }
 
-  private store(e: Enumeration): string {
-    if (this.open.size >= MAX_OPEN_ENUMERATIONS) this.open.delete(this.open.keys().next().value!);
-    const id = `uuid:${randomUUID().toUpperCase()}`;
-    this.open.set(id, e);
-    return id;
-  }
-
-  private expire(): void {
-    const now = Date.now();
-    for (const [id, e] of this.open) if (e.expiresAt < now) this.open.delete(id);
-  }
-
   get openEnumerations(): number {
-    return this.open.size;
+    return this.enumerations.size;
   }
-}
-
-function reply(req: WsmanRequest, action: 'EnumerateResponse' | 'PullResponse', body: string): SoapReply {
-  return { status: 200, body: envelope('enumeration', `http://schemas.xmlsoap.org/ws/2004/09/enumeration/${action}`, req.messageId, body) };
-}
-
-/** WS-Enumeration: MaxElements defaults to 1 when the client does not say. */
-function maxElements(req: WsmanRequest): number {
-  const n = Number(elementText(req.body, 'MaxElements') ?? 1);
-  return Number.isInteger(n) && n > 0 ? n : 1;
-}
-
-/** Items from `start`, at most `max`, cut before the response would exceed MaxEnvelopeSize (at least one). */
-function takePage(items: string[], start: number, max: number, maxEnvelope: number | undefined): { xml: string; end: number } {
-  const budget = (maxEnvelope && maxEnvelope > 0 ? maxEnvelope : DEFAULT_MAX_ENVELOPE) - ENVELOPE_OVERHEAD;
-  let xml = '';
-  let size = 0;
-  let end = start;
-  while (end < items.length && end - start < max) {
-    const item = items[end]!;
-    const len = Buffer.byteLength(item);
-    if (end > start && size + len > budget) break;
-    xml += item;
-    size += len;
-    end++;
-  }
-  return { xml, end };
 }
