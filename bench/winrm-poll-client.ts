@@ -34,6 +34,11 @@ const rssTimer = setInterval(() => {
   }
 }, 50);
 
+/** Tells the parent (a line on stdout) that the measured window starts or ends, so it can read the simulator's CPU. */
+function markWindow(): void {
+  process.stdout.write('window\n');
+}
+
 /** Runs `one` from CONCURRENCY workers until the time is up; worker w uses hosts w, w+C, ... */
 async function drive(one: (i: number) => Promise<void>): Promise<{ n: number; failures: number; seconds: number }> {
   const t0 = performance.now();
@@ -79,9 +84,13 @@ async function bare(): Promise<object> {
       req.end(body);
     });
   await Promise.all(hosts.map((_, i) => one(i))); // warm: one connection per host
+  const cpu0 = process.cpuUsage();
+  markWindow();
   const r = await drive(one);
+  markWindow();
+  const cpu = process.cpuUsage(cpu0);
   agents.forEach((a) => a.destroy());
-  return { round_trips_per_s: r.n / r.seconds, failures: r.failures, connections: sockets };
+  return { round_trips_per_s: r.n / r.seconds, round_trips: r.n, failures: r.failures, connections: sockets, cpu_ms_per_round_trip: (cpu.user + cpu.system) / 1000 / Math.max(1, r.n) };
 }
 
 async function polls(): Promise<object> {
@@ -94,12 +103,17 @@ async function polls(): Promise<object> {
   const rt0 = sum((c) => c.stats.roundTrips);
   const b0 = sum((c) => c.stats.bytesSent + c.stats.bytesReceived);
   const hs0 = sum((c) => c.stats.handshakes);
+  const sent0 = sum((c) => c.stats.bytesSent);
   const cpu0 = process.cpuUsage();
+  markWindow();
   const r = await drive((i) => collectWindowsMetrics(clients[i % hosts.length]!).then(() => undefined));
+  markWindow();
   const out = {
     polls_per_s: r.n / r.seconds,
+    polls: r.n,
     round_trips_per_poll: (sum((c) => c.stats.roundTrips) - rt0) / Math.max(1, r.n),
     bytes_per_poll: (sum((c) => c.stats.bytesSent + c.stats.bytesReceived) - b0) / Math.max(1, r.n),
+    bytes_sent_per_poll: (sum((c) => c.stats.bytesSent) - sent0) / Math.max(1, r.n),
     handshakes_during_run: sum((c) => c.stats.handshakes) - hs0,
     failures: r.failures,
     warm_peak_rss_mb: warmPeakRss / 1048576,
