@@ -9,6 +9,11 @@
  * The poller runs in its own process from an esbuild bundle of bench/winrm-poll-client.ts (as the
  * agent runs: no TypeScript loader in memory); the simulator runs in another. Both share this
  * machine's cores, so the ratio is what the client and the simulated hosts cost together.
+ * Reported with it: CPU per poll and per bare round trip for both processes (the simulator's read
+ * from /proc), `cpu_ratio` (what the ratio must be when both cores are saturated: CPU of the bare
+ * round trips a poll needs over CPU of a poll), and `cpu_bound_ceiling`: NTLM sealing alone (RC4 +
+ * HMAC-MD5 + framing, both sides) measured in this run, and the ratio a CPU-bound run could reach
+ * if everything else in a poll cost no more than a bare round trip.
  * The poller applies the agent's heap settings (agent/heap-tuning.ts, as `nmslite-agent run` does);
  * `--v8-defaults` measures it with V8's defaults instead.
  *   npx tsx bench/winrm-poll.mts [--hosts 200] [--seconds 8] [--latency 5] [--concurrency 50,200,1000] [--v8-defaults]
