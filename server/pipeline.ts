@@ -1,11 +1,16 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
+import type { Failure } from '../shared/failures.ts';
 import type { PollJob as WireJob, ResultItem } from '../shared/protocol/index.ts';
 import type { CredentialSealer } from './hub/credential-sealer.ts';
 import type { Hub } from './hub/hub.ts';
 import type { Log } from './log.ts';
 import type { PollResult } from './metrics/poll-result.ts';
 import type { PollJob, TimedOutJob } from './scheduler/scheduler.ts';
+
+/** PostgreSQL text cannot hold NUL; a plugin's or host's message may contain one. */
+const withoutNul = (f: Failure): Failure =>
+  f.message.includes('\0') || f.code?.includes('\0') ? { ...f, message: f.message.replaceAll('\0', ''), ...(f.code !== undefined ? { code: f.code.replaceAll('\0', '') } : {}) } : f;
 
 /**
  * Turns scheduler jobs into wire jobs (plugin + sealed credential, both cached) and agent results
@@ -20,6 +25,23 @@ export function createPollPipeline(o: { pool: pg.Pool; hub: Hub; sealer: Credent
     const value = r.rows[0] ?? { type: 'windows-wmi', config: {} };
     plugins.set(id, { at: Date.now(), value });
     return value;
+  };
+
+  // Monitor ids known to be on each agent's devices (a device never changes agent), re-read after a minute.
+  const ownership = new Map<number, { at: number; ids: Set<number> }>();
+  const ownedMonitors = async (agentId: number, items: ResultItem[]): Promise<Set<number>> => {
+    let known = ownership.get(agentId);
+    if (!known || Date.now() - known.at > 60_000) ownership.set(agentId, (known = { at: Date.now(), ids: new Set() }));
+    const ids = known.ids;
+    const unknown = [...new Set(items.map((r) => r.monitor_id).filter((id) => !ids.has(id)))];
+    if (unknown.length > 0) {
+      const r = await o.pool.query<{ id: number }>(
+        'SELECT m.id FROM monitors m JOIN devices d ON d.id = m.device_id WHERE d.agent_id = $1 AND m.id = ANY($2::int[])',
+        [agentId, unknown],
+      );
+      for (const row of r.rows) ids.add(row.id);
+    }
+    return ids;
   };
 
   return {
@@ -42,11 +64,21 @@ export function createPollPipeline(o: { pool: pg.Pool; hub: Hub; sealer: Credent
       })();
       return room;
     },
-    toPollResults(items: ResultItem[]): PollResult[] {
+    /**
+     * Agent results → writer rows, for monitors on this agent's devices only: an enrolled agent
+     * must not be able to write another site's metrics or push its monitors toward "down".
+     */
+    async toPollResults(agentId: number, items: ResultItem[]): Promise<PollResult[]> {
+      const owned = await ownedMonitors(agentId, items);
+      const foreign = items.filter((r) => !owned.has(r.monitor_id));
+      if (foreign.length > 0) {
+        o.log.warn({ agent_id: agentId, dropped: foreign.length, monitor_ids: [...new Set(foreign.map((r) => r.monitor_id))].slice(0, 10) }, 'dropped results for monitors that are not on this agent');
+        items = items.filter((r) => owned.has(r.monitor_id));
+      }
       return items.map((r) =>
         'metrics' in r
           ? { monitor_id: r.monitor_id, time: new Date(r.time), agent_seq: r.seq, ok: true as const, sample: r.metrics }
-          : { monitor_id: r.monitor_id, time: new Date(r.time), agent_seq: r.seq, ok: false as const, failure: r.failure },
+          : { monitor_id: r.monitor_id, time: new Date(r.time), agent_seq: r.seq, ok: false as const, failure: withoutNul(r.failure) },
       );
     },
     timeoutResults(jobs: TimedOutJob[]): PollResult[] {

@@ -90,9 +90,9 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     maxConnections: cfg.agents.max_connections,
     retryAfterSeconds: cfg.agents.retry_after_s,
     jobGraceMs: cfg.polling.grace_s * 1000,
-    onResults: async (_agentId, items) => {
+    onResults: async (agentId, items) => {
       scheduler?.complete(items.map((i) => i.job_id));
-      await writer.write(pipeline!.toPollResults(items));
+      await writer.write(await pipeline!.toPollResults(agentId, items));
     },
     onMessage: (agentId, msg) => {
       if (msg.type === 'discovery.progress') discoveryHolder.svc?.onProgress(agentId, msg);

@@ -1,5 +1,8 @@
 import { z } from 'zod';
 
+/** PostgreSQL `integer`: a value above it would make the database refuse the whole batch. */
+export const PG_INT_MAX = 2147483647;
+
 /**
  * One metric sample as the agent collects it and the metrics table stores it.
  * Raw totals only (bytes, counts); percentages of memory and disk are derived at query time.
@@ -19,8 +22,8 @@ export const MetricSample = z
     packets_recv: z.number().int().nonnegative().nullable(),
     net_errors: z.number().int().nonnegative().nullable(),
     net_dropped: z.number().int().nonnegative().nullable(),
-    process_count: z.number().int().nonnegative().nullable(),
-    collection_ms: z.number().int().nonnegative(),
+    process_count: z.number().int().nonnegative().max(PG_INT_MAX).nullable(),
+    collection_ms: z.number().int().nonnegative().max(PG_INT_MAX),
   })
   .strict();
 export type MetricSample = z.infer<typeof MetricSample>;

@@ -86,6 +86,16 @@ test('non-XML and non-SOAP answers become a short fault, not a dump', () => {
   assert.throws(() => parseSoapResponse('<!DOCTYPE x [<!ENTITY a "b">]><x/>'), WinrmFaultError);
 });
 
+test('attributes: either quote, spaces around =, entities, > inside a value; xmlns declarations dropped', () => {
+  const root = parseXml(`<p:R xmlns:p="urn:p" xmlns="urn:d" p:a = 'x &amp; "y"' b="1 > 0" xsi:nil="true"><C/><D e='2'/></p:R>`);
+  assert.deepEqual({ ...root.attrs }, { a: 'x & "y"', b: '1 > 0', nil: 'true' }, 'attributes by local name, declarations dropped');
+  assert.deepEqual({ ...child(root, 'C')!.attrs }, {}, 'an element without attributes has none');
+  assert.equal(child(root, 'D')!.attrs.e, '2', 'single-quoted value');
+  for (const bad of ['<a b/>', '<a b=c/>', '<a b="c/>', '<a =""/>', '<a>x&#0;y</a>', '<a b="&#x1;"/>']) {
+    assert.throws(() => parseSoapResponse(bad), (e: unknown) => e instanceof WinrmFaultError && e.code === 'bad_response', `refused: ${bad}`);
+  }
+});
+
 const faultCases: [string, Function, string | undefined, RegExp][] = [
   ['fault_receive_operation_timeout_2150858793_response.xml', WinrmTimeoutError, '2150858793', /OperationTimeout/],
   ['fault_enumerate_invalid_class_2150858778_response.xml', WinrmInvalidClassError, '2150858778', /class does not exist/],

@@ -11,7 +11,7 @@
 export interface XmlElement {
   /** Local name, prefix stripped (`s:Envelope` → `Envelope`). */
   name: string;
-  /** Attributes by local name (`xsi:nil` → `nil`); namespace declarations omitted. */
+  /** Attributes by local name (`xsi:nil` → `nil`); namespace declarations omitted. Read-only. */
   attrs: Record<string, string>;
   children: XmlElement[];
   /** Concatenated, decoded character data directly inside this element. */
@@ -32,7 +32,7 @@ function decodeEntities(raw: string): string {
   return raw.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);/g, (_m, ent: string) => {
     if (ent[0] === '#') {
       const code = ent[1] === 'x' ? parseInt(ent.slice(2), 16) : parseInt(ent.slice(1), 10);
-      if (!Number.isFinite(code) || code > 0x10ffff) throw new XmlSyntaxError('bad character reference');
+      if (!isXmlChar(code)) throw new XmlSyntaxError('bad character reference');
       return String.fromCodePoint(code);
     }
     const v = NAMED_ENTITIES[ent];
@@ -41,24 +41,38 @@ function decodeEntities(raw: string): string {
   });
 }
 
-function localName(qname: string): string {
-  const i = qname.indexOf(':');
-  return i < 0 ? qname : qname.slice(i + 1);
-}
+const NO_ATTRS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
-const ATTR_RE = /([^\s=/>]+)\s*=\s*("([^"]*)"|'([^']*)')/g;
-
-function parseAttrs(src: string): Record<string, string> {
-  const attrs: Record<string, string> = {};
-  if (src.trim() === '') return attrs;
-  ATTR_RE.lastIndex = 0;
-  let m: RegExpExecArray | null;
-  while ((m = ATTR_RE.exec(src)) !== null) {
-    const qname = m[1]!;
-    if (qname === 'xmlns' || qname.startsWith('xmlns:')) continue;
-    attrs[localName(qname)] = decodeEntities(m[3] ?? m[4] ?? '');
+/**
+ * Attributes of the tag between `from` and `to` (after its name), read in place: a response has
+ * hundreds of elements, and copying each tag's attribute text only to scan it again is garbage.
+ */
+function parseAttrs(input: string, from: number, to: number): Record<string, string> {
+  let attrs = NO_ATTRS;
+  let i = from;
+  for (;;) {
+    while (i < to && isSpace(input.charCodeAt(i))) i++;
+    if (i >= to) return attrs;
+    const nameStart = i;
+    while (i < to && input.charCodeAt(i) !== 0x3d /* = */ && !isSpace(input.charCodeAt(i))) i++;
+    const nameEnd = i;
+    if (nameEnd === nameStart) throw new XmlSyntaxError('attribute without a name');
+    while (i < to && isSpace(input.charCodeAt(i))) i++;
+    if (input.charCodeAt(i) !== 0x3d || i >= to) throw new XmlSyntaxError(`attribute ${input.slice(nameStart, nameEnd)} has no value`);
+    i++;
+    while (i < to && isSpace(input.charCodeAt(i))) i++;
+    const quote = input.charCodeAt(i);
+    if (quote !== 0x22 && quote !== 0x27) throw new XmlSyntaxError('attribute value is not quoted');
+    const close = input.indexOf(quote === 0x22 ? '"' : "'", i + 1);
+    if (close < 0 || close >= to) throw new XmlSyntaxError('unterminated attribute value');
+    const isNamespaceDecl = input.startsWith('xmlns', nameStart) && (nameEnd - nameStart === 5 || input.charCodeAt(nameStart + 5) === 0x3a);
+    if (!isNamespaceDecl) {
+      const colon = input.indexOf(':', nameStart);
+      if (attrs === NO_ATTRS) attrs = {};
+      attrs[input.slice(colon >= 0 && colon < nameEnd ? colon + 1 : nameStart, nameEnd)] = decodeEntities(input.slice(i + 1, close));
+    }
+    i = close + 1;
   }
-  return attrs;
 }
 
 /** Parses a whole document and returns its root element. */
@@ -124,7 +138,7 @@ export function parseXml(input: string): XmlElement {
     const colon = input.indexOf(':', lt + 1);
     const el: XmlElement = {
       name: input.slice(colon >= 0 && colon < nameEnd ? colon + 1 : lt + 1, nameEnd),
-      attrs: nameEnd < contentEnd ? parseAttrs(input.slice(nameEnd, contentEnd)) : {},
+      attrs: nameEnd < contentEnd ? parseAttrs(input, nameEnd, contentEnd) : NO_ATTRS,
       children: [],
       text: '',
     };
@@ -138,6 +152,11 @@ export function parseXml(input: string): XmlElement {
   if (stack.length > 0) throw new XmlSyntaxError(`unclosed element ${stack[stack.length - 1]!.name}`);
   if (!root) throw new XmlSyntaxError('no root element');
   return root;
+}
+
+/** XML 1.0 Char: `&#0;` and other control characters are not well-formed (and PostgreSQL text refuses NUL). */
+function isXmlChar(c: number): boolean {
+  return c === 0x9 || c === 0xa || c === 0xd || (c >= 0x20 && c <= 0xd7ff) || (c >= 0xe000 && c <= 0xfffd) || (c >= 0x10000 && c <= 0x10ffff);
 }
 
 function isSpace(c: number): boolean {

@@ -153,7 +153,7 @@ export class AgentSession {
           () => this.send({ type: 'results.ack', seqs }),
           (err: Error) => {
             this.host.log.error({ err: err.message, agent_id: this.agent?.id, count: seqs.length }, 'storing results failed; the agent will resend them');
-            this.close(1011, 'results could not be stored; resend');
+            this.close(CloseCode.serverError, 'results could not be stored; resend');
           },
         );
         return;
@@ -167,9 +167,14 @@ export class AgentSession {
     try {
       this.agent = await this.host.authenticate(hello.token);
     } catch (err) {
-      const disabled = err instanceof AgentAuthError && err.disabled;
-      this.host.log.warn({ remote: this.remote, reason: (err as Error).message }, 'agent authentication failed');
-      this.close(disabled ? CloseCode.agentDisabled : CloseCode.unauthorized, disabled ? 'agent disabled' : 'authentication failed');
+      if (!(err instanceof AgentAuthError)) {
+        // The database is down or slow, not the agent wrong: 4001 would make it give up for good.
+        this.host.log.error({ remote: this.remote, err: (err as Error).message }, 'agent authentication could not be checked');
+        this.close(CloseCode.serverError, 'server error; try again');
+        return;
+      }
+      this.host.log.warn({ remote: this.remote, reason: err.message }, 'agent authentication failed');
+      this.close(err.disabled ? CloseCode.agentDisabled : CloseCode.unauthorized, err.disabled ? 'agent disabled' : 'authentication failed');
       return;
     }
     if (this.state !== 'authenticating') return;

@@ -31,7 +31,7 @@ export interface MetricsWriter {
   /** Writes whatever is queued now. */
   flush(): Promise<void>;
   close(): Promise<void>;
-  stats(): { rows: number; results: number; batches: number; failedBatches: number };
+  stats(): { rows: number; results: number; batches: number; failedBatches: number; rejectedResults: number };
 }
 
 interface Pending {
@@ -48,6 +48,9 @@ const INSERT = `
    WHERE EXISTS (SELECT 1 FROM monitors m WHERE m.id = s.monitor_id)
   ON CONFLICT (monitor_id, time) DO NOTHING`;
 
+/** SQLSTATE classes 22 (data exception) and 23 (integrity): the data is wrong, not the connection. */
+const isDataError = (err: unknown): boolean => /^2[23]/.test(String((err as { code?: unknown } | undefined)?.code ?? ''));
+
 export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
   const batchSize = opts.batchSize ?? 2_000;
   const flushMs = opts.flushMs ?? 100;
@@ -63,7 +66,7 @@ export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
   const idle: (() => void)[] = [];
   const listeners = new Set<(o: WriteOutcome[]) => void>();
   const staged = new WeakSet<object>();
-  const counters = { rows: 0, results: 0, batches: 0, failedBatches: 0 };
+  const counters = { rows: 0, results: 0, batches: 0, failedBatches: 0, rejectedResults: 0 };
 
   const take = (): Pending[] => {
     const out: Pending[] = [];
@@ -98,19 +101,22 @@ export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
     }
   };
 
+  const committed = (outcomes: WriteOutcome[], results: number): void => {
+    counters.batches++;
+    counters.results += results;
+    for (const l of listeners) {
+      try {
+        l(outcomes);
+      } catch (err) {
+        log.error({ err }, 'metrics writer: commit listener threw');
+      }
+    }
+  };
+
   const runBatch = async (items: Pending[]): Promise<void> => {
     const results = items.length === 1 ? items[0]!.results : items.flatMap((p) => p.results);
     try {
-      const outcomes = await store(results);
-      counters.batches++;
-      counters.results += results.length;
-      for (const l of listeners) {
-        try {
-          l(outcomes);
-        } catch (err) {
-          log.error({ err }, 'metrics writer: commit listener threw');
-        }
-      }
+      committed(await store(results), results.length);
       for (const p of items) p.resolve();
     } catch (err) {
       counters.failedBatches++;
@@ -120,9 +126,28 @@ export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
         for (const p of items) await runBatch([p]);
         return;
       }
+      if (isDataError(err)) return storeEachAlone(items[0]!);
       log.error({ err, results: results.length }, 'metrics writer: batch failed');
       for (const p of items) p.reject(err);
     }
+  };
+
+  /**
+   * PostgreSQL refused a value in this caller's results (out of range, invalid text). The same
+   * batch would be refused on every resend and block the agent's acks for good, so each result is
+   * stored alone and the ones the database refuses are dropped, counted and logged.
+   */
+  const storeEachAlone = async (p: Pending): Promise<void> => {
+    for (const r of p.results) {
+      try {
+        committed(await store([r]), 1);
+      } catch (err) {
+        if (!isDataError(err)) return p.reject(err);
+        counters.rejectedResults++;
+        log.warn({ err: (err as Error).message, monitor_id: r.monitor_id, time: r.time }, 'metrics writer: the database refused a result; dropped');
+      }
+    }
+    p.resolve();
   };
 
   const store = async (results: readonly PollResult[]): Promise<WriteOutcome[]> => {

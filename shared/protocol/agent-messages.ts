@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Failure } from '../failures.ts';
-import { MetricSample } from '../metrics.ts';
+import { MetricSample, PG_INT_MAX } from '../metrics.ts';
 import { DiscoveredHost } from './jobs.ts';
 
 export const AgentHealth = z.object({
@@ -36,7 +36,7 @@ export const HeartbeatAck = z.object({ type: z.literal('heartbeat.ack'), echo: z
 const ResultBase = z.object({
   seq: z.number().int().nonnegative(),
   job_id: z.string().max(100),
-  monitor_id: z.number().int().positive(),
+  monitor_id: z.number().int().positive().max(PG_INT_MAX),
   /** ISO 8601, already corrected to the server's clock by the agent's measured offset. */
   time: z.string().datetime({ offset: true }),
   attempts: z.number().int().min(0).max(10).optional(),

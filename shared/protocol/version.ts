@@ -8,6 +8,8 @@ export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 export const CloseCode = {
   normal: 1000,
   goingAway: 1001,
+  /** The server failed (e.g. its database); the agent reconnects with backoff. */
+  serverError: 1011,
   protocolError: 4000,
   unauthorized: 4001,
   authTimeout: 4002,

@@ -116,3 +116,41 @@ test('changing a credential profile tells connected agents to drop their cached 
   await waitFor('invalidation received', async () => seen.includes(cred.id), 5000, 20);
   await l.stop();
 });
+
+test("an agent's results for another agent's monitors are acknowledged but not stored", async () => {
+  const a = await enrolled('owner-a');
+  const b = await enrolled('owner-b');
+  const db = new pg.Client({ connectionString: s.dbUrl });
+  await db.connect();
+  try {
+    const cred = await db.query(`INSERT INTO credential_profiles (name, type, username, password_enc, key_id, port) VALUES ('own-c', 'winrm_basic', 'u', 'x', 'k', 5985) RETURNING id`);
+    const plugin = await db.query(`INSERT INTO plugins (name, type) VALUES ('own-p', 'windows-wmi') RETURNING id`);
+    const monitorOf = async (agentId: number, ip: string): Promise<number> => {
+      const d = await db.query(`INSERT INTO devices (agent_id, ip, status) VALUES ($1, $2, 'active') RETURNING id`, [agentId, ip]);
+      const m = await db.query(`INSERT INTO monitors (device_id, credential_profile_id, plugin_id, polling_interval, enabled) VALUES ($1, $2, $3, 60, false) RETURNING id`, [d.rows[0].id, cred.rows[0].id, plugin.rows[0].id]);
+      return m.rows[0].id as number;
+    };
+    const mine = await monitorOf(a.agent_id, '10.77.0.1');
+    const theirs = await monitorOf(b.agent_id, '10.77.0.2');
+    const spool = createMemorySpool<SpooledResult>();
+    const l = link(a, { spool });
+    l.start();
+    await waitFor('connected', async () => l.connected(), 10_000, 50);
+    const time = '2026-11-20T10:00:00.000Z';
+    const metrics = { cpu_percent: 5, memory_total: 1, memory_used: 1, disk_total: 1, disk_used: 1, net_sent_ps: 0, net_recv_ps: 0, net_utilization: 0, packets_sent: 0, packets_recv: 0, net_errors: 0, net_dropped: 0, process_count: 1, collection_ms: 1 };
+    await spool.append([
+      { job_id: 'forged-1', monitor_id: theirs, time, metrics },
+      { job_id: 'forged-2', monitor_id: theirs, time: '2026-11-20T10:01:00.000Z', failure: { class: 'unreachable', message: 'forged' } },
+      { job_id: 'own-1', monitor_id: mine, time, metrics },
+    ]);
+    l.kick();
+    await waitFor('all acknowledged', async () => spool.stats().backlog === 0, 10_000, 50);
+    const stored = await db.query('SELECT monitor_id FROM metrics WHERE monitor_id = ANY($1::int[])', [[mine, theirs]]);
+    assert.deepEqual(stored.rows.map((r) => r.monitor_id), [mine], "only the agent's own monitor got a row");
+    const state = await db.query('SELECT consecutive_failures, last_error FROM monitors WHERE id = $1', [theirs]);
+    assert.deepEqual(state.rows[0], { consecutive_failures: 0, last_error: null }, "the other agent's monitor state is untouched");
+    await l.stop();
+  } finally {
+    await db.end();
+  }
+});

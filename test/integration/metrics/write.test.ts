@@ -84,3 +84,23 @@ test('results for a deleted monitor are dropped without failing the rest of the 
   assert.deepEqual(r.rows.map((x) => x.monitor_id), [monitorIds[1]]);
   await writer.close();
 });
+
+test('values PostgreSQL refuses are dropped one result at a time; the rest is stored and the write resolves (no resend loop)', async () => {
+  const { monitorIds } = await seedMonitors(pool, 3);
+  const t = new Date('2026-11-04T00:00:00Z');
+  const writer = createMetricsWriter({ pool, log: silent });
+  // What the shared schemas now refuse, as an older agent could still have it spooled.
+  const batch: PollResult[] = [
+    { monitor_id: monitorIds[0]!, time: t, ok: true, sample: sample(1) },
+    { monitor_id: monitorIds[1]!, time: t, ok: true, sample: { ...sample(2), process_count: 3_000_000_000 } },
+    { monitor_id: monitorIds[2]!, time: t, ok: false, failure: { class: 'plugin_error', message: 'bad\u0000output' } },
+    { monitor_id: monitorIds[2]!, time: new Date(t.getTime() + 60_000), ok: true, sample: sample(3) },
+  ];
+  await writer.write(batch);
+  const r = await pool.query('SELECT monitor_id, cpu_percent FROM metrics WHERE time >= $1 ORDER BY monitor_id, time', [t]);
+  assert.deepEqual(r.rows.map((x) => [x.monitor_id, x.cpu_percent]), [[monitorIds[0], 1], [monitorIds[2], 3]], 'the storable results are stored');
+  assert.equal(writer.stats().rejectedResults, 2, 'the two refused results are counted');
+  await writer.write([{ monitor_id: monitorIds[1]!, time: new Date(t.getTime() + 60_000), ok: true, sample: sample(4) }]);
+  assert.equal((await pool.query('SELECT count(*)::int AS n FROM metrics WHERE monitor_id = $1', [monitorIds[1]])).rows[0].n, 1, 'later writes go through');
+  await writer.close();
+});

@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AddressInfo } from 'node:net';
+import WebSocket, { WebSocketServer } from 'ws';
+import { CloseCode, FATAL_CLOSE_CODES, PROTOCOL_VERSION } from '../../shared/protocol/index.ts';
+import { AgentAuthError, type AuthenticatedAgent } from './agent-auth.ts';
+import { AgentSession, type SessionHost } from './session.ts';
+
+const logged: string[] = [];
+const log = { info() {}, debug() {}, warn: (o: object, m: string) => logged.push(m + JSON.stringify(o)), error: (o: object, m: string) => logged.push(m + JSON.stringify(o)) };
+
+/** A real WebSocket server whose sessions authenticate with `authenticate`; resolves with the close the agent sees. */
+async function helloAgainst(authenticate: () => Promise<AuthenticatedAgent>): Promise<{ code: number; reason: string }> {
+  const host: SessionHost = {
+    log, heartbeatMs: 60_000, authTimeoutMs: 5_000, authenticate,
+    register() {}, unregister() {}, presence() {}, results: async () => {}, other() {}, windowOpen() {},
+  };
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  wss.on('connection', (ws) => new AgentSession(ws, 'test', host));
+  await new Promise((r) => wss.once('listening', r));
+  try {
+    const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+    ws.on('open', () =>
+      ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, token: 'x.y.z', agent_version: '1', hostname: 'h', max_in_flight: 1, sent_at: Date.now() })),
+    );
+    return await new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  } finally {
+    wss.close();
+  }
+}
+
+test('a database failure while checking an agent token closes with a retryable code, not "unauthorized"', async () => {
+  const closed = await helloAgainst(async () => {
+    throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
+  });
+  assert.equal(closed.code, CloseCode.serverError, 'server error code');
+  assert.ok(!FATAL_CLOSE_CODES.has(closed.code), 'the agent will reconnect, not exit');
+  assert.ok(logged.some((l) => l.includes('could not be checked')), 'logged as a server error');
+});
+
+test('a bad token still closes with "unauthorized" and a disabled agent with "disabled"', async () => {
+  assert.equal((await helloAgainst(async () => Promise.reject(new AgentAuthError('agent token signature or claims are invalid')))).code, CloseCode.unauthorized, 'bad token');
+  assert.equal((await helloAgainst(async () => Promise.reject(new AgentAuthError('this agent is disabled', true)))).code, CloseCode.agentDisabled, 'disabled');
+});
