@@ -160,7 +160,14 @@ export class Transport {
     if (this.encrypt) {
       const wrapped = conn.sealer!.wrap(soap);
       const res = await this.roundTrip(conn.http, wrapped.body, wrapped.contentType, {}, readTimeoutMs);
-      return this.answer(res, conn.sealer);
+      try {
+        return this.answer(res, conn.sealer);
+      } catch (err) {
+        // A frame that did not unseal may have left this side's RC4 stream and sequence number out
+        // of step with the host's, and so may a 401 or any other surprise: never reuse the connection.
+        conn.http.destroy();
+        throw err;
+      }
     }
     const res = await this.roundTrip(conn.http, soap, SOAP_TYPE, {}, readTimeoutMs);
     return this.answer(res, undefined);

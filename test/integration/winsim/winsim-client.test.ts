@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { collectWindowsMetrics, collectWindowsMetricsPowerShell, createWinrmClient, WinrmAuthError, WinrmAccessDeniedError } from '../../../agent/winrm/index.ts';
+import { collectWindowsMetrics, collectWindowsMetricsPowerShell, createWinrmClient, WinrmAuthError, WinrmAccessDeniedError, WinrmFaultError } from '../../../agent/winrm/index.ts';
+import { defaultNtlmFactory } from '../../../agent/winrm/ntlm-factory.ts';
+import type { NtlmFactory } from '../../../agent/winrm/transport.ts';
 import { startWinsim, type Winsim } from '../../winsim/index.ts';
 
 // The agent's own client against the simulator: an end-to-end check of both, over HTTPS with Basic.
@@ -92,18 +94,11 @@ describe('agent WinRM client against winsim over HTTP with NTLM and message encr
     await sim.stop();
   });
 
-  test('collectWindowsMetrics seals every request on one authenticated connection', async (t) => {
+  test('collectWindowsMetrics seals every request on one authenticated connection', async () => {
     const h = sim.hosts[0]!;
     const c = createWinrmClient({ host: h.address, port: h.port, auth: 'ntlm', username: h.user, password: h.password, maxConnections: 1 });
     try {
-      let sample;
-      try {
-        sample = await collectWindowsMetrics(c);
-      } catch (err) {
-        // The client's NTLM lands separately (agent/winrm/ntlm); until it does there is nothing to check.
-        if (/NTLM is not available/.test(String((err as Error).message))) return t.skip('agent NTLM not available yet');
-        throw err;
-      }
+      const sample = await collectWindowsMetrics(c);
       const { collection_ms: _ms, ...values } = sample;
       assert.deepEqual(values, h.truth().sample);
       assert.equal(h.sim.stats.ntlmHandshakes, 1);
@@ -111,6 +106,41 @@ describe('agent WinRM client against winsim over HTTP with NTLM and message encr
       assert.equal(h.sim.stats.refusedUnencrypted, 0);
       const ps = await collectWindowsMetricsPowerShell(c);
       assert.equal(ps.cpu_percent, values.cpu_percent);
+    } finally {
+      c.close();
+    }
+  });
+
+  test('a response that cannot be unsealed retires its connection: the next request authenticates afresh and succeeds', async () => {
+    const h = sim.hosts[0]!;
+    let breakNext = false;
+    // The real NTLM, with one unwrap failing before it touches the session (as a torn or foreign frame does).
+    const ntlm: NtlmFactory = (creds) => {
+      const real = defaultNtlmFactory(creds);
+      return {
+        ...real,
+        sealer() {
+          const s = real.sealer();
+          return {
+            wrap: (soap) => s.wrap(soap),
+            unwrap: (body, ctype) => {
+              if (breakNext) {
+                breakNext = false;
+                throw new Error('torn frame');
+              }
+              return s.unwrap(body, ctype);
+            },
+          };
+        },
+      };
+    };
+    const c = createWinrmClient({ host: h.address, port: h.port, auth: 'ntlm', username: h.user, password: h.password, maxConnections: 1 }, { ntlm });
+    try {
+      await c.identify();
+      breakNext = true;
+      await assert.rejects(c.identify(), (e: unknown) => e instanceof WinrmFaultError && e.code === 'ntlm_unseal', 'the unseal failure is reported');
+      for (let i = 0; i < 3; i++) await c.identify();
+      assert.equal(c.stats.handshakes, 2, 'one new handshake on a new connection, then reuse');
     } finally {
       c.close();
     }
