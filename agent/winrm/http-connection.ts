@@ -27,7 +27,11 @@ export interface ConnectOptions {
   https: boolean;
   tls: TlsOptions;
   connectTimeoutMs: number;
+  /** Largest response (head + body) accepted; a host or impostor streaming more is cut off. Default 32 MiB. */
+  maxResponseBytes?: number;
 }
+
+const DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024;
 
 export interface HttpResponse {
   status: number;
@@ -77,7 +81,7 @@ export class HttpConnection {
   private readTimerMs = 0;
   private parsed: { status: number; headers: Map<string, string[]>; bodyStart: number; keepAlive: boolean } | undefined;
 
-  private constructor(socket: net.Socket, peerCertDer: Buffer | undefined) {
+  private constructor(socket: net.Socket, peerCertDer: Buffer | undefined, private readonly maxResponseBytes: number) {
     this.socket = socket;
     this.peerCertDer = peerCertDer;
     socket.setNoDelay(true);
@@ -106,7 +110,7 @@ export class HttpConnection {
         settled = true;
         clearTimeout(timer);
         socket.removeAllListeners('error');
-        resolve(new HttpConnection(socket, cert));
+        resolve(new HttpConnection(socket, cert, o.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES));
       };
       if (!o.https) {
         socket = net.connect({ host: o.host, port: o.port });
@@ -218,9 +222,10 @@ export class HttpConnection {
   private onData(chunk: Buffer): void {
     this.bytesReceived += chunk.length;
     if (!this.pending) return;
-    this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
     let res: HttpResponse | undefined;
     try {
+      if (this.buf.length + chunk.length > this.maxResponseBytes) throw tooLarge(this.maxResponseBytes);
+      this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
       res = this.tryParse();
     } catch (err) {
       this.destroy();
@@ -272,6 +277,7 @@ export class HttpConnection {
     if (cl !== undefined) {
       const len = Number(cl);
       if (!Number.isSafeInteger(len) || len < 0) throw new WinrmConnectError('bad Content-Length from host', 'bad_http');
+      if (bodyStart + len > this.maxResponseBytes) throw tooLarge(this.maxResponseBytes);
       if (this.buf.length - bodyStart < len) return undefined;
       return { status, headers, body: this.buf.subarray(bodyStart, bodyStart + len), keepAlive };
     }
@@ -280,6 +286,10 @@ export class HttpConnection {
     }
     return undefined; // read until close
   }
+}
+
+function tooLarge(limit: number): WinrmConnectError {
+  return new WinrmConnectError(`the host's response is larger than ${Math.round(limit / 1048576)} MiB; not a WinRM answer`, 'bad_http');
 }
 
 /** Returns the de-chunked body once the terminating chunk arrived, else undefined. */
