@@ -1,10 +1,12 @@
-import { WinrmFaultError } from './errors.ts';
-import { ACTION, RESOURCE, parseSoapResponse, type SoapResponse } from './soap.ts';
+import { WinrmFaultError, WinrmTimeoutError } from './errors.ts';
+import { ACTION, OPERATION_TIMEOUT_CODE, RESOURCE, parseSoapResponse, type SoapResponse } from './soap.ts';
 import { callWsman, type WsmanContext } from './wsman-call.ts';
 import { readInstance, type WmiInstance } from './wmi-instance.ts';
 import { child, escapeXml } from './xml.ts';
 
 const WQL_DIALECT = 'http://schemas.microsoft.com/wbem/wsman/1/WQL';
+/** Consecutive OperationTimeout faults on one Pull before the enumeration is given up. */
+const MAX_PULL_TIMEOUTS = 3;
 
 export interface EnumeratePage {
   items: WmiInstance[];
@@ -67,16 +69,22 @@ export async function enumerate(ctx: WsmanContext, o: EnumerateOptions): Promise
       await release(ctx, resourceUri, context);
       break;
     }
-    try {
-      const res = await callWsman(ctx, {
-        action: ACTION.pull,
-        resourceUri,
-        body: `<n:Pull><n:EnumerationContext>${escapeXml(context)}</n:EnumerationContext><n:MaxElements>${maxElements}</n:MaxElements></n:Pull>`,
-      });
-      page = readEnumeratePage(res);
-    } catch (err) {
-      await release(ctx, resourceUri, context);
-      throw err;
+    const pull = {
+      action: ACTION.pull,
+      resourceUri,
+      body: `<n:Pull><n:EnumerationContext>${escapeXml(context)}</n:EnumerationContext><n:MaxElements>${maxElements}</n:MaxElements></n:Pull>`,
+    };
+    for (let timedOut = 0; ; ) {
+      try {
+        page = readEnumeratePage(await callWsman(ctx, pull));
+        break;
+      } catch (err) {
+        // w:TimedOut on a Pull: the host had nothing within OperationTimeout and the context is
+        // still valid (DSP0226) — ask again, a bounded number of times.
+        if (err instanceof WinrmTimeoutError && err.code === OPERATION_TIMEOUT_CODE && ++timedOut <= MAX_PULL_TIMEOUTS) continue;
+        await release(ctx, resourceUri, context);
+        throw err;
+      }
     }
     items.push(...page.items);
     if (page.context) context = page.context;

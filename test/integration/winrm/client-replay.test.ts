@@ -88,6 +88,26 @@ describe('WinRM client over HTTPS with Basic', () => {
     }
   });
 
+  test('a Pull that times out (w:TimedOut, 2150858793) is asked again with the same context, not abandoned', async () => {
+    let timeouts = 0;
+    handler = (r) => {
+      if (r.action === 'Pull' && r.xml.includes('uuid:6D1F923E-81AF-4041-8957-49A793641040') && timeouts < 2) {
+        timeouts++;
+        return reply('fault_receive_operation_timeout_2150858793_response.xml', r, 500);
+      }
+      return pagedProcess(r);
+    };
+    const start = srv.requests.length;
+    const client = createWinrmClient(options());
+    try {
+      const items = await client.enumerate('SELECT * FROM Win32_PerfRawData_PerfProc_Process');
+      assert.equal(items.length, 1 + 37 + 5, 'every page arrives');
+      assert.deepEqual(srv.requests.slice(start).map((r) => r.action), ['Enumerate', 'Pull', 'Pull', 'Pull', 'Pull'], 'two retried Pulls, no Release');
+    } finally {
+      client.close();
+    }
+  });
+
   test('an invalid class comes back as WinrmInvalidClassError with its code', async () => {
     handler = (r) => reply('fault_enumerate_invalid_class_2150858778_response.xml', r, 500);
     const client = createWinrmClient(options());
