@@ -4,6 +4,15 @@ import type { CommandResult, WinrmShell } from './shell.ts';
 /** cmd.exe refuses command lines past 8191 characters; leave room for the executable and flags. */
 const MAX_ENCODED_LENGTH = 7800;
 
+/**
+ * Long scripts travel on stdin, run by this short command as ONE script block. `-Command -` would
+ * read stdin like a console, line by line: a multi-line statement runs only after a blank line
+ * and one left open at the end is dropped without an error (PowerShell/PowerShell#3223).
+ * `exit N` inside the script ends powershell.exe with N; otherwise a failed last statement is 1.
+ */
+export const STDIN_BOOTSTRAP =
+  '$s = [Console]::In.ReadToEnd(); & ([scriptblock]::Create($s)); if (-not $?) { exit 1 }; exit [int]$LASTEXITCODE';
+
 export function encodePowerShell(script: string): string {
   return Buffer.from(script, 'utf16le').toString('base64');
 }
@@ -58,9 +67,9 @@ export async function runPowerShellInShell(shell: WinrmShell, script: string, o:
     if (o.timeoutMs !== undefined) run.timeoutMs = o.timeoutMs;
     result = await shell.run('powershell.exe', [...base, '-EncodedCommand', encoded], run);
   } else {
-    const run: Parameters<WinrmShell['run']>[2] = { stdin: `${full.replace(/\r?\n/g, '\r\n')}\r\nexit $LASTEXITCODE\r\n` };
+    const run: Parameters<WinrmShell['run']>[2] = { stdin: `${full.replace(/\r?\n/g, '\r\n')}\r\n` };
     if (o.timeoutMs !== undefined) run.timeoutMs = o.timeoutMs;
-    result = await shell.run('powershell.exe', [...base, '-Command', '-'], run);
+    result = await shell.run('powershell.exe', [...base, '-EncodedCommand', encodePowerShell(STDIN_BOOTSTRAP)], run);
   }
   return { ...result, stderr: cleanPowerShellStderr(result.stderr) };
 }

@@ -11,7 +11,7 @@ import { enumerate } from './enumerate.ts';
 import { WinrmFaultError } from './errors.ts';
 import { get } from './get.ts';
 import { identify } from './identify.ts';
-import { encodePowerShell, runPowerShellInShell } from './powershell.ts';
+import { encodePowerShell, runPowerShellInShell, STDIN_BOOTSTRAP } from './powershell.ts';
 import { openShell, WinrmShell, type ShellOptions } from './shell.ts';
 import { buildIdentifyEnvelope, formatDuration, RESOURCE } from './soap.ts';
 import type { Transport } from './transport.ts';
@@ -486,6 +486,10 @@ test('runPowerShell via stdin: Send with End=true has the shape of shell_send_st
   );
   const r = await runPowerShellInShell(shell, 'Write-Host "output 1"', { viaStdin: true });
   assert.equal(r.stdout, 'output 1\noutput 2\n');
+  // The command reads all of stdin as one script block; `-Command -` would run it line by line.
+  const args = [...host.sent[0]!.matchAll(/<rsp:Arguments>([^<]*)<\/rsp:Arguments>/g)].map((m) => m[1]!);
+  assert.ok(!args.includes('-Command') && !args.includes('-'), `no console-style stdin: ${args.join(' ')}`);
+  assert.equal(args[args.indexOf('-EncodedCommand') + 1], encodePowerShell(STDIN_BOOTSTRAP), 'the bootstrap runs the script');
   const anyBase64 = (o: string) => /^[A-Za-z0-9+/]+=*$/.test(o);
   assert.deepEqual(compareRequest(host.sent[1]!, fixture('shell_send_stdin_end_request.xml'), 'send_end', { text: { Stream: anyBase64 } }), []);
 });

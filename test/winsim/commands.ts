@@ -135,6 +135,10 @@ function startPowerShell(args: string[], ctx: CommandContext): CommandStart {
     const a = args[i]!.toLowerCase();
     if (a === '-encodedcommand' || a === '-enc' || a === '-e' || a === '-ec') {
       const script = Buffer.from(args[i + 1] ?? '', 'base64').toString('utf16le');
+      // A script that reads all of stdin and runs it as one script block (the agent's long-script path).
+      if (/\[Console\]::In\.ReadToEnd\(\)/i.test(script) && /\[scriptblock\]::Create/i.test(script)) {
+        return { kind: 'stdin', run: (stdin) => runPowerShellScript(stdin, ctx) };
+      }
       return { kind: 'done', result: runPowerShellScript(script, ctx) };
     }
     if (a === '-command' || a === '-c') {

@@ -111,6 +111,18 @@ describe('agent WinRM client against winsim over HTTP with NTLM and message encr
     }
   });
 
+  test('a long script goes on stdin and runs whole: output, then its own exit code', async () => {
+    const h = sim.hosts[0]!;
+    const c = createWinrmClient({ host: h.address, port: h.port, auth: 'ntlm', username: h.user, password: h.password });
+    try {
+      const padding = '# ' + 'x'.repeat(6000);
+      const r = await c.runPowerShell(`${padding}\nWrite-Output 'first'\nhostname\nexit 7`);
+      assert.deepEqual([r.stdout.split(/\r?\n/).filter(Boolean), r.exitCode], [['first', h.hostname], 7], 'whole script ran');
+    } finally {
+      c.close();
+    }
+  });
+
   test('a response that cannot be unsealed retires its connection: the next request authenticates afresh and succeeds', async () => {
     const h = sim.hosts[0]!;
     let breakNext = false;
