@@ -1,6 +1,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { md4 } from './md4.ts';
 import { rc4Once } from './rc4.ts';
+import { channelBindingHashAlgorithm } from './cert-hash.ts';
 
 // NTLMv2 key derivation (MS-NLMP 3.3.2, 3.4.5). No NTLMv1 here, deliberately.
 
@@ -80,9 +81,9 @@ export function deriveSessionKeys(exportedSessionKey: Buffer): SessionKeys {
   };
 }
 
-/** gss_channel_bindings_struct hash for TLS `tls-server-end-point` (RFC 5929), as the MsvAvChannelBindings value. */
+/** gss_channel_bindings_struct hash for TLS `tls-server-end-point` (RFC 5929), as the MsvAvChannelBindings value; the certificate hash follows its signature algorithm. */
 export function channelBindingsHash(peerCertDer: Buffer): Buffer {
-  const certHash = createHash('sha256').update(peerCertDer).digest();
+  const certHash = createHash(channelBindingHashAlgorithm(peerCertDer)).update(peerCertDer).digest();
   const appData = Buffer.concat([Buffer.from('tls-server-end-point:', 'latin1'), certHash]);
   const len = Buffer.alloc(4);
   len.writeUInt32LE(appData.length);
