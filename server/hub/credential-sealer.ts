@@ -1,12 +1,15 @@
 import type { SealedCredential } from '../../shared/protocol/index.ts';
+import { createHash } from 'node:crypto';
 import { sealCredential } from './seal.ts';
+
+const keyTag = (pem: string): string => createHash('sha256').update(pem).digest('base64url').slice(0, 16);
 
 export interface CredentialSource {
   reveal(id: number): Promise<{ row: { id: number; type: 'winrm_basic' | 'winrm_ntlm'; username: string; domain: string | null; tls_verify: 'verify' | 'pin' | 'insecure'; tls_fingerprint: string | null; version: number }; password: string }>;
 }
 
 /**
- * Seals each (agent, profile, version) once and reuses the JWE: ECDH per job would cost more than
+ * Seals each (agent key, profile, version) once and reuses the JWE: ECDH per job would cost more than
  * the poll. A profile change bumps its version, so stale entries are simply never asked for again.
  */
 export function createCredentialSealer(source: CredentialSource, sealKeyOf: (agentId: number) => string | undefined) {
@@ -14,11 +17,12 @@ export function createCredentialSealer(source: CredentialSource, sealKeyOf: (age
   return {
     async seal(agentId: number, profileId: number): Promise<SealedCredential> {
       const { row, password } = await source.reveal(profileId);
-      const key = `${agentId}:${profileId}:${row.version}`;
+      const sealKey = sealKeyOf(agentId);
+      if (!sealKey) throw new Error('agent has no sealing key (not connected)');
+      // The agent's key is part of the entry: an agent that enrolled again has a new one.
+      const key = `${agentId}:${profileId}:${row.version}:${keyTag(sealKey)}`;
       let hit = cache.get(key);
       if (!hit) {
-        const sealKey = sealKeyOf(agentId);
-        if (!sealKey) throw new Error('agent has no sealing key (not connected)');
         hit = sealCredential(sealKey, { type: row.type, username: row.username, password, domain: row.domain, tls_verify: row.tls_verify, tls_fingerprint: row.tls_fingerprint }).then((sealed) => ({ profile_id: profileId, version: row.version, sealed }));
         cache.set(key, hit);
         hit.catch(() => cache.delete(key));
