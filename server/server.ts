@@ -142,6 +142,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: '/trpc/',
+    maxBodySize: cfg.server.request_body_limit_kb * 1024,
     createContext: ({ req }) => createApiContext(req, services, log),
     onError: ({ error }) => {
       if (error.code === 'INTERNAL_SERVER_ERROR' && !(error.cause && (error.cause as { name?: string }).name === 'AppError')) log.error({ err: error.cause ?? error }, 'tRPC request failed');

@@ -20,8 +20,24 @@ const t = initTRPC
 
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
-export const publicProcedure = t.procedure;
-export const authedProcedure = t.procedure.use(({ ctx, next }) => {
+/** Path of the first string in `v` that holds a NUL character (PostgreSQL text cannot store one). */
+function nulField(v: unknown, path = ''): string | undefined {
+  if (typeof v === 'string') return v.includes('\0') ? path || '(body)' : undefined;
+  if (v === null || typeof v !== 'object') return undefined;
+  for (const [k, x] of Object.entries(v)) {
+    const hit = nulField(x, path ? `${path}.${k}` : k);
+    if (hit !== undefined) return hit;
+  }
+  return undefined;
+}
+
+/** Every procedure, REST or tRPC: a NUL in any input string is a 400 naming the field, not a database error. */
+export const publicProcedure = t.procedure.use(async ({ getRawInput, next }) => {
+  const field = nulField(await getRawInput());
+  if (field !== undefined) throw new AppError('VALIDATION_ERROR', `${field}: must not contain a NUL character`, { field, reason: 'must not contain a NUL character' });
+  return next();
+});
+export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
   if (!ctx.user) throw new AppError('UNAUTHORIZED', 'missing, invalid or expired token');
   return next({ ctx: { ...ctx, user: ctx.user } });
 });

@@ -36,7 +36,12 @@ const createCaller = createCallerFactory(appRouter);
 export function createRestHandler(o: { bodyLimitBytes: number }) {
   const routes = buildRoutes();
   return async function handleRest(req: IncomingMessage, res: ServerResponse, path: string, ctx: ApiContext, log: Log): Promise<void> {
-    const url = new URL(path, 'http://x');
+    let url: URL;
+    try {
+      url = new URL(path, 'http://x');
+    } catch {
+      return sendJson(res, 400, { error: { code: 'VALIDATION_ERROR', message: '(path): malformed URL', details: { field: '(path)', reason: 'malformed URL' } } });
+    }
     const candidates = routes.filter((r) => r.regex.test(url.pathname));
     const route = candidates.find((r) => r.method === req.method);
     if (!route) {
@@ -60,7 +65,13 @@ export function createRestHandler(o: { bodyLimitBytes: number }) {
         for (const [k, v] of url.searchParams) input[k] = v;
       }
       const m = route.regex.exec(url.pathname)!;
-      route.params.forEach((p, i) => (input[p] = decodeURIComponent(m[i + 1]!)));
+      for (const [i, p] of route.params.entries()) {
+        try {
+          input[p] = decodeURIComponent(m[i + 1]!);
+        } catch {
+          return sendJson(res, 400, { error: { code: 'VALIDATION_ERROR', message: `${p}: malformed percent-encoding`, details: { field: p, reason: 'malformed percent-encoding' } } });
+        }
+      }
       let target: unknown = createCaller(ctx);
       for (const part of route.key.split('.')) target = (target as Record<string, unknown>)[part];
       const result = await (target as (i: unknown) => Promise<unknown>)(input);

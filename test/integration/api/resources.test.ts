@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer, type TestServer } from '../../helpers/server.ts';
+import { httpsRequest, startTestServer, type TestServer } from '../../helpers/server.ts';
 
 const PASSWORD = 'Sup3r-Secret-Pa55word!';
 let s: TestServer;
@@ -70,6 +70,10 @@ test('validation errors name the field and the reason', async () => {
     ['POST', '/api/v1/credential-profiles', { name: 'n', type: 'winrm_basic', username: 'u', password: 'p', extra: true }, 'extra'],
     ['POST', '/api/v1/agents', { name: 'a', status: 'active' }, 'status'],
     ['GET', '/api/v1/monitors/abc', undefined, 'id'],
+    ['GET', '/api/v1/devices/%E0%A4%A', undefined, 'id'],
+    ['GET', '/api/v1//[', undefined, '(path)'],
+    ['POST', '/api/v1/credential-profiles', { name: 'a\u0000b', type: 'winrm_basic', username: 'u', password: 'p' }, 'name'],
+    ['POST', '/api/v1/plugins', { name: 'p', type: 'external', config: { command: '/bin/true', args: ['x\u0000'] } }, 'config.args.0'],
   ];
   for (const [method, path, body, field] of cases) {
     const r = await s.api(method, path, body);
@@ -213,4 +217,9 @@ test('no response body or log line ever contains a credential password', async (
   assert.ok(!s.logs.join('\n').includes(PASSWORD), 'a log line contained the password');
   assert.ok(!s.logs.join('\n').includes(s.token), 'a log line contained a session token');
   assert.ok(s.logs.some((l) => l.includes('"req_id"')), 'requests are logged with a request id');
+});
+
+test('the tRPC endpoint refuses a body over the request limit with 413, before authentication', async () => {
+  const r = await httpsRequest('POST', `${s.url}/trpc/auth.login`, { 'content-type': 'application/json' }, JSON.stringify({ username: 'x'.repeat(2 * 1024 * 1024), password: 'p' }));
+  assert.equal(r.status, 413, 'payload too large');
 });
