@@ -104,26 +104,55 @@ export function openDiskSpool<T>(o: DiskSpoolOptions): Spool<T> {
     return active;
   }
 
+  /** Writes all of `buf` (a regular file may take it in more than one write) and fsyncs it. */
+  function writeFully(fd: number, buf: Buffer): void {
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+  }
+
+  /**
+   * A write failed (disk full, I/O error): cut the segment back to its last complete record and
+   * retire it, so the next append starts a new segment at its own sequence number. A segment's
+   * records are found by position, so nothing may follow a gap inside one.
+   */
+  function abandonActive(a: NonNullable<typeof active>): void {
+    try {
+      ftruncateSync(a.fd, a.seg.bytes);
+    } catch {
+      /* the file cannot be cut (not a regular file); its records are re-read by length on open */
+    }
+    closeSync(a.fd);
+    active = undefined;
+    if (a.seg.end === a.seg.first) dropSegment(a.seg);
+  }
+
   function flush(): void {
     flushTimer = undefined;
     const batch = pending;
     const waiters = flushWaiters;
     pending = [];
     flushWaiters = [];
+    let i = 0;
     try {
-      let i = 0;
       while (i < batch.length) {
         const a = active && active.seg.bytes < segmentBytes ? active : openActive(batch[i]!.seq);
         const chunk: Buffer[] = [];
         let size = 0;
-        while (i < batch.length && (size === 0 || a.seg.bytes + size < segmentBytes)) {
-          chunk.push(batch[i]!.buf);
-          size += batch[i]!.buf.length;
-          a.records.push(batch[i]!.data);
-          i++;
+        let j = i;
+        while (j < batch.length && (size === 0 || a.seg.bytes + size < segmentBytes)) {
+          chunk.push(batch[j]!.buf);
+          size += batch[j]!.buf.length;
+          j++;
         }
-        writeSync(a.fd, Buffer.concat(chunk));
-        fsyncSync(a.fd);
+        try {
+          writeFully(a.fd, Buffer.concat(chunk));
+        } catch (err) {
+          abandonActive(a);
+          throw err;
+        }
+        // Only records that are on disk are known to the segment.
+        for (let k = i; k < j; k++) a.records.push(batch[k]!.data);
+        i = j;
         const added = chunk.length;
         a.seg.end += added;
         a.seg.unacked += added;
@@ -140,6 +169,10 @@ export function openDiskSpool<T>(o: DiskSpoolOptions): Spool<T> {
       }
       for (const w of waiters) w.resolve();
     } catch (err) {
+      // Records not written are not in the spool: their bytes no longer count against the cap,
+      // and every append of this flush hears of the failure (some of its records may be stored:
+      // sending one twice is harmless, the server keeps one row per monitor and time).
+      for (let k = i; k < batch.length; k++) totalBytes -= batch[k]!.buf.length;
       for (const w of waiters) w.reject(err);
     }
   }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, appendFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, appendFileSync, statSync, existsSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spoolSuite } from './spool-suite.ts';
@@ -57,4 +57,24 @@ test('disk spool: fully acknowledged segments are deleted and the backlog bytes 
   assert.ok(s.stats().bytes < bytesBefore);
   assert.equal(s.stats().backlog, 20);
   await s.close();
+});
+
+test('disk spool: a write that fails (disk full) loses only that append; later appends keep their sequence numbers, also after a reopen', async (t) => {
+  if (!existsSync('/dev/full')) return t.skip('no /dev/full on this machine');
+  const dir = mkdtempSync(join(tmpdir(), 'spool-'));
+  const a = openDiskSpool<{ n: number }>({ dir, capBytes: 1 << 20, segmentBytes: 4096 });
+  // The first segment file is /dev/full: every write to it fails with ENOSPC.
+  symlinkSync('/dev/full', join(dir, 'seg-000000000001.log'));
+  await assert.rejects(a.append([{ n: 1 }, { n: 2 }]), /ENOSPC/, 'the append fails');
+  assert.equal(a.stats().backlog, 0, 'nothing unwritten is in the backlog');
+  assert.equal(a.stats().bytes, 0, 'nor counts against the cap');
+  const [s3] = await a.append([{ n: 3 }]);
+  const got = await a.next(10);
+  assert.deepEqual(got.map((r) => [r.seq, r.data.n]), [[s3, 3]], 'the next record is read back under its own sequence number');
+  await a.ack([s3!]);
+  const [s4] = await a.append([{ n: 4 }]);
+  await a.close();
+  const b = openDiskSpool<{ n: number }>({ dir, capBytes: 1 << 20, segmentBytes: 4096 });
+  assert.deepEqual((await b.next(10)).map((r) => [r.seq, r.data.n]), [[s4, 4]], 'after a reopen too');
+  await b.close();
 });
