@@ -37,10 +37,12 @@ export function postJson(url: URL, payload: unknown, o: { pin?: string; env: Rec
         : {}),
     } as unknown as Parameters<typeof request>[0]);
     let fingerprint = '';
+    // The body (an enrollment token) is written only once the certificate is checked against the pin.
     req.once('socket', (socket) => {
       const check = (): void => {
         fingerprint = peerFingerprint(socket as TLSSocket) ?? '';
         if (o.pin && fingerprint !== o.pin) req.destroy(new PinMismatchError(o.pin, fingerprint));
+        else req.end(body);
       };
       if ((socket as TLSSocket).encrypted && (socket as TLSSocket).getPeerCertificate?.()?.raw) check();
       else socket.once('secureConnect', check);
@@ -60,6 +62,5 @@ export function postJson(url: URL, payload: unknown, o: { pin?: string; env: Rec
         resolve({ status: res.statusCode ?? 0, body: parsed, fingerprint });
       });
     });
-    req.end(body);
   });
 }

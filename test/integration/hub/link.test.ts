@@ -1,6 +1,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { connect as netConnect, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import pg from 'pg';
@@ -10,6 +12,7 @@ import { generateAgentKeys, type AgentIdentity } from '../../../agent/identity.t
 import { createLink, type Link, type SpooledResult } from '../../../agent/link/client.ts';
 import { postJson } from '../../../agent/link/https-json.ts';
 import { createMemorySpool } from '../../../agent/spool/memory-spool.ts';
+import { selfSignedCert } from '../../winsim/tls-cert.ts';
 
 let s: TestServer;
 const links: Link[] = [];
@@ -152,5 +155,26 @@ test("an agent's results for another agent's monitors are acknowledged but not s
     await l.stop();
   } finally {
     await db.end();
+  }
+});
+
+test('with a pinned fingerprint that does not match, the enrollment token is never sent', async () => {
+  const cert = await selfSignedCert();
+  let received = 0;
+  const impostor = createHttpsServer({ cert: cert.cert, key: cert.key }, (req, res) => {
+    received++;
+    req.resume();
+    res.end('{}');
+  });
+  await new Promise<void>((r) => impostor.listen(0, '127.0.0.1', r));
+  try {
+    const url = new URL(`https://127.0.0.1:${(impostor.address() as AddressInfo).port}/api/v1/agents/enroll`);
+    await assert.rejects(postJson(url, { token: 'one-time-secret' }, { env: {}, pin: 'ab'.repeat(32) }), /certificate/i, 'pin mismatch');
+    assert.equal(received, 0, 'no request reached the impostor');
+    const ok = await postJson(url, { token: 'x' }, { env: {}, pin: cert.fingerprint.replace(/:/g, '').toLowerCase() });
+    assert.equal(ok.status, 200, 'the right pin sends it');
+    assert.equal(received, 1, 'exactly one request');
+  } finally {
+    impostor.close();
   }
 });
