@@ -9,6 +9,9 @@ import type { WmiInstance } from './wmi-instance.ts';
 import { readTimeoutFor, type WsmanContext } from './wsman-call.ts';
 import { defaultNtlmFactory } from './ntlm-factory.ts';
 
+/** IdleTimeOut of the shells runCommand/runPowerShell open. */
+const SHELL_IDLE_TIMEOUT_SEC = 300;
+
 export const WinrmClientOptions = z
   .object({
     host: z.string().min(1),
@@ -105,7 +108,9 @@ export function createWinrmClient(input: WinrmClientOptions, deps: { ntlm?: Ntlm
     readTimeoutMs: readMs,
   };
   const withShell = async <T>(fn: (s: WinrmShell) => Promise<T>): Promise<T> => {
-    const shell = await openShell(ctx);
+    // If the Delete below is lost, the host reaps the shell after 5 idle minutes instead of its
+    // default 2 hours: old hosts allow only 5 shells per user.
+    const shell = await openShell(ctx, { idleTimeoutSec: SHELL_IDLE_TIMEOUT_SEC });
     try {
       return await fn(shell);
     } finally {

@@ -260,6 +260,8 @@ describe('WinRM client over HTTPS with Basic', () => {
       assert.equal(res.exitCode, 1);
       assert.match(res.stderr, /^Write-Error "Error" : Error/);
       assert.ok(!res.stderr.includes('CLIXML'));
+      const create = srv.requests.slice(start).find((r) => r.action === 'Create')!;
+      assert.match(create.xml, /<rsp:IdleTimeOut>PT300S<\/rsp:IdleTimeOut>/, 'a lost Delete leaves the shell for 5 minutes, not 2 hours');
       const cmd = srv.requests.slice(start).find((r) => r.action === 'Command')!;
       const encoded = /<rsp:Arguments>-EncodedCommand<\/rsp:Arguments><rsp:Arguments>([^<]+)</.exec(cmd.xml)?.[1];
       assert.ok(encoded);
