@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import type pino from 'pino';
 import type { DiscoveryJob, PollJob } from '../shared/protocol/index.ts';
+import { discoveryResultParts } from './discovery/result-parts.ts';
 import type { CollectorRegistry } from './collectors/registry.ts';
 import type { AgentConfig } from './config.ts';
 import { createCredentialCache } from './credential-cache.ts';
@@ -99,14 +100,8 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
         signal: ac.signal,
         onProgress: (p) => link.send({ type: 'discovery.progress', run_id: job.run_id, ...p }),
       });
-      link.send({
-        type: 'discovery.result',
-        run_id: job.run_id,
-        scanned: res.scanned,
-        total: res.total,
-        cancelled: res.cancelled,
-        devices: res.found.map((h) => ({ ip: h.ip, port: h.port, use_ssl: h.use_ssl, hostname: h.hostname, os: h.os, os_version: h.os_version, winrm_stack: h.winrm_stack })),
-      });
+      const devices = res.found.map((h) => ({ ip: h.ip, port: h.port, use_ssl: h.use_ssl, hostname: h.hostname, os: h.os, os_version: h.os_version, winrm_stack: h.winrm_stack }));
+      for (const part of discoveryResultParts(job.run_id, { scanned: res.scanned, total: res.total, cancelled: res.cancelled, devices })) link.send(part);
     } catch (err) {
       link.send({ type: 'discovery.result', run_id: job.run_id, scanned: 0, total: 0, devices: [], error: { class: 'internal', message: (err as Error).message.slice(0, 500) } });
     } finally {

@@ -41,7 +41,8 @@ interface Deps {
  * for an unknown run is ignored), which the user sees as a 404 and simply runs again.
  */
 export function createDiscoveryRunService(d: Deps) {
-  const runs = new Map<string, DiscoveryRun & { done: Promise<void>; finish: () => void; timer: NodeJS.Timeout }>();
+  // `parts`: result parts arrive in order but are stored one after another (each is a transaction).
+  const runs = new Map<string, DiscoveryRun & { done: Promise<void>; finish: () => void; timer: NodeJS.Timeout; parts: Promise<void>; partial: boolean }>();
   const byProfile = new Map<number, string>();
 
   const publicView = (r: DiscoveryRun): DiscoveryRun => ({
@@ -61,7 +62,8 @@ export function createDiscoveryRunService(d: Deps) {
     setTimeout(() => runs.delete(id), 3600_000).unref();
   }
 
-  async function store(run: DiscoveryRun, hosts: DiscoveredHost[]): Promise<void> {
+  /** Upserts one result part; `append` adds to the parts stored before instead of replacing them. */
+  async function store(run: DiscoveryRun, hosts: DiscoveredHost[], append: boolean): Promise<void> {
     const profile = await d.getProfile(run.discovery_profile_id).catch(() => undefined);
     const client = await d.pool.connect();
     const reactivated: number[] = [];
@@ -94,9 +96,9 @@ export function createDiscoveryRunService(d: Deps) {
         devices.push(deviceToApi(row));
       }
       await client.query('COMMIT');
-      run.devices = devices;
-      run.found = devices.length;
-      run.provisioned_monitors = provisioned;
+      run.devices = append ? run.devices.concat(devices) : devices;
+      run.found = run.devices.length;
+      run.provisioned_monitors = (append ? run.provisioned_monitors : 0) + provisioned;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
       throw err;
@@ -119,7 +121,7 @@ export function createDiscoveryRunService(d: Deps) {
       const done = new Promise<void>((r) => (finish = r));
       const run = {
         run_id, discovery_profile_id: profileId, agent_id: p.agent_id, status: 'running' as const, scanned: 0, total: 0, found: 0, devices: [], provisioned_monitors: 0,
-        error: null, started_at: new Date().toISOString(), finished_at: null, done, finish,
+        error: null, started_at: new Date().toISOString(), finished_at: null, done, finish, parts: Promise.resolve(), partial: false,
         timer: setTimeout(() => end(run_id, 'failed', 'the agent did not finish the discovery in time'), d.runTimeoutMs),
       };
       run.timer.unref();
@@ -152,19 +154,24 @@ export function createDiscoveryRunService(d: Deps) {
       r.total = m.total;
       r.found = m.found;
     },
-    async onResult(agentId: number, m: { run_id: string; scanned: number; total: number; devices: DiscoveredHost[]; cancelled?: boolean | undefined; error?: { message: string } | undefined }): Promise<void> {
+    onResult(agentId: number, m: { run_id: string; scanned: number; total: number; devices: DiscoveredHost[]; more?: boolean | undefined; cancelled?: boolean | undefined; error?: { message: string } | undefined }): Promise<void> {
       const r = runs.get(m.run_id);
-      if (!r || r.agent_id !== agentId || r.status !== 'running') return;
-      r.scanned = m.scanned;
-      r.total = m.total;
-      if (m.error) return end(m.run_id, 'failed', m.error.message);
-      try {
-        await store(r, m.devices);
-        end(m.run_id, m.cancelled ? 'cancelled' : 'completed', null);
-      } catch (err) {
-        d.log.error({ err: (err as Error).message, run_id: m.run_id }, 'storing discovered devices failed');
-        end(m.run_id, 'failed', 'storing the discovered devices failed');
-      }
+      if (!r || r.agent_id !== agentId || r.status !== 'running') return Promise.resolve();
+      r.parts = r.parts.then(async () => {
+        if (r.status !== 'running') return;
+        r.scanned = m.scanned;
+        r.total = m.total;
+        if (m.error) return end(m.run_id, 'failed', m.error.message);
+        try {
+          await store(r, m.devices, r.partial);
+          r.partial = true;
+          if (!m.more) end(m.run_id, m.cancelled ? 'cancelled' : 'completed', null);
+        } catch (err) {
+          d.log.error({ err: (err as Error).message, run_id: m.run_id }, 'storing discovered devices failed');
+          end(m.run_id, 'failed', 'storing the discovered devices failed');
+        }
+      });
+      return r.parts;
     },
     onAgentOffline(agentId: number): void {
       for (const r of runs.values()) if (r.agent_id === agentId && r.status === 'running') end(r.run_id, 'failed', 'the agent disconnected during the discovery');

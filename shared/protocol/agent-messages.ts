@@ -54,12 +54,17 @@ export const DiscoveryProgress = z.object({
   found: z.number().int().nonnegative(),
 });
 
+/** Hosts per discovery.result message: ~200 bytes each, so a part stays far below MAX_MESSAGE_BYTES. */
+export const DISCOVERY_RESULT_CHUNK = 5000;
+
 export const DiscoveryResult = z.object({
   type: z.literal('discovery.result'),
   run_id: z.string().max(100),
   scanned: z.number().int().nonnegative(),
   total: z.number().int().nonnegative(),
-  devices: z.array(DiscoveredHost).max(65536),
+  devices: z.array(DiscoveredHost).max(DISCOVERY_RESULT_CHUNK),
+  /** More parts of this result follow (a large result travels in parts that each fit a message). */
+  more: z.boolean().optional(),
   cancelled: z.boolean().optional(),
   error: Failure.optional(),
 });
