@@ -22,7 +22,8 @@ export function readTimeoutFor(operationTimeoutSec: number): number {
 /** One request/response: builds the envelope, POSTs it, checks RelatesTo, throws typed faults. */
 export async function callWsman(ctx: WsmanContext, o: CallOptions): Promise<SoapResponse> {
   const opTimeout = o.operationTimeoutSec ?? ctx.operationTimeoutSec;
-  const env = buildEnvelope({
+  // Destructured so the request text is not kept alive while the answer is awaited.
+  const { xml, messageId } = buildEnvelope({
     ...o,
     to: ctx.transport.url,
     maxEnvelopeSize: ctx.maxEnvelopeSize,
@@ -31,6 +32,6 @@ export async function callWsman(ctx: WsmanContext, o: CallOptions): Promise<Soap
   });
   // The host may legitimately hold the request for OperationTimeout; wait a little longer than that.
   const readTimeoutMs = Math.max(ctx.readTimeoutMs, readTimeoutFor(opTimeout));
-  const answer = await ctx.transport.send(env.xml, readTimeoutMs);
-  return parseSoapResponse(answer.xml, env.messageId);
+  const answer = await ctx.transport.send(xml, readTimeoutMs);
+  return parseSoapResponse(answer.xml, messageId);
 }
