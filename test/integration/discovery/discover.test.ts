@@ -17,8 +17,8 @@ let secure: Winsim;
 let notWinrm: HttpServer;
 let rpcOnly: TcpServer;
 
-// Basic (with the simulator allowing unencrypted HTTP) until the WinRM client's NTLM lands (agent/winrm/ntlm-factory.ts).
-const credential: CollectCredential = { type: 'winrm_basic', username: 'Administrator', password: PASSWORD, tls_verify: 'insecure' };
+// NTLM, as Windows hosts accept by default (Basic is never sent in clear text to a listener the profile did not choose).
+const credential: CollectCredential = { type: 'winrm_ntlm', username: 'Administrator', password: PASSWORD, tls_verify: 'insecure' };
 
 function listen(server: HttpServer | TcpServer, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
