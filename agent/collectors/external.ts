@@ -48,6 +48,19 @@ function pluginEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/**
+ * What the plugin left behind once it is done: it leads its own process group (detached), which
+ * lives on while any descendant does, so a helper it started in the background dies with the job.
+ */
+function killLeftovers(child: ChildProcess): void {
+  if (child.pid === undefined || process.platform === 'win32') return;
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    /* ESRCH: nothing left */
+  }
+}
+
 function killTree(child: ChildProcess): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   if (process.platform === 'win32') {
@@ -61,9 +74,21 @@ function killTree(child: ChildProcess): void {
   }
 }
 
+/**
+ * The forms a plugin may echo the password in: as is, JSON-escaped (it read it from JSON on stdin),
+ * JSON with non-ASCII escaped (Python's json.dumps, either hex case) and base64.
+ */
+function secretForms(secret: string): string[] {
+  const json = JSON.stringify(secret).slice(1, -1);
+  const ascii = json.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const forms = [secret, json, ascii, ascii.replace(/\\u[0-9a-f]{4}/g, (u) => u.toUpperCase().replace('\\U', '\\u')), Buffer.from(secret, 'utf8').toString('base64')];
+  // Longest first, so a form that contains another is replaced whole.
+  return [...new Set(forms)].filter((f) => f.length > 0).sort((a, b) => b.length - a.length);
+}
+
 function redact(text: string, secret: string | undefined): string {
   let out = text;
-  if (secret) out = out.split(secret).join('***');
+  if (secret) for (const form of secretForms(secret)) out = out.split(form).join('***');
   return out.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ');
 }
 
@@ -193,6 +218,7 @@ export function runExternalPlugin(req: CollectRequest<ExternalConfig>, signal: A
       }, EXIT_GRACE_MS);
     });
     child.on('close', (code, sig) => {
+      killLeftovers(child);
       if (settled) return;
       const elapsed = Math.round(performance.now() - started);
       const err = snippet(Buffer.concat(stderr).toString('utf8'), secret, STDERR_REPORT_CHARS);

@@ -196,3 +196,13 @@ test('a missing command and a bad config are plugin errors, not crashes', async 
   );
   assert.throws(() => collector.validateConfig({ command: 'x', shell: true }), /shell/);
 });
+
+test('a helper the plugin leaves running in the background is killed once the plugin is done', async () => {
+  const pidFile = join(dir, 'leftover.pid');
+  const path = script('leftover.sh', `sleep 60 </dev/null >/dev/null 2>&1 &\necho $! > ${JSON.stringify(pidFile)}\necho '{"cpu_percent": 1}'\n`);
+  const sample = await collector.collect(request({ command: '/bin/sh', args: [path] }), new AbortController().signal);
+  assert.equal(sample.cpu_percent, 1, 'the plugin succeeded');
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  await sleep(200);
+  assert.ok(!isRunning(pid), 'the background helper was killed');
+});
