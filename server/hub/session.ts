@@ -79,7 +79,7 @@ export class AgentSession {
   /** Room left in the agent's advertised flow-control window. */
   window(): number {
     const now = Date.now();
-    for (const [id, expires] of this.inFlight) if (expires < now) this.inFlight.delete(id);
+    for (const [id, expires] of this.inFlight) if (expires <= now) this.inFlight.delete(id);
     return Math.max(0, this.maxInFlight - this.inFlight.size);
   }
 

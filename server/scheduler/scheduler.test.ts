@@ -239,3 +239,53 @@ test('after a stall longer than the interval the monitor is dispatched once, lat
   assert.equal(h.sent.length, 2);
   await h.sched.stop();
 });
+
+/** A scheduler whose agent window holds each job, as the hub does, until its result or deadline + grace. */
+async function heldWindowHarness(ms: ScheduledMonitor[], window: { limit: number }, graceMs: number) {
+  const clock = createManualClock();
+  const held = new Map<string, number>();
+  const sent: PollJob[] = [];
+  const timedOut: TimedOutJob[] = [];
+  const sched = createScheduler({
+    store: memoryStore(ms).store, log: silent, clock, isAgentOnline: () => true,
+    dispatch: (_agent, jobs) => {
+      for (const [id, expires] of held) if (expires <= clock.now()) held.delete(id);
+      const n = Math.max(0, Math.min(jobs.length, window.limit - held.size));
+      for (const j of jobs.slice(0, n)) {
+        held.set(j.job_id, j.deadline + graceMs);
+        sent.push(j);
+      }
+      return n;
+    },
+    onTimeout: (jobs) => void timedOut.push(...jobs),
+    config: { graceMs },
+  });
+  await sched.start();
+  return { clock, sched, sent, timedOut };
+}
+
+test('results that never come back free the window at deadline + grace: every monitor keeps being polled', async () => {
+  // 3 monitors every 10 s, a window of 2: jobs are held 25 s (10 s deadline + 15 s grace), so they wait.
+  const h = await heldWindowHarness([1, 2, 3].map((id) => monitor(id, { interval_ms: 10_000 })), { limit: 2 }, 15_000);
+  h.clock.advance(30 * 60_000);
+  const per = [1, 2, 3].map((id) => h.sent.filter((j) => j.monitor_id === id).length);
+  // 30 min / 25 s per slot × 2 slots = 144 jobs shared by three monitors; none may starve.
+  assert.ok(h.sent.length >= 140, `the window is used all along (${h.sent.length} jobs)`);
+  assert.ok(per.every((n) => n >= 30), `every monitor polled through the half hour: ${per.join(', ')}`);
+  assert.ok(h.timedOut.length >= h.sent.length - 2, `every unanswered job timed out (${h.timedOut.length} of ${h.sent.length})`);
+  await h.sched.stop();
+});
+
+test('jobs sent when the window opens get their timeouts armed, and the monitors carry on after them', async () => {
+  const window = { limit: 0 };
+  const h = await heldWindowHarness([monitor(1), monitor(2)], window, 5_000);
+  h.clock.advance(60_000);
+  assert.equal(h.sent.length, 0, 'no room: both wait');
+  window.limit = 2;
+  h.sched.onWindowOpen(1);
+  assert.equal(h.sent.length, 2, 'both go out when the window opens');
+  h.clock.advance(10 * 60_000);
+  assert.ok(h.timedOut.length >= 2, `their timeouts fired (${h.timedOut.length})`);
+  assert.ok(h.sent.length >= 10, `polling carried on (${h.sent.length} jobs in 10 minutes)`);
+  await h.sched.stop();
+});

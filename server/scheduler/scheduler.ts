@@ -271,7 +271,10 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     }
     if (sent >= q.length) waiting.delete(agentId);
     else waiting.set(agentId, q.slice(sent));
-    if (sent > 0) scheduleFlush();
+    if (sent > 0) {
+      scheduleFlush();
+      schedule(); // the new jobs' expiries may come before anything already timed
+    }
   };
 
   const requeue = (m: ScheduledMonitor, due: number, now: number): void => {
@@ -330,6 +333,9 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
           log.error({ err }, 'scheduler: onTimeout threw');
         }
       }
+      // A job without a result no longer holds its agent's window (the hub frees the slot at the
+      // same deadline + grace): jobs waiting for that room go out now, not when something else is due.
+      for (const agentId of [...waiting.keys()]) if (!touched.has(agentId)) drainAgent(agentId, now);
     }
     schedule();
   };
