@@ -16,7 +16,14 @@ const withoutNul = (f: Failure): Failure =>
  * Turns scheduler jobs into wire jobs (plugin + sealed credential, both cached) and agent results
  * into writer rows. The only place that knows both the scheduler's and the protocol's job shapes.
  */
-export function createPollPipeline(o: { pool: pg.Pool; hub: Hub; sealer: CredentialSealer; log: Log }) {
+export function createPollPipeline(o: {
+  pool: pg.Pool;
+  hub: Hub;
+  sealer: CredentialSealer;
+  log: Log;
+  /** Jobs that were claimed but never sent, each with the failure to record for it. */
+  onUnsent?: (jobs: { job_id: string; result: PollResult }[]) => void;
+}) {
   const plugins = new Map<number, { at: number; value: { type: string; config: unknown } }>();
   const pluginOf = async (id: number) => {
     const hit = plugins.get(id);
@@ -45,22 +52,34 @@ export function createPollPipeline(o: { pool: pg.Pool; hub: Hub; sealer: Credent
   };
 
   return {
-    /** Scheduler → hub. Claims room in the agent's window now; sends once credentials are sealed. */
+    /**
+     * Scheduler → hub. Claims room in the agent's window now (so the next call cannot count the
+     * same room) and sends once credentials are sealed. A job that cannot be prepared gives its
+     * room back and is reported at once as an internal failure, not left to time out.
+     */
     dispatch(agentId: number, jobs: PollJob[]): number {
-      const room = Math.min(o.hub.window(agentId), jobs.length);
+      const room = o.hub.claim(agentId, jobs);
       if (room <= 0) return 0;
       const batch = jobs.slice(0, room);
       void (async () => {
         const wire: WireJob[] = [];
+        const unsent: { job: PollJob; cls: 'internal' | 'agent_offline'; why: string }[] = [];
         for (const j of batch) {
           try {
             const [plugin, credential] = await Promise.all([pluginOf(j.plugin_id), o.sealer.seal(agentId, j.credential_profile_id)]);
             wire.push({ job_id: j.job_id, monitor_id: j.monitor_id, deadline: j.deadline, target: { ip: j.ip, port: j.port, use_ssl: j.use_ssl }, plugin: { type: plugin.type, config: plugin.config ?? {} }, credential });
           } catch (err) {
             o.log.warn({ err: (err as Error).message, monitor_id: j.monitor_id }, 'could not prepare a poll job');
+            unsent.push({ job: j, cls: 'internal', why: 'the server could not prepare the job (plugin or credential unavailable)' });
           }
         }
-        if (wire.length) o.hub.dispatch(agentId, wire);
+        if (wire.length && !o.hub.sendClaimed(agentId, wire)) {
+          for (const w of wire) unsent.push({ job: batch.find((j) => j.job_id === w.job_id)!, cls: 'agent_offline', why: 'the agent disconnected before the job was sent' });
+        }
+        if (unsent.length) {
+          o.hub.release(agentId, unsent.map((u) => u.job.job_id));
+          o.onUnsent?.(unsent.map(({ job, cls, why }) => ({ job_id: job.job_id, result: { monitor_id: job.monitor_id, time: new Date(job.due), ok: false as const, failure: { class: cls, message: why } } })));
+        }
       })();
       return room;
     },

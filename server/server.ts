@@ -103,7 +103,13 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     onWindowOpen: (id) => scheduler?.onWindowOpen(id),
   });
   const sealer = createCredentialSealer(services.credentialProfiles, (id) => hub!.sealKey(id));
-  pipeline = createPollPipeline({ pool, hub, sealer, log });
+  pipeline = createPollPipeline({
+    pool, hub, sealer, log,
+    onUnsent: (jobs) => {
+      scheduler?.complete(jobs.map((j) => j.job_id));
+      writer.write(jobs.map((j) => j.result)).catch((err: Error) => log.error({ err: err.message }, 'recording unsent jobs failed'));
+    },
+  });
   discoveryHolder.svc = createDiscoveryRunService({
     pool, hub, sealer, events, log,
     getProfile: (id) => services.discoveryProfiles.getRow(id),

@@ -27,8 +27,12 @@ export interface HubOptions {
 export interface Hub {
   /** Takes an HTTP upgrade for `/agent`; returns false for other paths (the caller handles them). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
-  /** Sends as many jobs as the agent's window allows; returns how many went out. */
-  dispatch(agentId: number, jobs: PollJob[]): number;
+  /** Claims room in the agent's window for up to `jobs.length` jobs, in order; returns how many got room. */
+  claim(agentId: number, jobs: readonly { job_id: string; deadline: number }[]): number;
+  /** Sends jobs claimed before; false if the agent is gone (their room is then moot). */
+  sendClaimed(agentId: number, jobs: PollJob[]): boolean;
+  /** Returns claimed room for jobs that will not be sent. */
+  release(agentId: number, jobIds: readonly string[]): void;
   window(agentId: number): number;
   send(agentId: number, msg: ServerMessage): boolean;
   isOnline(agentId: number): boolean;
@@ -105,10 +109,9 @@ export function createHub(o: HubOptions): Hub {
       });
       return true;
     },
-    dispatch(agentId, jobs) {
-      const s = sessions.get(agentId);
-      return s?.ready ? s.dispatch(jobs, graceMs) : 0;
-    },
+    claim: (agentId, jobs) => sessions.get(agentId)?.claim(jobs, graceMs) ?? 0,
+    sendClaimed: (agentId, jobs) => sessions.get(agentId)?.sendClaimed(jobs) ?? false,
+    release: (agentId, jobIds) => sessions.get(agentId)?.release(jobIds),
     window: (agentId) => sessions.get(agentId)?.window() ?? 0,
     send: (agentId, msg) => sessions.get(agentId)?.send(msg) ?? false,
     isOnline: (agentId) => sessions.get(agentId)?.ready ?? false,

@@ -83,13 +83,27 @@ export class AgentSession {
     return Math.max(0, this.maxInFlight - this.inFlight.size);
   }
 
-  dispatch(jobs: PollJob[], graceMs: number): number {
+  /**
+   * Takes room in the window for jobs that will be sent shortly (their credentials are still being
+   * sealed): counted from now, so a second claim cannot take the same room.
+   */
+  claim(jobs: readonly { job_id: string; deadline: number }[], graceMs: number): number {
+    if (this.state !== 'ready') return 0;
     const room = Math.min(this.window(), jobs.length);
-    if (room <= 0) return 0;
-    const batch = jobs.slice(0, room);
-    if (!this.send({ type: 'jobs.dispatch', jobs: batch })) return 0;
-    for (const j of batch) this.inFlight.set(j.job_id, j.deadline + graceMs);
-    return room;
+    for (let i = 0; i < room; i++) this.inFlight.set(jobs[i]!.job_id, jobs[i]!.deadline + graceMs);
+    return Math.max(0, room);
+  }
+
+  /** Gives back claimed room for jobs that will not be sent. */
+  release(jobIds: readonly string[]): void {
+    let freed = false;
+    for (const id of jobIds) freed = this.inFlight.delete(id) || freed;
+    if (freed) this.host.windowOpen(this);
+  }
+
+  /** Sends jobs whose room was claimed. */
+  sendClaimed(jobs: PollJob[]): boolean {
+    return this.send({ type: 'jobs.dispatch', jobs });
   }
 
   close(code: number, reason: string): void {
