@@ -4,6 +4,8 @@ import { EventEmitter } from 'node:events';
 export interface ServerEvents {
   'monitor.changed': { id: number; deleted?: boolean };
   'device.status_changed': { id: number; status: string };
+  /** Where the device is polled changed (port, use_ssl): the scheduler re-reads it. */
+  'device.changed': { id: number };
   'credential.changed': { id: number; version: number; deleted?: boolean };
   'agent.disabled': { id: number };
   'agent.deleted': { id: number };

@@ -130,6 +130,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     if (e.status === 'active') health.reset(e.id);
     void scheduler!.refreshDevice(e.id);
   });
+  events.on('device.changed', (e) => void scheduler!.refreshDevice(e.id));
   events.on('credential.changed', (e) => {
     sealer.forgetProfile(e.id);
     for (const a of hub!.onlineAgents()) hub!.send(a, { type: 'credentials.invalidate', profile_id: e.id });

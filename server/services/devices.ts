@@ -76,6 +76,7 @@ export function createDeviceService(db: Db, events: EventBus) {
         if (p.status === 'active') await db.update(monitors).set({ consecutive_failures: 0 }).where(eq(monitors.device_id, id));
         events.emit('device.status_changed', { id, status: p.status });
       }
+      if ((p.port !== undefined && p.port !== cur.port) || (p.use_ssl !== undefined && p.use_ssl !== cur.use_ssl)) events.emit('device.changed', { id });
       return deviceToApi(r!);
     },
     async remove(id: number) {

@@ -67,6 +67,7 @@ export function createDiscoveryRunService(d: Deps) {
     const profile = await d.getProfile(run.discovery_profile_id).catch(() => undefined);
     const client = await d.pool.connect();
     const reactivated: number[] = [];
+    const moved: number[] = [];
     try {
       await client.query('BEGIN');
       const devices: Device[] = [];
@@ -80,11 +81,13 @@ export function createDiscoveryRunService(d: Deps) {
              os_version = COALESCE(EXCLUDED.os_version, devices.os_version), last_seen = now(), updated_at = now(),
              discovery_profile_id = COALESCE(devices.discovery_profile_id, EXCLUDED.discovery_profile_id),
              status = CASE WHEN devices.status IN ('inactive', 'unreachable') THEN 'active' ELSE devices.status END
-           RETURNING *, (xmax = 0) AS inserted, (SELECT status FROM devices o WHERE o.agent_id = $1 AND o.ip = $2) AS old_status`,
+           RETURNING *, (xmax = 0) AS inserted, (SELECT status FROM devices o WHERE o.agent_id = $1 AND o.ip = $2) AS old_status,
+             (SELECT port FROM devices o WHERE o.agent_id = $1 AND o.ip = $2) AS old_port, (SELECT use_ssl FROM devices o WHERE o.agent_id = $1 AND o.ip = $2) AS old_use_ssl`,
           [run.agent_id, h.ip, h.port, h.use_ssl, h.hostname, h.os, h.os_version, profile ? run.discovery_profile_id : null],
         );
         let row = r.rows[0];
         if (!row.inserted && ['inactive', 'unreachable'].includes(row.old_status)) reactivated.push(row.id);
+        else if (!row.inserted && (row.old_port !== row.port || row.old_use_ssl !== row.use_ssl)) moved.push(row.id);
         if (row.inserted && profile?.auto_provision) {
           const plugin = profile.plugin_id ?? (await client.query("SELECT id FROM plugins WHERE name = 'windows-wmi'")).rows[0]?.id;
           if (plugin) {
@@ -106,6 +109,7 @@ export function createDiscoveryRunService(d: Deps) {
       client.release();
     }
     for (const id of reactivated) d.events.emit('device.status_changed', { id, status: 'active' });
+    for (const id of moved) d.events.emit('device.changed', { id });
     if (run.provisioned_monitors) d.events.emit('monitor.changed', { id: 0 });
   }
 

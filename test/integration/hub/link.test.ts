@@ -13,6 +13,7 @@ import { createLink, type Link, type SpooledResult } from '../../../agent/link/c
 import { postJson } from '../../../agent/link/https-json.ts';
 import { createMemorySpool } from '../../../agent/spool/memory-spool.ts';
 import { selfSignedCert } from '../../winsim/tls-cert.ts';
+import type { PollJob } from '../../../shared/protocol/index.ts';
 
 let s: TestServer;
 const links: Link[] = [];
@@ -177,4 +178,23 @@ test('with a pinned fingerprint that does not match, the enrollment token is nev
   } finally {
     impostor.close();
   }
+});
+
+test("changing a device's port and TLS setting reaches the next poll job", async () => {
+  const id = await enrolled('moving-device');
+  const jobs: PollJob[] = [];
+  const l = link(id, { onJobs: (js) => void jobs.push(...js) });
+  l.start();
+  await waitFor('connected', async () => l.connected(), 10_000, 50);
+  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'moving-c', type: 'winrm_ntlm', username: 'u', password: 'p' })).body;
+  const dev = (await s.api('POST', '/api/v1/devices', { agent_id: id.agent_id, ip: '10.66.0.1' })).body;
+  const mon = (await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 10 })).body;
+  const forMonitor = () => jobs.filter((j) => j.monitor_id === mon.id);
+  await waitFor('first job', async () => forMonitor().length > 0, 15_000, 50);
+  assert.deepEqual(forMonitor()[0]!.target, { ip: '10.66.0.1', port: 5985, use_ssl: false }, 'polled where it was');
+  assert.equal((await s.api('PUT', `/api/v1/devices/${dev.id}`, { port: 5986, use_ssl: true })).status, 200);
+  const before = forMonitor().length;
+  await waitFor('next job', async () => forMonitor().length > before, 15_000, 50);
+  assert.deepEqual(forMonitor().at(-1)!.target, { ip: '10.66.0.1', port: 5986, use_ssl: true }, 'polled where it is now');
+  await l.stop();
 });
