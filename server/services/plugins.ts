@@ -1,6 +1,6 @@
 import { asc, count, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
-import { monitors, plugins } from '../db/schema.ts';
+import { discoveryProfiles, monitors, plugins } from '../db/schema.ts';
 import { AppError, notFound } from '../errors.ts';
 import { iso, mapDbError, type Page } from './common.ts';
 
@@ -67,6 +67,9 @@ export function createPluginService(db: Db) {
       await get(id);
       const [m] = await db.select({ n: count() }).from(monitors).where(eq(monitors.plugin_id, id));
       if (m!.n > 0) throw new AppError('IN_USE', `Plugin in use by ${m!.n} monitor(s)`, { monitors: m!.n });
+      // A discovery profile that provisions monitors with it holds it too (the foreign key would refuse).
+      const [d] = await db.select({ n: count() }).from(discoveryProfiles).where(eq(discoveryProfiles.plugin_id, id));
+      if (d!.n > 0) throw new AppError('IN_USE', `Plugin in use by ${d!.n} discovery profile(s)`, { discovery_profiles: d!.n });
       await db.delete(plugins).where(eq(plugins.id, id));
     },
   };

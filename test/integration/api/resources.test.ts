@@ -223,3 +223,15 @@ test('the tRPC endpoint refuses a body over the request limit with 413, before a
   const r = await httpsRequest('POST', `${s.url}/trpc/auth.login`, { 'content-type': 'application/json' }, JSON.stringify({ username: 'x'.repeat(2 * 1024 * 1024), password: 'p' }));
   assert.equal(r.status, 413, 'payload too large');
 });
+
+test('a plugin a discovery profile provisions with cannot be deleted: 400 naming the discovery profile, not 500', async () => {
+  const agent = await makeAgent('plugin-dp-site');
+  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'plugin-dp-cred', type: 'winrm_ntlm', username: 'u', password: 'p' })).body;
+  const plugin = (await s.api('POST', '/api/v1/plugins', { name: 'plugin-dp', type: 'external', config: { command: '/bin/true' } })).body;
+  const dp = (await s.api('POST', '/api/v1/discovery-profiles', { name: 'plugin-dp', agent_id: agent.agent.id, credential_profile_id: cred.id, target: '10.0.0.1', plugin_id: plugin.id })).body;
+  const r = await s.api('DELETE', `/api/v1/plugins/${plugin.id}`);
+  assert.equal(r.status, 400, JSON.stringify(r.body));
+  assert.equal(r.body.error.message, 'Plugin in use by 1 discovery profile(s)');
+  assert.equal((await s.api('DELETE', `/api/v1/discovery-profiles/${dp.id}`)).status, 204);
+  assert.equal((await s.api('DELETE', `/api/v1/plugins/${plugin.id}`)).status, 204, 'free once the profile is gone');
+});
