@@ -59,3 +59,20 @@ test('idle clients are closed by the sweep, busy ones are kept', async (t) => {
   busy.release();
   cache.close();
 });
+
+test('a lease that breaks while another job uses the same client evicts it at once but closes it only when that job is done', () => {
+  const { made, create } = fakes();
+  const cache = createWinrmClientCache({ create });
+  const a = cache.acquire(target, cred);
+  const b = cache.acquire(target, cred);
+  a.release(true); // a's job was aborted
+  assert.equal(made[0]!.closed, false, "b's poll keeps its client");
+  const c = cache.acquire(target, cred);
+  assert.equal(made.length, 2, 'a new job gets a fresh client');
+  b.release();
+  assert.equal(made[0]!.closed, true, 'closed once b is done');
+  c.release();
+  assert.equal(made[1]!.closed, false, 'the fresh one stays warm');
+  cache.close();
+  assert.equal(made[1]!.closed, true, 'closing the cache closes everything');
+});

@@ -31,6 +31,8 @@ interface Entry {
   busy: number;
   lastUsed: number;
   closed: boolean;
+  /** Evicted as broken: closed as soon as no job uses it any more. */
+  retired: boolean;
 }
 
 export function winrmClientOptions(target: CollectTarget, credential: CollectCredential, o: { maxConnections?: number; connectTimeoutMs?: number } = {}): WinrmClientOptions {
@@ -63,8 +65,13 @@ export function createWinrmClientCache(o: WinrmClientCacheOptions = {}): WinrmCl
   const entries = new Map<string, Entry>();
   let sweeper: NodeJS.Timeout | undefined;
 
-  const drop = (key: string, e: Entry): void => {
+  const drop = (key: string, e: Entry, force = false): void => {
     if (entries.get(key) === e) entries.delete(key);
+    // Another job still uses this client: it must not see "the WinRM client is closed" mid-poll.
+    if (e.busy > 0 && !force) {
+      e.retired = true;
+      return;
+    }
     if (!e.closed) {
       e.closed = true;
       e.client.close();
@@ -92,7 +99,7 @@ export function createWinrmClientCache(o: WinrmClientCacheOptions = {}): WinrmCl
         } catch (err) {
           throw new CollectFailure('internal', `cannot build a WinRM client for this target: ${(err as Error).message}`, { retryable: false });
         }
-        e = { client, busy: 0, lastUsed: Date.now(), closed: false };
+        e = { client, busy: 0, lastUsed: Date.now(), closed: false, retired: false };
         entries.set(key, e);
         if (!sweeper) {
           sweeper = setInterval(sweep, Math.max(1000, Math.min(idleMs, 60_000)));
@@ -109,7 +116,7 @@ export function createWinrmClientCache(o: WinrmClientCacheOptions = {}): WinrmCl
           released = true;
           entry.busy--;
           entry.lastUsed = Date.now();
-          if (broken) drop(key, entry);
+          if (broken || entry.retired) drop(key, entry);
         },
       };
     },
@@ -117,7 +124,7 @@ export function createWinrmClientCache(o: WinrmClientCacheOptions = {}): WinrmCl
       return entries.size;
     },
     close() {
-      for (const [key, e] of entries) drop(key, e);
+      for (const [key, e] of entries) drop(key, e, true);
     },
   };
 }
