@@ -13,6 +13,9 @@ import { createRunner, type JobResult } from './runner/runner.ts';
 import { openDiskSpool } from './spool/disk-spool.ts';
 import { SpoolFullError, type Spool } from './spool/spool.ts';
 
+/** Discoveries one agent runs at once: each is a full-speed sweep of its range. */
+const MAX_DISCOVERIES = 2;
+
 export interface RunningAgent {
   link: Link;
   spool: Spool<SpooledResult>;
@@ -85,6 +88,10 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
 
   async function onDiscovery(job: DiscoveryJob): Promise<void> {
     if (discoveries.has(job.run_id)) return;
+    if (discoveries.size >= MAX_DISCOVERIES) {
+      link.send({ type: 'discovery.result', run_id: job.run_id, scanned: 0, total: 0, devices: [], error: { class: 'internal', message: `this agent is already running ${discoveries.size} discoveries; try again when one has finished` } });
+      return;
+    }
     const ac = new AbortController();
     // one listener per host probe in flight: hundreds during a large sweep
     setMaxListeners(0, ac.signal);
@@ -98,7 +105,10 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
         credential,
         ...(job.winrm_port ? { prefer: { port: job.winrm_port, use_ssl: job.use_ssl ?? false } } : {}),
         signal: ac.signal,
-        onProgress: (p) => link.send({ type: 'discovery.progress', run_id: job.run_id, ...p }),
+        // The server fails a run whose agent went away: a scan nobody will receive stops too.
+        onProgress: (p) => {
+          if (!link.send({ type: 'discovery.progress', run_id: job.run_id, ...p })) ac.abort();
+        },
       });
       const devices = res.found.map((h) => ({ ip: h.ip, port: h.port, use_ssl: h.use_ssl, hostname: h.hostname, os: h.os, os_version: h.os_version, winrm_stack: h.winrm_stack }));
       for (const part of discoveryResultParts(job.run_id, { scanned: res.scanned, total: res.total, cancelled: res.cancelled, devices })) link.send(part);

@@ -31,6 +31,19 @@ test('a long discovery answers 202 with a run id, reports progress while it runs
   }, 30_000, 200);
   assert.ok(progressed.scanned < progressed.total);
   assert.equal((await s.api('POST', `/api/v1/discovery-profiles/${dp.id}/run`)).status, 409, 'one run per profile');
+  // Other profiles on the same agent: a second sweep may run alongside, a third is refused by the agent.
+  const dp2 = (await s.api('POST', '/api/v1/discovery-profiles', { name: 'big-2', agent_id: created.body.agent.id, credential_profile_id: cred.id, target: '127.91.0.0/16' })).body;
+  const dp3 = (await s.api('POST', '/api/v1/discovery-profiles', { name: 'big-3', agent_id: created.body.agent.id, credential_profile_id: cred.id, target: '127.92.0.0/16' })).body;
+  const run2 = (await s.api('POST', `/api/v1/discovery-profiles/${dp2.id}/run`)).body.run_id as string;
+  const run3 = (await s.api('POST', `/api/v1/discovery-profiles/${dp3.id}/run`)).body.run_id as string;
+  const refused = await waitFor('third run refused', async () => {
+    const r = (await s.api('GET', `/api/v1/discovery-runs/${run3}`)).body;
+    return r.status !== 'running' ? r : undefined;
+  }, 10_000, 100);
+  assert.equal(refused.status, 'failed', 'the third concurrent sweep is refused');
+  assert.match(refused.error, /already running 2 discoveries/);
+  assert.equal((await s.api('GET', `/api/v1/discovery-runs/${run2}`)).body.status, 'running', 'the second runs');
+  assert.equal((await s.api('POST', `/api/v1/discovery-runs/${run2}/cancel`)).status, 200);
   const cancel = await s.api('POST', `/api/v1/discovery-runs/${runId}/cancel`);
   assert.equal(cancel.status, 200);
   const done = await waitFor('cancelled', async () => {
