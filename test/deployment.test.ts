@@ -36,3 +36,16 @@ test('images, ports and build files agree with the README and the repository', (
   assert.match(compose.services.server.environment.DATABASE_URL, /@timescaledb:5432\//);
   assert.ok(readme.includes('docker compose up'));
 });
+
+test('a service image that runs as a non-root user owns the directories its volumes are mounted on', () => {
+  for (const [name, svc] of Object.entries(compose.services as Record<string, { build?: { dockerfile: string }; volumes?: string[] }>)) {
+    if (!svc.build) continue;
+    const dockerfile = readFileSync(`${ROOT}${svc.build.dockerfile}`, 'utf8');
+    const user = /^USER\s+(\S+)/m.exec(dockerfile)?.[1];
+    if (!user || user === 'root') continue;
+    for (const mount of (svc.volumes ?? []).map((v) => v.split(':')[1]!)) {
+      // Docker creates a missing mount point root-owned: the image must create and chown it.
+      assert.match(dockerfile, new RegExp(`chown\\s+${user}(:\\S+)?\\s+${mount.replace(/[/.]/g, '\\$&')}`), `${name}: ${mount} is owned by ${user}`);
+    }
+  }
+});
