@@ -11,7 +11,8 @@ export function createTokenIssuer(secret: string, ttlSeconds: number) {
     },
     async verify(token: string): Promise<{ username: string } | undefined> {
       try {
-        const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], issuer: 'nmslite' });
+        // Every token we issue expires; one without `exp` would be valid forever.
+        const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], issuer: 'nmslite', requiredClaims: ['exp', 'sub'] });
         return payload.sub ? { username: payload.sub } : undefined;
       } catch {
         return undefined;

@@ -102,7 +102,9 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
       if (rangeSec / secs > o.maxRawPoints) {
         throw new AppError('VALIDATION_ERROR', `bucket: ${bucket} gives more than ${o.maxRawPoints} points over this range; use bucket=${suggestBucket(rangeSec, o.maxRawPoints)} or wider`, { field: 'bucket' });
       }
-      const fn = o.mode === 'timescaledb' ? `time_bucket(make_interval(secs => $4), time)` : `date_bin(make_interval(secs => $4), time, TIMESTAMPTZ 'epoch')`;
+      // Plain PostgreSQL bins from TimescaleDB's default origin (Monday 2000-01-03), so a 7-day
+      // bucket starts on the same day in both modes.
+      const fn = o.mode === 'timescaledb' ? `time_bucket(make_interval(secs => $4), time)` : `date_bin(make_interval(secs => $4), time, TIMESTAMPTZ '2000-01-03 00:00:00+00')`;
       const r = await o.pool.query(
         `SELECT ${fn} AS time, avg(cpu_percent) AS cpu_percent, avg(memory_total) AS memory_total, avg(memory_used) AS memory_used,
                 avg(disk_total) AS disk_total, avg(disk_used) AS disk_used, avg(net_sent_ps) AS net_sent_ps, avg(net_recv_ps) AS net_recv_ps,

@@ -44,8 +44,9 @@ test('tampered, expired, alg none and wrong-secret tokens get 401', async () => 
   const expired = await new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'HS256' }).setSubject('admin').setIssuer('nmslite').setIssuedAt(Math.floor(Date.now() / 1000) - 7200).setExpirationTime(Math.floor(Date.now() / 1000) - 3600).sign(key);
   const none = new UnsecuredJWT({ role: 'admin' }).setSubject('admin').setIssuer('nmslite').setExpirationTime('1h').encode();
   const wrong = await new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'HS256' }).setSubject('admin').setIssuer('nmslite').setExpirationTime('1h').sign(new TextEncoder().encode('another-secret-another-secret-another-secret'));
+  const forever = await new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'HS256' }).setSubject('admin').setIssuer('nmslite').sign(key);
   const valid = await new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'HS256' }).setSubject('admin').setIssuer('nmslite').setExpirationTime('1h').sign(key);
-  for (const [name, tok] of [['tampered', tampered], ['expired', expired], ['alg none', none], ['wrong secret', wrong], ['garbage', 'abc.def']] as const) {
+  for (const [name, tok] of [['tampered', tampered], ['expired', expired], ['alg none', none], ['wrong secret', wrong], ['no expiry', forever], ['garbage', 'abc.def']] as const) {
     const r = await s.api('GET', '/api/v1/monitors', undefined, tok);
     assert.equal(r.status, 401, name);
   }

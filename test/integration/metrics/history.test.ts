@@ -65,6 +65,13 @@ test('bucketed history averages per bucket with date_bin on plain PostgreSQL', a
   assert.equal(bad.body.error.details.field, 'bucket');
 });
 
+test("multi-day buckets start where TimescaleDB's time_bucket starts them (Mondays, origin 2000-01-03)", async () => {
+  // T0 is Sunday 2026-11-22: its 7-day bucket is the week from Monday 2026-11-16.
+  const r = await s.api('GET', `/api/v1/monitors/${monitorId}/metrics/history?from=${new Date(T0).toISOString()}&to=${new Date(T0 + 86400_000).toISOString()}&bucket=7d`);
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.body.data.map((p: { timestamp: string }) => p.timestamp), ['2026-11-16T00:00:00.000Z'], 'one bucket, starting Monday');
+});
+
 test('the same history through tRPC', async () => {
   const input = encodeURIComponent(JSON.stringify({ id: monitorId, from: new Date(T0).toISOString(), to: new Date(T0 + 3600_000).toISOString(), bucket: '1h' }));
   const r = await s.api('GET', `/trpc/monitors.metricsHistory?input=${input}`);
