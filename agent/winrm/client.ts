@@ -31,7 +31,10 @@ export const WinrmClientOptions = z
       .refine((t) => t.mode !== 'pin' || (t.fingerprint ?? '').replace(/[^0-9a-fA-F]/g, '').length === 64, {
         message: "tls.mode 'pin' needs a SHA-256 fingerprint (64 hex digits)",
       }),
-    /** 'auto' seals NTLM traffic over HTTP, which a default Windows host requires. */
+    /**
+     * 'auto' seals NTLM traffic over HTTP, which a default Windows host requires, and refuses Basic
+     * over HTTP (the password would travel in clear text); 'never' allows both unencrypted.
+     */
     encryption: z.enum(['auto', 'always', 'never']).default('auto'),
     timeouts: z
       .object({

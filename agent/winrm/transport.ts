@@ -144,6 +144,10 @@ export class Transport {
 
   private async exchange(conn: PooledConnection, soap: Buffer, readTimeoutMs: number): Promise<SoapHttpAnswer> {
     if (this.o.auth === 'basic') {
+      // Basic carries the password itself; over plain HTTP only when the caller said unencrypted is fine.
+      if (!this.o.https && (this.o.encryption ?? 'auto') !== 'never') {
+        throw new WinrmAuthError('refusing to send a Basic password in clear text over HTTP: use HTTPS (5986) or an NTLM credential', 'basic_over_http');
+      }
       const res = await this.roundTrip(conn.http, soap, SOAP_TYPE, { Authorization: this.basicHeader() }, readTimeoutMs);
       if (res.status === 401 && !this.o.https) {
         throw new WinrmAuthError(

@@ -117,7 +117,8 @@ test('collectWindowsMetricsPowerShell runs the marked script and reads its JSON 
       }
     },
   });
-  const c = createWinrmClient({ host: '127.0.0.1', port: ps.port, auth: 'basic', username: 'admin', password: 'secret' });
+  // A plain-HTTP replay server: Basic without TLS only because the test says unencrypted is fine.
+  const c = createWinrmClient({ host: '127.0.0.1', port: ps.port, auth: 'basic', username: 'admin', password: 'secret', encryption: 'never' });
   try {
     const sample = await collectWindowsMetricsPowerShell(c);
     assert.equal(sample.cpu_percent, 7);
