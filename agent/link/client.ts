@@ -77,6 +77,8 @@ export function createLink(o: LinkOptions): Link {
   let stopped = true;
   let isUp = false;
   let attempt = 0;
+  /** When the current session was welcomed (0 while not up). */
+  let upSince = 0;
   let retryAfterMs: number | undefined;
   let offset = 0;
   let heartbeatMs = 10_000;
@@ -124,6 +126,10 @@ export function createLink(o: LinkOptions): Link {
 
   function down(code: number, reason: string): void {
     const wasUp = isUp;
+    // Backoff starts over only after a session that lasted: a server that welcomes and then
+    // closes at once (its database is read-only, two agents share an identity) is not hammered.
+    if (wasUp && Date.now() - upSince >= heartbeatMs) attempt = 0;
+    upSince = 0;
     isUp = false;
     outstanding = 0;
     if (hbTimer) clearInterval(hbTimer);
@@ -181,8 +187,15 @@ export function createLink(o: LinkOptions): Link {
       sock.terminate();
       down(res.statusCode === 503 ? CloseCode.serverBusy : CloseCode.goingAway, retryAfterMs !== undefined ? `retry-after=${retryAfterMs / 1000}` : '');
     });
+    // The upgrade's timeout ends at 'open'; a server (or proxy) that then says nothing would
+    // hold this socket forever, since heartbeats start with the welcome.
+    let welcomeTimer: NodeJS.Timeout | undefined;
     sock.on('open', async () => {
       if (failed) return;
+      welcomeTimer = setTimeout(() => {
+        o.log.warn({ waited_ms: timeoutMs }, 'no welcome from the server; reconnecting');
+        sock.terminate();
+      }, timeoutMs);
       try {
         const token = await new SignJWT({})
           .setProtectedHeader({ alg: 'EdDSA' })
@@ -213,7 +226,8 @@ export function createLink(o: LinkOptions): Link {
           offset = Math.round(m.server_time - (helloAt + (now - helloAt) / 2));
           heartbeatMs = m.heartbeat_ms;
           isUp = true;
-          attempt = 0;
+          upSince = now;
+          clearTimeout(welcomeTimer);
           stats.connects++;
           o.log.info({ agent_id: m.agent_id, clock_offset_ms: offset }, 'connected to the server');
           o.spool.rewind();
@@ -261,6 +275,7 @@ export function createLink(o: LinkOptions): Link {
       }
     });
     sock.on('close', (code: number, reason: Buffer) => {
+      clearTimeout(welcomeTimer);
       if (ws !== sock) return;
       const r = reason.toString('utf8');
       o.log.info({ code, reason: r }, 'disconnected');
