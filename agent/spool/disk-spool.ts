@@ -33,7 +33,8 @@ const segName = (first: number) => `seg-${String(first).padStart(12, '0')}.log`;
  * but an unacked record is never lost. Fully acked segments are deleted.
  */
 export function openDiskSpool<T>(o: DiskSpoolOptions): Spool<T> {
-  const segmentBytes = o.segmentBytes ?? 8 * 1024 * 1024;
+  // A segment is freed only when all of it is acknowledged: keep several within the cap.
+  const segmentBytes = Math.max(4096, Math.min(o.segmentBytes ?? 8 * 1024 * 1024, Math.floor(o.capBytes / 4)));
   const flushMs = o.flushMs ?? 5;
   mkdirSync(o.dir, { recursive: true, mode: 0o700 });
   const metaPath = join(o.dir, 'meta.json');
@@ -165,6 +166,9 @@ export function openDiskSpool<T>(o: DiskSpoolOptions): Spool<T> {
         if (a.seg.bytes >= segmentBytes) {
           closeSync(a.fd);
           active = undefined;
+          // A full segment's records are read back from disk when sent: an outage must not keep
+          // the whole backlog in memory.
+          loaded.delete(a.seg.first);
         }
       }
       for (const w of waiters) w.resolve();
@@ -185,6 +189,15 @@ export function openDiskSpool<T>(o: DiskSpoolOptions): Spool<T> {
       loaded.set(seg.first, recs);
     }
     return recs;
+  }
+
+  /** acks.log keeps only acknowledgements of records still on disk (it would grow forever). */
+  function rewriteAcks(): void {
+    const lines: number[] = [];
+    for (const g of segments) for (let k = 0; k < g.end - g.first; k++) if (g.acked[k]) lines.push(g.first + k);
+    const tmp = `${acksPath}.tmp`;
+    writeFileSync(tmp, lines.length ? lines.join('\n') + '\n' : '');
+    renameSync(tmp, acksPath);
   }
 
   function dropSegment(seg: Segment): void {
@@ -238,6 +251,7 @@ export function openDiskSpool<T>(o: DiskSpoolOptions): Spool<T> {
     },
     async ack(seqs) {
       const lines: string[] = [];
+      let dropped = false;
       for (const s of seqs) {
         const seg = segments.find((g) => s >= g.first && s < g.end);
         if (!seg || seg.acked[s - seg.first]) continue;
@@ -245,17 +259,20 @@ export function openDiskSpool<T>(o: DiskSpoolOptions): Spool<T> {
         seg.unacked--;
         inFlight.delete(s);
         lines.push(String(s));
-        if (seg.unacked === 0 && seg !== active?.seg) dropSegment(seg);
+        // Fully acknowledged, a closed segment goes (the one being written closes at segmentBytes,
+        // at most a quarter of the cap, and goes then).
+        if (seg.unacked === 0 && seg !== active?.seg) {
+          dropSegment(seg);
+          dropped = true;
+        }
       }
       if (lines.length) appendFileSync(acksPath, lines.join('\n') + '\n');
-      if (segments.every((g) => g.unacked === 0) && !pending.length) {
-        for (const g of [...segments]) if (g !== active?.seg) dropSegment(g);
-        writeFileSync(acksPath, active ? readFileSync(acksPath) : '');
-      }
+      if (dropped) rewriteAcks();
     },
     rewind() {
       inFlight.clear();
-      cursor = segments[0]?.first ?? nextSeq;
+      // Records still waiting for their flush come before nextSeq: start at the oldest of all.
+      cursor = Math.min(segments[0]?.first ?? nextSeq, pending[0]?.seq ?? nextSeq);
     },
     stats: () => ({
       backlog: segments.reduce((n, s) => n + s.unacked, 0) + pending.length,

@@ -1,4 +1,6 @@
 import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, appendFileSync, statSync, existsSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -77,4 +79,59 @@ test('disk spool: a write that fails (disk full) loses only that append; later a
   const b = openDiskSpool<{ n: number }>({ dir, capBytes: 1 << 20, segmentBytes: 4096 });
   assert.deepEqual((await b.next(10)).map((r) => [r.seq, r.data.n]), [[s4, 4]], 'after a reopen too');
   await b.close();
+});
+
+test('disk spool: a cap smaller than the default segment keeps working once everything is acknowledged', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'spool-'));
+  const s = openDiskSpool<{ n: number; pad: string }>({ dir, capBytes: 64 * 1024 });
+  const pad = 'x'.repeat(300);
+  for (let n = 0; n < 2000; n++) {
+    await s.append([{ n, pad }]); // ~10x the cap over the loop
+    const got = await s.next(10);
+    await s.ack(got.map((r) => r.seq));
+  }
+  assert.equal(s.stats().backlog, 0, 'everything acknowledged');
+  assert.ok(s.stats().bytes < 64 * 1024, `acknowledged bytes are given back (${s.stats().bytes})`);
+  await s.close();
+});
+
+test('disk spool: acks.log holds only acknowledgements of records still on disk', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'spool-'));
+  const s = openDiskSpool<{ n: number }>({ dir, capBytes: 1 << 30, segmentBytes: 4096 });
+  // Steady traffic with one record never acknowledged (so the spool is never empty).
+  const [stuck] = await s.append([{ n: -1 }]);
+  for (let n = 0; n < 10_000; n += 100) {
+    await s.append(Array.from({ length: 100 }, (_, k) => ({ n: n + k })));
+    await s.ack((await s.next(101)).map((r) => r.seq).filter((q) => q !== stuck));
+  }
+  const size = statSync(join(dir, 'acks.log')).size;
+  assert.ok(size < 4096, `acks.log is ${size} bytes after 10,000 acknowledged records`);
+  await s.close();
+});
+
+test('disk spool: a rewind while records wait for their flush still sends them', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'spool-'));
+  const s = openDiskSpool<{ n: number }>({ dir, capBytes: 1 << 20, flushMs: 20 });
+  const appended = s.append([{ n: 1 }]); // not awaited: still in the flush window
+  s.rewind(); // a reconnect lands here
+  await appended;
+  assert.deepEqual((await s.next(10)).map((r) => r.data.n), [1], 'the record is not skipped');
+  await s.close();
+});
+
+test('disk spool: a long outage does not keep the backlog in memory', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const dir = mkdtempSync(join(tmpdir(), 'spool-'));
+  const s = openDiskSpool<{ n: number; pad: string }>({ dir, capBytes: 1 << 30, segmentBytes: 1 << 20 });
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const pad = 'y'.repeat(1000);
+  for (let n = 0; n < 40_000; n += 1000) await s.append(Array.from({ length: 1000 }, (_, k) => ({ n: n + k, pad: `${pad}${n + k}` })));
+  gc();
+  const grown = process.memoryUsage().heapUsed - before;
+  assert.ok(s.stats().bytes > 40_000_000, 'about 40 MB spooled');
+  assert.ok(grown < 15_000_000, `heap grew by ${Math.round(grown / 1e6)} MB for 40 MB on disk`);
+  assert.equal((await s.next(5)).length, 5, 'and the oldest records are still read back from disk');
+  await s.close();
 });
