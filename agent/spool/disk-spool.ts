@@ -166,9 +166,10 @@ export function openDiskSpool<T>(o: DiskSpoolOptions): Spool<T> {
         if (a.seg.bytes >= segmentBytes) {
           closeSync(a.fd);
           active = undefined;
-          // A full segment's records are read back from disk when sent: an outage must not keep
-          // the whole backlog in memory.
-          loaded.delete(a.seg.first);
+          // Closed segments' records stay in memory only while few (the drain usually trails the
+          // writes by less than a segment); beyond that they are read back from disk when sent,
+          // so an outage does not keep the whole backlog in memory.
+          for (const k of loaded.keys()) if (loaded.size > 2 && k !== active?.seg.first) loaded.delete(k);
         }
       }
       for (const w of waiters) w.resolve();
