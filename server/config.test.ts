@@ -26,6 +26,9 @@ test('a malformed or unknown setting stops start with a message naming it', () =
     [['--server.prot', '1'], {}, /server.*prot/],
     [[], { NMSLITE_LOG_LEVEL: 'loud' }, /log\.level/],
     [['--server.port'], {}, /needs a value/],
+    [[], { JWT_SECRET: 'change-me-at-least-32-characters-long-secret' }, /auth\.jwt_secret.*example value/],
+    [[], { AUTH_PASSWORD: 'change-me-admin-password' }, /auth\.password.*example value/],
+    [[], { NMSLITE_MASTER_KEY: 'REPLACE_WITH_openssl_rand_base64_32' }, /master_key.*example value/],
   ];
   for (const [argv, env, re] of bad) assert.throws(() => parseConfig(loadConfig(argv, env)), (e: Error) => e instanceof ConfigError && re.test(e.message), JSON.stringify([argv, env]));
 });

@@ -6,6 +6,10 @@ const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 /** Every server setting, grouped as in the config file. Sources: flags > env > file > defaults. */
+/** The example values shipped in .env.example: a server started with one of them is open to anyone who read it. */
+const notPlaceholder = (v: string): boolean => !/change-me|REPLACE_WITH/i.test(v);
+const PLACEHOLDER_MESSAGE = 'is still the example value from .env.example; generate a secret (openssl rand -hex 32)';
+
 export const ServerConfig = z
   .object({
     server: z
@@ -30,8 +34,8 @@ export const ServerConfig = z
     auth: z
       .object({
         username: z.string().min(1).max(100).default('admin'),
-        password: z.string().min(8, 'must be at least 8 characters').max(200).optional(),
-        jwt_secret: z.string().min(32, 'must be at least 32 characters').optional(),
+        password: z.string().min(8, 'must be at least 8 characters').max(200).refine(notPlaceholder, PLACEHOLDER_MESSAGE).optional(),
+        jwt_secret: z.string().min(32, 'must be at least 32 characters').refine(notPlaceholder, PLACEHOLDER_MESSAGE).optional(),
         token_ttl_s: int(60, 7 * 86400).default(86400),
         login_max_failures: int(1, 1000).default(5),
         login_window_s: int(1, 86400).default(300),
@@ -39,7 +43,7 @@ export const ServerConfig = z
       .strict()
       .prefault({}),
     /** 32 bytes, base64 or hex: encrypts credential-profile passwords (AES-256-GCM). */
-    master_key: z.string().min(1).optional(),
+    master_key: z.string().min(1).refine(notPlaceholder, PLACEHOLDER_MESSAGE).optional(),
     log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
     agents: z
       .object({

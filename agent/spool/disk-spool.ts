@@ -169,7 +169,7 @@ export function openDiskSpool<T>(o: DiskSpoolOptions): Spool<T> {
           // Closed segments' records stay in memory only while few (the drain usually trails the
           // writes by less than a segment); beyond that they are read back from disk when sent,
           // so an outage does not keep the whole backlog in memory.
-          for (const k of loaded.keys()) if (loaded.size > 2 && k !== active?.seg.first) loaded.delete(k);
+          for (const k of loaded.keys()) if (loaded.size > 2) loaded.delete(k);
         }
       }
       for (const w of waiters) w.resolve();
