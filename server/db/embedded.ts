@@ -70,7 +70,17 @@ export async function startEmbeddedPostgres(o: EmbeddedDbOptions): Promise<Embed
     onError: (m) => log(m instanceof Error ? m.message : String(m)),
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200', '-c', 'fsync=on'],
   });
-  if (!existsSync(join(dataDir, 'PG_VERSION'))) await pg.initialise();
+  if (!existsSync(join(dataDir, 'PG_VERSION'))) {
+    // initdb reads the superuser password from a file the library writes to the temp directory;
+    // with the default umask any local user could read it. As root initdb runs as another user
+    // that must read it, so only a non-root server can close it.
+    const umask = isRoot() ? undefined : process.umask(0o077);
+    try {
+      await pg.initialise();
+    } finally {
+      if (umask !== undefined) process.umask(umask);
+    }
+  }
   try {
     await pg.start();
   } catch (err) {
