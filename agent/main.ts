@@ -8,7 +8,7 @@ import { AGENT_VERSION } from './version.ts';
 const HELP = `nmslite-agent ${AGENT_VERSION} — NMSlite edge agent
 
 Usage:
-  nmslite-agent enroll --server wss://HOST:8443 --token TOKEN [--fingerprint SHA256]
+  nmslite-agent enroll --server wss://HOST:8443 (--token TOKEN | --token-env VAR) [--fingerprint SHA256]
   nmslite-agent run
   nmslite-agent status
   nmslite-agent collect HOST [--port N] [--https] [--insecure] [--auth ntlm|basic] [--user U]
@@ -55,6 +55,7 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
       'ping-before-poll': { type: 'string' },
       server: { type: 'string' },
       token: { type: 'string' },
+      'token-env': { type: 'string' },
       fingerprint: { type: 'string' },
       port: { type: 'string' },
       https: { type: 'boolean' },
@@ -89,9 +90,12 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
 
   switch (cmd) {
     case 'enroll': {
-      if (!values.server || !values.token) fail('enroll needs --server wss://HOST:8443 and --token TOKEN', 2);
+      // --token-env keeps the one-time token out of the process list and shell history.
+      const token = values['token-env'] ? env[values['token-env']] : (values.token ?? env.NMSLITE_ENROLLMENT_TOKEN);
+      if (values['token-env'] && !token) fail(`no enrollment token: the environment variable ${values['token-env']} is not set`, 2);
+      if (!values.server || !token) fail('enroll needs --server wss://HOST:8443 and --token TOKEN (or --token-env VAR)', 2);
       const { enroll } = await import('./enroll.ts');
-      const id = await enroll({ server: values.server!, token: values.token!, identityPath: cfg.identity, env, ...(values.fingerprint ? { fingerprint: values.fingerprint } : {}) });
+      const id = await enroll({ server: values.server!, token: token!, identityPath: cfg.identity, env, ...(values.fingerprint ? { fingerprint: values.fingerprint } : {}) });
       print({ enrolled: true, agent_id: id.agent_id, name: id.name, server: id.server, server_fingerprint: id.server_fingerprint, identity: cfg.identity });
       return;
     }

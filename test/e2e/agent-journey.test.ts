@@ -27,7 +27,10 @@ after(async () => {
 test('an agent enrolls once with its one-time token and pins the server certificate', async () => {
   const created = await s.api('POST', '/api/v1/agents', { name: 'site-journey' });
   const token = created.body.enrollment_token as string;
-  const r = await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token', token, '--home', home]);
+  // The token from the environment, not the command line (which any local user can read in ps).
+  const missing = await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token-env', 'NMSLITE_TEST_NO_SUCH_VAR', '--home', home]);
+  assert.match(missing.stderr, /NMSLITE_TEST_NO_SUCH_VAR is not set/, 'a missing variable is named');
+  const r = await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token-env', 'ENROLL_TOKEN', '--home', home], { ENROLL_TOKEN: token });
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.equal(out.agent_id, created.body.agent.id);
