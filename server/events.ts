@@ -9,6 +9,8 @@ export interface ServerEvents {
   'credential.changed': { id: number; version: number; deleted?: boolean };
   'agent.disabled': { id: number };
   'agent.deleted': { id: number };
+  /** New keys replaced the agent's old ones. */
+  'agent.reenrolled': { id: number };
   'metrics.written': { monitorIds: number[] };
 }
 

@@ -137,6 +137,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
   });
   events.on('agent.disabled', (e) => hub!.closeAgent(e.id, CloseCode.agentDisabled, 'agent disabled'));
   events.on('agent.deleted', (e) => hub!.closeAgent(e.id, CloseCode.unauthorized, 'agent deleted'));
+  events.on('agent.reenrolled', (e) => hub!.closeAgent(e.id, CloseCode.replaced, 'the agent enrolled again with new keys'));
   const reloadScheduler = async () => {
     const r = await pool.query<{ id: number }>('SELECT m.id FROM monitors m');
     for (const row of r.rows) await scheduler!.refreshMonitor(row.id);

@@ -27,6 +27,9 @@ export function postJson(url: URL, payload: unknown, o: { pin?: string; env: Rec
       headers: { 'content-type': 'application/json', 'content-length': body.length },
       rejectUnauthorized: false,
       timeout: timeoutMs,
+      // A fresh connection every time (through the proxy's tunnel, or `agent: false`): its
+      // certificate is checked, and the pin enforced, before the body goes out; a pooled socket
+      // would have no handshake to wait for.
       ...(proxy
         ? {
             createConnection: (_opts: unknown, cb: (err: Error | null, s?: TLSSocket) => void) => {
@@ -34,7 +37,7 @@ export function postJson(url: URL, payload: unknown, o: { pin?: string; env: Rec
               return undefined;
             },
           }
-        : {}),
+        : { agent: false }),
     } as unknown as Parameters<typeof request>[0]);
     let fingerprint = '';
     // The body (an enrollment token) is written only once the certificate is checked against the pin.

@@ -70,7 +70,10 @@ export function createAgentService(db: Db, pool: pg.Pool, events: EventBus, o: {
     /** Public: the agent presents its one-time token and public keys. */
     async enroll(input: unknown) {
       try {
-        return await enrollAgent(pool, input);
+        const enrolled = await enrollAgent(pool, input);
+        // A session still open with the previous keys (re-enrolment after a reissued token) ends now.
+        events.emit('agent.reenrolled', { id: enrolled.agent_id });
+        return enrolled;
       } catch (err) {
         if (err instanceof EnrollRefused) throw new AppError(err.code === 'FORBIDDEN' ? 'FORBIDDEN' : err.code === 'UNAUTHORIZED' ? 'UNAUTHORIZED' : 'VALIDATION_ERROR', err.message);
         throw err;

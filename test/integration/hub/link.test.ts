@@ -107,6 +107,13 @@ test('the link reaches the server through an HTTP CONNECT proxy from HTTPS_PROXY
   await waitFor('connected through the proxy', async () => l.connected(), 10_000, 50);
   assert.equal(connects, 1);
   await l.stop();
+  // Enrollment (HTTPS POST) goes through the same proxy, pin checked on the tunnelled handshake.
+  const created = await s.api('POST', '/api/v1/agents', { name: 'proxied-enroll' });
+  const keys = generateAgentKeys();
+  const env = { HTTPS_PROXY: `http://127.0.0.1:${proxyPort}` };
+  const r = await postJson(new URL(`${s.url}/api/v1/agents/enroll`), { token: created.body.enrollment_token, sign_public_key: keys.sign_public_key, seal_public_key: keys.seal_public_key }, { env, pin: s.server.fingerprint });
+  assert.equal(r.status, 200, 'enrolled through the proxy');
+  assert.equal(connects, 2, 'one tunnel for the enrollment');
   proxy.close();
 });
 
@@ -196,5 +203,20 @@ test("changing a device's port and TLS setting reaches the next poll job", async
   const before = forMonitor().length;
   await waitFor('next job', async () => forMonitor().length > before, 15_000, 50);
   assert.deepEqual(forMonitor().at(-1)!.target, { ip: '10.66.0.1', port: 5986, use_ssl: true }, 'polled where it is now');
+  await l.stop();
+});
+
+test('enrolling again with new keys ends the session that still uses the old ones', async () => {
+  const old = await enrolled('re-enrolled');
+  let fatal = '';
+  const l = link(old, { onFatal: (r) => void (fatal = r) });
+  l.start();
+  await waitFor('connected', async () => l.connected(), 10_000, 50);
+  const token = (await s.api('POST', `/api/v1/agents/${old.agent_id}/enrollment-token`)).body.enrollment_token as string;
+  const keys = generateAgentKeys();
+  const r = await postJson(new URL(`${s.url}/api/v1/agents/enroll`), { token, sign_public_key: keys.sign_public_key, seal_public_key: keys.seal_public_key }, { env: {} });
+  assert.equal(r.status, 200, 'enrolled again');
+  await waitFor('old session refused', async () => fatal, 10_000, 50);
+  assert.equal(l.connected(), false, 'the old keys are no longer connected');
   await l.stop();
 });
