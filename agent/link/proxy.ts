@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 
 /** Proxy URL for a target, from HTTPS_PROXY / https_proxy, unless NO_PROXY matches the host. */
 export function proxyFor(host: string, env: Record<string, string | undefined>): URL | undefined {
@@ -25,7 +25,8 @@ export function connectThroughProxy(proxy: URL, host: string, port: number, time
         reject(new Error(`the proxy refused CONNECT to ${host}:${port} (HTTP ${res.statusCode})`));
         return;
       }
-      resolve(tlsConnect({ socket, servername: host, rejectUnauthorized: false }));
+      // SNI carries host names only (RFC 6066); an IP address is left out.
+      resolve(tlsConnect({ socket, ...(isIP(host) ? {} : { servername: host }), rejectUnauthorized: false }));
     });
     req.once('timeout', () => req.destroy(new Error('the proxy did not answer CONNECT in time')));
     req.once('error', (e) => reject(new Error(`cannot reach the proxy ${proxy.host}: ${e.message}`)));
