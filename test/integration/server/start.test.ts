@@ -4,13 +4,14 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, chmodSync, statSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../helpers/db.ts';
+import { randomBytes } from 'node:crypto';
+import { freePort, startTestDatabase } from '../../helpers/db.ts';
 import { httpsRequest } from '../../helpers/server.ts';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
-function start(dataDir: string, port: number, pgPort: number) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', '--data_dir', dataDir, '--server.port', String(port), '--database.embedded_port', String(pgPort), '--log.level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, DATABASE_URL: '', AUTH_PASSWORD: '', JWT_SECRET: '', NMSLITE_MASTER_KEY: '' } });
+function start(dataDir: string, port: number, pgPort: number, env: Record<string, string> = { DATABASE_URL: '', AUTH_PASSWORD: '', JWT_SECRET: '', NMSLITE_MASTER_KEY: '' }) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', '--data_dir', dataDir, '--server.port', String(port), '--database.embedded_port', String(pgPort), '--log.level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   let err = '';
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   const up = new Promise<string>((resolve, reject) => {
@@ -64,4 +65,19 @@ test('npm start works with no setup, survives a SIGKILL (postgres left running) 
   second.child.kill('SIGTERM');
   const code = await new Promise((r) => second.child.once('exit', r));
   assert.equal(code, 0, 'a clean shutdown on SIGTERM');
+});
+
+test('with an external database (DATABASE_URL, as in docker compose) SIGTERM is a clean shutdown with exit 0', { timeout: 120_000 }, async () => {
+  const db = await startTestDatabase();
+  try {
+    const dataDir = mkdtempSync('/tmp/nmslite-start-ext-');
+    const env = { DATABASE_URL: db.url, AUTH_PASSWORD: 'ext-admin-pw-1', JWT_SECRET: randomBytes(32).toString('hex'), NMSLITE_MASTER_KEY: randomBytes(32).toString('hex') };
+    const s = start(dataDir, await freePort(), await freePort(), env);
+    await s.up;
+    s.child.kill('SIGTERM');
+    const code = await new Promise((r) => s.child.once('exit', r));
+    assert.equal(code, 0, 'the server ran its own shutdown (a library exit hook would end it with 143)');
+  } finally {
+    await db.stop();
+  }
 });
