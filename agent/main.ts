@@ -117,12 +117,11 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
       return;
     }
     case 'status': {
-      const [{ loadIdentity }, { openDiskSpool }] = await Promise.all([import('./identity.ts'), import('./spool/disk-spool.ts')]);
+      const [{ loadIdentity }, { inspectDiskSpool }] = await Promise.all([import('./identity.ts'), import('./spool/inspect-spool.ts')]);
       const id = loadIdentity(cfg.identity);
-      const spool = openDiskSpool({ dir: cfg.spool_dir, capBytes: cfg.spool_cap_mb * 1024 * 1024 });
-      const s = spool.stats();
-      await spool.close();
-      print({ agent_id: id.agent_id, name: id.name, server: id.server, server_fingerprint: id.server_fingerprint, enrolled_at: id.enrolled_at, spool: { backlog: s.backlog, bytes: s.bytes, next_seq: s.nextSeq }, version: AGENT_VERSION, hostname: hostname() });
+      // Read-only: the agent may be running and writing this spool right now.
+      const spool = inspectDiskSpool(cfg.spool_dir);
+      print({ agent_id: id.agent_id, name: id.name, server: id.server, server_fingerprint: id.server_fingerprint, enrolled_at: id.enrolled_at, spool, version: AGENT_VERSION, hostname: hostname() });
       return;
     }
     case 'collect': {

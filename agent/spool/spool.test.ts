@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { spoolSuite } from './spool-suite.ts';
 import { createMemorySpool } from './memory-spool.ts';
 import { openDiskSpool } from './disk-spool.ts';
+import { inspectDiskSpool } from './inspect-spool.ts';
 
 spoolSuite('memory spool', async (capBytes) => ({ spool: createMemorySpool(capBytes === undefined ? {} : { capBytes }) }));
 spoolSuite('disk spool', async (capBytes) => {
@@ -134,4 +135,18 @@ test('disk spool: a long outage does not keep the backlog in memory', async () =
   assert.ok(grown < 15_000_000, `heap grew by ${Math.round(grown / 1e6)} MB for 40 MB on disk`);
   assert.equal((await s.next(5)).length, 5, 'and the oldest records are still read back from disk');
   await s.close();
+});
+
+test('disk spool: inspecting it (agent status) reads the backlog and changes nothing, beside a spool in use', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'spool-'));
+  const live = openDiskSpool<{ n: number }>({ dir, capBytes: 1 << 20, segmentBytes: 4096 });
+  const seqs = await live.append(Array.from({ length: 50 }, (_, n) => ({ n })));
+  await live.ack(seqs.slice(0, 20));
+  const files = () => readdirSync(dir).sort().map((f) => [f, statSync(join(dir, f)).size]);
+  const before = files();
+  assert.deepEqual(inspectDiskSpool(dir), { backlog: 30, bytes: live.stats().bytes, next_seq: seqs[49]! + 1 }, 'what status prints');
+  assert.deepEqual(files(), before, 'no file touched');
+  const more = await live.append([{ n: 50 }]);
+  assert.deepEqual((await live.next(100)).map((r) => r.seq), [...seqs.slice(20), ...more], 'the live spool is intact');
+  await live.close();
 });
