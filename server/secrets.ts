@@ -40,10 +40,27 @@ export function resolveSecrets(cfg: ServerConfig): ResolvedSecrets {
   let generatedPassword: string | undefined;
   if (embedded) {
     mkdirSync(cfg.data_dir, { recursive: true, mode: 0o700 });
+    const existingDb = existsSync(join(cfg.data_dir, 'postgres', 'PG_VERSION'));
     if (existsSync(path)) {
-      const r = SecretsFile.safeParse(JSON.parse(readFileSync(path, 'utf8')));
-      if (!r.success) throw new ConfigError(`${path} is damaged; delete it to generate new secrets (stored credential passwords become unreadable)`);
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(readFileSync(path, 'utf8'));
+      } catch {
+        parsed = undefined;
+      }
+      const r = SecretsFile.safeParse(parsed);
+      if (!r.success) {
+        throw new ConfigError(
+          `${path} is damaged (not the JSON this server wrote). Restore it from a backup: it holds the embedded database's password and the key that encrypts stored credentials` +
+            (existingDb ? '' : '; with no database yet, deleting it generates new secrets'),
+        );
+      }
       stored = r.data;
+    } else if (existingDb) {
+      // New secrets cannot open the existing database (its password is in the lost file).
+      throw new ConfigError(
+        `${path} is missing but ${join(cfg.data_dir, 'postgres')} holds a database created with the secrets it had: restore the file from a backup (or move the data directory aside to start empty)`,
+      );
     } else {
       generatedPassword = randomBytes(12).toString('base64url');
       stored = {
