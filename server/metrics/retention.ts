@@ -20,9 +20,17 @@ export interface RetentionOptions {
  */
 export async function applyRetention(o: RetentionOptions): Promise<() => void> {
   if (o.mode === 'timescaledb') {
+    // Re-applied on every start: remove then add, because add_…_policy(if_not_exists) keeps an
+    // existing policy with other arguments (a changed compress_after_days would be ignored, 0
+    // would never turn it off).
+    await o.pool.query("SELECT remove_compression_policy('metrics', if_exists => true)");
     if (o.compressAfterDays > 0) {
-      await o.pool.query("ALTER TABLE metrics SET (timescaledb.compress, timescaledb.compress_segmentby = 'monitor_id', timescaledb.compress_orderby = 'time DESC')");
-      await o.pool.query("SELECT add_compression_policy('metrics', make_interval(days => $1), if_not_exists => true)", [o.compressAfterDays]);
+      // TimescaleDB before 2.14 refuses this ALTER once any chunk is compressed, even unchanged.
+      const c = await o.pool.query<{ compression_enabled: boolean }>("SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = 'metrics'");
+      if (!c.rows[0]?.compression_enabled) {
+        await o.pool.query("ALTER TABLE metrics SET (timescaledb.compress, timescaledb.compress_segmentby = 'monitor_id', timescaledb.compress_orderby = 'time DESC')");
+      }
+      await o.pool.query("SELECT add_compression_policy('metrics', make_interval(days => $1))", [o.compressAfterDays]);
     }
     await o.pool.query("SELECT remove_retention_policy('metrics', if_exists => true)");
     if (o.retentionDays > 0) await o.pool.query("SELECT add_retention_policy('metrics', make_interval(days => $1))", [o.retentionDays]);
