@@ -75,6 +75,16 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
   const { loadAgentConfig } = await import('./config.ts');
   const cfg = loadAgentConfig(values as Record<string, string | boolean | undefined>, env);
 
+  /** A positive whole number from a flag, or exit 2 naming the flag. */
+  const intFlag = (name: 'port' | 'timeout', max: number): number | undefined => {
+    const raw = values[name];
+    if (raw === undefined) return undefined;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1 || n > max) fail(`--${name} must be a whole number from 1 to ${max} (got '${raw}')`, 2);
+    return n;
+  };
+  if (values.auth !== undefined && values.auth !== 'ntlm' && values.auth !== 'basic') fail(`--auth must be ntlm or basic (got '${values.auth}')`, 2);
+
   const credentialFromFlags = () => {
     if (!values.user) return null;
     const password = values['password-env'] ? env[values['password-env']] : env.NMSLITE_PASSWORD;
@@ -133,9 +143,9 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
       const res = await collectOnce({
         registry,
         plugin: { type: values.plugin ?? 'windows-wmi' },
-        target: { ip: host!, port: values.port ? Number(values.port) : useSsl ? 5986 : 5985, use_ssl: useSsl },
+        target: { ip: host!, port: intFlag('port', 65535) ?? (useSsl ? 5986 : 5985), use_ssl: useSsl },
         credential: credentialFromFlags(),
-        timeoutMs: values.timeout ? Number(values.timeout) : 30_000,
+        timeoutMs: intFlag('timeout', 3_600_000) ?? 30_000,
       });
       registry.close();
       if (res.ok) return print({ host, time: new Date().toISOString(), ...res.metrics });

@@ -38,6 +38,9 @@ function asciiOnly(js: string): string {
 
 async function main(): Promise<void> {
   const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+  if (process.argv.includes('--only') && !TARGETS.some((t) => t.name === only)) {
+    throw new Error(`--only needs one of ${TARGETS.map((t) => t.name).join(', ')} (got '${only ?? ''}')`);
+  }
   mkdirSync(WORK, { recursive: true });
   const bundle = join(WORK, 'nmslite-agent.cjs');
   await build({
