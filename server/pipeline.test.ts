@@ -21,7 +21,7 @@ function fakeHub(limit: number) {
       for (const j of jobs.slice(0, n)) claimed.add(j.job_id);
       return n;
     },
-    sendClaimed: (_a: number, jobs: WireJob[]) => (sent.push(...jobs), true),
+    sendClaimed: (_a: number, jobs: WireJob[]) => (sent.push(...jobs), []),
     release: (_a: number, ids: readonly string[]) => {
       for (const id of ids) claimed.delete(id);
       released.push(...ids);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Failure } from '../shared/failures.ts';
+import { PG_INT_MAX } from '../shared/metrics.ts';
 import type { PollJob as WireJob, ResultItem } from '../shared/protocol/index.ts';
 import type { CredentialSealer } from './hub/credential-sealer.ts';
 import type { Hub } from './hub/hub.ts';
@@ -40,7 +41,8 @@ export function createPollPipeline(o: {
     let known = ownership.get(agentId);
     if (!known || Date.now() - known.at > 60_000) ownership.set(agentId, (known = { at: Date.now(), ids: new Set() }));
     const ids = known.ids;
-    const unknown = [...new Set(items.map((r) => r.monitor_id).filter((id) => !ids.has(id)))];
+    // An id beyond PostgreSQL's integer is no monitor at all (and would fail the ::int[] cast).
+    const unknown = [...new Set(items.map((r) => r.monitor_id).filter((id) => !ids.has(id) && id <= PG_INT_MAX))];
     if (unknown.length > 0) {
       const r = await o.pool.query<{ id: number }>(
         'SELECT m.id FROM monitors m JOIN devices d ON d.id = m.device_id WHERE d.agent_id = $1 AND m.id = ANY($2::int[])',
@@ -73,8 +75,8 @@ export function createPollPipeline(o: {
             unsent.push({ job: j, cls: 'internal', why: 'the server could not prepare the job (plugin or credential unavailable)' });
           }
         }
-        if (wire.length && !o.hub.sendClaimed(agentId, wire)) {
-          for (const w of wire) unsent.push({ job: batch.find((j) => j.job_id === w.job_id)!, cls: 'agent_offline', why: 'the agent disconnected before the job was sent' });
+        if (wire.length) {
+          for (const w of o.hub.sendClaimed(agentId, wire)) unsent.push({ job: batch.find((j) => j.job_id === w.job_id)!, cls: 'agent_offline', why: 'the agent disconnected before the job was sent' });
         }
         if (unsent.length) {
           o.hub.release(agentId, unsent.map((u) => u.job.job_id));
@@ -84,16 +86,18 @@ export function createPollPipeline(o: {
       return room;
     },
     /**
-     * Agent results → writer rows, for monitors on this agent's devices only: an enrolled agent
-     * must not be able to write another site's metrics or push its monitors toward "down".
+     * The results for monitors on this agent's devices: an enrolled agent must not be able to
+     * write another site's metrics, push its monitors toward "down" or settle its jobs.
      */
-    async toPollResults(agentId: number, items: ResultItem[]): Promise<PollResult[]> {
+    async ownResults(agentId: number, items: ResultItem[]): Promise<ResultItem[]> {
       const owned = await ownedMonitors(agentId, items);
       const foreign = items.filter((r) => !owned.has(r.monitor_id));
-      if (foreign.length > 0) {
-        o.log.warn({ agent_id: agentId, dropped: foreign.length, monitor_ids: [...new Set(foreign.map((r) => r.monitor_id))].slice(0, 10) }, 'dropped results for monitors that are not on this agent');
-        items = items.filter((r) => owned.has(r.monitor_id));
-      }
+      if (foreign.length === 0) return items;
+      o.log.warn({ agent_id: agentId, dropped: foreign.length, monitor_ids: [...new Set(foreign.map((r) => r.monitor_id))].slice(0, 10) }, 'dropped results for monitors that are not on this agent');
+      return items.filter((r) => owned.has(r.monitor_id));
+    },
+    /** Agent results → writer rows. */
+    toPollResults(items: ResultItem[]): PollResult[] {
       return items.map((r) =>
         'metrics' in r
           ? { monitor_id: r.monitor_id, time: new Date(r.time), agent_seq: r.seq, ok: true as const, sample: r.metrics }

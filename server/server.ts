@@ -91,8 +91,9 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     retryAfterSeconds: cfg.agents.retry_after_s,
     jobGraceMs: cfg.polling.grace_s * 1000,
     onResults: async (agentId, items) => {
-      scheduler?.complete(items.map((i) => i.job_id));
-      await writer.write(await pipeline!.toPollResults(agentId, items));
+      const owned = await pipeline!.ownResults(agentId, items);
+      scheduler?.complete(owned.map((i) => i.job_id));
+      await writer.write(pipeline!.toPollResults(owned));
     },
     onMessage: (agentId, msg) => {
       if (msg.type === 'discovery.progress') discoveryHolder.svc?.onProgress(agentId, msg);

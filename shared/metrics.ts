@@ -4,11 +4,14 @@ import { z } from 'zod';
 export const PG_INT_MAX = 2147483647;
 
 /**
- * One metric sample as the agent collects it and the metrics table stores it.
+ * One metric sample as it travels and the metrics table stores it.
  * Raw totals only (bytes, counts); percentages of memory and disk are derived at query time.
  * Integer byte counts travel as JSON numbers: every value fits in 2^53 (8 PiB).
+ * The wire form is lenient where the database is not: a value PostgreSQL refuses is dropped by the
+ * server's writer result by result, never by refusing the whole message (which the agent would
+ * resend forever).
  */
-export const MetricSample = z
+export const MetricSampleWire = z
   .object({
     cpu_percent: z.number().min(0).max(100).nullable(),
     memory_total: z.number().int().nonnegative().nullable(),
@@ -22,10 +25,16 @@ export const MetricSample = z
     packets_recv: z.number().int().nonnegative().nullable(),
     net_errors: z.number().int().nonnegative().nullable(),
     net_dropped: z.number().int().nonnegative().nullable(),
-    process_count: z.number().int().nonnegative().max(PG_INT_MAX).nullable(),
-    collection_ms: z.number().int().nonnegative().max(PG_INT_MAX),
+    process_count: z.number().int().nonnegative().nullable(),
+    collection_ms: z.number().int().nonnegative(),
   })
   .strict();
+
+/** A sample as an agent collects it: also within what the database stores (integer columns). */
+export const MetricSample = MetricSampleWire.extend({
+  process_count: z.number().int().nonnegative().max(PG_INT_MAX).nullable(),
+  collection_ms: z.number().int().nonnegative().max(PG_INT_MAX),
+}).strict();
 export type MetricSample = z.infer<typeof MetricSample>;
 
 export const METRIC_FIELDS = Object.keys(MetricSample.shape) as (keyof MetricSample)[];

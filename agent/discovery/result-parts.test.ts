@@ -9,7 +9,7 @@ test('a /16 full of Windows hosts travels in parts that each fit a message and p
   const devices = Array.from({ length: 65_000 }, (_, i) => host(i));
   assert.ok(Buffer.byteLength(JSON.stringify(devices)) > MAX_MESSAGE_BYTES, 'the whole result would not fit one message');
   const parts = discoveryResultParts('run-1', { scanned: 65_536, total: 65_536, cancelled: false, devices });
-  assert.equal(parts.length, 13, 'parts');
+  assert.ok(parts.length >= 3 && parts.length <= 6, `a few parts (${parts.length})`);
   for (const [i, p] of parts.entries()) {
     const raw = JSON.stringify(p);
     assert.ok(Buffer.byteLength(raw) < MAX_MESSAGE_BYTES, `part ${i} fits`);
@@ -20,7 +20,8 @@ test('a /16 full of Windows hosts travels in parts that each fit a message and p
   assert.deepEqual(parts.flatMap((p) => p.devices), devices, 'every host once, in order');
 });
 
-test('an empty or small result is one part without "more"', () => {
+test('an empty result, or one that fits a message (15,000 hosts), is one part without "more", as older servers expect', () => {
+  assert.equal(discoveryResultParts('r', { scanned: 65_536, total: 65_536, cancelled: false, devices: Array.from({ length: 15_000 }, (_, i) => host(i)) }).length, 1, '15,000 hosts in one message');
   assert.deepEqual(discoveryResultParts('r', { scanned: 254, total: 254, cancelled: true, devices: [] }), [{ type: 'discovery.result', run_id: 'r', scanned: 254, total: 254, cancelled: true, devices: [] }]);
   assert.equal(discoveryResultParts('r', { scanned: 1, total: 1, cancelled: false, devices: [host(1)] }).length, 1, 'one part');
 });

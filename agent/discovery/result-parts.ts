@@ -1,19 +1,27 @@
-import { DISCOVERY_RESULT_CHUNK, type AgentMessage, type DiscoveredHost } from '../../shared/protocol/index.ts';
+import { DISCOVERY_RESULT_PART_BYTES, type AgentMessage, type DiscoveredHost } from '../../shared/protocol/index.ts';
 
 type DiscoveryResultMessage = Extract<AgentMessage, { type: 'discovery.result' }>;
 
 /**
- * A discovery's result as the messages that carry it: one part per DISCOVERY_RESULT_CHUNK hosts
- * (a /16 full of Windows hosts would not fit one message), every part but the last marked `more`.
+ * A discovery's result as the messages that carry it. A result that fits one message is sent as
+ * one, exactly as before parts existed (so an older server reads it whole); a larger one (a /16
+ * full of Windows hosts) is cut by serialized size, every part but the last marked `more`.
  */
 export function discoveryResultParts(
   runId: string,
   res: { scanned: number; total: number; cancelled: boolean; devices: DiscoveredHost[] },
 ): DiscoveryResultMessage[] {
-  const parts: DiscoveryResultMessage[] = [];
-  for (let i = 0; i === 0 || i < res.devices.length; i += DISCOVERY_RESULT_CHUNK) {
-    const more = i + DISCOVERY_RESULT_CHUNK < res.devices.length;
-    parts.push({ type: 'discovery.result', run_id: runId, scanned: res.scanned, total: res.total, cancelled: res.cancelled, devices: res.devices.slice(i, i + DISCOVERY_RESULT_CHUNK), ...(more ? { more } : {}) });
+  const head = { type: 'discovery.result' as const, run_id: runId, scanned: res.scanned, total: res.total, cancelled: res.cancelled };
+  const parts: DiscoveredHost[][] = [[]];
+  let bytes = 0;
+  for (const host of res.devices) {
+    const size = Buffer.byteLength(JSON.stringify(host)) + 1;
+    if (bytes + size > DISCOVERY_RESULT_PART_BYTES && parts.at(-1)!.length > 0) {
+      parts.push([]);
+      bytes = 0;
+    }
+    parts.at(-1)!.push(host);
+    bytes += size;
   }
-  return parts;
+  return parts.map((devices, i) => ({ ...head, devices, ...(i < parts.length - 1 ? { more: true } : {}) }));
 }

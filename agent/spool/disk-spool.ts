@@ -124,7 +124,12 @@ export function openDiskSpool<T>(o: DiskSpoolOptions): Spool<T> {
     }
     closeSync(a.fd);
     active = undefined;
-    if (a.seg.end === a.seg.first) dropSegment(a.seg);
+    // Nothing in it left to send (empty, or every record acknowledged already): it goes now, as
+    // no later ack would free it.
+    if (a.seg.unacked === 0) {
+      dropSegment(a.seg);
+      rewriteAcks();
+    }
   }
 
   function flush(): void {

@@ -29,7 +29,13 @@ export function inspectDiskSpool(dir: string): { backlog: number; bytes: number;
   let backlog = 0;
   let bytes = 0;
   for (const name of names.filter((n) => /^seg-\d{12}\.log$/.test(n))) {
-    const { records, validBytes } = decodeRecords(readFileSync(join(dir, name)));
+    let buf: Buffer;
+    try {
+      buf = readFileSync(join(dir, name));
+    } catch {
+      continue; // the running agent deleted it (fully acknowledged) since the listing
+    }
+    const { records, validBytes } = decodeRecords(buf);
     bytes += validBytes;
     for (const r of records) {
       if (!acked.has(r.seq)) backlog++;

@@ -91,7 +91,8 @@ test('attributes: either quote, spaces around =, entities, > inside a value; xml
   assert.deepEqual({ ...root.attrs }, { a: 'x & "y"', b: '1 > 0', nil: 'true' }, 'attributes by local name, declarations dropped');
   assert.deepEqual({ ...child(root, 'C')!.attrs }, {}, 'an element without attributes has none');
   assert.equal(child(root, 'D')!.attrs.e, '2', 'single-quoted value');
-  for (const bad of ['<a b/>', '<a b=c/>', '<a b="c/>', '<a =""/>', '<a>x&#0;y</a>', '<a b="&#x1;"/>']) {
+  assert.equal(parseXml('<a>esc&#x1B;[0m</a>').text, 'esc\u001b[0m', 'a control character WMI data may hold is kept');
+  for (const bad of ['<a b/>', '<a b=c/>', '<a b="c/>', '<a =""/>', '<a>x&#0;y</a>', '<a b="&#xD800;"/>']) {
     assert.throws(() => parseSoapResponse(bad), (e: unknown) => e instanceof WinrmFaultError && e.code === 'bad_response', `refused: ${bad}`);
   }
 });

@@ -154,9 +154,13 @@ export function parseXml(input: string): XmlElement {
   return root;
 }
 
-/** XML 1.0 Char: `&#0;` and other control characters are not well-formed (and PostgreSQL text refuses NUL). */
+/**
+ * Character references accepted: any code point but NUL and lone surrogates. XML 1.0 forbids the
+ * other control characters too, but WMI data can hold them and a host that escapes one should not
+ * lose the whole poll; NUL is refused because nothing downstream (PostgreSQL text) can keep it.
+ */
 function isXmlChar(c: number): boolean {
-  return c === 0x9 || c === 0xa || c === 0xd || (c >= 0x20 && c <= 0xd7ff) || (c >= 0xe000 && c <= 0xfffd) || (c >= 0x10000 && c <= 0x10ffff);
+  return c > 0 && c <= 0x10ffff && !(c >= 0xd800 && c <= 0xdfff);
 }
 
 function isSpace(c: number): boolean {

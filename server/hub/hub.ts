@@ -29,8 +29,8 @@ export interface Hub {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
   /** Claims room in the agent's window for up to `jobs.length` jobs, in order; returns how many got room. */
   claim(agentId: number, jobs: readonly { job_id: string; deadline: number }[]): number;
-  /** Sends jobs claimed before; false if the agent is gone (their room is then moot). */
-  sendClaimed(agentId: number, jobs: PollJob[]): boolean;
+  /** Sends jobs claimed before on the session that claimed them; returns the ones not sent. */
+  sendClaimed(agentId: number, jobs: PollJob[]): PollJob[];
   /** Returns claimed room for jobs that will not be sent. */
   release(agentId: number, jobIds: readonly string[]): void;
   window(agentId: number): number;
@@ -110,7 +110,7 @@ export function createHub(o: HubOptions): Hub {
       return true;
     },
     claim: (agentId, jobs) => sessions.get(agentId)?.claim(jobs, graceMs) ?? 0,
-    sendClaimed: (agentId, jobs) => sessions.get(agentId)?.sendClaimed(jobs) ?? false,
+    sendClaimed: (agentId, jobs) => sessions.get(agentId)?.sendClaimed(jobs) ?? jobs,
     release: (agentId, jobIds) => sessions.get(agentId)?.release(jobIds),
     window: (agentId) => sessions.get(agentId)?.window() ?? 0,
     send: (agentId, msg) => sessions.get(agentId)?.send(msg) ?? false,

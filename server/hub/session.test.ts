@@ -42,3 +42,30 @@ test('a bad token still closes with "unauthorized" and a disabled agent with "di
   assert.equal((await helloAgainst(async () => Promise.reject(new AgentAuthError('agent token signature or claims are invalid')))).code, CloseCode.unauthorized, 'bad token');
   assert.equal((await helloAgainst(async () => Promise.reject(new AgentAuthError('this agent is disabled', true)))).code, CloseCode.agentDisabled, 'disabled');
 });
+
+test('a session sends only the jobs whose room it claimed itself (jobs claimed by an earlier session of the agent come back unsent)', async () => {
+  let session: AgentSession | undefined;
+  const host: SessionHost = {
+    log, heartbeatMs: 60_000, authTimeoutMs: 5_000, authenticate: async () => ({ id: 1, name: 'a', seal_public_key: 'k' }),
+    register() {}, unregister() {}, presence() {}, results: async () => {}, other() {}, windowOpen() {},
+  };
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  wss.on('connection', (ws) => (session = new AgentSession(ws, 'test', host)));
+  await new Promise((r) => wss.once('listening', r));
+  const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+  const received: { type: string; jobs?: { job_id: string }[] }[] = [];
+  ws.on('message', (m) => received.push(JSON.parse(String(m))));
+  ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, token: 'x.y.z', agent_version: '1', hostname: 'h', max_in_flight: 10, sent_at: Date.now() })));
+  try {
+    for (let t = 0; t < 100 && !received.some((m) => m.type === 'welcome'); t++) await new Promise((r) => setTimeout(r, 20));
+    const job = (id: string) => ({ job_id: id, monitor_id: 1, deadline: Date.now() + 60_000, target: { ip: '10.0.0.1', port: 5985, use_ssl: false }, plugin: { type: 'windows-wmi', config: {} }, credential: null });
+    assert.equal(session!.claim([job('a'), job('b')], 1000), 2, 'room claimed for two');
+    const unsent = session!.sendClaimed([job('a'), job('b'), job('other-session')]);
+    assert.deepEqual(unsent.map((j) => j.job_id), ['other-session'], 'the unclaimed job is not sent');
+    for (let t = 0; t < 100 && !received.some((m) => m.type === 'jobs.dispatch'); t++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(received.find((m) => m.type === 'jobs.dispatch')?.jobs?.map((j) => j.job_id), ['a', 'b'], 'the claimed ones are');
+  } finally {
+    ws.close();
+    wss.close();
+  }
+});

@@ -101,9 +101,15 @@ export class AgentSession {
     if (freed) this.host.windowOpen(this);
   }
 
-  /** Sends jobs whose room was claimed. */
-  sendClaimed(jobs: PollJob[]): boolean {
-    return this.send({ type: 'jobs.dispatch', jobs });
+  /**
+   * Sends the jobs whose room this session claimed; returns those it cannot send (a newer session
+   * of the agent never claimed them, or this one is gone).
+   */
+  sendClaimed(jobs: PollJob[]): PollJob[] {
+    const mine = jobs.filter((j) => this.inFlight.has(j.job_id));
+    const notMine = jobs.filter((j) => !this.inFlight.has(j.job_id));
+    if (mine.length === 0) return notMine;
+    return this.send({ type: 'jobs.dispatch', jobs: mine }) ? notMine : jobs;
   }
 
   close(code: number, reason: string): void {

@@ -68,10 +68,10 @@ export function createDiscoveryRunService(d: Deps) {
     const client = await d.pool.connect();
     const reactivated: number[] = [];
     const moved: number[] = [];
+    let provisioned = 0;
     try {
       await client.query('BEGIN');
       const devices: Device[] = [];
-      let provisioned = 0;
       for (const h of hosts) {
         const r = await client.query(
           `INSERT INTO devices (agent_id, ip, port, use_ssl, hostname, os, os_version, status, discovery_profile_id, last_seen)
@@ -110,7 +110,8 @@ export function createDiscoveryRunService(d: Deps) {
     }
     for (const id of reactivated) d.events.emit('device.status_changed', { id, status: 'active' });
     for (const id of moved) d.events.emit('device.changed', { id });
-    if (run.provisioned_monitors) d.events.emit('monitor.changed', { id: 0 });
+    // Only a part that created monitors makes the scheduler reload.
+    if (provisioned > 0) d.events.emit('monitor.changed', { id: 0 });
   }
 
   return {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Failure } from '../failures.ts';
-import { MetricSample, PG_INT_MAX } from '../metrics.ts';
+import { MetricSampleWire } from '../metrics.ts';
 import { DiscoveredHost } from './jobs.ts';
 
 export const AgentHealth = z.object({
@@ -36,12 +36,12 @@ export const HeartbeatAck = z.object({ type: z.literal('heartbeat.ack'), echo: z
 const ResultBase = z.object({
   seq: z.number().int().nonnegative(),
   job_id: z.string().max(100),
-  monitor_id: z.number().int().positive().max(PG_INT_MAX),
+  monitor_id: z.number().int().positive(),
   /** ISO 8601, already corrected to the server's clock by the agent's measured offset. */
   time: z.string().datetime({ offset: true }),
   attempts: z.number().int().min(0).max(10).optional(),
 });
-export const ResultItem = z.union([ResultBase.extend({ metrics: MetricSample }), ResultBase.extend({ failure: Failure })]);
+export const ResultItem = z.union([ResultBase.extend({ metrics: MetricSampleWire }), ResultBase.extend({ failure: Failure })]);
 export type ResultItem = z.infer<typeof ResultItem>;
 
 export const ResultsBatch = z.object({ type: z.literal('results.batch'), results: z.array(ResultItem).min(1).max(5000) });
@@ -54,15 +54,15 @@ export const DiscoveryProgress = z.object({
   found: z.number().int().nonnegative(),
 });
 
-/** Hosts per discovery.result message: ~200 bytes each, so a part stays far below MAX_MESSAGE_BYTES. */
-export const DISCOVERY_RESULT_CHUNK = 5000;
+/** Serialized hosts per discovery.result part: well inside MAX_MESSAGE_BYTES with the envelope. */
+export const DISCOVERY_RESULT_PART_BYTES = 3 * 1024 * 1024;
 
 export const DiscoveryResult = z.object({
   type: z.literal('discovery.result'),
   run_id: z.string().max(100),
   scanned: z.number().int().nonnegative(),
   total: z.number().int().nonnegative(),
-  devices: z.array(DiscoveredHost).max(DISCOVERY_RESULT_CHUNK),
+  devices: z.array(DiscoveredHost).max(65536),
   /** More parts of this result follow (a large result travels in parts that each fit a message). */
   more: z.boolean().optional(),
   cancelled: z.boolean().optional(),

@@ -220,3 +220,33 @@ test('enrolling again with new keys ends the session that still uses the old one
   assert.equal(l.connected(), false, 'the old keys are no longer connected');
   await l.stop();
 });
+
+test('values the database cannot store (an older agent\'s spool) are dropped row by row; the batch is acknowledged, not resent forever', async () => {
+  const a = await enrolled('odd-values');
+  const db = new pg.Client({ connectionString: s.dbUrl });
+  await db.connect();
+  try {
+    const cred = await db.query(`INSERT INTO credential_profiles (name, type, username, password_enc, key_id, port) VALUES ('odd-c', 'winrm_basic', 'u', 'x', 'k', 5985) RETURNING id`);
+    const plugin = await db.query(`INSERT INTO plugins (name, type) VALUES ('odd-p', 'windows-wmi') RETURNING id`);
+    const d = await db.query(`INSERT INTO devices (agent_id, ip, status) VALUES ($1, '10.78.0.1', 'active') RETURNING id`, [a.agent_id]);
+    const mon = (await db.query(`INSERT INTO monitors (device_id, credential_profile_id, plugin_id, polling_interval, enabled) VALUES ($1, $2, $3, 60, false) RETURNING id`, [d.rows[0].id, cred.rows[0].id, plugin.rows[0].id])).rows[0].id as number;
+    const spool = createMemorySpool<SpooledResult>();
+    const l = link(a, { spool });
+    l.start();
+    await waitFor('connected', async () => l.connected(), 10_000, 50);
+    const metrics = { cpu_percent: 5, memory_total: 1, memory_used: 1, disk_total: 1, disk_used: 1, net_sent_ps: 0, net_recv_ps: 0, net_utilization: 0, packets_sent: 0, packets_recv: 0, net_errors: 0, net_dropped: 0, process_count: 1, collection_ms: 1 };
+    await spool.append([
+      { job_id: 'big', monitor_id: mon, time: '2026-11-20T10:00:00.000Z', metrics: { ...metrics, process_count: 3_000_000_000 } },
+      { job_id: 'huge-id', monitor_id: 3_000_000_000, time: '2026-11-20T10:00:00.000Z', metrics },
+      { job_id: 'good', monitor_id: mon, time: '2026-11-20T10:01:00.000Z', metrics },
+    ]);
+    l.kick();
+    await waitFor('all acknowledged', async () => spool.stats().backlog === 0, 10_000, 50);
+    const stored = await db.query('SELECT time FROM metrics WHERE monitor_id = $1', [mon]);
+    assert.deepEqual(stored.rows.map((r) => (r.time as Date).toISOString()), ['2026-11-20T10:01:00.000Z'], 'the storable row is stored');
+    assert.equal(l.stats().disconnects, 0, 'the session was never closed over it');
+    await l.stop();
+  } finally {
+    await db.end();
+  }
+});
