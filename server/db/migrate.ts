@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
@@ -5,17 +7,12 @@ import { migrate } from 'drizzle-orm/node-postgres/migrator';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
 
-/** Makes `metrics` a hypertable whenever TimescaleDB can be used (the same test as migration 0001). */
-const ENSURE_HYPERTABLE = `
-DO $$
-BEGIN
-  IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb')
-     AND current_setting('shared_preload_libraries', true) ILIKE '%timescaledb%' THEN
-    CREATE EXTENSION IF NOT EXISTS timescaledb;
-    PERFORM create_hypertable('metrics', 'time', create_default_indexes => false, if_not_exists => true, migrate_data => true);
-  END IF;
-END
-$$`;
+/**
+ * Makes `metrics` a hypertable whenever TimescaleDB can be used: migration 0001's first statement
+ * (idempotent), read from the migration itself so the two cannot drift apart.
+ */
+const ENSURE_HYPERTABLE = readFileSync(join(MIGRATIONS_DIR, '0001_storage_and_seeds.sql'), 'utf8').split('--> statement-breakpoint')[0]!;
+if (!ENSURE_HYPERTABLE.includes('create_hypertable')) throw new Error('migration 0001 no longer starts with the hypertable statement');
 
 /** 'timescaledb' only when `metrics` really is a hypertable, not merely when the extension exists. */
 const STORAGE_MODE_FUNCTION = `

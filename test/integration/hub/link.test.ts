@@ -33,6 +33,16 @@ async function enrolled(name: string): Promise<AgentIdentity> {
   return { agent_id: (r.body as { agent_id: number }).agent_id, name, server: `wss://127.0.0.1:${s.port}`, server_fingerprint: r.fingerprint, ...keys, enrolled_at: new Date().toISOString() };
 }
 
+/** A disabled monitor (so the scheduler leaves it alone) on a new device of `agentId`, straight in the database. */
+async function seedMonitor(db: pg.Client, agentId: number, ip: string): Promise<number> {
+  const tag = `${agentId}-${ip}`;
+  const cred = await db.query(`INSERT INTO credential_profiles (name, type, username, password_enc, key_id, port) VALUES ($1, 'winrm_basic', 'u', 'x', 'k', 5985) RETURNING id`, [`c-${tag}`]);
+  const plugin = await db.query(`INSERT INTO plugins (name, type) VALUES ($1, 'windows-wmi') RETURNING id`, [`p-${tag}`]);
+  const d = await db.query(`INSERT INTO devices (agent_id, ip, status) VALUES ($1, $2, 'active') RETURNING id`, [agentId, ip]);
+  const m = await db.query(`INSERT INTO monitors (device_id, credential_profile_id, plugin_id, polling_interval, enabled) VALUES ($1, $2, $3, 60, false) RETURNING id`, [d.rows[0].id, cred.rows[0].id, plugin.rows[0].id]);
+  return m.rows[0].id as number;
+}
+
 function link(identity: AgentIdentity, extra: Partial<Parameters<typeof createLink>[0]> = {}, logs: string[] = []): Link {
   const spool = createMemorySpool<SpooledResult>();
   const rec = (o: object, m: string) => void logs.push(`${m} ${JSON.stringify(o)}`);
@@ -134,15 +144,8 @@ test("an agent's results for another agent's monitors are acknowledged but not s
   const db = new pg.Client({ connectionString: s.dbUrl });
   await db.connect();
   try {
-    const cred = await db.query(`INSERT INTO credential_profiles (name, type, username, password_enc, key_id, port) VALUES ('own-c', 'winrm_basic', 'u', 'x', 'k', 5985) RETURNING id`);
-    const plugin = await db.query(`INSERT INTO plugins (name, type) VALUES ('own-p', 'windows-wmi') RETURNING id`);
-    const monitorOf = async (agentId: number, ip: string): Promise<number> => {
-      const d = await db.query(`INSERT INTO devices (agent_id, ip, status) VALUES ($1, $2, 'active') RETURNING id`, [agentId, ip]);
-      const m = await db.query(`INSERT INTO monitors (device_id, credential_profile_id, plugin_id, polling_interval, enabled) VALUES ($1, $2, $3, 60, false) RETURNING id`, [d.rows[0].id, cred.rows[0].id, plugin.rows[0].id]);
-      return m.rows[0].id as number;
-    };
-    const mine = await monitorOf(a.agent_id, '10.77.0.1');
-    const theirs = await monitorOf(b.agent_id, '10.77.0.2');
+    const mine = await seedMonitor(db, a.agent_id, '10.77.0.1');
+    const theirs = await seedMonitor(db, b.agent_id, '10.77.0.2');
     const spool = createMemorySpool<SpooledResult>();
     const l = link(a, { spool });
     l.start();
@@ -226,10 +229,7 @@ test('values the database cannot store (an older agent\'s spool) are dropped row
   const db = new pg.Client({ connectionString: s.dbUrl });
   await db.connect();
   try {
-    const cred = await db.query(`INSERT INTO credential_profiles (name, type, username, password_enc, key_id, port) VALUES ('odd-c', 'winrm_basic', 'u', 'x', 'k', 5985) RETURNING id`);
-    const plugin = await db.query(`INSERT INTO plugins (name, type) VALUES ('odd-p', 'windows-wmi') RETURNING id`);
-    const d = await db.query(`INSERT INTO devices (agent_id, ip, status) VALUES ($1, '10.78.0.1', 'active') RETURNING id`, [a.agent_id]);
-    const mon = (await db.query(`INSERT INTO monitors (device_id, credential_profile_id, plugin_id, polling_interval, enabled) VALUES ($1, $2, $3, 60, false) RETURNING id`, [d.rows[0].id, cred.rows[0].id, plugin.rows[0].id])).rows[0].id as number;
+    const mon = await seedMonitor(db, a.agent_id, '10.78.0.1');
     const spool = createMemorySpool<SpooledResult>();
     const l = link(a, { spool });
     l.start();
