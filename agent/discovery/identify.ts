@@ -71,12 +71,11 @@ function bounded<T>(p: Promise<T>, deadline: number, signal: AbortSignal | undef
 
 /**
  * The credential goes only where the profile said: to its own listener when it names one (a host
- * that only answers on another port is still reported, without hostname and OS), and Basic never
- * in clear text over HTTP unless that is the listener the profile chose.
+ * that only answers on another port is still reported, without hostname and OS). Basic over plain
+ * HTTP is refused by the WinRM client itself, for discovery and polls alike.
  */
-function mayAuthenticate(l: Listener, prefer: Listener | undefined, credential: CollectCredential): boolean {
-  if (prefer) return l.port === prefer.port && l.use_ssl === prefer.use_ssl;
-  return credential.type !== 'winrm_basic' || l.use_ssl;
+function mayAuthenticate(l: Listener, prefer: Listener | undefined): boolean {
+  return !prefer || (l.port === prefer.port && l.use_ssl === prefer.use_ssl);
 }
 
 function isMicrosoft(r: IdentifyResult): boolean {
@@ -105,7 +104,7 @@ export async function identifyHost(o: IdentifyHostOptions): Promise<DiscoveredHo
     }
     if (!isMicrosoft(id)) continue;
     const host: DiscoveredHost = { ip: o.ip, port: l.port, use_ssl: l.use_ssl, hostname: null, os: null, os_version: null, winrm_stack: id.stackVersion ?? null };
-    if (!o.credential || !mayAuthenticate(l, o.prefer, o.credential)) return host;
+    if (!o.credential || !mayAuthenticate(l, o.prefer)) return host;
     let client: WinrmClient | undefined;
     try {
       client = createWinrmClient({ ...winrmClientOptions({ ip: o.ip, port: l.port, use_ssl: l.use_ssl }, o.credential, { maxConnections: 1 }), timeouts });
