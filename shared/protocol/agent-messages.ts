@@ -3,6 +3,18 @@ import { Failure } from '../failures.ts';
 import { MetricSampleWire } from '../metrics.ts';
 import { DiscoveredHost } from './jobs.ts';
 
+/** Most lost ranges an agent reports (the oldest are merged away first). */
+export const MAX_LOST_RANGES = 1000;
+
+/** Results of one monitor evicted from a full spool: every scheduled poll from `from` to `to` (inclusive). */
+export const LostRange = z.object({
+  monitor_id: z.number().int().positive(),
+  from: z.string().datetime({ offset: true }),
+  to: z.string().datetime({ offset: true }),
+  count: z.number().int().positive(),
+});
+export type LostRange = z.infer<typeof LostRange>;
+
 export const AgentHealth = z.object({
   spool_backlog: z.number().int().nonnegative(),
   spool_bytes: z.number().int().nonnegative().optional(),
@@ -13,6 +25,26 @@ export const AgentHealth = z.object({
   /** Failures by class since the agent started. */
   errors: z.record(z.string(), z.number().int().nonnegative()),
   rss_bytes: z.number().int().nonnegative().optional(),
+  /** The schedule this agent runs (revision null: none received yet). */
+  schedule_revision: z.number().int().nonnegative().nullable().optional(),
+  monitors_assigned: z.number().int().nonnegative().optional(),
+  /** Epoch ms (server clock) since when the link has been down; null while connected. */
+  offline_since: z.number().nullable().optional(),
+  /** Polls run while the link was down, since the agent started (persisted across restarts). */
+  polls_offline: z.number().int().nonnegative().optional(),
+  /** Polling stopped: offline for longer than max_offline_hours. */
+  polling_paused: z.boolean().optional(),
+  /** Age in ms of the oldest unacknowledged spooled result; null when the spool is empty. */
+  spool_oldest_age_ms: z.number().nonnegative().nullable().optional(),
+  /** Results evicted (oldest first) because the spool reached its cap: per monitor, exact time ranges. */
+  spool_evicted: z
+    .object({
+      records: z.number().int().nonnegative(),
+      ranges: z.array(LostRange).max(MAX_LOST_RANGES),
+      /** Ranges left out of `ranges` (over the cap): counted, not listed. */
+      ranges_omitted: z.number().int().nonnegative().optional(),
+    })
+    .optional(),
 });
 export type AgentHealth = z.infer<typeof AgentHealth>;
 
@@ -27,6 +59,8 @@ export const Hello = z.object({
   /** Flow control: the server never has more of this agent's jobs in flight. */
   max_in_flight: z.number().int().min(1).max(100000),
   sent_at: z.number(),
+  /** The schedule revision the agent holds (persisted), null if none. The server sends the full set anyway. */
+  schedule_revision: z.number().int().nonnegative().nullable().optional(),
 });
 
 export const Heartbeat = z.object({ type: z.literal('heartbeat'), sent_at: z.number(), health: AgentHealth });
@@ -37,7 +71,7 @@ const ResultBase = z.object({
   seq: z.number().int().nonnegative(),
   job_id: z.string().max(100),
   monitor_id: z.number().int().positive(),
-  /** ISO 8601, already corrected to the server's clock by the agent's measured offset. */
+  /** The poll's scheduled slot (ISO 8601, server clock): the same on every retry and replay. */
   time: z.string().datetime({ offset: true }),
   attempts: z.number().int().min(0).max(10).optional(),
 });
@@ -69,5 +103,24 @@ export const DiscoveryResult = z.object({
   error: Failure.optional(),
 });
 
-export const AgentMessage = z.discriminatedUnion('type', [Hello, Heartbeat, HeartbeatAck, ResultsBatch, DiscoveryProgress, DiscoveryResult]);
+/** The agent applied (and persisted) this schedule revision. */
+export const ScheduleAck = z.object({ type: z.literal('schedule.ack'), revision: z.number().int().nonnegative() });
+
+/** The agent saw a gap or mismatch (a delta whose base is not its revision): send the full set. */
+export const ScheduleResync = z.object({
+  type: z.literal('schedule.resync'),
+  have: z.number().int().nonnegative().nullable(),
+  reason: z.string().max(200),
+});
+
+/** The answer to poll.now: what the poll collected, or why it failed. */
+export const PollResult = z.union([
+  z.object({ type: z.literal('poll.result'), request_id: z.string().max(100), time: z.string().datetime({ offset: true }), attempts: z.number().int().min(0).max(10), metrics: MetricSampleWire }),
+  z.object({ type: z.literal('poll.result'), request_id: z.string().max(100), time: z.string().datetime({ offset: true }), attempts: z.number().int().min(0).max(10), failure: Failure }),
+]);
+
+export const AgentMessage = z.union([
+  z.discriminatedUnion('type', [Hello, Heartbeat, HeartbeatAck, ResultsBatch, DiscoveryProgress, DiscoveryResult, ScheduleAck, ScheduleResync]),
+  PollResult,
+]);
 export type AgentMessage = z.infer<typeof AgentMessage>;

@@ -30,6 +30,32 @@ export const CredentialPayload = z
   .strict();
 export type CredentialPayload = z.infer<typeof CredentialPayload>;
 
+/** What one monitor's assignment refers to instead of carrying the JWE (many monitors share a profile). */
+export const CredentialRef = z.object({ profile_id: z.number().int().positive(), version: z.number().int().nonnegative() });
+export type CredentialRef = z.infer<typeof CredentialRef>;
+
+export const PluginSpec = z.object({ type: z.string().min(1).max(100), config: z.unknown().optional() });
+
+/**
+ * One monitor as the agent schedules it: the server decides what is polled and how often, the
+ * agent runs it on its own clock. The credential travels separately, sealed once per profile.
+ */
+export const Assignment = z.object({
+  monitor_id: z.number().int().positive(),
+  target: PollTarget,
+  plugin: PluginSpec,
+  interval_s: z.number().int().min(1).max(86_400),
+  /** A poll's deadline is its scheduled time plus this (never more than the interval). */
+  timeout_ms: z.number().int().min(100).max(3_600_000),
+  credential: CredentialRef.nullable(),
+  ping: z.boolean().optional(),
+});
+export type Assignment = z.infer<typeof Assignment>;
+
+/** Most assignments and credentials in one schedule message; a larger set travels in parts. */
+export const SCHEDULE_PART_ASSIGNMENTS = 10_000;
+export const SCHEDULE_MAX_CREDENTIALS = 2_000;
+
 export const PollJob = z.object({
   job_id: z.string().min(1).max(100),
   monitor_id: z.number().int().positive(),

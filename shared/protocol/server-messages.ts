@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DiscoveryJob, PollJob } from './jobs.ts';
+import { Assignment, DiscoveryJob, SCHEDULE_MAX_CREDENTIALS, SCHEDULE_PART_ASSIGNMENTS, SealedCredential } from './jobs.ts';
 
 export const Welcome = z.object({
   type: z.literal('welcome'),
@@ -17,9 +17,40 @@ export const ServerHeartbeat = z.object({ type: z.literal('heartbeat'), sent_at:
 
 export const ServerHeartbeatAck = z.object({ type: z.literal('heartbeat.ack'), echo: z.number(), server_time: z.number() });
 
-export const JobsDispatch = z.object({ type: z.literal('jobs.dispatch'), jobs: z.array(PollJob).min(1).max(10000) });
+/**
+ * The agent's whole assignment set at `revision`, sent on every connect and whenever the agent asks
+ * (schedule.resync). A set larger than one part travels in parts with `more: true` on all but the
+ * last; the agent applies the set when the last part arrives, replacing what it held.
+ */
+export const ScheduleFull = z.object({
+  type: z.literal('schedule.full'),
+  revision: z.number().int().nonnegative(),
+  assignments: z.array(Assignment).max(SCHEDULE_PART_ASSIGNMENTS),
+  credentials: z.array(SealedCredential).max(SCHEDULE_MAX_CREDENTIALS),
+  more: z.boolean(),
+});
 
-export const JobsCancel = z.object({ type: z.literal('jobs.cancel'), job_ids: z.array(z.string().max(100)).max(10000) });
+/**
+ * Changes from revision `base` to `revision` (= base + 1). An agent whose revision is not `base`
+ * ignores it and asks for the full set. `credentials` holds every sealed credential an upserted
+ * assignment refers to that the agent may not have yet.
+ */
+export const ScheduleDelta = z.object({
+  type: z.literal('schedule.delta'),
+  base: z.number().int().nonnegative(),
+  revision: z.number().int().positive(),
+  upsert: z.array(Assignment).max(SCHEDULE_PART_ASSIGNMENTS),
+  remove: z.array(z.number().int().positive()).max(100_000),
+  credentials: z.array(SealedCredential).max(SCHEDULE_MAX_CREDENTIALS),
+});
+
+/** Run one poll now (POST /monitors/:id/poll); answered with poll.result, never spooled or stored. */
+export const PollNow = z.object({
+  type: z.literal('poll.now'),
+  request_id: z.string().min(1).max(100),
+  assignment: Assignment,
+  credential: SealedCredential.nullable(),
+});
 
 /** Sent only after the transaction storing these results committed. */
 export const ResultsAck = z.object({ type: z.literal('results.ack'), seqs: z.array(z.number().int().nonnegative()).max(10000) });
@@ -34,8 +65,9 @@ export const ServerMessage = z.discriminatedUnion('type', [
   Welcome,
   ServerHeartbeat,
   ServerHeartbeatAck,
-  JobsDispatch,
-  JobsCancel,
+  ScheduleFull,
+  ScheduleDelta,
+  PollNow,
   ResultsAck,
   DiscoveryStart,
   DiscoveryCancel,

@@ -1,5 +1,8 @@
-/** Bumped on incompatible changes; the server refuses a hello with another major version. */
-export const PROTOCOL_VERSION = 1;
+/**
+ * Bumped on incompatible changes; the server refuses a hello with another version.
+ * 2: the agent holds its site's schedule (schedule.full / schedule.delta) instead of receiving jobs.
+ */
+export const PROTOCOL_VERSION = 2;
 
 /** Largest WebSocket message either side accepts (bytes). A results batch of 500 samples is ~150 KB. */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
