@@ -1,0 +1,227 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { Assignment, SealedCredential, type CredentialRef, type ScheduleDelta, type ScheduleFull } from '../../shared/protocol/index.ts';
+import { writeFileAtomic } from './atomic-file.ts';
+
+/** Most monitors one agent holds (a larger set is refused, the old one kept). */
+export const MAX_ASSIGNED_MONITORS = 200_000;
+/** Most distinct sealed credentials (profile + version) one agent holds. */
+export const MAX_HELD_CREDENTIALS = 2_000;
+/** A resync left unanswered this long may be asked for again. */
+const RESYNC_RETRY_MS = 30_000;
+
+/** `<home>/schedule.json`: the last applied set, so the agent can poll through its own restart while offline. */
+export const ScheduleFile = z.object({
+  format: z.literal(1),
+  revision: z.number().int().nonnegative(),
+  saved_at: z.string(),
+  assignments: z.array(Assignment).max(MAX_ASSIGNED_MONITORS),
+  credentials: z.array(SealedCredential).max(MAX_HELD_CREDENTIALS),
+});
+export type ScheduleFile = z.infer<typeof ScheduleFile>;
+
+export type ScheduleChange = { kind: 'full'; assignments: Assignment[] } | { kind: 'delta'; upsert: Assignment[]; remove: number[] };
+
+export interface StoreLog {
+  info(o: object, msg: string): void;
+  warn(o: object, msg: string): void;
+  error(o: object, msg: string): void;
+}
+
+export interface AssignmentStoreOptions {
+  /** Where the set is persisted (mode 0600). The credentials in it stay sealed to the agent's key. */
+  file: string;
+  log: StoreLog;
+  maxMonitors?: number;
+  maxCredentials?: number;
+  /** A set or change was applied in memory: the schedule follows it. Called before it is persisted. */
+  onChange: (change: ScheduleChange) => void;
+  /** `revision` is on disk: acknowledge it to the server (schedule.ack). */
+  onPersisted: (revision: number) => void;
+  /** The agent cannot apply what it got: ask for the full set (schedule.resync). */
+  onResync: (have: number | null, reason: string) => void;
+  now?: () => number;
+}
+
+/**
+ * The agent's assignment set, its sealed credentials and its revision. Applies schedule.full
+ * (parts accumulate until `more: false`, then replace the set at once) and schedule.delta (only on
+ * top of the revision it names), persists each applied revision atomically, then lets it be acked.
+ */
+export interface AssignmentStore {
+  /** Loads the persisted set (at start, before any connect); false if none or damaged (logged). */
+  load(): boolean;
+  applyFull(m: ScheduleFull): void;
+  applyDelta(m: ScheduleDelta): void;
+  /** The link went down: a half-received full set is dropped (the server sends it again on connect). */
+  linkDown(): void;
+  revision(): number | null;
+  size(): number;
+  assignments(): IterableIterator<Assignment>;
+  find(monitorId: number): Assignment | undefined;
+  credential(ref: CredentialRef): SealedCredential | undefined;
+  /** Resolves once every applied revision is on disk (or failed to be written, logged). */
+  flush(): Promise<void>;
+}
+
+const credKey = (c: CredentialRef): string => `${c.profile_id}:${c.version}`;
+
+export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStore {
+  const maxMonitors = o.maxMonitors ?? MAX_ASSIGNED_MONITORS;
+  const maxCredentials = o.maxCredentials ?? MAX_HELD_CREDENTIALS;
+  const now = o.now ?? Date.now;
+  let revision: number | null = null;
+  let monitors = new Map<number, Assignment>();
+  let credentials = new Map<string, SealedCredential>();
+  /** A full set arriving in parts. */
+  let pending: { revision: number; monitors: Map<number, Assignment>; credentials: Map<string, SealedCredential> } | undefined;
+  /** A full set of this revision was refused (over a bound): its remaining parts are ignored. */
+  let refused: number | undefined;
+  let resyncAskedAt = -Infinity;
+  let writing: Promise<void> | undefined;
+  let dirty = false;
+
+  /** Keeps only the credentials some assignment refers to. */
+  const referenced = (ms: Map<number, Assignment>, cs: Map<string, SealedCredential>): Map<string, SealedCredential> => {
+    const out = new Map<string, SealedCredential>();
+    for (const a of ms.values()) {
+      if (!a.credential) continue;
+      const k = credKey(a.credential);
+      const c = cs.get(k);
+      if (c) out.set(k, c);
+    }
+    return out;
+  };
+
+  const missingCredentials = (ms: Iterable<Assignment>, cs: Map<string, SealedCredential>): number => {
+    let n = 0;
+    for (const a of ms) if (a.credential && !cs.has(credKey(a.credential))) n++;
+    return n;
+  };
+
+  const askResync = (reason: string): void => {
+    if (now() - resyncAskedAt < RESYNC_RETRY_MS) return;
+    resyncAskedAt = now();
+    o.log.warn({ have: revision, reason }, 'asking the server for the full schedule');
+    o.onResync(revision, reason);
+  };
+
+  const serialize = (): string =>
+    JSON.stringify({ format: 1, revision, saved_at: new Date(now()).toISOString(), assignments: [...monitors.values()], credentials: [...credentials.values()] } satisfies ScheduleFile);
+
+  /** Writes are coalesced: one at a time, and the latest revision when it finishes is what is acked. */
+  const persist = (): void => {
+    dirty = true;
+    if (writing) return;
+    writing = (async () => {
+      while (dirty) {
+        dirty = false;
+        const rev = revision!;
+        try {
+          await writeFileAtomic(o.file, serialize());
+        } catch (err) {
+          // Polling goes on from memory; only a restart while the server is unreachable loses it.
+          o.log.error({ err: (err as Error).message, file: o.file }, 'the schedule could not be saved; it is applied but would not survive a restart while offline');
+        }
+        o.onPersisted(rev);
+      }
+    })().finally(() => (writing = undefined));
+  };
+
+  return {
+    load() {
+      let text: string;
+      try {
+        text = readFileSync(o.file, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') o.log.warn({ err: (err as Error).message, file: o.file }, 'the saved schedule could not be read; waiting for the server');
+        return false;
+      }
+      let parsed: ScheduleFile;
+      try {
+        const r = ScheduleFile.safeParse(JSON.parse(text));
+        if (!r.success) {
+          const i = r.error.issues[0];
+          throw new Error(`${i ? `${i.path.join('.') || '(root)'}: ${i.message}` : 'schema mismatch'}`);
+        }
+        parsed = r.data;
+      } catch (err) {
+        o.log.error({ err: (err as Error).message.slice(0, 300), file: o.file }, 'the saved schedule is damaged and was ignored; waiting for the server');
+        return false;
+      }
+      revision = parsed.revision;
+      monitors = new Map(parsed.assignments.map((a) => [a.monitor_id, a]));
+      credentials = new Map(parsed.credentials.map((c) => [credKey(c), c]));
+      o.log.info({ revision, monitors: monitors.size, saved_at: parsed.saved_at }, 'loaded the saved schedule');
+      o.onChange({ kind: 'full', assignments: [...monitors.values()] });
+      return true;
+    },
+
+    applyFull(m) {
+      if (refused === m.revision) return;
+      if (!pending || pending.revision !== m.revision) pending = { revision: m.revision, monitors: new Map(), credentials: new Map() };
+      for (const a of m.assignments) pending.monitors.set(a.monitor_id, a);
+      for (const c of m.credentials) pending.credentials.set(credKey(c), c);
+      if (pending.monitors.size > maxMonitors || pending.credentials.size > maxCredentials) {
+        o.log.error(
+          { revision: m.revision, monitors: pending.monitors.size, credentials: pending.credentials.size, max_monitors: maxMonitors, max_credentials: maxCredentials },
+          'the schedule from the server is larger than this agent holds; it was refused and the previous one is kept',
+        );
+        refused = m.revision;
+        pending = undefined;
+        return;
+      }
+      if (m.more) return;
+      const set = pending;
+      pending = undefined;
+      refused = undefined;
+      resyncAskedAt = -Infinity;
+      const missing = missingCredentials(set.monitors.values(), set.credentials);
+      if (missing) o.log.warn({ revision: set.revision, monitors: missing }, 'some assignments refer to credentials the server did not send; their polls will fail');
+      revision = set.revision;
+      monitors = set.monitors;
+      credentials = referenced(set.monitors, set.credentials);
+      o.onChange({ kind: 'full', assignments: [...monitors.values()] });
+      persist();
+    },
+
+    applyDelta(m) {
+      if (revision === null || m.base !== revision || m.revision !== m.base + 1) {
+        askResync(`delta ${m.base}->${m.revision} does not apply to revision ${revision ?? 'none'}`);
+        return;
+      }
+      const next = new Map(monitors);
+      for (const id of m.remove) next.delete(id);
+      for (const a of m.upsert) next.set(a.monitor_id, a);
+      const pool = new Map(credentials);
+      for (const c of m.credentials) pool.set(credKey(c), c);
+      const kept = referenced(next, pool);
+      if (next.size > maxMonitors || kept.size > maxCredentials) {
+        o.log.error({ revision: m.revision, monitors: next.size, credentials: kept.size }, 'a schedule change would exceed what this agent holds; it was refused');
+        askResync(`delta ${m.revision} exceeds the agent's bounds`);
+        return;
+      }
+      const missing = missingCredentials(m.upsert, kept);
+      if (missing) o.log.warn({ revision: m.revision, monitors: missing }, 'some assignments refer to credentials the server did not send; their polls will fail');
+      revision = m.revision;
+      monitors = next;
+      credentials = kept;
+      o.onChange({ kind: 'delta', upsert: m.upsert, remove: m.remove });
+      persist();
+    },
+
+    linkDown() {
+      pending = undefined;
+      refused = undefined;
+      resyncAskedAt = -Infinity;
+    },
+    revision: () => revision,
+    size: () => monitors.size,
+    assignments: () => monitors.values(),
+    find: (id) => monitors.get(id),
+    credential: (ref) => credentials.get(credKey(ref)),
+    async flush() {
+      while (writing) await writing;
+    },
+  };
+}

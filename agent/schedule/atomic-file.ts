@@ -1,0 +1,57 @@
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
+import { dirname } from 'node:path';
+
+/**
+ * Replaces `path` with `data` so that a crash leaves either the old file or the new one, never a
+ * torn mix: write a temporary file beside it, fsync, rename over, fsync the directory.
+ */
+export async function writeFileAtomic(path: string, data: string, mode = 0o600): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const fh = await open(tmp, 'w', mode);
+  try {
+    await fh.chmod(mode);
+    await fh.writeFile(data, 'utf8');
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+  await syncDir(path);
+}
+
+export function writeFileAtomicSync(path: string, data: string, mode = 0o600): void {
+  const tmp = `${path}.tmp`;
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    const buf = Buffer.from(data, 'utf8');
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  try {
+    const d = openSync(dirname(path), 'r');
+    try {
+      fsyncSync(d);
+    } finally {
+      closeSync(d);
+    }
+  } catch {
+    /* some filesystems refuse fsync on a directory; the rename is still atomic */
+  }
+}
+
+async function syncDir(path: string): Promise<void> {
+  try {
+    const d = await open(dirname(path), 'r');
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  } catch {
+    /* some filesystems refuse fsync on a directory; the rename is still atomic */
+  }
+}
