@@ -1,0 +1,82 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+import { startAgentProcess, waitFor } from '../helpers/agent-process.ts';
+import { createSite, duplicateRows, iso, killChild, missingSlots, offSlot, sleep, startWinsimProcess, storedTimes, waitOnline, type Site, type WinsimProcess } from './edge-fixtures.ts';
+
+// Issue 11, Tests: "Agent restart while cut off". The agent persists its assignment set, so an
+// agent restarted while the server is still unreachable keeps polling from what it has on disk.
+const HOSTS = 10;
+const INTERVAL_S = 10;
+const INTERVAL = INTERVAL_S * 1000;
+/** Time a freshly spawned agent (tsx, no server to talk to) may take before its first poll is due. */
+const AGENT_START_MARGIN = 8000;
+/** A poll that had started when the agent was killed is legitimately lost. */
+const POLL_MARGIN = 3000;
+
+let s: ServerProcess | undefined;
+let sim: WinsimProcess | undefined;
+let agent: ReturnType<typeof startAgentProcess> | undefined;
+let db: pg.Client | undefined;
+
+before(async () => {
+  sim = await startWinsimProcess({ hosts: HOSTS, bind: '127.92.0.1', auth: 'ntlm', password: 'Restart-Pass-1' });
+  s = await startServerProcess();
+  db = new pg.Client({ connectionString: s.dbUrl });
+  await db.connect();
+});
+after(async () => {
+  await killChild(agent);
+  await db?.end().catch(() => {});
+  await s?.stop();
+  await sim?.stop();
+});
+
+test('an agent SIGKILLed and restarted while the server is down keeps polling from its persisted assignments; the rows arrive after the server returns', { timeout: 480_000 }, async () => {
+  const site: Site = await createSite(s!, sim!, { name: 'restart-site', auth: 'ntlm', interval: INTERVAL_S });
+  agent = startAgentProcess(site.home);
+  await waitOnline(s!, site.agentId);
+  await waitFor('two rows per monitor', async () => [...(await storedTimes(db!, site.monitors)).values()].every((t) => t.length >= 2), 90_000, 1000);
+  const firstFull = Math.max(...[...(await storedTimes(db!, site.monitors)).values()].map((t) => t[0]!));
+
+  const serverKilledAt = Date.now();
+  await s!.kill('SIGKILL');
+  await sleep(2 * INTERVAL);
+  const agentKilledAt = Date.now();
+  await killChild(agent, 'SIGKILL');
+  await sleep(INTERVAL);
+  const agentStartedAt = Date.now();
+  agent = startAgentProcess(site.home);
+  await sleep(AGENT_START_MARGIN + 4 * INTERVAL);
+  assert.equal(agent.child.exitCode, null, `the restarted agent runs without its server:\n${agent.logs.slice(-20).join('\n')}`);
+  const serverStartedAt = Date.now();
+  await s!.start();
+
+  // The slots while an agent process ran: before the kill, and after the restarted one was up.
+  const ran: [number, number][] = [
+    [firstFull, agentKilledAt - POLL_MARGIN],
+    [agentStartedAt + AGENT_START_MARGIN, serverStartedAt],
+  ];
+  const holes = async (): Promise<string[]> => {
+    const now = await storedTimes(db!, site.monitors);
+    return site.monitors.flatMap((m) => ran.flatMap(([from, to]) => missingSlots(m, INTERVAL, now.get(m)!, from, to).map((t) => `${m}@${iso(t)}`)));
+  };
+  await waitFor('every slot polled while an agent ran stored', async () => (await holes()).length === 0, 120_000, 1000).catch(async (err) => {
+    const h = await holes();
+    throw new Error(`${(err as Error).message}: ${h.length} missing, first ${h.slice(0, 10).join(', ')}`);
+  });
+
+  const stored = await storedTimes(db!, site.monitors);
+  assert.equal(await duplicateRows(db!), 0, 'none twice');
+  for (const m of site.monitors) {
+    const times = stored.get(m)!;
+    assert.deepEqual(offSlot(m, INTERVAL, times).map(iso), [], `monitor ${m}: every row at one of its slots`);
+    const byRestarted = times.filter((t) => t >= agentStartedAt && t < serverStartedAt);
+    assert.ok(byRestarted.length >= 3, `monitor ${m}: the restarted agent polled it ${byRestarted.length} times while the server was down`);
+    assert.ok(times.filter((t) => t >= serverKilledAt && t < agentKilledAt).length >= 1, `monitor ${m}: polled after the server died, before the agent was killed`);
+  }
+  // The rows came from the agent after the server returned (nothing could store them before).
+  const late = Number((await db!.query('SELECT count(*) AS n FROM metrics WHERE time >= $1 AND time < $2', [new Date(serverKilledAt), new Date(serverStartedAt)])).rows[0].n);
+  assert.ok(late >= HOSTS * 4, `${late} rows of the outage stored after the restart`);
+});

@@ -1,0 +1,84 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+import { startAgentProcess, waitFor } from '../helpers/agent-process.ts';
+import { createSite, duplicateRows, iso, killChild, missingSlots, offSlot, sleep, slotsBetween, startWinsimProcess, storedTimes, waitOnline, type Site, type WinsimProcess } from './edge-fixtures.ts';
+
+// Issue 11, Tests: "Cut-off". The agent holds the site's schedule, so a dead server is no hole in
+// the graphs: every poll of the outage is run on the agent, spooled, and stored after the restart.
+const HOSTS = 50;
+const INTERVAL_S = 10;
+const INTERVAL = INTERVAL_S * 1000;
+const OUTAGE_MS = Number(process.env.NMSLITE_E2E_OUTAGE_MS ?? 180_000);
+
+let s: ServerProcess | undefined;
+let sim: WinsimProcess | undefined;
+let agent: ReturnType<typeof startAgentProcess> | undefined;
+let db: pg.Client | undefined;
+
+before(async () => {
+  sim = await startWinsimProcess({ hosts: HOSTS, bind: '127.91.0.1', auth: 'ntlm', password: 'Cutoff-Pass-1' });
+  s = await startServerProcess();
+  db = new pg.Client({ connectionString: s.dbUrl });
+  await db.connect();
+});
+after(async () => {
+  await killChild(agent);
+  await db?.end().catch(() => {});
+  await s?.stop();
+  await sim?.stop();
+});
+
+test(`${HOSTS} hosts at ${INTERVAL_S} s: a server SIGKILLed for ${OUTAGE_MS / 1000} s loses no poll — every slot of the outage is stored once, at its aligned time`, { timeout: OUTAGE_MS + 480_000 }, async () => {
+  const site: Site = await createSite(s!, sim!, { name: 'cutoff-site', auth: 'ntlm', interval: INTERVAL_S });
+  agent = startAgentProcess(site.home, ['--log-level', 'info']);
+  await waitOnline(s!, site.agentId);
+  // Steady state: every monitor has stored two polls, so the schedule runs on the agent.
+  await waitFor('two rows per monitor', async () => [...(await storedTimes(db!, site.monitors)).values()].every((t) => t.length >= 2), 90_000, 1000);
+  const firstFull = Math.max(...[...(await storedTimes(db!, site.monitors)).values()].map((t) => t[0]!));
+
+  const killAt = Date.now();
+  await s!.kill('SIGKILL');
+  await sleep(OUTAGE_MS);
+  const restartAt = Date.now();
+  await s!.start();
+  assert.equal(agent.child.exitCode, null, 'the agent kept running through the outage');
+
+  const expected = new Map(site.monitors.map((m) => [m, slotsBetween(m, INTERVAL, killAt, restartAt)]));
+  const expectedTotal = [...expected.values()].reduce((n, v) => n + v.length, 0);
+  // hosts × window / interval, give or take the one slot each monitor's phase puts at an edge.
+  const nominal = (HOSTS * (restartAt - killAt)) / INTERVAL;
+  assert.ok(Math.abs(expectedTotal - nominal) <= HOSTS, `${expectedTotal} slots for a nominal ${nominal}`);
+
+  const inWindow = async (): Promise<number> =>
+    Number((await db!.query('SELECT count(*) AS n FROM metrics WHERE monitor_id = ANY($1) AND time >= $2 AND time < $3', [site.monitors, new Date(killAt), new Date(restartAt)])).rows[0].n);
+  await waitFor(`the ${expectedTotal} polls of the outage stored`, async () => (await inWindow()) >= expectedTotal, 180_000, 1000).catch(async (err) => {
+    throw new Error(`${(err as Error).message}: ${await inWindow()} of ${expectedTotal} stored`);
+  });
+  // Polling goes on after the restart: two more slots per monitor, then the whole picture is final.
+  const settle = Date.now() + 2 * INTERVAL;
+  const holes = async (): Promise<string[]> => {
+    const now = await storedTimes(db!, site.monitors);
+    return site.monitors.flatMap((m) => missingSlots(m, INTERVAL, now.get(m)!, firstFull, settle).map((t) => `${m}@${iso(t)}`));
+  };
+  await sleep(Math.max(0, settle - Date.now()));
+  await waitFor('every slot from the steady state to two slots past the restart stored', async () => (await holes()).length === 0, 120_000, 1000).catch(async (err) => {
+    const h = await holes();
+    throw new Error(`${(err as Error).message}: ${h.length} missing, first ${h.slice(0, 10).join(', ')}`);
+  });
+
+  const stored = await storedTimes(db!, site.monitors);
+  assert.equal(await inWindow(), expectedTotal, 'exactly one row per scheduled poll of the outage');
+  assert.equal(await duplicateRows(db!), 0, 'none twice');
+  for (const m of site.monitors) {
+    const times = stored.get(m)!;
+    assert.deepEqual(offSlot(m, INTERVAL, times).map(iso), [], `monitor ${m}: every row at one of its ${INTERVAL_S} s slots`);
+    const window = times.filter((t) => t >= killAt && t < restartAt);
+    assert.deepEqual(window.map(iso), expected.get(m)!.map(iso), `monitor ${m}: the outage's slots, each stored`);
+    // No hole at the kill or at the restart either: the whole run is continuous.
+    assert.deepEqual(missingSlots(m, INTERVAL, times, firstFull, settle).map(iso), [], `monitor ${m}: no slot missing from ${iso(firstFull)} to ${iso(settle)}`);
+  }
+  const a = (await s!.api('GET', `/api/v1/agents/${site.agentId}`)).body;
+  assert.equal(a.online, true);
+});

@@ -1,0 +1,95 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { isSlot } from '../../shared/schedule.ts';
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
+import { startAgentProcess, waitFor } from '../helpers/agent-process.ts';
+import { createSite, duplicateRows, iso, killChild, missingSlots, sleep, spooledResults, startLinkRelay, startWinsimProcess, storedTimes, waitOnline, type LinkRelay, type Site, type WinsimProcess } from './edge-fixtures.ts';
+
+// Issue 11, Tests: "Changes while offline". The link is cut (the server stays up, the agent keeps
+// polling what it last knew); meanwhile one monitor is deleted and another's interval changed.
+// After reconnect the deleted monitor's spooled results are acknowledged and dropped, never
+// stored, and the changed monitor runs on its new interval's slots.
+const HOSTS = 6;
+const INTERVAL_S = 10;
+const INTERVAL = INTERVAL_S * 1000;
+const NEW_INTERVAL_S = 20;
+const NEW_INTERVAL = NEW_INTERVAL_S * 1000;
+
+let s: ServerProcess | undefined;
+let sim: WinsimProcess | undefined;
+let relay: LinkRelay | undefined;
+let agent: ReturnType<typeof startAgentProcess> | undefined;
+let db: pg.Client | undefined;
+
+before(async () => {
+  sim = await startWinsimProcess({ hosts: HOSTS, bind: '127.93.0.1', auth: 'ntlm', password: 'Offline-Pass-1' });
+  s = await startServerProcess();
+  relay = await startLinkRelay(s.port);
+  db = new pg.Client({ connectionString: s.dbUrl });
+  await db.connect();
+});
+after(async () => {
+  await killChild(agent);
+  await relay?.close();
+  await db?.end().catch(() => {});
+  await s?.stop();
+  await sim?.stop();
+});
+
+test('a monitor deleted and another re-timed while the agent is cut off: no row of the deleted one is stored after its deletion, the new interval applies after reconnect', { timeout: 420_000 }, async () => {
+  const site: Site = await createSite(s!, sim!, { name: 'offline-site', auth: 'ntlm', interval: INTERVAL_S, serverUrl: `wss://127.0.0.1:${relay!.port}` });
+  const [deleted, retimed, ...unchanged] = site.monitors as [number, number, ...number[]];
+  agent = startAgentProcess(site.home);
+  await waitOnline(s!, site.agentId);
+  await waitFor('two rows per monitor', async () => [...(await storedTimes(db!, site.monitors)).values()].every((t) => t.length >= 2), 90_000, 1000);
+  const firstFull = Math.max(...[...(await storedTimes(db!, site.monitors)).values()].map((t) => t[0]!));
+
+  const cutAt = Date.now();
+  await relay!.cut();
+  await waitOnline(s!, site.agentId, false, 30_000);
+  await sleep(INTERVAL);
+  const deletedAt = Date.now();
+  assert.equal((await s!.api('DELETE', `/api/v1/monitors/${deleted}`)).status, 204);
+  const put = await s!.api('PUT', `/api/v1/monitors/${retimed}`, { polling_interval: NEW_INTERVAL_S });
+  assert.equal(put.status, 200, JSON.stringify(put.body));
+  assert.equal(put.body.polling_interval, NEW_INTERVAL_S);
+  // The agent does not know yet: it goes on polling the deleted monitor and spools the results.
+  await waitFor('the deleted monitor polled after its deletion, spooled on the agent', async () =>
+    spooledResults(`${site.home}/spool`).filter((r) => r.monitor_id === deleted && Date.parse(r.time) > deletedAt).length >= 2, 60_000, 1000);
+  assert.equal(agent.child.exitCode, null);
+
+  relay!.restore();
+  await waitOnline(s!, site.agentId, true, 60_000);
+  const onlineAt = Date.now();
+  // The new schedule is applied on connect; a poll already running on the old one may still land.
+  const newRulesFrom = onlineAt + 2000;
+  const end = onlineAt + 3 * NEW_INTERVAL + 2000;
+  await sleep(end - Date.now());
+  const holes = async (): Promise<string[]> => {
+    const now = await storedTimes(db!, unchanged);
+    return unchanged.flatMap((m) => missingSlots(m, INTERVAL, now.get(m)!, firstFull, end).map((t) => `${m}@${iso(t)}`));
+  };
+  await waitFor('every slot of the unchanged monitors stored, through the cut', async () => (await holes()).length === 0, 90_000, 1000).catch(async (err) => {
+    const h = await holes();
+    throw new Error(`${(err as Error).message}: ${h.length} missing, first ${h.slice(0, 10).join(', ')}`);
+  });
+  await waitFor('the spool drained', async () => spooledResults(`${site.home}/spool`).length === 0, 60_000, 1000);
+
+  const deletedRows = Number((await db!.query('SELECT count(*) AS n FROM metrics WHERE monitor_id = $1', [deleted])).rows[0].n);
+  assert.equal(deletedRows, 0, 'no row of the deleted monitor is stored (its rows went with it, its offline results were dropped)');
+  const afterDeletion = Number((await db!.query('SELECT count(*) AS n FROM metrics WHERE monitor_id = $1 AND time > $2', [deleted, new Date(deletedAt)])).rows[0].n);
+  assert.equal(afterDeletion, 0);
+
+  const times = (await storedTimes(db!, [retimed])).get(retimed)!;
+  const onNew = times.filter((t) => t >= newRulesFrom);
+  assert.ok(onNew.length >= 2, `the re-timed monitor polled ${onNew.length} times since the reconnect`);
+  assert.deepEqual(onNew.filter((t) => !isSlot(retimed, NEW_INTERVAL, t)).map(iso), [], `every poll since the reconnect on a ${NEW_INTERVAL_S} s slot`);
+  assert.deepEqual(missingSlots(retimed, NEW_INTERVAL, times, newRulesFrom, end - 2000).map(iso), [], `every ${NEW_INTERVAL_S} s slot since the reconnect polled`);
+  const beforeCut = times.filter((t) => t >= firstFull && t < cutAt);
+  assert.ok(beforeCut.every((t) => isSlot(retimed, INTERVAL, t)), 'before the change it ran on its old slots');
+
+  const health = (await s!.api('GET', `/api/v1/agents/${site.agentId}`)).body.health;
+  assert.equal(health?.monitors_assigned, HOSTS - 1, `the agent holds the new assignment set (${JSON.stringify(health)})`);
+  assert.equal(await duplicateRows(db!), 0);
+});
