@@ -7,13 +7,16 @@ import type { PollResult, WriteOutcome } from './poll-result.ts';
 export type { PollResult, WriteOutcome } from './poll-result.ts';
 
 /**
- * The only writer of the metrics table. Callers (the hub with agent result batches, the scheduler
- * with timeouts) call `write`; results from all callers are batched by count and by time and
- * stored in one short transaction per batch:
- *   COPY into a per-connection temp staging table → INSERT … SELECT … ON CONFLICT DO NOTHING
- *   → one UPDATE of monitor state → COMMIT.
+ * The only writer of the metrics table and of monitors' state columns. Callers (the hub with agent
+ * result batches, the expectation tracker with server-made `agent_offline` / `timeout` failures)
+ * call `write`; results from all callers are batched by count and by time and stored in one short
+ * transaction per batch:
+ *   COPY into a per-connection temp staging table → INSERT … SELECT … ORDER BY key ON CONFLICT DO
+ *   NOTHING → one UPDATE of monitor state (rows locked in id order) → COMMIT.
  * Chosen by measurement (bench/writer.ts). Up to `concurrency` batches are in flight on separate
- * connections so node and PostgreSQL work at the same time instead of taking turns.
+ * connections so node and PostgreSQL work at the same time instead of taking turns; both the
+ * metrics keys and the monitor rows are locked in one global order, so concurrent batches with
+ * overlapping monitors wait for each other but never deadlock.
  * `write` resolves after the COMMIT that stored its results; only then may the hub ack the agent.
  */
 export interface MetricsWriterOptions {
@@ -46,6 +49,7 @@ const INSERT = `
   INSERT INTO metrics (${COLS})
   SELECT ${COLS} FROM ${STAGING} s
    WHERE EXISTS (SELECT 1 FROM monitors m WHERE m.id = s.monitor_id)
+   ORDER BY s.monitor_id, s.time
   ON CONFLICT (monitor_id, time) DO NOTHING`;
 
 /** SQLSTATE classes 22 (data exception) and 23 (integrity): the data is wrong, not the connection. */
@@ -151,7 +155,7 @@ export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
   };
 
   const store = async (results: readonly PollResult[]): Promise<WriteOutcome[]> => {
-    const samples = results.filter((r): r is Extract<PollResult, { ok: true }> => r.ok);
+    const samples = results.filter((r): r is Extract<PollResult, { ok: true }> => r.ok && r.source !== 'server');
     const summaries = summarise(results);
     const client = await pool.connect();
     let broken: Error | undefined;
@@ -174,11 +178,10 @@ export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
       for (const r of results) {
         const device_id = devices.get(r.monitor_id);
         if (device_id === undefined) continue;
-        outcomes.push(
-          r.ok
-            ? { monitor_id: r.monitor_id, device_id, time: r.time, ok: true }
-            : { monitor_id: r.monitor_id, device_id, time: r.time, ok: false, failure_class: r.failure.class },
-        );
+        const source = r.source ?? 'agent';
+        if (r.ok) {
+          if (source === 'agent') outcomes.push({ monitor_id: r.monitor_id, device_id, time: r.time, ok: true, source });
+        } else outcomes.push({ monitor_id: r.monitor_id, device_id, time: r.time, ok: false, failure_class: r.failure.class, source });
       }
       return outcomes;
     } catch (err) {

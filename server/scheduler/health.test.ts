@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createEventBus } from '../events.ts';
+import type { WriteOutcome } from '../metrics/poll-result.ts';
 import { createHealthMonitor } from './health.ts';
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} } as never;
@@ -13,7 +14,9 @@ function setup(threshold: number) {
   events.on('device.status_changed', (e) => void seen.push(e.id));
   return { h: createHealthMonitor({ pool, events, log: quiet, threshold, windowMs: 600_000 }), updates, seen };
 }
-const fail = (device: number, monitor: number, t: number) => ({ monitor_id: monitor, device_id: device, time: new Date(t), ok: false, failure_class: 'unreachable' as const });
+const fail = (device: number, monitor: number, t: number): WriteOutcome => ({
+  monitor_id: monitor, device_id: device, time: new Date(t), ok: false, failure_class: 'unreachable', source: 'agent',
+});
 const tick = () => new Promise((r) => setImmediate(r));
 
 test('health: the threshold of distinct failures marks a device inactive; a replayed failure counts once', async () => {
@@ -31,9 +34,24 @@ test('health: the threshold of distinct failures marks a device inactive; a repl
 test('health: a success resets; failures outside the window and agent-offline do not count', async () => {
   const { h, updates } = setup(2);
   const now = Date.now();
-  h.observe([fail(8, 2, now - 2000), { monitor_id: 2, device_id: 8, time: new Date(now - 1000), ok: true }, fail(8, 2, now)]);
+  h.observe([fail(8, 2, now - 2000), { monitor_id: 2, device_id: 8, time: new Date(now - 1000), ok: true, source: 'agent' }, fail(8, 2, now)]);
   h.observe([fail(9, 3, now - 700_000), fail(9, 3, now)]);
   h.observe([{ ...fail(10, 4, now - 10), failure_class: 'agent_offline' }, { ...fail(10, 4, now), failure_class: 'agent_offline' }]);
   await tick();
   assert.deepEqual(updates, []);
+});
+
+test('health: failures the server made up for missing results never count, even as timeouts', async () => {
+  const { h, updates } = setup(2);
+  const now = Date.now();
+  const server = (t: number): WriteOutcome => ({ ...fail(11, 5, t), failure_class: 'timeout', source: 'server' });
+  h.observe([server(now - 3000), server(now - 2000), server(now - 1000)]);
+  await tick();
+  assert.deepEqual(updates, [], 'three server-made timeouts leave the device alone');
+  h.observe([fail(11, 5, now - 500), server(now - 250)]);
+  await tick();
+  assert.deepEqual(updates, [], 'one agent failure plus a server-made one is still one');
+  h.observe([{ ...fail(11, 5, now), failure_class: 'timeout' }]);
+  await tick();
+  assert.deepEqual(updates, [11], 'two timeouts reported by the agent reach the threshold');
 });

@@ -8,8 +8,10 @@ const NOT_THE_DEVICE = new Set(['agent_offline', 'internal', 'plugin_error']);
 
 /**
  * Seed 003 §3: `threshold` consecutive failures of a device within `windowMs` mark it inactive,
- * which takes its monitors out of the scheduler. A success resets the count; an API call setting
- * the device `active` (or a later discovery) brings it back.
+ * which takes its monitors out of its agent's schedule. A success resets the count; an API call
+ * setting the device `active` (or a later discovery) brings it back. Only what the agent reported
+ * counts: failures the server made up for missing results (`source: 'server'`) say nothing about
+ * the device.
  */
 export function createHealthMonitor(o: { pool: pg.Pool; events: EventBus; log: Log; threshold: number; windowMs: number }) {
   /** Per device: failures by result time, keyed by monitor + time so a replayed result counts once. */
@@ -38,6 +40,7 @@ export function createHealthMonitor(o: { pool: pg.Pool; events: EventBus; log: L
     observe(outcomes: WriteOutcome[]): void {
       const now = Date.now();
       for (const x of [...outcomes].sort((a, b) => a.time.getTime() - b.time.getTime())) {
+        if (x.source === 'server') continue;
         const t = x.time.getTime();
         if (x.ok) {
           failures.delete(x.device_id);
