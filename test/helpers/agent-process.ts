@@ -44,3 +44,10 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   }
   throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
 }
+
+/** `nmslite-agent status` (extra flags, e.g. --json) parsed; throws with its stderr when it fails. */
+export async function agentStatus(home: string, extra: string[] = []): Promise<any> {
+  const r = await runAgentCommand(['status', '--home', home, ...extra]);
+  if (r.code !== 0) throw new Error(`nmslite-agent status exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
