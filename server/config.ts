@@ -52,14 +52,25 @@ export const ServerConfig = z
         max_connections: int(1, 1_000_000).default(5000),
         retry_after_s: int(1, 3600).default(5),
         enrollment_ttl_h: int(1, 24 * 365).default(24),
+        /** Most assignments per schedule.full part (the protocol's SCHEDULE_PART_ASSIGNMENTS is the ceiling). */
+        schedule_part_assignments: int(1, 10_000).default(10_000),
+        /** Changes to one agent's assignments within this window go out as one delta. */
+        schedule_debounce_ms: int(0, 900).default(150),
       })
       .strict()
       .prefault({}),
     polling: z
       .object({
+        /** A poll's deadline after its scheduled time (never more than the monitor's interval). */
         job_timeout_s: int(1, 3600).default(30),
+        /** A monitor without a result by its due time + interval + this is marked agent_offline or timeout. */
         grace_s: int(1, 3600).default(15),
+        /** Unused since protocol 2 (the agent runs its own schedule); still accepted so older config files start. */
         batch_size: int(1, 10_000).default(500),
+        /** Most on-demand polls (POST /monitors/:id/poll) in flight per agent; beyond it 429. */
+        on_demand_per_agent: int(1, 1000).default(16),
+        /** Waited beyond the poll's timeout for an on-demand answer before reporting `timeout`. */
+        on_demand_margin_s: int(1, 600).default(5),
       })
       .strict()
       .prefault({}),
@@ -69,14 +80,33 @@ export const ServerConfig = z
       .prefault({}),
     metrics: z
       .object({
+        /** Raw samples are kept this many days; 0 keeps them forever (seed 000's default). */
         retention_days: int(0, 100_000).default(0),
+        /** TimescaleDB: compress raw chunks older than this; 0 turns compression off. */
         compress_after_days: int(0, 100_000).default(7),
+        /** TimescaleDB: the raw table's chunk interval (new chunks; the aggregates get 10x and 100x). */
+        chunk_interval_h: int(1, 24 * 366).default(24),
+        /** TimescaleDB: days the 5-minute and 1-hour aggregates keep; 0 forever. */
+        aggregate_5m_retention_days: int(0, 100_000).default(0),
+        aggregate_1h_retention_days: int(0, 100_000).default(0),
+        /** TimescaleDB: compress aggregate chunks older than this; 0 turns it off. */
+        aggregate_compress_after_days: int(0, 100_000).default(30),
         max_raw_points: int(10, 1_000_000).default(10_000),
         latest_cache_ms: int(0, 600_000).default(5000),
         writer_batch: int(1, 100_000).default(5000),
         writer_flush_ms: int(1, 60_000).default(50),
       })
       .strict()
+      .superRefine((m, ctx) => {
+        // Each layer keeps at least as long as the one it is computed from (0 = forever): a shorter
+        // one would drop summaries of data that is still there.
+        const layers = [['retention_days', m.retention_days], ['aggregate_5m_retention_days', m.aggregate_5m_retention_days], ['aggregate_1h_retention_days', m.aggregate_1h_retention_days]] as const;
+        for (let i = 1; i < layers.length; i++) {
+          const [below, b] = layers[i - 1]!;
+          const [name, v] = layers[i]!;
+          if (v !== 0 && (b === 0 || v < b)) ctx.addIssue({ code: 'custom', path: [name], message: `must be 0 (forever) or at least ${below} (${b === 0 ? 'forever' : b})` });
+        }
+      })
       .prefault({}),
     discovery: z.object({ wait_s: int(0, 3600).default(60), run_timeout_s: int(10, 86400).default(3600) }).strict().prefault({}),
   })

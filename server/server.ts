@@ -144,7 +144,10 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     for (const row of r.rows) await scheduler!.refreshMonitor(row.id);
   };
   await scheduler.start();
-  const stopRetention = await applyRetention({ pool, mode: storageMode, log, retentionDays: cfg.metrics.retention_days, compressAfterDays: cfg.metrics.compress_after_days });
+  const stopRetention = await applyRetention({
+    pool, mode: storageMode, log, retentionDays: cfg.metrics.retention_days, compressAfterDays: cfg.metrics.compress_after_days, chunkIntervalHours: cfg.metrics.chunk_interval_h,
+    aggregates: { retention5mDays: cfg.metrics.aggregate_5m_retention_days, retention1hDays: cfg.metrics.aggregate_1h_retention_days, compressAfterDays: cfg.metrics.aggregate_compress_after_days },
+  });
 
   const tls = loadOrCreateTls({ certFile: cfg.server.tls_cert_file, keyFile: cfg.server.tls_key_file, dataDir: cfg.data_dir });
   const rest = createRestHandler({ bodyLimitBytes: cfg.server.request_body_limit_kb * 1024 });

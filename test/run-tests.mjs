@@ -1,6 +1,7 @@
 // Runs every *.test.ts under test/, server/, agent/ and shared/ with node's test runner (tsx loader).
 // Node 20's --test does not expand globs, so the file list is built here.
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -21,9 +22,25 @@ if (selected.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
+// NMSLITE_TEST_REQUIRE_ALL=1 (set by .ci/run, which installs everything): a skipped test fails the
+// run. A TAP copy of the report is written beside the spec output to count them.
+const requireAll = process.env.NMSLITE_TEST_REQUIRE_ALL === '1';
+const tapDir = requireAll ? mkdtempSync(join(tmpdir(), 'nmslite-tests-')) : undefined;
+const reporters = tapDir ? ['--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${join(tapDir, 'report.tap')}`] : ['--test-reporter=spec'];
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', ...selected],
+  ['--import', 'tsx', '--test', ...reporters, ...selected],
   { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test' } },
 );
-process.exit(result.status ?? 1);
+let status = result.status ?? 1;
+if (tapDir) {
+  const tap = readFileSync(join(tapDir, 'report.tap'), 'utf8');
+  rmSync(tapDir, { recursive: true, force: true });
+  const skipped = tap.split('\n').filter((l) => /^\s*(not )?ok \d+ .*# SKIP/.test(l)).map((l) => l.trim());
+  if (skipped.length) {
+    console.error(`\nNMSLITE_TEST_REQUIRE_ALL=1: ${skipped.length} test(s) skipped, which this run does not allow:`);
+    for (const l of skipped) console.error(`  ${l}`);
+    status = status || 1;
+  }
+}
+process.exit(status);

@@ -7,12 +7,24 @@ import { migrate } from 'drizzle-orm/node-postgres/migrator';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.meta.url));
 
+/** The first statement of a migration, which is also run on every start (it must be idempotent). */
+function firstStatement(file: string, mustInclude: string): string {
+  const sql = readFileSync(join(MIGRATIONS_DIR, file), 'utf8').split('--> statement-breakpoint')[0]!;
+  if (!sql.includes(mustInclude)) throw new Error(`migration ${file} no longer starts with its ${mustInclude} statement`);
+  return sql;
+}
+
 /**
- * Makes `metrics` a hypertable whenever TimescaleDB can be used: migration 0001's first statement
- * (idempotent), read from the migration itself so the two cannot drift apart.
+ * Run on every start, not once, read from the migrations themselves so the two cannot drift apart:
+ * makes `metrics` a hypertable whenever TimescaleDB can be used (0001), then ensures its continuous
+ * aggregates and the trigger that removes a deleted monitor's aggregate rows (0002). A database
+ * restored into a TimescaleDB server (say, from a plain one) has its migrations recorded already but
+ * `metrics` is still a plain table.
  */
-const ENSURE_HYPERTABLE = readFileSync(join(MIGRATIONS_DIR, '0001_storage_and_seeds.sql'), 'utf8').split('--> statement-breakpoint')[0]!;
-if (!ENSURE_HYPERTABLE.includes('create_hypertable')) throw new Error('migration 0001 no longer starts with the hypertable statement');
+const ENSURE_ON_START = [
+  firstStatement('0001_storage_and_seeds.sql', 'create_hypertable'),
+  firstStatement('0002_metrics_aggregates.sql', 'metrics_5m'),
+];
 
 /** 'timescaledb' only when `metrics` really is a hypertable, not merely when the extension exists. */
 const STORAGE_MODE_FUNCTION = `
@@ -34,9 +46,7 @@ export async function runMigrations(url: string): Promise<'timescaledb' | 'plain
   try {
     await client.query('SET client_min_messages = warning');
     await migrate(drizzle(client), { migrationsFolder: MIGRATIONS_DIR });
-    // On every start, not once: a database restored into a TimescaleDB server (say, from a plain
-    // one) has its migrations recorded already but `metrics` is still a plain table.
-    await client.query(ENSURE_HYPERTABLE);
+    for (const sql of ENSURE_ON_START) await client.query(sql);
     await client.query(STORAGE_MODE_FUNCTION);
     const r = await client.query<{ mode: 'timescaledb' | 'plain' }>('SELECT nmslite_storage_mode() AS mode');
     return r.rows[0]!.mode;
