@@ -204,7 +204,7 @@ export function spooledResults(spoolDir: string): { monitor_id: number; time: st
     } catch {
       continue;
     }
-    for (const r of decodeRecords(buf).records) {
+    for (const r of decodeRecords(buf, Number(/^seg-(\d+)\.log$/.exec(name)![1])).records) {
       if (acked.has(r.seq)) continue;
       try {
         out.push(JSON.parse(r.payload.toString('utf8')));
