@@ -14,7 +14,7 @@
  * rows stored. Target (issue 11): 100,000 monitors at 60 s cost the server < 50 % of one core.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -24,6 +24,7 @@ import { generateAgentKeys } from '../agent/identity.ts';
 import { startEmbeddedPostgres } from '../server/db/embedded.ts';
 import { freePort } from '../test/helpers/db.ts';
 import { httpsRequest } from '../test/helpers/server.ts';
+import { postgresCpuS, postmasterPid, procCpuS, procRssMb } from './proc-stat.mts';
 
 const argv = process.argv.slice(2);
 const opt = (n: string): string | undefined => (argv.includes(`--${n}`) ? argv[argv.indexOf(`--${n}`) + 1] : undefined);
@@ -44,55 +45,16 @@ const OLD_ROOT = resolve(opt('old') ?? '/tmp/nmslite-old');
 const ONLY = opt('only');
 if (ONLY && ONLY !== 'new' && ONLY !== 'old') throw new Error("--only takes 'new' or 'old'");
 const NEW_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const HZ = 100; // USER_HZ: /proc/PID/stat times are in 1/100 s on Linux
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 if (ONLY !== 'new' && !existsSync(join(OLD_ROOT, 'server/main.ts'))) {
   throw new Error(`the old design is not checked out at ${OLD_ROOT}: git worktree add ${OLD_ROOT} 2544da1 && ln -s ${NEW_ROOT}node_modules ${OLD_ROOT}/node_modules (or --only new)`);
 }
 
-/** utime + stime (+ children's, when asked) of one process, in seconds; undefined when gone. */
-function procCpu(pid: number, withChildren = false): number | undefined {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    // fields after the comm: [0]=state … utime is field 14 of the line → index 11 here.
-    const t = Number(f[11]) + Number(f[12]) + (withChildren ? Number(f[13]) + Number(f[14]) : 0);
-    return t / HZ;
-  } catch {
-    return undefined;
-  }
-}
-const ppidOf = (pid: number): number | undefined => {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(s.slice(s.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
-};
-const rssMb = (pid: number): number => {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Math.round(Number(m[1]) / 1024) : 0;
-  } catch {
-    return 0;
-  }
-};
-/** PostgreSQL: the postmaster (with its reaped children) plus every live backend. */
-function pgCpu(postmaster: number): number {
-  let t = procCpu(postmaster, true) ?? 0;
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    if (ppidOf(Number(d)) === postmaster) t += procCpu(Number(d)) ?? 0;
-  }
-  return t;
-}
-
 const pgDir = mkdtempSync('/tmp/nmslite-bench-pg-');
 const pgPassword = randomBytes(12).toString('hex');
 const db = await startEmbeddedPostgres({ dataDir: join(pgDir, 'pg'), port: await freePort(), password: pgPassword });
-const postmaster = Number(readFileSync(join(pgDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+const postmaster = postmasterPid(join(pgDir, 'pg'));
 const baseUrl = db.url.slice(0, db.url.lastIndexOf('/'));
 const children = new Set<ChildProcess>();
 
@@ -222,7 +184,7 @@ async function runPhase(design: 'new' | 'old'): Promise<Phase> {
   await sleep(WARMUP_S * 1000);
 
   const count = async () => Number((await c.query('SELECT count(*)::bigint AS n FROM metrics')).rows[0].n);
-  const sample = () => ({ at: Date.now(), server: procCpu(pid) ?? NaN, pg: pgCpu(postmaster), links: procCpu(links.pid!) ?? NaN });
+  const sample = () => ({ at: Date.now(), server: procCpuS(pid) ?? NaN, pg: postgresCpuS(postmaster), links: procCpuS(links.pid!) ?? NaN });
   const sent0 = last.results_sent ?? 0;
   const batches0 = last.batches_sent ?? 0;
   const s0 = sample();
@@ -230,7 +192,7 @@ async function runPhase(design: 'new' | 'old'): Promise<Phase> {
   let maxRss = 0;
   while (Date.now() - s0.at < WINDOW_S * 1000) {
     await sleep(1000);
-    maxRss = Math.max(maxRss, rssMb(pid));
+    maxRss = Math.max(maxRss, Math.round(procRssMb(pid)));
   }
   const s1 = sample();
   const n1 = await count();
