@@ -16,17 +16,23 @@ import { createDb } from './db/client.ts';
 import { startEmbeddedPostgres, type EmbeddedDb } from './db/embedded.ts';
 import { runMigrations } from './db/migrate.ts';
 import { createEventBus } from './events.ts';
+import { createAssignmentService } from './assignments/assignments.ts';
+import { createAssignmentStore } from './assignments/assignment-store.ts';
+import { createOnDemandPolls } from './assignments/on-demand.ts';
+import { createExpectationTracker } from './expectations/tracker.ts';
 import { createCredentialSealer } from './hub/credential-sealer.ts';
+import { createAgentHandlers } from './hub/handlers/index.ts';
 import { createHub, type Hub } from './hub/hub.ts';
+import { createAgentRegistry } from './hub/registry.ts';
 import { createLog, type Log } from './log.ts';
 import { createMetricsQuery } from './metrics/query.ts';
 import { createMetricsWriter } from './metrics/write.ts';
 import { applyRetention } from './metrics/retention.ts';
-import { createPollPipeline } from './pipeline.ts';
-import { createScheduler } from './scheduler/scheduler.ts';
 import { createHealthMonitor } from './scheduler/health.ts';
 import { resolveSecrets } from './secrets.ts';
 import { createDiscoveryRunService } from './services/discovery-runs.ts';
+import { createCredentialProfileService } from './services/credential-profiles.ts';
+import { createDiscoveryProfileService } from './services/discovery-profiles.ts';
 import { createServices } from './services/index.ts';
 import { loadOrCreateTls, formatFingerprint } from './tls.ts';
 import { createVault } from './vault/credentials.ts';
@@ -46,7 +52,11 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** Wires database, API, agent hub, scheduler and metrics writer onto one HTTPS port. */
+/**
+ * The composition root: components are built in dependency order and handed what they need.
+ * Agents' messages reach the handler map (server/hub/handlers); changes reach agents through the
+ * event bus and the assignment service; nothing here speaks the protocol itself.
+ */
 export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } = {}): Promise<RunningServer> {
   const log = o.log ?? createLog(cfg.log.level);
   const secrets = resolveSecrets(cfg);
@@ -62,88 +72,59 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
   const events = createEventBus();
   const vault = createVault(secrets.masterKey);
   const metrics = createMetricsQuery({ pool, mode: storageMode, maxRawPoints: cfg.metrics.max_raw_points, latestCacheMs: cfg.metrics.latest_cache_ms });
-  let hub: Hub | undefined;
+  const registry = createAgentRegistry();
+  const credentialProfiles = createCredentialProfileService(db, vault, events);
+  const discoveryProfiles = createDiscoveryProfileService(db);
+  const sealer = createCredentialSealer(credentialProfiles, registry.sealKey);
+
+  const writer = createMetricsWriter({ pool, log, batchSize: cfg.metrics.writer_batch, flushMs: cfg.metrics.writer_flush_ms });
+  const health = createHealthMonitor({ pool, events, log, threshold: cfg.health.failure_threshold, windowMs: cfg.health.window_s * 1000 });
+  const tracker = createExpectationTracker({ log, graceMs: cfg.polling.grace_s * 1000, isAgentOnline: registry.isOnline, report: (results) => void writer.write(results).catch((err: Error) => log.error({ err: err.message }, 'recording missing results failed')) });
+  writer.onCommit((outcomes) => metrics.invalidate([...new Set(outcomes.map((x) => x.monitor_id))]));
+  writer.onCommit(health.observe);
+  events.on('device.status_changed', (e) => e.status === 'active' && health.reset(e.id));
+
+  const store = createAssignmentStore(pool, { jobTimeoutMs: cfg.polling.job_timeout_s * 1000 });
+  const assignments = createAssignmentService({
+    store, links: registry, sealer, tracker, events, log,
+    debounceMs: cfg.agents.schedule_debounce_ms,
+    partLimits: { assignments: cfg.agents.schedule_part_assignments },
+  });
+  const polls = createOnDemandPolls({ store, links: registry, sealer, events, log, perAgent: cfg.polling.on_demand_per_agent, marginMs: cfg.polling.on_demand_margin_s * 1000 });
+  const discoveryRuns = createDiscoveryRunService({
+    pool, agents: registry, sealer, events, log,
+    getProfile: discoveryProfiles.getRow,
+    getCredential: credentialProfiles.get,
+    waitMs: cfg.discovery.wait_s * 1000,
+    runTimeoutMs: cfg.discovery.run_timeout_s * 1000,
+  });
+  events.on('agent.offline', (e) => discoveryRuns.onAgentOffline(e.id));
   const services = createServices({
-    db, pool, vault, events, metrics,
+    db, pool, events, metrics,
     admin: { username: cfg.auth.username, password: secrets.authPassword },
     tokens: createTokenIssuer(secrets.jwtSecret, cfg.auth.token_ttl_s),
     throttle: createLoginThrottle({ maxFailures: cfg.auth.login_max_failures, windowMs: cfg.auth.login_window_s * 1000 }),
     enrollmentTtlHours: cfg.agents.enrollment_ttl_h,
-    isAgentOnline: (id) => hub?.isOnline(id) ?? false,
+    isAgentOnline: registry.isOnline,
+    scheduleOf: assignments.scheduleOf,
     storageMode,
     version: SERVER_VERSION,
+    credentialProfiles, discoveryProfiles, discoveryRuns,
+    monitorPolls: polls,
   });
-
-  const writer = createMetricsWriter({ pool, log, batchSize: cfg.metrics.writer_batch, flushMs: cfg.metrics.writer_flush_ms });
-  const health = createHealthMonitor({ pool, events, log, threshold: cfg.health.failure_threshold, windowMs: cfg.health.window_s * 1000 });
-  writer.onCommit((outcomes) => {
-    metrics.invalidate([...new Set(outcomes.map((x) => x.monitor_id))]);
-    health.observe(outcomes);
-  });
-  let pipeline: ReturnType<typeof createPollPipeline> | undefined;
-  let scheduler: ReturnType<typeof createScheduler> | undefined;
-  const discoveryHolder: { svc?: ReturnType<typeof createDiscoveryRunService> } = {};
-  hub = createHub({
-    pool, log,
+  const hub = createHub({
+    pool, log, registry, events,
+    handlers: createAgentHandlers({ assignments, writer, tracker, log, polls, discoveryRuns }),
     heartbeatMs: cfg.agents.heartbeat_ms,
     authTimeoutMs: cfg.agents.auth_timeout_ms,
     maxConnections: cfg.agents.max_connections,
     retryAfterSeconds: cfg.agents.retry_after_s,
-    jobGraceMs: cfg.polling.grace_s * 1000,
-    onResults: async (agentId, items) => {
-      const owned = await pipeline!.ownResults(agentId, items);
-      scheduler?.complete(owned.map((i) => i.job_id));
-      await writer.write(pipeline!.toPollResults(owned));
-    },
-    onMessage: (agentId, msg) => {
-      if (msg.type === 'discovery.progress') discoveryHolder.svc?.onProgress(agentId, msg);
-      else if (msg.type === 'discovery.result') void discoveryHolder.svc?.onResult(agentId, msg);
-    },
-    onOnline: (id) => scheduler?.onWindowOpen(id),
-    onOffline: (id) => discoveryHolder.svc?.onAgentOffline(id),
-    onWindowOpen: (id) => scheduler?.onWindowOpen(id),
   });
-  const sealer = createCredentialSealer(services.credentialProfiles, (id) => hub!.sealKey(id));
-  pipeline = createPollPipeline({
-    pool, hub, sealer, log,
-    onUnsent: (jobs) => {
-      scheduler?.complete(jobs.map((j) => j.job_id));
-      writer.write(jobs.map((j) => j.result)).catch((err: Error) => log.error({ err: err.message }, 'recording unsent jobs failed'));
-    },
-  });
-  discoveryHolder.svc = createDiscoveryRunService({
-    pool, hub, sealer, events, log,
-    getProfile: (id) => services.discoveryProfiles.getRow(id),
-    getCredential: (id) => services.credentialProfiles.get(id),
-    waitMs: cfg.discovery.wait_s * 1000,
-    runTimeoutMs: cfg.discovery.run_timeout_s * 1000,
-  });
-  services.setDiscoveryRuns(discoveryHolder.svc);
-  scheduler = createScheduler({
-    pool, log,
-    dispatch: (agentId, jobs) => pipeline!.dispatch(agentId, jobs),
-    isAgentOnline: (id) => hub!.isOnline(id),
-    onTimeout: (jobs) => void writer.write(pipeline!.timeoutResults(jobs)).catch((err: Error) => log.error({ err: err.message }, 'recording timed-out jobs failed')),
-    config: { jobTimeoutMs: cfg.polling.job_timeout_s * 1000, graceMs: cfg.polling.grace_s * 1000, maxBatch: cfg.polling.batch_size },
-  });
-  events.on('monitor.changed', (e) => void (e.id ? scheduler!.refreshMonitor(e.id) : reloadScheduler()));
-  events.on('device.status_changed', (e) => {
-    if (e.status === 'active') health.reset(e.id);
-    void scheduler!.refreshDevice(e.id);
-  });
-  events.on('device.changed', (e) => void scheduler!.refreshDevice(e.id));
-  events.on('credential.changed', (e) => {
-    sealer.forgetProfile(e.id);
-    for (const a of hub!.onlineAgents()) hub!.send(a, { type: 'credentials.invalidate', profile_id: e.id });
-  });
-  events.on('agent.disabled', (e) => hub!.closeAgent(e.id, CloseCode.agentDisabled, 'agent disabled'));
-  events.on('agent.deleted', (e) => hub!.closeAgent(e.id, CloseCode.unauthorized, 'agent deleted'));
-  events.on('agent.reenrolled', (e) => hub!.closeAgent(e.id, CloseCode.replaced, 'the agent enrolled again with new keys'));
-  const reloadScheduler = async () => {
-    const r = await pool.query<{ id: number }>('SELECT m.id FROM monitors m');
-    for (const row of r.rows) await scheduler!.refreshMonitor(row.id);
-  };
-  await scheduler.start();
+  events.on('agent.disabled', (e) => hub.closeAgent(e.id, CloseCode.agentDisabled, 'agent disabled'));
+  events.on('agent.deleted', (e) => hub.closeAgent(e.id, CloseCode.unauthorized, 'agent deleted'));
+  events.on('agent.reenrolled', (e) => hub.closeAgent(e.id, CloseCode.replaced, 'the agent enrolled again with new keys'));
+  await assignments.start();
+  tracker.start();
   const stopRetention = await applyRetention({
     pool, mode: storageMode, log, retentionDays: cfg.metrics.retention_days, compressAfterDays: cfg.metrics.compress_after_days, chunkIntervalHours: cfg.metrics.chunk_interval_h,
     aggregates: { retention5mDays: cfg.metrics.aggregate_5m_retention_days, retention1hDays: cfg.metrics.aggregate_1h_retention_days, compressAfterDays: cfg.metrics.aggregate_compress_after_days },
@@ -186,7 +167,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
   const server: Server = createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, (req, res) => void handle(req, res));
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {});
-    if (!hub!.handleUpgrade(req, socket, head)) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    if (!hub.handleUpgrade(req, socket, head)) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
   server.on('clientError', (_err, socket) => socket.destroy());
   server.keepAliveTimeout = 65_000;
@@ -208,8 +189,10 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     generatedPassword: secrets.generatedPassword,
     async stop() {
       stopRetention();
-      await scheduler!.stop();
-      await hub!.stop();
+      tracker.stop();
+      polls.stop();
+      await hub.stop();
+      await assignments.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await writer.close();

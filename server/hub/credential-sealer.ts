@@ -14,21 +14,32 @@ export interface CredentialSource {
  */
 export function createCredentialSealer(source: CredentialSource, sealKeyOf: (agentId: number) => string | undefined) {
   const cache = new Map<string, Promise<SealedCredential>>();
+  const entryKey = (agentId: number, profileId: number, version: number, sealKey: string) => `${agentId}:${profileId}:${version}:${keyTag(sealKey)}`;
+  const seal = async (agentId: number, profileId: number): Promise<SealedCredential> => {
+    const { row, password } = await source.reveal(profileId);
+    const sealKey = sealKeyOf(agentId);
+    if (!sealKey) throw new Error('agent has no sealing key (not connected)');
+    // The agent's key is part of the entry: an agent that enrolled again has a new one.
+    const key = entryKey(agentId, profileId, row.version, sealKey);
+    let hit = cache.get(key);
+    if (!hit) {
+      hit = sealCredential(sealKey, { type: row.type, username: row.username, password, domain: row.domain, tls_verify: row.tls_verify, tls_fingerprint: row.tls_fingerprint }).then((sealed) => ({ profile_id: profileId, version: row.version, sealed }));
+      cache.set(key, hit);
+      hit.catch(() => cache.delete(key));
+      if (cache.size > 50_000) cache.delete(cache.keys().next().value!);
+    }
+    return hit;
+  };
   return {
-    async seal(agentId: number, profileId: number): Promise<SealedCredential> {
-      const { row, password } = await source.reveal(profileId);
+    seal,
+    /**
+     * The credential at a known version: from the cache without reading the profile when that
+     * version was sealed for this key before (a schedule names thousands of monitors, few profiles).
+     */
+    async sealRef(agentId: number, ref: { profile_id: number; version: number }): Promise<SealedCredential> {
       const sealKey = sealKeyOf(agentId);
-      if (!sealKey) throw new Error('agent has no sealing key (not connected)');
-      // The agent's key is part of the entry: an agent that enrolled again has a new one.
-      const key = `${agentId}:${profileId}:${row.version}:${keyTag(sealKey)}`;
-      let hit = cache.get(key);
-      if (!hit) {
-        hit = sealCredential(sealKey, { type: row.type, username: row.username, password, domain: row.domain, tls_verify: row.tls_verify, tls_fingerprint: row.tls_fingerprint }).then((sealed) => ({ profile_id: profileId, version: row.version, sealed }));
-        cache.set(key, hit);
-        hit.catch(() => cache.delete(key));
-        if (cache.size > 50_000) cache.delete(cache.keys().next().value!);
-      }
-      return hit;
+      const hit = sealKey ? cache.get(entryKey(agentId, ref.profile_id, ref.version, sealKey)) : undefined;
+      return hit ?? seal(agentId, ref.profile_id);
     },
     forgetProfile(profileId: number): void {
       for (const k of cache.keys()) if (k.split(':')[1] === String(profileId)) cache.delete(k);

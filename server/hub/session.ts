@@ -1,15 +1,8 @@
 import WebSocket from 'ws';
-import {
-  CloseCode,
-  PROTOCOL_VERSION,
-  parseAgentMessage,
-  type AgentHealth,
-  type AgentMessage,
-  type PollJob,
-  type ResultItem,
-  type ServerMessage,
-} from '../../shared/protocol/index.ts';
+import { CloseCode, PROTOCOL_VERSION, parseAgentMessage, type AgentHealth, type AgentMessage, type ServerMessage } from '../../shared/protocol/index.ts';
 import { AgentAuthError, type AuthenticatedAgent } from './agent-auth.ts';
+import type { AgentContext, AgentHandlers, HandledMessage } from './handlers/handler.ts';
+import type { ConnectedAgent } from './registry.ts';
 
 export interface HubLog {
   info(o: object, msg: string): void;
@@ -23,23 +16,38 @@ export interface SessionHost {
   log: HubLog;
   heartbeatMs: number;
   authTimeoutMs: number;
+  handlers: AgentHandlers;
   authenticate(token: string): Promise<AuthenticatedAgent>;
-  register(s: AgentSession): void;
-  unregister(s: AgentSession): void;
-  presence(s: AgentSession, hello: { version: string; hostname: string } | undefined, health: AgentHealth | undefined): void;
-  results(s: AgentSession, items: ResultItem[]): Promise<void>;
-  other(s: AgentSession, msg: AgentMessage): void;
-  windowOpen(s: AgentSession): void;
+  /** The welcome went out: the session is the agent's now. */
+  welcomed(s: AgentSession, hello: { version: string; hostname: string }): void;
+  /** A welcomed session ended. */
+  closed(s: AgentSession): void;
+  heartbeat(s: AgentSession, health: AgentHealth): void;
+}
+
+let connections = 0;
+
+export const versionMismatchReason = (protocol: unknown): string =>
+  `protocol ${String(protocol).slice(0, 12)} is not supported (server speaks ${PROTOCOL_VERSION}): upgrade the agent`;
+
+/** An old agent's hello may not match this version's schema; its version number still gets the clear refusal. */
+function helloProtocol(raw: string | Buffer): number | undefined {
+  try {
+    const j = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8')) as { type?: unknown; protocol?: unknown };
+    return j && j.type === 'hello' && typeof j.protocol === 'number' && j.protocol !== PROTOCOL_VERSION ? j.protocol : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
- * One agent socket. Until a valid hello arrives nothing is sent and only a hello is accepted;
+ * One agent socket: parses, authenticates, answers heartbeats and hands every other message to
+ * its type's handler. Until a valid hello arrives nothing is sent and only a hello is accepted;
  * an invalid, oversized or unexpected message closes the socket with a reason code.
  */
-export class AgentSession {
+export class AgentSession implements ConnectedAgent, AgentContext {
   agent: AuthenticatedAgent | undefined;
-  maxInFlight = 1;
-  readonly inFlight = new Map<string, number>();
+  readonly connection = ++connections;
   private state: 'hello' | 'authenticating' | 'ready' | 'closed' = 'hello';
   private lastHeard = Date.now();
   private authTimer: NodeJS.Timeout | undefined;
@@ -70,46 +78,18 @@ export class AgentSession {
     return this.state === 'ready';
   }
 
+  get agentId(): number {
+    return this.agent?.id ?? 0;
+  }
+
+  get sealPublicKey(): string {
+    return this.agent?.seal_public_key ?? '';
+  }
+
   send(msg: ServerMessage): boolean {
     if (this.state !== 'ready' || this.ws.readyState !== WebSocket.OPEN) return false;
     this.ws.send(JSON.stringify(msg));
     return true;
-  }
-
-  /** Room left in the agent's advertised flow-control window. */
-  window(): number {
-    const now = Date.now();
-    for (const [id, expires] of this.inFlight) if (expires <= now) this.inFlight.delete(id);
-    return Math.max(0, this.maxInFlight - this.inFlight.size);
-  }
-
-  /**
-   * Takes room in the window for jobs that will be sent shortly (their credentials are still being
-   * sealed): counted from now, so a second claim cannot take the same room.
-   */
-  claim(jobs: readonly { job_id: string; deadline: number }[], graceMs: number): number {
-    if (this.state !== 'ready') return 0;
-    const room = Math.min(this.window(), jobs.length);
-    for (let i = 0; i < room; i++) this.inFlight.set(jobs[i]!.job_id, jobs[i]!.deadline + graceMs);
-    return Math.max(0, room);
-  }
-
-  /** Gives back claimed room for jobs that will not be sent. */
-  release(jobIds: readonly string[]): void {
-    let freed = false;
-    for (const id of jobIds) freed = this.inFlight.delete(id) || freed;
-    if (freed) this.host.windowOpen(this);
-  }
-
-  /**
-   * Sends the jobs whose room this session claimed; returns those it cannot send (a newer session
-   * of the agent never claimed them, or this one is gone).
-   */
-  sendClaimed(jobs: PollJob[]): PollJob[] {
-    const mine = jobs.filter((j) => this.inFlight.has(j.job_id));
-    const notMine = jobs.filter((j) => !this.inFlight.has(j.job_id));
-    if (mine.length === 0) return notMine;
-    return this.send({ type: 'jobs.dispatch', jobs: mine }) ? notMine : jobs;
   }
 
   close(code: number, reason: string): void {
@@ -130,7 +110,7 @@ export class AgentSession {
     this.state = 'closed';
     clearTimeout(this.authTimer);
     clearInterval(this.hbTimer);
-    if (wasReady) this.host.unregister(this);
+    if (wasReady) this.host.closed(this);
   }
 
   private violation(reason: string): void {
@@ -142,14 +122,15 @@ export class AgentSession {
     if (this.state === 'closed') return;
     this.lastHeard = Date.now();
     const parsed = parseAgentMessage(raw);
-    if (!parsed.ok) return this.violation(parsed.reason);
+    if (!parsed.ok) {
+      const other = this.state === 'hello' ? helloProtocol(raw) : undefined;
+      if (other !== undefined) return this.close(CloseCode.versionMismatch, versionMismatchReason(other));
+      return this.violation(parsed.reason);
+    }
     const m = parsed.message;
     if (this.state === 'hello') {
       if (m.type !== 'hello') return this.violation(`expected hello, got ${m.type}`);
-      if (m.protocol !== PROTOCOL_VERSION) {
-        this.close(CloseCode.versionMismatch, `protocol ${m.protocol} is not supported (server speaks ${PROTOCOL_VERSION})`);
-        return;
-      }
+      if (m.protocol !== PROTOCOL_VERSION) return this.close(CloseCode.versionMismatch, versionMismatchReason(m.protocol));
       this.state = 'authenticating';
       void this.authenticate(m);
       return;
@@ -160,26 +141,23 @@ export class AgentSession {
         return this.violation('duplicate hello');
       case 'heartbeat':
         this.send({ type: 'heartbeat.ack', echo: m.sent_at, server_time: Date.now() });
-        this.host.presence(this, undefined, m.health);
+        this.host.heartbeat(this, m.health);
         return;
       case 'heartbeat.ack':
         return;
-      case 'results.batch': {
-        let freed = false;
-        for (const r of m.results) freed = this.inFlight.delete(r.job_id) || freed;
-        if (freed) this.host.windowOpen(this);
-        const seqs = m.results.map((r) => r.seq);
-        this.host.results(this, m.results).then(
-          () => this.send({ type: 'results.ack', seqs }),
-          (err: Error) => {
-            this.host.log.error({ err: err.message, agent_id: this.agent?.id, count: seqs.length }, 'storing results failed; the agent will resend them');
-            this.close(CloseCode.serverError, 'results could not be stored; resend');
-          },
-        );
-        return;
-      }
       default:
-        this.host.other(this, m);
+        return this.dispatch(m);
+    }
+  }
+
+  private dispatch(m: HandledMessage): void {
+    const handler = this.host.handlers[m.type] as (ctx: AgentContext, msg: HandledMessage) => void | Promise<void>;
+    const done = handler(this, m);
+    if (done instanceof Promise) {
+      done.catch((err: Error) => {
+        this.host.log.error({ err: err.message, agent_id: this.agent?.id, type: m.type }, 'agent message handler failed');
+        this.close(CloseCode.serverError, 'internal error handling message; resend');
+      });
     }
   }
 
@@ -199,11 +177,10 @@ export class AgentSession {
     }
     if (this.state !== 'authenticating') return;
     clearTimeout(this.authTimer);
-    this.maxInFlight = hello.max_in_flight;
     this.state = 'ready';
-    this.host.register(this);
+    // max_in_flight (hello) is accepted and unused since protocol 2: the agent runs its own schedule.
     this.send({ type: 'welcome', agent_id: this.agent.id, protocol: PROTOCOL_VERSION, server_time: Date.now(), echo: hello.sent_at, heartbeat_ms: this.host.heartbeatMs });
-    this.host.presence(this, { version: hello.agent_version, hostname: hello.hostname }, undefined);
+    this.host.welcomed(this, { version: hello.agent_version, hostname: hello.hostname });
     this.hbTimer = setInterval(() => {
       if (Date.now() - this.lastHeard > 2 * this.host.heartbeatMs) {
         this.host.log.warn({ agent_id: this.agent?.id }, 'agent stopped answering heartbeats');

@@ -6,25 +6,54 @@ import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import { EnrollRefused, enrollAgent, hashEnrollmentToken } from '../hub/enroll.ts';
 import type pg from 'pg';
+import { AgentHealth } from '../../shared/protocol/index.ts';
+import type { ScheduleState } from '../assignments/assignments.ts';
 import { iso, mapDbError, type Page } from './common.ts';
 
 type Row = typeof agents.$inferSelect;
 
-export function createAgentService(db: Db, pool: pg.Pool, events: EventBus, o: { enrollmentTtlHours: number; isOnline: (id: number) => boolean }) {
-  const toApi = (r: Row) => ({
-    id: r.id,
-    name: r.name,
-    status: r.status,
-    online: o.isOnline(r.id),
-    version: r.version,
-    hostname: r.hostname,
-    last_seen: iso(r.last_seen),
-    enrolled_at: iso(r.enrolled_at),
-    enrollment_expires_at: iso(r.enrollment_expires_at),
-    health: (r.health ?? null) as Record<string, unknown> | null,
-    created_at: iso(r.created_at)!,
-    updated_at: iso(r.updated_at)!,
-  });
+/**
+ * What the agent's last health report says about running cut off: how long, how many polls, and
+ * which results a full spool evicted (exact ranges per monitor). Only validated fields pass.
+ */
+function offlineFacts(raw: unknown) {
+  const h = AgentHealth.safeParse(raw);
+  if (!h.success) return { offline: null, spool_evicted: null, agent_revision: null };
+  const v = h.data;
+  return {
+    agent_revision: v.schedule_revision ?? null,
+    offline: {
+      offline_since: typeof v.offline_since === 'number' ? new Date(v.offline_since).toISOString() : null,
+      polls_offline: v.polls_offline ?? null,
+      polling_paused: v.polling_paused ?? false,
+      spool_backlog: v.spool_backlog,
+      spool_oldest_age_ms: v.spool_oldest_age_ms ?? null,
+    },
+    spool_evicted: v.spool_evicted ? { records: v.spool_evicted.records, ranges: v.spool_evicted.ranges, ranges_omitted: v.spool_evicted.ranges_omitted ?? 0 } : null,
+  };
+}
+
+export function createAgentService(db: Db, pool: pg.Pool, events: EventBus, o: { enrollmentTtlHours: number; isOnline: (id: number) => boolean; scheduleOf: (id: number) => ScheduleState }) {
+  const toApi = (r: Row) => {
+    const facts = offlineFacts(r.health);
+    return {
+      id: r.id,
+      name: r.name,
+      status: r.status,
+      online: o.isOnline(r.id),
+      version: r.version,
+      hostname: r.hostname,
+      last_seen: iso(r.last_seen),
+      enrolled_at: iso(r.enrolled_at),
+      enrollment_expires_at: iso(r.enrollment_expires_at),
+      health: (r.health ?? null) as Record<string, unknown> | null,
+      schedule: { ...o.scheduleOf(r.id), agent_revision: facts.agent_revision },
+      offline: facts.offline,
+      spool_evicted: facts.spool_evicted,
+      created_at: iso(r.created_at)!,
+      updated_at: iso(r.updated_at)!,
+    };
+  };
   const get = async (id: number): Promise<Row> => {
     const [r] = await db.select().from(agents).where(eq(agents.id, id));
     if (!r) throw notFound('Agent', id);

@@ -122,3 +122,4 @@ export function createCredentialProfileService(db: Db, vault: Vault, events: Eve
     },
   };
 }
+export type CredentialProfileService = ReturnType<typeof createCredentialProfileService>;

@@ -78,3 +78,4 @@ export function createDiscoveryProfileService(db: Db) {
     },
   };
 }
+export type DiscoveryProfileService = ReturnType<typeof createDiscoveryProfileService>;

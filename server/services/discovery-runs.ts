@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import type { DiscoveredHost } from '../../shared/protocol/index.ts';
+import type { DiscoveredHost, SealedCredential, ServerMessage } from '../../shared/protocol/index.ts';
 import { AppError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
-import type { CredentialSealer } from '../hub/credential-sealer.ts';
-import type { Hub } from '../hub/hub.ts';
 import type { Log } from '../log.ts';
 import { deviceToApi, type Device } from './devices.ts';
 
@@ -25,8 +23,9 @@ export interface DiscoveryRun {
 
 interface Deps {
   pool: pg.Pool;
-  hub: Pick<Hub, 'isOnline' | 'send'>;
-  sealer: CredentialSealer;
+  /** The connected agents (the hub's registry). */
+  agents: { isOnline(agentId: number): boolean; send(agentId: number, msg: ServerMessage): boolean };
+  sealer: { seal(agentId: number, profileId: number): Promise<SealedCredential> };
   events: EventBus;
   log: Log;
   getProfile: (id: number) => Promise<{ id: number; agent_id: number; credential_profile_id: number; target: string; port_scan: boolean; auto_provision: boolean; plugin_id: number | null; polling_interval: number }>;
@@ -110,14 +109,14 @@ export function createDiscoveryRunService(d: Deps) {
     }
     for (const id of reactivated) d.events.emit('device.status_changed', { id, status: 'active' });
     for (const id of moved) d.events.emit('device.changed', { id });
-    // Only a part that created monitors makes the scheduler reload.
-    if (provisioned > 0) d.events.emit('monitor.changed', { id: 0 });
+    // Only a part that created monitors changes the agent's assignments.
+    if (provisioned > 0) d.events.emit('monitor.changed', { id: 0, agent_id: run.agent_id });
   }
 
   return {
     async start(profileId: number): Promise<{ status: 200 | 202; body: DiscoveryRun }> {
       const p = await d.getProfile(profileId);
-      if (!d.hub.isOnline(p.agent_id)) throw new AppError('UNAVAILABLE', 'no agent connected: the discovery profile\'s agent is offline', { agent_id: p.agent_id });
+      if (!d.agents.isOnline(p.agent_id)) throw new AppError('UNAVAILABLE', 'no agent connected: the discovery profile\'s agent is offline', { agent_id: p.agent_id });
       if (byProfile.has(profileId)) throw new AppError('CONFLICT', 'a discovery run for this profile is already in progress', { run_id: byProfile.get(profileId) });
       const cred = await d.getCredential(p.credential_profile_id);
       const sealed = await d.sealer.seal(p.agent_id, p.credential_profile_id);
@@ -132,7 +131,7 @@ export function createDiscoveryRunService(d: Deps) {
       run.timer.unref();
       runs.set(run_id, run);
       byProfile.set(profileId, run_id);
-      const sent = d.hub.send(p.agent_id, { type: 'discovery.start', job: { run_id, target: p.target, port_scan: p.port_scan, credential: sealed, winrm_port: cred.port, use_ssl: cred.use_ssl } });
+      const sent = d.agents.send(p.agent_id, { type: 'discovery.start', job: { run_id, target: p.target, port_scan: p.port_scan, credential: sealed, winrm_port: cred.port, use_ssl: cred.use_ssl } });
       if (!sent) {
         end(run_id, 'failed', 'the agent disconnected');
         throw new AppError('UNAVAILABLE', 'no agent connected: the discovery profile\'s agent is offline', { agent_id: p.agent_id });
@@ -149,7 +148,7 @@ export function createDiscoveryRunService(d: Deps) {
     cancel(runId: string): DiscoveryRun {
       const r = runs.get(runId);
       if (!r) throw new AppError('NOT_FOUND', 'Discovery run not found', { run_id: runId });
-      if (r.status === 'running') d.hub.send(r.agent_id, { type: 'discovery.cancel', run_id: runId });
+      if (r.status === 'running') d.agents.send(r.agent_id, { type: 'discovery.cancel', run_id: runId });
       return publicView(r);
     },
     onProgress(agentId: number, m: { run_id: string; scanned: number; total: number; found: number }): void {

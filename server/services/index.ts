@@ -1,15 +1,16 @@
 import type pg from 'pg';
+import type { OnDemandPolls } from '../assignments/on-demand.ts';
+import type { ScheduleState } from '../assignments/assignments.ts';
 import type { Db } from '../db/client.ts';
 import type { EventBus } from '../events.ts';
 import type { MetricsQuery } from '../metrics/query.ts';
-import type { Vault } from '../vault/credentials.ts';
 import type { TokenIssuer } from '../auth/jwt.ts';
 import type { LoginThrottle } from '../auth/login-throttle.ts';
 import { createAgentService } from './agents.ts';
 import { createAuthService } from './auth.ts';
-import { createCredentialProfileService } from './credential-profiles.ts';
+import type { CredentialProfileService } from './credential-profiles.ts';
 import { createDeviceService } from './devices.ts';
-import { createDiscoveryProfileService } from './discovery-profiles.ts';
+import type { DiscoveryProfileService } from './discovery-profiles.ts';
 import type { DiscoveryRunService } from './discovery-runs.ts';
 import { createMonitorService } from './monitors.ts';
 import { createPluginService } from './plugins.ts';
@@ -17,7 +18,6 @@ import { createPluginService } from './plugins.ts';
 export interface ServiceDeps {
   db: Db;
   pool: pg.Pool;
-  vault: Vault;
   events: EventBus;
   metrics: MetricsQuery;
   admin: { username: string; password: string };
@@ -25,19 +25,28 @@ export interface ServiceDeps {
   throttle: LoginThrottle;
   enrollmentTtlHours: number;
   isAgentOnline: (id: number) => boolean;
+  scheduleOf: (agentId: number) => ScheduleState;
   storageMode: 'timescaledb' | 'plain';
   version: string;
+  /** Built before the rest because the agent-facing components need them too. */
+  credentialProfiles: CredentialProfileService;
+  discoveryProfiles: DiscoveryProfileService;
+  discoveryRuns: DiscoveryRunService;
+  monitorPolls: Pick<OnDemandPolls, 'poll'>;
 }
 
+/** The domain verbs the API calls, one service per resource. */
 export function createServices(d: ServiceDeps) {
-  const base = {
+  return {
     auth: createAuthService({ admin: d.admin, tokens: d.tokens, throttle: d.throttle }),
-    credentialProfiles: createCredentialProfileService(d.db, d.vault, d.events),
-    discoveryProfiles: createDiscoveryProfileService(d.db),
+    credentialProfiles: d.credentialProfiles,
+    discoveryProfiles: d.discoveryProfiles,
+    discoveryRuns: d.discoveryRuns,
     devices: createDeviceService(d.db, d.events),
-    plugins: createPluginService(d.db),
+    plugins: createPluginService(d.db, d.events),
     monitors: createMonitorService(d.db, d.events),
-    agents: createAgentService(d.db, d.pool, d.events, { enrollmentTtlHours: d.enrollmentTtlHours, isOnline: d.isAgentOnline }),
+    monitorPolls: d.monitorPolls,
+    agents: createAgentService(d.db, d.pool, d.events, { enrollmentTtlHours: d.enrollmentTtlHours, isOnline: d.isAgentOnline, scheduleOf: d.scheduleOf }),
     metrics: d.metrics,
     async health() {
       let database: 'ok' | 'unavailable' = 'ok';
@@ -47,18 +56,6 @@ export function createServices(d: ServiceDeps) {
         database = 'unavailable';
       }
       return { status: database === 'ok' ? ('ok' as const) : ('degraded' as const), database, storage_mode: d.storageMode, version: d.version, time: new Date().toISOString() };
-    },
-  };
-  /** Set once the hub exists (it needs the services first). */
-  let discoveryRuns: DiscoveryRunService | undefined;
-  return {
-    ...base,
-    setDiscoveryRuns(s: DiscoveryRunService) {
-      discoveryRuns = s;
-    },
-    get discoveryRuns(): DiscoveryRunService {
-      if (!discoveryRuns) throw new Error('discovery runs are not wired');
-      return discoveryRuns;
     },
   };
 }

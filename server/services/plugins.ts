@@ -2,6 +2,7 @@ import { asc, count, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { discoveryProfiles, monitors, plugins } from '../db/schema.ts';
 import { AppError, notFound } from '../errors.ts';
+import type { EventBus } from '../events.ts';
 import { iso, mapDbError, type Page } from './common.ts';
 
 type Row = typeof plugins.$inferSelect;
@@ -30,7 +31,7 @@ function checkConfig(type: string, config: Record<string, unknown> | undefined):
   }
 }
 
-export function createPluginService(db: Db) {
+export function createPluginService(db: Db, events: EventBus) {
   const get = async (id: number): Promise<Row> => {
     const [r] = await db.select().from(plugins).where(eq(plugins.id, id));
     if (!r) throw notFound('Plugin', id);
@@ -58,6 +59,7 @@ export function createPluginService(db: Db) {
           .set({ ...(p.name !== undefined ? { name: p.name } : {}), ...(p.type !== undefined ? { type: p.type } : {}), ...(p.description !== undefined ? { description: p.description } : {}), ...(p.config !== undefined ? { config: p.config } : {}), updated_at: new Date() })
           .where(eq(plugins.id, id))
           .returning();
+        if (p.type !== undefined || p.config !== undefined) events.emit('plugin.changed', { id });
         return toApi(r!);
       } catch (err) {
         mapDbError(err, 'a Plugin with this name');

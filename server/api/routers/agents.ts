@@ -14,6 +14,31 @@ export const AgentOutput = z.object({
   enrolled_at: z.string().nullable(),
   enrollment_expires_at: z.string().nullable(),
   health: z.record(z.string(), z.unknown()).nullable(),
+  /** The assignment set: what the server sent, what the agent acknowledged, what its last health report says it runs. */
+  schedule: z.object({
+    revision_sent: z.number().nullable(),
+    revision_acked: z.number().nullable(),
+    monitors_assigned: z.number(),
+    agent_revision: z.number().nullable(),
+  }),
+  /** From the agent's last health report: running cut off from the server. */
+  offline: z
+    .object({
+      offline_since: z.string().nullable(),
+      polls_offline: z.number().nullable(),
+      polling_paused: z.boolean(),
+      spool_backlog: z.number(),
+      spool_oldest_age_ms: z.number().nullable(),
+    })
+    .nullable(),
+  /** Results a full spool evicted (oldest first): exact time ranges per monitor. */
+  spool_evicted: z
+    .object({
+      records: z.number(),
+      ranges: z.array(z.object({ monitor_id: z.number(), from: z.string(), to: z.string(), count: z.number() })),
+      ranges_omitted: z.number(),
+    })
+    .nullable(),
   created_at: z.string(),
   updated_at: z.string(),
 });

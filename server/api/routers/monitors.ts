@@ -44,6 +44,10 @@ export const HistoryInput = z
     bucket: z.string().regex(/^\d{1,6}(s|m|h|d)$/, 'must be a duration like 30s, 5m, 1h or 1d').optional(),
   })
   .strict();
+export const PollNowOutput = z.union([
+  z.object({ monitor_id: z.number(), time: z.string(), ok: z.literal(true), attempts: z.number(), metrics: MetricsPointOutput }),
+  z.object({ monitor_id: z.number(), time: z.string(), ok: z.literal(false), attempts: z.number(), failure: z.object({ class: z.string(), message: z.string(), code: z.string().optional() }) }),
+]);
 export const HistoryOutput = z.object({ monitor_id: z.number(), from: z.string(), to: z.string(), bucket: z.string().nullable(), data: z.array(MetricsPointOutput) });
 
 const tags = ['monitors'];
@@ -71,6 +75,11 @@ export const monitorsRouter = router({
     .mutation(async ({ ctx, input }) => {
       await ctx.services.monitors.remove(input.id);
     }),
+  poll: authedProcedure
+    .meta({ openapi: { method: 'POST', path: '/monitors/{id}/poll', tags, summary: "Poll now through the monitor's agent: the metrics or the classified failure (not stored)" } })
+    .input(IdInput)
+    .output(PollNowOutput)
+    .mutation(({ ctx, input }) => ctx.services.monitorPolls.poll(input.id)),
   latestMetrics: authedProcedure
     .meta({ openapi: { method: 'GET', path: '/monitors/{id}/metrics', tags, summary: 'Latest sample with derived percentages' } })
     .input(IdInput)

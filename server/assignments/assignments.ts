@@ -1,0 +1,322 @@
+import type { ResultItem, SealedCredential, ServerMessage } from '../../shared/protocol/index.ts';
+import type { EventBus } from '../events.ts';
+import type { Log } from '../log.ts';
+import type { AssignedMonitor, AssignmentStore } from './assignment-store.ts';
+import { credentialKey, DEFAULT_PART_LIMITS, deltaMessage, diffAssignments, fullSetMessages, type PartLimits } from './schedule-messages.ts';
+
+/** The connected agents, as far as this service talks to them. */
+export interface AgentLinks {
+  send(agentId: number, msg: ServerMessage): boolean;
+  connection(agentId: number): number | undefined;
+  onlineAgents(): number[];
+}
+
+/** What the expectation tracker is told: exactly the monitors assigned, from here only. */
+export interface ExpectationSink {
+  set(e: { monitor_id: number; agent_id: number; interval_ms: number }): void;
+  remove(monitorId: number): void;
+}
+
+export interface Sealer {
+  sealRef(agentId: number, ref: { profile_id: number; version: number }): Promise<SealedCredential>;
+  forgetProfile(profileId: number): void;
+}
+
+export interface AssignmentOptions {
+  store: AssignmentStore;
+  links: AgentLinks;
+  sealer: Sealer;
+  tracker: ExpectationSink;
+  events: EventBus;
+  log: Log;
+  /** Changes within this window are sent as one delta per agent. */
+  debounceMs?: number;
+  /** Smaller parts for tests and benchmarks; the protocol's limits are the ceiling. */
+  partLimits?: Partial<PartLimits>;
+  /** First revision base (epoch ms); see `createAssignmentService`. */
+  revisionEpoch?: number;
+}
+
+export interface ScheduleState {
+  /** The last revision sent to the agent (full set or delta), null before the first. */
+  revision_sent: number | null;
+  /** The last of those revisions the agent acknowledged. */
+  revision_acked: number | null;
+  monitors_assigned: number;
+}
+
+interface Session {
+  connection: number;
+  active: boolean;
+  /** Revisions sent on this connection, newest last (bounded). */
+  sent: number[];
+  acked: number | null;
+  /** The full set went out on this connection: from now on changes go as deltas. */
+  ready: boolean;
+}
+
+interface AgentState {
+  id: number;
+  current: Map<number, AssignedMonitor>;
+  revision: number;
+  chain: Promise<void>;
+  dirty: { timer: NodeJS.Timeout; done: Promise<void>; resolve: () => void } | undefined;
+  session: Session | undefined;
+}
+
+const SENT_KEPT = 64;
+const RETRY_MS = 5000;
+
+/**
+ * Per agent, the versioned set of monitors it polls on its own: every enabled monitor on its
+ * schedulable devices. The only place that changes the sets, so it also feeds the expectation
+ * tracker, and the only judge of which results an agent may store.
+ *
+ * Revisions: each agent's counter starts at the server's start time in epoch ms and goes up by one
+ * per message (a full set or a delta), so a restarted server continues above what it sent before
+ * (as long as it sent fewer than one revision per millisecond of its previous run).
+ *
+ * Every change to an agent (event, connect, ack, resync) runs on that agent's own chain, so a delta
+ * never overtakes the full set it is based on.
+ */
+export function createAssignmentService(o: AssignmentOptions) {
+  const debounceMs = o.debounceMs ?? 150;
+  const limits: PartLimits = { ...DEFAULT_PART_LIMITS, ...o.partLimits };
+  const epoch = o.revisionEpoch ?? Date.now();
+  const agents = new Map<number, AgentState>();
+  const owner = new Map<number, number>();
+  const unsubscribe: (() => void)[] = [];
+  let stopped = false;
+
+  const stateOf = (agentId: number): AgentState => {
+    let s = agents.get(agentId);
+    if (!s) agents.set(agentId, (s = { id: agentId, current: new Map(), revision: epoch, chain: Promise.resolve(), dirty: undefined, session: undefined }));
+    return s;
+  };
+
+  const enqueue = (s: AgentState, what: string, task: () => Promise<void>): Promise<void> => {
+    const run = s.chain.then(task).catch((err: Error) => o.log.error({ err: err.message, agent_id: s.id }, `assignments: ${what} failed`));
+    s.chain = run;
+    return run;
+  };
+
+  /** Applies a freshly read set: tracker and ownership first, then the delta to a connected agent. */
+  const apply = async (s: AgentState, rows: AssignedMonitor[]): Promise<void> => {
+    const next = new Map(rows.map((r) => [r.assignment.monitor_id, r]));
+    const change = diffAssignments(s.current, next);
+    if (change.upsert.length === 0 && change.remove.length === 0) return;
+    for (const a of change.upsert) {
+      owner.set(a.assignment.monitor_id, s.id);
+      o.tracker.set({ monitor_id: a.assignment.monitor_id, agent_id: s.id, interval_ms: a.assignment.interval_s * 1000 });
+    }
+    for (const id of change.remove) {
+      // A monitor that moved to another agent already belongs to that one.
+      if (owner.get(id) !== s.id) continue;
+      owner.delete(id);
+      o.tracker.remove(id);
+    }
+    s.current = next;
+    if (!live(s)?.ready) return;
+    const sealed = await sealFor(s, change.upsert);
+    const msg = deltaMessage(s.revision, change, sealed, limits);
+    if (!msg) return sendFull(s, 'change too large for one delta');
+    if (!live(s)) return;
+    s.revision++;
+    if (o.links.send(s.id, msg)) remember(s.session!, s.revision);
+  };
+
+  /** The session if it is still the agent's current connection. */
+  const live = (s: AgentState): Session | undefined => (s.session?.active && o.links.connection(s.id) === s.session.connection ? s.session : undefined);
+
+  const remember = (session: Session, revision: number): void => {
+    session.sent.push(revision);
+    if (session.sent.length > SENT_KEPT) session.sent.shift();
+  };
+
+  const sealFor = async (s: AgentState, items: Iterable<AssignedMonitor>): Promise<Map<string, SealedCredential>> => {
+    const refs = new Map<string, { profile_id: number; version: number }>();
+    for (const a of items) if (a.assignment.credential) refs.set(credentialKey(a.assignment.credential), a.assignment.credential);
+    const sealed = new Map<string, SealedCredential>();
+    await Promise.all(
+      [...refs].map(async ([key, ref]) => {
+        try {
+          sealed.set(key, await o.sealer.sealRef(s.id, ref));
+        } catch (err) {
+          // The poll will fail on the agent with a clear class; the rest of the set still goes out.
+          o.log.warn({ err: (err as Error).message, agent_id: s.id, credential_profile_id: ref.profile_id }, 'assignments: could not seal a credential');
+        }
+      }),
+    );
+    return sealed;
+  };
+
+  const sendFull = async (s: AgentState, why: string): Promise<void> => {
+    const session = live(s);
+    if (!session) return;
+    const items = [...s.current.values()].sort((a, b) => a.assignment.monitor_id - b.assignment.monitor_id);
+    const sealed = await sealFor(s, items);
+    if (live(s) !== session) return;
+    const revision = ++s.revision;
+    const msgs = fullSetMessages(revision, items, sealed, limits);
+    for (const m of msgs) if (!o.links.send(s.id, m)) return;
+    remember(session, revision);
+    session.ready = true;
+    o.log.info({ agent_id: s.id, revision, monitors: items.length, parts: msgs.length, why }, 'assignments: full set sent');
+  };
+
+  const refresh = async (s: AgentState): Promise<void> => {
+    let rows: AssignedMonitor[];
+    try {
+      rows = await o.store.loadAgent(s.id);
+    } catch (err) {
+      o.log.error({ err: (err as Error).message, agent_id: s.id }, 'assignments: reading the set failed; retrying');
+      if (!stopped) setTimeout(() => markDirty(s.id), RETRY_MS).unref();
+      return;
+    }
+    await apply(s, rows);
+  };
+
+  const markDirty = (agentId: number): void => {
+    if (stopped) return;
+    const s = stateOf(agentId);
+    if (s.dirty) return;
+    let resolve = () => {};
+    const done = new Promise<void>((r) => (resolve = r));
+    const timer = setTimeout(() => {
+      s.dirty = undefined;
+      void enqueue(s, 'refresh', () => refresh(s)).then(resolve);
+    }, debounceMs);
+    s.dirty = { timer, done, resolve };
+  };
+
+  const agentsUsing = (pick: (a: AssignedMonitor) => boolean): number[] => {
+    const out: number[] = [];
+    for (const s of agents.values()) {
+      for (const a of s.current.values()) {
+        if (!pick(a)) continue;
+        out.push(s.id);
+        break;
+      }
+    }
+    return out;
+  };
+
+  const routeAsync = (what: string, find: () => Promise<number | undefined>): void => {
+    find().then(
+      (id) => id !== undefined && markDirty(id),
+      (err: Error) => o.log.error({ err: err.message }, `assignments: routing ${what} failed`),
+    );
+  };
+
+  const subscribe = (): void => {
+    unsubscribe.push(
+      o.events.on('monitor.changed', (e) => {
+        if (e.id === 0 && e.agent_id !== undefined) return markDirty(e.agent_id);
+        if (e.id === 0) {
+          for (const id of new Set([...agents.keys(), ...o.links.onlineAgents()])) markDirty(id);
+          // Agents with no assignments yet are found from the database.
+          o.store.agentsWithMonitors().then((ids) => ids.forEach(markDirty), (err: Error) => o.log.error({ err: err.message }, 'assignments: bulk reload failed'));
+          return;
+        }
+        const was = owner.get(e.id);
+        if (was !== undefined) markDirty(was);
+        if (!e.deleted) routeAsync('monitor change', () => o.store.agentOfMonitor(e.id));
+      }),
+      o.events.on('device.status_changed', (e) => routeAsync('device status change', () => o.store.agentOfDevice(e.id))),
+      o.events.on('device.changed', (e) => routeAsync('device change', () => o.store.agentOfDevice(e.id))),
+      o.events.on('credential.changed', (e) => {
+        o.sealer.forgetProfile(e.id);
+        for (const id of agentsUsing((a) => a.credential_profile_id === e.id)) markDirty(id);
+        for (const id of o.links.onlineAgents()) o.links.send(id, { type: 'credentials.invalidate', profile_id: e.id });
+      }),
+      o.events.on('plugin.changed', (e) => {
+        for (const id of agentsUsing((a) => a.plugin_id === e.id)) markDirty(id);
+      }),
+      o.events.on('agent.online', (e) => {
+        const s = stateOf(e.id);
+        s.session = { connection: e.connection, active: true, sent: [], acked: null, ready: false };
+        void enqueue(s, 'full set on connect', async () => {
+          await refresh(s);
+          await sendFull(s, 'connect');
+        });
+      }),
+      o.events.on('agent.offline', (e) => {
+        const s = agents.get(e.id);
+        if (s?.session?.connection === e.connection) s.session.active = false;
+      }),
+      o.events.on('agent.deleted', (e) => {
+        const s = agents.get(e.id);
+        if (!s) return;
+        if (s.dirty) clearTimeout(s.dirty.timer);
+        for (const id of s.current.keys()) if (owner.get(id) === e.id) (owner.delete(id), o.tracker.remove(id));
+        agents.delete(e.id);
+      }),
+    );
+  };
+
+  return {
+    /** Reads every agent's set (one query), tells the tracker, and starts following changes. */
+    async start(): Promise<void> {
+      const rows = await o.store.loadAll();
+      const byAgent = new Map<number, AssignedMonitor[]>();
+      for (const r of rows) {
+        const list = byAgent.get(r.agent_id);
+        if (list) list.push(r);
+        else byAgent.set(r.agent_id, [r]);
+      }
+      for (const [id, list] of byAgent) await apply(stateOf(id), list);
+      subscribe();
+      o.log.info({ agents: byAgent.size, monitors: rows.length }, 'assignments loaded');
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      for (const u of unsubscribe.splice(0)) u();
+      for (const s of agents.values()) if (s.dirty) (clearTimeout(s.dirty.timer), s.dirty.resolve());
+      await Promise.all([...agents.values()].map((s) => s.chain));
+    },
+    /**
+     * The results of monitors in the agent's current set; the rest (deleted, disabled, moved while
+     * the agent was offline, or never its own) are left out and counted in one log line. Waits for
+     * a pending re-read so a change made just before is honoured.
+     */
+    async ownResults(agentId: number, items: readonly ResultItem[]): Promise<ResultItem[]> {
+      const s = agents.get(agentId);
+      if (s?.dirty) await s.dirty.done;
+      const current = s?.current;
+      const owned = current ? items.filter((r) => current.has(r.monitor_id)) : [];
+      if (owned.length < items.length) {
+        o.log.info({ agent_id: agentId, dropped: items.length - owned.length, stored: owned.length }, 'assignments: results for monitors not assigned to this agent acknowledged and dropped');
+      }
+      return owned;
+    },
+    /** schedule.ack: progress when it names a revision sent on this connection, else the full set again. */
+    acknowledged(agentId: number, connection: number, revision: number): void {
+      const s = agents.get(agentId);
+      const session = s?.session;
+      if (!s || !session || session.connection !== connection) return;
+      if (session.sent.includes(revision)) {
+        session.acked = Math.max(session.acked ?? 0, revision);
+        return;
+      }
+      o.log.warn({ agent_id: agentId, acked: revision, sent: session.sent.at(-1) ?? null }, 'assignments: the agent acknowledged a revision it was not sent; sending the full set');
+      void enqueue(s, 'full set after an ack mismatch', () => sendFull(s, 'ack mismatch'));
+    },
+    /** schedule.resync: the agent saw a gap or lost its set. */
+    resync(agentId: number, connection: number, have: number | null, reason: string): void {
+      const s = agents.get(agentId);
+      if (!s?.session || s.session.connection !== connection) return;
+      o.log.info({ agent_id: agentId, have, reason }, 'assignments: the agent asked for the full set');
+      void enqueue(s, 'full set on resync', () => sendFull(s, 'resync'));
+    },
+    scheduleOf(agentId: number): ScheduleState {
+      const s = agents.get(agentId);
+      return { revision_sent: s?.session?.sent.at(-1) ?? null, revision_acked: s?.session?.acked ?? null, monitors_assigned: s?.current.size ?? 0 };
+    },
+    /** Resolves once every change seen so far has been applied (tests, benchmarks). */
+    async settled(): Promise<void> {
+      await Promise.all([...agents.values()].map((s) => s.dirty?.done));
+      await Promise.all([...agents.values()].map((s) => s.chain));
+    },
+  };
+}
+export type AssignmentService = ReturnType<typeof createAssignmentService>;
