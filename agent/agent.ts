@@ -1,7 +1,9 @@
 import { setMaxListeners } from 'node:events';
+import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import type pino from 'pino';
-import type { DiscoveryJob, PollJob } from '../shared/protocol/index.ts';
+import type { AgentHealth, DiscoveryJob } from '../shared/protocol/index.ts';
 import { discoveryResultParts } from './discovery/result-parts.ts';
 import type { CollectorRegistry } from './collectors/registry.ts';
 import type { AgentConfig } from './config.ts';
@@ -9,28 +11,42 @@ import { createCredentialCache } from './credential-cache.ts';
 import { defaultPingMethod } from './discovery/ping-method.ts';
 import { loadIdentity, sealingKey } from './identity.ts';
 import { createLink, type Link, type SpooledResult } from './link/client.ts';
-import { createRunner, type JobResult } from './runner/runner.ts';
+import { createRunner } from './runner/runner.ts';
+import { SCHEDULE_FILE, createAssignmentStore, type AssignmentStore } from './schedule/assignment-store.ts';
+import { STATE_FILE, createOfflineState } from './schedule/offline-state.ts';
+import { createPollSchedule, type PollSchedule } from './schedule/poll-schedule.ts';
+import { createPoller } from './schedule/poller.ts';
 import { openDiskSpool } from './spool/disk-spool.ts';
-import { SpoolFullError, type Spool } from './spool/spool.ts';
+import type { Spool, SpoolStats } from './spool/spool.ts';
 
 /** Discoveries one agent runs at once: each is a full-speed sweep of its range. */
 const MAX_DISCOVERIES = 2;
 
+/** What the spool adds for long outages (optional until every spool has it). */
+type SpoolExtras = { stats(): SpoolStats & { oldestTime?: number | null }; evictions?: () => NonNullable<AgentHealth['spool_evicted']> };
+
 export interface RunningAgent {
   link: Link;
   spool: Spool<SpooledResult>;
+  store: AssignmentStore;
+  schedule: PollSchedule;
   stop(): Promise<void>;
   /** Resolves with a reason when the server refuses this agent for good. */
   fatal: Promise<string>;
 }
 
 /**
- * `nmslite-agent run`: jobs arrive over the link, the runner collects, every result goes into the
- * disk spool before it is sent, and the link drains the spool as the server acknowledges.
+ * `nmslite-agent run`. The server sends the site's schedule (the assignment store keeps and
+ * persists it); the schedule fires each monitor on its slots, in server time, connected or not;
+ * the runner collects; every result goes into the disk spool, which the link drains as the server
+ * acknowledges. A saved schedule is loaded and run before the first connect, so an agent restarted
+ * while the server is unreachable keeps polling (up to max_offline_hours).
  */
 export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<string, string | undefined>): RunningAgent {
   const identity = loadIdentity(cfg.identity);
+  mkdirSync(cfg.home, { recursive: true, mode: 0o700 });
   const spool = openDiskSpool<SpooledResult>({ dir: cfg.spool_dir, capBytes: cfg.spool_cap_mb * 1024 * 1024 });
+  const spoolExtras = spool as unknown as SpoolExtras;
   const credentials = createCredentialCache(sealingKey(identity));
   // Collectors (and the WinRM client under them) and discovery load with the first job that needs
   // them: an idle agent never pays for them in memory or start time.
@@ -38,53 +54,57 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
   const loadRegistry = async (): Promise<CollectorRegistry> => (registry ??= (await import('./collectors/registry.ts')).createRegistry());
   const discoveries = new Map<string, AbortController>();
   let dropped = 0;
-  let lateness = 0;
   let resolveFatal: (r: string) => void = () => {};
   const fatal = new Promise<string>((r) => (resolveFatal = r));
 
-  const onResult = (r: JobResult): void => {
-    const offset = link.offsetMs();
-    const time = new Date(Date.parse(r.time) + offset).toISOString();
-    const base = { job_id: r.job_id, monitor_id: Number(r.monitor_id), time };
-    const item: SpooledResult = 'metrics' in r ? { ...base, metrics: r.metrics } : { ...base, failure: r.failure };
+  const offline = createOfflineState({ file: join(cfg.home, STATE_FILE), maxOfflineMs: cfg.max_offline_hours * 3_600_000, log });
+  const initialOffsetMs = offline.load();
+
+  const spoolResult = (item: SpooledResult): void => {
     spool.append([item]).then(
       () => link.kick(),
       (err: Error) => {
         dropped++;
-        log.error({ err: err.message, full: err instanceof SpoolFullError }, 'a result could not be spooled');
+        log.error({ err: err.message, kind: err.name }, 'a result could not be spooled');
       },
     );
   };
 
   // Seed 003 §2: hosts are pinged (in batches) before they are polled; off for sites that drop ICMP.
   const ping = cfg.ping_before_poll && defaultPingMethod() !== 'none' ? async (ips: string[]) => (await import('./discovery/sweep.ts')).pingHosts(ips, 1000) : undefined;
-  const runner = createRunner({ registry: { find: (type) => registry?.find(type) }, maxConcurrent: cfg.max_concurrent, perTargetConcurrent: cfg.per_target_concurrent, retryBackoffMs: 1000, onResult, ...(ping ? { ping } : {}) });
-
-  async function onJobs(jobs: PollJob[]): Promise<void> {
-    const offset = link.offsetMs();
-    const ready = [];
-    for (const j of jobs) {
-      let credential = null;
-      if (j.credential) {
-        try {
-          credential = await credentials.open(j.credential);
-        } catch {
-          onResult({ job_id: j.job_id, monitor_id: j.monitor_id, time: new Date().toISOString(), failure: { class: 'internal', message: 'the sealed credential could not be opened by this agent' } });
-          continue;
-        }
-      }
-      ready.push({ job_id: j.job_id, monitor_id: j.monitor_id, deadline: j.deadline - offset, target: j.target, plugin: j.plugin, credential, ...(j.ping !== undefined ? { ping: j.ping } : {}) });
-    }
-    if (ready.length === 0) return;
-    try {
-      await loadRegistry();
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'the collectors could not be loaded');
-      for (const j of ready) onResult({ job_id: j.job_id, monitor_id: j.monitor_id, time: new Date().toISOString(), failure: { class: 'internal', message: 'the collectors could not be loaded by this agent' } });
-      return;
-    }
-    runner.submit(ready);
-  }
+  const runner = createRunner({
+    registry: { find: (type) => registry?.find(type) },
+    maxConcurrent: cfg.max_concurrent,
+    perTargetConcurrent: cfg.per_target_concurrent,
+    retryBackoffMs: 1000,
+    onResult: (r) => poller.onResult(r),
+    ...(ping ? { ping } : {}),
+  });
+  const poller = createPoller({
+    runner,
+    findCredential: (a) => (a.credential ? store.credential(a.credential) : undefined),
+    openCredential: (sealed) => credentials.open(sealed),
+    ready: loadRegistry,
+    offsetMs: () => offline.serverNow() - Date.now(),
+    admitPoll: () => offline.admitPoll(),
+    spool: spoolResult,
+    reply: (m) => void link.send(m),
+    log,
+  });
+  const schedule = createPollSchedule({ now: () => offline.serverNow(), onDue: (p) => poller.onDue(p) });
+  const store = createAssignmentStore({
+    file: join(cfg.home, SCHEDULE_FILE),
+    log,
+    onChange: (c) => {
+      if (c.kind === 'full') return schedule.replaceAll(c.assignments);
+      for (const id of c.remove) schedule.remove(id);
+      for (const a of c.upsert) schedule.upsert(a);
+    },
+    onPersisted: (revision) => void link.send({ type: 'schedule.ack', revision }),
+    onResync: (have, reason) => void link.send({ type: 'schedule.resync', have, reason }),
+  });
+  store.load();
+  schedule.start();
 
   async function onDiscovery(job: DiscoveryJob): Promise<void> {
     if (discoveries.has(job.run_id)) return;
@@ -126,21 +146,39 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
     env,
     hostname: hostname(),
     maxInFlight: cfg.max_in_flight,
+    initialOffsetMs,
+    scheduleRevision: () => store.revision(),
     health: () => {
       const h = runner.health();
-      const s = spool.stats();
-      lateness = h.lateness_ms.max;
+      const s = spoolExtras.stats();
+      const off = offline.snapshot();
+      const oldest = s.oldestTime ?? null;
       return {
         spool_backlog: s.backlog,
         spool_bytes: s.bytes,
         jobs_in_flight: h.in_flight,
         jobs_queued: h.queued,
-        job_lateness_ms: lateness,
+        job_lateness_ms: h.lateness_ms.max,
         errors: { ...h.failures_by_class, spool_dropped: dropped } as Record<string, number>,
         rss_bytes: process.memoryUsage().rss,
+        schedule_revision: store.revision(),
+        monitors_assigned: store.size(),
+        offline_since: off.offline_since,
+        polls_offline: off.polls_offline,
+        polling_paused: off.polling_paused,
+        spool_oldest_age_ms: oldest === null ? null : Math.max(0, offline.serverNow() - oldest),
+        ...(spoolExtras.evictions ? { spool_evicted: spoolExtras.evictions() } : {}),
       };
     },
-    onJobs: (jobs) => void onJobs(jobs),
+    onScheduleFull: (m) => store.applyFull(m),
+    onScheduleDelta: (m) => store.applyDelta(m),
+    onPollNow: (m) => poller.pollNow(m),
+    onUp: () => offline.linkUp(),
+    onDown: () => {
+      offline.linkDown();
+      store.linkDown();
+    },
+    onOffset: (ms) => offline.setOffset(ms),
     onDiscoveryStart: (job) => void onDiscovery(job),
     onDiscoveryCancel: (runId) => discoveries.get(runId)?.abort(),
     onInvalidate: (id) => credentials.invalidate(id),
@@ -151,11 +189,16 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
   return {
     link,
     spool,
+    store,
+    schedule,
     fatal,
     async stop() {
+      schedule.stop();
       for (const ac of discoveries.values()) ac.abort();
       await runner.stop();
+      await store.flush();
       await link.stop();
+      await offline.close();
       registry?.close();
       await spool.close();
     },

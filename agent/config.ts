@@ -15,11 +15,17 @@ export const AgentConfig = z
     per_target_concurrent: z.coerce.number().int().min(1).max(16),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     ping_before_poll: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]),
+    /** Past this long without the server the agent stops polling (fractions allowed, e.g. 0.01 = 36 s). */
+    max_offline_hours: z.coerce
+      .number({ error: 'must be a number of hours' })
+      .finite('must be a number of hours')
+      .positive('must be more than 0')
+      .max(87_600, 'must be at most 87600 (ten years)'),
   })
   .strict();
 export type AgentConfig = z.infer<typeof AgentConfig>;
 
-const KEYS: (keyof AgentConfig)[] = ['home', 'identity', 'spool_dir', 'spool_cap_mb', 'max_in_flight', 'max_concurrent', 'per_target_concurrent', 'log_level', 'ping_before_poll'];
+const KEYS: (keyof AgentConfig)[] = ['home', 'identity', 'spool_dir', 'spool_cap_mb', 'max_in_flight', 'max_concurrent', 'per_target_concurrent', 'log_level', 'ping_before_poll', 'max_offline_hours'];
 
 /** True when the agent reads this environment variable (used to check deployment files). */
 export const isAgentEnv = (name: string): boolean =>
@@ -57,6 +63,7 @@ export function loadAgentConfig(flags: Record<string, string | boolean | undefin
     per_target_concurrent: pick('per_target_concurrent') ?? 2,
     log_level: pick('log_level') ?? 'info',
     ping_before_poll: pick('ping_before_poll') ?? true,
+    max_offline_hours: pick('max_offline_hours') ?? 72,
   };
   for (const k of Object.keys(fileSettings)) if (!KEYS.includes(k as keyof AgentConfig)) throw new ConfigError(`unknown setting '${k}' in ${file}`);
   const r = AgentConfig.safeParse(raw);

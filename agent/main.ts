@@ -10,7 +10,7 @@ const HELP = `nmslite-agent ${AGENT_VERSION} — NMSlite edge agent
 Usage:
   nmslite-agent enroll --server wss://HOST:8443 (--token TOKEN | --token-env VAR) [--fingerprint SHA256]
   nmslite-agent run
-  nmslite-agent status
+  nmslite-agent status [--json]
   nmslite-agent collect HOST [--port N] [--https] [--insecure] [--auth ntlm|basic] [--user U]
                              [--domain D] [--password-env VAR] [--plugin windows-wmi|windows-powershell]
   nmslite-agent discover TARGET [--port-scan] [--user U --password-env VAR] [--auth ntlm|basic]
@@ -26,6 +26,9 @@ Common options (also NMSLITE_AGENT_<NAME> environment variables or a JSON file v
   --per-target-concurrent N  collections at once against one host (default 2)
   --log-level LEVEL          fatal|error|warn|info|debug|trace|silent (default info)
   --ping-before-poll BOOL    ping hosts (batched) before polling them (default true)
+  --max-offline-hours H      keep polling this long without the server, then pause (default 72)
+
+status prints a summary; --json (or a non-terminal stdout) prints it as JSON.
 
 HTTPS_PROXY / NO_PROXY are honoured for the connection to the server (HTTP CONNECT).`;
 
@@ -53,6 +56,8 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
       'per-target-concurrent': { type: 'string' },
       'log-level': { type: 'string' },
       'ping-before-poll': { type: 'string' },
+      'max-offline-hours': { type: 'string' },
+      json: { type: 'boolean' },
       server: { type: 'string' },
       token: { type: 'string' },
       'token-env': { type: 'string' },
@@ -127,11 +132,12 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
       return;
     }
     case 'status': {
-      const [{ loadIdentity }, { inspectDiskSpool }] = await Promise.all([import('./identity.ts'), import('./spool/inspect-spool.ts')]);
+      const [{ loadIdentity }, { collectAgentStatus, formatAgentStatus }] = await Promise.all([import('./identity.ts'), import('./agent-status.ts')]);
       const id = loadIdentity(cfg.identity);
-      // Read-only: the agent may be running and writing this spool right now.
-      const spool = inspectDiskSpool(cfg.spool_dir);
-      print({ agent_id: id.agent_id, name: id.name, server: id.server, server_fingerprint: id.server_fingerprint, enrolled_at: id.enrolled_at, spool, version: AGENT_VERSION, hostname: hostname() });
+      // Read-only: the agent may be running and writing these files right now.
+      const st = collectAgentStatus(cfg, id, { version: AGENT_VERSION, hostname: hostname() });
+      if (values.json || !process.stdout.isTTY) return print(st);
+      process.stdout.write(formatAgentStatus(st) + '\n');
       return;
     }
     case 'collect': {

@@ -11,8 +11,8 @@ import {
   type AgentHealth,
   type AgentMessage,
   type DiscoveryJob,
-  type PollJob,
   type ResultItem,
+  type ServerMessage,
 } from '../../shared/protocol/index.ts';
 import { signingKey, type AgentIdentity } from '../identity.ts';
 import type { Spool } from '../spool/spool.ts';
@@ -20,6 +20,11 @@ import { AGENT_VERSION } from '../version.ts';
 import { backoffDelay, parseRetryAfter } from './backoff.ts';
 import { PinMismatchError, peerFingerprint } from './pinned-tls.ts';
 import { connectThroughProxy, proxyFor } from './proxy.ts';
+
+export type ScheduleFull = Extract<ServerMessage, { type: 'schedule.full' }>;
+export type ScheduleDelta = Extract<ServerMessage, { type: 'schedule.delta' }>;
+export type PollNow = Extract<ServerMessage, { type: 'poll.now' }>;
+export type PollResult = Extract<AgentMessage, { type: 'poll.result' }>;
 
 /** A spooled result: everything but the sequence number, which the spool assigns. */
 type WithoutSeq<T> = T extends unknown ? Omit<T, 'seq'> : never;
@@ -40,8 +45,19 @@ export interface LinkOptions {
   hostname: string;
   maxInFlight: number;
   health: () => AgentHealth;
-  onJobs: (jobs: PollJob[]) => void;
-  onCancel?: (jobIds: string[]) => void;
+  /** The schedule revision the agent holds, sent in the hello (null: none). */
+  scheduleRevision?: () => number | null;
+  /** The clock offset to use until the first measurement (the last one persisted). */
+  initialOffsetMs?: number;
+  onScheduleFull?: (m: ScheduleFull) => void;
+  onScheduleDelta?: (m: ScheduleDelta) => void;
+  onPollNow?: (m: PollNow) => void;
+  /** The server welcomed this agent (the offset was just measured). */
+  onUp?: () => void;
+  /** A welcomed session ended (not called by stop()). */
+  onDown?: () => void;
+  /** The clock offset was measured again (welcome, heartbeat acks). */
+  onOffset?: (offsetMs: number) => void;
   onDiscoveryStart?: (job: DiscoveryJob) => void;
   onDiscoveryCancel?: (runId: string) => void;
   onInvalidate?: (profileId: number) => void;
@@ -80,7 +96,7 @@ export function createLink(o: LinkOptions): Link {
   /** When the current session was welcomed (0 while not up). */
   let upSince = 0;
   let retryAfterMs: number | undefined;
-  let offset = 0;
+  let offset = o.initialOffsetMs ?? 0;
   let heartbeatMs = 10_000;
   let lastHeard = 0;
   let hbTimer: NodeJS.Timeout | undefined;
@@ -137,6 +153,16 @@ export function createLink(o: LinkOptions): Link {
     ws = undefined;
     if (wasUp) stats.disconnects++;
     stats.lastClose = { code, reason };
+    if (wasUp) o.onDown?.();
+    if (code === CloseCode.versionMismatch) {
+      o.log.error(
+        { code, reason, agent_version: AGENT_VERSION, protocol: PROTOCOL_VERSION },
+        `the server speaks another protocol: this agent (version ${AGENT_VERSION}, protocol ${PROTOCOL_VERSION}) must be upgraded to the server's version`,
+      );
+      stopped = true;
+      o.onFatal?.(`this agent (version ${AGENT_VERSION}, protocol ${PROTOCOL_VERSION}) must be upgraded to the server's version${reason ? ` (server: ${reason})` : ''}`);
+      return;
+    }
     if (FATAL_CLOSE_CODES.has(code)) {
       o.log.error({ code, reason }, 'the server refused this agent; not reconnecting');
       stopped = true;
@@ -205,7 +231,16 @@ export function createLink(o: LinkOptions): Link {
           .setExpirationTime('2m')
           .sign(key);
         helloAt = Date.now();
-        sendRaw({ type: 'hello', protocol: PROTOCOL_VERSION, token, agent_version: AGENT_VERSION, hostname: o.hostname, max_in_flight: o.maxInFlight, sent_at: helloAt });
+        sendRaw({
+          type: 'hello',
+          protocol: PROTOCOL_VERSION,
+          token,
+          agent_version: AGENT_VERSION,
+          hostname: o.hostname,
+          max_in_flight: o.maxInFlight,
+          sent_at: helloAt,
+          schedule_revision: o.scheduleRevision?.() ?? null,
+        });
       } catch (err) {
         o.log.error({ err: (err as Error).message }, 'cannot sign the agent token');
         sock.terminate();
@@ -230,6 +265,8 @@ export function createLink(o: LinkOptions): Link {
           clearTimeout(welcomeTimer);
           stats.connects++;
           o.log.info({ agent_id: m.agent_id, clock_offset_ms: offset }, 'connected to the server');
+          o.onOffset?.(offset);
+          o.onUp?.();
           o.spool.rewind();
           hbTimer = setInterval(() => {
             if (Date.now() - lastHeard > 2 * heartbeatMs) {
@@ -248,13 +285,17 @@ export function createLink(o: LinkOptions): Link {
         case 'heartbeat.ack': {
           const now = Date.now();
           offset = Math.round(m.server_time - (m.echo + (now - m.echo) / 2));
+          o.onOffset?.(offset);
           break;
         }
-        case 'jobs.dispatch':
-          o.onJobs(m.jobs);
+        case 'schedule.full':
+          o.onScheduleFull?.(m);
           break;
-        case 'jobs.cancel':
-          o.onCancel?.(m.job_ids);
+        case 'schedule.delta':
+          o.onScheduleDelta?.(m);
+          break;
+        case 'poll.now':
+          o.onPollNow?.(m);
           break;
         case 'results.ack':
           outstanding = Math.max(0, outstanding - 1);

@@ -268,3 +268,57 @@ test('stop aborts running jobs, drops queued ones and resolves once slots are fr
   assert.deepEqual(results.map((r) => classOf(r.result)), ['timeout', 'timeout']);
   assert.equal(runner.health().in_flight, 0);
 });
+
+test('a scheduled poll is stamped with its slot, not its collection start, and reports its attempts', async () => {
+  const c = fakeCollector(async (_r, _s, n) => {
+    if (n === 1) throw failWith('unreachable');
+    return SAMPLE;
+  });
+  const { runner, results, until } = harness(c, { retryBackoffMs: 20 });
+  const slot = '2026-12-04T12:00:05.000Z';
+  runner.submit([job('127.0.0.1', 5000, { time: slot }), job('127.0.0.2', -1, { time: slot })]);
+  await until(2);
+  const ok = results.find((r) => classOf(r.result) === 'ok')!;
+  assert.equal(ok.result.time, slot);
+  assert.equal(ok.result.attempts, 2);
+  const late = results.find((r) => classOf(r.result) === 'timeout')!;
+  assert.equal(late.result.time, slot, 'a failure carries the slot too');
+  assert.equal(late.result.attempts, 0);
+});
+
+test('retries start only inside the poll deadline and the result is in by the deadline', async () => {
+  const c = fakeCollector(async () => {
+    await sleep(30);
+    throw failWith('unreachable');
+  });
+  const { runner, results, until } = harness(c, { retryBackoffMs: 100 });
+  const t0 = Date.now();
+  const j = job('127.0.0.1', 250);
+  runner.submit([j]);
+  await until(1);
+  const calls = c.calls.get(j.job_id)!;
+  // attempt 1 at 0 (ends ~30), backoff 100-120 -> attempt 2 at ~130-150 (ends ~160-180), backoff 200-240 would end past 250: no third attempt
+  assert.equal(calls.length, 2, `${calls.length} attempts`);
+  for (const at of calls) assert.ok(at < (j.deadline as number), 'every attempt started before the deadline');
+  assert.equal(results[0]!.result.attempts, 2);
+  assert.equal(classOf(results[0]!.result), 'unreachable');
+  assert.ok(results[0]!.at - t0 < 250 + 50, `reported after ${results[0]!.at - t0} ms`);
+
+  const d = fakeCollector(async () => {
+    throw failWith('unreachable');
+  });
+  const long = harness(d, { retryBackoffMs: 10 });
+  const k = job('127.0.0.2', 5000);
+  long.runner.submit([k]);
+  await long.until(1);
+  assert.equal(d.calls.get(k.job_id)!.length, 3, 'two retries, never more');
+  assert.equal(long.results[0]!.result.attempts, 3);
+});
+
+test('lateness is measured from when a scheduled job was due', async () => {
+  const c = fakeCollector(async () => SAMPLE);
+  const { runner, until } = harness(c);
+  runner.submit([job('127.0.0.1', 5000, { due: Date.now() - 400 })]);
+  await until(1);
+  assert.ok(runner.health().lateness_ms.max >= 400);
+});

@@ -17,16 +17,23 @@ export interface RunnerJob {
   credential: CollectCredential | null;
   /** Ping the host first (when the runner has a pinger); default true. */
   ping?: boolean;
+  /**
+   * The time the result is stamped with (ISO 8601): a scheduled poll's slot, so every retry and
+   * replay of it carries the same (monitor_id, time). Without it, the collection start (agent clock).
+   */
+  time?: string;
+  /** Agent-clock epoch ms the job was due; lateness is measured from it (default: its arrival). */
+  due?: number;
 }
 
 /** One result per job; the caller (link/spool) adds its sequence number. `time` is ISO 8601. */
 export type JobResult =
-  | { job_id: string; monitor_id: number | string; time: string; metrics: MetricSample }
-  | { job_id: string; monitor_id: number | string; time: string; failure: Failure };
+  | { job_id: string; monitor_id: number | string; time: string; attempts: number; metrics: MetricSample }
+  | { job_id: string; monitor_id: number | string; time: string; attempts: number; failure: Failure };
 
 export interface JobResultInfo {
   attempts: number;
-  /** Arrival to first attempt. */
+  /** From when the job was due (or arrived) to its first attempt. */
   waitedMs: number;
 }
 
@@ -49,7 +56,7 @@ export interface RunnerOptions {
 }
 
 export interface Runner {
-  /** Accepts jobs; a job id already queued or running is ignored (a resent dispatch). */
+  /** Accepts jobs; a job id already queued or running is ignored (the same poll submitted twice). */
   submit(jobs: RunnerJob[]): void;
   health(): RunnerHealth;
   /** Aborts running jobs (they report `timeout`), drops queued ones, resolves when slots are free. */
@@ -91,13 +98,13 @@ export function createRunner(o: RunnerOptions): Runner {
 
   const report = (p: Pending, outcome: { metrics: MetricSample; time: number } | { failure: CollectFailure }, info: JobResultInfo): void => {
     active.delete(p.job.job_id);
-    const base = { job_id: p.job.job_id, monitor_id: p.job.monitor_id };
+    const base = { job_id: p.job.job_id, monitor_id: p.job.monitor_id, attempts: info.attempts };
     if ('metrics' in outcome) {
       counters.recordSuccess();
-      o.onResult({ ...base, time: new Date(outcome.time).toISOString(), metrics: outcome.metrics }, info);
+      o.onResult({ ...base, time: p.job.time ?? new Date(outcome.time).toISOString(), metrics: outcome.metrics }, info);
     } else {
       counters.recordFailure(outcome.failure.failureClass);
-      o.onResult({ ...base, time: new Date().toISOString(), failure: outcome.failure.toFailure() }, info);
+      o.onResult({ ...base, time: p.job.time ?? new Date().toISOString(), failure: outcome.failure.toFailure() }, info);
     }
   };
 
@@ -124,7 +131,7 @@ export function createRunner(o: RunnerOptions): Runner {
   };
 
   async function execute(p: Pending, ac: AbortController): Promise<void> {
-    const waitedMs = Date.now() - p.arrived;
+    const waitedMs = Date.now() - (p.job.due ?? p.arrived);
     counters.recordLateness(waitedMs);
     let attempts = 0;
     const outstanding: Promise<unknown>[] = [];
@@ -221,7 +228,7 @@ export function createRunner(o: RunnerOptions): Runner {
     for (const p of batch) {
       if (stopped) continue;
       if (reachable.has(p.job.target.ip)) enqueue(p);
-      else report(p, { failure: new CollectFailure('ping', `${p.job.target.ip} did not answer ping`, { code: 'no_echo_reply' }) }, { attempts: 0, waitedMs: Date.now() - p.arrived });
+      else report(p, { failure: new CollectFailure('ping', `${p.job.target.ip} did not answer ping`, { code: 'no_echo_reply' }) }, { attempts: 0, waitedMs: Date.now() - (p.job.due ?? p.arrived) });
     }
   };
 

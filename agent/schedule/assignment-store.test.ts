@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Assignment, ScheduleDelta, ScheduleFull, SealedCredential } from '../../shared/protocol/index.ts';
+import type { Assignment, SealedCredential, ServerMessage } from '../../shared/protocol/index.ts';
+
+type ScheduleFull = Extract<ServerMessage, { type: 'schedule.full' }>;
+type ScheduleDelta = Extract<ServerMessage, { type: 'schedule.delta' }>;
 import { createAssignmentStore, type AssignmentStoreOptions, type ScheduleChange } from './assignment-store.ts';
 
 function assignment(id: number, extra: Partial<Assignment> = {}): Assignment {

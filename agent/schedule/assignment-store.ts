@@ -1,7 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { Assignment, SealedCredential, type CredentialRef, type ScheduleDelta, type ScheduleFull } from '../../shared/protocol/index.ts';
+import { Assignment, SealedCredential, type CredentialRef, type ServerMessage } from '../../shared/protocol/index.ts';
 import { writeFileAtomic } from './atomic-file.ts';
+
+type ScheduleFull = Extract<ServerMessage, { type: 'schedule.full' }>;
+type ScheduleDelta = Extract<ServerMessage, { type: 'schedule.delta' }>;
 
 /** Most monitors one agent holds (a larger set is refused, the old one kept). */
 export const MAX_ASSIGNED_MONITORS = 200_000;
@@ -9,6 +12,9 @@ export const MAX_ASSIGNED_MONITORS = 200_000;
 export const MAX_HELD_CREDENTIALS = 2_000;
 /** A resync left unanswered this long may be asked for again. */
 const RESYNC_RETRY_MS = 30_000;
+
+/** The file in the agent's home directory that holds the last applied set. */
+export const SCHEDULE_FILE = 'schedule.json';
 
 /** `<home>/schedule.json`: the last applied set, so the agent can poll through its own restart while offline. */
 export const ScheduleFile = z.object({
@@ -107,7 +113,7 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
   };
 
   const serialize = (): string =>
-    JSON.stringify({ format: 1, revision, saved_at: new Date(now()).toISOString(), assignments: [...monitors.values()], credentials: [...credentials.values()] } satisfies ScheduleFile);
+    JSON.stringify({ format: 1, revision: revision!, saved_at: new Date(now()).toISOString(), assignments: [...monitors.values()], credentials: [...credentials.values()] } satisfies ScheduleFile);
 
   /** Writes are coalesced: one at a time, and the latest revision when it finishes is what is acked. */
   const persist = (): void => {
@@ -224,4 +230,14 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
       while (writing) await writing;
     },
   };
+}
+
+/** What `nmslite-agent status` shows of the saved set (null when absent or damaged). */
+export function readScheduleSummary(file: string): { revision: number; monitors: number; credentials: number; saved_at: string } | null {
+  try {
+    const r = ScheduleFile.safeParse(JSON.parse(readFileSync(file, 'utf8')));
+    return r.success ? { revision: r.data.revision, monitors: r.data.assignments.length, credentials: r.data.credentials.length, saved_at: r.data.saved_at } : null;
+  } catch {
+    return null;
+  }
 }

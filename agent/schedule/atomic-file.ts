@@ -21,7 +21,8 @@ export async function writeFileAtomic(path: string, data: string, mode = 0o600):
 }
 
 export function writeFileAtomicSync(path: string, data: string, mode = 0o600): void {
-  const tmp = `${path}.tmp`;
+  // Its own temporary name: an async write of the same file may be between its open and rename.
+  const tmp = `${path}.sync.tmp`;
   const fd = openSync(tmp, 'w', mode);
   try {
     const buf = Buffer.from(data, 'utf8');

@@ -1,0 +1,92 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createOfflineState, readAgentState } from './offline-state.ts';
+
+const HOUR = 3_600_000;
+
+function harness(dir = mkdtempSync(join(tmpdir(), 'nmslite-state-')), clock = { now: Date.UTC(2026, 11, 4) }) {
+  const logs: { level: string; msg: string }[] = [];
+  const rec = (level: string) => (_o: object, msg: string) => void logs.push({ level, msg });
+  const file = join(dir, 'state.json');
+  const state = createOfflineState({ file, maxOfflineMs: 2 * HOUR, log: { info: rec('info'), warn: rec('warn'), error: rec('error') }, localNow: () => clock.now });
+  return { state, logs, file, dir, clock };
+}
+
+test('past max_offline_hours polling pauses with one warning, and resumes when the link is back', async () => {
+  const h = harness();
+  h.state.load();
+  h.state.linkUp();
+  h.state.linkDown();
+  const since = h.state.snapshot().offline_since;
+  assert.equal(since, h.clock.now);
+  assert.equal(h.state.admitPoll(), true);
+  h.clock.now += HOUR;
+  assert.equal(h.state.admitPoll(), true);
+  assert.equal(h.state.snapshot().polls_offline, 2);
+  h.clock.now += HOUR + 1;
+  assert.equal(h.state.admitPoll(), false);
+  assert.equal(h.state.admitPoll(), false);
+  assert.equal(h.state.snapshot().polling_paused, true);
+  assert.equal(h.state.snapshot().polls_offline, 2, 'paused polls are not counted');
+  assert.equal(h.logs.filter((l) => l.level === 'warn' && /polling is paused/.test(l.msg)).length, 1, 'warned once');
+  h.state.linkUp();
+  assert.equal(h.state.admitPoll(), true);
+  assert.deepEqual({ ...h.state.snapshot(), clock_offset_ms: 0 }, { clock_offset_ms: 0, offline_since: null, polls_offline: 2, polling_paused: false });
+  assert.ok(h.logs.some((l) => /polling resumes/.test(l.msg)));
+  await h.state.close();
+});
+
+test('offset, outage start and counters survive a restart while offline, so the pause still comes on time', async () => {
+  const h = harness();
+  h.state.load();
+  h.state.setOffset(-1500);
+  h.state.linkUp();
+  h.state.linkDown();
+  const since = h.state.snapshot().offline_since!;
+  h.state.admitPoll();
+  h.state.admitPoll();
+  await h.state.close();
+  const saved = readAgentState(h.file)!;
+  assert.equal(saved.clock_offset_ms, -1500);
+  assert.equal(saved.offline_since, since);
+  assert.equal(saved.polls_offline, 2);
+
+  h.clock.now += HOUR;
+  const again = harness(h.dir, h.clock);
+  assert.equal(again.state.load(), -1500, 'the persisted offset is handed to the link');
+  assert.equal(again.state.serverNow(), h.clock.now - 1500);
+  assert.equal(again.state.snapshot().offline_since, since, 'the outage goes on from when it began');
+  assert.equal(again.state.admitPoll(), true);
+  assert.equal(again.state.snapshot().polls_offline, 3);
+  h.clock.now += HOUR + 1;
+  assert.equal(again.state.admitPoll(), false);
+  await again.state.close();
+});
+
+test('an agent killed while connected and restarted offline counts the outage from when it was last connected', async () => {
+  const h = harness();
+  h.state.load();
+  h.state.linkUp();
+  const connectedAt = h.state.serverNow();
+  await h.state.close();
+  h.clock.now += 3 * HOUR;
+  const again = harness(h.dir, h.clock);
+  again.state.load();
+  assert.equal(again.state.snapshot().offline_since, connectedAt);
+  assert.equal(again.state.snapshot().polling_paused, true, 'already past the limit');
+  assert.equal(again.state.admitPoll(), false);
+  await again.state.close();
+});
+
+test('a damaged state file is logged and ignored', async () => {
+  const h = harness();
+  writeFileSync(h.file, '{"format":1,"clock_offset_ms":"x"');
+  assert.equal(h.state.load(), 0);
+  assert.ok(h.logs.some((l) => l.level === 'error' && /damaged/.test(l.msg)));
+  assert.equal(h.state.admitPoll(), true);
+  await h.state.close();
+  assert.equal(JSON.parse(readFileSync(h.file, 'utf8')).format, 1, 'rewritten whole');
+});
