@@ -71,7 +71,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
   const { pool, db } = createDb(url, cfg.database.pool_max);
   const events = createEventBus();
   const vault = createVault(secrets.masterKey);
-  const metrics = createMetricsQuery({ pool, mode: storageMode, maxRawPoints: cfg.metrics.max_raw_points, latestCacheMs: cfg.metrics.latest_cache_ms });
+  const metrics = createMetricsQuery({ pool, mode: storageMode, maxRawPoints: cfg.metrics.max_raw_points, latestCacheMs: cfg.metrics.latest_cache_ms, aggregateRetentionDays: { '5m': cfg.metrics.aggregate_5m_retention_days, '1h': cfg.metrics.aggregate_1h_retention_days } });
   const registry = createAgentRegistry();
   const credentialProfiles = createCredentialProfileService(db, vault, events);
   const discoveryProfiles = createDiscoveryProfileService(db);

@@ -63,16 +63,124 @@ function suggestBucket(rangeSec: number, maxPoints: number): string {
   return '7d';
 }
 
+/** Minimum or maximum of the gauges within one bucket (percentages of the bucket's average total). */
+export interface MetricsExtremes {
+  cpu: { usage_percent: number | null };
+  memory: { used_bytes: number | null; usage_percent: number | null };
+  disk: { used_bytes: number | null; usage_percent: number | null };
+  network: { bytes_sent_per_sec: number | null; bytes_recv_per_sec: number | null; utilization_percent: number | null };
+}
+/** One bucket: the averages (counters: their max) as a MetricsPoint, and min and max beside them. */
+export interface MetricsBucket extends MetricsPoint {
+  samples: number;
+  min: MetricsExtremes;
+  max: MetricsExtremes;
+}
+/** Which table answered: the raw samples or a continuous aggregate (TimescaleDB only). */
+export type HistorySource = 'raw' | '5m' | '1h';
+
+/** The aggregates migration 0002 creates, coarsest first (a bucket uses the coarsest that divides it). */
+const AGGREGATE_SOURCES = [
+  { source: '1h', view: 'metrics_1h', widthS: 3600 },
+  { source: '5m', view: 'metrics_5m', widthS: 300 },
+] as const;
+
+/** Averaged columns: the aggregates keep <name>_sum and <name>_n (non-null count) of the raw column. */
+const AVG = [['cpu', 'cpu_percent'], ['memory_total', 'memory_total'], ['memory_used', 'memory_used'], ['disk_total', 'disk_total'], ['disk_used', 'disk_used'], ['net_sent', 'net_sent_ps'], ['net_recv', 'net_recv_ps'], ['net_util', 'net_utilization'], ['process_count', 'process_count'], ['collection_ms', 'collection_ms']] as const;
+/** Gauges with <name>_min and <name>_max. */
+const MINMAX = [['cpu', 'cpu_percent'], ['memory_used', 'memory_used'], ['disk_used', 'disk_used'], ['net_sent', 'net_sent_ps'], ['net_recv', 'net_recv_ps'], ['net_util', 'net_utilization']] as const;
+/** Counters: only their max (<name>_max). */
+const COUNTERS = ['packets_sent', 'packets_recv', 'net_errors', 'net_dropped'] as const;
+
+/** Every partial-aggregate column, in the order both the aggregates and rawPartial() give them. */
+const PARTIAL_COLUMNS = ['samples', ...AVG.flatMap(([n]) => [`${n}_sum`, `${n}_n`]), ...MINMAX.flatMap(([n]) => [`${n}_min`, `${n}_max`]), ...COUNTERS.map((c) => `${c}_max`)];
+
+/** The raw rows as one-sample partial aggregates, so they combine with aggregate rows. */
+const RAW_PARTIAL = [
+  '1::bigint AS samples',
+  ...AVG.flatMap(([n, c]) => [`${c}::float8 AS ${n}_sum`, `(${c} IS NOT NULL)::int::bigint AS ${n}_n`]),
+  ...MINMAX.flatMap(([n, c]) => [`${c} AS ${n}_min`, `${c} AS ${n}_max`]),
+  ...COUNTERS.map((c) => `${c} AS ${c}_max`),
+].join(', ');
+
+/** Combines partial aggregates into one bucket: exact averages (sum / count), min, max. */
+const COMBINE = [
+  'sum(samples)::bigint AS samples',
+  ...AVG.map(([n, c]) => `sum(${n}_sum) / NULLIF(sum(${n}_n), 0) AS ${c}`),
+  ...MINMAX.flatMap(([n, c]) => [`min(${n}_min) AS ${c}_min`, `max(${n}_max) AS ${c}_max`]),
+  ...COUNTERS.map((c) => `max(${c}_max) AS ${c}`),
+].join(', ');
+
+const roundInt = (v: unknown): number | null => (num(v) === null ? null : Math.round(Number(v)));
+
+function toBucket(r: Record<string, unknown>): MetricsBucket {
+  const memTotal = roundInt(r.memory_total);
+  const diskTotal = roundInt(r.disk_total);
+  const ext = (k: 'min' | 'max'): MetricsExtremes => ({
+    cpu: { usage_percent: round2(r[`cpu_percent_${k}`]) },
+    memory: { used_bytes: num(r[`memory_used_${k}`]), usage_percent: pct(r[`memory_used_${k}`], memTotal) },
+    disk: { used_bytes: num(r[`disk_used_${k}`]), usage_percent: pct(r[`disk_used_${k}`], diskTotal) },
+    network: { bytes_sent_per_sec: round2(r[`net_sent_ps_${k}`]), bytes_recv_per_sec: round2(r[`net_recv_ps_${k}`]), utilization_percent: round2(r[`net_utilization_${k}`]) },
+  });
+  const point = toPoint({
+    ...r,
+    memory_total: memTotal,
+    memory_used: roundInt(r.memory_used),
+    disk_total: diskTotal,
+    disk_used: roundInt(r.disk_used),
+    process_count: roundInt(r.process_count),
+    collection_ms: roundInt(r.collection_ms),
+  });
+  return { ...point, samples: Number(r.samples), min: ext('min'), max: ext('max') };
+}
+
 export interface MetricsQueryOptions {
   pool: pg.Pool;
   mode: 'timescaledb' | 'plain';
   maxRawPoints: number;
   latestCacheMs: number;
+  /**
+   * Days each aggregate keeps (0 forever): a range reaching further back than that is answered by
+   * the next coarser aggregate, or the raw table.
+   */
+  aggregateRetentionDays?: { '5m'?: number; '1h'?: number };
 }
 
 /** The only reader of the metrics table. The latest sample per monitor is cached briefly. */
 export function createMetricsQuery(o: MetricsQueryOptions) {
   const cache = new Map<number, { at: number; point: MetricsPoint | null }>();
+  /** Whether migration 0002's aggregates exist (looked up once: TimescaleDB mode only). */
+  let aggregatesReady: Promise<boolean> | undefined;
+  const haveAggregates = (): Promise<boolean> => {
+    if (o.mode !== 'timescaledb') return Promise.resolve(false);
+    aggregatesReady ??= o.pool
+      .query<{ n: number }>("SELECT count(*)::int AS n FROM timescaledb_information.continuous_aggregates WHERE view_schema = current_schema() AND view_name IN ('metrics_5m', 'metrics_1h')")
+      .then((r) => r.rows[0]!.n === 2)
+      .catch((err) => {
+        aggregatesReady = undefined;
+        throw err;
+      });
+    return aggregatesReady;
+  };
+  const bucketFn = (expr: string, param: string): string =>
+    // Plain PostgreSQL bins from TimescaleDB's default origin (Monday 2000-01-03), so a 7-day
+    // bucket starts on the same day in both modes.
+    o.mode === 'timescaledb' ? `time_bucket(make_interval(secs => ${param}), ${expr})` : `date_bin(make_interval(secs => ${param}), ${expr}, TIMESTAMPTZ '2000-01-03 00:00:00+00')`;
+
+  /** The aggregate that answers buckets of `secs` over [from, to): whole aggregate buckets inside it. */
+  function pickAggregate(secs: number, from: Date, to: Date): { source: HistorySource; view: string; a: Date; b: Date } | null {
+    for (const g of AGGREGATE_SOURCES) {
+      if (secs % g.widthS !== 0) continue;
+      const keep = o.aggregateRetentionDays?.[g.source] ?? 0;
+      if (keep > 0 && from.getTime() < Date.now() - keep * 86400_000) continue;
+      const w = g.widthS * 1000;
+      const a = new Date(Math.ceil(from.getTime() / w) * w);
+      const b = new Date(Math.floor(to.getTime() / w) * w);
+      if (a < b) return { source: g.source, view: g.view, a, b };
+    }
+    return null;
+  }
+
   return {
     invalidate(monitorIds: number[]): void {
       for (const id of monitorIds) cache.delete(id);
@@ -86,7 +194,13 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
       if (cache.size > 100_000) cache.delete(cache.keys().next().value!);
       return point;
     },
-    async history(monitorId: number, from: Date, to: Date, bucket?: string): Promise<{ bucket: string | null; points: MetricsPoint[] }> {
+    /**
+     * Raw samples (no bucket), or one point per bucket with averages, min and max. On TimescaleDB a
+     * bucket that is a multiple of an aggregate's width is read from the coarsest such aggregate for
+     * the whole aggregate buckets in range, and from the raw table for the partial ones at either
+     * end, so the numbers are those of the raw rows either way; `source` says which answered.
+     */
+    async history(monitorId: number, from: Date, to: Date, bucket?: string): Promise<{ bucket: string | null; source: HistorySource; points: MetricsPoint[] | MetricsBucket[] }> {
       if (!(from < to)) throw new AppError('VALIDATION_ERROR', 'from: must be before to', { field: 'from' });
       const rangeSec = (to.getTime() - from.getTime()) / 1000;
       if (!bucket) {
@@ -96,24 +210,54 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
           throw new AppError('VALIDATION_ERROR', `the range holds ${c.rows[0]!.n} samples, more than ${o.maxRawPoints}: ask for averages with bucket=${s}`, { field: 'bucket', suggested_bucket: s });
         }
         const r = await o.pool.query('SELECT * FROM metrics WHERE monitor_id = $1 AND time >= $2 AND time < $3 ORDER BY time', [monitorId, from, to]);
-        return { bucket: null, points: r.rows.map(toPoint) };
+        return { bucket: null, source: 'raw', points: r.rows.map(toPoint) };
       }
       const secs = parseBucket(bucket);
       if (rangeSec / secs > o.maxRawPoints) {
         throw new AppError('VALIDATION_ERROR', `bucket: ${bucket} gives more than ${o.maxRawPoints} points over this range; use bucket=${suggestBucket(rangeSec, o.maxRawPoints)} or wider`, { field: 'bucket' });
       }
-      // Plain PostgreSQL bins from TimescaleDB's default origin (Monday 2000-01-03), so a 7-day
-      // bucket starts on the same day in both modes.
-      const fn = o.mode === 'timescaledb' ? `time_bucket(make_interval(secs => $4), time)` : `date_bin(make_interval(secs => $4), time, TIMESTAMPTZ '2000-01-03 00:00:00+00')`;
-      const r = await o.pool.query(
-        `SELECT ${fn} AS time, avg(cpu_percent) AS cpu_percent, avg(memory_total) AS memory_total, avg(memory_used) AS memory_used,
-                avg(disk_total) AS disk_total, avg(disk_used) AS disk_used, avg(net_sent_ps) AS net_sent_ps, avg(net_recv_ps) AS net_recv_ps,
-                avg(net_utilization) AS net_utilization, max(packets_sent) AS packets_sent, max(packets_recv) AS packets_recv,
-                max(net_errors) AS net_errors, max(net_dropped) AS net_dropped, round(avg(process_count)) AS process_count, round(avg(collection_ms)) AS collection_ms
-           FROM metrics WHERE monitor_id = $1 AND time >= $2 AND time < $3 GROUP BY 1 ORDER BY 1`,
-        [monitorId, from, to, secs],
-      );
-      return { bucket, points: r.rows.map((row) => toPoint({ ...row, memory_total: row.memory_total && Math.round(Number(row.memory_total)), memory_used: row.memory_used && Math.round(Number(row.memory_used)), disk_total: row.disk_total && Math.round(Number(row.disk_total)), disk_used: row.disk_used && Math.round(Number(row.disk_used)) })) };
+      const agg = (await haveAggregates()) ? pickAggregate(secs, from, to) : null;
+      let r: pg.QueryResult;
+      if (!agg) {
+        r = await o.pool.query(
+          `SELECT ${bucketFn('time', '$4')} AS time, ${COMBINE}
+             FROM (SELECT time, ${RAW_PARTIAL} FROM metrics WHERE monitor_id = $1 AND time >= $2 AND time < $3) p
+            GROUP BY 1 ORDER BY 1`,
+          [monitorId, from, to, secs],
+        );
+      } else {
+        // agg.view is one of this module's constants.
+        r = await o.pool.query(
+          `SELECT ${bucketFn('t', '$6')} AS time, ${COMBINE}
+             FROM (SELECT bucket AS t, ${PARTIAL_COLUMNS.join(', ')} FROM ${agg.view} WHERE monitor_id = $1 AND bucket >= $4 AND bucket < $5
+                   UNION ALL
+                   SELECT time AS t, ${RAW_PARTIAL} FROM metrics
+                    WHERE monitor_id = $1 AND ((time >= $2 AND time < $4) OR (time >= $5 AND time < $3))) p
+            GROUP BY 1 ORDER BY 1`,
+          [monitorId, from, to, agg.a, agg.b, secs],
+        );
+      }
+      return { bucket, source: agg?.source ?? 'raw', points: r.rows.map(toBucket) };
+    },
+    /**
+     * The fleet's `limit` monitors with the highest peak CPU over [from, to), from the 1-hour
+     * aggregate when there is one (whole hours inside the range, raw rows for the partial ones).
+     */
+    async topPeakCpu(from: Date, to: Date, limit: number, o2: { source?: 'auto' | 'raw' } = {}): Promise<{ source: HistorySource; rows: { monitor_id: number; peak_cpu_percent: number | null }[] }> {
+      if (!(from < to)) throw new AppError('VALIDATION_ERROR', 'from: must be before to', { field: 'from' });
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new AppError('VALIDATION_ERROR', 'limit: must be an integer from 1 to 1000', { field: 'limit' });
+      const agg = o2.source !== 'raw' && (await haveAggregates()) ? pickAggregate(3600, from, to) : null;
+      const r = agg
+        ? await o.pool.query(
+            `SELECT monitor_id, max(m) AS peak FROM (
+               SELECT monitor_id, max(cpu_max) AS m FROM ${agg.view} WHERE bucket >= $3 AND bucket < $4 GROUP BY 1
+               UNION ALL
+               SELECT monitor_id, max(cpu_percent) FROM metrics WHERE (time >= $1 AND time < $3) OR (time >= $4 AND time < $2) GROUP BY 1) x
+             GROUP BY 1 ORDER BY peak DESC NULLS LAST, monitor_id LIMIT $5`,
+            [from, to, agg.a, agg.b, limit],
+          )
+        : await o.pool.query('SELECT monitor_id, max(cpu_percent) AS peak FROM metrics WHERE time >= $1 AND time < $2 GROUP BY 1 ORDER BY peak DESC NULLS LAST, monitor_id LIMIT $3', [from, to, limit]);
+      return { source: agg?.source ?? 'raw', rows: r.rows.map((x) => ({ monitor_id: x.monitor_id, peak_cpu_percent: round2(x.peak) })) };
     },
   };
 }

@@ -48,7 +48,24 @@ export const PollNowOutput = z.union([
   z.object({ monitor_id: z.number(), time: z.string(), ok: z.literal(true), attempts: z.number(), metrics: MetricsPointOutput }),
   z.object({ monitor_id: z.number(), time: z.string(), ok: z.literal(false), attempts: z.number(), failure: z.object({ class: z.string(), message: z.string(), code: z.string().optional() }) }),
 ]);
-export const HistoryOutput = z.object({ monitor_id: z.number(), from: z.string(), to: z.string(), bucket: z.string().nullable(), data: z.array(MetricsPointOutput) });
+/** Minimum or maximum of the gauges within a bucket (percentages of the bucket's average total). */
+const MetricsExtremesOutput = z.object({
+  cpu: z.object({ usage_percent: n }),
+  memory: z.object({ used_bytes: n, usage_percent: n }),
+  disk: z.object({ used_bytes: n, usage_percent: n }),
+  network: z.object({ bytes_sent_per_sec: n, bytes_recv_per_sec: n, utilization_percent: n }),
+});
+/** A raw sample (no bucket asked), or a bucket: averages (counters: max) plus samples, min and max. */
+const HistoryPointOutput = MetricsPointOutput.extend({ samples: z.number().int().optional(), min: MetricsExtremesOutput.optional(), max: MetricsExtremesOutput.optional() });
+export const HistoryOutput = z.object({
+  monitor_id: z.number(),
+  from: z.string(),
+  to: z.string(),
+  bucket: z.string().nullable(),
+  /** Which table answered: raw samples, or the 5-minute or 1-hour continuous aggregate (TimescaleDB). */
+  source: z.enum(['raw', '5m', '1h']),
+  data: z.array(HistoryPointOutput),
+});
 
 const tags = ['monitors'];
 export const monitorsRouter = router({
@@ -91,7 +108,7 @@ export const monitorsRouter = router({
       return { monitor_id: input.id, ...p };
     }),
   metricsHistory: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/monitors/{id}/metrics/history', tags, summary: 'Raw samples, or averages per bucket (e.g. bucket=5m)' } })
+    .meta({ openapi: { method: 'GET', path: '/monitors/{id}/metrics/history', tags, summary: 'Raw samples, or per bucket (e.g. bucket=5m) the average, min and max; source says raw, 5m or 1h' } })
     .input(HistoryInput)
     .output(HistoryOutput)
     .query(async ({ ctx, input }) => {
@@ -99,6 +116,6 @@ export const monitorsRouter = router({
       const to = input.to ? new Date(input.to) : new Date();
       const from = new Date(input.from);
       const r = await ctx.services.metrics.history(input.id, from, to, input.bucket);
-      return { monitor_id: input.id, from: from.toISOString(), to: to.toISOString(), bucket: r.bucket, data: r.points };
+      return { monitor_id: input.id, from: from.toISOString(), to: to.toISOString(), bucket: r.bucket, source: r.source, data: r.points };
     }),
 });
