@@ -1,89 +1,73 @@
-import { mkdirSync, readdirSync, readFileSync, writeFileSync, renameSync, openSync, closeSync, ftruncateSync, statSync, unlinkSync, fsyncSync, writeSync, appendFileSync, chmodSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, renameSync, openSync, closeSync, ftruncateSync, statSync, unlinkSync, fsyncSync, writeSync, appendFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeRecords, encodeRecord } from './segment-file.ts';
-import { SpoolFullError, type Spool, type SpoolRecord } from './spool.ts';
+import { NEXT_NONE, writeEvictionFile } from './eviction-log.ts';
+import { recoverSpool, segName } from './recover-spool.ts';
+import { type Segment, newSegment, growSegment, describeAt, setNext, nextOf, oldestTimeOf, findSegment, firstSegmentAfter } from './segment.ts';
+import { SpoolFullError, describeChecked, interleave, type DescribeRecord, type Spool, type SpoolRecord } from './spool.ts';
 
-export interface DiskSpoolOptions {
+export interface DiskSpoolOptions<T> {
   dir: string;
-  /** Refuse appends past this many bytes of unacknowledged segments. */
+  /** Past this many bytes of segments the oldest segments are evicted (whole). */
   capBytes: number;
-  /** A segment is closed and a new one started past this size. */
+  /** A segment is closed and a new one started past this size (at most a quarter of the cap). */
   segmentBytes?: number;
   /** Appends arriving within this window share one write + fsync. */
   flushMs?: number;
+  /** Names each record's monitor and time, for eviction ranges and `oldestTime`. */
+  describe?: DescribeRecord<T>;
+  /** Lost ranges kept (default MAX_LOST_RANGES). */
+  maxRanges?: number;
 }
 
-interface Segment {
-  first: number;
-  /** One past the last seq written. */
-  end: number;
-  path: string;
-  bytes: number;
-  /** acked[seq - first] = 1 once acknowledged. */
-  acked: Uint8Array;
-  unacked: number;
-}
+/** Closed segments whose records stay parsed in memory (beyond that they are read back from disk when sent). */
+const LOADED_CLOSED_SEGMENTS = 2;
+const HEADER_BYTES = 12;
 
-const SEG_RE = /^seg-(\d{12})\.log$/;
-const segName = (first: number) => `seg-${String(first).padStart(12, '0')}.log`;
+interface Pending<T> {
+  buf: Buffer;
+  data: T;
+  seq: number;
+  monitor: number;
+  time: number;
+  next: number;
+}
 
 /**
  * Append-only segment files with batched fsync. Acks are appended to `acks.log` without fsync:
  * after a crash an acked record may be sent again, which the server's idempotent write absorbs,
- * but an unacked record is never lost. Fully acked segments are deleted.
+ * but an unacked record is never lost unless evicted. Fully acked segments are deleted; at the cap
+ * the oldest segment goes whole, its unacked records counted in `evicted.json` (written before the
+ * segment is deleted, so a restart neither forgets nor double-counts them).
  */
-export function openDiskSpool<T>(o: DiskSpoolOptions): Spool<T> {
-  // A segment is freed only when all of it is acknowledged: keep several within the cap.
-  const segmentBytes = Math.max(4096, Math.min(o.segmentBytes ?? 8 * 1024 * 1024, Math.floor(o.capBytes / 4)));
+export function openDiskSpool<T>(o: DiskSpoolOptions<T>): Spool<T> {
+  // Eviction frees a whole segment: keep several within the cap.
+  const segmentBytes = Math.max(1024, Math.min(o.segmentBytes ?? 8 * 1024 * 1024, Math.floor(o.capBytes / 4)));
   const flushMs = o.flushMs ?? 5;
   mkdirSync(o.dir, { recursive: true, mode: 0o700 });
   const metaPath = join(o.dir, 'meta.json');
   const acksPath = join(o.dir, 'acks.log');
+  const evictedPath = join(o.dir, 'evicted.json');
 
-  let nextSeq = 1;
-  try {
-    nextSeq = Math.max(1, Number(JSON.parse(readFileSync(metaPath, 'utf8')).next_seq) || 1);
-  } catch {
-    /* first start */
-  }
-  const ackedOnDisk = new Set<number>();
-  try {
-    for (const line of readFileSync(acksPath, 'utf8').split('\n')) if (line) ackedOnDisk.add(Number(line));
-  } catch {
-    /* none yet */
-  }
-
-  const segments: Segment[] = [];
-  const loaded = new Map<number, T[]>();
-  for (const name of readdirSync(o.dir).filter((n) => SEG_RE.test(n)).sort()) {
-    const path = join(o.dir, name);
-    const buf = readFileSync(path);
-    const { records, validBytes } = decodeRecords(buf);
-    if (validBytes < buf.length) {
-      const fd = openSync(path, 'r+');
-      ftruncateSync(fd, validBytes);
-      fsyncSync(fd);
-      closeSync(fd);
-    }
-    const first = Number(SEG_RE.exec(name)![1]);
-    const end = records.length ? records[records.length - 1]!.seq + 1 : first;
-    const seg: Segment = { first, end, path, bytes: validBytes, acked: new Uint8Array(Math.max(1, end - first)), unacked: 0 };
-    for (const r of records) {
-      if (ackedOnDisk.has(r.seq)) seg.acked[r.seq - first] = 1;
-      else seg.unacked++;
-    }
-    nextSeq = Math.max(nextSeq, end);
-    if (seg.unacked === 0) unlinkSync(path);
-    else segments.push(seg);
-  }
-  writeFileSync(acksPath, segments.length ? [...ackedOnDisk].filter((s) => segments.some((g) => s >= g.first && s < g.end)).join('\n') + '\n' : '');
+  const recovered = recoverSpool(o.dir, o.describe, o.maxRanges);
+  const segments = recovered.segments;
+  const evictions = recovered.evictions;
+  let nextSeq = recovered.nextSeq;
+  writeFileSync(acksPath, recovered.acked.length ? recovered.acked.join('\n') + '\n' : '');
   persistMeta();
+  if (evictions.records) persistEvictions();
 
+  /** Parsed records of closed segments, least recently used first. */
+  const loaded = new Map<number, T[]>();
   let active: { seg: Segment; fd: number; records: T[] } | undefined;
   let totalBytes = segments.reduce((n, s) => n + s.bytes, 0);
-  let cursor = segments[0]?.first ?? nextSeq;
+  // Backlog: [backCursor, backEnd), oldest first; live: from liveCursor (appended since the rewind).
+  let backCursor = segments[0]?.first ?? nextSeq;
+  let backEnd = nextSeq;
+  let liveCursor = nextSeq;
+  let backlogFirst = true;
   const inFlight = new Set<number>();
-  let pending: { buf: Buffer; data: T; seq: number }[] = [];
+  let pending: Pending<T>[] = [];
   let flushWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
   let flushTimer: NodeJS.Timeout | undefined;
   let closed = false;
@@ -94,15 +78,40 @@ export function openDiskSpool<T>(o: DiskSpoolOptions): Spool<T> {
     renameSync(tmp, metaPath);
   }
 
+  function persistEvictions(): void {
+    writeEvictionFile(evictedPath, evictions.toFile(nextSeq));
+    evictions.dirty = false;
+  }
+
+  /** Tells record `prev` (on disk or waiting for its flush) that `next` is its monitor's next record. */
+  function link(prev: number, next: number): void {
+    const seg = findSegment(segments, prev);
+    if (seg) return setNext(seg, prev, next);
+    const p = pending[prev - (pending[0]?.seq ?? 0)];
+    if (p?.seq === prev) p.next = next;
+  }
+
+  function trimLoaded(): void {
+    for (const k of loaded.keys()) if (loaded.size > LOADED_CLOSED_SEGMENTS) loaded.delete(k);
+  }
+
   function openActive(first: number): NonNullable<typeof active> {
     const path = join(o.dir, segName(first));
     const fd = openSync(path, 'a', 0o600);
-    const seg: Segment = { first, end: first, path, bytes: 0, acked: new Uint8Array(1024), unacked: 0 };
+    const seg = newSegment(first, path, 1024);
     segments.push(seg);
     active = { seg, fd, records: [] };
-    loaded.set(first, active.records);
     persistMeta();
     return active;
+  }
+
+  /** The segment being written is full (or cannot take the next seq): it joins the closed ones. */
+  function closeActive(): void {
+    if (!active) return;
+    closeSync(active.fd);
+    loaded.set(active.seg.first, active.records);
+    active = undefined;
+    trimLoaded();
   }
 
   /** Writes all of `buf` (a regular file may take it in more than one write) and fsyncs it. */
@@ -122,8 +131,7 @@ export function openDiskSpool<T>(o: DiskSpoolOptions): Spool<T> {
     } catch {
       /* the file cannot be cut (not a regular file); its records are re-read by length on open */
     }
-    closeSync(a.fd);
-    active = undefined;
+    closeActive();
     // Nothing in it left to send (empty, or every record acknowledged already): it goes now, as
     // no later ack would free it.
     if (a.seg.unacked === 0) {
@@ -141,11 +149,12 @@ export function openDiskSpool<T>(o: DiskSpoolOptions): Spool<T> {
     let i = 0;
     try {
       while (i < batch.length) {
-        const a = active && active.seg.bytes < segmentBytes ? active : openActive(batch[i]!.seq);
+        if (active && (active.seg.bytes >= segmentBytes || active.seg.end !== batch[i]!.seq)) closeActive();
+        const a = active ?? openActive(batch[i]!.seq);
         const chunk: Buffer[] = [];
         let size = 0;
         let j = i;
-        while (j < batch.length && (size === 0 || a.seg.bytes + size < segmentBytes)) {
+        while (j < batch.length && batch[j]!.seq === a.seg.end + (j - i) && (size === 0 || a.seg.bytes + size < segmentBytes)) {
           chunk.push(batch[j]!.buf);
           size += batch[j]!.buf.length;
           j++;
@@ -157,43 +166,47 @@ export function openDiskSpool<T>(o: DiskSpoolOptions): Spool<T> {
           throw err;
         }
         // Only records that are on disk are known to the segment.
-        for (let k = i; k < j; k++) a.records.push(batch[k]!.data);
+        const seg = a.seg;
+        growSegment(seg, seg.end - seg.first + (j - i));
+        for (let k = i; k < j; k++) {
+          const p = batch[k]!;
+          a.records.push(p.data);
+          describeAt(seg, p.seq - seg.first, p.monitor, p.time, 0);
+          if (p.next !== NEXT_NONE) setNext(seg, p.seq, p.next);
+        }
+        seg.end += j - i;
+        seg.unacked += j - i;
+        seg.bytes += size;
         i = j;
-        const added = chunk.length;
-        a.seg.end += added;
-        a.seg.unacked += added;
-        if (a.seg.acked.length < a.seg.end - a.seg.first) {
-          const grown = new Uint8Array(Math.max(a.seg.acked.length * 2, a.seg.end - a.seg.first));
-          grown.set(a.seg.acked);
-          a.seg.acked = grown;
-        }
-        a.seg.bytes += size;
-        if (a.seg.bytes >= segmentBytes) {
-          closeSync(a.fd);
-          active = undefined;
-          // Closed segments' records stay in memory only while few (the drain usually trails the
-          // writes by less than a segment); beyond that they are read back from disk when sent,
-          // so an outage does not keep the whole backlog in memory.
-          for (const k of loaded.keys()) if (loaded.size > 2) loaded.delete(k);
-        }
+        if (seg.bytes >= segmentBytes) closeActive();
       }
       for (const w of waiters) w.resolve();
     } catch (err) {
       // Records not written are not in the spool: their bytes no longer count against the cap,
       // and every append of this flush hears of the failure (some of its records may be stored:
       // sending one twice is harmless, the server keeps one row per monitor and time).
-      for (let k = i; k < batch.length; k++) totalBytes -= batch[k]!.buf.length;
+      for (let k = i; k < batch.length; k++) {
+        totalBytes -= batch[k]!.buf.length;
+        evictions.left(batch[k]!.monitor, batch[k]!.seq);
+      }
       for (const w of waiters) w.reject(err);
+    }
+    if (evictions.dirty) {
+      try {
+        persistEvictions();
+      } catch {
+        /* still dirty: tried again with the next flush */
+      }
     }
   }
 
   function recordsOf(seg: Segment): T[] {
+    if (active?.seg === seg) return active.records;
     let recs = loaded.get(seg.first);
-    if (!recs) {
-      recs = decodeRecords(readFileSync(seg.path)).records.map((r) => JSON.parse(r.payload.toString('utf8')) as T);
-      if (loaded.size > 2) for (const k of loaded.keys()) if (k !== active?.seg.first) loaded.delete(k);
-      loaded.set(seg.first, recs);
-    }
+    if (recs) loaded.delete(seg.first);
+    else recs = decodeRecords(readFileSync(seg.path), seg.first).records.map((r) => JSON.parse(r.payload.toString('utf8')) as T);
+    loaded.set(seg.first, recs);
+    trimLoaded();
     return recs;
   }
 
@@ -206,28 +219,87 @@ export function openDiskSpool<T>(o: DiskSpoolOptions): Spool<T> {
     renameSync(tmp, acksPath);
   }
 
-  function dropSegment(seg: Segment): void {
+  function forget(seg: Segment): void {
     if (active?.seg === seg) {
       closeSync(active.fd);
       active = undefined;
     }
-    unlinkSync(seg.path);
     loaded.delete(seg.first);
     segments.splice(segments.indexOf(seg), 1);
     totalBytes -= seg.bytes;
+  }
+
+  function dropSegment(seg: Segment): void {
+    forget(seg);
+    unlinkSync(seg.path);
     persistMeta();
+  }
+
+  /** Evicts the oldest records until `add` more bytes fit: whole segments, then records waiting for their flush. */
+  function makeRoom(add: number): void {
+    const victims: Segment[] = [];
+    while (totalBytes + add > o.capBytes && segments.length) {
+      const seg = segments[0]!;
+      for (let k = 0; k < seg.end - seg.first; k++) {
+        if (seg.acked[k]) continue;
+        const seq = seg.first + k;
+        inFlight.delete(seq);
+        evictions.evicted(seg.monitor[k]!, seq, seg.time[k]!, nextOf(seg, seq));
+      }
+      forget(seg);
+      victims.push(seg);
+    }
+    while (totalBytes + add > o.capBytes && pending.length) {
+      const p = pending.shift()!;
+      totalBytes -= p.buf.length;
+      evictions.evicted(p.monitor, p.seq, p.time, p.next);
+    }
+    evictions.evictedBelow = Math.max(evictions.evictedBelow, segments[0]?.first ?? pending[0]?.seq ?? nextSeq);
+    try {
+      persistEvictions();
+    } catch {
+      /* the disk is full or failing: the cap still holds; a restart before the next write under-reports */
+    }
+    for (const v of victims) unlinkSync(v.path);
+    if (victims.length) {
+      rewriteAcks();
+      persistMeta();
+    }
+  }
+
+  function take(cursor: number, limit: number, max: number, out: SpoolRecord<T>[]): number {
+    for (let i = firstSegmentAfter(segments, cursor); i < segments.length && out.length < max; i++) {
+      const seg = segments[i]!;
+      if (cursor < seg.first) cursor = seg.first;
+      if (cursor >= limit) break;
+      const stop = Math.min(seg.end, limit);
+      const recs = recordsOf(seg);
+      while (out.length < max && cursor < stop) {
+        const idx = cursor - seg.first;
+        if (!seg.acked[idx]) {
+          out.push({ seq: cursor, data: recs[idx]! });
+          inFlight.add(cursor);
+        }
+        cursor++;
+      }
+    }
+    return cursor;
   }
 
   return {
     async append(items) {
       if (closed) throw new Error('the spool is closed');
+      if (!items.length) return [];
+      const described = items.map((d) => describeChecked(o.describe, d));
       const encoded = items.map((data) => Buffer.from(JSON.stringify(data)));
-      const add = encoded.reduce((n, b) => n + b.length + 12, 0);
-      const queued = pending.reduce((n, p) => n + p.buf.length, 0);
-      if (totalBytes + queued + add > o.capBytes) throw new SpoolFullError(o.capBytes);
+      const add = encoded.reduce((n, b) => n + b.length + HEADER_BYTES, 0);
+      if (add > o.capBytes) throw new SpoolFullError(o.capBytes, add);
+      if (totalBytes + add > o.capBytes) makeRoom(add);
       const seqs = items.map((data, i) => {
         const seq = nextSeq++;
-        pending.push({ buf: encodeRecord(seq, encoded[i]!), data, seq });
+        const { monitor, time } = described[i]!;
+        pending.push({ buf: encodeRecord(seq, encoded[i]!), data, seq, monitor, time, next: NEXT_NONE });
+        evictions.appended(monitor, seq, link);
         return seq;
       });
       totalBytes += add;
@@ -238,32 +310,36 @@ export function openDiskSpool<T>(o: DiskSpoolOptions): Spool<T> {
       return seqs;
     },
     async next(max) {
-      const out: SpoolRecord<T>[] = [];
-      for (const seg of segments) {
-        if (out.length >= max) break;
-        if (cursor >= seg.end) continue;
-        if (cursor < seg.first) cursor = seg.first;
-        const recs = recordsOf(seg);
-        while (out.length < max && cursor < seg.end) {
-          const idx = cursor - seg.first;
-          if (!seg.acked[idx]) {
-            out.push({ seq: cursor, data: recs[idx]! });
-            inFlight.add(cursor);
-          }
-          cursor++;
-        }
-      }
+      const out = interleave(
+        max,
+        backlogFirst,
+        (n) => {
+          const got: SpoolRecord<T>[] = [];
+          backCursor = take(backCursor, backEnd, n, got);
+          return got;
+        },
+        (n) => {
+          const got: SpoolRecord<T>[] = [];
+          liveCursor = take(liveCursor, Number.POSITIVE_INFINITY, n, got);
+          return got;
+        },
+      );
+      backlogFirst = !backlogFirst;
       return out;
     },
     async ack(seqs) {
       const lines: string[] = [];
       let dropped = false;
       for (const s of seqs) {
-        const seg = segments.find((g) => s >= g.first && s < g.end);
-        if (!seg || seg.acked[s - seg.first]) continue;
-        seg.acked[s - seg.first] = 1;
+        const seg = findSegment(segments, s);
+        if (!seg) continue;
+        const idx = s - seg.first;
+        if (seg.acked[idx]) continue;
+        seg.acked[idx] = 1;
         seg.unacked--;
+        if (!(seg.time[idx]! > seg.minTime)) seg.minDirty = true;
         inFlight.delete(s);
+        evictions.left(seg.monitor[idx]!, s);
         lines.push(String(s));
         // Fully acknowledged, a closed segment goes (the one being written closes at segmentBytes,
         // at most a quarter of the cap, and goes then).
@@ -278,14 +354,26 @@ export function openDiskSpool<T>(o: DiskSpoolOptions): Spool<T> {
     rewind() {
       inFlight.clear();
       // Records still waiting for their flush come before nextSeq: start at the oldest of all.
-      cursor = Math.min(segments[0]?.first ?? nextSeq, pending[0]?.seq ?? nextSeq);
+      backCursor = Math.min(segments[0]?.first ?? nextSeq, pending[0]?.seq ?? nextSeq);
+      backEnd = nextSeq;
+      liveCursor = nextSeq;
     },
-    stats: () => ({
-      backlog: segments.reduce((n, s) => n + s.unacked, 0) + pending.length,
-      bytes: totalBytes,
-      inFlight: inFlight.size,
-      nextSeq,
-    }),
+    stats: () => {
+      let min = Number.NaN;
+      for (const g of segments) {
+        const t = oldestTimeOf(g);
+        if (Number.isFinite(t) && !(t >= min)) min = t;
+      }
+      for (const p of pending) if (Number.isFinite(p.time) && !(p.time >= min)) min = p.time;
+      return {
+        backlog: segments.reduce((n, s) => n + s.unacked, 0) + pending.length,
+        bytes: totalBytes,
+        inFlight: inFlight.size,
+        nextSeq,
+        oldestTime: Number.isFinite(min) ? min : null,
+      };
+    },
+    evictions: () => evictions.report(),
     async close() {
       if (closed) return;
       if (flushTimer) {
@@ -296,6 +384,7 @@ export function openDiskSpool<T>(o: DiskSpoolOptions): Spool<T> {
       if (active) closeSync(active.fd);
       active = undefined;
       persistMeta();
+      if (evictions.dirty) persistEvictions();
       try {
         chmodSync(o.dir, 0o700);
         statSync(o.dir);

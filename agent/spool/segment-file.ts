@@ -1,15 +1,18 @@
 import { crc32 } from 'node:zlib';
 
-// One spool record on disk: u32 payload length | u32 CRC-32 of the payload | u32 seq | JSON payload.
+// One spool record on disk: u32 payload length | u32 CRC-32 of the payload | u32 seq (mod 2^32) | JSON payload.
 // A record torn by a crash fails the length or CRC check and ends the readable part of the file.
+// A segment's records have consecutive sequence numbers from the one in its file name, so the
+// header keeps only the low 32 bits (checked on reading) and a spool outlives 2^32 records.
 
 const HEADER = 12;
+const U32 = 2 ** 32;
 
 export function encodeRecord(seq: number, payload: Buffer): Buffer {
   const out = Buffer.allocUnsafe(HEADER + payload.length);
   out.writeUInt32LE(payload.length, 0);
   out.writeUInt32LE(crc32(payload), 4);
-  out.writeUInt32LE(seq, 8);
+  out.writeUInt32LE(seq % U32, 8);
   payload.copy(out, HEADER);
   return out;
 }
@@ -19,8 +22,11 @@ export interface DecodedRecord {
   payload: Buffer;
 }
 
-/** Reads whole records; `validBytes` is where the intact part ends (the rest is a torn tail). */
-export function decodeRecords(buf: Buffer): { records: DecodedRecord[]; validBytes: number } {
+/**
+ * Reads whole records of the segment whose first sequence number is `first`; `validBytes` is
+ * where the intact part ends (the rest is a torn tail, or a record out of sequence).
+ */
+export function decodeRecords(buf: Buffer, first: number): { records: DecodedRecord[]; validBytes: number } {
   const records: DecodedRecord[] = [];
   let pos = 0;
   while (pos + HEADER <= buf.length) {
@@ -28,7 +34,9 @@ export function decodeRecords(buf: Buffer): { records: DecodedRecord[]; validByt
     if (pos + HEADER + len > buf.length) break;
     const payload = buf.subarray(pos + HEADER, pos + HEADER + len);
     if (crc32(payload) !== buf.readUInt32LE(pos + 4)) break;
-    records.push({ seq: buf.readUInt32LE(pos + 8), payload });
+    const seq = first + records.length;
+    if (buf.readUInt32LE(pos + 8) !== seq % U32) break;
+    records.push({ seq, payload });
     pos += HEADER + len;
   }
   return { records, validBytes: pos };

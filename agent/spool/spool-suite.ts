@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Spool } from './spool.ts';
+import { SpoolFullError, type Spool } from './spool.ts';
 
 interface Item {
   n: number;
@@ -46,10 +46,11 @@ export function spoolSuite(name: string, make: (capBytes?: number) => Promise<{ 
     await spool.close();
   });
 
-  test(`${name}: a full spool refuses new records and keeps the old ones`, async () => {
+  test(`${name}: an append larger than the whole cap is refused and evicts nothing`, async () => {
     const { spool } = await make(2000);
     await spool.append([{ n: 1, pad: 'x'.repeat(500) }]);
-    await assert.rejects(spool.append([{ n: 2, pad: 'x'.repeat(3000) }]), /spool is full/);
+    await assert.rejects(spool.append([{ n: 2, pad: 'x'.repeat(3000) }]), (err: Error) => err instanceof SpoolFullError && /cannot fit in the result spool, whose cap is 2000 bytes/.test(err.message));
+    assert.equal(spool.evictions().records, 0);
     const out = await spool.next(10);
     assert.deepEqual(out.map((r) => r.data.n), [1]);
     await spool.close();

@@ -144,7 +144,7 @@ test('disk spool: inspecting it (agent status) reads the backlog and changes not
   await live.ack(seqs.slice(0, 20));
   const files = () => readdirSync(dir).sort().map((f) => [f, statSync(join(dir, f)).size]);
   const before = files();
-  assert.deepEqual(inspectDiskSpool(dir), { backlog: 30, bytes: live.stats().bytes, next_seq: seqs[49]! + 1 }, 'what status prints');
+  assert.deepEqual(inspectDiskSpool(dir), { backlog: 30, bytes: live.stats().bytes, next_seq: seqs[49]! + 1, oldest_time: null, evicted: { records: 0, ranges: [], ranges_omitted: 0 } }, 'what status prints');
   assert.deepEqual(files(), before, 'no file touched');
   const more = await live.append([{ n: 50 }]);
   assert.deepEqual((await live.next(100)).map((r) => r.seq), [...seqs.slice(20), ...more], 'the live spool is intact');

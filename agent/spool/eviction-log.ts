@@ -1,0 +1,212 @@
+import { readFileSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { z } from 'zod';
+import { MAX_LOST_RANGES } from '../../shared/protocol/agent-messages.ts';
+import type { EvictedRange, SpoolEvictions } from './spool.ts';
+
+/** `next` of a record whose successor (the same monitor's next record) cannot be known any more. */
+export const NEXT_UNKNOWN = -1;
+/** `next` of a record whose monitor has not appended anything after it yet. */
+export const NEXT_NONE = 0;
+
+const MAX_SEQ = 2 ** 53;
+
+const RangeOnDisk = z.object({
+  monitor_id: z.number().int().positive().max(0xffffffff),
+  from: z.number().finite(),
+  to: z.number().finite(),
+  count: z.number().int().positive(),
+  /** Open: the next eviction of this monitor extends it if it is record `next_seq`. */
+  open: z.boolean(),
+  next_seq: z.number().int().nonnegative().max(MAX_SEQ).nullable(),
+});
+
+/** `evicted.json` in a disk spool's directory. */
+export const EvictionFile = z.object({
+  version: z.literal(1),
+  records: z.number().int().nonnegative(),
+  ranges_omitted: z.number().int().nonnegative(),
+  /** Every record below this sequence number has been evicted or acknowledged already. */
+  evicted_below: z.number().int().positive().max(MAX_SEQ),
+  /** The spool's next_seq when this file was written (to know what was appended since). */
+  next_seq: z.number().int().positive().max(MAX_SEQ),
+  /** Least recently extended first. */
+  ranges: z.array(RangeOnDisk).max(MAX_LOST_RANGES),
+});
+export type EvictionFile = z.infer<typeof EvictionFile>;
+
+interface Range {
+  monitor_id: number;
+  from: number;
+  to: number;
+  count: number;
+  /** The record that would continue this range: a sequence number, NEXT_NONE (not appended yet) or NEXT_UNKNOWN. */
+  next: number;
+}
+
+const iso = (t: number) => new Date(t).toISOString();
+
+/**
+ * Which results a full spool evicted, per monitor, as exact time ranges. Two evictions of one
+ * monitor share a range only when the second record is the very next record that monitor appended
+ * after the first: nothing of that monitor in between was delivered. The spool tells it, per
+ * monitor, each record appended (so the previous one learns its successor), each record that leaves
+ * (acknowledged or unwritten) and each record evicted with its successor.
+ *
+ * Bounded: at most `maxRanges` ranges are kept; past that the least recently extended one is
+ * dropped and counted in `ranges_omitted`. Monitor 0 means "not described": counted, no range.
+ */
+export class EvictionLog {
+  records = 0;
+  rangesOmitted = 0;
+  evictedBelow = 1;
+  /** Set when something a restart must know changed since the last `toFile`. */
+  dirty = false;
+  /** Insertion order = least recently extended first. */
+  private readonly ranges = new Set<Range>();
+  /** Per monitor: its latest range, while it may still be extended. */
+  private readonly open = new Map<number, Range>();
+  /** Per monitor: the sequence number of its newest record still in the spool. */
+  private readonly newest = new Map<number, number>();
+
+  constructor(private readonly maxRanges = MAX_LOST_RANGES) {}
+
+  /** A record was appended; `link(prev, seq)` tells the spool's record `prev` its successor. */
+  appended(monitor: number, seq: number, link: (prev: number, next: number) => void): void {
+    if (!monitor) return;
+    const prev = this.newest.get(monitor);
+    if (prev !== undefined) link(prev, seq);
+    else {
+      const r = this.open.get(monitor);
+      if (r && r.next === NEXT_NONE) {
+        r.next = seq;
+        this.dirty = true;
+      }
+    }
+    this.newest.set(monitor, seq);
+  }
+
+  /** On reopen: `seq` is the newest record of `monitor` still in the spool and its successor is not known yet. */
+  restoreNewest(monitor: number, seq: number): void {
+    if (monitor) this.newest.set(monitor, seq);
+  }
+
+  /** A record left the spool without being evicted (acknowledged, or its write failed). */
+  left(monitor: number, seq: number): void {
+    if (monitor && this.newest.get(monitor) === seq) this.newest.delete(monitor);
+  }
+
+  /** Records to be evicted must be passed oldest first; `next` is the record's successor as the spool knows it. */
+  evicted(monitor: number, seq: number, time: number, next: number): void {
+    this.records++;
+    this.dirty = true;
+    if (!monitor) return;
+    if (this.newest.get(monitor) === seq) this.newest.delete(monitor);
+    const r = this.open.get(monitor);
+    if (r && r.next === seq && Number.isFinite(time)) {
+      r.to = time;
+      r.count++;
+      r.next = next;
+      this.ranges.delete(r);
+      this.ranges.add(r);
+    } else if (Number.isFinite(time)) {
+      const fresh: Range = { monitor_id: monitor, from: time, to: time, count: 1, next };
+      this.ranges.add(fresh);
+      this.open.set(monitor, fresh);
+      this.trim();
+    } else this.open.delete(monitor);
+    const cur = this.open.get(monitor);
+    if (cur && cur.next === NEXT_UNKNOWN) this.open.delete(monitor);
+  }
+
+  private trim(): void {
+    while (this.ranges.size > this.maxRanges) {
+      const oldest = this.ranges.values().next().value!;
+      this.ranges.delete(oldest);
+      if (this.open.get(oldest.monitor_id) === oldest) this.open.delete(oldest.monitor_id);
+      this.rangesOmitted++;
+    }
+  }
+
+  report(): SpoolEvictions {
+    const ranges: EvictedRange[] = [...this.ranges]
+      .sort((a, b) => a.monitor_id - b.monitor_id || a.from - b.from)
+      .map((r) => ({ monitor_id: r.monitor_id, from: iso(r.from), to: iso(r.to), count: r.count }));
+    return { records: this.records, ranges, ranges_omitted: this.rangesOmitted };
+  }
+
+  /** Open ranges waiting for a record not appended yet (NEXT_NONE): resolved by `resolve` on reopen. */
+  openWaiting(): { monitor: number; resolve: (next: number) => void }[] {
+    return [...this.open.values()]
+      .filter((r) => r.next === NEXT_NONE)
+      .map((r) => ({
+        monitor: r.monitor_id,
+        resolve: (next: number) => {
+          r.next = next;
+          if (next === NEXT_UNKNOWN) this.open.delete(r.monitor_id);
+        },
+      }));
+  }
+
+  toFile(nextSeq: number): EvictionFile {
+    return {
+      version: 1,
+      records: this.records,
+      ranges_omitted: this.rangesOmitted,
+      evicted_below: this.evictedBelow,
+      next_seq: nextSeq,
+      ranges: [...this.ranges].map((r) => {
+        const open = this.open.get(r.monitor_id) === r;
+        return { monitor_id: r.monitor_id, from: r.from, to: r.to, count: r.count, open, next_seq: open && r.next > 0 ? r.next : null };
+      }),
+    };
+  }
+
+  static fromFile(f: EvictionFile, maxRanges = MAX_LOST_RANGES): EvictionLog {
+    const log = new EvictionLog(maxRanges);
+    log.records = f.records;
+    log.rangesOmitted = f.ranges_omitted;
+    log.evictedBelow = f.evicted_below;
+    for (const d of f.ranges) {
+      const r: Range = { monitor_id: d.monitor_id, from: d.from, to: d.to, count: d.count, next: d.next_seq ?? NEXT_NONE };
+      log.ranges.add(r);
+      if (d.open) log.open.set(d.monitor_id, r);
+    }
+    log.trim();
+    return log;
+  }
+}
+
+/** Reads `evicted.json`; undefined when there is none; throws (naming the file) when it is damaged. */
+export function readEvictionFile(path: string): EvictionFile | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Error(`${path} is not valid JSON`);
+  }
+  const parsed = EvictionFile.safeParse(json);
+  if (!parsed.success) throw new Error(`${path} is damaged: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}
+
+/** Written to a temporary file, fsynced and renamed over the old one: a crash leaves one or the other. */
+export function writeEvictionFile(path: string, f: EvictionFile): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, JSON.stringify(f), { mode: 0o600 });
+  const fd = openSync(tmp, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+}
+
+export const NO_EVICTIONS: SpoolEvictions = Object.freeze({ records: 0, ranges: [], ranges_omitted: 0 }) as SpoolEvictions;
