@@ -61,6 +61,8 @@ interface AgentState {
   revision: number;
   chain: Promise<void>;
   dirty: { timer: NodeJS.Timeout; done: Promise<void>; resolve: () => void } | undefined;
+  /** The re-read every connect starts with; results wait for it. */
+  connectRead: Promise<void> | undefined;
   session: Session | undefined;
 }
 
@@ -90,7 +92,7 @@ export function createAssignmentService(o: AssignmentOptions) {
 
   const stateOf = (agentId: number): AgentState => {
     let s = agents.get(agentId);
-    if (!s) agents.set(agentId, (s = { id: agentId, current: new Map(), revision: epoch, chain: Promise.resolve(), dirty: undefined, session: undefined }));
+    if (!s) agents.set(agentId, (s = { id: agentId, current: new Map(), revision: epoch, chain: Promise.resolve(), dirty: undefined, connectRead: undefined, session: undefined }));
     return s;
   };
 
@@ -235,10 +237,10 @@ export function createAssignmentService(o: AssignmentOptions) {
       o.events.on('agent.online', (e) => {
         const s = stateOf(e.id);
         s.session = { connection: e.connection, active: true, sent: [], acked: null, ready: false };
-        void enqueue(s, 'full set on connect', async () => {
-          await refresh(s);
-          await sendFull(s, 'connect');
-        });
+        const read = enqueue(s, 'reading the set on connect', () => refresh(s));
+        s.connectRead = read;
+        void read.then(() => s.connectRead === read && (s.connectRead = undefined));
+        void enqueue(s, 'full set on connect', () => sendFull(s, 'connect'));
       }),
       o.events.on('agent.offline', (e) => {
         const s = agents.get(e.id);
@@ -281,6 +283,7 @@ export function createAssignmentService(o: AssignmentOptions) {
      */
     async ownResults(agentId: number, items: readonly ResultItem[]): Promise<ResultItem[]> {
       const s = agents.get(agentId);
+      if (s?.connectRead) await s.connectRead;
       if (s?.dirty) await s.dirty.done;
       const current = s?.current;
       const owned = current ? items.filter((r) => current.has(r.monitor_id)) : [];

@@ -4,16 +4,19 @@ import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { CloseCode, FATAL_CLOSE_CODES, PROTOCOL_VERSION } from '../../shared/protocol/index.ts';
 import { AgentAuthError, type AuthenticatedAgent } from './agent-auth.ts';
+import type { AgentHandlers } from './handlers/handler.ts';
 import { AgentSession, type SessionHost } from './session.ts';
 
 const logged: string[] = [];
 const log = { info() {}, debug() {}, warn: (o: object, m: string) => logged.push(m + JSON.stringify(o)), error: (o: object, m: string) => logged.push(m + JSON.stringify(o)) };
+const none = async () => {};
+const handlers: AgentHandlers = { 'results.batch': none, 'schedule.ack': none, 'schedule.resync': none, 'poll.result': none, 'discovery.progress': none, 'discovery.result': none };
 
 /** A real WebSocket server whose sessions authenticate with `authenticate`; resolves with the close the agent sees. */
 async function helloAgainst(authenticate: () => Promise<AuthenticatedAgent>): Promise<{ code: number; reason: string }> {
   const host: SessionHost = {
-    log, heartbeatMs: 60_000, authTimeoutMs: 5_000, authenticate,
-    register() {}, unregister() {}, presence() {}, results: async () => {}, other() {}, windowOpen() {},
+    log, heartbeatMs: 60_000, authTimeoutMs: 5_000, authenticate, handlers,
+    welcomed() {}, closed() {}, heartbeat() {},
   };
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   wss.on('connection', (ws) => new AgentSession(ws, 'test', host));
@@ -43,29 +46,28 @@ test('a bad token still closes with "unauthorized" and a disabled agent with "di
   assert.equal((await helloAgainst(async () => Promise.reject(new AgentAuthError('this agent is disabled', true)))).code, CloseCode.agentDisabled, 'disabled');
 });
 
-test('a session sends only the jobs whose room it claimed itself (jobs claimed by an earlier session of the agent come back unsent)', async () => {
-  let session: AgentSession | undefined;
+test('messages go to the handler of their type; a handler that fails closes the session with a retryable code', async () => {
+  const seen: string[] = [];
   const host: SessionHost = {
     log, heartbeatMs: 60_000, authTimeoutMs: 5_000, authenticate: async () => ({ id: 1, name: 'a', seal_public_key: 'k' }),
-    register() {}, unregister() {}, presence() {}, results: async () => {}, other() {}, windowOpen() {},
+    handlers: { ...handlers, 'schedule.ack': (ctx, m) => void seen.push(`ack ${ctx.agentId} ${m.revision}`), 'schedule.resync': async () => Promise.reject(new Error('boom')) },
+    welcomed() {}, closed() {}, heartbeat() {},
   };
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  wss.on('connection', (ws) => (session = new AgentSession(ws, 'test', host)));
+  wss.on('connection', (ws) => new AgentSession(ws, 'test', host));
   await new Promise((r) => wss.once('listening', r));
   const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
-  const received: { type: string; jobs?: { job_id: string }[] }[] = [];
-  ws.on('message', (m) => received.push(JSON.parse(String(m))));
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+  ws.on('message', (raw) => {
+    if (JSON.parse(String(raw)).type !== 'welcome') return;
+    ws.send(JSON.stringify({ type: 'schedule.ack', revision: 7 }));
+    ws.send(JSON.stringify({ type: 'schedule.resync', have: 7, reason: 'gap' }));
+  });
   ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, token: 'x.y.z', agent_version: '1', hostname: 'h', max_in_flight: 10, sent_at: Date.now() })));
   try {
-    for (let t = 0; t < 100 && !received.some((m) => m.type === 'welcome'); t++) await new Promise((r) => setTimeout(r, 20));
-    const job = (id: string) => ({ job_id: id, monitor_id: 1, deadline: Date.now() + 60_000, target: { ip: '10.0.0.1', port: 5985, use_ssl: false }, plugin: { type: 'windows-wmi', config: {} }, credential: null });
-    assert.equal(session!.claim([job('a'), job('b')], 1000), 2, 'room claimed for two');
-    const unsent = session!.sendClaimed([job('a'), job('b'), job('other-session')]);
-    assert.deepEqual(unsent.map((j) => j.job_id), ['other-session'], 'the unclaimed job is not sent');
-    for (let t = 0; t < 100 && !received.some((m) => m.type === 'jobs.dispatch'); t++) await new Promise((r) => setTimeout(r, 20));
-    assert.deepEqual(received.find((m) => m.type === 'jobs.dispatch')?.jobs?.map((j) => j.job_id), ['a', 'b'], 'the claimed ones are');
+    assert.equal(await closed, CloseCode.serverError);
+    assert.deepEqual(seen, ['ack 1 7']);
   } finally {
-    ws.close();
     wss.close();
   }
 });

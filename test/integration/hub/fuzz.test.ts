@@ -2,19 +2,14 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
-import { agentHome, runAgentCommand, waitFor } from '../../helpers/agent-process.ts';
-import { loadIdentity } from '../../../agent/identity.ts';
-import { createLink, type SpooledResult } from '../../../agent/link/client.ts';
-import { createMemorySpool } from '../../../agent/spool/memory-spool.ts';
-import { CloseCode } from '../../../shared/protocol/index.ts';
+import { CloseCode, PROTOCOL_VERSION } from '../../../shared/protocol/index.ts';
+import { connectRaw, enrollRaw } from './raw-agent.ts';
 
 let s: TestServer;
 before(async () => {
   s = await startTestServer({ agents: { auth_timeout_ms: 800 } });
 });
 after(() => s.stop());
-
-const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 
 function garbage(i: number): string | Buffer {
   const kinds: (() => string | Buffer)[] = [
@@ -25,7 +20,10 @@ function garbage(i: number): string | Buffer {
     () => JSON.stringify([1, 2, 3]),
     () => JSON.stringify({ type: 'jobs.dispatch', jobs: [] }),
     () => Buffer.from([0xff, 0xfe, 0x00, i & 0xff]),
+    () => JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, token: 'a.b.c', agent_version: '1', hostname: 'h', max_in_flight: 1, sent_at: 1 }),
     () => JSON.stringify({ type: 'hello', protocol: 1, token: 'a.b.c', agent_version: '1', hostname: 'h', max_in_flight: 1, sent_at: 1 }),
+    () => JSON.stringify({ type: 'schedule.ack', revision: i }),
+    () => JSON.stringify({ type: 'poll.result', request_id: 'x', time: 'now', attempts: 1 }),
     () => JSON.stringify({ type: 'discovery.result', run_id: 'x' }),
     () => 'null',
     () => JSON.stringify({ type: 'results.batch', results: [{ seq: -1 }] }),
@@ -35,16 +33,9 @@ function garbage(i: number): string | Buffer {
 }
 
 test('1,000+ malformed messages close their sockets with reason codes; the server stays up and keeps serving a good agent', async () => {
-  const home = agentHome();
-  const created = await s.api('POST', '/api/v1/agents', { name: 'fuzz-good' });
-  assert.equal((await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token', created.body.enrollment_token, '--home', home])).code, 0);
-  const spool = createMemorySpool<SpooledResult>();
-  const link = createLink({
-    identity: loadIdentity(`${home}/identity.json`), spool, log: quiet, env: {}, hostname: 'good', maxInFlight: 10,
-    health: () => ({ spool_backlog: spool.stats().backlog, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }), onJobs: () => {},
-  });
-  link.start();
-  await waitFor('good agent online', async () => link.connected(), 10_000, 50);
+  const id = await enrollRaw(s, 'fuzz-good');
+  const good = await connectRaw(s, id);
+  await good.next('schedule.full');
 
   let sent = 0;
   let received = 0;
@@ -73,20 +64,20 @@ test('1,000+ malformed messages close their sockets with reason codes; the serve
   }
   assert.ok(sent >= 1000, `sent ${sent}`);
   assert.equal(received, 0, 'an unauthenticated socket never receives anything');
-  for (const code of codes.keys()) assert.ok([CloseCode.protocolError, CloseCode.unauthorized, 1006, 1009].includes(code as never), `unexpected close code ${code}`);
+  for (const code of codes.keys()) assert.ok([CloseCode.protocolError, CloseCode.unauthorized, CloseCode.versionMismatch, 1006, 1009].includes(code as never), `unexpected close code ${code}`);
   assert.ok((codes.get(CloseCode.protocolError) ?? 0) > 100);
 
   assert.equal((await s.api('GET', '/api/v1/health', undefined, null)).status, 200);
-  assert.ok(link.connected(), 'the good agent is still connected');
-  const dev = (await s.api('POST', '/api/v1/devices', { agent_id: created.body.agent.id, ip: '10.30.0.1' })).body;
+  assert.equal(good.messages.some((m) => m.type === 'welcome'), true);
+  const dev = (await s.api('POST', '/api/v1/devices', { agent_id: id.agent_id, ip: '10.30.0.1' })).body;
   const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'fz', type: 'winrm_basic', username: 'u', password: 'p' })).body;
-  const mon = (await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1, enabled: false })).body;
-  await spool.append([{ job_id: 'x', monitor_id: mon.id, time: new Date().toISOString(), failure: { class: 'unreachable', message: 'test' } }]);
-  link.kick();
-  await waitFor('result acked', async () => spool.stats().backlog === 0, 10_000, 50);
+  const mon = (await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1 })).body;
+  await good.next('schedule.delta', (d) => d.upsert.some((a) => a.monitor_id === mon.id), 3000);
+  good.send({ type: 'results.batch', results: [{ seq: 1, job_id: 'x', monitor_id: mon.id, time: new Date().toISOString(), attempts: 1, failure: { class: 'unreachable', message: 'test' } }] });
+  assert.deepEqual((await good.next('results.ack')).seqs, [1], 'the good agent is still served');
   const m = (await s.api('GET', `/api/v1/monitors/${mon.id}`)).body;
   assert.equal(m.last_error_class, 'unreachable');
-  await link.stop();
+  good.close();
 });
 
 test('a socket that never says hello is closed within the auth timeout; an oversized message is refused', async () => {

@@ -37,7 +37,7 @@ after(async () => {
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 function link(connectTimeoutMs: number): Link {
   return createLink({
-    identity, spool: createMemorySpool<SpooledResult>(), log: quiet, env: {}, hostname: 't', maxInFlight: 5, onJobs: () => {},
+    identity, spool: createMemorySpool<SpooledResult>(), log: quiet, env: {}, hostname: 't', maxInFlight: 5,
     health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }), backoff: { baseMs: 100, capMs: 2000 }, connectTimeoutMs,
   });
 }
