@@ -1,16 +1,19 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { startTestDatabase } from '../../helpers/db.ts';
+import { forEachBackend, startTestDatabase } from '../../helpers/db.ts';
 import { createMetricsWriter, type PollResult, type WriteOutcome } from '../../../server/metrics/write.ts';
 import { seedMonitors } from './seed-monitors.ts';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
+// The whole file once per storage backend (plain PostgreSQL, TimescaleDB), each in a fresh database;
+// the body below is deliberately not re-indented.
+forEachBackend((backend) => {
 let db: Awaited<ReturnType<typeof startTestDatabase>>;
 let pool: pg.Pool;
 
 before(async () => {
-  db = await startTestDatabase();
+  db = await startTestDatabase({ backend });
   pool = new pg.Pool({ connectionString: db.url, max: 4 });
 });
 after(async () => {
@@ -103,4 +106,5 @@ test('values PostgreSQL refuses are dropped one result at a time; the rest is st
   await writer.write([{ monitor_id: monitorIds[1]!, time: new Date(t.getTime() + 60_000), ok: true, sample: sample(4) }]);
   assert.equal((await pool.query('SELECT count(*)::int AS n FROM metrics WHERE monitor_id = $1', [monitorIds[1]])).rows[0].n, 1, 'later writes go through');
   await writer.close();
+});
 });
