@@ -9,6 +9,11 @@ export const NEXT_UNKNOWN = -1;
 export const NEXT_NONE = 0;
 
 const MAX_SEQ = 2 ** 53;
+/**
+ * Ranges dropped from the list but still open (their monitor is still losing records), kept so
+ * that each stays one range: one per monitor, so this many monitors losing at once (~100 bytes each).
+ */
+export const MAX_OPEN_UNLISTED = 50_000;
 
 const RangeOnDisk = z.object({
   monitor_id: z.number().int().positive().max(0xffffffff),
@@ -17,6 +22,8 @@ const RangeOnDisk = z.object({
   count: z.number().int().positive(),
   /** Open: the next eviction of this monitor extends it if it is record `next_seq`. */
   open: z.boolean(),
+  /** Reported (false: counted in ranges_omitted, kept only to absorb its monitor's next evictions). */
+  listed: z.boolean().default(true),
   next_seq: z.number().int().nonnegative().max(MAX_SEQ).nullable(),
 });
 
@@ -29,8 +36,8 @@ export const EvictionFile = z.object({
   evicted_below: z.number().int().positive().max(MAX_SEQ),
   /** The spool's next_seq when this file was written (to know what was appended since). */
   next_seq: z.number().int().positive().max(MAX_SEQ),
-  /** Least recently extended first. */
-  ranges: z.array(RangeOnDisk).max(MAX_LOST_RANGES),
+  /** Oldest first; at most the listed limit plus as many open unlisted ones. */
+  ranges: z.array(RangeOnDisk).max(MAX_LOST_RANGES + MAX_OPEN_UNLISTED),
 });
 export type EvictionFile = z.infer<typeof EvictionFile>;
 
@@ -41,6 +48,7 @@ interface Range {
   count: number;
   /** The record that would continue this range: a sequence number, NEXT_NONE (not appended yet) or NEXT_UNKNOWN. */
   next: number;
+  listed: boolean;
 }
 
 const iso = (t: number) => new Date(t).toISOString();
@@ -52,8 +60,10 @@ const iso = (t: number) => new Date(t).toISOString();
  * monitor, each record appended (so the previous one learns its successor), each record that leaves
  * (acknowledged or unwritten) and each record evicted with its successor.
  *
- * Bounded: at most `maxRanges` ranges are kept; past that the least recently extended one is
- * dropped and counted in `ranges_omitted`. Monitor 0 means "not described": counted, no range.
+ * Bounded: at most `maxRanges` ranges are listed; past that the oldest one is dropped from the
+ * list and counted in `ranges_omitted`. While still open it goes on absorbing its monitor's
+ * evictions unlisted (at most MAX_OPEN_UNLISTED such), so a long loss stays one range, not hundreds.
+ * Monitor 0 means "not described": counted, no range.
  */
 export class EvictionLog {
   records = 0;
@@ -61,10 +71,11 @@ export class EvictionLog {
   evictedBelow = 1;
   /** Set when something a restart must know changed since the last `toFile`. */
   dirty = false;
-  /** Insertion order = least recently extended first. */
+  /** Listed ranges, oldest first. */
   private readonly ranges = new Set<Range>();
-  /** Per monitor: its latest range, while it may still be extended. */
+  /** Per monitor: its latest range (listed or not), while it may still be extended. */
   private readonly open = new Map<number, Range>();
+  private openUnlisted = 0;
   /** Per monitor: the sequence number of its newest record still in the spool. */
   private readonly newest = new Map<number, number>();
 
@@ -106,24 +117,36 @@ export class EvictionLog {
       r.to = time;
       r.count++;
       r.next = next;
-      this.ranges.delete(r);
-      this.ranges.add(r);
     } else if (Number.isFinite(time)) {
-      const fresh: Range = { monitor_id: monitor, from: time, to: time, count: 1, next };
+      this.close(monitor);
+      const fresh: Range = { monitor_id: monitor, from: time, to: time, count: 1, next, listed: true };
       this.ranges.add(fresh);
       this.open.set(monitor, fresh);
       this.trim();
-    } else this.open.delete(monitor);
-    const cur = this.open.get(monitor);
-    if (cur && cur.next === NEXT_UNKNOWN) this.open.delete(monitor);
+    } else this.close(monitor);
+    if (this.open.get(monitor)?.next === NEXT_UNKNOWN) this.close(monitor);
+  }
+
+  private close(monitor: number): void {
+    const r = this.open.get(monitor);
+    if (!r) return;
+    this.open.delete(monitor);
+    if (!r.listed) this.openUnlisted--;
   }
 
   private trim(): void {
     while (this.ranges.size > this.maxRanges) {
       const oldest = this.ranges.values().next().value!;
       this.ranges.delete(oldest);
-      if (this.open.get(oldest.monitor_id) === oldest) this.open.delete(oldest.monitor_id);
+      oldest.listed = false;
       this.rangesOmitted++;
+      if (this.open.get(oldest.monitor_id) === oldest) this.openUnlisted++;
+    }
+    if (this.openUnlisted <= MAX_OPEN_UNLISTED) return;
+    for (const r of this.open.values()) {
+      if (r.listed) continue;
+      this.close(r.monitor_id);
+      if (this.openUnlisted <= MAX_OPEN_UNLISTED) return;
     }
   }
 
@@ -142,7 +165,7 @@ export class EvictionLog {
         monitor: r.monitor_id,
         resolve: (next: number) => {
           r.next = next;
-          if (next === NEXT_UNKNOWN) this.open.delete(r.monitor_id);
+          if (next === NEXT_UNKNOWN) this.close(r.monitor_id);
         },
       }));
   }
@@ -154,9 +177,9 @@ export class EvictionLog {
       ranges_omitted: this.rangesOmitted,
       evicted_below: this.evictedBelow,
       next_seq: nextSeq,
-      ranges: [...this.ranges].map((r) => {
+      ranges: [...[...this.open.values()].filter((r) => !r.listed), ...this.ranges].map((r) => {
         const open = this.open.get(r.monitor_id) === r;
-        return { monitor_id: r.monitor_id, from: r.from, to: r.to, count: r.count, open, next_seq: open && r.next > 0 ? r.next : null };
+        return { monitor_id: r.monitor_id, from: r.from, to: r.to, count: r.count, open, listed: r.listed, next_seq: open && r.next > 0 ? r.next : null };
       }),
     };
   }
@@ -167,9 +190,12 @@ export class EvictionLog {
     log.rangesOmitted = f.ranges_omitted;
     log.evictedBelow = f.evicted_below;
     for (const d of f.ranges) {
-      const r: Range = { monitor_id: d.monitor_id, from: d.from, to: d.to, count: d.count, next: d.next_seq ?? NEXT_NONE };
-      log.ranges.add(r);
-      if (d.open) log.open.set(d.monitor_id, r);
+      const r: Range = { monitor_id: d.monitor_id, from: d.from, to: d.to, count: d.count, next: d.next_seq ?? NEXT_NONE, listed: d.listed };
+      if (r.listed) log.ranges.add(r);
+      if (d.open && !log.open.has(r.monitor_id)) {
+        log.open.set(d.monitor_id, r);
+        if (!r.listed) log.openUnlisted++;
+      }
     }
     log.trim();
     return log;
