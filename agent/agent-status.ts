@@ -4,6 +4,7 @@ import type { AgentIdentity } from './identity.ts';
 import { SCHEDULE_FILE, readScheduleSummary } from './schedule/assignment-store.ts';
 import { STATE_FILE, readAgentState } from './schedule/offline-state.ts';
 import { inspectDiskSpool } from './spool/inspect-spool.ts';
+import { describeResult } from './spool/spool.ts';
 
 /**
  * What `nmslite-agent status` reports, read from the agent's files without changing them (the
@@ -13,11 +14,11 @@ import { inspectDiskSpool } from './spool/inspect-spool.ts';
 export function collectAgentStatus(cfg: AgentConfig, id: AgentIdentity, extra: { version: string; hostname: string }, now = Date.now()) {
   const schedule = readScheduleSummary(join(cfg.home, SCHEDULE_FILE));
   const state = readAgentState(join(cfg.home, STATE_FILE));
-  const spool = inspectDiskSpool(cfg.spool_dir) as ReturnType<typeof inspectDiskSpool> & { oldest_time?: number | string | null; evictions?: unknown };
+  const spool = inspectDiskSpool(cfg.spool_dir, describeResult);
   const serverNow = now + (state?.clock_offset_ms ?? 0);
   const offlineSince = state?.offline_since ?? null;
   const overdue = offlineSince !== null && serverNow - offlineSince > cfg.max_offline_hours * 3_600_000;
-  const oldest = spool.oldest_time === undefined || spool.oldest_time === null ? null : typeof spool.oldest_time === 'number' ? spool.oldest_time : Date.parse(spool.oldest_time);
+  const oldest = spool.oldest_time === null ? null : Date.parse(spool.oldest_time);
   return {
     agent_id: id.agent_id,
     name: id.name,
@@ -36,6 +37,7 @@ export function collectAgentStatus(cfg: AgentConfig, id: AgentIdentity, extra: {
     clock_offset_ms: state?.clock_offset_ms ?? null,
     spool_backlog: spool.backlog,
     spool_oldest_age_ms: oldest === null || !Number.isFinite(oldest) ? null : Math.max(0, serverNow - oldest),
+    spool_evicted: spool.evicted,
     spool,
   };
 }
@@ -62,8 +64,13 @@ export function formatAgentStatus(st: AgentStatus, now = Date.now()): string {
     ['polling', st.polling_paused ? `PAUSED: offline for longer than max_offline_hours (${st.max_offline_hours}); resumes when the server is reachable` : 'running'],
     ['spool', `${st.spool_backlog} results waiting (${st.spool.bytes} bytes)${st.spool_oldest_age_ms === null ? '' : `, oldest ${duration(st.spool_oldest_age_ms)} old`}`],
   ];
-  const ev = st.spool.evictions as { records?: number; ranges?: unknown[] } | undefined;
-  if (ev && typeof ev.records === 'number') lines.push(['spool evicted', `${ev.records} results (oldest first, spool full), ${ev.ranges?.length ?? 0} ranges`]);
+  const ev = st.spool.evicted;
+  if (ev.records > 0) {
+    lines.push(['spool evicted', `${ev.records} results (oldest first: the spool was full)${ev.ranges_omitted ? `, ${ev.ranges_omitted} ranges not listed` : ''}`]);
+    for (const r of ev.ranges.slice(0, 20)) lines.push(['', `monitor ${r.monitor_id}: ${r.count} polls from ${r.from} to ${r.to}`]);
+    if (ev.ranges.length > 20) lines.push(['', `… ${ev.ranges.length - 20} more ranges (see --json)`]);
+  }
+  if (st.spool.evicted_error) lines.push(['spool evicted', `unknown: ${st.spool.evicted_error}`]);
   const w = Math.max(...lines.map(([k]) => k.length));
   return lines.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');
 }

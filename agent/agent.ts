@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type pino from 'pino';
-import type { AgentHealth, DiscoveryJob } from '../shared/protocol/index.ts';
+import type { DiscoveryJob } from '../shared/protocol/index.ts';
 import { discoveryResultParts } from './discovery/result-parts.ts';
 import type { CollectorRegistry } from './collectors/registry.ts';
 import type { AgentConfig } from './config.ts';
@@ -17,13 +17,10 @@ import { STATE_FILE, createOfflineState } from './schedule/offline-state.ts';
 import { createPollSchedule, type PollSchedule } from './schedule/poll-schedule.ts';
 import { createPoller } from './schedule/poller.ts';
 import { openDiskSpool } from './spool/disk-spool.ts';
-import type { Spool, SpoolStats } from './spool/spool.ts';
+import { describeResult, type Spool } from './spool/spool.ts';
 
 /** Discoveries one agent runs at once: each is a full-speed sweep of its range. */
 const MAX_DISCOVERIES = 2;
-
-/** What the spool adds for long outages (optional until every spool has it). */
-type SpoolExtras = { stats(): SpoolStats & { oldestTime?: number | null }; evictions?: () => NonNullable<AgentHealth['spool_evicted']> };
 
 export interface RunningAgent {
   link: Link;
@@ -45,8 +42,8 @@ export interface RunningAgent {
 export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<string, string | undefined>): RunningAgent {
   const identity = loadIdentity(cfg.identity);
   mkdirSync(cfg.home, { recursive: true, mode: 0o700 });
-  const spool = openDiskSpool<SpooledResult>({ dir: cfg.spool_dir, capBytes: cfg.spool_cap_mb * 1024 * 1024 });
-  const spoolExtras = spool as unknown as SpoolExtras;
+  // At its cap the spool evicts the oldest results, counted per monitor and reported in health.
+  const spool = openDiskSpool<SpooledResult>({ dir: cfg.spool_dir, capBytes: cfg.spool_cap_mb * 1024 * 1024, describe: describeResult });
   const credentials = createCredentialCache(sealingKey(identity));
   // Collectors (and the WinRM client under them) and discovery load with the first job that needs
   // them: an idle agent never pays for them in memory or start time.
@@ -150,9 +147,9 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
     scheduleRevision: () => store.revision(),
     health: () => {
       const h = runner.health();
-      const s = spoolExtras.stats();
+      const s = spool.stats();
       const off = offline.snapshot();
-      const oldest = s.oldestTime ?? null;
+      const oldest = s.oldestTime;
       return {
         spool_backlog: s.backlog,
         spool_bytes: s.bytes,
@@ -167,7 +164,7 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
         polls_offline: off.polls_offline,
         polling_paused: off.polling_paused,
         spool_oldest_age_ms: oldest === null ? null : Math.max(0, offline.serverNow() - oldest),
-        ...(spoolExtras.evictions ? { spool_evicted: spoolExtras.evictions() } : {}),
+        spool_evicted: spool.evictions(),
       };
     },
     onScheduleFull: (m) => store.applyFull(m),
