@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync, renameSync, openSync, closeSync
 import { join } from 'node:path';
 import { decodeRecords, encodeRecord } from './segment-file.ts';
 import { NEXT_NONE, writeEvictionFile } from './eviction-log.ts';
-import { recoverSpool, segName } from './recover-spool.ts';
+import { pruneGone, recoverSpool, segName, writeGone } from './recover-spool.ts';
 import { type Segment, newSegment, growSegment, describeAt, setNext, nextOf, oldestTimeOf, findSegment, firstSegmentAfter } from './segment.ts';
 import { SpoolFullError, describeChecked, interleave, type DescribeRecord, type Spool, type SpoolRecord } from './spool.ts';
 
@@ -52,6 +52,7 @@ export function openDiskSpool<T>(o: DiskSpoolOptions<T>): Spool<T> {
   const recovered = recoverSpool(o.dir, o.describe, o.maxRanges);
   const segments = recovered.segments;
   const evictions = recovered.evictions;
+  const gone = recovered.gone;
   let nextSeq = recovered.nextSeq;
   writeFileSync(acksPath, recovered.acked.length ? recovered.acked.join('\n') + '\n' : '');
   persistMeta();
@@ -229,10 +230,24 @@ export function openDiskSpool<T>(o: DiskSpoolOptions<T>): Spool<T> {
     totalBytes -= seg.bytes;
   }
 
+  function oldestSeq(): number {
+    return segments[0]?.first ?? pending[0]?.seq ?? nextSeq;
+  }
+
+  /** A fully acknowledged segment goes; if older ones remain, a gone file keeps which monitors it held. */
   function dropSegment(seg: Segment): void {
+    const hole = segments[0] !== seg;
     forget(seg);
+    if (hole && o.describe) {
+      try {
+        gone.push(writeGone(o.dir, seg));
+      } catch {
+        /* without it a restart treats the hole as unknown: ranges across it are split, never merged */
+      }
+    }
     unlinkSync(seg.path);
     persistMeta();
+    pruneGone(gone, oldestSeq());
   }
 
   /** Evicts the oldest records until `add` more bytes fit: whole segments, then records waiting for their flush. */
@@ -254,7 +269,7 @@ export function openDiskSpool<T>(o: DiskSpoolOptions<T>): Spool<T> {
       totalBytes -= p.buf.length;
       evictions.evicted(p.monitor, p.seq, p.time, p.next);
     }
-    evictions.evictedBelow = Math.max(evictions.evictedBelow, segments[0]?.first ?? pending[0]?.seq ?? nextSeq);
+    evictions.evictedBelow = Math.max(evictions.evictedBelow, oldestSeq());
     try {
       persistEvictions();
     } catch {
@@ -264,6 +279,7 @@ export function openDiskSpool<T>(o: DiskSpoolOptions<T>): Spool<T> {
     if (victims.length) {
       rewriteAcks();
       persistMeta();
+      pruneGone(gone, oldestSeq());
     }
   }
 

@@ -1,12 +1,45 @@
-import { readdirSync, readFileSync, renameSync, openSync, closeSync, ftruncateSync, fsyncSync, unlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, openSync, closeSync, ftruncateSync, fsyncSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { decodeRecords } from './segment-file.ts';
+import { decodeMonitorSet, decodeRecords, encodeMonitorSet } from './segment-file.ts';
 import { EvictionLog, NEXT_NONE, NEXT_UNKNOWN, readEvictionFile } from './eviction-log.ts';
 import { describeChecked, type DescribeRecord } from './spool.ts';
 import { type Segment, newSegment, describeAt, setNext, NEXT_DELTA_UNKNOWN } from './segment.ts';
 
 export const SEG_RE = /^seg-(\d{12})\.log$/;
 export const segName = (first: number) => `seg-${String(first).padStart(12, '0')}.log`;
+const GONE_RE = /^gone-(\d{12})-(\d{12})\.mon$/;
+const pad = (n: number) => String(n).padStart(12, '0');
+
+/** A fully acknowledged segment deleted while older ones remain: which monitors it held (undefined: unknown). */
+export interface Gone {
+  first: number;
+  end: number;
+  path: string;
+  monitors: Set<number> | undefined;
+}
+
+/** Records which monitors a deleted segment held (written before the segment is deleted; no fsync: a torn file reads as unknown). */
+export function writeGone(dir: string, seg: Segment): Gone {
+  const path = join(dir, `gone-${pad(seg.first)}-${pad(seg.end)}.mon`);
+  const monitors = new Set<number>();
+  for (let i = 0; i < seg.end - seg.first; i++) if (seg.monitor[i]) monitors.add(seg.monitor[i]!);
+  writeFileSync(`${path}.tmp`, encodeMonitorSet(monitors), { mode: 0o600 });
+  renameSync(`${path}.tmp`, path);
+  return { first: seg.first, end: seg.end, path, monitors };
+}
+
+/** Gone files wholly older than `oldest` (the oldest record still on disk) describe no hole any more. */
+export function pruneGone(gone: Gone[], oldest: number): void {
+  for (let i = gone.length - 1; i >= 0; i--) {
+    if (gone[i]!.end > oldest) continue;
+    try {
+      unlinkSync(gone[i]!.path);
+    } catch {
+      /* gone already */
+    }
+    gone.splice(i, 1);
+  }
+}
 
 export interface RecoveredSpool {
   segments: Segment[];
@@ -14,26 +47,39 @@ export interface RecoveredSpool {
   evictions: EvictionLog;
   /** Acknowledged sequence numbers still on disk (what acks.log should hold). */
   acked: number[];
+  gone: Gone[];
 }
 
-/** Every seq in [from, to) lies in one of `segments` (sorted). */
-function covered(segments: Segment[], from: number, to: number): boolean {
-  let pos = from;
-  for (const g of segments) {
-    if (pos >= to) return true;
-    if (g.end <= pos) continue;
-    if (g.first > pos) return false;
-    pos = g.end;
+/**
+ * Whether a record of monitor `m` may have lain in [from, to) and been delivered: some seq there
+ * is in no segment on disk (`transparent`: their records were all seen) and in no gone file that
+ * leaves `m` out. Both lists sorted by `first`, not overlapping.
+ */
+function mayHideDelivered(m: number, from: number, to: number, known: { first: number; end: number; monitors?: Set<number> | undefined; transparent?: boolean }[]): boolean {
+  let lo = 0;
+  let hi = known.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (known[mid]!.end <= from) lo = mid + 1;
+    else hi = mid;
   }
-  return pos >= to;
+  let pos = from;
+  for (let i = lo; pos < to; i++) {
+    const k = known[i];
+    if (!k || k.first > pos) return true;
+    if (!k.transparent && (!k.monitors || k.monitors.has(m))) return true;
+    pos = k.end;
+  }
+  return false;
 }
 
 /**
  * Opening a disk spool: reads every segment (cutting torn tails), drops the ones fully
  * acknowledged or already evicted, and rebuilds what eviction accounting needs: each record's
- * monitor, time and the same monitor's next record. Where a deleted segment lies between two
- * records of a monitor, the one between might have been delivered: the link is marked unknown,
- * so such records never join one lost range (ranges stay exact, at worst split in two).
+ * monitor, time and the same monitor's next record. Where a fully acknowledged segment was
+ * deleted between two records of a monitor, its gone file says whether that monitor had a
+ * (delivered) record there; without one (a failed write, a torn file) the link is marked unknown,
+ * so such records never join one lost range (at worst a range is split in two, never merged wrongly).
  */
 export function recoverSpool<T>(dir: string, describe: DescribeRecord<T> | undefined, maxRanges: number | undefined): RecoveredSpool {
   let nextSeq = 1;
@@ -63,8 +109,21 @@ export function recoverSpool<T>(dir: string, describe: DescribeRecord<T> | undef
   const evictions = file ? EvictionLog.fromFile(file, maxRanges) : new EvictionLog(maxRanges);
   if (file) nextSeq = Math.max(nextSeq, file.next_seq, file.evicted_below);
 
+  const names = readdirSync(dir);
+  const gone: Gone[] = [];
+  for (const name of names) {
+    const g = GONE_RE.exec(name);
+    if (!g) continue;
+    let monitors: Set<number> | undefined;
+    try {
+      monitors = decodeMonitorSet(readFileSync(join(dir, name)));
+    } catch {
+      /* unreadable: unknown */
+    }
+    gone.push({ first: Number(g[1]), end: Number(g[2]), path: join(dir, name), monitors });
+  }
   const segments: Segment[] = [];
-  for (const name of readdirSync(dir).filter((n) => SEG_RE.test(n)).sort()) {
+  for (const name of names.filter((n) => SEG_RE.test(n)).sort()) {
     const path = join(dir, name);
     const first = Number(SEG_RE.exec(name)![1]);
     const buf = readFileSync(path);
@@ -93,42 +152,45 @@ export function recoverSpool<T>(dir: string, describe: DescribeRecord<T> | undef
     }
     seg.minDirty = true;
     // Evicted already: a crash came between writing evicted.json and deleting the file.
-    if (seg.unacked === 0 || end <= evictions.evictedBelow) unlinkSync(path);
-    else segments.push(seg);
+    if (end <= evictions.evictedBelow || end === first) unlinkSync(path);
+    else if (seg.unacked === 0) {
+      if (describe) gone.push(writeGone(dir, seg));
+      unlinkSync(path);
+    } else segments.push(seg);
   }
+  pruneGone(gone, segments[0]?.first ?? nextSeq);
+  gone.sort((a, b) => a.first - b.first);
+  const known = [...segments.map((g) => ({ first: g.first, end: g.end, transparent: true })), ...gone].sort((a, b) => a.first - b.first);
 
-  const last = new Map<number, { seg: Segment; seq: number; holes: number }>();
+  // Each record's successor: the same monitor's next record on disk, unless one of its records
+  // may have lain (and been delivered) in a deleted segment between them.
+  const last = new Map<number, { seg: Segment; seq: number }>();
   const firstOf = new Map<number, number>();
-  let holes = 0;
-  let prevEnd: number | undefined;
   for (const seg of segments) {
-    if (prevEnd !== undefined && seg.first > prevEnd) holes++;
-    prevEnd = seg.end;
     for (let i = 0; i < seg.end - seg.first; i++) {
       const m = seg.monitor[i]!;
       if (!m) continue;
       const seq = seg.first + i;
       const p = last.get(m);
       if (!p) firstOf.set(m, seq);
-      else if (p.holes === holes) setNext(p.seg, p.seq, seq);
-      else p.seg.nextDelta[p.seq - p.seg.first] = NEXT_DELTA_UNKNOWN;
-      last.set(m, { seg, seq, holes });
+      else if (mayHideDelivered(m, p.seq + 1, seq, known)) p.seg.nextDelta[p.seq - p.seg.first] = NEXT_DELTA_UNKNOWN;
+      else setNext(p.seg, p.seq, seq);
+      last.set(m, { seg, seq });
     }
   }
-  const tailHole = prevEnd !== undefined && prevEnd < nextSeq;
   for (const [m, p] of last) {
-    if (p.holes !== holes || tailHole) p.seg.nextDelta[p.seq - p.seg.first] = NEXT_DELTA_UNKNOWN;
+    if (mayHideDelivered(m, p.seq + 1, nextSeq, known)) p.seg.nextDelta[p.seq - p.seg.first] = NEXT_DELTA_UNKNOWN;
     else if (!p.seg.acked[p.seq - p.seg.first]) evictions.restoreNewest(m, p.seq);
   }
   // A range whose monitor had appended nothing after it when evicted.json was written: what it
-  // appended since is on disk, unless a segment in between is gone.
+  // appended since is on disk, unless it may have been delivered from a deleted segment.
   for (const w of evictions.openWaiting()) {
     const x = firstOf.get(w.monitor);
-    const ok = file !== undefined && (x === undefined || x >= file.next_seq) && covered(segments, file.next_seq, x ?? nextSeq);
+    const ok = file !== undefined && (x === undefined || x >= file.next_seq) && !mayHideDelivered(w.monitor, file.next_seq, x ?? nextSeq, known);
     w.resolve(ok ? (x ?? NEXT_NONE) : NEXT_UNKNOWN);
   }
   evictions.evictedBelow = Math.max(evictions.evictedBelow, segments[0]?.first ?? nextSeq);
   const acked: number[] = [];
   for (const g of segments) for (let k = 0; k < g.end - g.first; k++) if (g.acked[k]) acked.push(g.first + k);
-  return { segments, nextSeq, evictions, acked };
+  return { segments, nextSeq, evictions, acked, gone };
 }

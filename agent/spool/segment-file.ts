@@ -41,3 +41,30 @@ export function decodeRecords(buf: Buffer, first: number): { records: DecodedRec
   }
   return { records, validBytes: pos };
 }
+
+// A "gone" file: the monitors whose records were in a fully acknowledged segment that was deleted
+// while older segments remain (so a restart knows what lay in the hole).
+// u32 count | u32 CRC-32 of the ids | count x u32 monitor id, ascending.
+
+export function encodeMonitorSet(monitors: Iterable<number>): Buffer {
+  const ids = Uint32Array.from(new Set(monitors)).sort();
+  const body = Buffer.allocUnsafe(4 * ids.length);
+  ids.forEach((id, i) => body.writeUInt32LE(id, 4 * i));
+  const out = Buffer.allocUnsafe(8 + body.length);
+  out.writeUInt32LE(ids.length, 0);
+  out.writeUInt32LE(crc32(body), 4);
+  body.copy(out, 8);
+  return out;
+}
+
+/** The set, or undefined when the file is torn or damaged. */
+export function decodeMonitorSet(buf: Buffer): Set<number> | undefined {
+  if (buf.length < 8) return undefined;
+  const n = buf.readUInt32LE(0);
+  if (buf.length !== 8 + 4 * n) return undefined;
+  const body = buf.subarray(8);
+  if (crc32(body) !== buf.readUInt32LE(4)) return undefined;
+  const out = new Set<number>();
+  for (let i = 0; i < n; i++) out.add(body.readUInt32LE(4 * i));
+  return out;
+}
