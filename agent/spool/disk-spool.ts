@@ -41,6 +41,7 @@ interface Pending<T> {
  * segment is deleted, so a restart neither forgets nor double-counts them).
  */
 export function openDiskSpool<T>(o: DiskSpoolOptions<T>): Spool<T> {
+  if (!Number.isSafeInteger(o.capBytes) || o.capBytes < 4096) throw new RangeError(`the spool's cap must be at least 4096 bytes, got ${o.capBytes}`);
   // Eviction frees a whole segment: keep several within the cap.
   const segmentBytes = Math.max(1024, Math.min(o.segmentBytes ?? 8 * 1024 * 1024, Math.floor(o.capBytes / 4)));
   const flushMs = o.flushMs ?? 5;

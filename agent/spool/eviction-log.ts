@@ -79,7 +79,9 @@ export class EvictionLog {
   /** Per monitor: the sequence number of its newest record still in the spool. */
   private readonly newest = new Map<number, number>();
 
-  constructor(private readonly maxRanges = MAX_LOST_RANGES) {}
+  constructor(private readonly maxRanges = MAX_LOST_RANGES) {
+    if (!Number.isInteger(maxRanges) || maxRanges < 1 || maxRanges > MAX_LOST_RANGES) throw new RangeError(`maxRanges must be an integer from 1 to ${MAX_LOST_RANGES} (the protocol's limit), got ${maxRanges}`);
+  }
 
   /** A record was appended; `link(prev, seq)` tells the spool's record `prev` its successor. */
   appended(monitor: number, seq: number, link: (prev: number, next: number) => void): void {

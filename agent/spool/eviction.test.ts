@@ -168,3 +168,8 @@ test('disk spool: inspecting it (agent status) shows the oldest record and the e
   assert.match(inspectDiskSpool(dir, describe).evicted_error ?? '', /evicted\.json is not valid JSON/);
   await live.close();
 });
+
+test('disk spool: options out of range are refused at open, naming the limit', () => {
+  assert.throws(() => openDiskSpool({ dir: dirOf(), capBytes: 100 }), /at least 4096 bytes, got 100/);
+  assert.throws(() => openDiskSpool({ dir: dirOf(), capBytes: 1 << 20, maxRanges: 5000 }), /from 1 to 1000/);
+});

@@ -47,9 +47,9 @@ export function spoolSuite(name: string, make: (capBytes?: number) => Promise<{ 
   });
 
   test(`${name}: an append larger than the whole cap is refused and evicts nothing`, async () => {
-    const { spool } = await make(2000);
+    const { spool } = await make(5000);
     await spool.append([{ n: 1, pad: 'x'.repeat(500) }]);
-    await assert.rejects(spool.append([{ n: 2, pad: 'x'.repeat(3000) }]), (err: Error) => err instanceof SpoolFullError && /cannot fit in the result spool, whose cap is 2000 bytes/.test(err.message));
+    await assert.rejects(spool.append([{ n: 2, pad: 'x'.repeat(6000) }]), (err: Error) => err instanceof SpoolFullError && /cannot fit in the result spool, whose cap is 5000 bytes/.test(err.message));
     assert.equal(spool.evictions().records, 0);
     const out = await spool.next(10);
     assert.deepEqual(out.map((r) => r.data.n), [1]);
