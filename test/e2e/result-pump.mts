@@ -1,26 +1,33 @@
 // A stand-in agent for the zero-loss test: the real identity, disk spool and link, fed with
 // synthetic results instead of a runner, so thousands of results flow in seconds.
-// Usage: result-pump.mts <identity> <spoolDir> [--append N --monitors 1,2,3 --base-ms T]
+// It speaks protocol 2 like the agent (the schedule it is sent is ignored: it runs no polls) and
+// stamps each result with one of its monitor's slots, as the agent's poller does.
+// Usage: result-pump.mts <identity> <spoolDir> [--append N --monitors 1,2,3 --base-ms T --interval-ms I]
 import { parseArgs } from 'node:util';
+import { nextSlot, pollJobId } from '../../shared/schedule.ts';
 import { loadIdentity } from '../../agent/identity.ts';
 import { createLink, type SpooledResult } from '../../agent/link/client.ts';
 import { openDiskSpool } from '../../agent/spool/disk-spool.ts';
+import { describeResult } from '../../agent/spool/spool.ts';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { append: { type: 'string' }, monitors: { type: 'string' }, 'base-ms': { type: 'string' } } });
+const { values, positionals } = parseArgs({ allowPositionals: true, options: { append: { type: 'string' }, monitors: { type: 'string' }, 'base-ms': { type: 'string' }, 'interval-ms': { type: 'string' } } });
 const [identityPath, spoolDir] = positionals as [string, string];
 const identity = loadIdentity(identityPath);
-const spool = openDiskSpool<SpooledResult>({ dir: spoolDir, capBytes: 1 << 30 });
+const spool = openDiskSpool<SpooledResult>({ dir: spoolDir, capBytes: 1 << 30, describe: describeResult });
 const log = { info() {}, warn() {}, error: (o: object, m: string) => process.stderr.write(`${m} ${JSON.stringify(o)}\n`), debug() {} };
 
 if (values.append) {
   const n = Number(values.append);
   const monitors = values.monitors!.split(',').map(Number);
   const base = Number(values['base-ms']);
+  const interval = Number(values['interval-ms'] ?? 60_000);
   const sample = { cpu_percent: 12.5, memory_total: 8589934592, memory_used: 4294967296, disk_total: 107374182400, disk_used: 53687091200, net_sent_ps: 1000, net_recv_ps: 2000, net_utilization: 0.1, packets_sent: 10, packets_recv: 20, net_errors: 0, net_dropped: 0, process_count: 99, collection_ms: 5 };
   for (let i = 0; i < n; i += 1000) {
     const chunk: SpooledResult[] = [];
     for (let j = i; j < Math.min(n, i + 1000); j++) {
-      chunk.push({ job_id: `pump-${j}`, monitor_id: monitors[j % monitors.length]!, time: new Date(base + Math.floor(j / monitors.length) * 1000).toISOString(), metrics: { ...sample, process_count: j % 1000 } });
+      const monitor = monitors[j % monitors.length]!;
+      const slot = nextSlot(monitor, interval, base) + Math.floor(j / monitors.length) * interval;
+      chunk.push({ job_id: pollJobId(monitor, slot), monitor_id: monitor, time: new Date(slot).toISOString(), attempts: 1, metrics: { ...sample, process_count: j % 1000 } });
     }
     await spool.append(chunk);
   }
@@ -30,7 +37,7 @@ if (values.append) {
 const link = createLink({
   identity, spool, log, env: process.env, hostname: 'pump', maxInFlight: 10,
   health: () => ({ spool_backlog: spool.stats().backlog, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }),
-  onJobs: () => {},
+  scheduleRevision: () => null,
   onFatal: (r) => {
     process.stderr.write(`fatal: ${r}\n`);
     process.exit(3);

@@ -63,13 +63,13 @@ test('a full spool evicts its oldest results first and the agent and the API rep
   // Fill the spool past its cap, then a little more: records are evicted while the outage goes on.
   let evictedSeen = 0;
   await waitFor('the agent evicting spooled results', async () => {
-    const st = await agentStatus(site.home);
+    const st = await agentStatus(site.home, ['--json']);
     evictedSeen = evictedOf(st)?.records ?? 0;
     return evictedSeen >= HOSTS * 5;
   }, MAX_OUTAGE_MS, 5000).catch((err) => {
     throw new Error(`${(err as Error).message} (evicted so far: ${evictedSeen})`);
   });
-  const offlineStatus = await agentStatus(site.home);
+  const offlineStatus = await agentStatus(site.home, ['--json']);
   assert.ok(offlineStatus.spool?.bytes === undefined || offlineStatus.spool.bytes <= 1024 * 1024, `the spool stays within its cap: ${JSON.stringify(offlineStatus.spool)}`);
   assert.equal(agent.child.exitCode, null, 'the agent runs on with a full spool');
 
@@ -86,7 +86,7 @@ test('a full spool evicts its oldest results first and the agent and the API rep
   const end = reconnectAt;
 
   const apiEvicted = evictedOf(health)!;
-  const statusEvicted = evictedOf(await agentStatus(site.home))!;
+  const statusEvicted = evictedOf(await agentStatus(site.home, ['--json']))!;
   assert.ok(apiEvicted && statusEvicted, 'both report the evictions');
   assert.equal(apiEvicted.ranges_omitted ?? 0, 0, 'every range listed');
   assert.deepEqual(normalise(statusEvicted.ranges), normalise(apiEvicted.ranges), 'the agent status and the API report the same ranges');

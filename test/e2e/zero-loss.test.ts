@@ -41,12 +41,14 @@ test(`${N} results survive a server restart, a cut socket and an agent SIGKILL, 
   const monitors: number[] = [];
   for (let i = 0; i < 4; i++) {
     const dev = (await s.api('POST', '/api/v1/devices', { agent_id: agentId, ip: `10.20.0.${i + 1}` })).body;
-    monitors.push((await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1, enabled: false })).body.id);
+    // Enabled: the server stores results only for monitors in the agent's assignment set (the pump
+    // runs no polls; it replays 50 hours of slots from the past).
+    monitors.push((await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 60 })).body.id);
   }
   const identity = `${home}/identity.json`;
   const spoolDir = `${home}/spool`;
 
-  const first = pump([identity, spoolDir, '--append', String(N), '--monitors', monitors.join(','), '--base-ms', String(Date.parse('2026-11-20T00:00:00Z'))]);
+  const first = pump([identity, spoolDir, '--append', String(N), '--monitors', monitors.join(','), '--base-ms', String(Date.parse('2026-11-20T00:00:00Z')), '--interval-ms', String(60_000)]);
   await waitFor('first rows', async () => (await rows()) >= 1500, 30_000, 20);
   await s.restart(300);
   const afterRestart = await rows();
