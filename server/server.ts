@@ -92,7 +92,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
   });
   const polls = createOnDemandPolls({ store, links: registry, sealer, events, log, perAgent: cfg.polling.on_demand_per_agent, marginMs: cfg.polling.on_demand_margin_s * 1000 });
   const discoveryRuns = createDiscoveryRunService({
-    pool, agents: registry, sealer, events, log,
+    pool, hub: registry, sealer, events, log,
     getProfile: discoveryProfiles.getRow,
     getCredential: credentialProfiles.get,
     waitMs: cfg.discovery.wait_s * 1000,

@@ -24,7 +24,7 @@ export interface DiscoveryRun {
 interface Deps {
   pool: pg.Pool;
   /** The connected agents (the hub's registry). */
-  agents: { isOnline(agentId: number): boolean; send(agentId: number, msg: ServerMessage): boolean };
+  hub: { isOnline(agentId: number): boolean; send(agentId: number, msg: ServerMessage): boolean };
   sealer: { seal(agentId: number, profileId: number): Promise<SealedCredential> };
   events: EventBus;
   log: Log;
@@ -116,7 +116,7 @@ export function createDiscoveryRunService(d: Deps) {
   return {
     async start(profileId: number): Promise<{ status: 200 | 202; body: DiscoveryRun }> {
       const p = await d.getProfile(profileId);
-      if (!d.agents.isOnline(p.agent_id)) throw new AppError('UNAVAILABLE', 'no agent connected: the discovery profile\'s agent is offline', { agent_id: p.agent_id });
+      if (!d.hub.isOnline(p.agent_id)) throw new AppError('UNAVAILABLE', 'no agent connected: the discovery profile\'s agent is offline', { agent_id: p.agent_id });
       if (byProfile.has(profileId)) throw new AppError('CONFLICT', 'a discovery run for this profile is already in progress', { run_id: byProfile.get(profileId) });
       const cred = await d.getCredential(p.credential_profile_id);
       const sealed = await d.sealer.seal(p.agent_id, p.credential_profile_id);
@@ -131,7 +131,7 @@ export function createDiscoveryRunService(d: Deps) {
       run.timer.unref();
       runs.set(run_id, run);
       byProfile.set(profileId, run_id);
-      const sent = d.agents.send(p.agent_id, { type: 'discovery.start', job: { run_id, target: p.target, port_scan: p.port_scan, credential: sealed, winrm_port: cred.port, use_ssl: cred.use_ssl } });
+      const sent = d.hub.send(p.agent_id, { type: 'discovery.start', job: { run_id, target: p.target, port_scan: p.port_scan, credential: sealed, winrm_port: cred.port, use_ssl: cred.use_ssl } });
       if (!sent) {
         end(run_id, 'failed', 'the agent disconnected');
         throw new AppError('UNAVAILABLE', 'no agent connected: the discovery profile\'s agent is offline', { agent_id: p.agent_id });
@@ -148,7 +148,7 @@ export function createDiscoveryRunService(d: Deps) {
     cancel(runId: string): DiscoveryRun {
       const r = runs.get(runId);
       if (!r) throw new AppError('NOT_FOUND', 'Discovery run not found', { run_id: runId });
-      if (r.status === 'running') d.agents.send(r.agent_id, { type: 'discovery.cancel', run_id: runId });
+      if (r.status === 'running') d.hub.send(r.agent_id, { type: 'discovery.cancel', run_id: runId });
       return publicView(r);
     },
     onProgress(agentId: number, m: { run_id: string; scanned: number; total: number; found: number }): void {
