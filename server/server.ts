@@ -16,7 +16,7 @@ import { createDb } from './db/client.ts';
 import { startEmbeddedPostgres, type EmbeddedDb } from './db/embedded.ts';
 import { runMigrations } from './db/migrate.ts';
 import { createEventBus } from './events.ts';
-import { createAssignmentService } from './assignments/assignments.ts';
+import { createAssignmentService, type AssignmentService } from './assignments/assignments.ts';
 import { createAssignmentStore } from './assignments/assignment-store.ts';
 import { createOnDemandPolls } from './assignments/on-demand.ts';
 import { createExpectationTracker } from './expectations/tracker.ts';
@@ -36,7 +36,6 @@ import { createDiscoveryProfileService } from './services/discovery-profiles.ts'
 import { createServices } from './services/index.ts';
 import { loadOrCreateTls, formatFingerprint } from './tls.ts';
 import { createVault } from './vault/credentials.ts';
-import { CloseCode } from '../shared/protocol/index.ts';
 
 export const SERVER_VERSION = '0.1.0';
 
@@ -47,6 +46,8 @@ export interface RunningServer {
   storageMode: 'timescaledb' | 'plain';
   pool: pg.Pool;
   hub: Hub;
+  /** The agents' assignment sets (tests and benchmarks wait on `settled()`). */
+  assignments: Pick<AssignmentService, 'settled' | 'scheduleOf'>;
   log: Log;
   generatedPassword: string | undefined;
   stop(): Promise<void>;
@@ -120,9 +121,6 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     maxConnections: cfg.agents.max_connections,
     retryAfterSeconds: cfg.agents.retry_after_s,
   });
-  events.on('agent.disabled', (e) => hub.closeAgent(e.id, CloseCode.agentDisabled, 'agent disabled'));
-  events.on('agent.deleted', (e) => hub.closeAgent(e.id, CloseCode.unauthorized, 'agent deleted'));
-  events.on('agent.reenrolled', (e) => hub.closeAgent(e.id, CloseCode.replaced, 'the agent enrolled again with new keys'));
   await assignments.start();
   tracker.start();
   const stopRetention = await applyRetention({
@@ -185,6 +183,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     storageMode,
     pool,
     hub,
+    assignments,
     log,
     generatedPassword: secrets.generatedPassword,
     async stop() {

@@ -74,6 +74,13 @@ export function createHub(o: HubOptions): Hub {
     },
   };
 
+  // An agent disabled, deleted or enrolled again with new keys loses its session at once.
+  const unsubscribe = [
+    o.events.on('agent.disabled', (e) => o.registry.closeAgent(e.id, CloseCode.agentDisabled, 'agent disabled')),
+    o.events.on('agent.deleted', (e) => o.registry.closeAgent(e.id, CloseCode.unauthorized, 'agent deleted')),
+    o.events.on('agent.reenrolled', (e) => o.registry.closeAgent(e.id, CloseCode.replaced, 'the agent enrolled again with new keys')),
+  ];
+
   return {
     handleUpgrade(req, socket, head) {
       const path = (req.url ?? '').split('?')[0];
@@ -92,6 +99,7 @@ export function createHub(o: HubOptions): Hub {
     closeAgent: (agentId, code, reason) => o.registry.closeAgent(agentId, code, reason),
     connections: () => sockets.size,
     async stop() {
+      for (const u of unsubscribe) u();
       for (const s of [...sockets]) s.close(CloseCode.goingAway, 'server shutting down');
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
