@@ -21,11 +21,11 @@ export interface WinsimProcess {
   stop(): Promise<void>;
 }
 
-/** `test/winsim/cli.ts` in a child process (its CPU is not the test's), one address per host. */
+/** `test/winsim/cli.ts` in a child process (its CPU is not the test's), one address per host, OS-assigned ports (concurrent runs do not collide). */
 export async function startWinsimProcess(o: { hosts: number; bind: string; auth: 'ntlm' | 'basic'; password: string; seed?: number }): Promise<WinsimProcess> {
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', 'test/winsim/cli.ts', '--hosts', String(o.hosts), '--bind', o.bind, '--distinct-addresses', '--port-base', '5985', '--auth', o.auth, '--password', o.password, '--seed', String(o.seed ?? 11)],
+    ['--import', 'tsx', 'test/winsim/cli.ts', '--hosts', String(o.hosts), '--bind', o.bind, '--distinct-addresses', '--port-base', '0', '--auth', o.auth, '--password', o.password, '--seed', String(o.seed ?? 11)],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
@@ -44,7 +44,9 @@ export async function startWinsimProcess(o: { hosts: number; bind: string; auth:
     }
     return false;
   })();
-  const ok = await Promise.race([read, exited.then(() => false), sleep(60_000).then(() => false)]);
+  let timer: NodeJS.Timeout | undefined;
+  const ok = await Promise.race([read, exited.then(() => false), new Promise<false>((r) => (timer = setTimeout(() => r(false), 60_000)))]);
+  clearTimeout(timer);
   if (!ok) {
     await stop();
     throw new Error(`winsim did not start ${o.hosts} hosts: ${stderr.join('').slice(-2000)}`);
