@@ -167,8 +167,42 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
     // bucket starts on the same day in both modes.
     o.mode === 'timescaledb' ? `time_bucket(make_interval(secs => ${param}), ${expr})` : `date_bin(make_interval(secs => ${param}), ${expr}, TIMESTAMPTZ '2000-01-03 00:00:00+00')`;
 
-  /** The aggregate that answers buckets of `secs` over [from, to): whole aggregate buckets inside it. */
-  function pickAggregate(secs: number, from: Date, to: Date): { source: HistorySource; view: string; a: Date; b: Date } | null {
+  /**
+   * Whether `view` (or a layer below it) has rows changed in [a, b) that its last refresh did not
+   * see: late samples (an agent's spool sent after an outage), deletions. Real-time aggregation
+   * covers only what is newer than the aggregate's watermark, so such a range must not be read from
+   * it until its refresh policy has run. Reads TimescaleDB's invalidation logs (catalog of 2.x); if
+   * that catalog cannot be read, the aggregate is not trusted.
+   */
+  const staleAggregate = async (view: string, a: Date, b: Date): Promise<boolean> => {
+    // The logs hold Unix-epoch microseconds for timestamptz dimensions.
+    const us = (d: Date) => (BigInt(d.getTime()) * 1000n).toString();
+    try {
+      const r = await o.pool.query<{ stale: boolean }>(
+        `WITH RECURSIVE chain AS (
+           SELECT mat_hypertable_id, raw_hypertable_id FROM _timescaledb_catalog.continuous_agg WHERE user_view_schema = current_schema() AND user_view_name = $1
+           UNION ALL
+           SELECT c.mat_hypertable_id, c.raw_hypertable_id FROM _timescaledb_catalog.continuous_agg c JOIN chain ON c.mat_hypertable_id = chain.raw_hypertable_id)
+         SELECT EXISTS (SELECT 1 FROM chain JOIN _timescaledb_catalog.continuous_aggs_materialization_invalidation_log l ON l.materialization_id = chain.mat_hypertable_id
+                         WHERE l.lowest_modified_value < $3::int8 AND l.greatest_modified_value >= $2::int8
+                           AND l.greatest_modified_value <> 9223372036854775807)
+             OR EXISTS (SELECT 1 FROM chain JOIN _timescaledb_catalog.continuous_aggs_hypertable_invalidation_log h ON h.hypertable_id = chain.raw_hypertable_id
+                         WHERE h.lowest_modified_value < $3::int8 AND h.greatest_modified_value >= $2::int8) AS stale`,
+        [view, us(a), us(b)],
+      );
+      return r.rows[0]!.stale;
+    } catch {
+      return true;
+    }
+  };
+
+  /**
+   * The aggregate that answers buckets of `secs` over [from, to): the coarsest whose width divides
+   * the bucket, that still keeps data that old and has no unrefreshed changes in range; it answers
+   * the whole aggregate buckets inside [from, to) (the raw table the partial ones at either end).
+   */
+  async function pickAggregate(secs: number, from: Date, to: Date): Promise<{ source: HistorySource; view: string; a: Date; b: Date } | null> {
+    if (!(await haveAggregates())) return null;
     for (const g of AGGREGATE_SOURCES) {
       if (secs % g.widthS !== 0) continue;
       const keep = o.aggregateRetentionDays?.[g.source] ?? 0;
@@ -176,7 +210,7 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
       const w = g.widthS * 1000;
       const a = new Date(Math.ceil(from.getTime() / w) * w);
       const b = new Date(Math.floor(to.getTime() / w) * w);
-      if (a < b) return { source: g.source, view: g.view, a, b };
+      if (a < b && !(await staleAggregate(g.view, a, b))) return { source: g.source, view: g.view, a, b };
     }
     return null;
   }
@@ -216,7 +250,7 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
       if (rangeSec / secs > o.maxRawPoints) {
         throw new AppError('VALIDATION_ERROR', `bucket: ${bucket} gives more than ${o.maxRawPoints} points over this range; use bucket=${suggestBucket(rangeSec, o.maxRawPoints)} or wider`, { field: 'bucket' });
       }
-      const agg = (await haveAggregates()) ? pickAggregate(secs, from, to) : null;
+      const agg = await pickAggregate(secs, from, to);
       let r: pg.QueryResult;
       if (!agg) {
         r = await o.pool.query(
@@ -246,7 +280,7 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
     async topPeakCpu(from: Date, to: Date, limit: number, o2: { source?: 'auto' | 'raw' } = {}): Promise<{ source: HistorySource; rows: { monitor_id: number; peak_cpu_percent: number | null }[] }> {
       if (!(from < to)) throw new AppError('VALIDATION_ERROR', 'from: must be before to', { field: 'from' });
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new AppError('VALIDATION_ERROR', 'limit: must be an integer from 1 to 1000', { field: 'limit' });
-      const agg = o2.source !== 'raw' && (await haveAggregates()) ? pickAggregate(3600, from, to) : null;
+      const agg = o2.source !== 'raw' ? await pickAggregate(3600, from, to) : null;
       const r = agg
         ? await o.pool.query(
             `SELECT monitor_id, max(m) AS peak FROM (
