@@ -35,6 +35,9 @@ try {
     const dev = (await s.api('POST', '/api/v1/devices', { agent_id: created.body.agent.id, ip: `10.${i >> 8}.${i & 255}.1` })).body;
     monitors.push((await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1, enabled: false })).body.id);
   }
+  // Protocol 2 stores results only for monitors in the agent's assignment set: enabled, as a polling agent's are.
+  await db.query('UPDATE monitors SET enabled = true');
+  await s.restart();
   const t0 = Date.parse('2026-01-01T00:00:00Z');
   const timeOf = (j: number) => t0 + Math.floor(j / MONITORS) * 1000;
 
@@ -57,7 +60,7 @@ try {
   }
   const quiet = { info() {}, warn() {}, error() {}, debug() {} };
   t = performance.now();
-  const link = createLink({ identity: loadIdentity(`${home}/identity.json`), spool, log: quiet, env: {}, hostname: 'bench', maxInFlight: 10, health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }), onJobs: () => {}, batchSize: 1000, batchesInFlight: 8 });
+  const link = createLink({ identity: loadIdentity(`${home}/identity.json`), spool, log: quiet, env: {}, hostname: 'bench', maxInFlight: 10, health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }), batchSize: 1000, batchesInFlight: 8 });
   link.start();
   while (spool.stats().backlog > 0) await new Promise((r) => setTimeout(r, 20));
   const linkSecs = (performance.now() - t) / 1000;

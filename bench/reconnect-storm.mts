@@ -25,7 +25,7 @@ for (let i = 0; i < N; i++) {
 }
 const links: Link[] = identities.map((identity) => {
   const spool = createMemorySpool<SpooledResult>();
-  return createLink({ identity, spool, log, env: {}, hostname: 'storm', maxInFlight: 10, health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }), onJobs: () => {}, backoff: { baseMs: 1000, capMs: 15_000 } });
+  return createLink({ identity, spool, log, env: {}, hostname: 'storm', maxInFlight: 10, health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }), backoff: { baseMs: 1000, capMs: 15_000 } });
 });
 
 async function allUp(label: string): Promise<{ secs: number; p50: number; p90: number }> {
