@@ -2,6 +2,7 @@ import type { ResultItem, SealedCredential, ServerMessage } from '../../shared/p
 import type { EventBus } from '../events.ts';
 import type { Log } from '../log.ts';
 import type { AssignedMonitor, AssignmentStore } from './assignment-store.ts';
+import { followChanges, type RoutingTarget } from './change-routing.ts';
 import { credentialKey, DEFAULT_PART_LIMITS, deltaMessage, diffAssignments, fullSetMessages, type PartLimits } from './schedule-messages.ts';
 
 /** The connected agents, as far as this service talks to them. */
@@ -203,57 +204,35 @@ export function createAssignmentService(o: AssignmentOptions) {
     return out;
   };
 
-  const routeAsync = (what: string, find: () => Promise<number | undefined>): void => {
-    find().then(
-      (id) => id !== undefined && markDirty(id),
-      (err: Error) => o.log.error({ err: err.message }, `assignments: routing ${what} failed`),
-    );
-  };
-
-  const subscribe = (): void => {
-    unsubscribe.push(
-      o.events.on('monitor.changed', (e) => {
-        if (e.id === 0 && e.agent_id !== undefined) return markDirty(e.agent_id);
-        if (e.id === 0) {
-          for (const id of new Set([...agents.keys(), ...o.links.onlineAgents()])) markDirty(id);
-          // Agents with no assignments yet are found from the database.
-          o.store.agentsWithMonitors().then((ids) => ids.forEach(markDirty), (err: Error) => o.log.error({ err: err.message }, 'assignments: bulk reload failed'));
-          return;
-        }
-        const was = owner.get(e.id);
-        if (was !== undefined) markDirty(was);
-        if (!e.deleted) routeAsync('monitor change', () => o.store.agentOfMonitor(e.id));
-      }),
-      o.events.on('device.status_changed', (e) => routeAsync('device status change', () => o.store.agentOfDevice(e.id))),
-      o.events.on('device.changed', (e) => routeAsync('device change', () => o.store.agentOfDevice(e.id))),
-      o.events.on('credential.changed', (e) => {
-        o.sealer.forgetProfile(e.id);
-        for (const id of agentsUsing((a) => a.credential_profile_id === e.id)) markDirty(id);
-        for (const id of o.links.onlineAgents()) o.links.send(id, { type: 'credentials.invalidate', profile_id: e.id });
-      }),
-      o.events.on('plugin.changed', (e) => {
-        for (const id of agentsUsing((a) => a.plugin_id === e.id)) markDirty(id);
-      }),
-      o.events.on('agent.online', (e) => {
-        const s = stateOf(e.id);
-        s.session = { connection: e.connection, active: true, sent: [], acked: null, ready: false };
-        const read = enqueue(s, 'reading the set on connect', () => refresh(s));
-        s.connectRead = read;
-        void read.then(() => s.connectRead === read && (s.connectRead = undefined));
-        void enqueue(s, 'full set on connect', () => sendFull(s, 'connect'));
-      }),
-      o.events.on('agent.offline', (e) => {
-        const s = agents.get(e.id);
-        if (s?.session?.connection === e.connection) s.session.active = false;
-      }),
-      o.events.on('agent.deleted', (e) => {
-        const s = agents.get(e.id);
-        if (!s) return;
-        if (s.dirty) clearTimeout(s.dirty.timer);
-        for (const id of s.current.keys()) if (owner.get(id) === e.id) (owner.delete(id), o.tracker.remove(id));
-        agents.delete(e.id);
-      }),
-    );
+  /** What the change routing (change-routing.ts) drives. */
+  const routes: RoutingTarget = {
+    markDirty,
+    ownerOf: (monitorId) => owner.get(monitorId),
+    agentsUsing,
+    knownAgents: () => [...agents.keys()],
+    connected(agentId, connection) {
+      const s = stateOf(agentId);
+      s.session = { connection, active: true, sent: [], acked: null, ready: false };
+      const read = enqueue(s, 'reading the set on connect', () => refresh(s));
+      s.connectRead = read;
+      void read.then(() => s.connectRead === read && (s.connectRead = undefined));
+      void enqueue(s, 'full set on connect', () => sendFull(s, 'connect'));
+    },
+    disconnected(agentId, connection) {
+      const s = agents.get(agentId);
+      if (s?.session?.connection === connection) s.session.active = false;
+    },
+    forget(agentId) {
+      const s = agents.get(agentId);
+      if (!s) return;
+      if (s.dirty) clearTimeout(s.dirty.timer);
+      for (const id of s.current.keys()) {
+        if (owner.get(id) !== agentId) continue;
+        owner.delete(id);
+        o.tracker.remove(id);
+      }
+      agents.delete(agentId);
+    },
   };
 
   return {
@@ -267,7 +246,7 @@ export function createAssignmentService(o: AssignmentOptions) {
         else byAgent.set(r.agent_id, [r]);
       }
       for (const [id, list] of byAgent) await apply(stateOf(id), list);
-      subscribe();
+      unsubscribe.push(followChanges({ events: o.events, store: o.store, links: o.links, sealer: o.sealer, log: o.log, target: routes }));
       o.log.info({ agents: byAgent.size, monitors: rows.length }, 'assignments loaded');
     },
     async stop(): Promise<void> {
