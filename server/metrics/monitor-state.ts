@@ -63,50 +63,53 @@ export function summarise(results: readonly PollResult[]): Map<number, Summary> 
 }
 
 /**
- * Row locks are taken in one place, in id order (`l`, FOR NO KEY UPDATE — the lock an UPDATE takes,
- * which does not conflict with the KEY SHARE locks of the metrics foreign key): any two batches
- * lock the rows they share in the same order and so can never deadlock, whatever plan the UPDATE
- * gets. The UPDATE only touches rows `l` has emitted, hence already locked.
+ * Row locks come first, in a statement of their own, in id order (FOR NO KEY UPDATE: the lock an
+ * UPDATE takes, which does not conflict with the KEY SHARE locks of the metrics foreign key). Any
+ * two batches then lock the rows they share in the same order and can never deadlock, whatever
+ * plan the UPDATE gets. Locking in a separate statement matters: the UPDATE's fresh snapshot then
+ * sees the latest version of every row it holds, so it never has to chase a row version updated
+ * after its snapshot (locking in a CTE of the UPDATE itself still deadlocked on the old version's
+ * tuple lock: seen on PostgreSQL 15 + TimescaleDB by test/integration/metrics/deadlock.test.ts).
  */
+const LOCK = 'SELECT 1 FROM monitors WHERE id = ANY($1::int[]) ORDER BY id FOR NO KEY UPDATE';
+
 // Newer than the recorded error (an agent's error also replaces a server-made one for the same
 // slot), and a server-made error only when no agent result at or after its slot is stored.
-const RECORD_ERROR = `(x.e_at IS NOT NULL
-     AND (m.last_error_at IS NULL OR x.e_at > m.last_error_at OR (x.e_at = m.last_error_at AND NOT x.e_server))
-     AND (NOT x.e_server OR m.last_attempted IS NULL OR x.e_at > m.last_attempted))`;
+const RECORD_ERROR = `(u.e_at IS NOT NULL
+     AND (m.last_error_at IS NULL OR u.e_at > m.last_error_at OR (u.e_at = m.last_error_at AND NOT u.e_server))
+     AND (NOT u.e_server OR m.last_attempted IS NULL OR u.e_at > m.last_attempted))`;
 
 const UPDATE = `
   WITH u AS (
     SELECT * FROM unnest($1::int[], $2::timestamptz[], $3::timestamptz[], $4::int[], $5::timestamptz[], $6::text[], $7::text[], $8::bool[])
       AS u(id, s_last, a_last, f_after, e_at, e_msg, e_class, e_server)
   ),
-  l AS MATERIALIZED (
-    SELECT m.id, m.last_attempted FROM monitors m WHERE m.id = ANY($1::int[]) ORDER BY m.id FOR NO KEY UPDATE
-  ),
   c AS (
     SELECT f.id, count(*)::int AS n
-      FROM unnest($9::int[], $10::timestamptz[]) AS f(id, t) JOIN l ON l.id = f.id
-     WHERE l.last_attempted IS NULL OR f.t > l.last_attempted
+      FROM unnest($9::int[], $10::timestamptz[]) AS f(id, t) JOIN monitors mm ON mm.id = f.id
+     WHERE mm.last_attempted IS NULL OR f.t > mm.last_attempted
      GROUP BY f.id
-  ),
-  x AS (
-    SELECT u.*, coalesce(c.n, 0) AS n FROM u JOIN l ON l.id = u.id LEFT JOIN c ON c.id = u.id
   )
   UPDATE monitors m SET
-    last_attempted = GREATEST(m.last_attempted, x.a_last),
-    last_polled = GREATEST(m.last_polled, x.s_last),
+    last_attempted = GREATEST(m.last_attempted, u.a_last),
+    last_polled = GREATEST(m.last_polled, u.s_last),
     consecutive_failures = CASE
-      WHEN x.s_last IS NOT NULL AND (m.last_polled IS NULL OR x.s_last > m.last_polled)
-           AND (m.last_attempted IS NULL OR x.s_last >= m.last_attempted) THEN x.f_after
-      ELSE m.consecutive_failures + x.n END,
-    last_error = CASE WHEN ${RECORD_ERROR} THEN x.e_msg ELSE m.last_error END,
-    last_error_class = CASE WHEN ${RECORD_ERROR} THEN x.e_class ELSE m.last_error_class END,
-    last_error_at = CASE WHEN ${RECORD_ERROR} THEN x.e_at ELSE m.last_error_at END
-  FROM x WHERE m.id = x.id
+      WHEN u.s_last IS NOT NULL AND (m.last_polled IS NULL OR u.s_last > m.last_polled)
+           AND (m.last_attempted IS NULL OR u.s_last >= m.last_attempted) THEN u.f_after
+      ELSE m.consecutive_failures + coalesce(c.n, 0) END,
+    last_error = CASE WHEN ${RECORD_ERROR} THEN u.e_msg ELSE m.last_error END,
+    last_error_class = CASE WHEN ${RECORD_ERROR} THEN u.e_class ELSE m.last_error_class END,
+    last_error_at = CASE WHEN ${RECORD_ERROR} THEN u.e_at ELSE m.last_error_at END
+  FROM u LEFT JOIN c ON c.id = u.id
+  WHERE m.id = u.id
   RETURNING m.id, m.device_id`;
 
 const date = (t: number | null): Date | null => (t === null ? null : new Date(t));
 
-/** Applies the batch's monitor state; returns monitor id → device id for the monitors that exist. */
+/**
+ * Applies the batch's monitor state inside the caller's transaction (two statements: lock, then
+ * update); returns monitor id → device id for the monitors that exist.
+ */
 export async function updateMonitorState(client: pg.PoolClient | pg.Client, summaries: Map<number, Summary>): Promise<Map<number, number>> {
   if (summaries.size === 0) return new Map();
   const ids: number[] = [];
@@ -133,6 +136,7 @@ export async function updateMonitorState(client: pg.PoolClient | pg.Client, summ
       cAt.push(new Date(t));
     }
   }
+  await client.query(LOCK, [ids]);
   const r = await client.query<{ id: number; device_id: number }>(UPDATE, [ids, sLast, aLast, fAfter, eAt, eMsg, eClass, eServer, cId, cAt]);
   return new Map(r.rows.map((row) => [Number(row.id), Number(row.device_id)]));
 }

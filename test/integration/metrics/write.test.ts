@@ -107,4 +107,101 @@ test('values PostgreSQL refuses are dropped one result at a time; the rest is st
   assert.equal((await pool.query('SELECT count(*)::int AS n FROM metrics WHERE monitor_id = $1', [monitorIds[1]])).rows[0].n, 1, 'later writes go through');
   await writer.close();
 });
+
+const state = async (id: number) => (await pool.query('SELECT * FROM monitors WHERE id = $1', [id])).rows[0];
+const at = (t: number) => new Date(t);
+
+test('last_attempted follows every agent result, failed ones too, and never goes back', async () => {
+  const { monitorIds } = await seedMonitors(pool, 1);
+  const id = monitorIds[0]!;
+  const t0 = Date.parse('2026-11-05T00:00:00Z');
+  const writer = createMetricsWriter({ pool, log: silent, flushMs: 5 });
+  await writer.write([{ monitor_id: id, time: at(t0 + 60_000), ok: false, attempts: 3, failure: { class: 'unreachable', message: 'no route' } }]);
+  let m = await state(id);
+  assert.equal(m.last_attempted.getTime(), t0 + 60_000, 'a failed poll was attempted');
+  assert.equal(m.last_polled, null);
+  await writer.write([{ monitor_id: id, time: at(t0), ok: true, sample: sample(1) }]);
+  m = await state(id);
+  assert.equal(m.last_attempted.getTime(), t0 + 60_000, 'an older replayed result does not move it back');
+  assert.equal(m.last_polled.getTime(), t0);
+  assert.equal(m.consecutive_failures, 1, 'an older success does not erase a newer failure');
+  await writer.write([{ monitor_id: id, time: at(t0 + 120_000), ok: true, sample: sample(2) }]);
+  m = await state(id);
+  assert.equal(m.last_attempted.getTime(), t0 + 120_000);
+  assert.equal(m.last_polled.getTime(), t0 + 120_000);
+  assert.equal(m.consecutive_failures, 0);
+  await writer.close();
+});
+
+test('a server-made failure sets last_error only when newer, stores no row, never counts and never moves last_attempted', async () => {
+  const { monitorIds, deviceIds } = await seedMonitors(pool, 1);
+  const id = monitorIds[0]!;
+  const t0 = Date.parse('2026-11-06T00:00:00Z');
+  const outcomes: WriteOutcome[] = [];
+  const writer = createMetricsWriter({ pool, log: silent, flushMs: 5 });
+  writer.onCommit((o) => outcomes.push(...o));
+  const server = (t: number, cls: 'timeout' | 'agent_offline'): PollResult => ({
+    monitor_id: id, time: at(t), ok: false, source: 'server', failure: { class: cls, message: `server ${cls}` },
+  });
+  await writer.write([{ monitor_id: id, time: at(t0), ok: false, failure: { class: 'auth', message: 'bad password' } }]);
+  await writer.write([server(t0 + 60_000, 'timeout')]);
+  let m = await state(id);
+  assert.deepEqual([m.last_error_class, m.last_error, m.last_error_at.getTime()], ['timeout', 'server timeout', t0 + 60_000]);
+  assert.equal(m.consecutive_failures, 1, 'not counted');
+  assert.equal(m.last_attempted.getTime(), t0, 'the agent attempted nothing at that slot');
+  await writer.write([server(t0 - 60_000, 'agent_offline')]);
+  m = await state(id);
+  assert.equal(m.last_error_class, 'timeout', 'an older server-made failure changes nothing');
+  await writer.write([{ monitor_id: id, time: at(t0 + 60_000), ok: false, failure: { class: 'unreachable', message: 'late but real' } }]);
+  m = await state(id);
+  assert.deepEqual([m.last_error_class, m.consecutive_failures], ['unreachable', 2], "the agent's own result for the same slot replaces the made-up one, and counts");
+  await writer.write([{ monitor_id: id, time: at(t0 + 120_000), ok: true, sample: sample(3) }, server(t0 + 90_000, 'timeout')]);
+  await writer.write([server(t0 + 120_000, 'agent_offline')]);
+  m = await state(id);
+  assert.equal(m.last_error_class, 'unreachable', 'no made-up failure at or before a stored agent result');
+  assert.equal(m.consecutive_failures, 0);
+  const rows = await pool.query('SELECT count(*)::int AS n FROM metrics WHERE monitor_id = $1', [id]);
+  assert.equal(rows.rows[0].n, 1, 'only the agent sample is stored');
+  assert.deepEqual(
+    outcomes.map((o) => [o.source, o.ok, o.failure_class ?? null]),
+    [['agent', false, 'auth'], ['server', false, 'timeout'], ['server', false, 'agent_offline'], ['agent', false, 'unreachable'], ['agent', true, null], ['server', false, 'timeout'], ['server', false, 'agent_offline']],
+  );
+  assert.ok(outcomes.every((o) => o.device_id === deviceIds[0]));
+  await writer.close();
+});
+
+test('agent_offline failures never count in consecutive_failures', async () => {
+  const { monitorIds } = await seedMonitors(pool, 1);
+  const id = monitorIds[0]!;
+  const t0 = Date.parse('2026-11-07T00:00:00Z');
+  const writer = createMetricsWriter({ pool, log: silent, flushMs: 5 });
+  const offline = (i: number): PollResult => ({ monitor_id: id, time: at(t0 + i * 60_000), ok: false, failure: { class: 'agent_offline', message: 'offline' } });
+  await writer.write([offline(0), offline(1)]);
+  let m = await state(id);
+  assert.deepEqual([m.consecutive_failures, m.last_error_class, m.last_attempted.getTime()], [0, 'agent_offline', t0 + 60_000]);
+  await writer.write([{ monitor_id: id, time: at(t0 + 120_000), ok: false, failure: { class: 'unreachable', message: 'down' } }, offline(3)]);
+  m = await state(id);
+  assert.deepEqual([m.consecutive_failures, m.last_error_class], [1, 'agent_offline']);
+  await writer.close();
+});
+
+test('a made-up failure between agent failures does not hide the later-arriving ones from the count', async () => {
+  const { monitorIds } = await seedMonitors(pool, 1);
+  const id = monitorIds[0]!;
+  const t0 = Date.parse('2026-11-08T00:00:00Z');
+  const writer = createMetricsWriter({ pool, log: silent, flushMs: 5 });
+  const agent = (i: number): PollResult => ({ monitor_id: id, time: at(t0 + i * 60_000), ok: false, failure: { class: 'timeout', message: `agent ${i}` } });
+  await writer.write([agent(0)]);
+  await writer.write([{ monitor_id: id, time: at(t0 + 120_000), ok: false, source: 'server', failure: { class: 'agent_offline', message: 'offline' } }]);
+  await writer.write([agent(1)]);
+  let m = await state(id);
+  assert.deepEqual([m.consecutive_failures, m.last_error_class], [2, 'agent_offline'], 'counted; the newer made-up error stays the last error');
+  await writer.write([agent(1), agent(0)]);
+  m = await state(id);
+  assert.equal(m.consecutive_failures, 2, 'replays are still not counted twice');
+  await writer.write([agent(3)]);
+  m = await state(id);
+  assert.deepEqual([m.consecutive_failures, m.last_error], [3, 'agent 3']);
+  await writer.close();
+});
 });
