@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { test } from 'node:test';
+import { test, winrmFixture } from '../../test/helpers/fixtures.ts';
 import { parseEnumerateResponse } from './enumerate.ts';
 import { parseGetResponse } from './get.ts';
 import { wmiBigInt, wmiNumber, wmiString } from './wmi-instance.ts';
 
 // Captures are read in place (some are GPL test data that must not be copied into the repo).
-const FIXTURES = new URL('../../../shared/fixtures/winrm/', import.meta.url);
-const fixture = (name: string) => readFileSync(new URL(name, FIXTURES), 'utf8');
+const fixture = winrmFixture;
 
 test('Win32_OperatingSystem select * (2003, 2008 R2) reads memory in KB and the process count', () => {
   const cases = [

@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { test } from 'node:test';
+import { test, winrmFixture } from '../../test/helpers/fixtures.ts';
 import { parseEnumerateResponse } from './enumerate.ts';
 import { cpuFromInstances, diskFromInstances, memoryFromInstances, networkFromInstances, parseMetricsScriptOutput } from './metrics.ts';
 import { METRICS_SCRIPT, METRICS_SCRIPT_MARKER } from './metrics-script.ts';
 import { WinrmFaultError } from './errors.ts';
 import type { WmiInstance } from './wmi-instance.ts';
 
-const FIXTURES = new URL('../../../shared/fixtures/winrm/', import.meta.url);
-const items = (name: string) => parseEnumerateResponse(readFileSync(new URL(name, FIXTURES), 'utf8')).items;
+const items = (name: string) => parseEnumerateResponse(winrmFixture(name)).items;
 const frag = (properties: Record<string, string | null>): WmiInstance => ({ element: 'XmlFragment', properties });
 
 test('memory: KB from Win32_OperatingSystem become bytes', () => {

@@ -3,8 +3,7 @@
 // name, never by prefix; ids, hosts and timeouts are compared by shape, everything Windows dispatches
 // on (Action, ResourceURI, selectors, options, body element names, signal codes) by value.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { test } from 'node:test';
+import { fixtureNames, test, winrmFixture } from '../../test/helpers/fixtures.ts';
 import { parseNsXml, nsAttr, nsChild, nsChildren, qname, XML_NS, type NsElement } from '../../test/helpers/ns-xml.ts';
 import { createWinrmClient } from './client.ts';
 import { enumerate } from './enumerate.ts';
@@ -18,8 +17,7 @@ import type { Transport } from './transport.ts';
 import type { WsmanContext } from './wsman-call.ts';
 
 // GPL txwinrm captures are read in place, never copied (INDEX.md licence note).
-const FIXTURES = new URL('../../../shared/fixtures/winrm/', import.meta.url);
-const fixture = (name: string): string => readFileSync(new URL(name, FIXTURES), 'utf8');
+const fixture = winrmFixture;
 
 const SOAP12 = 'http://www.w3.org/2003/05/soap-envelope';
 const ANONYMOUS = 'http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous';
@@ -53,7 +51,7 @@ function fillTemplate(xml: string, values: Record<string, string>): string {
 
 // Every request Windows accepted at the header level (fault captures too: their faults were about a value or
 // the body). Vocabulary and mustUnderstand rules are learned from them rather than asserted from memory.
-const REQUEST_CAPTURES = readdirSync(FIXTURES)
+const REQUEST_CAPTURES = fixtureNames('winrm')
   .filter((f) => /_request(_.*)?\.xml$|_request_template\.xml$/.test(f))
   .map((f) => view(fixture(f), f));
 

@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { test } from 'node:test';
+import { test, winrmFixture } from '../../test/helpers/fixtures.ts';
 import { cleanPowerShellStderr, encodePowerShell } from './powershell.ts';
 import { decodeOutput, parseReceiveResponse, parseShellCreateResponse, readCommandId } from './shell.ts';
 import { parseSoapResponse } from './soap.ts';
 
-const FIXTURES = new URL('../../../shared/fixtures/winrm/', import.meta.url);
-const fixture = (name: string) => readFileSync(new URL(name, FIXTURES), 'utf8');
+const fixture = winrmFixture;
 
 const joined = (page: ReturnType<typeof parseReceiveResponse>, name: string) =>
   Buffer.concat(page.streams.filter((s) => s.name === name).map((s) => s.data));

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { test } from 'node:test';
+import { test, winrmFixture } from '../../test/helpers/fixtures.ts';
 import {
   WinrmFaultError,
   WinrmInvalidClassError,
@@ -11,8 +10,7 @@ import { parseIdentifyResponse } from './identify.ts';
 import { ACTION, buildEnvelope, buildIdentifyEnvelope, parseSoapResponse, RESOURCE } from './soap.ts';
 import { child, childrenNamed, findDeep, parseXml, path } from './xml.ts';
 
-const FIXTURES = new URL('../../../shared/fixtures/winrm/', import.meta.url);
-const fixture = (name: string) => readFileSync(new URL(name, FIXTURES), 'utf8');
+const fixture = winrmFixture;
 
 test('an envelope carries every header Windows expects, with a fresh uuid MessageID', () => {
   const env = buildEnvelope({
@@ -112,8 +110,9 @@ const faultCases: [string, Function, string | undefined, RegExp][] = [
 
 for (const [file, cls, code, msg] of faultCases) {
   test(`fault ${file.replace(/^fault_|_response\.xml$/g, '')} becomes ${cls.name} with code ${code}`, () => {
+    const xml = fixture(file);
     try {
-      parseSoapResponse(fixture(file));
+      parseSoapResponse(xml);
       assert.fail('expected a fault');
     } catch (err) {
       assert.ok(err instanceof cls, `got ${(err as Error).name}`);

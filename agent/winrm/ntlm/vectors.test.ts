@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { readFixture, test } from '../../../test/helpers/fixtures.ts';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -16,8 +16,7 @@ import { createNtlmSession } from './session.ts';
 import { decodeEncryptedMessage, encodeEncryptedMessage, splitEncryptedMessage } from './encrypted-message.ts';
 import { createNtlmClient } from './client.ts';
 
-const fixtures = fileURLToPath(new URL('../../../../shared/fixtures/', import.meta.url));
-const vectors = JSON.parse(readFileSync(`${fixtures}ntlm/ms-nlmp-4.2-vectors.json`, 'utf8'));
+const vectors = JSON.parse(readFixture(`ntlm/ms-nlmp-4.2-vectors.json`, 'utf8'));
 const common = vectors.common_inputs_4_2_1;
 const v2 = vectors.ntlmv2_4_2_4;
 const hex = (s: string) => Buffer.from(s, 'hex');
@@ -55,18 +54,18 @@ test('sealing "Plaintext" gives the MS-NLMP 4.2.4.4 sealed bytes and signature',
 });
 
 test('the derived sealed WinRM requests decrypt to the captured SOAP plaintexts', () => {
-  const desc = JSON.parse(readFileSync(`${fixtures}winrm/derived_ntlm_sealed_request_c2s.json`, 'utf8'));
+  const desc = JSON.parse(readFixture(`winrm/derived_ntlm_sealed_request_c2s.json`, 'utf8'));
   const server = createNtlmSession(hex(desc.ntlm_params.exported_session_key), true);
   const client = createNtlmSession(hex(desc.ntlm_params.exported_session_key), false);
   for (const m of desc.messages) {
-    const body = readFileSync(`${fixtures}winrm/${m.body_file}`);
+    const body = readFixture(`winrm/${m.body_file}`);
     assert.equal(body.length, m.body_length);
     const parts = splitEncryptedMessage(body);
     assert.equal(parts.signature.toString('hex'), m.signature_hex);
     const plain = decodeEncryptedMessage(server, body);
     assert.equal(plain.length, m.plaintext_length);
     assert.equal(createHash('sha256').update(plain).digest('hex'), m.plaintext_sha256);
-    const expectedPlain = readFileSync(`${fixtures}winrm/${m.plaintext_file}`);
+    const expectedPlain = readFixture(`winrm/${m.plaintext_file}`);
     assert.deepEqual(plain, expectedPlain);
     // Our own framing of the same plaintext, with the same key and sequence, is byte-identical.
     assert.deepEqual(encodeEncryptedMessage(client, expectedPlain), body);

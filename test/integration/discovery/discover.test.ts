@@ -7,6 +7,8 @@ import { discover, type DiscoveryProgress } from '../../../agent/discovery/disco
 import { sweep, defaultPingMethod } from '../../../agent/discovery/sweep.ts';
 import { TargetError } from '../../../agent/discovery/targets.ts';
 import type { CollectCredential } from '../../../agent/collectors/collector.ts';
+import { findExecutable } from '../../../agent/discovery/ping-method.ts';
+import { skipUnlessRequired } from '../../helpers/skip.ts';
 
 // A loopback /24 of our own: 19 hosts over HTTP, 1 over HTTPS, a web server that is not
 // WinRM on 5985, something on 135 only, and 232 addresses where nothing listens.
@@ -46,13 +48,13 @@ after(async () => {
   await Promise.all([plain?.stop(), secure?.stop(), new Promise((r) => notWinrm?.close(r)), new Promise((r) => (rpcOnly?.listening ? rpcOnly.close(r) : r(undefined)))]);
 });
 
-test('the ping sweep reports loopback addresses as alive', async () => {
+test('the ping sweep reports loopback addresses as alive', { skip: skipUnlessRequired(defaultPingMethod() === 'none' ? 'needs fping or ping (apt-get install fping iputils-ping)' : undefined) }, async () => {
   const r = await sweep([`${NET}.1`, `${NET}.2`, `${NET}.200`], { timeoutMs: 300 });
   assert.notEqual(r.method, 'none', 'install fping or iputils-ping');
   assert.deepEqual([...r.alive].sort(), [`${NET}.1`, `${NET}.2`, `${NET}.200`]);
 });
 
-test('discovery of a /24 finds exactly the Windows hosts, with hostname, OS and listener, within 10 s', async () => {
+test('discovery of a /24 finds exactly the Windows hosts, with hostname, OS and listener, within 10 s', { skip: skipUnlessRequired(findExecutable('fping') ? undefined : 'needs fping for a sweep this fast (apt-get install fping)') }, async () => {
   const progress: DiscoveryProgress[] = [];
   const t0 = Date.now();
   const r = await discover({ target: `${NET}.0/24`, credential, concurrency: 64, perHostTimeoutMs: 3000, onProgress: (p) => progress.push(p) });
@@ -115,7 +117,7 @@ test('hosts that do not answer ping are found only with port_scan', async () => 
   assert.deepEqual(withScan.found.map((h) => h.ip), [`${NET}.1`, `${NET}.2`, `${NET}.3`, `${NET}.4`]);
 });
 
-test('the ping package is used when fping is not wanted', { skip: defaultPingMethod() === 'none' }, async () => {
+test('the ping package is used when fping is not wanted', { skip: skipUnlessRequired(defaultPingMethod() === 'none' ? 'needs ping (apt-get install iputils-ping)' : undefined) }, async () => {
   const r = await discover({ target: `${NET}.1-6`, credential, pingMethod: 'ping' });
   assert.equal(r.ping_method, 'ping');
   assert.equal(r.found.length, 6);

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { after, before, test } from 'node:test';
+import { winrmFixture } from '../../helpers/fixtures.ts';
 import { identifyHost } from '../../../agent/discovery/identify.ts';
 import type { CollectCredential } from '../../../agent/collectors/collector.ts';
 
 // A host that answers anonymous Identify as Windows on 5985 (HTTP) only, and records every
 // Authorization header it is sent: discovery must not hand it a credential the profile meant elsewhere.
 const IP = '127.88.0.1';
-const IDENTIFY = readFileSync(new URL('../../../../shared/fixtures/winrm/identify_response_win2012r2_stack3.xml', import.meta.url), 'utf8');
+const IDENTIFY = winrmFixture('identify_response_win2012r2_stack3.xml');
 const seen: string[] = [];
 let server: Server;
 before(async () => {

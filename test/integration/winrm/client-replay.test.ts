@@ -12,6 +12,8 @@ import {
   WinrmTlsError,
 } from '../../../agent/winrm/errors.ts';
 import { wmiBigInt, wmiString } from '../../../agent/winrm/wmi-instance.ts';
+import { hasFixture } from '../../helpers/fixtures.ts';
+import { skipUnlessRequired } from '../../helpers/skip.ts';
 import { reply, startReplayServer, type ReplayHandler, type ReplayServer } from './replay-server.ts';
 
 // Client behaviour against real HTTPS on loopback replaying captured Windows answers.
@@ -37,6 +39,10 @@ const options = (extra: Partial<WinrmClientOptions> = {}): WinrmClientOptions =>
   ...extra,
 });
 
+// These answers are GPL txwinrm captures, read in place from ../shared (never copied into the project).
+const GPL_CAPTURES = [0, 1, 2].map((i) => `winrm/enumerate_win32_perfrawdata_perfproc_process_win2008r2_star_page${i}_response.xml`).concat('winrm/fault_max_concurrent_operations_2150859174_response.xml');
+const gplSkip = skipUnlessRequired(GPL_CAPTURES.every(hasFixture) ? undefined : 'needs the GPL txwinrm captures in ../shared/fixtures/winrm/ (not copied into the project)');
+
 const pagedProcess: ReplayHandler = (r) => {
   if (r.action === 'Enumerate') return reply('enumerate_win32_perfrawdata_perfproc_process_win2008r2_star_page0_response.xml', r);
   if (r.action === 'Pull' && r.xml.includes('uuid:6D1F923E-81AF-4041-8957-49A793641040'))
@@ -47,7 +53,7 @@ const pagedProcess: ReplayHandler = (r) => {
 };
 
 describe('WinRM client over HTTPS with Basic', () => {
-  test('enumerates through Pull pages with the latest context, on one kept-alive connection', async () => {
+  test('enumerates through Pull pages with the latest context, on one kept-alive connection', { skip: gplSkip }, async () => {
     handler = pagedProcess;
     const start = srv.requests.length;
     const conns = srv.connections();
@@ -70,7 +76,7 @@ describe('WinRM client over HTTPS with Basic', () => {
     }
   });
 
-  test('a Pull fault releases the enumeration and surfaces the typed error', async () => {
+  test('a Pull fault releases the enumeration and surfaces the typed error', { skip: gplSkip }, async () => {
     handler = (r) => {
       if (r.action === 'Enumerate') return reply('enumerate_win32_process_win2008r2_response.xml', r);
       if (r.action === 'Pull') return reply('fault_max_concurrent_operations_2150859174_response.xml', r, 500);
@@ -88,7 +94,7 @@ describe('WinRM client over HTTPS with Basic', () => {
     }
   });
 
-  test('a Pull that times out (w:TimedOut, 2150858793) is asked again with the same context, not abandoned', async () => {
+  test('a Pull that times out (w:TimedOut, 2150858793) is asked again with the same context, not abandoned', { skip: gplSkip }, async () => {
     let timeouts = 0;
     handler = (r) => {
       if (r.action === 'Pull' && r.xml.includes('uuid:6D1F923E-81AF-4041-8957-49A793641040') && timeouts < 2) {

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { winrmFixture } from '../../helpers/fixtures.ts';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -13,8 +14,7 @@ import { certificateFingerprint } from '../../../agent/winrm/http-connection.ts'
  * rewritten to the request's MessageID). Not a simulator: it only replays.
  */
 
-const FIXTURES = new URL('../../../../shared/fixtures/winrm/', import.meta.url);
-export const fixture = (name: string): string => readFileSync(new URL(name, FIXTURES), 'utf8');
+export const fixture = winrmFixture;
 
 export interface ReplayRequest {
   action: string;
@@ -93,7 +93,13 @@ export async function startReplayServer(o: {
       const messageId = /<(?:\w+:)?MessageID>([^<]*)</.exec(xml)?.[1] ?? '';
       const r: ReplayRequest = { action: action.slice(action.lastIndexOf('/') + 1), messageId, xml, headers: req.headers, connection: sockets.get(socket) ?? -1 };
       requests.push(r);
-      const answer = o.handler(r);
+      let answer: ReplayAnswer | 'hang' | 'drop';
+      try {
+        answer = o.handler(r);
+      } catch (err) {
+        // A handler that throws (say, a missing fixture) answers 500 instead of leaving the client hanging.
+        answer = { status: 500, xml: `replay handler failed: ${(err as Error).message}` };
+      }
       if (answer === 'hang') return;
       if (answer === 'drop') {
         socket.destroy();

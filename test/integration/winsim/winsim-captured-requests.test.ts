@@ -6,15 +6,15 @@
 import assert from 'node:assert/strict';
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { readFileSync } from 'node:fs';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe } from 'node:test';
+import { hasFixture, test, winrmFixture } from '../../helpers/fixtures.ts';
+import { skipUnlessRequired } from '../../helpers/skip.ts';
 import { nsAttr, nsChild, nsChildren, nsDeepText, nsFindAll, parseNsXml, qname, resolveQName, type NsElement } from '../../helpers/ns-xml.ts';
 import { startWinsim, type Winsim } from '../../winsim/index.ts';
 import { basic, identifyXml, post, type RawResponse } from './wsman-raw.ts';
 
 // GPL txwinrm templates are read in place, never copied (INDEX.md licence note).
-const FIXTURES = new URL('../../../../shared/fixtures/winrm/', import.meta.url);
-const fixture = (name: string): string => readFileSync(new URL(name, FIXTURES), 'utf8');
+const fixture = winrmFixture;
 
 const SOAP12 = 'http://www.w3.org/2003/05/soap-envelope';
 const WSA = 'http://schemas.xmlsoap.org/ws/2004/08/addressing';
@@ -479,7 +479,7 @@ for (const https of [false, true]) {
         assert.match(nsChild(mine, RSP, 'Owner')!.text, new RegExp(`\\\\${host().user}$`));
       });
 
-      await t.test('derived: enumerate_shells_request.xml without OptimizeEnumeration, MaxElements 1 → context, then Pulls', async () => {
+      await t.test('derived: enumerate_shells_request.xml without OptimizeEnumeration, MaxElements 1 → context, then Pulls', { skip: skipUnlessRequired(hasFixture('winrm/pull_request_template.xml') ? undefined : 'needs the GPL pull_request_template.xml in ../shared/fixtures/winrm/ (not copied into the project)') }, async () => {
         const capture = fixture('enumerate_shells_request.xml');
         const plain = capture.replace('<wsman:OptimizeEnumeration /><wsman:MaxElements>32000</wsman:MaxElements>', '');
         assert.notEqual(plain, capture);

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startWinsim, type Winsim } from '../../winsim/index.ts';
+import { skipUnlessRequired } from '../../helpers/skip.ts';
 import { ENUMERATE_WQL, pywinrmAvailable, RUN_CMD, runPywinrm } from './pywinrm.ts';
 
 // Interop with a client written by others: Debian's python3-winrm (pywinrm 0.3.0 + requests-ntlm + ntlm-auth).
 // CI installs it (.ci/run); locally: apt-get install -y python3-winrm.
 const FROZEN = Date.UTC(2026, 10, 23, 12, 0, 0);
 const available = await pywinrmAvailable();
-const skip = available ? false : 'python3-winrm is not installed (apt-get install -y python3-winrm)';
+const skip = skipUnlessRequired(available ? undefined : 'python3-winrm is not installed (apt-get install -y python3-winrm)');
 
 describe('pywinrm against winsim', { skip }, () => {
   let basicSim: Winsim;

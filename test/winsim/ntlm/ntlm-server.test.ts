@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { test } from 'node:test';
+import { readFixture, test } from '../../helpers/fixtures.ts';
 import { md4 } from './md4.ts';
 import { createNtlmAcceptor, createSealingSession, sealingKeys } from './ntlm-server.ts';
 import { Rc4 } from './rc4.ts';
 import { decodeEncryptedBody, encodeEncryptedBody } from './wsmv-framing.ts';
 
-const FIXTURES = new URL('../../../../shared/fixtures/', import.meta.url);
-const vectors = JSON.parse(readFileSync(new URL('ntlm/ms-nlmp-4.2-vectors.json', FIXTURES), 'utf8'));
+const vectors = JSON.parse(readFixture('ntlm/ms-nlmp-4.2-vectors.json', 'utf8'));
 const v2 = vectors.ntlmv2_4_2_4 as Record<string, { hex: string }>;
 const hex = (k: string): Buffer => Buffer.from(v2[k]!.hex, 'hex');
 
@@ -67,16 +66,16 @@ test('a wrong password or a replayed challenge fails verification', () => {
 
 test('the derived sealed WinRM requests decrypt to their plaintext, with the RC4 state continued', () => {
   const session = createSealingSession(Buffer.from('55'.repeat(16), 'hex'), 0xe28a8233);
-  const desc = JSON.parse(readFileSync(new URL('winrm/derived_ntlm_sealed_request_c2s.json', FIXTURES), 'utf8'));
+  const desc = JSON.parse(readFixture('winrm/derived_ntlm_sealed_request_c2s.json', 'utf8'));
   for (const m of desc.messages as { body_file: string; plaintext_sha256: string; plaintext_length: number }[]) {
-    const plain = session.decryptRequest(readFileSync(new URL(`winrm/${m.body_file}`, FIXTURES)));
+    const plain = session.decryptRequest(readFixture(`winrm/${m.body_file}`));
     assert.equal(plain.length, m.plaintext_length);
     assert.equal(createHash('sha256').update(plain).digest('hex'), m.plaintext_sha256);
   }
 });
 
 test('a tampered or replayed sealed request is refused', () => {
-  const body = readFileSync(new URL('winrm/derived_ntlm_sealed_request_c2s_seq0_body.bin', FIXTURES));
+  const body = readFixture('winrm/derived_ntlm_sealed_request_c2s_seq0_body.bin');
   const tampered = Buffer.from(body);
   tampered[tampered.length - 40]! ^= 1;
   assert.throws(() => createSealingSession(Buffer.from('55'.repeat(16), 'hex'), 0xe28a8233).decryptRequest(tampered));
