@@ -28,7 +28,7 @@ test('every ${VAR} the compose file needs is in .env.example', () => {
 });
 
 test('images, ports and build files agree with the README and the repository', () => {
-  assert.match(compose.services.timescaledb.image, /^timescale\/timescaledb:/);
+  assert.match(compose.services.timescaledb.image, /^timescale\/timescaledb:\d+\.\d+\.\d+-pg\d+$/, 'pinned to a release, not latest');
   assert.deepEqual(compose.services.server.ports, ['8443:8443']);
   assert.equal(compose.services.server.environment.NMSLITE_SERVER_PORT, '8443');
   assert.ok(readme.includes('https://localhost:8443'));
