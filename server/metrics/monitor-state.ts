@@ -140,3 +140,26 @@ export async function updateMonitorState(client: pg.PoolClient | pg.Client, summ
   const r = await client.query<{ id: number; device_id: number }>(UPDATE, [ids, sLast, aLast, fAfter, eAt, eMsg, eClass, eServer, cId, cAt]);
   return new Map(r.rows.map((row) => [Number(row.id), Number(row.device_id)]));
 }
+
+/**
+ * Starts a device's failure count again (a user set it `active`). For services/devices.ts, so
+ * that monitor state keeps one writer and one lock order: rows locked in id order, then updated,
+ * in a transaction of its own.
+ */
+export async function resetConsecutiveFailures(pool: pg.Pool, deviceId: number): Promise<number> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  try {
+    await client.query('BEGIN');
+    const locked = await client.query<{ id: number }>('SELECT id FROM monitors WHERE device_id = $1 ORDER BY id FOR NO KEY UPDATE', [deviceId]);
+    const ids = locked.rows.map((r) => Number(r.id));
+    if (ids.length > 0) await client.query('UPDATE monitors SET consecutive_failures = 0 WHERE id = ANY($1::int[]) AND consecutive_failures <> 0', [ids]);
+    await client.query('COMMIT');
+    return ids.length;
+  } catch (err) {
+    await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { forEachBackend, startTestDatabase } from '../../helpers/db.ts';
 import { createMetricsWriter, type PollResult, type WriteOutcome } from '../../../server/metrics/write.ts';
+import { resetConsecutiveFailures } from '../../../server/metrics/monitor-state.ts';
 import { seedMonitors } from './seed-monitors.ts';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
@@ -202,6 +203,18 @@ test('a made-up failure between agent failures does not hide the later-arriving 
   await writer.write([agent(3)]);
   m = await state(id);
   assert.deepEqual([m.consecutive_failures, m.last_error], [3, 'agent 3']);
+  await writer.close();
+});
+
+test("a device's failure count is reset in id order, for its monitors only", async () => {
+  const a = await seedMonitors(pool, 1);
+  const b = await seedMonitors(pool, 1);
+  const t = new Date('2026-11-09T00:00:00Z');
+  const writer = createMetricsWriter({ pool, log: silent, flushMs: 5 });
+  await writer.write([...a.monitorIds, ...b.monitorIds].map((id): PollResult => ({ monitor_id: id, time: t, ok: false, failure: { class: 'auth', message: 'no' } })));
+  assert.equal(await resetConsecutiveFailures(pool, a.deviceIds[0]!), 1);
+  const r = await pool.query('SELECT id, consecutive_failures FROM monitors WHERE id = ANY($1) ORDER BY id', [[a.monitorIds[0], b.monitorIds[0]]]);
+  assert.deepEqual(r.rows.map((x) => x.consecutive_failures), [0, 1]);
   await writer.close();
 });
 });
