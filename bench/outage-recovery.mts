@@ -35,10 +35,16 @@ try {
   const cpu0 = procCpuS(pid) ?? 0;
 
   const O0 = Date.now();
-  let statusDuringOutage = '';
+  let statusDuringOutage: Record<string, unknown> | string = '';
   const statusTimer = setTimeout(async () => {
-    const r = await runAgentCommand(['status', '--home', fleet.home]);
-    statusDuringOutage = (r.stdout || r.stderr).trim();
+    const r = await runAgentCommand(['status', '--json', '--home', fleet.home]);
+    try {
+      const st = JSON.parse(r.stdout) as Record<string, unknown>;
+      const keep = ['schedule_revision', 'monitors_assigned', 'offline_since', 'polls_offline', 'polling_paused', 'spool_backlog', 'spool_oldest_age_ms', 'spool_evicted'];
+      statusDuringOutage = Object.fromEntries(keep.filter((k) => k in st).map((k) => [k, st[k]]));
+    } catch {
+      statusDuringOutage = (r.stdout || r.stderr).trim().slice(0, 500);
+    }
   }, Math.max(1000, OUTAGE_MS - 20_000));
   await s.restart(OUTAGE_MS);
   clearTimeout(statusTimer);
@@ -48,10 +54,12 @@ try {
   // Caught up: every poll scheduled before the server returned is in the store.
   const due = slotsIn(monitors, B0, O1);
   let caughtUpMs: number | null = null;
+  let linkUpMs: number | null = null;
   let storedAtReconnect = -1;
   while (Date.now() - O1 < CATCH_UP_LIMIT_MS) {
+    if (linkUpMs === null && (await s.api('GET', `/api/v1/agents/${fleet.agentId}`)).body.online) linkUpMs = Date.now() - O1;
     const n = await storedIn(db, B0, O1);
-    if (storedAtReconnect < 0) storedAtReconnect = n;
+    if (linkUpMs !== null && storedAtReconnect < 0) storedAtReconnect = n;
     if (n >= due) {
       caughtUpMs = Date.now() - O1;
       break;
@@ -83,13 +91,15 @@ try {
     whole_window: window,
     ratio_window_to_baseline: Number((window.ratio / Math.max(1e-9, baseline.ratio)).toFixed(5)),
     target_999_permille: window.ratio >= 0.999 ? 'met' : 'NOT met',
-    stored_of_due_at_reconnect: `${storedAtReconnect}/${due}`,
-    catch_up_s: caughtUpMs === null ? `not caught up after ${CATCH_UP_LIMIT_MS / 1000} s` : Number((caughtUpMs / 1000).toFixed(1)),
+    stored_of_due_when_link_up: `${storedAtReconnect}/${due}`,
+    server_up_to_link_up_s: linkUpMs === null ? null : Number((linkUpMs / 1000).toFixed(1)),
+    server_up_to_caught_up_s: caughtUpMs === null ? `not caught up after ${CATCH_UP_LIMIT_MS / 1000} s` : Number((caughtUpMs / 1000).toFixed(1)),
+    link_up_to_caught_up_s: caughtUpMs === null || linkUpMs === null ? null : Number(((caughtUpMs - linkUpMs) / 1000).toFixed(1)),
     rows_off_their_slot: offSlot,
     monitors_with_errors_in_window: failures,
     agent_cpu_share_during_outage: Number((cpuOutage / ((O1 - O0) / 1000)).toFixed(3)),
     agent_rss_max_mb: Math.round(maxRss),
-    agent_status_during_outage: statusDuringOutage.split('\n').slice(0, 20),
+    agent_status_20s_before_reconnect: statusDuringOutage,
     agent_health_at_end: health,
   }, null, 1));
 } finally {
