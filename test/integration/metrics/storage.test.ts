@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { forEachBackend, startTestDatabase, type TestDatabase } from '../../helpers/db.ts';
-import { parseConfig } from '../../../server/config.ts';
+import { loadConfig, parseConfig } from '../../../server/config.ts';
 import { createLog } from '../../../server/log.ts';
 import { startServer, type RunningServer } from '../../../server/server.ts';
 import { seedMonitors } from './seed-monitors.ts';
@@ -129,4 +129,15 @@ forEachBackend((backend) => {
       await s.stop();
     }
   });
+});
+
+test('storage settings are validated: chunk interval from the environment, each aggregate kept at least as long as the layer below', () => {
+  const cfg = parseConfig(loadConfig([], { NMSLITE_METRICS_CHUNK_INTERVAL_H: '6', NMSLITE_METRICS_AGGREGATE_5M_RETENTION_DAYS: '0' }));
+  assert.equal(cfg.metrics.chunk_interval_h, 6);
+  assert.equal(parseConfig({}).metrics.chunk_interval_h, 24, 'one day by default');
+  assert.throws(() => parseConfig({ metrics: { chunk_interval_h: 0 } }), /chunk_interval_h/);
+  assert.throws(() => parseConfig({ metrics: { retention_days: 30, aggregate_5m_retention_days: 10 } }), /aggregate_5m_retention_days: must be 0 \(forever\) or at least retention_days \(30\)/);
+  assert.throws(() => parseConfig({ metrics: { aggregate_1h_retention_days: 400 } }), /aggregate_1h_retention_days/, 'the 5-minute layer keeps forever: the 1-hour one must too');
+  const ok = parseConfig({ metrics: { retention_days: 30, aggregate_5m_retention_days: 365, aggregate_1h_retention_days: 0 } }).metrics;
+  assert.deepEqual([ok.retention_days, ok.aggregate_5m_retention_days, ok.aggregate_1h_retention_days], [30, 365, 0]);
 });
