@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
-import { startAgentProcess, waitFor } from '../helpers/agent-process.ts';
+import { agentStatus, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
 import { createSite, duplicateRows, iso, killChild, missingSlots, offSlot, sleep, startWinsimProcess, storedTimes, waitOnline, type Site, type WinsimProcess } from './edge-fixtures.ts';
 
 // Issue 11, Tests: "Agent restart while cut off". The agent persists its assignment set, so an
@@ -50,6 +50,14 @@ test('an agent SIGKILLed and restarted while the server is down keeps polling fr
   agent = startAgentProcess(site.home);
   await sleep(AGENT_START_MARGIN + 4 * INTERVAL);
   assert.equal(agent.child.exitCode, null, `the restarted agent runs without its server:\n${agent.logs.slice(-20).join('\n')}`);
+  // `nmslite-agent status` shows what the restarted agent runs on while it cannot reach its server.
+  const st = await agentStatus(site.home, ['--json']);
+  assert.equal(st.monitors_assigned, HOSTS, JSON.stringify(st));
+  assert.ok(typeof st.schedule_revision === 'number', 'the persisted schedule revision');
+  assert.ok(st.offline_since && Date.parse(st.offline_since) <= agentKilledAt && Date.parse(st.offline_since) >= serverKilledAt - 5000, `offline since the server died: ${st.offline_since}`);
+  assert.ok(st.polls_offline >= HOSTS * 2, `polls run offline: ${st.polls_offline}`);
+  assert.ok(st.spool_backlog >= HOSTS * 2 && st.spool_oldest_age_ms > 0, `results waiting in the spool: ${st.spool_backlog}, oldest ${st.spool_oldest_age_ms} ms`);
+  assert.equal(st.polling_paused, false);
   const serverStartedAt = Date.now();
   await s!.start();
 

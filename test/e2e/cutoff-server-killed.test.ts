@@ -30,7 +30,7 @@ after(async () => {
   await sim?.stop();
 });
 
-test(`${HOSTS} hosts at ${INTERVAL_S} s: a server SIGKILLed for ${OUTAGE_MS / 1000} s loses no poll — every slot of the outage is stored once, at its aligned time`, { timeout: OUTAGE_MS + 480_000 }, async () => {
+test(`${HOSTS} hosts at ${INTERVAL_S} s: a server SIGKILLed for ${OUTAGE_MS / 1000} s loses no poll — every slot of the outage is stored once, at its aligned time`, { timeout: OUTAGE_MS + 480_000 }, async (t) => {
   const site: Site = await createSite(s!, sim!, { name: 'cutoff-site', auth: 'ntlm', interval: INTERVAL_S });
   agent = startAgentProcess(site.home, ['--log-level', 'info']);
   await waitOnline(s!, site.agentId);
@@ -79,6 +79,7 @@ test(`${HOSTS} hosts at ${INTERVAL_S} s: a server SIGKILLed for ${OUTAGE_MS / 10
     // No hole at the kill or at the restart either: the whole run is continuous.
     assert.deepEqual(missingSlots(m, INTERVAL, times, firstFull, settle).map(iso), [], `monitor ${m}: no slot missing from ${iso(firstFull)} to ${iso(settle)}`);
   }
+  t.diagnostic(`server down ${Math.round((restartAt - killAt) / 1000)} s: ${expectedTotal} polls scheduled in the outage (nominal ${nominal.toFixed(1)}), all stored`);
   const a = (await s!.api('GET', `/api/v1/agents/${site.agentId}`)).body;
   assert.equal(a.online, true);
 });

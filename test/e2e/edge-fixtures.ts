@@ -119,7 +119,7 @@ export interface Site {
   agentId: number;
   home: string;
   credentialId: number;
-  /** One monitor per host, in host order. */
+  /** `monitorsPerHost` monitors per host (default one), in host order. */
   monitors: number[];
 }
 
@@ -127,7 +127,7 @@ export interface Site {
 export async function createSite(
   s: ServerProcess,
   sim: WinsimProcess,
-  o: { name: string; auth: 'ntlm' | 'basic'; interval: number; enabled?: boolean; serverUrl?: string; pluginId?: number },
+  o: { name: string; auth: 'ntlm' | 'basic'; interval: number; enabled?: boolean; serverUrl?: string; pluginId?: number; monitorsPerHost?: number },
 ): Promise<Site> {
   const created = await s.api('POST', '/api/v1/agents', { name: o.name });
   if (created.status !== 201 && created.status !== 200) throw new Error(`create agent: ${created.status} ${JSON.stringify(created.body)}`);
@@ -141,9 +141,11 @@ export async function createSite(
   for (const h of sim.hosts) {
     const dev = await s.api('POST', '/api/v1/devices', { agent_id: agentId, ip: h.address, port: h.port });
     if (!dev.body?.id) throw new Error(`create device: ${dev.status} ${JSON.stringify(dev.body)}`);
-    const mon = await s.api('POST', '/api/v1/monitors', { device_id: dev.body.id, credential_profile_id: cred.body.id, plugin_id: o.pluginId ?? 1, polling_interval: o.interval, enabled: o.enabled ?? true });
-    if (!mon.body?.id) throw new Error(`create monitor: ${mon.status} ${JSON.stringify(mon.body)}`);
-    monitors.push(mon.body.id);
+    for (let i = 0; i < (o.monitorsPerHost ?? 1); i++) {
+      const mon = await s.api('POST', '/api/v1/monitors', { device_id: dev.body.id, credential_profile_id: cred.body.id, plugin_id: o.pluginId ?? 1, polling_interval: o.interval, enabled: o.enabled ?? true });
+      if (!mon.body?.id) throw new Error(`create monitor: ${mon.status} ${JSON.stringify(mon.body)}`);
+      monitors.push(mon.body.id);
+    }
   }
   return { agentId, home, credentialId: cred.body.id, monitors };
 }
