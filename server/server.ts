@@ -28,7 +28,7 @@ import { createLog, type Log } from './log.ts';
 import { createMetricsQuery } from './metrics/query.ts';
 import { createMetricsWriter } from './metrics/write.ts';
 import { applyRetention } from './metrics/retention.ts';
-import { createHealthMonitor } from './scheduler/health.ts';
+import { createHealthMonitor } from './health/health-monitor.ts';
 import { resolveSecrets } from './secrets.ts';
 import { createDiscoveryRunService } from './services/discovery-runs.ts';
 import { createCredentialProfileService } from './services/credential-profiles.ts';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isSlot, nextSlot } from '../../shared/schedule.ts';
 import type { PollResult } from '../metrics/poll-result.ts';
-import { createManualClock } from '../scheduler/clock.ts';
+import { createManualClock } from './clock.ts';
 import { createExpectationTracker } from './tracker.ts';
 
 const quiet = { warn() {}, error() {}, debug() {} };

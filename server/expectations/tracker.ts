@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { nextSlot, slotAtOrBefore } from '../../shared/schedule.ts';
 import type { PollResult, WriteOutcome } from '../metrics/poll-result.ts';
-import { systemClock, type Clock } from '../scheduler/clock.ts';
+import { systemClock, type Clock } from './clock.ts';
 import { createDueHeap, type DueItem } from './due-heap.ts';
 
 /**

@@ -1,8 +1,10 @@
 import { and, asc, count, eq, type SQL } from 'drizzle-orm';
+import type pg from 'pg';
 import type { Db } from '../db/client.ts';
 import { agents, devices, monitors } from '../db/schema.ts';
 import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
+import { resetConsecutiveFailures } from '../metrics/monitor-state.ts';
 import { iso, mapDbError, type Page } from './common.ts';
 
 type Row = typeof devices.$inferSelect;
@@ -34,7 +36,7 @@ export const deviceToApi = (r: Row) => ({
 });
 export type Device = ReturnType<typeof deviceToApi>;
 
-export function createDeviceService(db: Db, events: EventBus) {
+export function createDeviceService(db: Db, pool: pg.Pool, events: EventBus) {
   const get = async (id: number): Promise<Row> => {
     const [r] = await db.select().from(devices).where(eq(devices.id, id));
     if (!r) throw notFound('Device', id);
@@ -64,7 +66,7 @@ export function createDeviceService(db: Db, events: EventBus) {
         mapDbError(err, 'a Device with this IP for this agent');
       }
     },
-    /** Setting status back to `active` reactivates its monitors (the scheduler listens). */
+    /** Setting status back to `active` puts its monitors back in the agent's schedule (the assignment service listens). */
     async update(id: number, p: { status?: DeviceStatus | undefined; hostname?: string | null | undefined; port?: number | undefined; use_ssl?: boolean | undefined }) {
       const cur = await get(id);
       const [r] = await db
@@ -73,7 +75,8 @@ export function createDeviceService(db: Db, events: EventBus) {
         .where(eq(devices.id, id))
         .returning();
       if (p.status !== undefined && p.status !== cur.status) {
-        if (p.status === 'active') await db.update(monitors).set({ consecutive_failures: 0 }).where(eq(monitors.device_id, id));
+        // Monitor state belongs to the metrics writer's module (rows locked in id order: no deadlock with a batch).
+        if (p.status === 'active') await resetConsecutiveFailures(pool, id);
         events.emit('device.status_changed', { id, status: p.status });
       }
       if ((p.port !== undefined && p.port !== cur.port) || (p.use_ssl !== undefined && p.use_ssl !== cur.use_ssl)) events.emit('device.changed', { id });

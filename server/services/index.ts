@@ -42,7 +42,7 @@ export function createServices(d: ServiceDeps) {
     credentialProfiles: d.credentialProfiles,
     discoveryProfiles: d.discoveryProfiles,
     discoveryRuns: d.discoveryRuns,
-    devices: createDeviceService(d.db, d.events),
+    devices: createDeviceService(d.db, d.pool, d.events),
     plugins: createPluginService(d.db, d.events),
     monitors: createMonitorService(d.db, d.events),
     monitorPolls: d.monitorPolls,

@@ -56,17 +56,6 @@ export type Assignment = z.infer<typeof Assignment>;
 export const SCHEDULE_PART_ASSIGNMENTS = 10_000;
 export const SCHEDULE_MAX_CREDENTIALS = 2_000;
 
-export const PollJob = z.object({
-  job_id: z.string().min(1).max(100),
-  monitor_id: z.number().int().positive(),
-  /** Epoch milliseconds, server clock. */
-  deadline: z.number().int().positive(),
-  target: PollTarget,
-  plugin: z.object({ type: z.string().min(1).max(100), config: z.unknown().optional() }),
-  credential: SealedCredential.nullable(),
-  ping: z.boolean().optional(),
-});
-export type PollJob = z.infer<typeof PollJob>;
 
 export const DiscoveryJob = z.object({
   run_id: z.string().min(1).max(100),

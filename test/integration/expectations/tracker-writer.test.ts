@@ -6,8 +6,8 @@ import { seedMonitors } from '../metrics/seed-monitors.ts';
 import { createEventBus } from '../../../server/events.ts';
 import { createExpectationTracker } from '../../../server/expectations/tracker.ts';
 import { createMetricsWriter, type PollResult } from '../../../server/metrics/write.ts';
-import { createHealthMonitor } from '../../../server/scheduler/health.ts';
-import { createManualClock } from '../../../server/scheduler/clock.ts';
+import { createHealthMonitor } from '../../../server/health/health-monitor.ts';
+import { createManualClock } from '../../../server/expectations/clock.ts';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
 let db: Awaited<ReturnType<typeof startTestDatabase>>;

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createEventBus } from '../events.ts';
 import type { WriteOutcome } from '../metrics/poll-result.ts';
-import { createHealthMonitor } from './health.ts';
+import { createHealthMonitor } from './health-monitor.ts';
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} } as never;
 
