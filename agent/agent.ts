@@ -193,7 +193,7 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
       schedule.stop();
       for (const ac of discoveries.values()) ac.abort();
       await runner.stop();
-      await store.flush();
+      await store.close();
       await link.stop();
       await offline.close();
       registry?.close();

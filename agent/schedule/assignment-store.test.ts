@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Assignment, SealedCredential, ServerMessage } from '../../shared/protocol/index.ts';
@@ -125,4 +125,42 @@ test('the saved set is loaded by a new store (credentials still sealed), and a d
   const none = harness();
   assert.equal(none.store.load(), false, 'no file: nothing loaded, nothing logged as damage');
   assert.deepEqual(none.logs, []);
+});
+
+test('a revision that could not be saved is not acknowledged; the save is retried and acknowledged once on disk', async () => {
+  const h = harness({ saveRetryMs: 30 });
+  // The temporary file's name is taken by a directory: every write fails, as on a full disk.
+  mkdirSync(`${h.file}.tmp`);
+  h.store.applyFull(full(7, [assignment(1)]));
+  assert.equal(h.store.revision(), 7, 'applied in memory: polling goes on');
+  assert.equal(h.changes.length, 1);
+  await h.store.flush();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(h.acks, [], 'nothing acknowledged while the revision is not on disk');
+  assert.ok(h.logs.some((l) => /could not be saved/.test(l)), h.logs.join('; '));
+  h.store.applyDelta(delta(7, [assignment(2)]));
+  await h.store.flush();
+  assert.deepEqual(h.acks, []);
+  rmdirSync(`${h.file}.tmp`);
+  const deadline = Date.now() + 5000;
+  while (h.acks.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await h.store.flush();
+  assert.deepEqual(h.acks, [8], 'the latest revision, once written');
+  assert.equal(JSON.parse(readFileSync(h.file, 'utf8')).revision, 8);
+  assert.equal(existsSync(`${h.file}.tmp`), false);
+  await h.store.close();
+});
+
+test('close stops retrying a failed save', async () => {
+  const h = harness({ saveRetryMs: 20 });
+  mkdirSync(`${h.file}.tmp`);
+  h.store.applyFull(full(3, [assignment(1)]));
+  await h.store.flush();
+  await h.store.close();
+  const failures = h.logs.filter((l) => /could not be saved/.test(l)).length;
+  rmdirSync(`${h.file}.tmp`);
+  await new Promise((r) => setTimeout(r, 120));
+  assert.equal(h.logs.filter((l) => /could not be saved/.test(l)).length, failures);
+  assert.deepEqual(h.acks, []);
+  assert.equal(existsSync(h.file), false);
 });

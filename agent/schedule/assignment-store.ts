@@ -12,6 +12,9 @@ export const MAX_ASSIGNED_MONITORS = 200_000;
 export const MAX_HELD_CREDENTIALS = 2_000;
 /** A resync left unanswered this long may be asked for again. */
 const RESYNC_RETRY_MS = 30_000;
+/** A failed save (disk full, I/O error) is tried again after this, doubling up to SAVE_RETRY_MAX_MS. */
+const SAVE_RETRY_MS = 1_000;
+const SAVE_RETRY_MAX_MS = 60_000;
 
 /** The file in the agent's home directory that holds the last applied set. */
 export const SCHEDULE_FILE = 'schedule.json';
@@ -47,6 +50,8 @@ export interface AssignmentStoreOptions {
   /** The agent cannot apply what it got: ask for the full set (schedule.resync). */
   onResync: (have: number | null, reason: string) => void;
   now?: () => number;
+  /** First wait before a failed save is tried again (default 1 s, doubling up to 60 s). */
+  saveRetryMs?: number;
 }
 
 /**
@@ -66,8 +71,10 @@ export interface AssignmentStore {
   assignments(): IterableIterator<Assignment>;
   find(monitorId: number): Assignment | undefined;
   credential(ref: CredentialRef): SealedCredential | undefined;
-  /** Resolves once every applied revision is on disk (or failed to be written, logged). */
+  /** Resolves once the save under way (if any) has finished, written or failed (a failed one is retried later). */
   flush(): Promise<void>;
+  /** Stops retrying a failed save (at agent stop), after the save under way. */
+  close(): Promise<void>;
 }
 
 const credKey = (c: CredentialRef): string => `${c.profile_id}:${c.version}`;
@@ -86,6 +93,11 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
   let resyncAskedAt = -Infinity;
   let writing: Promise<void> | undefined;
   let dirty = false;
+  /** Saves failed in a row; while > 0 a retry timer is armed and nothing is acknowledged. */
+  let failures = 0;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const saveRetryMs = o.saveRetryMs ?? SAVE_RETRY_MS;
 
   /** Keeps only the credentials some assignment refers to. */
   const referenced = (ms: Map<number, Assignment>, cs: Map<string, SealedCredential>): Map<string, SealedCredential> => {
@@ -115,20 +127,36 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
   const serialize = (): string =>
     JSON.stringify({ format: 1, revision: revision!, saved_at: new Date(now()).toISOString(), assignments: [...monitors.values()], credentials: [...credentials.values()] } satisfies ScheduleFile);
 
-  /** Writes are coalesced: one at a time, and the latest revision when it finishes is what is acked. */
+  /**
+   * Writes are coalesced: one at a time, and the latest revision when it finishes is what is acked.
+   * A revision is acknowledged only once it is on disk: after a failed write nothing is acked and
+   * the write is tried again later (polling goes on from memory meanwhile).
+   */
   const persist = (): void => {
     dirty = true;
-    if (writing) return;
+    if (writing || retryTimer || closed) return;
     writing = (async () => {
-      while (dirty) {
+      while (dirty && !closed) {
         dirty = false;
         const rev = revision!;
         try {
           await writeFileAtomic(o.file, serialize());
         } catch (err) {
-          // Polling goes on from memory; only a restart while the server is unreachable loses it.
-          o.log.error({ err: (err as Error).message, file: o.file }, 'the schedule could not be saved; it is applied but would not survive a restart while offline');
+          dirty = true;
+          const waitMs = Math.min(SAVE_RETRY_MAX_MS, saveRetryMs * 2 ** failures++);
+          o.log.error(
+            { err: (err as Error).message, file: o.file, revision: rev, retry_in_ms: waitMs },
+            'the schedule could not be saved; it is applied but not acknowledged, and would not survive a restart while offline',
+          );
+          retryTimer = setTimeout(() => {
+            retryTimer = undefined;
+            persist();
+          }, waitMs);
+          retryTimer.unref();
+          return;
         }
+        if (failures) o.log.info({ file: o.file, revision: rev }, 'the schedule was saved again');
+        failures = 0;
         o.onPersisted(rev);
       }
     })().finally(() => (writing = undefined));
@@ -227,6 +255,12 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
     find: (id) => monitors.get(id),
     credential: (ref) => credentials.get(credKey(ref)),
     async flush() {
+      while (writing) await writing;
+    },
+    async close() {
+      closed = true;
+      clearTimeout(retryTimer);
+      retryTimer = undefined;
       while (writing) await writing;
     },
   };

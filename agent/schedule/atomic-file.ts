@@ -1,5 +1,5 @@
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /**
@@ -8,30 +8,45 @@ import { dirname } from 'node:path';
  */
 export async function writeFileAtomic(path: string, data: string, mode = 0o600): Promise<void> {
   const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w', mode);
   try {
-    await fh.chmod(mode);
-    await fh.writeFile(data, 'utf8');
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await open(tmp, 'w', mode);
+    try {
+      await fh.chmod(mode);
+      await fh.writeFile(data, 'utf8');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    // A disk that filled up mid-write must not keep the torn copy's space taken.
+    await unlink(tmp).catch(() => undefined);
+    throw err;
   }
-  await rename(tmp, path);
   await syncDir(path);
 }
 
 export function writeFileAtomicSync(path: string, data: string, mode = 0o600): void {
   // Its own temporary name: an async write of the same file may be between its open and rename.
   const tmp = `${path}.sync.tmp`;
-  const fd = openSync(tmp, 'w', mode);
   try {
-    const buf = Buffer.from(data, 'utf8');
-    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+    const fd = openSync(tmp, 'w', mode);
+    try {
+      const buf = Buffer.from(data, 'utf8');
+      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* never created, or not a file */
+    }
+    throw err;
   }
-  renameSync(tmp, path);
   try {
     const d = openSync(dirname(path), 'r');
     try {
