@@ -44,6 +44,8 @@ export interface AssignmentStore {
   loadAll(): Promise<AssignedMonitor[]>;
   /** One agent's assignments: one query. */
   loadAgent(agentId: number): Promise<AssignedMonitor[]>;
+  /** The agent's assignments among these monitors and the monitors of these devices (one query): a change re-reads only what it touched. */
+  loadSome(agentId: number, monitorIds: readonly number[], deviceIds: readonly number[]): Promise<AssignedMonitor[]>;
   /** A monitor's assignment whether or not it is scheduled (on-demand polls); undefined if there is no such monitor. */
   loadMonitor(monitorId: number): Promise<AssignedMonitor | undefined>;
   agentOfMonitor(monitorId: number): Promise<number | undefined>;
@@ -78,6 +80,11 @@ export function createAssignmentStore(pool: pg.Pool, o: { jobTimeoutMs: number }
     },
     async loadAgent(agentId) {
       return (await pool.query<Row>(`${SCHEDULED} AND d.agent_id = $2`, [statuses, agentId])).rows.map(toAssigned);
+    },
+    async loadSome(agentId, monitorIds, deviceIds) {
+      if (monitorIds.length === 0 && deviceIds.length === 0) return [];
+      const r = await pool.query<Row>(`${SCHEDULED} AND d.agent_id = $2 AND (m.id = ANY($3::int[]) OR m.device_id = ANY($4::int[]))`, [statuses, agentId, [...monitorIds], [...deviceIds]]);
+      return r.rows.map(toAssigned);
     },
     async loadMonitor(monitorId) {
       const r = await pool.query<Row>(`${SELECT} WHERE m.id = $1`, [monitorId]);

@@ -3,7 +3,7 @@ import type { EventBus } from '../events.ts';
 import type { Log } from '../log.ts';
 import type { AssignedMonitor, AssignmentStore } from './assignment-store.ts';
 import { followChanges, type RoutingTarget } from './change-routing.ts';
-import { credentialKey, DEFAULT_PART_LIMITS, deltaMessage, diffAssignments, fullSetMessages, type PartLimits } from './schedule-messages.ts';
+import { credentialKey, DEFAULT_PART_LIMITS, deltaMessage, diffAssignments, diffPart, fullSetMessages, type PartLimits } from './schedule-messages.ts';
 
 /** The connected agents, as far as this service talks to them. */
 export interface AgentLinks {
@@ -56,12 +56,28 @@ interface Session {
   ready: boolean;
 }
 
+/** What a pending refresh re-reads: the agent's whole set, or only these monitors and devices. */
+interface Dirty {
+  timer: NodeJS.Timeout;
+  done: Promise<void>;
+  resolve: () => void;
+  all: boolean;
+  monitors: Set<number>;
+  devices: Set<number>;
+}
+
+/** What one change names: a monitor, a device, or (neither) the agent's whole set. */
+export interface ChangeScope {
+  monitor?: number;
+  device?: number;
+}
+
 interface AgentState {
   id: number;
   current: Map<number, AssignedMonitor>;
   revision: number;
   chain: Promise<void>;
-  dirty: { timer: NodeJS.Timeout; done: Promise<void>; resolve: () => void } | undefined;
+  dirty: Dirty | undefined;
   /** The re-read every connect starts with; results wait for it. */
   connectRead: Promise<void> | undefined;
   session: Session | undefined;
@@ -69,6 +85,9 @@ interface AgentState {
 
 const SENT_KEPT = 64;
 const RETRY_MS = 5000;
+/** More monitors and devices than this changed in one window: one read of the whole set is cheaper. */
+const TARGETED_MAX = 1000;
+const WHOLE: Pick<Dirty, 'all' | 'monitors' | 'devices'> = Object.freeze({ all: true, monitors: new Set<number>(), devices: new Set<number>() });
 
 /**
  * Per agent, the versioned set of monitors it polls on its own: every enabled monitor on its
@@ -103,22 +122,21 @@ export function createAssignmentService(o: AssignmentOptions) {
     return run;
   };
 
-  /** Applies a freshly read set: tracker and ownership first, then the delta to a connected agent. */
-  const apply = async (s: AgentState, rows: AssignedMonitor[]): Promise<void> => {
-    const next = new Map(rows.map((r) => [r.assignment.monitor_id, r]));
-    const change = diffAssignments(s.current, next);
+  /** Applies a change to the set: tracker and ownership first, then the delta to a connected agent. */
+  const apply = async (s: AgentState, change: { upsert: AssignedMonitor[]; remove: number[] }): Promise<void> => {
     if (change.upsert.length === 0 && change.remove.length === 0) return;
     for (const a of change.upsert) {
+      s.current.set(a.assignment.monitor_id, a);
       owner.set(a.assignment.monitor_id, s.id);
       o.tracker.set({ monitor_id: a.assignment.monitor_id, agent_id: s.id, interval_ms: a.assignment.interval_s * 1000 });
     }
     for (const id of change.remove) {
+      s.current.delete(id);
       // A monitor that moved to another agent already belongs to that one.
       if (owner.get(id) !== s.id) continue;
       owner.delete(id);
       o.tracker.remove(id);
     }
-    s.current = next;
     if (!live(s)?.ready) return;
     const sealed = await sealFor(s, change.upsert);
     const msg = deltaMessage(s.revision, change, sealed, limits);
@@ -167,29 +185,47 @@ export function createAssignmentService(o: AssignmentOptions) {
     o.log.info({ agent_id: s.id, revision, monitors: items.length, parts: msgs.length, why }, 'assignments: full set sent');
   };
 
-  const refresh = async (s: AgentState): Promise<void> => {
-    let rows: AssignedMonitor[];
+  /**
+   * Re-reads what changed: the whole set (connect, bulk changes, credentials, plugins) or only the
+   * monitors and devices named, so one change to a 100,000-monitor agent reads one row, not all.
+   */
+  const refresh = async (s: AgentState, what: Pick<Dirty, 'all' | 'monitors' | 'devices'>): Promise<void> => {
+    let change: { upsert: AssignedMonitor[]; remove: number[] };
     try {
-      rows = await o.store.loadAgent(s.id);
+      change = what.all
+        ? diffAssignments(s.current, new Map((await o.store.loadAgent(s.id)).map((r) => [r.assignment.monitor_id, r])))
+        : diffPart(s.current, await o.store.loadSome(s.id, [...what.monitors], [...what.devices]), what);
     } catch (err) {
       o.log.error({ err: (err as Error).message, agent_id: s.id }, 'assignments: reading the set failed; retrying');
       if (!stopped) setTimeout(() => markDirty(s.id), RETRY_MS).unref();
       return;
     }
-    await apply(s, rows);
+    await apply(s, change);
   };
 
-  const markDirty = (agentId: number): void => {
+  const markDirty = (agentId: number, scope: ChangeScope = {}): void => {
     if (stopped) return;
     const s = stateOf(agentId);
-    if (s.dirty) return;
-    let resolve = () => {};
-    const done = new Promise<void>((r) => (resolve = r));
-    const timer = setTimeout(() => {
-      s.dirty = undefined;
-      void enqueue(s, 'refresh', () => refresh(s)).then(resolve);
-    }, debounceMs);
-    s.dirty = { timer, done, resolve };
+    let d = s.dirty;
+    if (!d) {
+      let resolve = () => {};
+      const done = new Promise<void>((r) => (resolve = r));
+      const pending: Dirty = { timer: undefined as unknown as NodeJS.Timeout, done, resolve, all: false, monitors: new Set(), devices: new Set() };
+      pending.timer = setTimeout(() => {
+        s.dirty = undefined;
+        void enqueue(s, 'refresh', () => refresh(s, pending)).then(resolve);
+      }, debounceMs);
+      s.dirty = d = pending;
+    }
+    if (d.all) return;
+    if (scope.monitor !== undefined) d.monitors.add(scope.monitor);
+    else if (scope.device !== undefined) d.devices.add(scope.device);
+    else d.all = true;
+    if (d.all || d.monitors.size + d.devices.size > TARGETED_MAX) {
+      d.all = true;
+      d.monitors.clear();
+      d.devices.clear();
+    }
   };
 
   const agentsUsing = (pick: (a: AssignedMonitor) => boolean): number[] => {
@@ -213,7 +249,7 @@ export function createAssignmentService(o: AssignmentOptions) {
     connected(agentId, connection) {
       const s = stateOf(agentId);
       s.session = { connection, active: true, sent: [], acked: null, ready: false };
-      const read = enqueue(s, 'reading the set on connect', () => refresh(s));
+      const read = enqueue(s, 'reading the set on connect', () => refresh(s, WHOLE));
       s.connectRead = read;
       void read.then(() => s.connectRead === read && (s.connectRead = undefined));
       void enqueue(s, 'full set on connect', () => sendFull(s, 'connect'));
@@ -245,7 +281,10 @@ export function createAssignmentService(o: AssignmentOptions) {
         if (list) list.push(r);
         else byAgent.set(r.agent_id, [r]);
       }
-      for (const [id, list] of byAgent) await apply(stateOf(id), list);
+      for (const [id, list] of byAgent) {
+        const s = stateOf(id);
+        await apply(s, diffAssignments(s.current, new Map(list.map((r) => [r.assignment.monitor_id, r]))));
+      }
       unsubscribe.push(followChanges({ events: o.events, store: o.store, links: o.links, sealer: o.sealer, log: o.log, target: routes }));
       o.log.info({ agents: byAgent.size, monitors: rows.length }, 'assignments loaded');
     },

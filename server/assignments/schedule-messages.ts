@@ -30,6 +30,27 @@ export function diffAssignments(before: ReadonlyMap<number, AssignedMonitor>, af
   return { upsert, remove };
 }
 
+/**
+ * What changed among the monitors and devices that were re-read: `rows` are their scheduled
+ * assignments now; a monitor in `before` that was re-read (itself or through its device) and is
+ * not among `rows` left the set. Monitors not re-read are left alone.
+ */
+export function diffPart(
+  before: ReadonlyMap<number, AssignedMonitor>,
+  rows: readonly AssignedMonitor[],
+  reread: { monitors: ReadonlySet<number>; devices: ReadonlySet<number> },
+): { upsert: AssignedMonitor[]; remove: number[] } {
+  const after = new Map(rows.map((r) => [r.assignment.monitor_id, r]));
+  const upsert: AssignedMonitor[] = [];
+  const remove: number[] = [];
+  for (const [id, a] of after) if (before.get(id)?.json !== a.json) upsert.push(a);
+  for (const id of reread.monitors) if (before.has(id) && !after.has(id)) remove.push(id);
+  if (reread.devices.size > 0) {
+    for (const [id, a] of before) if (reread.devices.has(a.device_id) && !reread.monitors.has(id) && !after.has(id)) remove.push(id);
+  }
+  return { upsert, remove };
+}
+
 interface Part {
   assignments: Assignment[];
   credentials: SealedCredential[];

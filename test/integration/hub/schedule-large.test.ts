@@ -35,5 +35,14 @@ test('a set of 25,000 monitors with bulky plugin configs goes out in parts that 
   assert.ok(sizes.every((n) => n < MAX_MESSAGE_BYTES), `sizes ${sizes.join(', ')}`);
   assert.ok(parts.every((p) => p.assignments.length <= SCHEDULE_PART_ASSIGNMENTS && p.revision === last.revision && p.credentials.length === 1));
   assert.equal(a.held().size, 25_000);
+
+  // One change to this large set is one small delta, in time: only the changed monitor is re-read.
+  const one = [...a.held().keys()][12_345]!;
+  const from = a.messages.length;
+  const t0 = Date.now();
+  assert.equal((await s.api('PUT', `/api/v1/monitors/${one}`, { polling_interval: 120 })).status, 200);
+  const d = await a.next('schedule.delta', undefined, 5000, from);
+  assert.ok(Date.now() - t0 < 1000, `delta after ${Date.now() - t0} ms`);
+  assert.deepEqual([d.upsert.map((x) => [x.monitor_id, x.interval_s]), d.remove], [[[one, 120]], []]);
   a.close();
 });

@@ -1,0 +1,130 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Assignment, SealedCredential, ServerMessage } from '../../shared/protocol/index.ts';
+import { createEventBus } from '../events.ts';
+import { createLog } from '../log.ts';
+import type { AssignedMonitor, AssignmentStore } from './assignment-store.ts';
+import { createAssignmentService } from './assignments.ts';
+
+interface Row {
+  id: number;
+  agent: number;
+  device: number;
+  interval: number;
+  enabled: boolean;
+  deviceActive: boolean;
+}
+
+/** The assignment store over an in-memory table, counting what each read asked for. */
+function memoryStore(rows: Row[]) {
+  const reads = { whole: 0, some: [] as { monitors: number[]; devices: number[] }[] };
+  const toAssigned = (r: Row): AssignedMonitor => {
+    const assignment: Assignment = { monitor_id: r.id, target: { ip: `10.0.${r.device >> 8}.${r.device & 255}`, port: 5985, use_ssl: false }, plugin: { type: 'windows-wmi', config: {} }, interval_s: r.interval, timeout_ms: 1000, credential: { profile_id: 1, version: 1 } };
+    return { agent_id: r.agent, device_id: r.device, plugin_id: 1, credential_profile_id: 1, assignment, json: JSON.stringify(assignment) };
+  };
+  const scheduled = (agentId: number) => rows.filter((r) => r.agent === agentId && r.enabled && r.deviceActive);
+  const store: AssignmentStore = {
+    loadAll: async () => rows.filter((r) => r.enabled && r.deviceActive).map(toAssigned),
+    async loadAgent(agentId) {
+      reads.whole++;
+      return scheduled(agentId).map(toAssigned);
+    },
+    async loadSome(agentId, monitors, devices) {
+      reads.some.push({ monitors: [...monitors], devices: [...devices] });
+      return scheduled(agentId).filter((r) => monitors.includes(r.id) || devices.includes(r.device)).map(toAssigned);
+    },
+    loadMonitor: async (id) => rows.filter((r) => r.id === id).map(toAssigned)[0],
+    agentOfMonitor: async (id) => rows.find((r) => r.id === id)?.agent,
+    agentOfDevice: async (id) => rows.find((r) => r.device === id)?.agent,
+    agentsWithMonitors: async () => [...new Set(rows.map((r) => r.agent))],
+  };
+  return { store, reads };
+}
+
+/** One agent's link: what it was sent, on which connection. */
+function memoryLinks() {
+  const online = new Map<number, number>();
+  const sent: { agent: number; connection: number; msg: ServerMessage }[] = [];
+  return {
+    online,
+    sent,
+    links: {
+      send(agentId: number, msg: ServerMessage) {
+        const c = online.get(agentId);
+        if (c === undefined) return false;
+        sent.push({ agent: agentId, connection: c, msg });
+        return true;
+      },
+      connection: (agentId: number) => online.get(agentId),
+      onlineAgents: () => [...online.keys()],
+    },
+  };
+}
+
+function setup(rows: Row[], o: { sealer?: (agentId: number) => Promise<SealedCredential> } = {}) {
+  const events = createEventBus();
+  const { store, reads } = memoryStore(rows);
+  const l = memoryLinks();
+  const tracked = new Map<number, number>();
+  const service = createAssignmentService({
+    store,
+    links: l.links,
+    sealer: { sealRef: o.sealer ?? (async () => ({ profile_id: 1, version: 1, sealed: 'sealed-jwe' })), forgetProfile() {} },
+    tracker: { set: (e) => tracked.set(e.monitor_id, e.interval_ms), remove: (id) => tracked.delete(id) },
+    events,
+    log: createLog('silent'),
+    debounceMs: 10,
+  });
+  const connect = (agentId: number, connection: number) => {
+    l.online.set(agentId, connection);
+    events.emit('agent.online', { id: agentId, connection });
+  };
+  return { events, rows, reads, service, tracked, connect, ...l };
+}
+
+const site = (agent: number, n: number, firstId = 1): Row[] =>
+  Array.from({ length: n }, (_, i) => ({ id: firstId + i, agent, device: firstId + i, interval: 60, enabled: true, deviceActive: true }));
+
+const deltas = (sent: { msg: ServerMessage }[]) => sent.map((x) => x.msg).filter((m): m is Extract<ServerMessage, { type: 'schedule.delta' }> => m.type === 'schedule.delta');
+
+test('a change to one monitor or one device re-reads only that monitor or device, not the agent\'s whole set', async () => {
+  const t = setup(site(1, 5000));
+  await t.service.start();
+  t.connect(1, 1);
+  await t.service.settled();
+  assert.equal(t.reads.whole, 1, 'the connect reads the whole set');
+
+  t.rows[6]!.interval = 120;
+  t.events.emit('monitor.changed', { id: 7 });
+  await new Promise((r) => setTimeout(r, 5));
+  await t.service.settled();
+  t.rows[9]!.deviceActive = false;
+  t.events.emit('device.status_changed', { id: 10, status: 'inactive' });
+  await new Promise((r) => setTimeout(r, 5));
+  await t.service.settled();
+  t.events.emit('monitor.changed', { id: 4000, deleted: true });
+  t.rows.splice(3999, 1);
+  await t.service.settled();
+
+  assert.equal(t.reads.whole, 1, 'no further whole reads');
+  assert.deepEqual(t.reads.some, [{ monitors: [7], devices: [] }, { monitors: [], devices: [10] }, { monitors: [4000], devices: [] }]);
+  assert.deepEqual(deltas(t.sent).map((d) => [d.upsert.map((a) => [a.monitor_id, a.interval_s]), d.remove]), [[[[7, 120]], []], [[], [10]], [[], [4000]]]);
+  assert.equal(t.service.scheduleOf(1).monitors_assigned, 4998);
+  assert.equal(t.tracked.get(7), 120_000, 'the tracker follows');
+  assert.ok(!t.tracked.has(10) && !t.tracked.has(4000));
+});
+
+test('changes to more than a thousand monitors in one window are one read of the whole set', async () => {
+  const t = setup(site(1, 3000));
+  await t.service.start();
+  t.connect(1, 1);
+  await t.service.settled();
+  for (const r of t.rows) r.interval = 30;
+  for (const r of t.rows) t.events.emit('monitor.changed', { id: r.id });
+  await new Promise((r) => setTimeout(r, 5));
+  await t.service.settled();
+  assert.equal(t.reads.whole, 2);
+  assert.equal(t.reads.some.length, 0);
+  const full = t.sent.map((x) => x.msg).filter((m) => m.type === 'schedule.full');
+  assert.equal(full.length + deltas(t.sent).length, 2, 'the connect\'s full set, then one message for the change');
+});
