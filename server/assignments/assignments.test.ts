@@ -128,3 +128,32 @@ test('changes to more than a thousand monitors in one window are one read of the
   const full = t.sent.map((x) => x.msg).filter((m) => m.type === 'schedule.full');
   assert.equal(full.length + deltas(t.sent).length, 2, 'the connect\'s full set, then one message for the change');
 });
+
+test('a delta being prepared when the agent reconnects is not sent to the new session ahead of its full set', async () => {
+  let gate: Promise<void> | undefined;
+  let open = () => {};
+  const t = setup(site(1, 3), {
+    sealer: async () => {
+      await gate;
+      return { profile_id: 1, version: 1, sealed: 'sealed-jwe' };
+    },
+  });
+  await t.service.start();
+  t.connect(1, 1);
+  await t.service.settled();
+  gate = new Promise((r) => (open = r));
+  t.rows[0]!.interval = 120;
+  t.events.emit('monitor.changed', { id: 1 });
+  await new Promise((r) => setTimeout(r, 30));
+  // The delta waits for its credential; meanwhile the agent's link drops and it dials again.
+  t.events.emit('agent.offline', { id: 1, connection: 1 });
+  t.connect(1, 2);
+  open();
+  gate = undefined;
+  await t.service.settled();
+  const second = t.sent.filter((x) => x.connection === 2).map((x) => x.msg);
+  assert.equal(second[0]?.type, 'schedule.full', `the new session starts with its full set (got ${second.map((m) => m.type).join(', ')})`);
+  assert.equal(second.filter((m) => m.type === 'schedule.delta').length, 0, 'the change travels inside that full set');
+  const full = second[0] as Extract<ServerMessage, { type: 'schedule.full' }>;
+  assert.equal(full.assignments.find((a) => a.monitor_id === 1)?.interval_s, 120);
+});

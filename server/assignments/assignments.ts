@@ -137,13 +137,15 @@ export function createAssignmentService(o: AssignmentOptions) {
       owner.delete(id);
       o.tracker.remove(id);
     }
-    if (!live(s)?.ready) return;
+    const session = live(s);
+    if (!session?.ready) return;
     const sealed = await sealFor(s, change.upsert);
+    // A session that started meanwhile gets the change in its own full set (queued behind this).
+    if (live(s) !== session) return;
     const msg = deltaMessage(s.revision, change, sealed, limits);
     if (!msg) return sendFull(s, 'change too large for one delta');
-    if (!live(s)) return;
     s.revision++;
-    if (o.links.send(s.id, msg)) remember(s.session!, s.revision);
+    if (o.links.send(s.id, msg)) remember(session, s.revision);
   };
 
   /** The session if it is still the agent's current connection. */
