@@ -24,3 +24,33 @@ test('due heap: pops in (due, id) order and moves or removes items in place', ()
   }
   assert.ok(out.every((x) => x.pos === -1 && (x.id < 50 || x.id >= 80)));
 });
+
+test('due heap: many moves and removals keep the pop order of a sorted model', () => {
+  const h = createDueHeap<DueItem>();
+  let seed = 7;
+  const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const items = new Map<number, DueItem>();
+  const want = new Map<number, number>();
+  for (let id = 1; id <= 2000; id++) {
+    const x = item(id);
+    items.set(id, x);
+    const due = Math.floor(rand() * 500);
+    h.set(x, due);
+    want.set(id, due);
+  }
+  for (let id = 1; id <= 2000; id += 3) {
+    const due = Math.floor(rand() * 500);
+    h.set(items.get(id)!, due);
+    want.set(id, due);
+  }
+  for (let id = 2; id <= 2000; id += 7) {
+    h.remove(items.get(id)!);
+    want.delete(id);
+  }
+  assert.equal(h.size, want.size);
+  const order: [number, number][] = [];
+  for (let e = h.pop(); e; e = h.pop()) order.push([e.due, e.id]);
+  const expected = [...want].map(([id, due]) => [due, id] as [number, number]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  assert.deepEqual(order, expected);
+  assert.equal(h.peek(), undefined);
+});

@@ -1,5 +1,6 @@
 /**
- * Binary min-heap keyed by (due, id). Intrusive: each item carries its own heap position, so an
+ * Binary min-heap keyed by (due, id): the agent's poll schedule and the server's expectation
+ * tracker both keep their monitors in one. Intrusive: each item carries its own heap position, so an
  * item is moved or removed in O(log n) without an index map (100,000 items cost one array).
  * The id tie-break makes the pop order deterministic for items due in the same millisecond.
  */

@@ -116,3 +116,46 @@ test('with real timers, 2,000 monitors at 1 s fire within a few tens of ms of th
   assert.ok(late[0]! >= 0, 'never early');
   assert.ok(p999 < 200, `99.9th percentile lateness ${p999} ms`);
 });
+
+test('server time stepping back (offset re-measured) never repeats a slot, through an interval change or a re-add', () => {
+  const last11 = T0 + phaseOf(11, 60_000);
+  let now = last11 + 200;
+  const seen: DuePoll[] = [];
+  const t = createPollSchedule({ now: () => now, onDue: (p) => void seen.push(p), timers: { set: () => 1, clear() {} } });
+  t.start();
+  t.replaceAll([assignment(11, 60)]);
+  now = last11 + 60_000;
+  t.tick();
+  const fired11 = seen.map((p) => p.slot);
+  assert.deepEqual(fired11, [last11 + 60_000]);
+  now -= 5_000; // the offset is measured again: server time is 5 s earlier than believed
+  // 60 s slots are all on the 30 s grid of the same monitor: without a floor the re-phase lands on the slot just fired.
+  t.upsert(assignment(11, 30));
+  t.remove(11);
+  t.upsert(assignment(11, 30));
+  for (let i = 0; i < 130; i++) {
+    now += 1000;
+    t.tick();
+  }
+  const slots = seen.map((p) => p.slot);
+  assert.equal(new Set(slots).size, slots.length, `no slot twice: ${slots.map((x) => x - last11).join(', ')}`);
+  assert.ok(slots.slice(1).every((x) => x > fired11[0]!), 'nothing at or before the slot already fired');
+  assert.ok(slots.length >= 4, 'the new 30 s interval applies');
+  assert.equal(t.lastSlot(), slots.at(-1));
+});
+
+test('a schedule started with the floor of a previous run fires nothing at or before it, even if the clock is behind', () => {
+  let now = T0 + 50_000;
+  const seen: DuePoll[] = [];
+  const floor = T0 + 58_000;
+  const s = createPollSchedule({ now: () => now, onDue: (p) => void seen.push(p), floor, timers: { set: () => 1, clear() {} } });
+  s.start();
+  s.replaceAll(Array.from({ length: 200 }, (_, i) => assignment(i + 1, 10)));
+  for (let i = 0; i < 40; i++) {
+    now += 500;
+    s.tick();
+  }
+  assert.ok(seen.length > 200);
+  assert.ok(seen.every((p) => p.slot > floor), 'every slot after the floor');
+  assert.equal(s.lastSlot(), Math.max(...seen.map((p) => p.slot)));
+});

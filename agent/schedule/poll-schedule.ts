@@ -1,6 +1,6 @@
 import type { Assignment } from '../../shared/protocol/index.ts';
+import { createDueHeap, type DueItem } from '../../shared/due-heap.ts';
 import { nextSlot, slotAtOrBefore } from '../../shared/schedule.ts';
-import { createDueHeap } from './due-heap.ts';
 
 /** One poll that is due: the monitor's assignment and its slot (server-clock epoch ms). */
 export interface DuePoll {
@@ -19,6 +19,11 @@ export interface PollScheduleOptions {
   maxSleepMs?: number;
   /** Most polls fired per wake-up; the rest follow on the next turn of the event loop. */
   maxPerTick?: number;
+  /**
+   * The latest slot fired before (server clock, e.g. persisted across a restart): no monitor that
+   * starts or is re-phased gets a slot at or before it.
+   */
+  floor?: number;
   /** For tests: replace the timer (the default is setTimeout). */
   timers?: { set(fn: () => void, ms: number): unknown; clear(handle: unknown): void };
 }
@@ -35,11 +40,19 @@ export interface PollScheduleStats {
   next_due: number | null;
 }
 
+interface Entry extends DueItem {
+  assignment: Assignment;
+}
+
 /**
  * The agent's schedule: every assigned monitor in a min-heap by its next slot, one timer for all.
  * Slots come from shared/schedule.ts (k * interval + a phase hashed from the monitor id), so a poll's
  * stamp is the same across retries, restarts and replays. A monitor joining (or an agent starting)
  * begins at its next slot from now: slots missed while the process was not running are not backfilled.
+ *
+ * Each (monitor, slot) is handed out once: a monitor's slots only move forward, and one that starts
+ * or changes interval begins after the latest slot fired by any monitor (`lastSlot`), so a clock
+ * offset measured smaller after a reconnect (server time stepping back) cannot repeat a slot.
  */
 export interface PollSchedule {
   /** Makes the schedule hold exactly these assignments (a full set arrived or was loaded). */
@@ -53,6 +66,8 @@ export interface PollSchedule {
   /** Fires every slot due now (the timer calls this; tests may too). */
   tick(): void;
   stats(): PollScheduleStats;
+  /** The latest slot handed to onDue (or the floor it started with); null before any. */
+  lastSlot(): number | null;
 }
 
 export function createPollSchedule(o: PollScheduleOptions): PollSchedule {
@@ -60,7 +75,10 @@ export function createPollSchedule(o: PollScheduleOptions): PollSchedule {
   const maxSleep = o.maxSleepMs ?? 1000;
   const maxPerTick = o.maxPerTick ?? 2000;
   const timers = o.timers ?? { set: (fn: () => void, ms: number) => setTimeout(fn, ms), clear: (h: unknown) => clearTimeout(h as NodeJS.Timeout) };
-  const heap = createDueHeap<Assignment>();
+  const heap = createDueHeap<Entry>();
+  const entries = new Map<number, Entry>();
+  /** The latest slot fired: monitors that start or are re-phased begin after it. */
+  let floor = o.floor ?? Number.NEGATIVE_INFINITY;
   let running = false;
   let timer: unknown;
   /** Server time the armed timer wakes at (Infinity when none). */
@@ -105,7 +123,7 @@ export function createPollSchedule(o: PollScheduleOptions): PollSchedule {
     const now = o.now();
     let n = 0;
     for (let head = heap.peek(); head && head.due <= now && n < maxPerTick; head = heap.peek(), n++) {
-      const a = head.value;
+      const a = head.assignment;
       const iv = intervalMs(a);
       let slot = head.due;
       if (now - slot >= iv) {
@@ -115,7 +133,8 @@ export function createPollSchedule(o: PollScheduleOptions): PollSchedule {
         slot = latest;
       }
       worstLate = Math.max(worstLate, now - slot);
-      heap.set(a.monitor_id, slot + iv, a);
+      heap.set(head, slot + iv);
+      if (slot > floor) floor = slot;
       fired++;
       o.onDue({ assignment: a, slot });
     }
@@ -135,12 +154,27 @@ export function createPollSchedule(o: PollScheduleOptions): PollSchedule {
   }
 
   const upsert = (a: Assignment, now: number): void => {
-    const e = heap.get(a.monitor_id);
-    if (e && e.value.interval_s === a.interval_s) {
-      e.value = a;
+    const e = entries.get(a.monitor_id);
+    if (e && e.assignment.interval_s === a.interval_s) {
+      e.assignment = a;
       return;
     }
-    heap.set(a.monitor_id, nextSlot(a.monitor_id, intervalMs(a), now), a);
+    const due = nextSlot(a.monitor_id, intervalMs(a), Math.max(now, floor + 1));
+    if (e) {
+      e.assignment = a;
+      heap.set(e, due);
+      return;
+    }
+    const fresh: Entry = { id: a.monitor_id, due, pos: -1, assignment: a };
+    entries.set(a.monitor_id, fresh);
+    heap.set(fresh, due);
+  };
+
+  const remove = (id: number): void => {
+    const e = entries.get(id);
+    if (!e) return;
+    entries.delete(id);
+    heap.remove(e);
   };
 
   return {
@@ -151,7 +185,7 @@ export function createPollSchedule(o: PollScheduleOptions): PollSchedule {
         keep.add(a.monitor_id);
         upsert(a, now);
       }
-      for (const id of [...heap.ids()]) if (!keep.has(id)) heap.remove(id);
+      for (const id of [...entries.keys()]) if (!keep.has(id)) remove(id);
       arm();
     },
     upsert(a) {
@@ -159,10 +193,10 @@ export function createPollSchedule(o: PollScheduleOptions): PollSchedule {
       arm();
     },
     remove(id) {
-      heap.remove(id);
+      remove(id);
       arm();
     },
-    has: (id) => heap.get(id) !== undefined,
+    has: (id) => entries.has(id),
     start() {
       if (running) return;
       running = true;
@@ -178,5 +212,6 @@ export function createPollSchedule(o: PollScheduleOptions): PollSchedule {
       worstLate = 0;
       return s;
     },
+    lastSlot: () => (Number.isFinite(floor) ? floor : null),
   };
 }

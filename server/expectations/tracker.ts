@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { nextSlot, slotAtOrBefore } from '../../shared/schedule.ts';
 import type { PollResult, WriteOutcome } from '../metrics/poll-result.ts';
 import { systemClock, type Clock } from './clock.ts';
-import { createDueHeap, type DueItem } from './due-heap.ts';
+import { createDueHeap, type DueItem } from '../../shared/due-heap.ts';
 
 /**
  * The server's side of the schedule: agents run their monitors' polls on their own clocks
