@@ -157,3 +157,34 @@ test('a delta being prepared when the agent reconnects is not sent to the new se
   const full = second[0] as Extract<ServerMessage, { type: 'schedule.full' }>;
   assert.equal(full.assignments.find((a) => a.monitor_id === 1)?.interval_s, 120);
 });
+
+test('a burst of resyncs and mismatched acks costs one full set, not one each', async () => {
+  let gate: Promise<void> | undefined;
+  let open = () => {};
+  const t = setup(site(1, 20), {
+    sealer: async () => {
+      await gate;
+      return { profile_id: 1, version: 1, sealed: 'sealed-jwe' };
+    },
+  });
+  await t.service.start();
+  t.connect(1, 1);
+  await t.service.settled();
+  const fulls = () => t.sent.filter((x) => x.msg.type === 'schedule.full').length;
+  assert.equal(fulls(), 1);
+  // The first request's set is being built (sealing) while 200 more arrive.
+  gate = new Promise((r) => (open = r));
+  t.service.resync(1, 1, null, 'lost my state');
+  await new Promise((r) => setTimeout(r, 5));
+  for (let i = 0; i < 100; i++) {
+    t.service.resync(1, 1, 5, 'gap');
+    t.service.acknowledged(1, 1, 12345);
+  }
+  open();
+  gate = undefined;
+  await t.service.settled();
+  assert.equal(fulls(), 3, 'the one being built, then one for everything asked meanwhile');
+  t.service.resync(1, 2, null, 'an old connection');
+  await t.service.settled();
+  assert.equal(fulls(), 3, 'a request from another connection is ignored');
+});

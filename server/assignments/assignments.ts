@@ -54,6 +54,8 @@ interface Session {
   acked: number | null;
   /** The full set went out on this connection: from now on changes go as deltas. */
   ready: boolean;
+  /** A full set for this connection is queued and has not started: further requests join it. */
+  fullQueued: boolean;
 }
 
 /** What a pending refresh re-reads: the agent's whole set, or only these monitors and devices. */
@@ -173,6 +175,20 @@ export function createAssignmentService(o: AssignmentOptions) {
     return sealed;
   };
 
+  /**
+   * Queues one full set for the session; requests made before it starts (resyncs, ack mismatches
+   * in a burst) are answered by it, so an agent asking repeatedly costs one set, not one each.
+   */
+  const queueFull = (s: AgentState, session: Session, why: string): boolean => {
+    if (session.fullQueued) return false;
+    session.fullQueued = true;
+    void enqueue(s, `full set (${why})`, () => {
+      session.fullQueued = false;
+      return live(s) === session ? sendFull(s, why) : Promise.resolve();
+    });
+    return true;
+  };
+
   const sendFull = async (s: AgentState, why: string): Promise<void> => {
     const session = live(s);
     if (!session) return;
@@ -250,11 +266,12 @@ export function createAssignmentService(o: AssignmentOptions) {
     knownAgents: () => [...agents.keys()],
     connected(agentId, connection) {
       const s = stateOf(agentId);
-      s.session = { connection, active: true, sent: [], acked: null, ready: false };
+      const session: Session = { connection, active: true, sent: [], acked: null, ready: false, fullQueued: false };
+      s.session = session;
       const read = enqueue(s, 'reading the set on connect', () => refresh(s, WHOLE));
       s.connectRead = read;
       void read.then(() => s.connectRead === read && (s.connectRead = undefined));
-      void enqueue(s, 'full set on connect', () => sendFull(s, 'connect'));
+      queueFull(s, session, 'connect');
     },
     disconnected(agentId, connection) {
       const s = agents.get(agentId);
@@ -321,15 +338,15 @@ export function createAssignmentService(o: AssignmentOptions) {
         session.acked = Math.max(session.acked ?? 0, revision);
         return;
       }
-      o.log.warn({ agent_id: agentId, acked: revision, sent: session.sent.at(-1) ?? null }, 'assignments: the agent acknowledged a revision it was not sent; sending the full set');
-      void enqueue(s, 'full set after an ack mismatch', () => sendFull(s, 'ack mismatch'));
+      if (queueFull(s, session, 'ack mismatch')) {
+        o.log.warn({ agent_id: agentId, acked: revision, sent: session.sent.at(-1) ?? null }, 'assignments: the agent acknowledged a revision it was not sent; sending the full set');
+      }
     },
     /** schedule.resync: the agent saw a gap or lost its set. */
     resync(agentId: number, connection: number, have: number | null, reason: string): void {
       const s = agents.get(agentId);
       if (!s?.session || s.session.connection !== connection) return;
-      o.log.info({ agent_id: agentId, have, reason }, 'assignments: the agent asked for the full set');
-      void enqueue(s, 'full set on resync', () => sendFull(s, 'resync'));
+      if (queueFull(s, s.session, 'resync')) o.log.info({ agent_id: agentId, have, reason }, 'assignments: the agent asked for the full set');
     },
     scheduleOf(agentId: number): ScheduleState {
       const s = agents.get(agentId);
