@@ -54,8 +54,10 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
   let resolveFatal: (r: string) => void = () => {};
   const fatal = new Promise<string>((r) => (resolveFatal = r));
 
-  const offline = createOfflineState({ file: join(cfg.home, STATE_FILE), maxOfflineMs: cfg.max_offline_hours * 3_600_000, log });
+  let schedule: PollSchedule | undefined;
+  const offline = createOfflineState({ file: join(cfg.home, STATE_FILE), maxOfflineMs: cfg.max_offline_hours * 3_600_000, log, lastSlot: () => schedule?.lastSlot() ?? null });
   const initialOffsetMs = offline.load();
+  const floor = offline.savedLastSlot();
 
   const spoolResult = (item: SpooledResult): void => {
     spool.append([item]).then(
@@ -88,20 +90,21 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
     reply: (m) => void link.send(m),
     log,
   });
-  const schedule = createPollSchedule({ now: () => offline.serverNow(), onDue: (p) => poller.onDue(p) });
+  // Started after the latest slot the previous run fired: a restart never polls a slot twice.
+  const sched = (schedule = createPollSchedule({ now: () => offline.serverNow(), onDue: (p) => poller.onDue(p), ...(floor !== null ? { floor } : {}) }));
   const store = createAssignmentStore({
     file: join(cfg.home, SCHEDULE_FILE),
     log,
     onChange: (c) => {
-      if (c.kind === 'full') return schedule.replaceAll(c.assignments);
-      for (const id of c.remove) schedule.remove(id);
-      for (const a of c.upsert) schedule.upsert(a);
+      if (c.kind === 'full') return sched.replaceAll(c.assignments);
+      for (const id of c.remove) sched.remove(id);
+      for (const a of c.upsert) sched.upsert(a);
     },
     onPersisted: (revision) => void link.send({ type: 'schedule.ack', revision }),
     onResync: (have, reason) => void link.send({ type: 'schedule.resync', have, reason }),
   });
   store.load();
-  schedule.start();
+  sched.start();
 
   async function onDiscovery(job: DiscoveryJob): Promise<void> {
     if (discoveries.has(job.run_id)) return;
@@ -187,10 +190,10 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
     link,
     spool,
     store,
-    schedule,
+    schedule: sched,
     fatal,
     async stop() {
-      schedule.stop();
+      sched.stop();
       for (const ac of discoveries.values()) ac.abort();
       await runner.stop();
       await store.close();

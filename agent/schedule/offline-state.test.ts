@@ -90,3 +90,30 @@ test('a damaged state file is logged and ignored', async () => {
   await h.state.close();
   assert.equal(JSON.parse(readFileSync(h.file, 'utf8')).format, 1, 'rewritten whole');
 });
+
+test('the latest slot fired is saved and handed to the next start; one implausibly far ahead is ignored', async () => {
+  const h = harness();
+  let last: number | null = null;
+  const file = h.file;
+  const rec = () => {};
+  const log = { info: rec, warn: rec, error: rec };
+  const first = createOfflineState({ file, maxOfflineMs: 2 * HOUR, log, localNow: () => h.clock.now, lastSlot: () => last });
+  first.load();
+  assert.equal(first.savedLastSlot(), null, 'nothing saved yet');
+  last = h.clock.now - 300;
+  await first.close();
+  assert.equal(readAgentState(file)!.last_slot, last);
+
+  const again = harness(h.dir, h.clock);
+  again.state.load();
+  assert.equal(again.state.savedLastSlot(), last);
+  await again.state.close();
+  assert.equal(readAgentState(file)!.last_slot, last, 'kept until the schedule fires a later one');
+
+  writeFileSync(file, JSON.stringify({ ...readAgentState(file)!, last_slot: h.clock.now + 2 * HOUR }));
+  const ahead = harness(h.dir, h.clock);
+  ahead.state.load();
+  assert.equal(ahead.state.savedLastSlot(), null);
+  assert.ok(ahead.logs.some((l) => l.level === 'warn' && /far ahead/.test(l.msg)));
+  await ahead.state.close();
+});

@@ -17,9 +17,14 @@ export const AgentState = z.object({
   /** Polls run while the link was down (all outages, persisted). */
   polls_offline: z.number().int().nonnegative(),
   polling_paused: z.boolean(),
+  /** Server-clock epoch ms of the latest slot the schedule fired: after a restart no slot at or before it is polled again. */
+  last_slot: z.number().int().nonnegative().nullable().optional(),
   saved_at: z.string(),
 });
 export type AgentState = z.infer<typeof AgentState>;
+
+/** A saved latest slot further ahead of the clock than this is not waited for. */
+const MAX_LAST_SLOT_AHEAD_MS = 3_600_000;
 
 export interface OfflineLog {
   info(o: object, msg: string): void;
@@ -36,6 +41,8 @@ export interface OfflineStateOptions {
   localNow?: () => number;
   /** Counters are written at most this often (and on every link change and at stop). */
   saveEveryMs?: number;
+  /** The latest slot the schedule fired (saved with the state). */
+  lastSlot?: () => number | null;
 }
 
 export interface OfflineSnapshot {
@@ -53,6 +60,8 @@ export interface OfflineSnapshot {
 export interface OfflineState {
   /** Reads state.json (a damaged one is logged and ignored); returns the persisted clock offset. */
   load(): number;
+  /** The latest slot fired before this start, as last saved (null: unknown, or implausibly far ahead). */
+  savedLastSlot(): number | null;
   /** Server-corrected time: the agent clock plus the last measured offset. */
   serverNow(): number;
   setOffset(ms: number): void;
@@ -75,6 +84,7 @@ export function createOfflineState(o: OfflineStateOptions): OfflineState {
   let pollsOffline = 0;
   let paused = false;
   let savedAt = -Infinity;
+  let savedLastSlot: number | null = null;
   let saveTimer: NodeJS.Timeout | undefined;
   let writing: Promise<void> | undefined;
   let closed = false;
@@ -90,6 +100,7 @@ export function createOfflineState(o: OfflineStateOptions): OfflineState {
       last_connected_at: lastConnectedAt,
       polls_offline: pollsOffline,
       polling_paused: paused,
+      last_slot: o.lastSlot?.() ?? savedLastSlot,
       saved_at: new Date(localNow()).toISOString(),
     };
     return JSON.stringify(s);
@@ -149,12 +160,19 @@ export function createOfflineState(o: OfflineStateOptions): OfflineState {
       offset = state?.clock_offset_ms ?? 0;
       pollsOffline = state?.polls_offline ?? 0;
       lastConnectedAt = state?.last_connected_at ?? null;
+      savedLastSlot = state?.last_slot ?? null;
+      if (savedLastSlot !== null && savedLastSlot > serverNow() + MAX_LAST_SLOT_AHEAD_MS) {
+        // The clock (or the saved offset) was far off when it was saved: waiting for it would stop polling.
+        o.log.warn({ last_slot: new Date(savedLastSlot).toISOString() }, 'the saved latest slot lies far ahead of the clock; ignored');
+        savedLastSlot = null;
+      }
       // Not connected yet: the outage goes on from when it began (or from when the agent last knew it was connected).
       offlineSince = state?.offline_since ?? lastConnectedAt ?? serverNow();
       paused = false;
       checkPause();
       return offset;
     },
+    savedLastSlot: () => savedLastSlot,
     serverNow,
     setOffset(ms) {
       offset = ms;
