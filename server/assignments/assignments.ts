@@ -86,6 +86,12 @@ interface AgentState {
 }
 
 const SENT_KEPT = 64;
+/**
+ * A result stamped further than this past the server's clock is dropped: a slot is never later
+ * than the agent's (server-corrected) now, and a stored future time would freeze last_polled and
+ * the failure count until the clock caught up.
+ */
+export const MAX_RESULT_AHEAD_MS = 5 * 60_000;
 const RETRY_MS = 5000;
 /** More monitors and devices than this changed in one window: one read of the whole set is cheaper. */
 const TARGETED_MAX = 1000;
@@ -315,8 +321,9 @@ export function createAssignmentService(o: AssignmentOptions) {
     },
     /**
      * The results of monitors in the agent's current set; the rest (deleted, disabled, moved while
-     * the agent was offline, or never its own) are left out and counted in one log line. Waits for
-     * a pending re-read so a change made just before is honoured.
+     * the agent was offline, or never its own) are left out and counted in one log line, as are
+     * results stamped more than MAX_RESULT_AHEAD_MS ahead of the server's clock. Waits for a
+     * pending re-read so a change made just before is honoured.
      */
     async ownResults(agentId: number, items: readonly ResultItem[]): Promise<ResultItem[]> {
       const s = agents.get(agentId);
@@ -324,10 +331,16 @@ export function createAssignmentService(o: AssignmentOptions) {
       if (s?.dirty) await s.dirty.done;
       const current = s?.current;
       const owned = current ? items.filter((r) => current.has(r.monitor_id)) : [];
+      const latest = Date.now() + MAX_RESULT_AHEAD_MS;
+      const timely = owned.filter((r) => Date.parse(r.time) <= latest);
       if (owned.length < items.length) {
-        o.log.info({ agent_id: agentId, dropped: items.length - owned.length, stored: owned.length }, 'assignments: results for monitors not assigned to this agent acknowledged and dropped');
+        o.log.info({ agent_id: agentId, dropped: items.length - owned.length, stored: timely.length }, 'assignments: results for monitors not assigned to this agent acknowledged and dropped');
       }
-      return owned;
+      if (timely.length < owned.length) {
+        const first = owned.find((r) => Date.parse(r.time) > latest)!;
+        o.log.warn({ agent_id: agentId, dropped: owned.length - timely.length, monitor_id: first.monitor_id, time: first.time }, "assignments: results stamped ahead of the server's clock acknowledged and dropped (is the agent's clock offset wrong?)");
+      }
+      return timely;
     },
     /** schedule.ack: progress when it names a revision sent on this connection, else the full set again. */
     acknowledged(agentId: number, connection: number, revision: number): void {

@@ -194,6 +194,28 @@ test('results for monitors not in the agent\'s current set are acknowledged and 
   a.close();
 });
 
+test('a result stamped far ahead of the server clock is acknowledged and dropped, leaving last_polled and the failure count alone', async () => {
+  const { agent, ids } = await site('future', 1);
+  const a = await connectRaw(s, agent);
+  await a.next('schedule.full', (m) => !m.more);
+  const now = new Date(Date.now() - 60_000).toISOString();
+  const ahead = new Date(Date.now() + 86_400_000).toISOString();
+  a.send({
+    type: 'results.batch',
+    results: [
+      { seq: 1, job_id: 'a', monitor_id: ids[0], time: ahead, attempts: 1, metrics },
+      { seq: 2, job_id: 'b', monitor_id: ids[0], time: now, attempts: 1, metrics },
+    ],
+  });
+  assert.deepEqual((await a.next('results.ack')).seqs, [1, 2]);
+  const rows = await db.query('SELECT time FROM metrics WHERE monitor_id = $1', [ids[0]]);
+  assert.deepEqual(rows.rows.map((r) => r.time.toISOString()), [now], 'only the result in the past is stored');
+  const m = (await s.api('GET', `/api/v1/monitors/${ids[0]}`)).body;
+  assert.equal(m.last_polled, now, 'last_polled is not pushed into the future');
+  assert.ok(s.logs.some((l) => l.includes('stamped ahead of the server') && l.includes(ahead)));
+  a.close();
+});
+
 test('POST /monitors/:id/poll polls now through the agent and answers with the metrics or the failure, storing nothing', async () => {
   const { agent, ids } = await site('on-demand', 2);
   await s.api('PUT', `/api/v1/monitors/${ids[1]}`, { enabled: false });
