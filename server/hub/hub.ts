@@ -63,6 +63,8 @@ export function createHub(o: HubOptions): Hub {
     closed(s) {
       sockets.delete(s);
       if (!o.registry.remove(s)) return;
+      // The next session's first report is written at once (and a deleted agent leaves nothing behind).
+      lastHealthWrite.delete(s.agentId);
       presenceWrite(s.agentId, 'UPDATE agents SET last_seen = now() WHERE id = $1', [s.agentId]);
       o.events.emit('agent.offline', { id: s.agentId, connection: s.connection });
     },

@@ -276,6 +276,22 @@ test('GET /agents/:id shows the last health report\'s offline and spool facts, i
   a.close();
 });
 
+test('the first health report of a new session is shown at once, even right after the previous session\'s', async () => {
+  const { agent } = await site('health-reconnect', 0);
+  const health = (backlog: number) => ({ type: 'heartbeat', sent_at: Date.now(), health: { spool_backlog: backlog, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} } });
+  let a = await connectRaw(s, agent);
+  a.send(health(1));
+  await waitFor(async () => (await s.api('GET', `/api/v1/agents/${agent.agent_id}`)).body.health?.spool_backlog === 1);
+  a.close();
+  await a.closed;
+  await waitFor(async () => !(await s.api('GET', `/api/v1/agents/${agent.agent_id}`)).body.online);
+  a = await connectRaw(s, agent);
+  a.send(health(2));
+  // Within heartbeat_ms / 2 of the first write: the per-agent throttle must not carry over.
+  await waitFor(async () => (await s.api('GET', `/api/v1/agents/${agent.agent_id}`)).body.health?.spool_backlog === 2, 450);
+  a.close();
+});
+
 test('revisions never go backwards across a server restart', async () => {
   const { agent } = await site('restart', 1);
   let a = await connectRaw(s, agent);
