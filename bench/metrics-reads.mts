@@ -4,7 +4,10 @@
  *   1. one monitor's year at 1-day buckets (avg, min, max per day);
  *   2. the fleet's top 10 monitors by peak CPU over the last 24 hours.
  *
- *   NMSLITE_TEST_TIMESCALE_URL=postgres://postgres@127.0.0.1:55432/postgres npx tsx bench/metrics-reads.mts [--monitors 10000] [--year-monitors 10] [--runs 40] [--raw-runs 8]
+ *   NMSLITE_TEST_TIMESCALE_URL=postgres://postgres@127.0.0.1:55432/postgres npx tsx bench/metrics-reads.mts [--monitors 10000] [--year-monitors 10] [--runs 40] [--raw-runs 8] [--keep]
+ *
+ * --keep leaves the loaded database in place and prints its URL; NMSLITE_BENCH_DB_URL=<that URL> then
+ * measures again on it without loading (the load takes about 5 minutes on 2 cores).
  *
  * Data: every monitor has the last 25 hours at 60 s (10,000 monitors: 15 M rows, what the fleet query
  * scans); `--year-monitors` of them have the whole year before that too (525,600 samples each),
@@ -45,17 +48,22 @@ async function measure(label: string, runs: number, fn: (i: number) => Promise<u
   return r;
 }
 
-const db = await startTestDatabase({ backend: 'timescaledb' });
+const reuse = process.env.NMSLITE_BENCH_DB_URL;
+const db = reuse ? { url: reuse, stop: async () => {} } : await startTestDatabase({ backend: 'timescaledb' });
+const keep = process.argv.includes('--keep');
 const c = new pg.Client({ connectionString: db.url });
 await c.connect();
 const q = async (sql: string, params: unknown[] = []) => (await c.query(sql, params)).rows;
 const pool = new pg.Pool({ connectionString: db.url, max: 4 });
 try {
+  const loaded = reuse ? (await q('SELECT max(time) AS t FROM metrics'))[0].t as Date | null : null;
+  if (loaded) console.log(`reusing ${reuse}: data up to ${loaded.toISOString()}`);
+  const now = loaded ? Math.floor(loaded.getTime() / 60_000) * 60_000 + 60_000 : Math.floor(Date.now() / 60_000) * 60_000;
+  if (!loaded) {
   await q('SET synchronous_commit = off');
   await applyRetention({ pool, mode: 'timescaledb', log: silent, retentionDays: 0, compressAfterDays: 7 });
   await q("SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs WHERE hypertable_name IN ('metrics', 'metrics_5m', 'metrics_1h')");
   await seedBenchMonitors(c, MONITORS);
-  const now = Math.floor(Date.now() / 60_000) * 60_000;
   const recentStart = new Date(now - 25 * 3600_000);
   const yearStart = new Date(recentStart.getTime() - 365 * 86400_000);
   await q('SELECT setseed(0.7)');
@@ -66,7 +74,6 @@ try {
       await q(`INSERT INTO metrics ${REALISTIC_SAMPLES} ORDER BY 1, 2`, [yearStart, 1, YEAR_MONITORS, d * 1440, Math.min(365, d + 30) * 1440]);
     }
   });
-  const rows = Number((await q('SELECT count(*) AS n FROM metrics'))[0].n);
   await timed('refresh the aggregates (what the policies do)', async () => {
     await q("CALL refresh_continuous_aggregate('metrics_5m', NULL, NULL)");
     await q("CALL refresh_continuous_aggregate('metrics_1h', NULL, NULL)");
@@ -76,6 +83,8 @@ try {
     for (const v of ['metrics_5m', 'metrics_1h']) await q(`SELECT count(compress_chunk(ch, if_not_compressed => true)) FROM show_chunks('${v}', older_than => interval '30 days') ch`);
   });
   await q('ANALYZE');
+  }
+  const rows = Number((await q('SELECT count(*) AS n FROM metrics'))[0].n);
   console.log(`${rows.toLocaleString('en')} samples stored; ${(await q("SELECT count(*) AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'metrics' AND is_compressed"))[0].n} raw chunks compressed`);
 
   const fromAggregates = createMetricsQuery({ pool, mode: 'timescaledb', maxRawPoints: 1_000_000, latestCacheMs: 0 });
@@ -116,5 +125,6 @@ try {
 } finally {
   await pool.end();
   await c.end();
-  await db.stop();
+  if (keep && !reuse) console.log(`kept: NMSLITE_BENCH_DB_URL=${db.url}`);
+  else await db.stop();
 }

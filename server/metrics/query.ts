@@ -85,6 +85,9 @@ const AGGREGATE_SOURCES = [
   { source: '5m', view: 'metrics_5m', widthS: 300 },
 ] as const;
 
+/** A part of a requested range and the table that answers it (null: the raw table). */
+type Piece = { view: null; from: Date; to: Date } | { view: string; source: HistorySource; from: Date; to: Date };
+
 /** Averaged columns: the aggregates keep <name>_sum and <name>_n (non-null count) of the raw column. */
 const AVG = [['cpu', 'cpu_percent'], ['memory_total', 'memory_total'], ['memory_used', 'memory_used'], ['disk_total', 'disk_total'], ['disk_used', 'disk_used'], ['net_sent', 'net_sent_ps'], ['net_recv', 'net_recv_ps'], ['net_util', 'net_utilization'], ['process_count', 'process_count'], ['collection_ms', 'collection_ms']] as const;
 /** Gauges with <name>_min and <name>_max. */
@@ -197,22 +200,32 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
   };
 
   /**
-   * The aggregate that answers buckets of `secs` over [from, to): the coarsest whose width divides
-   * the bucket, that still keeps data that old and has no unrefreshed changes in range; it answers
-   * the whole aggregate buckets inside [from, to) (the raw table the partial ones at either end).
+   * Which table answers which part of [from, to) for buckets of `secs`: the coarsest aggregate whose
+   * width divides the bucket for the whole aggregate buckets inside the range, the next finer one for
+   * the partial ones at either end, and so on down to the raw table for the last partial minutes. An
+   * aggregate is skipped where it keeps no data that old or has unrefreshed changes (staleAggregate).
    */
-  async function pickAggregate(secs: number, from: Date, to: Date): Promise<{ source: HistorySource; view: string; a: Date; b: Date } | null> {
-    if (!(await haveAggregates())) return null;
-    for (const g of AGGREGATE_SOURCES) {
-      if (secs % g.widthS !== 0) continue;
-      const keep = o.aggregateRetentionDays?.[g.source] ?? 0;
-      if (keep > 0 && from.getTime() < Date.now() - keep * 86400_000) continue;
+  async function plan(secs: number, from: Date, to: Date): Promise<{ source: HistorySource; pieces: Piece[] }> {
+    const levels = (await haveAggregates())
+      ? AGGREGATE_SOURCES.filter((g) => {
+          const keep = o.aggregateRetentionDays?.[g.source] ?? 0;
+          return secs % g.widthS === 0 && !(keep > 0 && from.getTime() < Date.now() - keep * 86400_000);
+        })
+      : [];
+    const split = async (a: Date, b: Date, ls: typeof levels): Promise<Piece[]> => {
+      if (!(a < b)) return [];
+      const [g, ...finer] = ls;
+      if (!g) return [{ view: null, from: a, to: b }];
       const w = g.widthS * 1000;
-      const a = new Date(Math.ceil(from.getTime() / w) * w);
-      const b = new Date(Math.floor(to.getTime() / w) * w);
-      if (a < b && !(await staleAggregate(g.view, a, b))) return { source: g.source, view: g.view, a, b };
-    }
-    return null;
+      const x = new Date(Math.ceil(a.getTime() / w) * w);
+      const y = new Date(Math.floor(b.getTime() / w) * w);
+      if (!(x < y)) return split(a, b, finer);
+      const middle: Piece[] = (await staleAggregate(g.view, x, y)) ? await split(x, y, finer) : [{ view: g.view, source: g.source, from: x, to: y }];
+      return [...(await split(a, x, finer)), ...middle, ...(await split(y, b, finer))];
+    };
+    const pieces = await split(from, to, levels);
+    const used = AGGREGATE_SOURCES.find((g) => pieces.some((p) => p.view === g.view));
+    return { source: used?.source ?? 'raw', pieces };
   }
 
   return {
@@ -250,28 +263,19 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
       if (rangeSec / secs > o.maxRawPoints) {
         throw new AppError('VALIDATION_ERROR', `bucket: ${bucket} gives more than ${o.maxRawPoints} points over this range; use bucket=${suggestBucket(rangeSec, o.maxRawPoints)} or wider`, { field: 'bucket' });
       }
-      const agg = await pickAggregate(secs, from, to);
-      let r: pg.QueryResult;
-      if (!agg) {
-        r = await o.pool.query(
-          `SELECT ${bucketFn('time', '$4')} AS time, ${COMBINE}
-             FROM (SELECT time, ${RAW_PARTIAL} FROM metrics WHERE monitor_id = $1 AND time >= $2 AND time < $3) p
-            GROUP BY 1 ORDER BY 1`,
-          [monitorId, from, to, secs],
-        );
-      } else {
-        // agg.view is one of this module's constants.
-        r = await o.pool.query(
-          `SELECT ${bucketFn('t', '$6')} AS time, ${COMBINE}
-             FROM (SELECT bucket AS t, ${PARTIAL_COLUMNS.join(', ')} FROM ${agg.view} WHERE monitor_id = $1 AND bucket >= $4 AND bucket < $5
-                   UNION ALL
-                   SELECT time AS t, ${RAW_PARTIAL} FROM metrics
-                    WHERE monitor_id = $1 AND ((time >= $2 AND time < $4) OR (time >= $5 AND time < $3))) p
-            GROUP BY 1 ORDER BY 1`,
-          [monitorId, from, to, agg.a, agg.b, secs],
-        );
-      }
-      return { bucket, source: agg?.source ?? 'raw', points: r.rows.map(toBucket) };
+      const { source, pieces } = await plan(secs, from, to);
+      // Every piece as partial aggregates (one raw row is a partial aggregate of one sample), combined
+      // per output bucket. Each piece is a plain range, so chunk exclusion applies. Views are constants.
+      const params: unknown[] = [monitorId, secs];
+      const parts = pieces.map((p) => {
+        params.push(p.from, p.to);
+        const [x, y] = [`$${params.length - 1}`, `$${params.length}`];
+        return p.view === null
+          ? `SELECT time AS t, ${RAW_PARTIAL} FROM metrics WHERE monitor_id = $1 AND time >= ${x} AND time < ${y}`
+          : `SELECT bucket AS t, ${PARTIAL_COLUMNS.join(', ')} FROM ${p.view} WHERE monitor_id = $1 AND bucket >= ${x} AND bucket < ${y}`;
+      });
+      const r = await o.pool.query(`SELECT ${bucketFn('t', '$2')} AS time, ${COMBINE} FROM (${parts.join(' UNION ALL ')}) p GROUP BY 1 ORDER BY 1`, params);
+      return { bucket, source, points: r.rows.map(toBucket) };
     },
     /**
      * The fleet's `limit` monitors with the highest peak CPU over [from, to), from the 1-hour
@@ -280,18 +284,17 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
     async topPeakCpu(from: Date, to: Date, limit: number, o2: { source?: 'auto' | 'raw' } = {}): Promise<{ source: HistorySource; rows: { monitor_id: number; peak_cpu_percent: number | null }[] }> {
       if (!(from < to)) throw new AppError('VALIDATION_ERROR', 'from: must be before to', { field: 'from' });
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new AppError('VALIDATION_ERROR', 'limit: must be an integer from 1 to 1000', { field: 'limit' });
-      const agg = o2.source !== 'raw' ? await pickAggregate(3600, from, to) : null;
-      const r = agg
-        ? await o.pool.query(
-            `SELECT monitor_id, max(m) AS peak FROM (
-               SELECT monitor_id, max(cpu_max) AS m FROM ${agg.view} WHERE bucket >= $3 AND bucket < $4 GROUP BY 1
-               UNION ALL
-               SELECT monitor_id, max(cpu_percent) FROM metrics WHERE (time >= $1 AND time < $3) OR (time >= $4 AND time < $2) GROUP BY 1) x
-             GROUP BY 1 ORDER BY peak DESC NULLS LAST, monitor_id LIMIT $5`,
-            [from, to, agg.a, agg.b, limit],
-          )
-        : await o.pool.query('SELECT monitor_id, max(cpu_percent) AS peak FROM metrics WHERE time >= $1 AND time < $2 GROUP BY 1 ORDER BY peak DESC NULLS LAST, monitor_id LIMIT $3', [from, to, limit]);
-      return { source: agg?.source ?? 'raw', rows: r.rows.map((x) => ({ monitor_id: x.monitor_id, peak_cpu_percent: round2(x.peak) })) };
+      const { source, pieces } = o2.source === 'raw' ? { source: 'raw' as const, pieces: [{ view: null, from, to } as Piece] } : await plan(3600, from, to);
+      const params: unknown[] = [limit];
+      const parts = pieces.map((p) => {
+        params.push(p.from, p.to);
+        const [x, y] = [`$${params.length - 1}`, `$${params.length}`];
+        return p.view === null
+          ? `SELECT monitor_id, max(cpu_percent) AS m FROM metrics WHERE time >= ${x} AND time < ${y} GROUP BY 1`
+          : `SELECT monitor_id, max(cpu_max) AS m FROM ${p.view} WHERE bucket >= ${x} AND bucket < ${y} GROUP BY 1`;
+      });
+      const r = await o.pool.query(`SELECT monitor_id, max(m) AS peak FROM (${parts.join(' UNION ALL ')}) x GROUP BY 1 ORDER BY peak DESC NULLS LAST, monitor_id LIMIT $1`, params);
+      return { source, rows: r.rows.map((x) => ({ monitor_id: x.monitor_id, peak_cpu_percent: round2(x.peak) })) };
     },
   };
 }
