@@ -27,8 +27,9 @@ export interface SessionHost {
 
 let connections = 0;
 
+/** The close reason for another protocol version: an older agent is told to upgrade, a newer one that the server is older. */
 export const versionMismatchReason = (protocol: unknown): string =>
-  `protocol ${String(protocol).slice(0, 12)} is not supported (server speaks ${PROTOCOL_VERSION}): upgrade the agent`;
+  `protocol ${String(protocol).slice(0, 12)} is not supported (server speaks ${PROTOCOL_VERSION}): ${typeof protocol === 'number' && protocol > PROTOCOL_VERSION ? 'upgrade the server, or run an agent of its version' : 'upgrade the agent'}`;
 
 /** An old agent's hello may not match this version's schema; its version number still gets the clear refusal. */
 function helloProtocol(raw: string | Buffer): number | undefined {

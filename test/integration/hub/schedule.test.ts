@@ -53,6 +53,14 @@ test('an agent speaking protocol 1 is refused with the version-mismatch code and
   assert.deepEqual(a.messages, [], 'nothing is sent to it');
 });
 
+test('an agent speaking a newer protocol is refused with the version-mismatch code and told the server is the older one', async () => {
+  const id = await enrollRaw(s, uniq('new-agent'));
+  const a = await connectRaw(s, id, { protocol: 3 });
+  const closed = await a.closed;
+  assert.equal(closed.code, CloseCode.versionMismatch);
+  assert.match(closed.reason, /protocol 3 is not supported \(server speaks 2\): upgrade the server/);
+});
+
 test('on connect the agent gets its whole set in parts: enabled monitors on schedulable devices, each with target, plugin, interval, timeout and a credential sealed to it', async () => {
   const { agent, cred, ids, devices } = await site('full', 7, { interval: 30 });
   await s.api('PUT', `/api/v1/monitors/${ids[5]}`, { enabled: false });
