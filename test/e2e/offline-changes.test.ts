@@ -7,10 +7,10 @@ import { startAgentProcess, waitFor } from '../helpers/agent-process.ts';
 import { createSite, duplicateRows, iso, killChild, missingSlots, sleep, spooledResults, startLinkRelay, startWinsimProcess, storedTimes, waitOnline, type LinkRelay, type Site, type WinsimProcess } from './edge-fixtures.ts';
 
 // Issue 11, Tests: "Changes while offline". The link is cut (the server stays up, the agent keeps
-// polling what it last knew); meanwhile one monitor is deleted and another's interval changed.
-// After reconnect the deleted monitor's spooled results are acknowledged and dropped, never
-// stored, and the changed monitor runs on its new interval's slots.
-const HOSTS = 6;
+// polling what it last knew); meanwhile one monitor is deleted, one disabled and another's interval
+// changed. After reconnect the deleted and disabled monitors' spooled results are acknowledged and
+// dropped, never stored, and the changed monitor runs on its new interval's slots.
+const HOSTS = 7;
 const INTERVAL_S = 10;
 const INTERVAL = INTERVAL_S * 1000;
 const NEW_INTERVAL_S = 20;
@@ -37,9 +37,9 @@ after(async () => {
   await sim?.stop();
 });
 
-test('a monitor deleted and another re-timed while the agent is cut off: no row of the deleted one is stored after its deletion, the new interval applies after reconnect', { timeout: 420_000 }, async () => {
+test('monitors deleted, disabled and re-timed while the agent is cut off: no row of the deleted or disabled one is stored after the change, the new interval applies after reconnect', { timeout: 420_000 }, async () => {
   const site: Site = await createSite(s!, sim!, { name: 'offline-site', auth: 'ntlm', interval: INTERVAL_S, serverUrl: `wss://127.0.0.1:${relay!.port}` });
-  const [deleted, retimed, ...unchanged] = site.monitors as [number, number, ...number[]];
+  const [deleted, disabled, retimed, ...unchanged] = site.monitors as [number, number, number, ...number[]];
   agent = startAgentProcess(site.home);
   await waitOnline(s!, site.agentId);
   await waitFor('two rows per monitor', async () => [...(await storedTimes(db!, site.monitors)).values()].every((t) => t.length >= 2), 90_000, 1000);
@@ -51,12 +51,16 @@ test('a monitor deleted and another re-timed while the agent is cut off: no row 
   await sleep(INTERVAL);
   const deletedAt = Date.now();
   assert.equal((await s!.api('DELETE', `/api/v1/monitors/${deleted}`)).status, 204);
+  const disabledAt = Date.now();
+  assert.equal((await s!.api('PUT', `/api/v1/monitors/${disabled}`, { enabled: false })).status, 200);
   const put = await s!.api('PUT', `/api/v1/monitors/${retimed}`, { polling_interval: NEW_INTERVAL_S });
   assert.equal(put.status, 200, JSON.stringify(put.body));
   assert.equal(put.body.polling_interval, NEW_INTERVAL_S);
   // The agent does not know yet: it goes on polling the deleted monitor and spools the results.
-  await waitFor('the deleted monitor polled after its deletion, spooled on the agent', async () =>
-    spooledResults(`${site.home}/spool`).filter((r) => r.monitor_id === deleted && Date.parse(r.time) > deletedAt).length >= 2, 60_000, 1000);
+  await waitFor('the deleted and the disabled monitor polled after the change, spooled on the agent', async () => {
+    const spooled = spooledResults(`${site.home}/spool`);
+    return spooled.filter((r) => r.monitor_id === deleted && Date.parse(r.time) > deletedAt).length >= 2 && spooled.filter((r) => r.monitor_id === disabled && Date.parse(r.time) > disabledAt).length >= 2;
+  }, 60_000, 1000);
   assert.equal(agent.child.exitCode, null);
 
   relay!.restore();
@@ -81,6 +85,10 @@ test('a monitor deleted and another re-timed while the agent is cut off: no row 
   const afterDeletion = Number((await db!.query('SELECT count(*) AS n FROM metrics WHERE monitor_id = $1 AND time > $2', [deleted, new Date(deletedAt)])).rows[0].n);
   assert.equal(afterDeletion, 0);
 
+  const disabledTimes = (await storedTimes(db!, [disabled])).get(disabled)!;
+  assert.deepEqual(disabledTimes.filter((t) => t > disabledAt).map(iso), [], 'no row of the disabled monitor after it was disabled');
+  assert.ok(disabledTimes.filter((t) => t < cutAt).length >= 2, 'its rows from before stay');
+
   const times = (await storedTimes(db!, [retimed])).get(retimed)!;
   const onNew = times.filter((t) => t >= newRulesFrom);
   assert.ok(onNew.length >= 2, `the re-timed monitor polled ${onNew.length} times since the reconnect`);
@@ -90,6 +98,6 @@ test('a monitor deleted and another re-timed while the agent is cut off: no row 
   assert.ok(beforeCut.every((t) => isSlot(retimed, INTERVAL, t)), 'before the change it ran on its old slots');
 
   const health = (await s!.api('GET', `/api/v1/agents/${site.agentId}`)).body.health;
-  assert.equal(health?.monitors_assigned, HOSTS - 1, `the agent holds the new assignment set (${JSON.stringify(health)})`);
+  assert.equal(health?.monitors_assigned, HOSTS - 2, `the agent holds the new assignment set (${JSON.stringify(health)})`);
   assert.equal(await duplicateRows(db!), 0);
 });
