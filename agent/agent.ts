@@ -56,7 +56,10 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
   // Collectors (and the WinRM client under them) and discovery load with the first job that needs
   // them: an idle agent never pays for them in memory or start time.
   let registry: CollectorRegistry | undefined;
-  const loadRegistry = async (): Promise<CollectorRegistry> => (registry ??= (await import('./collectors/registry.ts')).createRegistry());
+  const loadRegistry = async (): Promise<CollectorRegistry> => {
+    const m = await import('./collectors/registry.ts');
+    return (registry ??= m.createRegistry({ pluginsDir: m.pluginsDirOf(cfg.home) }));
+  };
   const discoveries = new Map<string, AbortController>();
   let dropped = 0;
   let resolveFatal: (r: string) => void = () => {};

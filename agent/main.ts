@@ -143,8 +143,8 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
     case 'collect': {
       const host = positionals[1];
       if (!host) fail('collect needs a HOST', 2);
-      const [{ createRegistry }, { collectOnce }] = await Promise.all([import('./collectors/registry.ts'), import('./collectors/collect-once.ts')]);
-      const registry = createRegistry();
+      const [{ createRegistry, pluginsDirOf }, { collectOnce }] = await Promise.all([import('./collectors/registry.ts'), import('./collectors/collect-once.ts')]);
+      const registry = createRegistry({ pluginsDir: pluginsDirOf(cfg.home) });
       const useSsl = Boolean(values.https);
       const res = await collectOnce({
         registry,

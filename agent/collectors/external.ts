@@ -1,11 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { z } from 'zod';
+import { ExternalPluginConfig } from '../../shared/external-plugin.ts';
 import { MetricSample } from '../../shared/metrics.ts';
 import { CollectFailure, describeZodError, type Collector, type CollectRequest } from './collector.ts';
+import { resolveInstalledPlugin } from './plugin-folder.ts';
+import { summarisePluginText } from './plugin-text.ts';
 
 /*
  * External plugin protocol (seed 003 "plugin protocol", adapted):
- *   run      `command ...args` directly (no shell), in its own process group, with a minimal
+ *   which    `command` is a plugin NAME; only `<plugins folder>/<name>`, installed by the site's
+ *            administrator, runs (plugin-folder.ts). Anything else: plugin_error `not_allowed`.
+ *   run      that file with `args` directly (no shell), in its own process group, with a minimal
  *            environment (PATH, LANG, TZ, HOME, TMPDIR …; nothing of the agent's own).
  *   stdin    one JSON document and a newline:
  *            {"job_id","monitor_id","deadline": ISO 8601,"target":{"ip","port","use_ssl"},
@@ -14,19 +19,14 @@ import { CollectFailure, describeZodError, type Collector, type CollectRequest }
  *   stdout   one JSON object of MetricSample fields (shared/metrics.ts); fields left out are
  *            null, `collection_ms` defaults to the measured run time, unknown fields are refused.
  *            Or {"error": "message"} to report a failure in the plugin's own words.
- *   exit     0 on success. Non-zero → plugin_error with the code and the first 500 characters
- *            of stderr (the password, if echoed, replaced by ***).
+ *   exit     0 on success. Non-zero → plugin_error with the code and stderr's first line.
+ *   text     whatever of the plugin's own output goes into a failure message (which the server
+ *            shows as last_error) is one sanitised line (plugin-text.ts), never its raw output.
  *   limits   killed (with its children) after timeout_ms or at the job deadline → timeout;
  *            more than max_output_bytes on stdout → killed, plugin_error.
  */
-export const ExternalConfig = z
-  .object({
-    command: z.string().min(1),
-    args: z.array(z.string()).max(200).default([]),
-    timeout_ms: z.number().int().min(50).max(600_000).default(30_000),
-    max_output_bytes: z.number().int().min(256).max(16 * 1024 * 1024).default(1024 * 1024),
-  })
-  .strict();
+/** The server's schema, except that a command that is no plugin name is refused when the job runs (not_allowed), not as a bad config. */
+export const ExternalConfig = ExternalPluginConfig.extend({ command: z.string().min(1).max(4096) });
 export type ExternalConfig = z.infer<typeof ExternalConfig>;
 
 /**
@@ -37,7 +37,10 @@ const PluginOutput = MetricSample.partial().strict();
 const PluginError = z.object({ error: z.union([z.string(), z.object({ message: z.string() }).passthrough()]) }).passthrough();
 
 const STDERR_KEEP_BYTES = 4096;
-const STDERR_REPORT_CHARS = 500;
+/** How much of a plugin's own words a failure message carries (one line each, see plugin-text.ts). */
+const STDERR_REPORT_CHARS = 200;
+const REPORTED_CHARS = 200;
+const GARBAGE_CHARS = 80;
 const EXIT_GRACE_MS = 1000;
 
 /** Only what a program needs to run: the agent's own environment may hold secrets. */
@@ -74,29 +77,6 @@ function killTree(child: ChildProcess): void {
   }
 }
 
-/**
- * The forms a plugin may echo the password in: as is, JSON-escaped (it read it from JSON on stdin),
- * JSON with non-ASCII escaped (Python's json.dumps, either hex case) and base64.
- */
-function secretForms(secret: string): string[] {
-  const json = JSON.stringify(secret).slice(1, -1);
-  const ascii = json.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  const forms = [secret, json, ascii, ascii.replace(/\\u[0-9a-f]{4}/g, (u) => u.toUpperCase().replace('\\U', '\\u')), Buffer.from(secret, 'utf8').toString('base64')];
-  // Longest first, so a form that contains another is replaced whole.
-  return [...new Set(forms)].filter((f) => f.length > 0).sort((a, b) => b.length - a.length);
-}
-
-function redact(text: string, secret: string | undefined): string {
-  let out = text;
-  if (secret) for (const form of secretForms(secret)) out = out.split(form).join('***');
-  return out.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, ' ');
-}
-
-function snippet(text: string, secret: string | undefined, max: number): string {
-  const clean = redact(text, secret).trim();
-  return clean.length > max ? `${clean.slice(0, max)}…` : clean;
-}
-
 /** Parses a plugin's stdout into a sample; fields it did not report are null. */
 export function parsePluginOutput(stdout: string, secret: string | undefined, collectionMs: number): MetricSample {
   const text = stdout.trim();
@@ -105,7 +85,7 @@ export function parsePluginOutput(stdout: string, secret: string | undefined, co
   try {
     data = JSON.parse(text);
   } catch {
-    throw new CollectFailure('plugin_error', `the plugin printed something that is not JSON: "${snippet(text, secret, 120)}"`, { code: 'bad_output' });
+    throw new CollectFailure('plugin_error', `the plugin printed something that is not JSON: "${summarisePluginText(text, secret, GARBAGE_CHARS)}"`, { code: 'bad_output' });
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new CollectFailure('plugin_error', 'the plugin printed JSON that is not an object of metrics', { code: 'bad_output' });
@@ -114,11 +94,11 @@ export function parsePluginOutput(stdout: string, secret: string | undefined, co
   if (reported.success) {
     const e = reported.data.error;
     const msg = typeof e === 'string' ? e : e.message;
-    throw new CollectFailure('plugin_error', `the plugin reported: ${snippet(msg, secret, 500)}`, { code: 'plugin_reported' });
+    throw new CollectFailure('plugin_error', `the plugin reported: ${summarisePluginText(msg, secret, REPORTED_CHARS) || '(no message)'}`, { code: 'plugin_reported' });
   }
   const parsed = PluginOutput.safeParse(data);
   if (!parsed.success) {
-    throw new CollectFailure('plugin_error', `the plugin printed invalid metrics: ${snippet(describeZodError(parsed.error), secret, 300)}`, { code: 'bad_output' });
+    throw new CollectFailure('plugin_error', `the plugin printed invalid metrics: ${summarisePluginText(describeZodError(parsed.error), secret, REPORTED_CHARS)}`, { code: 'bad_output' });
   }
   const sample: Record<string, unknown> = {};
   for (const key of Object.keys(MetricSample.shape)) sample[key] = null;
@@ -139,7 +119,13 @@ export function pluginInput(req: CollectRequest<ExternalConfig>): string {
   })}\n`;
 }
 
-export function runExternalPlugin(req: CollectRequest<ExternalConfig>, signal: AbortSignal): Promise<MetricSample> {
+/** Runs the installed plugin `req.config.command` from `pluginsDir`; refuses (not_allowed) anything else. */
+export async function runExternalPlugin(req: CollectRequest<ExternalConfig>, signal: AbortSignal, pluginsDir: string | undefined): Promise<MetricSample> {
+  const path = await resolveInstalledPlugin(pluginsDir, req.config.command);
+  return spawnPlugin(path, req, signal);
+}
+
+function spawnPlugin(path: string, req: CollectRequest<ExternalConfig>, signal: AbortSignal): Promise<MetricSample> {
   const cfg = req.config;
   const secret = req.credential?.password || undefined;
   const started = performance.now();
@@ -151,7 +137,7 @@ export function runExternalPlugin(req: CollectRequest<ExternalConfig>, signal: A
     }
     let child: ChildProcess;
     try {
-      child = spawn(cfg.command, cfg.args, {
+      child = spawn(path, cfg.args, {
         stdio: ['pipe', 'pipe', 'pipe'],
         detached: process.platform !== 'win32',
         env: pluginEnv(),
@@ -221,7 +207,7 @@ export function runExternalPlugin(req: CollectRequest<ExternalConfig>, signal: A
       killLeftovers(child);
       if (settled) return;
       const elapsed = Math.round(performance.now() - started);
-      const err = snippet(Buffer.concat(stderr).toString('utf8'), secret, STDERR_REPORT_CHARS);
+      const err = summarisePluginText(Buffer.concat(stderr).toString('utf8'), secret, STDERR_REPORT_CHARS);
       if (code !== 0) {
         const how = sig ? `was killed by ${sig}` : `exited with code ${code}`;
         finish(new CollectFailure('plugin_error', `the plugin ${how}${err ? `: ${err}` : ' (no stderr)'}`, { code: sig ? `signal_${sig}` : `exit_${code}` }));
@@ -236,8 +222,11 @@ export function runExternalPlugin(req: CollectRequest<ExternalConfig>, signal: A
   });
 }
 
-/** `external`: an executable on the agent speaking JSON on stdin/stdout (seed 003 plugin protocol). */
-export function createExternalCollector(): Collector<ExternalConfig> {
+/**
+ * `external`: an executable in the agent's plugins folder speaking JSON on stdin/stdout (seed 003
+ * plugin protocol). Without `pluginsDir` every external plugin is refused.
+ */
+export function createExternalCollector(o: { pluginsDir?: string | undefined } = {}): Collector<ExternalConfig> {
   return {
     name: 'external',
     validateConfig(config: unknown): ExternalConfig {
@@ -245,6 +234,6 @@ export function createExternalCollector(): Collector<ExternalConfig> {
       if (!r.success) throw new CollectFailure('plugin_error', `invalid external plugin config: ${describeZodError(r.error)}`, { code: 'bad_config', retryable: false });
       return r.data;
     },
-    collect: runExternalPlugin,
+    collect: (req, signal) => runExternalPlugin(req, signal, o.pluginsDir),
   };
 }

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Collector } from './collector.ts';
 import { createExternalCollector } from './external.ts';
 import { createWindowsPowerShellCollector } from './windows-powershell.ts';
@@ -16,12 +17,18 @@ export interface CollectorRegistry {
   close(): void;
 }
 
-/** The explicit list of collectors: add a new one here, nowhere else. */
-export function createRegistry(o: { winrm?: WinrmClientCacheOptions; extra?: Collector[] } = {}): CollectorRegistry {
+/** Where the site's administrator installs external plugins: `<home>/plugins/<name>`. */
+export const pluginsDirOf = (home: string): string => join(home, 'plugins');
+
+/**
+ * The explicit list of collectors: add a new one here, nowhere else. `pluginsDir` is the only
+ * folder external plugins run from; without it every external plugin is refused (not_allowed).
+ */
+export function createRegistry(o: { winrm?: WinrmClientCacheOptions; extra?: Collector[]; pluginsDir?: string } = {}): CollectorRegistry {
   const list: Collector[] = [
     createWindowsWmiCollector(o.winrm) as Collector,
     createWindowsPowerShellCollector(o.winrm) as Collector,
-    createExternalCollector() as Collector,
+    createExternalCollector({ pluginsDir: o.pluginsDir }) as Collector,
     ...(o.extra ?? []),
   ];
   const byName = new Map(list.map((c) => [c.name, c]));

@@ -1,6 +1,7 @@
 import { asc, count, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { discoveryProfiles, monitors, plugins } from '../db/schema.ts';
+import { ExternalPluginConfig } from '../../shared/external-plugin.ts';
 import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import { iso, mapDbError, type Page } from './common.ts';
@@ -24,11 +25,30 @@ const toApi = (r: Row) => ({
   updated_at: iso(r.updated_at)!,
 });
 
-/** An external plugin names the executable the agent runs; the built-ins need no config. */
+/**
+ * An external plugin names a plugin the site installed in the agent's plugins folder (the agent
+ * runs nothing else); the built-in types take no settings.
+ */
 function checkConfig(type: string, config: Record<string, unknown> | undefined): void {
-  if (type === 'external' && (typeof config?.command !== 'string' || !config.command)) {
-    throw new AppError('VALIDATION_ERROR', 'config.command: required for an external plugin (the executable the agent runs)', { field: 'config.command' });
+  if (type !== 'external') {
+    const extra = Object.keys(config ?? {})[0];
+    if (extra !== undefined) throw new AppError('VALIDATION_ERROR', `config.${extra}: a ${type} plugin takes no settings`, { field: `config.${extra}` });
+    return;
   }
+  if (typeof config?.command !== 'string' || !config.command) {
+    throw new AppError('VALIDATION_ERROR', "config.command: required for an external plugin (the name of a plugin installed in the agent's plugins folder)", { field: 'config.command' });
+  }
+  const r = ExternalPluginConfig.safeParse(config);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    const path = i.code === 'unrecognized_keys' ? [...i.path, i.keys[0]!] : i.path;
+    const field = ['config', ...path.map(String)].join('.');
+    throw new AppError('VALIDATION_ERROR', `${field}: ${i.code === 'unrecognized_keys' ? 'not a setting of an external plugin' : i.message}`, { field });
+  }
+}
+
+function refuseBuiltin(r: Row, verb: string): void {
+  if (r.builtin) throw new AppError('VALIDATION_ERROR', `Plugin ${r.id} (${r.name}) is built in and read-only: it cannot be ${verb}`, { builtin: true });
 }
 
 export function createPluginService(db: Db, events: EventBus) {
@@ -52,7 +72,9 @@ export function createPluginService(db: Db, events: EventBus) {
     },
     async update(id: number, p: Partial<PluginInput>) {
       const cur = await get(id);
-      checkConfig(p.type ?? cur.type, p.config ?? (cur.config as Record<string, unknown>));
+      refuseBuiltin(cur, 'changed');
+      // A description or name change leaves a stored config alone (one saved before the plugin-name rule still shows, and fails on the agent as not_allowed).
+      if (p.type !== undefined || p.config !== undefined) checkConfig(p.type ?? cur.type, p.config ?? (cur.config as Record<string, unknown>));
       try {
         const [r] = await db
           .update(plugins)
@@ -66,7 +88,7 @@ export function createPluginService(db: Db, events: EventBus) {
       }
     },
     async remove(id: number) {
-      await get(id);
+      refuseBuiltin(await get(id), 'deleted');
       const [m] = await db.select({ n: count() }).from(monitors).where(eq(monitors.plugin_id, id));
       if (m!.n > 0) throw new AppError('IN_USE', `Plugin in use by ${m!.n} monitor(s)`, { monitors: m!.n });
       // A discovery profile that provisions monitors with it holds it too (the foreign key would refuse).

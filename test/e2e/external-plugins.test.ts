@@ -1,24 +1,25 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { agentHome, runAgentCommand, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
 import { startWinsim, type Winsim } from '../winsim/index.ts';
 
 // External plugins that hang, crash or print garbage show a clear last_error on their monitor and
-// do not hold up a healthy plugin or a WMI monitor on the same agent.
+// do not hold up a healthy plugin or a WMI monitor on the same agent. The site installs them in
+// the agent's plugins folder; the server names them (issue 13, finding 1).
 let s: TestServer;
 let sim: Winsim;
 let agent: ReturnType<typeof startAgentProcess>;
-const dir = mkdtempSync('/tmp/nmslite-plugins-');
+const home = agentHome();
+const marker = `${home}/outside-ran`;
 const script = (name: string, body: string) => {
-  const p = `${dir}/${name}`;
-  writeFileSync(p, `#!/bin/sh\n${body}\n`);
-  chmodSync(p, 0o755);
-  return p;
+  mkdirSync(`${home}/plugins`, { recursive: true, mode: 0o755 });
+  writeFileSync(`${home}/plugins/${name}`, `#!/bin/sh\n${body}\n`);
+  chmodSync(`${home}/plugins/${name}`, 0o755);
+  return name;
 };
 before(async () => {
-  chmodSync(dir, 0o755);
   s = await startTestServer({ polling: { job_timeout_s: 5, grace_s: 3 } });
   sim = await startWinsim({ hosts: 1, portBase: 0, auth: 'ntlm', password: 'Plugins-Pass-1', seed: 44 });
 });
@@ -29,7 +30,6 @@ after(async () => {
 });
 
 test('hanging, crashing and garbage-printing plugins fail clearly; healthy monitors keep working', { timeout: 120_000 }, async () => {
-  const home = agentHome();
   const created = await s.api('POST', '/api/v1/agents', { name: 'plugin-site' });
   assert.equal((await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token', created.body.enrollment_token, '--home', home])).code, 0);
   agent = startAgentProcess(home, ['--ping-before-poll', 'false']);
@@ -43,10 +43,16 @@ test('hanging, crashing and garbage-printing plugins fail clearly; healthy monit
     crash: script('crash.sh', 'echo "cannot open perf counters" >&2; exit 7'),
     garbage: script('garbage.sh', 'echo "this is not json"'),
     good: script('good.sh', 'cat >/dev/null; echo \'{"cpu_percent": 42, "process_count": 7, "collection_ms": 3}\''),
+    // reads its password from stdin and prints it reversed: must not reach last_error
+    leaky: script('leaky.sh', `printf 'wrong password %s\\n' "$(sed 's/.*"password":"\\([^"]*\\)".*/\\1/' | rev)" >&2; exit 1`),
+    // not in the agent's plugins folder: refused, whatever its args
+    outside: 'not-installed',
   };
   const monitors: Record<string, number> = {};
   for (const [name, command] of Object.entries(plugins)) {
-    const p = (await s.api('POST', '/api/v1/plugins', { name: `ext-${name}`, type: 'external', config: { command, timeout_ms: 2000 } })).body;
+    const config = { command, timeout_ms: 2000, ...(name === 'outside' ? { args: ['-c', `touch ${marker}`] } : {}) };
+    const p = (await s.api('POST', '/api/v1/plugins', { name: `ext-${name}`, type: 'external', config })).body;
+    assert.ok(p.id, JSON.stringify(p));
     monitors[name] = (await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: p.id, polling_interval: 10 })).body.id;
   }
   monitors.wmi = (await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 10 })).body.id;
@@ -66,6 +72,15 @@ test('hanging, crashing and garbage-printing plugins fail clearly; healthy monit
   const garbage = await state(monitors.garbage!);
   assert.equal(garbage.last_error_class, 'plugin_error');
   assert.match(garbage.last_error, /JSON|json/);
+  const leaky = await state(monitors.leaky!);
+  assert.equal(leaky.last_error_class, 'plugin_error');
+  assert.match(leaky.last_error, /exited with code 1/);
+  const rev = [...h.password].reverse().join('');
+  for (let i = 0; i + 4 <= rev.length; i++) assert.ok(!leaky.last_error.toLowerCase().includes(rev.slice(i, i + 4).toLowerCase()), leaky.last_error);
+  const outside = await state(monitors.outside!);
+  assert.equal(outside.last_error_class, 'plugin_error');
+  assert.match(outside.last_error, /plugin "not-installed" is not installed on this agent/);
+  assert.ok(!existsSync(marker));
   const good = (await s.api('GET', `/api/v1/monitors/${monitors.good}/metrics`)).body;
   assert.equal(good.cpu.usage_percent, 42);
   assert.equal(good.process_count, 7);

@@ -64,7 +64,7 @@ test('validation errors name the field and the reason', async () => {
     ['POST', '/api/v1/discovery-profiles', { name: 'd', agent_id: agent.agent.id, credential_profile_id: cred.id, target: 'not-an-ip' }, 'target'],
     ['POST', '/api/v1/monitors', { device_id: 1, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 5 }, 'polling_interval'],
     ['POST', '/api/v1/monitors', { device_id: 1, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 100000 }, 'polling_interval'],
-    ['POST', '/api/v1/plugins', { name: 'x'.repeat(101), type: 'external', config: { command: '/bin/true' } }, 'name'],
+    ['POST', '/api/v1/plugins', { name: 'x'.repeat(101), type: 'external', config: { command: 'check' } }, 'name'],
     ['POST', '/api/v1/plugins', { name: '', type: 'external' }, 'name'],
     ['POST', '/api/v1/credential-profiles', { name: 'n', type: 'winrm_kerberos', username: 'u', password: 'p' }, 'type'],
     ['POST', '/api/v1/credential-profiles', { name: 'n', type: 'winrm_basic', username: 'u', password: 'p', extra: true }, 'extra'],
@@ -73,7 +73,7 @@ test('validation errors name the field and the reason', async () => {
     ['GET', '/api/v1/devices/%E0%A4%A', undefined, 'id'],
     ['GET', '/api/v1//[', undefined, '(path)'],
     ['POST', '/api/v1/credential-profiles', { name: 'a\u0000b', type: 'winrm_basic', username: 'u', password: 'p' }, 'name'],
-    ['POST', '/api/v1/plugins', { name: 'p', type: 'external', config: { command: '/bin/true', args: ['x\u0000'] } }, 'config.args.0'],
+    ['POST', '/api/v1/plugins', { name: 'p', type: 'external', config: { command: 'check', args: ['x\u0000'] } }, 'config.args.0'],
   ];
   for (const [method, path, body, field] of cases) {
     const r = await s.api(method, path, body);
@@ -126,7 +126,7 @@ test('provisioning checks each reference with its own 404 (seed 000 §7)', async
 test('deletion rules and messages follow seed 000 §12 in its order', async () => {
   const agent = await makeAgent('delete-site');
   const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'del-cred', type: 'winrm_ntlm', username: 'u', password: PASSWORD })).body;
-  const plugin = (await s.api('POST', '/api/v1/plugins', { name: 'del-plugin', type: 'external', config: { command: '/bin/true' } })).body;
+  const plugin = (await s.api('POST', '/api/v1/plugins', { name: 'del-plugin', type: 'external', config: { command: 'check' } })).body;
   const dp = (await s.api('POST', '/api/v1/discovery-profiles', { name: 'Office', agent_id: agent.agent.id, credential_profile_id: cred.id, target: '10.9.0.0/24' })).body;
   const d1 = (await s.api('POST', '/api/v1/devices', { agent_id: agent.agent.id, ip: '10.9.0.1' })).body;
   const d2 = (await s.api('POST', '/api/v1/devices', { agent_id: agent.agent.id, ip: '10.9.0.2' })).body;
@@ -200,10 +200,10 @@ test('discovery profiles and plugins: CRUD; running discovery without a connecte
   const run = await s.api('POST', `/api/v1/discovery-profiles/${p.body.id}/run`);
   assert.equal(run.status, 503);
   assert.match(run.body.error.message, /no agent connected/);
-  const pl = await s.api('POST', '/api/v1/plugins', { name: 'custom', type: 'external', config: { command: '/usr/local/bin/check', timeout_ms: 5000 } });
+  const pl = await s.api('POST', '/api/v1/plugins', { name: 'custom', type: 'external', config: { command: 'check', timeout_ms: 5000 } });
   assert.equal(pl.status, 201);
   assert.equal((await s.api('PUT', `/api/v1/plugins/${pl.body.id}`, { description: 'mine' })).body.description, 'mine');
-  assert.equal((await s.api('GET', `/api/v1/plugins/${pl.body.id}`)).body.config.command, '/usr/local/bin/check');
+  assert.equal((await s.api('GET', `/api/v1/plugins/${pl.body.id}`)).body.config.command, 'check');
   assert.equal((await s.api('DELETE', `/api/v1/plugins/${pl.body.id}`)).status, 204);
 });
 
@@ -227,7 +227,7 @@ test('the tRPC endpoint refuses a body over the request limit with 413, before a
 test('a plugin a discovery profile provisions with cannot be deleted: 400 naming the discovery profile, not 500', async () => {
   const agent = await makeAgent('plugin-dp-site');
   const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'plugin-dp-cred', type: 'winrm_ntlm', username: 'u', password: 'p' })).body;
-  const plugin = (await s.api('POST', '/api/v1/plugins', { name: 'plugin-dp', type: 'external', config: { command: '/bin/true' } })).body;
+  const plugin = (await s.api('POST', '/api/v1/plugins', { name: 'plugin-dp', type: 'external', config: { command: 'check' } })).body;
   const dp = (await s.api('POST', '/api/v1/discovery-profiles', { name: 'plugin-dp', agent_id: agent.agent.id, credential_profile_id: cred.id, target: '10.0.0.1', plugin_id: plugin.id })).body;
   const r = await s.api('DELETE', `/api/v1/plugins/${plugin.id}`);
   assert.equal(r.status, 400, JSON.stringify(r.body));

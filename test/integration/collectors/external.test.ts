@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,7 +9,8 @@ import { CollectFailure, type CollectRequest } from '../../../agent/collectors/c
 
 const PASSWORD = 'S3cret!pw-external';
 let dir: string;
-const collector = createExternalCollector();
+let pluginsDir: string;
+let collector: ReturnType<typeof createExternalCollector>;
 
 function script(name: string, body: string): string {
   const path = join(dir, name);
@@ -48,8 +49,14 @@ function isRunning(pid: number): boolean {
   }
 }
 
+// The site installs `node` and `sh` as plugins: the scripts these tests run are their args.
 before(() => {
   dir = mkdtempSync(join(tmpdir(), 'nmslite-external-'));
+  pluginsDir = join(dir, 'plugins');
+  mkdirSync(pluginsDir, { mode: 0o755 });
+  symlinkSync(process.execPath, join(pluginsDir, 'node'));
+  symlinkSync('/bin/sh', join(pluginsDir, 'sh'));
+  collector = createExternalCollector({ pluginsDir });
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -67,7 +74,7 @@ process.stdin.on('end', () => {
 });
 `,
   );
-  const sample = await collector.collect(request({ command: process.execPath, args: [path, '--flag'] }), new AbortController().signal);
+  const sample = await collector.collect(request({ command: 'node', args: [path, '--flag'] }), new AbortController().signal);
   assert.equal(sample.cpu_percent, 12.5);
   assert.equal(sample.memory_total, 8589934592);
   assert.equal(sample.memory_used, 4294967296);
@@ -98,7 +105,7 @@ setInterval(() => {}, 1000);
 `,
   );
   const t0 = Date.now();
-  const f = await failureOf(collector.collect(request({ command: process.execPath, args: [path], timeout_ms: 700 }), new AbortController().signal));
+  const f = await failureOf(collector.collect(request({ command: 'node', args: [path], timeout_ms: 700 }), new AbortController().signal));
   const elapsed = Date.now() - t0;
   assert.equal(f.failureClass, 'timeout');
   assert.match(f.message, /did not finish within its 700 ms timeout/);
@@ -111,7 +118,7 @@ setInterval(() => {}, 1000);
 
 test('the job deadline bounds a plugin even when its own timeout is longer', async () => {
   const path = script('hang2.mjs', 'setInterval(() => {}, 1000);\n');
-  const f = await failureOf(collector.collect(request({ command: process.execPath, args: [path], timeout_ms: 60_000 }, 400), new AbortController().signal));
+  const f = await failureOf(collector.collect(request({ command: 'node', args: [path], timeout_ms: 60_000 }, 400), new AbortController().signal));
   assert.equal(f.failureClass, 'timeout');
   assert.match(f.message, /job deadline/);
 });
@@ -121,7 +128,7 @@ test('aborting the signal kills the plugin at once', async () => {
   const ac = new AbortController();
   setTimeout(() => ac.abort(), 150);
   const t0 = Date.now();
-  const f = await failureOf(collector.collect(request({ command: process.execPath, args: [path] }), ac.signal));
+  const f = await failureOf(collector.collect(request({ command: 'node', args: [path] }), ac.signal));
   assert.equal(f.failureClass, 'timeout');
   assert.ok(Date.now() - t0 < 2000);
 });
@@ -138,7 +145,7 @@ process.stdin.on('end', () => {
 });
 `,
   );
-  const f = await failureOf(collector.collect(request({ command: process.execPath, args: [path] }), new AbortController().signal));
+  const f = await failureOf(collector.collect(request({ command: 'node', args: [path] }), new AbortController().signal));
   assert.equal(f.failureClass, 'plugin_error');
   assert.equal(f.code, 'exit_3');
   assert.match(f.message, /exited with code 3: cannot log on as admin with \*\*\*: access is denied/);
@@ -147,31 +154,31 @@ process.stdin.on('end', () => {
 
 test('a plugin killed by a signal says which', async () => {
   const path = script('segv.mjs', "process.kill(process.pid, 'SIGTERM'); setInterval(() => {}, 1000);\n");
-  const f = await failureOf(collector.collect(request({ command: process.execPath, args: [path] }), new AbortController().signal));
+  const f = await failureOf(collector.collect(request({ command: 'node', args: [path] }), new AbortController().signal));
   assert.equal(f.failureClass, 'plugin_error');
   assert.match(f.message, /killed by SIGTERM/);
 });
 
 test('garbage on stdout is a clear plugin_error quoting the start of it', async () => {
   const path = script('garbage.mjs', "process.stdout.write('Traceback (most recent call last): oops');\n");
-  const f = await failureOf(collector.collect(request({ command: process.execPath, args: [path] }), new AbortController().signal));
+  const f = await failureOf(collector.collect(request({ command: 'node', args: [path] }), new AbortController().signal));
   assert.equal(f.failureClass, 'plugin_error');
   assert.match(f.message, /not JSON: "Traceback \(most recent call last\): oops"/);
 });
 
 test('metrics outside the schema name the field', async () => {
   const path = script('bad-metric.mjs', "process.stdout.write(JSON.stringify({ cpu_percent: 150 }));\n");
-  const f = await failureOf(collector.collect(request({ command: process.execPath, args: [path] }), new AbortController().signal));
+  const f = await failureOf(collector.collect(request({ command: 'node', args: [path] }), new AbortController().signal));
   assert.equal(f.failureClass, 'plugin_error');
   assert.match(f.message, /invalid metrics: cpu_percent:/);
   const typo = script('typo.mjs', "process.stdout.write(JSON.stringify({ cpu_precent: 5 }));\n");
-  const g = await failureOf(collector.collect(request({ command: process.execPath, args: [typo] }), new AbortController().signal));
+  const g = await failureOf(collector.collect(request({ command: 'node', args: [typo] }), new AbortController().signal));
   assert.match(g.message, /cpu_precent/);
 });
 
 test('a plugin may report its own failure as {"error": ...}', async () => {
   const path = script('says-error.mjs', "process.stdout.write(JSON.stringify({ error: 'WMI service stopped' }));\n");
-  const f = await failureOf(collector.collect(request({ command: process.execPath, args: [path] }), new AbortController().signal));
+  const f = await failureOf(collector.collect(request({ command: 'node', args: [path] }), new AbortController().signal));
   assert.equal(f.failureClass, 'plugin_error');
   assert.equal(f.message, 'the plugin reported: WMI service stopped');
 });
@@ -179,17 +186,19 @@ test('a plugin may report its own failure as {"error": ...}', async () => {
 test('huge output is cut at the size limit and the plugin killed', async () => {
   const path = script('huge.mjs', "const s = 'x'.repeat(65536); const w = () => { while (process.stdout.write(s)); process.stdout.once('drain', w); }; w();\n");
   const t0 = Date.now();
-  const f = await failureOf(collector.collect(request({ command: process.execPath, args: [path], max_output_bytes: 100_000 }), new AbortController().signal));
+  const f = await failureOf(collector.collect(request({ command: 'node', args: [path], max_output_bytes: 100_000 }), new AbortController().signal));
   assert.equal(f.failureClass, 'plugin_error');
   assert.equal(f.code, 'output_limit');
   assert.match(f.message, /more than 100000 bytes/);
   assert.ok(Date.now() - t0 < 3000);
 });
 
-test('a missing command and a bad config are plugin errors, not crashes', async () => {
-  const f = await failureOf(collector.collect(request({ command: join(dir, 'does-not-exist') }), new AbortController().signal));
+test('a plugin the site did not install and a bad config are plugin errors, not crashes', async () => {
+  const f = await failureOf(collector.collect(request({ command: 'does-not-exist' }), new AbortController().signal));
   assert.equal(f.failureClass, 'plugin_error');
-  assert.match(f.message, /command not found: .*does-not-exist/);
+  assert.equal(f.code, 'not_allowed');
+  assert.equal(f.retryable, false);
+  assert.match(f.message, /plugin "does-not-exist" is not installed on this agent \(no .*plugins\/does-not-exist\)/);
   assert.throws(
     () => collector.validateConfig({ command: '', timeout_ms: 5 }),
     (e: unknown) => e instanceof CollectFailure && e.failureClass === 'plugin_error' && !e.retryable && /invalid external plugin config: command/.test(e.message),
@@ -200,7 +209,7 @@ test('a missing command and a bad config are plugin errors, not crashes', async 
 test('a helper the plugin leaves running in the background is killed once the plugin is done', async () => {
   const pidFile = join(dir, 'leftover.pid');
   const path = script('leftover.sh', `sleep 60 </dev/null >/dev/null 2>&1 &\necho $! > ${JSON.stringify(pidFile)}\necho '{"cpu_percent": 1}'\n`);
-  const sample = await collector.collect(request({ command: '/bin/sh', args: [path] }), new AbortController().signal);
+  const sample = await collector.collect(request({ command: 'sh', args: [path] }), new AbortController().signal);
   assert.equal(sample.cpu_percent, 1, 'the plugin succeeded');
   const pid = Number(readFileSync(pidFile, 'utf8'));
   await sleep(200);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRegistry } from '../../../agent/collectors/registry.ts';
@@ -8,7 +8,9 @@ import { createRunner, type JobResult, type JobResultInfo, type RunnerJob } from
 
 test('through the runner, a hanging, a crashing and a garbage plugin each get a clear failure while a good one succeeds', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'nmslite-runner-ext-'));
-  const registry = createRegistry();
+  mkdirSync(join(dir, 'plugins'));
+  symlinkSync(process.execPath, join(dir, 'plugins', 'node')); // the site installed node; the scripts are its args
+  const registry = createRegistry({ pluginsDir: join(dir, 'plugins') });
   try {
     const script = (name: string, body: string): string => {
       const p = join(dir, name);
@@ -39,7 +41,7 @@ test('through the runner, a hanging, a crashing and a garbage plugin each get a 
       monitor_id: i + 1,
       deadline: Date.now() + 1500,
       target: { ip: `127.0.0.${i + 1}`, port: 5985, use_ssl: false },
-      plugin: { type: 'external', config: { command: process.execPath, args: [path], timeout_ms: 400 } },
+      plugin: { type: 'external', config: { command: 'node', args: [path], timeout_ms: 400 } },
       credential: null,
     }));
     const t0 = Date.now();
