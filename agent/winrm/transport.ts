@@ -1,4 +1,4 @@
-import { WinrmAuthError, WinrmConnectError, WinrmFaultError, WinrmAccessDeniedError } from './errors.ts';
+import { WinrmAuthError, WinrmConnectError, WinrmFaultError, WinrmAccessDeniedError, WinrmTlsError } from './errors.ts';
 import { ConnectionLostError, HttpConnection, type HttpResponse, type TlsOptions } from './http-connection.ts';
 
 /**
@@ -211,10 +211,21 @@ export class Transport {
     return this.answer(r2, undefined);
   }
 
+  /**
+   * With a sealer (sealing negotiated) a 200 or 500 must come sealed: a plain one after the
+   * handshake is what someone on the path would send, since only the host holds the session key.
+   * Refused as `tls` (the channel's protection failed, as with a wrong certificate), not read.
+   */
   private answer(res: HttpResponse, sealer: NtlmSealer | undefined): SoapHttpAnswer {
     const ctype = res.headers.get('content-type')?.[0] ?? '';
     let body = res.body;
-    if (sealer && ctype.toLowerCase().includes('multipart/encrypted')) {
+    if (sealer && (res.status === 200 || res.status === 500)) {
+      if (!ctype.toLowerCase().includes('multipart/encrypted')) {
+        throw new WinrmTlsError(
+          `the host's HTTP ${res.status} answer on an NTLM-sealed connection was not sealed: refused, as anyone on the path could have written it; look for a proxy or device rewriting traffic to the host, or use HTTPS`,
+          'ntlm_unsealed',
+        );
+      }
       try {
         body = sealer.unwrap(body, ctype);
       } catch {
