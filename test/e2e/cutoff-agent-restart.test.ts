@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 import { agentStatus, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
-import { createSite, duplicateRows, iso, killChild, missingSlots, offSlot, sleep, startWinsimProcess, storedTimes, waitOnline, type Site, type WinsimProcess } from './edge-fixtures.ts';
+import { createSite, removeSiteHomes, duplicateRows, iso, killChild, missingSlots, offSlot, sleep, startWinsimProcess, storedTimes, waitOnline, type Site, type WinsimProcess } from './edge-fixtures.ts';
 
 // Issue 11, Tests: "Agent restart while cut off". The agent persists its assignment set, so an
 // agent restarted while the server is still unreachable keeps polling from what it has on disk.
@@ -28,6 +28,7 @@ before(async () => {
 });
 after(async () => {
   await killChild(agent);
+  removeSiteHomes();
   await db?.end().catch(() => {});
   await s?.stop();
   await sim?.stop();

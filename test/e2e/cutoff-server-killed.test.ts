@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 import { startAgentProcess, waitFor } from '../helpers/agent-process.ts';
-import { createSite, duplicateRows, iso, killChild, missingSlots, offSlot, sleep, slotsBetween, startWinsimProcess, storedTimes, waitOnline, type Site, type WinsimProcess } from './edge-fixtures.ts';
+import { createSite, removeSiteHomes, duplicateRows, iso, killChild, missingSlots, offSlot, sleep, slotsBetween, startWinsimProcess, storedTimes, waitOnline, type Site, type WinsimProcess } from './edge-fixtures.ts';
 
 // Issue 11, Tests: "Cut-off". The agent holds the site's schedule, so a dead server is no hole in
 // the graphs: every poll of the outage is run on the agent, spooled, and stored after the restart.
@@ -25,6 +25,7 @@ before(async () => {
 });
 after(async () => {
   await killChild(agent);
+  removeSiteHomes();
   await db?.end().catch(() => {});
   await s?.stop();
   await sim?.stop();

@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
@@ -123,6 +123,12 @@ export interface Site {
   monitors: number[];
 }
 
+const siteHomes: string[] = [];
+/** Removes the agent homes createSite made (call in `after`, once the agents are stopped). */
+export function removeSiteHomes(): void {
+  for (const h of siteHomes.splice(0)) rmSync(h, { recursive: true, force: true });
+}
+
 /** Creates an agent, enrolls it (through `serverUrl`, default the server itself), one device and one monitor per host. */
 export async function createSite(
   s: ServerProcess,
@@ -132,6 +138,7 @@ export async function createSite(
   const created = await s.api('POST', '/api/v1/agents', { name: o.name });
   if (created.status !== 201 && created.status !== 200) throw new Error(`create agent: ${created.status} ${JSON.stringify(created.body)}`);
   const home = agentHome();
+  siteHomes.push(home);
   const enrolled = await runAgentCommand(['enroll', '--server', o.serverUrl ?? s.wsUrl, '--token', created.body.enrollment_token, '--home', home]);
   if (enrolled.code !== 0) throw new Error(`enroll failed: ${enrolled.stderr}`);
   const agentId = created.body.agent.id as number;

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { isSlot } from '../../shared/schedule.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 import { startAgentProcess, waitFor } from '../helpers/agent-process.ts';
-import { createSite, duplicateRows, iso, killChild, missingSlots, sleep, spooledResults, startLinkRelay, startWinsimProcess, storedTimes, waitOnline, type LinkRelay, type Site, type WinsimProcess } from './edge-fixtures.ts';
+import { createSite, removeSiteHomes, duplicateRows, iso, killChild, missingSlots, sleep, spooledResults, startLinkRelay, startWinsimProcess, storedTimes, waitOnline, type LinkRelay, type Site, type WinsimProcess } from './edge-fixtures.ts';
 
 // Issue 11, Tests: "Changes while offline". The link is cut (the server stays up, the agent keeps
 // polling what it last knew); meanwhile one monitor is deleted, one disabled and another's interval
@@ -31,6 +31,7 @@ before(async () => {
 });
 after(async () => {
   await killChild(agent);
+  removeSiteHomes();
   await relay?.close();
   await db?.end().catch(() => {});
   await s?.stop();

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { isSlot } from '../../shared/schedule.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 import { agentStatus, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
-import { createSite, duplicateRows, iso, killChild, missingSlots, sleep, slotsBetween, startLinkRelay, startWinsimProcess, storedTimes, waitOnline, type LinkRelay, type Site, type WinsimProcess } from './edge-fixtures.ts';
+import { createSite, removeSiteHomes, duplicateRows, iso, killChild, missingSlots, sleep, slotsBetween, startLinkRelay, startWinsimProcess, storedTimes, waitOnline, type LinkRelay, type Site, type WinsimProcess } from './edge-fixtures.ts';
 
 // Issue 11, Tests: "Long outage". A 1 MB spool (the smallest cap the agent takes) fills during a
 // cut link; the oldest records go first; the agent's status and health and GET /agents/:id report
@@ -33,6 +33,7 @@ before(async () => {
 });
 after(async () => {
   await killChild(agent);
+  removeSiteHomes();
   await relay?.close();
   await db?.end().catch(() => {});
   await s?.stop();
