@@ -60,6 +60,9 @@ BEGIN
       WITH NO DATA
     $v$;
   END IF;
+  -- The fleet-wide questions (top N by peak CPU over a day) read only these three columns of the
+  -- 1-hour layer: an index-only scan instead of every wide row (about 0.6 B per raw sample).
+  EXECUTE 'CREATE INDEX IF NOT EXISTS metrics_1h_bucket_monitor_cpu_max ON metrics_1h (bucket, monitor_id, cpu_max)';
   -- The aggregates cannot be deleted from through their views: the rows go from their
   -- materialization hypertables, in the same transaction as the monitor.
   EXECUTE $f$
