@@ -94,7 +94,8 @@ forEachBackend((backend) => {
   test(`deleting a monitor removes its rows from the table${backend === 'timescaledb' ? ', compressed chunks and both aggregates' : ''}; other monitors keep theirs`, async () => {
     const s = await start(db, dataDir, secrets);
     try {
-      const { monitorIds: [gone, kept] } = await seedMonitors(pool, 2);
+      const { monitorIds } = await seedMonitors(pool, 2);
+      const [gone, kept] = [monitorIds[0]!, monitorIds[1]!];
       await pool.query(
         `INSERT INTO metrics (time, monitor_id, cpu_percent) SELECT TIMESTAMPTZ '2026-10-01T00:00:00Z' + make_interval(mins => i * 10), id, i % 90
            FROM generate_series(0, 3 * 144 - 1) i, unnest($1::int[]) id`,
