@@ -135,6 +135,7 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
         portScan: job.port_scan,
         credential,
         ...(job.winrm_port ? { prefer: { port: job.winrm_port, use_ssl: job.use_ssl ?? false } } : {}),
+        authenticateUnverified: job.authenticate_unverified === true,
         signal: ac.signal,
         // The server fails a run whose agent went away: a scan nobody will receive stops too.
         onProgress: (p) => {

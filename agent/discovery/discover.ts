@@ -20,6 +20,8 @@ export interface DiscoverOptions {
   credential: CollectCredential | null;
   /** The credential profile's WinRM listener, tried first. */
   prefer?: { port: number; use_ssl: boolean };
+  /** Send the credential also to hosts whose identity is not proven (see identifyHost); default false. */
+  authenticateUnverified?: boolean;
   /** Hosts probed and identified at once. */
   concurrency?: number;
   /** Budget for one host's TCP probe, and again for its Identify + WMI queries. */
@@ -63,7 +65,8 @@ function* chunks(it: Iterable<string>, size: number): Generator<string[]> {
 
 /**
  * Finds the Windows hosts of a target: ping sweep → TCP probe of 135/5985/5986 → anonymous
- * WS-Man Identify → authenticated WMI query for hostname and OS. Cancelling via `signal`
+ * WS-Man Identify → the NTLM CHALLENGE's names and version → authenticated WMI query for
+ * hostname and OS where the host is proven (or the profile opted in). Cancelling via `signal`
  * returns what was found so far with `cancelled: true`.
  */
 export async function discover(o: DiscoverOptions): Promise<DiscoveryResult> {
@@ -96,7 +99,15 @@ export async function discover(o: DiscoverOptions): Promise<DiscoveryResult> {
     try {
       const open = await probeHost(ip, WINDOWS_PORTS, perHostTimeoutMs, o.signal);
       if (open.includes(5985) || open.includes(5986)) {
-        const host = await identifyHost({ ip, openPorts: open, credential: o.credential, timeoutMs: perHostTimeoutMs, ...(o.prefer ? { prefer: o.prefer } : {}), ...(o.signal ? { signal: o.signal } : {}) });
+        const host = await identifyHost({
+          ip,
+          openPorts: open,
+          credential: o.credential,
+          timeoutMs: perHostTimeoutMs,
+          authenticateUnverified: o.authenticateUnverified === true,
+          ...(o.prefer ? { prefer: o.prefer } : {}),
+          ...(o.signal ? { signal: o.signal } : {}),
+        });
         if (host && !o.signal?.aborted) found.push(host);
       }
     } catch {

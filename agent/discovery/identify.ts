@@ -1,7 +1,7 @@
 import type { Failure } from '../../shared/failures.ts';
 import { toCollectFailure, type CollectCredential } from '../collectors/collector.ts';
 import { winrmClientOptions } from '../collectors/winrm-client-cache.ts';
-import { createWinrmClient, wmiString, type IdentifyResult, type WinrmClient } from '../winrm/index.ts';
+import { createWinrmClient, probeNtlmTarget, wmiString, type IdentifyResult, type NtlmTarget, type WinrmClient } from '../winrm/index.ts';
 
 /** A Windows host found by discovery, as the server stores it (one device per agent + ip). */
 export interface DiscoveredHost {
@@ -24,6 +24,11 @@ export interface IdentifyHostOptions {
   credential: CollectCredential | null;
   /** WinRM listener to try first (the credential profile's port / use_ssl). */
   prefer?: { port: number; use_ssl: boolean };
+  /**
+   * Send the credential also to a host whose identity is not proven (plain HTTP, or HTTPS whose
+   * certificate the credential does not verify or pin): the discovery profile's explicit opt-in.
+   */
+  authenticateUnverified?: boolean;
   timeoutMs: number;
   signal?: AbortSignal;
 }
@@ -70,12 +75,20 @@ function bounded<T>(p: Promise<T>, deadline: number, signal: AbortSignal | undef
 }
 
 /**
- * The credential goes only where the profile said: to its own listener when it names one (a host
- * that only answers on another port is still reported, without hostname and OS). Basic over plain
- * HTTP is refused by the WinRM client itself, for discovery and polls alike.
+ * The credential goes only where the profile said (its own listener, when it names one) and only
+ * to a proven host: HTTPS whose certificate the credential verifies or pins. Anything on the
+ * network can answer Identify as Microsoft; over HTTP or unchecked HTTPS it would get an NTLMv2
+ * response to crack offline (or a Basic password), so there only when the profile opted in.
  */
-function mayAuthenticate(l: Listener, prefer: Listener | undefined): boolean {
-  return !prefer || (l.port === prefer.port && l.use_ssl === prefer.use_ssl);
+function mayAuthenticate(l: Listener, o: IdentifyHostOptions, credential: CollectCredential): boolean {
+  if (o.prefer && !(l.port === o.prefer.port && l.use_ssl === o.prefer.use_ssl)) return false;
+  const proven = l.use_ssl && (credential.tls_verify ?? 'verify') !== 'insecure';
+  return proven || o.authenticateUnverified === true;
+}
+
+/** Anonymous Identify on Windows says `OS: 0.0.0`; only a real version counts. */
+function realVersion(v: string | undefined): string | null {
+  return v && /[1-9]/.test(v) ? v : null;
 }
 
 function isMicrosoft(r: IdentifyResult): boolean {
@@ -83,9 +96,10 @@ function isMicrosoft(r: IdentifyResult): boolean {
 }
 
 /**
- * Anonymous WS-Man Identify on each open WinRM port until one answers as Microsoft's stack,
- * then (with a credential) Win32_ComputerSystem and Win32_OperatingSystem for the hostname and
- * OS. Returns undefined for anything that is not a Windows WinRM listener.
+ * Anonymous WS-Man Identify on each open WinRM port until one answers as Microsoft's stack; the
+ * host's NTLM CHALLENGE (no credential sent) for its name and OS version; then, where
+ * mayAuthenticate allows, Win32_ComputerSystem and Win32_OperatingSystem for the hostname and OS.
+ * Returns undefined for anything that is not a Windows WinRM listener.
  */
 export async function identifyHost(o: IdentifyHostOptions): Promise<DiscoveredHost | undefined> {
   const deadline = Date.now() + o.timeoutMs;
@@ -103,8 +117,20 @@ export async function identifyHost(o: IdentifyHostOptions): Promise<DiscoveredHo
       anon.close();
     }
     if (!isMicrosoft(id)) continue;
-    const host: DiscoveredHost = { ip: o.ip, port: l.port, use_ssl: l.use_ssl, hostname: null, os: null, os_version: null, winrm_stack: id.stackVersion ?? null };
-    if (!o.credential || !mayAuthenticate(l, o.prefer)) return host;
+    const host: DiscoveredHost = { ip: o.ip, port: l.port, use_ssl: l.use_ssl, hostname: null, os: null, os_version: realVersion(id.osVersion), winrm_stack: id.stackVersion ?? null };
+    const left = Math.max(1, deadline - Date.now());
+    const claimed = await bounded(
+      probeNtlmTarget({ host: o.ip, port: l.port, https: l.use_ssl, connectTimeoutMs: Math.min(left, 5000), readTimeoutMs: left }),
+      deadline,
+      o.signal,
+      () => undefined,
+    ).catch((): NtlmTarget | undefined => undefined);
+    if (claimed) {
+      host.hostname = claimed.dnsComputer ?? claimed.netbiosComputer ?? null;
+      host.os_version ??= claimed.osVersion ?? null;
+    }
+    if (o.signal?.aborted) return undefined;
+    if (!o.credential || !mayAuthenticate(l, o, o.credential)) return host;
     let client: WinrmClient | undefined;
     try {
       client = createWinrmClient({ ...winrmClientOptions({ ip: o.ip, port: l.port, use_ssl: l.use_ssl }, o.credential, { maxConnections: 1 }), timeouts });
@@ -119,9 +145,9 @@ export async function identifyHost(o: IdentifyHostOptions): Promise<DiscoveredHo
         o.signal,
         () => c.close(),
       );
-      host.hostname = wmiString(cs, 'DNSHostName') || wmiString(cs, 'Name') || wmiString(os, 'CSName') || null;
+      host.hostname = wmiString(cs, 'DNSHostName') || wmiString(cs, 'Name') || wmiString(os, 'CSName') || host.hostname;
       host.os = wmiString(os, 'Caption') || null;
-      host.os_version = wmiString(os, 'Version') || null;
+      host.os_version = wmiString(os, 'Version') || host.os_version;
     } catch (err) {
       host.error = toCollectFailure(err).toFailure();
     } finally {

@@ -19,6 +19,7 @@ export { collectWindowsMetrics, collectWindowsMetricsPowerShell, METRIC_QUERIES 
 export { METRICS_SCRIPT, METRICS_SCRIPT_MARKER } from './metrics-script.ts';
 export { certificateFingerprint, type TlsMode } from './http-connection.ts';
 export type { IdentifyResult } from './identify.ts';
+export { probeNtlmTarget, type NtlmTarget } from './ntlm-probe.ts';
 export type { EnumerateOptions } from './enumerate.ts';
 export type { CommandResult } from './shell.ts';
 export { wmiBigInt, wmiNumber, wmiString, type WmiInstance, type WmiValue } from './wmi-instance.ts';

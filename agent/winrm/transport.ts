@@ -136,6 +136,21 @@ export class Transport {
     }
   }
 
+  /**
+   * A NEGOTIATE alone on a throw-away connection: the host's CHALLENGE token, or undefined when it
+   * does not offer NTLM. A NEGOTIATE carries only flags and our version, nothing secret, so
+   * discovery may send it to a host whose identity is not proven.
+   */
+  async challengeAnonymous(negotiate: Buffer): Promise<Buffer | undefined> {
+    const http = await this.connect();
+    try {
+      const res = await this.roundTrip(http, Buffer.alloc(0), SOAP_TYPE, { Authorization: `Negotiate ${negotiate.toString('base64')}` }, this.o.readTimeoutMs);
+      return res.status === 401 ? negotiateToken(res) : undefined;
+    } finally {
+      http.destroy();
+    }
+  }
+
   close(): void {
     this.closed = true;
     for (const c of this.idle.splice(0)) c.http.destroy();

@@ -71,6 +71,8 @@ export const discoveryProfiles = pgTable('discovery_profiles', {
   auto_provision: boolean('auto_provision').notNull().default(false),
   plugin_id: integer('plugin_id').references(() => plugins.id),
   polling_interval: integer('polling_interval').notNull().default(60),
+  /** Send the credential also to hosts discovery cannot prove (WinRM over HTTP, unchecked HTTPS): an explicit, documented risk. */
+  authenticate_unverified: boolean('authenticate_unverified').notNull().default(false),
   ...stamps,
 });
 

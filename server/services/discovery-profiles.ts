@@ -14,6 +14,7 @@ export interface DiscoveryProfileInput {
   auto_provision?: boolean | undefined;
   plugin_id?: number | null | undefined;
   polling_interval?: number | undefined;
+  authenticate_unverified?: boolean | undefined;
 }
 
 const toApi = (r: Row) => ({
@@ -26,6 +27,7 @@ const toApi = (r: Row) => ({
   auto_provision: r.auto_provision,
   plugin_id: r.plugin_id,
   polling_interval: r.polling_interval,
+  authenticate_unverified: r.authenticate_unverified,
   created_at: iso(r.created_at)!,
   updated_at: iso(r.updated_at)!,
 });
@@ -50,7 +52,7 @@ export function createDiscoveryProfileService(db: Db) {
       try {
         const [r] = await db
           .insert(discoveryProfiles)
-          .values({ name: p.name, agent_id: p.agent_id, credential_profile_id: p.credential_profile_id, target: p.target, port_scan: p.port_scan ?? false, auto_provision: p.auto_provision ?? false, plugin_id: p.plugin_id ?? null, polling_interval: p.polling_interval ?? 60 })
+          .values({ name: p.name, agent_id: p.agent_id, credential_profile_id: p.credential_profile_id, target: p.target, port_scan: p.port_scan ?? false, auto_provision: p.auto_provision ?? false, plugin_id: p.plugin_id ?? null, polling_interval: p.polling_interval ?? 60, authenticate_unverified: p.authenticate_unverified ?? false })
           .returning();
         return toApi(r!);
       } catch (err) {
@@ -61,7 +63,7 @@ export function createDiscoveryProfileService(db: Db) {
       await get(id);
       await checkRefs(p);
       const set: Partial<typeof discoveryProfiles.$inferInsert> = { updated_at: new Date() };
-      for (const k of ['name', 'agent_id', 'credential_profile_id', 'target', 'port_scan', 'auto_provision', 'plugin_id', 'polling_interval'] as const) {
+      for (const k of ['name', 'agent_id', 'credential_profile_id', 'target', 'port_scan', 'auto_provision', 'plugin_id', 'polling_interval', 'authenticate_unverified'] as const) {
         if (p[k] !== undefined) (set as Record<string, unknown>)[k] = p[k];
       }
       try {

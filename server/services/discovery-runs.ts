@@ -28,7 +28,7 @@ interface Deps {
   sealer: { seal(agentId: number, profileId: number): Promise<SealedCredential> };
   events: EventBus;
   log: Log;
-  getProfile: (id: number) => Promise<{ id: number; agent_id: number; credential_profile_id: number; target: string; port_scan: boolean; auto_provision: boolean; plugin_id: number | null; polling_interval: number }>;
+  getProfile: (id: number) => Promise<{ id: number; agent_id: number; credential_profile_id: number; target: string; port_scan: boolean; auto_provision: boolean; plugin_id: number | null; polling_interval: number; authenticate_unverified?: boolean }>;
   getCredential: (id: number) => Promise<{ port: number; use_ssl: boolean }>;
   waitMs: number;
   runTimeoutMs: number;
@@ -131,7 +131,7 @@ export function createDiscoveryRunService(d: Deps) {
       run.timer.unref();
       runs.set(run_id, run);
       byProfile.set(profileId, run_id);
-      const sent = d.hub.send(p.agent_id, { type: 'discovery.start', job: { run_id, target: p.target, port_scan: p.port_scan, credential: sealed, winrm_port: cred.port, use_ssl: cred.use_ssl } });
+      const sent = d.hub.send(p.agent_id, { type: 'discovery.start', job: { run_id, target: p.target, port_scan: p.port_scan, credential: sealed, winrm_port: cred.port, use_ssl: cred.use_ssl, authenticate_unverified: p.authenticate_unverified === true } });
       if (!sent) {
         end(run_id, 'failed', 'the agent disconnected');
         throw new AppError('UNAVAILABLE', 'no agent connected: the discovery profile\'s agent is offline', { agent_id: p.agent_id });

@@ -65,6 +65,8 @@ export const DiscoveryJob = z.object({
   /** Port used for the authenticated hostname/OS query. */
   winrm_port: z.number().int().min(1).max(65535).optional(),
   use_ssl: z.boolean().optional(),
+  /** The profile's opt-in to send the credential to hosts whose identity is not proven (HTTP, unchecked HTTPS). Absent: false. */
+  authenticate_unverified: z.boolean().optional(),
 });
 export type DiscoveryJob = z.infer<typeof DiscoveryJob>;
 

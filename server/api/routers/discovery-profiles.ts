@@ -13,6 +13,12 @@ export const DiscoveryProfileCreate = z
     auto_provision: z.boolean().optional(),
     plugin_id: Id.nullable().optional(),
     polling_interval: PollingInterval.optional(),
+    authenticate_unverified: z
+      .boolean()
+      .optional()
+      .describe(
+        'Default false: the credential goes only to hosts proven by HTTPS with a verified or pinned certificate. True also sends it over WinRM HTTP and unchecked HTTPS, where anything on the network answering as Windows receives an NTLMv2 response it can crack offline.',
+      ),
   })
   .strict();
 export const DiscoveryProfileUpdate = DiscoveryProfileCreate.partial().extend({ id: Id }).strict();
@@ -26,6 +32,7 @@ export const DiscoveryProfileOutput = z.object({
   auto_provision: z.boolean(),
   plugin_id: z.number().nullable(),
   polling_interval: z.number(),
+  authenticate_unverified: z.boolean(),
   created_at: z.string(),
   updated_at: z.string(),
 });

@@ -57,7 +57,8 @@ test('the ping sweep reports loopback addresses as alive', { skip: skipUnlessReq
 test('discovery of a /24 finds exactly the Windows hosts, with hostname, OS and listener, within 10 s', { skip: skipUnlessRequired(findExecutable('fping') ? undefined : 'needs fping for a sweep this fast (apt-get install fping)') }, async () => {
   const progress: DiscoveryProgress[] = [];
   const t0 = Date.now();
-  const r = await discover({ target: `${NET}.0/24`, credential, concurrency: 64, perHostTimeoutMs: 3000, onProgress: (p) => progress.push(p) });
+  // The profile opted in to authenticating over HTTP and unchecked HTTPS (authenticate_unverified).
+  const r = await discover({ target: `${NET}.0/24`, credential, authenticateUnverified: true, concurrency: 64, perHostTimeoutMs: 3000, onProgress: (p) => progress.push(p) });
   const elapsed = Date.now() - t0;
   console.log(`# discovery of ${r.total} addresses (${r.found.length} Windows) took ${elapsed} ms via ${r.ping_method}`);
   assert.ok(elapsed < 10_000, `took ${elapsed} ms`);
@@ -85,20 +86,35 @@ test('discovery of a /24 finds exactly the Windows hosts, with hostname, OS and 
 });
 
 test('a wrong password still finds the hosts and says authentication failed', async () => {
-  const r = await discover({ target: `${NET}.1-3`, credential: { ...credential, password: 'Bad-Pa55word' }, perHostTimeoutMs: 3000 });
+  const r = await discover({ target: `${NET}.1-3`, credential: { ...credential, password: 'Bad-Pa55word' }, authenticateUnverified: true, perHostTimeoutMs: 3000 });
   assert.deepEqual(r.found.map((h) => h.ip), [`${NET}.1`, `${NET}.2`, `${NET}.3`]);
-  for (const f of r.found) {
-    assert.equal(f.hostname, null);
+  for (const [i, f] of r.found.entries()) {
+    assert.equal(f.hostname, plain.hosts[i]!.hostname.toLowerCase(), 'named from the NTLM CHALLENGE');
+    assert.equal(f.os, null);
     assert.equal(f.error?.class, 'auth');
     assert.equal(f.winrm_stack, '3.0');
     assert.ok(!JSON.stringify(f).includes('Bad-Pa55word'));
   }
 });
 
-test('without a credential hosts are recognised by anonymous Identify alone', async () => {
+test('without a credential hosts are recognised by anonymous Identify and named by their NTLM CHALLENGE', async () => {
   const r = await discover({ target: `${NET}.1,${NET}.40,${NET}.41,${NET}.99`, credential: null });
-  assert.deepEqual(r.found, [{ ip: `${NET}.1`, port: 5985, use_ssl: false, hostname: null, os: null, os_version: null, winrm_stack: '3.0' }]);
+  // winsim's CHALLENGE claims Windows 10.0 build 17739 whatever the host's profile says.
+  assert.deepEqual(r.found, [{ ip: `${NET}.1`, port: 5985, use_ssl: false, hostname: plain.hosts[0]!.hostname.toLowerCase(), os: null, os_version: '10.0.17739', winrm_stack: '3.0' }]);
   assert.equal(r.scanned, 4);
+});
+
+test('by default the credential goes only to an HTTPS host whose certificate is pinned or verified', async () => {
+  const s = secure.hosts[0]!;
+  const targets = `${NET}.1,${NET}.2,${s.address}`;
+  const pinned = await discover({ target: targets, credential: { ...credential, tls_verify: 'pin', tls_fingerprint: s.fingerprint! }, perHostTimeoutMs: 3000 });
+  assert.deepEqual(pinned.found.map((h) => [h.ip, h.os]), [[`${NET}.1`, null], [`${NET}.2`, null], [s.address, s.sim.profile.caption]], 'only the proven host was queried');
+  const proven = pinned.found[2]!;
+  assert.equal(proven.hostname?.toUpperCase(), s.hostname.toUpperCase());
+  assert.equal(proven.os_version, s.sim.profile.os.version);
+  assert.equal(proven.error, undefined);
+  const unchecked = await discover({ target: s.address, credential, perHostTimeoutMs: 3000 });
+  assert.deepEqual(unchecked.found.map((h) => [h.os, h.hostname, h.error]), [[null, s.hostname.toLowerCase(), undefined]], 'HTTPS without a certificate check is not proof');
 });
 
 test('port_scan probes every address without a ping sweep', async () => {

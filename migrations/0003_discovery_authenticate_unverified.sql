@@ -1,0 +1,1 @@
+ALTER TABLE "discovery_profiles" ADD COLUMN "authenticate_unverified" boolean DEFAULT false NOT NULL;
