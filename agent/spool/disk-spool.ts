@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync, renameSync, openSync, closeSync, ftruncateSync, statSync, unlinkSync, fsyncSync, writeSync, appendFileSync, chmodSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync, renameSync, openSync, closeSync, ftruncateSync, statSync, unlinkSync, fsyncSync, writeSync, appendFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeRecords, encodeRecord } from './segment-file.ts';
 import { NEXT_NONE, writeEvictionFile } from './eviction-log.ts';
@@ -18,6 +18,15 @@ export interface DiskSpoolOptions<T> {
   describe?: DescribeRecord<T>;
   /** Lost ranges kept (default MAX_LOST_RANGES). */
   maxRanges?: number;
+}
+
+/**
+ * The spool holds results (host names, metrics): owner-only. `mode` applies only when a file is
+ * created, so files an older version left (acks.log was 0644) and the folder are tightened at open.
+ */
+function restrictModes(dir: string): void {
+  chmodSync(dir, 0o700);
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isFile()) chmodSync(join(dir, e.name), 0o600);
 }
 
 /** Closed segments whose records stay parsed in memory (beyond that they are read back from disk when sent). */
@@ -46,6 +55,7 @@ export function openDiskSpool<T>(o: DiskSpoolOptions<T>): Spool<T> {
   const segmentBytes = Math.max(1024, Math.min(o.segmentBytes ?? 8 * 1024 * 1024, Math.floor(o.capBytes / 4)));
   const flushMs = o.flushMs ?? 5;
   mkdirSync(o.dir, { recursive: true, mode: 0o700 });
+  restrictModes(o.dir);
   const metaPath = join(o.dir, 'meta.json');
   const acksPath = join(o.dir, 'acks.log');
   const evictedPath = join(o.dir, 'evicted.json');
@@ -55,7 +65,7 @@ export function openDiskSpool<T>(o: DiskSpoolOptions<T>): Spool<T> {
   const evictions = recovered.evictions;
   const gone = recovered.gone;
   let nextSeq = recovered.nextSeq;
-  writeFileSync(acksPath, recovered.acked.length ? recovered.acked.join('\n') + '\n' : '');
+  writeFileSync(acksPath, recovered.acked.length ? recovered.acked.join('\n') + '\n' : '', { mode: 0o600 });
   persistMeta();
   if (evictions.records) persistEvictions();
 
@@ -217,7 +227,7 @@ export function openDiskSpool<T>(o: DiskSpoolOptions<T>): Spool<T> {
     const lines: number[] = [];
     for (const g of segments) for (let k = 0; k < g.end - g.first; k++) if (g.acked[k]) lines.push(g.first + k);
     const tmp = `${acksPath}.tmp`;
-    writeFileSync(tmp, lines.length ? lines.join('\n') + '\n' : '');
+    writeFileSync(tmp, lines.length ? lines.join('\n') + '\n' : '', { mode: 0o600 });
     renameSync(tmp, acksPath);
   }
 
@@ -365,7 +375,7 @@ export function openDiskSpool<T>(o: DiskSpoolOptions<T>): Spool<T> {
           dropped = true;
         }
       }
-      if (lines.length) appendFileSync(acksPath, lines.join('\n') + '\n');
+      if (lines.length) appendFileSync(acksPath, lines.join('\n') + '\n', { mode: 0o600 });
       if (dropped) rewriteAcks();
     },
     rewind() {
