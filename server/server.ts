@@ -64,7 +64,9 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
   let embedded: EmbeddedDb | undefined;
   let url = cfg.database.url;
   if (!url) {
-    embedded = await startEmbeddedPostgres({ dataDir: `${cfg.data_dir}/postgres`, port: cfg.database.embedded_port, password: secrets.dbPassword, onLog: (l) => log.debug({ pg: l.trim() }, 'postgres') });
+    embedded = await startEmbeddedPostgres({ dataDir: `${cfg.data_dir}/postgres`, port: cfg.database.embedded_port, password: secrets.dbPassword, onLog: (l) => log.debug({ pg: l.trim() }, 'postgres'),
+      onFolderOpened: (f) => log.warn(f, 'added o+x (search only) to a parent folder of the data dir: as root, PostgreSQL runs as the postgres user, who must reach it'),
+    });
     url = embedded.url;
   }
   const storageMode = await runMigrations(url);

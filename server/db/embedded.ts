@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, chmodSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 
@@ -25,24 +26,56 @@ export interface EmbeddedDbOptions {
   port: number;
   password: string;
   onLog?: (line: string) => void;
+  /** Told of every parent folder given o+x (as root only), to log it. */
+  onFolderOpened?: (f: OpenedFolder) => void;
 }
 
 const isRoot = () => typeof process.getuid === 'function' && process.getuid() === 0;
 
-/** As root, postgres runs as another OS user: it must be able to traverse every parent folder. */
-function openParents(dir: string): void {
+/** A folder this start gave others' search permission (o+x) so the postgres user can reach the data dir. */
+export interface OpenedFolder {
+  folder: string;
+  mode_before: string;
+  mode_after: string;
+}
+
+/** uid and groups of `user`, or undefined when there is no such user (yet). */
+function userIds(user: string): { uid: number; groups: Set<number> } | undefined {
+  try {
+    const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
+    const groups = new Set(execFileSync('id', ['-G', user], { encoding: 'utf8' }).trim().split(/\s+/).map(Number));
+    return Number.isInteger(uid) ? { uid, groups } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * As root, postgres runs as the `postgres` user, who must be able to traverse every parent folder
+ * of the data dir. Only a folder that user cannot already search (as its owner, through one of its
+ * groups, or as other) gets o+x, nothing more; each one is returned so the caller logs it.
+ */
+export function openParentsFor(dir: string, user = 'postgres'): OpenedFolder[] {
+  const ids = userIds(user);
+  const opened: OpenedFolder[] = [];
   let d = resolve(dir);
   while (true) {
     const up = dirname(d);
     if (up === d) break;
     try {
-      const mode = statSync(up).mode & 0o7777;
-      if ((mode & 0o011) !== 0o011) chmodSync(up, mode | 0o011);
+      const st = statSync(up);
+      const mode = st.mode & 0o7777;
+      const can = (mode & 0o001) !== 0 || (ids !== undefined && ((st.uid === ids.uid && (mode & 0o100) !== 0) || (st.uid !== ids.uid && ids.groups.has(st.gid) && (mode & 0o010) !== 0)));
+      if (!can) {
+        chmodSync(up, mode | 0o001);
+        opened.push({ folder: up, mode_before: mode.toString(8).padStart(4, '0'), mode_after: (mode | 0o001).toString(8).padStart(4, '0') });
+      }
     } catch {
       /* not ours to change; postgres will say so if it matters */
     }
     d = up;
   }
+  return opened;
 }
 
 const alive = (pid: number): boolean => {
@@ -69,7 +102,7 @@ async function stopStalePostmaster(dataDir: string): Promise<void> {
 export async function startEmbeddedPostgres(o: EmbeddedDbOptions): Promise<EmbeddedDb> {
   const dataDir = resolve(o.dataDir);
   mkdirSync(dirname(dataDir), { recursive: true });
-  if (isRoot()) openParents(dataDir);
+  if (isRoot()) for (const f of openParentsFor(dataDir)) o.onFolderOpened?.(f);
   await stopStalePostmaster(dataDir);
   const log = o.onLog ?? (() => {});
   const EmbeddedPostgres = await loadEmbeddedPostgres();
