@@ -255,6 +255,14 @@ export function createLink(o: LinkOptions): Link {
         return;
       }
       const m = parsed.message;
+      // The server says welcome once, first: a second one would start a second heartbeat timer,
+      // and anything before it comes from a peer that has not accepted this agent.
+      if ((m.type === 'welcome') === isUp) {
+        const reason = isUp ? 'a second welcome on one session' : `${m.type} before the welcome`;
+        o.log.warn({ reason }, 'the server broke the protocol; reconnecting');
+        sock.close(CloseCode.protocolError, reason);
+        return;
+      }
       switch (m.type) {
         case 'welcome': {
           const now = Date.now();
