@@ -117,3 +117,55 @@ test('the latest slot fired is saved and handed to the next start; one implausib
   assert.ok(ahead.logs.some((l) => l.level === 'warn' && /far ahead/.test(l.msg)));
   await ahead.state.close();
 });
+
+test('a larger offset measured after a reconnect is caught up gradually: server time never jumps, so no slot is skipped', async () => {
+  const { createPollSchedule } = await import('./poll-schedule.ts');
+  const h = harness();
+  let schedule: ReturnType<typeof createPollSchedule> | undefined;
+  const rec = () => {};
+  const state = createOfflineState({ file: h.file, maxOfflineMs: 2 * HOUR, log: { info: rec, warn: rec, error: rec }, localNow: () => h.clock.now, lastSlot: () => schedule?.lastSlot() ?? null });
+  state.load();
+  const slots: number[] = [];
+  schedule = createPollSchedule({ now: () => state.serverNow(), onDue: (p) => void slots.push(p.slot), timers: { set: () => 1, clear() {} } });
+  schedule.start();
+  schedule.replaceAll([{ monitor_id: 5, target: { ip: '10.0.0.5', port: 5985, use_ssl: false }, plugin: { type: 'windows-wmi' }, interval_s: 1, timeout_ms: 900, credential: null }]);
+  const run = (ms: number) => {
+    for (let t = 0; t < ms; t += 100) {
+      h.clock.now += 100;
+      schedule!.tick();
+    }
+  };
+  run(5000);
+  // Reconnected: the server is 12 s ahead of what the agent believed (its clock drifted offline).
+  const before = state.serverNow();
+  state.setOffset(12_000);
+  assert.ok(state.serverNow() - before < 100, 'no jump');
+  run(60_000);
+  assert.equal(state.serverNow(), h.clock.now + 12_000, 'caught up within a minute');
+  for (let i = 1; i < slots.length; i++) assert.equal(slots[i]! - slots[i - 1]!, 1000, `slot ${i} follows the one before`);
+  assert.equal(schedule.stats().missed, 0);
+  assert.ok(slots.length >= 5 + 60 + 12 - 2, `${slots.length} slots`);
+  // Backwards: applied at once; the slots just wait (none repeated).
+  state.setOffset(2_000);
+  assert.equal(state.serverNow(), h.clock.now + 2_000);
+  run(20_000);
+  assert.equal(new Set(slots).size, slots.length);
+  assert.equal(state.snapshot().clock_offset_ms, 2_000);
+  await state.close();
+});
+
+test('a new agent applies its first measured offset at once, and a correction over ten minutes is applied at once', async () => {
+  const h = harness();
+  h.state.load();
+  h.state.setOffset(45_000);
+  assert.equal(h.state.serverNow(), h.clock.now + 45_000, 'nothing fired yet: no slot to skip');
+  let last: number | null = h.clock.now;
+  const rec = () => {};
+  const fired = createOfflineState({ file: h.file, maxOfflineMs: 2 * HOUR, log: { info: rec, warn: rec, error: rec }, localNow: () => h.clock.now, lastSlot: () => last });
+  fired.load();
+  fired.setOffset(45_000 + 11 * 60_000);
+  assert.equal(fired.serverNow(), h.clock.now + 45_000 + 11 * 60_000);
+  last = null;
+  await fired.close();
+  await h.state.close();
+});

@@ -25,6 +25,15 @@ export type AgentState = z.infer<typeof AgentState>;
 
 /** A saved latest slot further ahead of the clock than this is not waited for. */
 const MAX_LAST_SLOT_AHEAD_MS = 3_600_000;
+/**
+ * Server time never jumps forward when the offset is measured larger (that would skip every slot
+ * in the gap): it runs this much faster than the agent's clock until it has caught up (a 10 s
+ * correction takes 40 s). Corrections backwards are applied at once: the schedule's slots only
+ * move forward, so they just fire later.
+ */
+const SLEW_RATE = 0.25;
+/** A forward correction larger than this (a wildly wrong saved offset) is applied at once. */
+const MAX_SLEW_MS = 600_000;
 
 export interface OfflineLog {
   info(o: object, msg: string): void;
@@ -62,8 +71,9 @@ export interface OfflineState {
   load(): number;
   /** The latest slot fired before this start, as last saved (null: unknown, or implausibly far ahead). */
   savedLastSlot(): number | null;
-  /** Server-corrected time: the agent clock plus the last measured offset. */
+  /** Server-corrected time: the agent clock plus the offset, never jumping forward by less than MAX_SLEW_MS. */
   serverNow(): number;
+  /** A new measurement of server clock minus agent clock. */
   setOffset(ms: number): void;
   linkUp(): void;
   linkDown(): void;
@@ -77,7 +87,10 @@ export interface OfflineState {
 export function createOfflineState(o: OfflineStateOptions): OfflineState {
   const localNow = o.localNow ?? Date.now;
   const saveEvery = o.saveEveryMs ?? 5000;
+  /** The offset in use, and the one measured last that it moves towards (never past it). */
   let offset = 0;
+  let target = 0;
+  let slewedAt = 0;
   let connected = false;
   let offlineSince: number | null = null;
   let lastConnectedAt: number | null = null;
@@ -89,13 +102,18 @@ export function createOfflineState(o: OfflineStateOptions): OfflineState {
   let writing: Promise<void> | undefined;
   let closed = false;
 
-  const serverNow = (): number => localNow() + offset;
+  const serverNow = (): number => {
+    const local = localNow();
+    if (offset < target) offset = Math.min(target, offset + Math.max(0, local - slewedAt) * SLEW_RATE);
+    slewedAt = local;
+    return local + offset;
+  };
 
   const serialize = (): string => {
     if (connected) lastConnectedAt = serverNow();
     const s: AgentState = {
       format: 1,
-      clock_offset_ms: Math.round(offset),
+      clock_offset_ms: Math.round(target),
       offline_since: offlineSince,
       last_connected_at: lastConnectedAt,
       polls_offline: pollsOffline,
@@ -157,7 +175,7 @@ export function createOfflineState(o: OfflineStateOptions): OfflineState {
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') o.log.error({ file: o.file, err: (err as Error).message }, 'the agent state file is damaged and was ignored');
       }
-      offset = state?.clock_offset_ms ?? 0;
+      offset = target = state?.clock_offset_ms ?? 0;
       pollsOffline = state?.polls_offline ?? 0;
       lastConnectedAt = state?.last_connected_at ?? null;
       savedLastSlot = state?.last_slot ?? null;
@@ -175,7 +193,11 @@ export function createOfflineState(o: OfflineStateOptions): OfflineState {
     savedLastSlot: () => savedLastSlot,
     serverNow,
     setOffset(ms) {
-      offset = ms;
+      serverNow();
+      target = ms;
+      // Nothing fired yet (a new agent): no slot to skip, so its first measurement applies at once.
+      const fired = (o.lastSlot?.() ?? savedLastSlot) !== null;
+      if (ms < offset || ms - offset > MAX_SLEW_MS || !fired) offset = ms;
     },
     linkUp() {
       connected = true;
@@ -199,7 +221,7 @@ export function createOfflineState(o: OfflineStateOptions): OfflineState {
     },
     snapshot() {
       if (!connected) checkPause();
-      return { clock_offset_ms: offset, offline_since: offlineSince, polls_offline: pollsOffline, polling_paused: paused };
+      return { clock_offset_ms: target, offline_since: offlineSince, polls_offline: pollsOffline, polling_paused: paused };
     },
     async close() {
       if (closed) return;
