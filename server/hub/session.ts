@@ -27,6 +27,13 @@ export interface SessionHost {
 
 let connections = 0;
 
+/**
+ * Handlers of one session still running (result batches being stored) beyond which the socket is
+ * not read until one finishes: an agent that sends without waiting for acks cannot queue unbounded
+ * work and memory on the server. The agent itself keeps 4 batches in flight.
+ */
+export const MAX_PENDING_HANDLERS = 16;
+
 /** The close reason for another protocol version: an older agent is told to upgrade, a newer one that the server is older. */
 export const versionMismatchReason = (protocol: unknown): string =>
   `protocol ${String(protocol).slice(0, 12)} is not supported (server speaks ${PROTOCOL_VERSION}): ${typeof protocol === 'number' && protocol > PROTOCOL_VERSION ? 'upgrade the server, or run an agent of its version' : 'upgrade the agent'}`;
@@ -51,6 +58,8 @@ export class AgentSession implements ConnectedAgent, AgentContext {
   readonly connection = ++connections;
   private state: 'hello' | 'authenticating' | 'ready' | 'closed' = 'hello';
   private lastHeard = Date.now();
+  private pending = 0;
+  private paused = false;
   private authTimer: NodeJS.Timeout | undefined;
   private hbTimer: NodeJS.Timeout | undefined;
 
@@ -154,12 +163,23 @@ export class AgentSession implements ConnectedAgent, AgentContext {
   private dispatch(m: HandledMessage): void {
     const handler = this.host.handlers[m.type] as (ctx: AgentContext, msg: HandledMessage) => void | Promise<void>;
     const done = handler(this, m);
-    if (done instanceof Promise) {
-      done.catch((err: Error) => {
+    if (!(done instanceof Promise)) return;
+    if (++this.pending >= MAX_PENDING_HANDLERS && !this.paused) {
+      this.paused = true;
+      this.ws.pause();
+    }
+    done
+      .catch((err: Error) => {
         this.host.log.error({ err: err.message, agent_id: this.agent?.id, type: m.type }, 'agent message handler failed');
         this.close(CloseCode.serverError, 'internal error handling message; resend');
+      })
+      .finally(() => {
+        if (--this.pending >= MAX_PENDING_HANDLERS || !this.paused) return;
+        this.paused = false;
+        // Not reading was our doing: the agent's silence meanwhile says nothing about it.
+        this.lastHeard = Date.now();
+        this.ws.resume();
       });
-    }
   }
 
   private async authenticate(hello: Extract<AgentMessage, { type: 'hello' }>): Promise<void> {
@@ -183,7 +203,7 @@ export class AgentSession implements ConnectedAgent, AgentContext {
     this.send({ type: 'welcome', agent_id: this.agent.id, protocol: PROTOCOL_VERSION, server_time: Date.now(), echo: hello.sent_at, heartbeat_ms: this.host.heartbeatMs });
     this.host.welcomed(this, { version: hello.agent_version, hostname: hello.hostname });
     this.hbTimer = setInterval(() => {
-      if (Date.now() - this.lastHeard > 2 * this.host.heartbeatMs) {
+      if (!this.paused && Date.now() - this.lastHeard > 2 * this.host.heartbeatMs) {
         this.host.log.warn({ agent_id: this.agent?.id }, 'agent stopped answering heartbeats');
         this.ws.terminate();
         this.finish();

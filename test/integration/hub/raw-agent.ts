@@ -23,6 +23,8 @@ export interface RawAgent {
   /** Every message the server sent, parsed, in order. */
   readonly messages: ServerMessage[];
   send(msg: unknown): void;
+  /** Bytes sent but not yet handed to the network (grows when the server stops reading). */
+  bufferedAmount(): number;
   /** Resolves with the first message (at index >= `from`) that matches. */
   next<T extends ServerMessage['type']>(type: T, pred?: (m: Extract<ServerMessage, { type: T }>) => boolean, timeoutMs?: number, from?: number): Promise<Extract<ServerMessage, { type: T }>>;
   /** The assignments the agent would hold after applying everything received so far (full sets and deltas in order). */
@@ -60,6 +62,7 @@ export async function connectRaw(s: TestServer, id: RawIdentity, o: { protocol?:
   const agent: RawAgent = {
     messages,
     send: (msg) => ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg)),
+    bufferedAmount: () => ws.bufferedAmount,
     next(type, pred, timeoutMs = 5000, from = 0) {
       return new Promise((resolve, reject) => {
         const check = () => {
