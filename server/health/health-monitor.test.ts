@@ -55,3 +55,22 @@ test('health: failures the server made up for missing results never count, even 
   await tick();
   assert.deepEqual(updates, [11], 'two timeouts reported by the agent reach the threshold');
 });
+
+test('health: a replayed success older than the failures after it does not reset them', async () => {
+  const { h, updates } = setup(3);
+  const now = Date.now();
+  const ok = (t: number): WriteOutcome => ({ monitor_id: 6, device_id: 12, time: new Date(t), ok: true, source: 'agent' });
+  // A reconnected agent interleaves its backlog (old successes) with live results (the host is down now).
+  h.observe([fail(12, 6, now - 3000)]);
+  h.observe([ok(now - 300_000)]);
+  h.observe([fail(12, 6, now - 2000)]);
+  h.observe([ok(now - 299_000)]);
+  await tick();
+  assert.deepEqual(updates, []);
+  h.observe([fail(12, 6, now - 1000)]);
+  await tick();
+  assert.deepEqual(updates, [12], 'three consecutive failures, whatever old successes arrived in between');
+  h.observe([fail(13, 7, now - 2000), ok(now - 1500), fail(13, 7, now - 1000), fail(13, 7, now)].map((x) => ({ ...x, device_id: 13, monitor_id: 7 })));
+  await tick();
+  assert.deepEqual(updates, [12], 'a newer success still ends the failures before it');
+});

@@ -43,7 +43,10 @@ export function createHealthMonitor(o: { pool: pg.Pool; events: EventBus; log: L
         if (x.source === 'server') continue;
         const t = x.time.getTime();
         if (x.ok) {
-          failures.delete(x.device_id);
+          // A success ends the failures before it, not later ones (a replayed old success among live failures).
+          const list = failures.get(x.device_id);
+          if (list) for (const [k, at] of list) if (at < t) list.delete(k);
+          if (list?.size === 0) failures.delete(x.device_id);
           continue;
         }
         if (x.failure_class && NOT_THE_DEVICE.has(x.failure_class)) continue;
