@@ -6,13 +6,13 @@ import { createHealthMonitor } from './health-monitor.ts';
 
 const quiet = { info() {}, warn() {}, error() {}, debug() {} } as never;
 
-function setup(threshold: number) {
+function setup(threshold: number, windowMs = 600_000) {
   const updates: number[] = [];
   const pool = { query: async (_sql: string, params: number[]) => (updates.push(params[0]!), { rowCount: 1 }) } as never;
   const events = createEventBus();
   const seen: number[] = [];
   events.on('device.status_changed', (e) => void seen.push(e.id));
-  return { h: createHealthMonitor({ pool, events, log: quiet, threshold, windowMs: 600_000 }), updates, seen };
+  return { h: createHealthMonitor({ pool, events, log: quiet, threshold, windowMs }), updates, seen };
 }
 const fail = (device: number, monitor: number, t: number): WriteOutcome => ({
   monitor_id: monitor, device_id: device, time: new Date(t), ok: false, failure_class: 'unreachable', source: 'agent',
@@ -73,4 +73,13 @@ test('health: a replayed success older than the failures after it does not reset
   h.observe([fail(13, 7, now - 2000), ok(now - 1500), fail(13, 7, now - 1000), fail(13, 7, now)].map((x) => ({ ...x, device_id: 13, monitor_id: 7 })));
   await tick();
   assert.deepEqual(updates, [12], 'a newer success still ends the failures before it');
+});
+
+test('health: devices whose failures left the window are forgotten, so the count of devices stays bounded', async () => {
+  const { h } = setup(5, 100);
+  for (let d = 100; d < 200; d++) h.observe([fail(d, d, Date.now())]);
+  assert.equal(h.stats().devices, 100);
+  await new Promise((r) => setTimeout(r, 250));
+  h.observe([fail(500, 500, Date.now())]);
+  assert.equal(h.stats().devices, 1, 'only the device with a failure inside the window');
 });

@@ -17,6 +17,17 @@ export function createHealthMonitor(o: { pool: pg.Pool; events: EventBus; log: L
   /** Per device: failures by result time, keyed by monitor + time so a replayed result counts once. */
   const failures = new Map<number, Map<string, number>>();
   const marking = new Set<number>();
+  let lastPrune = Date.now();
+
+  /** Once per window, devices whose failures have all left the window (or that were deleted) are forgotten. */
+  const prune = (now: number): void => {
+    if (now - lastPrune < o.windowMs) return;
+    lastPrune = now;
+    for (const [device, list] of failures) {
+      for (const [k, at] of list) if (at <= now - o.windowMs) list.delete(k);
+      if (list.size === 0) failures.delete(device);
+    }
+  };
 
   async function markInactive(deviceId: number, count: number): Promise<void> {
     if (marking.has(deviceId)) return;
@@ -39,6 +50,7 @@ export function createHealthMonitor(o: { pool: pg.Pool; events: EventBus; log: L
     /** Fed with every committed batch of poll outcomes (the metrics writer's onCommit). */
     observe(outcomes: WriteOutcome[]): void {
       const now = Date.now();
+      prune(now);
       for (const x of [...outcomes].sort((a, b) => a.time.getTime() - b.time.getTime())) {
         if (x.source === 'server') continue;
         const t = x.time.getTime();
@@ -62,5 +74,7 @@ export function createHealthMonitor(o: { pool: pg.Pool; events: EventBus; log: L
     reset(deviceId: number): void {
       failures.delete(deviceId);
     },
+    /** Devices with failures counted now. */
+    stats: () => ({ devices: failures.size }),
   };
 }
