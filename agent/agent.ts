@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type pino from 'pino';
-import type { DiscoveryJob } from '../shared/protocol/index.ts';
+import { boundHealthErrors, type DiscoveryJob } from '../shared/protocol/index.ts';
 import { discoveryResultParts } from './discovery/result-parts.ts';
 import type { CollectorRegistry } from './collectors/registry.ts';
 import type { AgentConfig } from './config.ts';
@@ -171,7 +171,7 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
         jobs_in_flight: h.in_flight,
         jobs_queued: h.queued,
         job_lateness_ms: h.lateness_ms.max,
-        errors: { ...h.failures_by_class, spool_dropped: dropped } as Record<string, number>,
+        errors: boundHealthErrors({ ...h.failures_by_class, spool_dropped: dropped }),
         rss_bytes: process.memoryUsage().rss,
         schedule_revision: store.revision(),
         monitors_assigned: store.size(),

@@ -15,6 +15,28 @@ export const LostRange = z.object({
 });
 export type LostRange = z.infer<typeof LostRange>;
 
+/** Most counters in AgentHealth.errors: the failure classes, the agent's own few (spool_dropped) and room for newer ones. */
+export const MAX_HEALTH_ERROR_KEYS = 32;
+const HEALTH_ERROR_KEY = /^[a-z][a-z0-9_]{0,39}$/;
+
+/** Failures by class: bounded keys (snake_case, at most 40 characters, at most MAX_HEALTH_ERROR_KEYS of them) and counts. */
+export const HealthErrors = z
+  .record(z.string().regex(HEALTH_ERROR_KEY, 'must be a snake_case name of at most 40 characters'), z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER))
+  .refine((o) => Object.keys(o).length <= MAX_HEALTH_ERROR_KEYS, `at most ${MAX_HEALTH_ERROR_KEYS} counters`);
+
+/** What an agent reports as `errors`: only counters the schema accepts, the first MAX_HEALTH_ERROR_KEYS of them. */
+export function boundHealthErrors(counts: Record<string, number | undefined>): Record<string, number> {
+  const out: Record<string, number> = {};
+  let n = 0;
+  for (const [k, v] of Object.entries(counts)) {
+    if (n >= MAX_HEALTH_ERROR_KEYS) break;
+    if (!HEALTH_ERROR_KEY.test(k) || typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) continue;
+    out[k] = v;
+    n++;
+  }
+  return out;
+}
+
 export const AgentHealth = z.object({
   spool_backlog: z.number().int().nonnegative(),
   spool_bytes: z.number().int().nonnegative().optional(),
@@ -23,7 +45,7 @@ export const AgentHealth = z.object({
   /** Worst delay between a job's arrival and its first attempt, since the last heartbeat. */
   job_lateness_ms: z.number().nonnegative(),
   /** Failures by class since the agent started. */
-  errors: z.record(z.string(), z.number().int().nonnegative()),
+  errors: HealthErrors,
   rss_bytes: z.number().int().nonnegative().optional(),
   /** The schedule this agent runs (revision null: none received yet). */
   schedule_revision: z.number().int().nonnegative().nullable().optional(),
