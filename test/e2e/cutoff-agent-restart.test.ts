@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 import { agentStatus, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
-import { createSite, removeSiteHomes, duplicateRows, iso, killChild, missingSlots, offSlot, sleep, startWinsimProcess, storedTimes, waitOnline, type Site, type WinsimProcess } from './edge-fixtures.ts';
+import { createSite, deadlockLines, removeSiteHomes, duplicateRows, iso, killChild, missingSlots, offSlot, sleep, startWinsimProcess, storedTimes, waitOnline, type Site, type WinsimProcess } from './edge-fixtures.ts';
 
 // Issue 11, Tests: "Agent restart while cut off". The agent persists its assignment set, so an
 // agent restarted while the server is still unreachable keeps polling from what it has on disk.
@@ -88,4 +88,5 @@ test('an agent SIGKILLed and restarted while the server is down keeps polling fr
   // The rows came from the agent after the server returned (nothing could store them before).
   const late = Number((await db!.query('SELECT count(*) AS n FROM metrics WHERE time >= $1 AND time < $2', [new Date(serverKilledAt), new Date(serverStartedAt)])).rows[0].n);
   assert.ok(late >= HOSTS * 4, `${late} rows of the outage stored after the restart`);
+  assert.deepEqual(deadlockLines(s!), [], 'no deadlock in the server log');
 });

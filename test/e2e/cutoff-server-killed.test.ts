@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 import { startAgentProcess, waitFor } from '../helpers/agent-process.ts';
-import { createSite, removeSiteHomes, duplicateRows, iso, killChild, missingSlots, offSlot, sleep, slotsBetween, startWinsimProcess, storedTimes, waitOnline, type Site, type WinsimProcess } from './edge-fixtures.ts';
+import { createSite, deadlockLines, removeSiteHomes, duplicateRows, iso, killChild, missingSlots, offSlot, sleep, slotsBetween, startWinsimProcess, storedTimes, waitOnline, type Site, type WinsimProcess } from './edge-fixtures.ts';
 
 // Issue 11, Tests: "Cut-off". The agent holds the site's schedule, so a dead server is no hole in
 // the graphs: every poll of the outage is run on the agent, spooled, and stored after the restart.
@@ -83,4 +83,5 @@ test(`${HOSTS} hosts at ${INTERVAL_S} s: a server SIGKILLed for ${OUTAGE_MS / 10
   t.diagnostic(`server down ${Math.round((restartAt - killAt) / 1000)} s: ${expectedTotal} polls scheduled in the outage (nominal ${nominal.toFixed(1)}), all stored`);
   const a = (await s!.api('GET', `/api/v1/agents/${site.agentId}`)).body;
   assert.equal(a.online, true);
+  assert.deepEqual(deadlockLines(s!), [], 'no deadlock in the server log');
 });

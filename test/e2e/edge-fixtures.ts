@@ -233,3 +233,6 @@ export async function killChild(p: { child: ChildProcess; exited: Promise<number
   if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(signal);
   await p.exited;
 }
+
+/** Server log lines that must never appear (issue 11: one writer of monitor state, so no deadlock). */
+export const deadlockLines = (s: ServerProcess): string[] => s.logs.filter((l) => /deadlock detected/i.test(l));

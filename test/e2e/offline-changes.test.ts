@@ -4,7 +4,7 @@ import pg from 'pg';
 import { isSlot } from '../../shared/schedule.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 import { startAgentProcess, waitFor } from '../helpers/agent-process.ts';
-import { createSite, removeSiteHomes, duplicateRows, iso, killChild, missingSlots, sleep, spooledResults, startLinkRelay, startWinsimProcess, storedTimes, waitOnline, type LinkRelay, type Site, type WinsimProcess } from './edge-fixtures.ts';
+import { createSite, deadlockLines, removeSiteHomes, duplicateRows, iso, killChild, missingSlots, sleep, spooledResults, startLinkRelay, startWinsimProcess, storedTimes, waitOnline, type LinkRelay, type Site, type WinsimProcess } from './edge-fixtures.ts';
 
 // Issue 11, Tests: "Changes while offline". The link is cut (the server stays up, the agent keeps
 // polling what it last knew); meanwhile one monitor is deleted, one disabled and another's interval
@@ -101,4 +101,5 @@ test('monitors deleted, disabled and re-timed while the agent is cut off: no row
   const health = (await s!.api('GET', `/api/v1/agents/${site.agentId}`)).body.health;
   assert.equal(health?.monitors_assigned, HOSTS - 2, `the agent holds the new assignment set (${JSON.stringify(health)})`);
   assert.equal(await duplicateRows(db!), 0);
+  assert.deepEqual(deadlockLines(s!), [], 'no deadlock in the server log');
 });

@@ -4,7 +4,7 @@ import pg from 'pg';
 import { isSlot } from '../../shared/schedule.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 import { agentStatus, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
-import { createSite, removeSiteHomes, duplicateRows, iso, killChild, missingSlots, sleep, slotsBetween, startLinkRelay, startWinsimProcess, storedTimes, waitOnline, type LinkRelay, type Site, type WinsimProcess } from './edge-fixtures.ts';
+import { createSite, deadlockLines, removeSiteHomes, duplicateRows, iso, killChild, missingSlots, sleep, slotsBetween, startLinkRelay, startWinsimProcess, storedTimes, waitOnline, type LinkRelay, type Site, type WinsimProcess } from './edge-fixtures.ts';
 
 // Issue 11, Tests: "Long outage". A 1 MB spool (the smallest cap the agent takes) fills during a
 // cut link; the oldest records go first; the agent's status and health and GET /agents/:id report
@@ -121,5 +121,6 @@ test('a full spool evicts its oldest results first and the agent and the API rep
     lostTotal += lost.length;
   }
   assert.equal(lostTotal, apiEvicted.records, 'no range names a monitor of another site');
+  assert.deepEqual(deadlockLines(s!), [], 'no deadlock in the server log');
   t.diagnostic(`outage ${Math.round((reconnectAt - cutAt) / 1000)} s: ${apiEvicted.records} results evicted in ${apiEvicted.ranges.length} ranges over ${MONITORS} monitors`);
 });
