@@ -1,10 +1,12 @@
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 /**
  * Replaces `path` with `data` so that a crash leaves either the old file or the new one, never a
- * torn mix: write a temporary file beside it, fsync, rename over, fsync the directory.
+ * torn mix: write a temporary file beside it, fsync, rename over, fsync the directory. The agent's
+ * one way to replace a file (identity, schedule, state, the spool's eviction record). A failed
+ * write (disk full) removes its temporary file and leaves the old file as it was.
  */
 export async function writeFileAtomic(path: string, data: string, mode = 0o600): Promise<void> {
   const tmp = `${path}.tmp`;
@@ -32,6 +34,7 @@ export function writeFileAtomicSync(path: string, data: string, mode = 0o600): v
   try {
     const fd = openSync(tmp, 'w', mode);
     try {
+      fchmodSync(fd, mode);
       const buf = Buffer.from(data, 'utf8');
       for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
       fsyncSync(fd);

@@ -1,6 +1,7 @@
 import { generateKeyPairSync, createPrivateKey, type KeyObject } from 'node:crypto';
-import { readFileSync, writeFileSync, renameSync, mkdirSync, chmodSync } from 'node:fs';
+import { readFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { writeFileAtomicSync } from './atomic-file.ts';
 import { z } from 'zod';
 
 /** What `enroll` writes and `run` reads: the agent's keys and the server it trusts. Mode 0600. */
@@ -58,10 +59,7 @@ export function loadIdentity(path: string): AgentIdentity {
 
 export function saveIdentity(path: string, id: AgentIdentity): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, JSON.stringify(id, null, 2) + '\n', { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, path);
+  writeFileAtomicSync(path, JSON.stringify(id, null, 2) + '\n');
 }
 
 export const signingKey = (id: AgentIdentity): KeyObject => createPrivateKey(id.sign_private_key);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { Assignment, SealedCredential, type CredentialRef, type ServerMessage } from '../../shared/protocol/index.ts';
-import { writeFileAtomic } from './atomic-file.ts';
+import { writeFileAtomic } from '../atomic-file.ts';
 
 type ScheduleFull = Extract<ServerMessage, { type: 'schedule.full' }>;
 type ScheduleDelta = Extract<ServerMessage, { type: 'schedule.delta' }>;

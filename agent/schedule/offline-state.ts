@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { writeFileAtomic, writeFileAtomicSync } from './atomic-file.ts';
+import { writeFileAtomic, writeFileAtomicSync } from '../atomic-file.ts';
 
 /** The file in the agent's home directory that holds the offline state. */
 export const STATE_FILE = 'state.json';

@@ -1,6 +1,7 @@
-import { readFileSync, writeFileSync, renameSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { MAX_LOST_RANGES } from '../../shared/protocol/agent-messages.ts';
+import { writeFileAtomicSync } from '../atomic-file.ts';
 import type { EvictedRange, SpoolEvictions } from './spool.ts';
 
 /** `next` of a record whose successor (the same monitor's next record) cannot be known any more. */
@@ -224,17 +225,9 @@ export function readEvictionFile(path: string): EvictionFile | undefined {
   return parsed.data;
 }
 
-/** Written to a temporary file, fsynced and renamed over the old one: a crash leaves one or the other. */
+/** Replaced atomically (temporary file, fsync, rename): a crash leaves the old file or the new one. */
 export function writeEvictionFile(path: string, f: EvictionFile): void {
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, JSON.stringify(f), { mode: 0o600 });
-  const fd = openSync(tmp, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
+  writeFileAtomicSync(path, JSON.stringify(f));
 }
 
 export const NO_EVICTIONS: SpoolEvictions = Object.freeze({ records: 0, ranges: [], ranges_omitted: 0 }) as SpoolEvictions;
