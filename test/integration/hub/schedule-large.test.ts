@@ -14,7 +14,7 @@ after(() => s.stop());
 test('a set of 25,000 monitors with bulky plugin configs goes out in parts that each fit a message, applied whole', { timeout: 120_000 }, async () => {
   const id = await enrollRaw(s, 'large-site');
   const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'large-cred', type: 'winrm_ntlm', username: 'u', password: 'p' })).body;
-  const plugin = (await s.api('POST', '/api/v1/plugins', { name: 'bulky', type: 'external', config: { command: '/opt/check', args: ['x'.repeat(300)] } })).body;
+  const plugin = (await s.api('POST', '/api/v1/plugins', { name: 'bulky', type: 'external', config: { command: 'check', args: ['x'.repeat(300)] } })).body;
   const db = new pg.Client({ connectionString: s.dbUrl });
   await db.connect();
   try {
