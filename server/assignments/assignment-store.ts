@@ -4,6 +4,18 @@ import type { Assignment } from '../../shared/protocol/index.ts';
 /** Device statuses whose monitors are polled; inactive and unreachable devices are not. */
 export const SCHEDULABLE_DEVICE_STATUSES = ['active', 'discovered'] as const;
 
+/** Some of an agent's monitors, named by id or by what they use: what one change re-reads. */
+export interface Subset {
+  monitors: ReadonlySet<number>;
+  devices: ReadonlySet<number>;
+  credentials: ReadonlySet<number>;
+  plugins: ReadonlySet<number>;
+}
+
+/** True when `a` is in `part` (by its own id, its device, its credential profile or its plugin). */
+export const inSubset = (part: Subset, a: AssignedMonitor): boolean =>
+  part.monitors.has(a.assignment.monitor_id) || part.devices.has(a.device_id) || part.credentials.has(a.credential_profile_id) || part.plugins.has(a.plugin_id);
+
 /** One assigned monitor with what the assignment service needs to route changes to it. */
 export interface AssignedMonitor {
   agent_id: number;
@@ -44,8 +56,8 @@ export interface AssignmentStore {
   loadAll(): Promise<AssignedMonitor[]>;
   /** One agent's assignments: one query. */
   loadAgent(agentId: number): Promise<AssignedMonitor[]>;
-  /** The agent's assignments among these monitors and the monitors of these devices (one query): a change re-reads only what it touched. */
-  loadSome(agentId: number, monitorIds: readonly number[], deviceIds: readonly number[]): Promise<AssignedMonitor[]>;
+  /** The agent's assignments in `part` (one query): a change re-reads only what it touched. */
+  loadSome(agentId: number, part: Subset): Promise<AssignedMonitor[]>;
   /** A monitor's assignment whether or not it is scheduled (on-demand polls); undefined if there is no such monitor. */
   loadMonitor(monitorId: number): Promise<AssignedMonitor | undefined>;
   agentOfMonitor(monitorId: number): Promise<number | undefined>;
@@ -81,9 +93,13 @@ export function createAssignmentStore(pool: pg.Pool, o: { jobTimeoutMs: number }
     async loadAgent(agentId) {
       return (await pool.query<Row>(`${SCHEDULED} AND d.agent_id = $2`, [statuses, agentId])).rows.map(toAssigned);
     },
-    async loadSome(agentId, monitorIds, deviceIds) {
-      if (monitorIds.length === 0 && deviceIds.length === 0) return [];
-      const r = await pool.query<Row>(`${SCHEDULED} AND d.agent_id = $2 AND (m.id = ANY($3::int[]) OR m.device_id = ANY($4::int[]))`, [statuses, agentId, [...monitorIds], [...deviceIds]]);
+    async loadSome(agentId, part) {
+      const lists = [part.monitors, part.devices, part.credentials, part.plugins].map((x) => [...x]);
+      if (lists.every((l) => l.length === 0)) return [];
+      const r = await pool.query<Row>(
+        `${SCHEDULED} AND d.agent_id = $2 AND (m.id = ANY($3::int[]) OR m.device_id = ANY($4::int[]) OR m.credential_profile_id = ANY($5::int[]) OR m.plugin_id = ANY($6::int[]))`,
+        [statuses, agentId, ...lists],
+      );
       return r.rows.map(toAssigned);
     },
     async loadMonitor(monitorId) {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Assignment, SealedCredential, ServerMessage } from '../../shared/protocol/index.ts';
 import { createEventBus } from '../events.ts';
 import { createLog } from '../log.ts';
-import type { AssignedMonitor, AssignmentStore } from './assignment-store.ts';
+import { inSubset, type AssignedMonitor, type AssignmentStore } from './assignment-store.ts';
 import { createAssignmentService } from './assignments.ts';
 
 interface Row {
@@ -11,16 +11,17 @@ interface Row {
   agent: number;
   device: number;
   interval: number;
+  credential?: { profile: number; version: number };
   enabled: boolean;
   deviceActive: boolean;
 }
 
 /** The assignment store over an in-memory table, counting what each read asked for. */
 function memoryStore(rows: Row[]) {
-  const reads = { whole: 0, some: [] as { monitors: number[]; devices: number[] }[] };
+  const reads = { whole: 0, some: [] as Record<string, number[]>[] };
   const toAssigned = (r: Row): AssignedMonitor => {
-    const assignment: Assignment = { monitor_id: r.id, target: { ip: `10.0.${r.device >> 8}.${r.device & 255}`, port: 5985, use_ssl: false }, plugin: { type: 'windows-wmi', config: {} }, interval_s: r.interval, timeout_ms: 1000, credential: { profile_id: 1, version: 1 } };
-    return { agent_id: r.agent, device_id: r.device, plugin_id: 1, credential_profile_id: 1, assignment, json: JSON.stringify(assignment) };
+    const assignment: Assignment = { monitor_id: r.id, target: { ip: `10.0.${r.device >> 8}.${r.device & 255}`, port: 5985, use_ssl: false }, plugin: { type: 'windows-wmi', config: {} }, interval_s: r.interval, timeout_ms: 1000, credential: { profile_id: r.credential?.profile ?? 1, version: r.credential?.version ?? 1 } };
+    return { agent_id: r.agent, device_id: r.device, plugin_id: 1, credential_profile_id: r.credential?.profile ?? 1, assignment, json: JSON.stringify(assignment) };
   };
   const scheduled = (agentId: number) => rows.filter((r) => r.agent === agentId && r.enabled && r.deviceActive);
   const store: AssignmentStore = {
@@ -29,9 +30,10 @@ function memoryStore(rows: Row[]) {
       reads.whole++;
       return scheduled(agentId).map(toAssigned);
     },
-    async loadSome(agentId, monitors, devices) {
-      reads.some.push({ monitors: [...monitors], devices: [...devices] });
-      return scheduled(agentId).filter((r) => monitors.includes(r.id) || devices.includes(r.device)).map(toAssigned);
+    async loadSome(agentId, part) {
+      const named = Object.fromEntries(Object.entries(part).filter(([, v]) => v instanceof Set && v.size > 0).map(([k, v]) => [k, [...(v as Set<number>)]]));
+      reads.some.push(named);
+      return scheduled(agentId).map(toAssigned).filter((a) => inSubset(part, a));
     },
     loadMonitor: async (id) => rows.filter((r) => r.id === id).map(toAssigned)[0],
     agentOfMonitor: async (id) => rows.find((r) => r.id === id)?.agent,
@@ -107,7 +109,7 @@ test('a change to one monitor or one device re-reads only that monitor or device
   await t.service.settled();
 
   assert.equal(t.reads.whole, 1, 'no further whole reads');
-  assert.deepEqual(t.reads.some, [{ monitors: [7], devices: [] }, { monitors: [], devices: [10] }, { monitors: [4000], devices: [] }]);
+  assert.deepEqual(t.reads.some, [{ monitors: [7] }, { devices: [10] }, { monitors: [4000] }]);
   assert.deepEqual(deltas(t.sent).map((d) => [d.upsert.map((a) => [a.monitor_id, a.interval_s]), d.remove]), [[[[7, 120]], []], [[], [10]], [[], [4000]]]);
   assert.equal(t.service.scheduleOf(1).monitors_assigned, 4998);
   assert.equal(t.tracked.get(7), 120_000, 'the tracker follows');
@@ -187,4 +189,22 @@ test('a burst of resyncs and mismatched acks costs one full set, not one each', 
   t.service.resync(1, 2, null, 'an old connection');
   await t.service.settled();
   assert.equal(fulls(), 3, 'a request from another connection is ignored');
+});
+
+test('a credential profile change re-reads only the monitors using it', async () => {
+  const rows = site(1, 2000);
+  for (const r of rows.slice(0, 3)) r.credential = { profile: 9, version: 1 };
+  const t = setup(rows);
+  await t.service.start();
+  t.connect(1, 1);
+  await t.service.settled();
+  for (const r of rows.slice(0, 3)) r.credential = { profile: 9, version: 2 };
+  t.events.emit('credential.changed', { id: 9, version: 2 });
+  await new Promise((r) => setTimeout(r, 5));
+  await t.service.settled();
+  assert.equal(t.reads.whole, 1);
+  assert.deepEqual(t.reads.some, [{ credentials: [9] }]);
+  const [d] = deltas(t.sent);
+  assert.deepEqual(d!.upsert.map((a) => [a.monitor_id, a.credential?.version]), [[1, 2], [2, 2], [3, 2]]);
+  assert.deepEqual(d!.remove, []);
 });

@@ -1,7 +1,7 @@
 import type { ResultItem, SealedCredential, ServerMessage } from '../../shared/protocol/index.ts';
 import type { EventBus } from '../events.ts';
 import type { Log } from '../log.ts';
-import type { AssignedMonitor, AssignmentStore } from './assignment-store.ts';
+import type { AssignedMonitor, AssignmentStore, Subset } from './assignment-store.ts';
 import { followChanges, type RoutingTarget } from './change-routing.ts';
 import { credentialKey, DEFAULT_PART_LIMITS, deltaMessage, diffAssignments, diffPart, fullSetMessages, type PartLimits } from './schedule-messages.ts';
 
@@ -58,20 +58,24 @@ interface Session {
   fullQueued: boolean;
 }
 
-/** What a pending refresh re-reads: the agent's whole set, or only these monitors and devices. */
-interface Dirty {
+/** What a pending refresh re-reads: the agent's whole set, or only a subset of it. */
+interface Dirty extends Subset {
   timer: NodeJS.Timeout;
   done: Promise<void>;
   resolve: () => void;
   all: boolean;
   monitors: Set<number>;
   devices: Set<number>;
+  credentials: Set<number>;
+  plugins: Set<number>;
 }
 
-/** What one change names: a monitor, a device, or (neither) the agent's whole set. */
+/** What one change names: a monitor, a device, a credential profile, a plugin, or (none) the agent's whole set. */
 export interface ChangeScope {
   monitor?: number;
   device?: number;
+  credential?: number;
+  plugin?: number;
 }
 
 interface AgentState {
@@ -93,9 +97,10 @@ const SENT_KEPT = 64;
  */
 export const MAX_RESULT_AHEAD_MS = 5 * 60_000;
 const RETRY_MS = 5000;
-/** More monitors and devices than this changed in one window: one read of the whole set is cheaper. */
+/** More things than this changed in one window: one read of the whole set is cheaper. */
 const TARGETED_MAX = 1000;
-const WHOLE: Pick<Dirty, 'all' | 'monitors' | 'devices'> = Object.freeze({ all: true, monitors: new Set<number>(), devices: new Set<number>() });
+type Reread = Subset & { all: boolean };
+const WHOLE: Reread = Object.freeze({ all: true, monitors: new Set<number>(), devices: new Set<number>(), credentials: new Set<number>(), plugins: new Set<number>() });
 
 /**
  * Per agent, the versioned set of monitors it polls on its own: every enabled monitor on its
@@ -210,15 +215,16 @@ export function createAssignmentService(o: AssignmentOptions) {
   };
 
   /**
-   * Re-reads what changed: the whole set (connect, bulk changes, credentials, plugins) or only the
-   * monitors and devices named, so one change to a 100,000-monitor agent reads one row, not all.
+   * Re-reads what changed: the whole set (connect, bulk changes) or only the monitors, devices,
+   * credential profiles and plugins named, so one change to a 100,000-monitor agent reads the
+   * rows it touched, not all of them.
    */
-  const refresh = async (s: AgentState, what: Pick<Dirty, 'all' | 'monitors' | 'devices'>): Promise<void> => {
+  const refresh = async (s: AgentState, what: Reread): Promise<void> => {
     let change: { upsert: AssignedMonitor[]; remove: number[] };
     try {
       change = what.all
         ? diffAssignments(s.current, new Map((await o.store.loadAgent(s.id)).map((r) => [r.assignment.monitor_id, r])))
-        : diffPart(s.current, await o.store.loadSome(s.id, [...what.monitors], [...what.devices]), what);
+        : diffPart(s.current, await o.store.loadSome(s.id, what), what);
     } catch (err) {
       o.log.error({ err: (err as Error).message, agent_id: s.id }, 'assignments: reading the set failed; retrying');
       if (!stopped) setTimeout(() => markDirty(s.id), RETRY_MS).unref();
@@ -234,7 +240,7 @@ export function createAssignmentService(o: AssignmentOptions) {
     if (!d) {
       let resolve = () => {};
       const done = new Promise<void>((r) => (resolve = r));
-      const pending: Dirty = { timer: undefined as unknown as NodeJS.Timeout, done, resolve, all: false, monitors: new Set(), devices: new Set() };
+      const pending: Dirty = { timer: undefined as unknown as NodeJS.Timeout, done, resolve, all: false, monitors: new Set(), devices: new Set(), credentials: new Set(), plugins: new Set() };
       pending.timer = setTimeout(() => {
         s.dirty = undefined;
         void enqueue(s, 'refresh', () => refresh(s, pending)).then(resolve);
@@ -244,11 +250,12 @@ export function createAssignmentService(o: AssignmentOptions) {
     if (d.all) return;
     if (scope.monitor !== undefined) d.monitors.add(scope.monitor);
     else if (scope.device !== undefined) d.devices.add(scope.device);
+    else if (scope.credential !== undefined) d.credentials.add(scope.credential);
+    else if (scope.plugin !== undefined) d.plugins.add(scope.plugin);
     else d.all = true;
-    if (d.all || d.monitors.size + d.devices.size > TARGETED_MAX) {
+    if (d.all || d.monitors.size + d.devices.size + d.credentials.size + d.plugins.size > TARGETED_MAX) {
       d.all = true;
-      d.monitors.clear();
-      d.devices.clear();
+      for (const x of [d.monitors, d.devices, d.credentials, d.plugins]) x.clear();
     }
   };
 

@@ -6,7 +6,7 @@ import type { AssignedMonitor, AssignmentStore } from './assignment-store.ts';
 /** The assignment service as its change routing sees it. */
 export interface RoutingTarget {
   /** Re-read soon (debounced) what changed in this agent's set (a monitor, a device, or all of it) and send the change. */
-  markDirty(agentId: number, scope?: { monitor?: number; device?: number }): void;
+  markDirty(agentId: number, scope?: { monitor?: number; device?: number; credential?: number; plugin?: number }): void;
   ownerOf(monitorId: number): number | undefined;
   agentsUsing(pick: (a: AssignedMonitor) => boolean): number[];
   knownAgents(): number[];
@@ -51,12 +51,12 @@ export function followChanges(o: {
     o.events.on('device.changed', (e) => route('device change', () => o.store.agentOfDevice(e.id), { device: e.id })),
     o.events.on('credential.changed', (e) => {
       o.sealer.forgetProfile(e.id);
-      for (const id of t.agentsUsing((a) => a.credential_profile_id === e.id)) t.markDirty(id);
+      for (const id of t.agentsUsing((a) => a.credential_profile_id === e.id)) t.markDirty(id, { credential: e.id });
       // Drops the agents' opened copies; the new version arrives sealed with the delta.
       for (const id of o.links.onlineAgents()) o.links.send(id, { type: 'credentials.invalidate', profile_id: e.id });
     }),
     o.events.on('plugin.changed', (e) => {
-      for (const id of t.agentsUsing((a) => a.plugin_id === e.id)) t.markDirty(id);
+      for (const id of t.agentsUsing((a) => a.plugin_id === e.id)) t.markDirty(id, { plugin: e.id });
     }),
     o.events.on('agent.online', (e) => t.connected(e.id, e.connection)),
     o.events.on('agent.offline', (e) => t.disconnected(e.id, e.connection)),

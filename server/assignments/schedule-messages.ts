@@ -6,7 +6,7 @@ import {
   type SealedCredential,
   type ServerMessage,
 } from '../../shared/protocol/index.ts';
-import type { AssignedMonitor } from './assignment-store.ts';
+import { inSubset, type AssignedMonitor, type Subset } from './assignment-store.ts';
 
 /** Serialized assignments and credentials per message: well under MAX_MESSAGE_BYTES with the envelope. */
 export const SCHEDULE_MESSAGE_BYTES = MAX_MESSAGE_BYTES - 256 * 1024;
@@ -31,22 +31,19 @@ export function diffAssignments(before: ReadonlyMap<number, AssignedMonitor>, af
 }
 
 /**
- * What changed among the monitors and devices that were re-read: `rows` are their scheduled
- * assignments now; a monitor in `before` that was re-read (itself or through its device) and is
- * not among `rows` left the set. Monitors not re-read are left alone.
+ * What changed in the part of a set that was re-read: `rows` are the part's scheduled
+ * assignments now; a monitor of `before` in the part that is not among `rows` left the set.
+ * Monitors outside the part are left alone.
  */
-export function diffPart(
-  before: ReadonlyMap<number, AssignedMonitor>,
-  rows: readonly AssignedMonitor[],
-  reread: { monitors: ReadonlySet<number>; devices: ReadonlySet<number> },
-): { upsert: AssignedMonitor[]; remove: number[] } {
+export function diffPart(before: ReadonlyMap<number, AssignedMonitor>, rows: readonly AssignedMonitor[], part: Subset): { upsert: AssignedMonitor[]; remove: number[] } {
   const after = new Map(rows.map((r) => [r.assignment.monitor_id, r]));
   const upsert: AssignedMonitor[] = [];
   const remove: number[] = [];
   for (const [id, a] of after) if (before.get(id)?.json !== a.json) upsert.push(a);
-  for (const id of reread.monitors) if (before.has(id) && !after.has(id)) remove.push(id);
-  if (reread.devices.size > 0) {
-    for (const [id, a] of before) if (reread.devices.has(a.device_id) && !reread.monitors.has(id) && !after.has(id)) remove.push(id);
+  if (part.devices.size + part.credentials.size + part.plugins.size === 0) {
+    for (const id of part.monitors) if (before.has(id) && !after.has(id)) remove.push(id);
+  } else {
+    for (const [id, a] of before) if (!after.has(id) && inSubset(part, a)) remove.push(id);
   }
   return { upsert, remove };
 }
