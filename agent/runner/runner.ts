@@ -59,7 +59,7 @@ export interface Runner {
   /** Accepts jobs; a job id already queued or running is ignored (the same poll submitted twice). */
   submit(jobs: RunnerJob[]): void;
   health(): RunnerHealth;
-  /** Aborts running jobs (they report `timeout`), drops queued ones, resolves when slots are free. */
+  /** Aborts running jobs (they report class `internal`, code `agent_stopping`), drops queued ones, resolves when slots are free. */
   stop(): Promise<{ dropped: number }>;
 }
 
@@ -108,6 +108,11 @@ export function createRunner(o: RunnerOptions): Runner {
     }
   };
 
+  // A job cut short by stop() did not time out: it is not the host's failure (class internal is
+  // not counted against the device), and the poll never finished.
+  const abortFailure = (attempts: number, last: CollectFailure | undefined): CollectFailure =>
+    stopped ? new CollectFailure('internal', 'the agent stopped before this poll finished', { code: 'agent_stopping' }) : timeoutFailure(attempts, last);
+
   const pump = (): void => {
     while (!stopped && running.size < o.maxConcurrent) {
       const next = queue.next();
@@ -152,7 +157,7 @@ export function createRunner(o: RunnerOptions): Runner {
       }
       let last: CollectFailure | undefined;
       while (attempts < MAX_ATTEMPTS) {
-        if (ac.signal.aborted) return report(p, { failure: timeoutFailure(attempts, last) }, { attempts, waitedMs });
+        if (ac.signal.aborted) return report(p, { failure: abortFailure(attempts, last) }, { attempts, waitedMs });
         attempts++;
         const started = Date.now();
         try {
@@ -162,7 +167,7 @@ export function createRunner(o: RunnerOptions): Runner {
           // What a collector throws once aborted is about the abort; keep the error that led here.
           if (!ac.signal.aborted) last = toCollectFailure(err);
         }
-        if (ac.signal.aborted) return report(p, { failure: timeoutFailure(attempts, last) }, { attempts, waitedMs });
+        if (ac.signal.aborted) return report(p, { failure: abortFailure(attempts, last) }, { attempts, waitedMs });
         if (!last || !last.retryable || attempts >= MAX_ATTEMPTS) break;
         const backoff = o.retryBackoffMs * 2 ** (attempts - 1) * (1 + Math.random() * 0.2);
         // A retry that cannot start before the deadline would only turn a real error into `timeout`.
@@ -174,7 +179,7 @@ export function createRunner(o: RunnerOptions): Runner {
           break;
         }
       }
-      return report(p, { failure: last ?? timeoutFailure(attempts, undefined) }, { attempts, waitedMs });
+      return report(p, { failure: last ?? abortFailure(attempts, undefined) }, { attempts, waitedMs });
     } finally {
       clearTimeout(deadlineTimer);
       await waitForCollectors(p, outstanding);
