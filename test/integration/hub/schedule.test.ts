@@ -267,6 +267,25 @@ test('POST /monitors/:id/poll polls now through the agent and answers with the m
   a.close();
 });
 
+test('an on-demand poll is answered only by the agent it was sent to', async () => {
+  const mine = await site('answer-mine', 1);
+  const other = await site('answer-other', 1);
+  const a = await connectRaw(s, mine.agent);
+  const b = await connectRaw(s, other.agent);
+  await Promise.all([a.next('schedule.full', (m) => !m.more), b.next('schedule.full', (m) => !m.more)]);
+  const polled = s.api('POST', `/api/v1/monitors/${mine.ids[0]}/poll`);
+  const req = await a.next('poll.now');
+  const time = new Date().toISOString();
+  // Another agent that somehow knows the request id cannot answer it.
+  b.send({ type: 'poll.result', request_id: req.request_id, time, attempts: 1, failure: { class: 'auth', message: 'forged' } });
+  await new Promise((r) => setTimeout(r, 200));
+  a.send({ type: 'poll.result', request_id: req.request_id, time, attempts: 1, metrics });
+  const r = await polled;
+  assert.deepEqual([r.status, r.body.ok, r.body.monitor_id], [200, true, mine.ids[0]]);
+  a.close();
+  b.close();
+});
+
 test('GET /agents/:id shows the last health report\'s offline and spool facts, including the exact ranges a full spool evicted', async () => {
   const { agent, ids } = await site('evicted', 1);
   const a = await connectRaw(s, agent);
