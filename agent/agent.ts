@@ -17,6 +17,7 @@ import { STATE_FILE, createOfflineState } from './schedule/offline-state.ts';
 import { createPollSchedule, type PollSchedule } from './schedule/poll-schedule.ts';
 import { createPoller } from './schedule/poller.ts';
 import { openDiskSpool } from './spool/disk-spool.ts';
+import { createResultWriter } from './spool/result-writer.ts';
 import { describeResult, type Spool } from './spool/spool.ts';
 
 /** Discoveries one agent runs at once: each is a full-speed sweep of its range. */
@@ -61,7 +62,6 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
     return (registry ??= m.createRegistry({ pluginsDir: m.pluginsDirOf(cfg.home) }));
   };
   const discoveries = new Map<string, AbortController>();
-  let dropped = 0;
   let resolveFatal: (r: string) => void = () => {};
   const fatal = new Promise<string>((r) => (resolveFatal = r));
 
@@ -70,15 +70,7 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
   const initialOffsetMs = offline.load();
   const floor = offline.savedLastSlot();
 
-  const spoolResult = (item: SpooledResult): void => {
-    spool.append([item]).then(
-      () => link.kick(),
-      (err: Error) => {
-        dropped++;
-        log.error({ err: err.message, kind: err.name }, 'a result could not be spooled');
-      },
-    );
-  };
+  const results = createResultWriter<SpooledResult>({ spool, log, onSpooled: () => link.kick() });
 
   // Seed 003 §2: hosts are pinged (in batches) before they are polled; off for sites that drop ICMP.
   const ping = cfg.ping_before_poll && defaultPingMethod() !== 'none' ? async (ips: string[]) => (await import('./discovery/sweep.ts')).pingHosts(ips, 1000) : undefined;
@@ -97,7 +89,7 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
     ready: loadRegistry,
     offsetMs: () => offline.serverNow() - Date.now(),
     admitPoll: () => offline.admitPoll(),
-    spool: spoolResult,
+    spool: (item) => results.write(item),
     reply: (m) => void link.send(m),
     log,
   });
@@ -171,7 +163,7 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
         jobs_in_flight: h.in_flight,
         jobs_queued: h.queued,
         job_lateness_ms: h.lateness_ms.max,
-        errors: boundHealthErrors({ ...h.failures_by_class, spool_dropped: dropped }),
+        errors: boundHealthErrors({ ...h.failures_by_class, spool_dropped: results.dropped() }),
         rss_bytes: process.memoryUsage().rss,
         schedule_revision: store.revision(),
         monitors_assigned: store.size(),
