@@ -4,6 +4,8 @@ import type { DiscoveredHost, SealedCredential, ServerMessage } from '../../shar
 import { AppError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { Log } from '../log.ts';
+import { checkTarget } from '../../shared/targets.ts';
+import { screenHosts } from './discovered-hosts.ts';
 import { deviceToApi, type Device } from './devices.ts';
 
 export interface DiscoveryRun {
@@ -41,7 +43,7 @@ interface Deps {
  */
 export function createDiscoveryRunService(d: Deps) {
   // `parts`: result parts arrive in order but are stored one after another (each is a transaction).
-  const runs = new Map<string, DiscoveryRun & { done: Promise<void>; finish: () => void; timer: NodeJS.Timeout; parts: Promise<void>; partial: boolean }>();
+  const runs = new Map<string, DiscoveryRun & { done: Promise<void>; finish: () => void; timer: NodeJS.Timeout; parts: Promise<void>; partial: boolean; ranges: [number, number][] }>();
   const byProfile = new Map<number, string>();
 
   const publicView = (r: DiscoveryRun): DiscoveryRun => ({
@@ -116,6 +118,9 @@ export function createDiscoveryRunService(d: Deps) {
   return {
     async start(profileId: number): Promise<{ status: 200 | 202; body: DiscoveryRun }> {
       const p = await d.getProfile(profileId);
+      // A profile stored before the target rules were this strict is refused here, not scanned.
+      const target = checkTarget(p.target);
+      if (!target.ok) throw new AppError('VALIDATION_ERROR', `target: ${target.reason}`, { field: 'target', reason: target.reason, discovery_profile_id: profileId });
       if (!d.hub.isOnline(p.agent_id)) throw new AppError('UNAVAILABLE', 'no agent connected: the discovery profile\'s agent is offline', { agent_id: p.agent_id });
       if (byProfile.has(profileId)) throw new AppError('CONFLICT', 'a discovery run for this profile is already in progress', { run_id: byProfile.get(profileId) });
       const cred = await d.getCredential(p.credential_profile_id);
@@ -125,7 +130,7 @@ export function createDiscoveryRunService(d: Deps) {
       const done = new Promise<void>((r) => (finish = r));
       const run = {
         run_id, discovery_profile_id: profileId, agent_id: p.agent_id, status: 'running' as const, scanned: 0, total: 0, found: 0, devices: [], provisioned_monitors: 0,
-        error: null, started_at: new Date().toISOString(), finished_at: null, done, finish, parts: Promise.resolve(), partial: false,
+        error: null, started_at: new Date().toISOString(), finished_at: null, done, finish, parts: Promise.resolve(), partial: false, ranges: target.ranges,
         timer: setTimeout(() => end(run_id, 'failed', 'the agent did not finish the discovery in time'), d.runTimeoutMs),
       };
       run.timer.unref();
@@ -167,7 +172,9 @@ export function createDiscoveryRunService(d: Deps) {
         r.total = m.total;
         if (m.error) return end(m.run_id, 'failed', m.error.message);
         try {
-          await store(r, m.devices, r.partial);
+          const screened = screenHosts(m.devices, r.ranges);
+          if (screened.refused) d.log.warn({ run_id: m.run_id, agent_id: agentId, refused: screened.refused, accepted: screened.accepted.length, reasons: screened.reasons }, 'discovery result: hosts outside the target or malformed were refused (not stored)');
+          await store(r, screened.accepted, r.partial);
           r.partial = true;
           if (!m.more) end(m.run_id, m.cancelled ? 'cancelled' : 'completed', null);
         } catch (err) {

@@ -18,7 +18,7 @@ after(async () => {
 });
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
-const host = (i: number) => ({ ip: `10.20.${i >> 8}.${i & 255}`, port: 5985, use_ssl: false, hostname: `H${i}`, os: 'Windows', os_version: '10.0', winrm_stack: '3.0' });
+const host = (i: number) => ({ ip: `10.20.${(i + 1) >> 8}.${(i + 1) & 255}`, port: 5985, use_ssl: false, hostname: `H${i}`, os: 'Windows', os_version: '10.0', winrm_stack: '3.0' });
 
 test('a discovery result in parts is stored part after part and the run completes with the last one', async () => {
   const agent = (await pool.query(`INSERT INTO agents (name, status) VALUES ('parts', 'active') RETURNING id`)).rows[0].id as number;
