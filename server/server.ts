@@ -85,7 +85,6 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
   const tracker = createExpectationTracker({ log, graceMs: cfg.polling.grace_s * 1000, isAgentOnline: registry.isOnline, report: (results) => void writer.write(results).catch((err: Error) => log.error({ err: err.message }, 'recording missing results failed')) });
   writer.onCommit((outcomes) => metrics.invalidate([...new Set(outcomes.map((x) => x.monitor_id))]));
   writer.onCommit(health.observe);
-  events.on('device.status_changed', (e) => e.status === 'active' && health.reset(e.id));
 
   const store = createAssignmentStore(pool, { jobTimeoutMs: cfg.polling.job_timeout_s * 1000 });
   const assignments = createAssignmentService({

@@ -12,7 +12,7 @@ function setup(threshold: number, windowMs = 600_000) {
   const events = createEventBus();
   const seen: number[] = [];
   events.on('device.status_changed', (e) => void seen.push(e.id));
-  return { h: createHealthMonitor({ pool, events, log: quiet, threshold, windowMs }), updates, seen };
+  return { h: createHealthMonitor({ pool, events, log: quiet, threshold, windowMs }), updates, seen, events };
 }
 const fail = (device: number, monitor: number, t: number): WriteOutcome => ({
   monitor_id: monitor, device_id: device, time: new Date(t), ok: false, failure_class: 'unreachable', source: 'agent',
@@ -82,4 +82,14 @@ test('health: devices whose failures left the window are forgotten, so the count
   await new Promise((r) => setTimeout(r, 250));
   h.observe([fail(500, 500, Date.now())]);
   assert.equal(h.stats().devices, 1, 'only the device with a failure inside the window');
+});
+
+test('health: a device set active again starts counting from zero', async () => {
+  const { h, updates, events } = setup(2);
+  const now = Date.now();
+  h.observe([fail(14, 8, now - 2000)]);
+  events.emit('device.status_changed', { id: 14, status: 'active' });
+  h.observe([fail(14, 8, now - 1000)]);
+  await tick();
+  assert.deepEqual(updates, [], 'the failure before the reactivation does not count');
 });

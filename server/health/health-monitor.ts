@@ -46,6 +46,9 @@ export function createHealthMonitor(o: { pool: pg.Pool; events: EventBus; log: L
     }
   }
 
+  // A user (or a discovery) setting the device active again starts its count from zero.
+  o.events.on('device.status_changed', (e) => e.status === 'active' && failures.delete(e.id));
+
   return {
     /** Fed with every committed batch of poll outcomes (the metrics writer's onCommit). */
     observe(outcomes: WriteOutcome[]): void {
@@ -69,10 +72,6 @@ export function createHealthMonitor(o: { pool: pg.Pool; events: EventBus; log: L
         failures.set(x.device_id, list);
         if (list.size >= o.threshold) void markInactive(x.device_id, list.size);
       }
-    },
-    /** After a manual reactivation the count starts again from zero. */
-    reset(deviceId: number): void {
-      failures.delete(deviceId);
     },
     /** Devices with failures counted now. */
     stats: () => ({ devices: failures.size }),
