@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { collectAgentStatus, formatAgentStatus } from './agent-status.ts';
@@ -48,4 +48,15 @@ test('status reports the saved schedule, the outage, the pause and the spool bac
   assert.match(text, /polls offline\s+1/);
   assert.match(text, /polling\s+PAUSED/);
   assert.match(text, /spool\s+1 results waiting .*oldest 1h 30m old/);
+});
+
+test('status names a damaged saved schedule instead of saying none was received', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'nmslite-status-'));
+  const cfg = loadAgentConfig({ home }, {});
+  writeFileSync(join(home, 'schedule.json'), '{"format":1,"revision":3,"assign');
+  const id = { agent_id: 4, name: 'site', server: 'wss://127.0.0.1:8443', server_fingerprint: 'ab'.repeat(32), ...generateAgentKeys(), enrolled_at: new Date().toISOString() };
+  const st = collectAgentStatus(cfg, id, { version: '0.1.0', hostname: 'h' });
+  assert.equal(st.schedule_revision, null);
+  assert.match(st.schedule_error ?? '', /damaged/);
+  assert.match(formatAgentStatus(st), /schedule\s+saved schedule unreadable: damaged/);
 });

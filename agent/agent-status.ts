@@ -12,7 +12,8 @@ import { describeResult } from './spool/spool.ts';
  * follow AgentHealth where they mean the same.
  */
 export function collectAgentStatus(cfg: AgentConfig, id: AgentIdentity, extra: { version: string; hostname: string }, now = Date.now()) {
-  const schedule = readScheduleSummary(join(cfg.home, SCHEDULE_FILE));
+  const saved = readScheduleSummary(join(cfg.home, SCHEDULE_FILE));
+  const schedule = saved && 'error' in saved ? null : saved;
   const state = readAgentState(join(cfg.home, STATE_FILE));
   const spool = inspectDiskSpool(cfg.spool_dir, describeResult);
   const serverNow = now + (state?.clock_offset_ms ?? 0);
@@ -30,6 +31,8 @@ export function collectAgentStatus(cfg: AgentConfig, id: AgentIdentity, extra: {
     schedule_revision: schedule?.revision ?? null,
     monitors_assigned: schedule?.monitors ?? 0,
     schedule_saved_at: schedule?.saved_at ?? null,
+    /** The saved schedule exists but cannot be read (a running agent still polls from memory and rewrites it with the next revision). */
+    ...(saved && 'error' in saved ? { schedule_error: saved.error } : {}),
     offline_since: offlineSince === null ? null : new Date(offlineSince).toISOString(),
     polls_offline: state?.polls_offline ?? 0,
     polling_paused: Boolean(state?.polling_paused) || overdue,
@@ -58,7 +61,7 @@ export function formatAgentStatus(st: AgentStatus, now = Date.now()): string {
   const lines: [string, string][] = [
     ['agent', `${st.agent_id} (${st.name}), version ${st.version} on ${st.hostname}`],
     ['server', `${st.server} (fingerprint ${st.server_fingerprint.slice(0, 16)}…)`],
-    ['schedule', st.schedule_revision === null ? 'none received yet' : `revision ${st.schedule_revision}, ${st.monitors_assigned} monitors assigned (saved ${st.schedule_saved_at})`],
+    ['schedule', st.schedule_error ? `saved schedule unreadable: ${st.schedule_error}` : st.schedule_revision === null ? 'none received yet' : `revision ${st.schedule_revision}, ${st.monitors_assigned} monitors assigned (saved ${st.schedule_saved_at})`],
     ['offline since', st.offline_since === null ? '- (connected when last saved)' : `${st.offline_since} (${duration(Math.max(0, serverNow - Date.parse(st.offline_since)))})`],
     ['polls offline', String(st.polls_offline)],
     ['polling', st.polling_paused ? `PAUSED: offline for longer than max_offline_hours (${st.max_offline_hours}); resumes when the server is reachable` : 'running'],

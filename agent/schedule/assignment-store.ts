@@ -266,12 +266,19 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
   };
 }
 
-/** What `nmslite-agent status` shows of the saved set (null when absent or damaged). */
-export function readScheduleSummary(file: string): { revision: number; monitors: number; credentials: number; saved_at: string } | null {
+/** What `nmslite-agent status` shows of the saved set: null when there is none, `error` when it cannot be read. */
+export function readScheduleSummary(file: string): { revision: number; monitors: number; credentials: number; saved_at: string } | { error: string } | null {
+  let text: string;
   try {
-    const r = ScheduleFile.safeParse(JSON.parse(readFileSync(file, 'utf8')));
-    return r.success ? { revision: r.data.revision, monitors: r.data.assignments.length, credentials: r.data.credentials.length, saved_at: r.data.saved_at } : null;
-  } catch {
-    return null;
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? null : { error: (err as Error).message.slice(0, 300) };
+  }
+  try {
+    const r = ScheduleFile.safeParse(JSON.parse(text));
+    if (!r.success) return { error: `damaged (${r.error.issues[0]?.path.join('.') || '(root)'}: ${r.error.issues[0]?.message ?? 'schema mismatch'})`.slice(0, 300) };
+    return { revision: r.data.revision, monitors: r.data.assignments.length, credentials: r.data.credentials.length, saved_at: r.data.saved_at };
+  } catch (err) {
+    return { error: `damaged (${(err as Error).message})`.slice(0, 300) };
   }
 }
