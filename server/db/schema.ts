@@ -139,3 +139,24 @@ export const metrics = pgTable(
   },
   (t) => [uniqueIndex('metrics_monitor_time_key').on(t.monitor_id, t.time)],
 );
+
+/**
+ * Every change made through the API or by the server itself, written in the same transaction as the
+ * change (server/audit). `changes` holds only allow-listed fields: never a password, token or key.
+ */
+export const auditLog = pgTable(
+  'audit_log',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    time: ts('time').notNull().defaultNow(),
+    /** The admin's username, `agent: <name>`, or `system: health monitor` / `system: discovery`. */
+    actor: text('actor').notNull(),
+    /** The request's remote address; null for the server's own changes. */
+    source_address: text('source_address'),
+    entity_type: text('entity_type').notNull(),
+    entity_id: integer('entity_id'),
+    action: text('action').notNull(),
+    changes: jsonb('changes').notNull().default(sql`'{}'::jsonb`),
+  },
+  (t) => [index('audit_log_time_idx').on(t.time), index('audit_log_entity_idx').on(t.entity_type, t.entity_id, t.time), index('audit_log_actor_idx').on(t.actor, t.time)],
+);

@@ -20,7 +20,7 @@ forEachBackend((backend) => {
 
   test(`migrations create every table, seed the built-in plugins and report ${mode} storage`, async () => {
     const t = await client.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1");
-    assert.deepEqual(t.rows.map((r) => r.table_name), ['agents', 'credential_profiles', 'devices', 'discovery_profiles', 'metrics', 'monitors', 'plugins']);
+    assert.deepEqual(t.rows.map((r) => r.table_name), ['agents', 'audit_log', 'credential_profiles', 'devices', 'discovery_profiles', 'metrics', 'monitors', 'plugins']);
     const p = await client.query('SELECT name, type, builtin FROM plugins ORDER BY name');
     assert.deepEqual(p.rows, [
       { name: 'windows-powershell', type: 'windows-powershell', builtin: true },
