@@ -208,3 +208,27 @@ test('a credential profile change re-reads only the monitors using it', async ()
   assert.deepEqual(d!.upsert.map((a) => [a.monitor_id, a.credential?.version]), [[1, 2], [2, 2], [3, 2]]);
   assert.deepEqual(d!.remove, []);
 });
+
+test('an ack of any revision sent on the connection is progress, however many deltas went out since', async () => {
+  const t = setup(site(1, 200));
+  await t.service.start();
+  t.connect(1, 1);
+  await t.service.settled();
+  for (let i = 0; i < 100; i++) {
+    t.rows[i]!.interval = 120;
+    t.events.emit('monitor.changed', { id: i + 1 });
+    await new Promise((r) => setTimeout(r, 12));
+    await t.service.settled();
+  }
+  const ds = deltas(t.sent);
+  assert.ok(ds.length > 64, `${ds.length} deltas`);
+  const fulls = () => t.sent.filter((x) => x.msg.type === 'schedule.full').length;
+  // A slow agent acknowledges the first delta only now.
+  t.service.acknowledged(1, 1, ds[0]!.revision);
+  await t.service.settled();
+  assert.equal(fulls(), 1, 'no full set for a late but valid ack');
+  assert.equal(t.service.scheduleOf(1).revision_acked, ds[0]!.revision);
+  t.service.acknowledged(1, 1, ds.at(-1)!.revision + 1);
+  await t.service.settled();
+  assert.equal(fulls(), 2, 'a revision never sent still brings the full set');
+});

@@ -49,8 +49,13 @@ export interface ScheduleState {
 interface Session {
   connection: number;
   active: boolean;
-  /** Revisions sent on this connection, newest last (bounded). */
-  sent: number[];
+  /**
+   * The first and last revisions sent on this connection. Every revision between them went to
+   * this connection (one counter per agent, messages only to its live session), so an ack is
+   * checked against the range however far the agent lags behind.
+   */
+  first: number | null;
+  last: number | null;
   acked: number | null;
   /** The full set went out on this connection: from now on changes go as deltas. */
   ready: boolean;
@@ -89,7 +94,6 @@ interface AgentState {
   session: Session | undefined;
 }
 
-const SENT_KEPT = 64;
 /**
  * A result stamped further than this past the server's clock is dropped: a slot is never later
  * than the agent's (server-corrected) now, and a stored future time would freeze last_polled and
@@ -165,8 +169,8 @@ export function createAssignmentService(o: AssignmentOptions) {
   const live = (s: AgentState): Session | undefined => (s.session?.active && o.links.connection(s.id) === s.session.connection ? s.session : undefined);
 
   const remember = (session: Session, revision: number): void => {
-    session.sent.push(revision);
-    if (session.sent.length > SENT_KEPT) session.sent.shift();
+    session.first ??= revision;
+    session.last = revision;
   };
 
   const sealFor = async (s: AgentState, items: Iterable<AssignedMonitor>): Promise<Map<string, SealedCredential>> => {
@@ -279,7 +283,7 @@ export function createAssignmentService(o: AssignmentOptions) {
     knownAgents: () => [...agents.keys()],
     connected(agentId, connection) {
       const s = stateOf(agentId);
-      const session: Session = { connection, active: true, sent: [], acked: null, ready: false, fullQueued: false };
+      const session: Session = { connection, active: true, first: null, last: null, acked: null, ready: false, fullQueued: false };
       s.session = session;
       const read = enqueue(s, 'reading the set on connect', () => refresh(s, WHOLE));
       s.connectRead = read;
@@ -354,12 +358,12 @@ export function createAssignmentService(o: AssignmentOptions) {
       const s = agents.get(agentId);
       const session = s?.session;
       if (!s || !session || session.connection !== connection) return;
-      if (session.sent.includes(revision)) {
+      if (session.first !== null && session.last !== null && revision >= session.first && revision <= session.last) {
         session.acked = Math.max(session.acked ?? 0, revision);
         return;
       }
       if (queueFull(s, session, 'ack mismatch')) {
-        o.log.warn({ agent_id: agentId, acked: revision, sent: session.sent.at(-1) ?? null }, 'assignments: the agent acknowledged a revision it was not sent; sending the full set');
+        o.log.warn({ agent_id: agentId, acked: revision, sent: session.last }, 'assignments: the agent acknowledged a revision it was not sent; sending the full set');
       }
     },
     /** schedule.resync: the agent saw a gap or lost its set. */
@@ -370,7 +374,7 @@ export function createAssignmentService(o: AssignmentOptions) {
     },
     scheduleOf(agentId: number): ScheduleState {
       const s = agents.get(agentId);
-      return { revision_sent: s?.session?.sent.at(-1) ?? null, revision_acked: s?.session?.acked ?? null, monitors_assigned: s?.current.size ?? 0 };
+      return { revision_sent: s?.session?.last ?? null, revision_acked: s?.session?.acked ?? null, monitors_assigned: s?.current.size ?? 0 };
     },
     /** Resolves once every change seen so far has been applied (tests, benchmarks). */
     async settled(): Promise<void> {
