@@ -164,3 +164,12 @@ test('close stops retrying a failed save', async () => {
   assert.deepEqual(h.acks, []);
   assert.equal(existsSync(h.file), false);
 });
+
+test('close saves a revision applied while the previous one was being written', async () => {
+  const h = harness();
+  h.store.applyFull(full(1, [assignment(1)]));
+  h.store.applyFull(full(2, [assignment(1), assignment(2)]));
+  await h.store.close();
+  assert.equal(JSON.parse(readFileSync(h.file, 'utf8')).revision, 2);
+  assert.deepEqual(h.acks, [1, 2]);
+});

@@ -135,14 +135,22 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
   const persist = (): void => {
     dirty = true;
     if (writing || retryTimer || closed) return;
+    startWriting();
+  };
+
+  const startWriting = (): void => {
     writing = (async () => {
-      while (dirty && !closed) {
+      while (dirty) {
         dirty = false;
         const rev = revision!;
         try {
           await writeFileAtomic(o.file, serialize());
         } catch (err) {
           dirty = true;
+          if (closed) {
+            o.log.error({ err: (err as Error).message, file: o.file, revision: rev }, 'the schedule could not be saved at stop');
+            return;
+          }
           const waitMs = Math.min(SAVE_RETRY_MAX_MS, saveRetryMs * 2 ** failures++);
           o.log.error(
             { err: (err as Error).message, file: o.file, revision: rev, retry_in_ms: waitMs },
@@ -259,8 +267,12 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
     },
     async close() {
       closed = true;
+      const retrying = retryTimer !== undefined;
       clearTimeout(retryTimer);
       retryTimer = undefined;
+      // One last try for a revision whose save failed; the one being written (and any applied
+      // meanwhile) is finished first.
+      if (retrying && !writing) startWriting();
       while (writing) await writing;
     },
   };
