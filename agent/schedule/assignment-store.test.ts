@@ -173,3 +173,15 @@ test('close saves a revision applied while the previous one was being written', 
   assert.equal(JSON.parse(readFileSync(h.file, 'utf8')).revision, 2);
   assert.deepEqual(h.acks, [1, 2]);
 });
+
+test('a revision whose connection went down before it was saved is saved but not acknowledged on the next connection', async () => {
+  const h = harness();
+  h.store.applyFull(full(1, [assignment(1)]));
+  h.store.linkDown();
+  await h.store.flush();
+  assert.equal(JSON.parse(readFileSync(h.file, 'utf8')).revision, 1, 'saved');
+  assert.deepEqual(h.acks, [], 'the next connection never sent revision 1');
+  h.store.applyFull(full(2, [assignment(1)]));
+  await h.store.flush();
+  assert.deepEqual(h.acks, [2]);
+});

@@ -45,7 +45,7 @@ export interface AssignmentStoreOptions {
   maxCredentials?: number;
   /** A set or change was applied in memory: the schedule follows it. Called before it is persisted. */
   onChange: (change: ScheduleChange) => void;
-  /** `revision` is on disk: acknowledge it to the server (schedule.ack). */
+  /** `revision` is on disk: acknowledge it to the server (schedule.ack). Not called if the link went down since it arrived. */
   onPersisted: (revision: number) => void;
   /** The agent cannot apply what it got: ask for the full set (schedule.resync). */
   onResync: (have: number | null, reason: string) => void;
@@ -97,6 +97,9 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
   let failures = 0;
   let retryTimer: NodeJS.Timeout | undefined;
   let closed = false;
+  /** Bumped when the link goes down: a revision is acked only on the connection that sent it. */
+  let linkEpoch = 0;
+  let revisionEpoch = -1;
   const saveRetryMs = o.saveRetryMs ?? SAVE_RETRY_MS;
 
   /** Keeps only the credentials some assignment refers to. */
@@ -143,6 +146,7 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
       while (dirty) {
         dirty = false;
         const rev = revision!;
+        const epoch = revisionEpoch;
         try {
           await writeFileAtomic(o.file, serialize());
         } catch (err) {
@@ -165,7 +169,8 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
         }
         if (failures) o.log.info({ file: o.file, revision: rev }, 'the schedule was saved again');
         failures = 0;
-        o.onPersisted(rev);
+        // Acked on another connection, the server would not know the revision and send the whole set again.
+        if (epoch === linkEpoch) o.onPersisted(rev);
       }
     })().finally(() => (writing = undefined));
   };
@@ -221,6 +226,7 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
       const missing = missingCredentials(set.monitors.values(), set.credentials);
       if (missing) o.log.warn({ revision: set.revision, monitors: missing }, 'some assignments refer to credentials the server did not send; their polls will fail');
       revision = set.revision;
+      revisionEpoch = linkEpoch;
       monitors = set.monitors;
       credentials = referenced(set.monitors, set.credentials);
       o.onChange({ kind: 'full', assignments: [...monitors.values()] });
@@ -246,6 +252,7 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
       const missing = missingCredentials(m.upsert, kept);
       if (missing) o.log.warn({ revision: m.revision, monitors: missing }, 'some assignments refer to credentials the server did not send; their polls will fail');
       revision = m.revision;
+      revisionEpoch = linkEpoch;
       monitors = next;
       credentials = kept;
       o.onChange({ kind: 'delta', upsert: m.upsert, remove: m.remove });
@@ -253,6 +260,7 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
     },
 
     linkDown() {
+      linkEpoch++;
       pending = undefined;
       refused = undefined;
       resyncAskedAt = -Infinity;
