@@ -4,7 +4,7 @@
  * dispatch (protocol 1, commit 2544da1: the server dispatches every poll), same load, same run.
  *   git worktree add /tmp/nmslite-old 2544da1 && ln -s /work/main/node_modules /tmp/nmslite-old/node_modules
  *   npx tsx bench/server-cost.mts [--monitors 100000] [--agents 100] [--interval 60] [--warmup 45] [--window 75]
- *                                 [--old /tmp/nmslite-old] [--only new|old] [--flush-ms 100]
+ *                                 [--old /tmp/nmslite-old] [--only new|old] [--flush-ms 50]
  * Each design: its own database (in one embedded PostgreSQL), its server started as a child process
  * (`node --import tsx server/main.ts`, log level warn), agents enrolled through the API, devices and
  * monitors seeded with SQL and picked up by restarting the server, then one child process holding
@@ -40,7 +40,7 @@ const AGENTS = num('agents', 100);
 const INTERVAL_S = num('interval', 60);
 const WARMUP_S = num('warmup', 45);
 const WINDOW_S = num('window', 75);
-const FLUSH_MS = num('flush-ms', 100);
+const FLUSH_MS = num('flush-ms', 50);
 const OLD_ROOT = resolve(opt('old') ?? '/tmp/nmslite-old');
 const ONLY = opt('only');
 if (ONLY && ONLY !== 'new' && ONLY !== 'old') throw new Error("--only takes 'new' or 'old'");
@@ -74,8 +74,24 @@ interface Phase {
   results_sent_per_s: number;
   results_per_batch: number;
   link_backlog_at_end: number;
+  link_backlog_max: number;
   link_connects: number;
   link_closes: Record<string, number>;
+  server_log_warnings: Record<string, number>;
+}
+
+/** Warnings and errors the servers logged, counted by message (pino JSON lines on stderr). */
+const logCounts = new Map<string, number>();
+function countLog(line: string): void {
+  if (!line.startsWith('{')) return;
+  try {
+    const o = JSON.parse(line) as { level?: number; msg?: string; err?: string };
+    if ((o.level ?? 0) < 40) return;
+    const key = `${o.level! >= 50 ? 'error' : 'warn'}: ${o.msg ?? ''}${o.err ? ` (${String(o.err).slice(0, 80)})` : ''}`;
+    logCounts.set(key, (logCounts.get(key) ?? 0) + 1);
+  } catch {
+    /* not JSON */
+  }
 }
 
 function startServer(root: string, env: Record<string, string>): Promise<{ child: ChildProcess; exited: Promise<void> }> {
@@ -88,6 +104,7 @@ function startServer(root: string, env: Record<string, string>): Promise<{ child
     rl.on('line', (line) => {
       tail.push(line);
       if (tail.length > 20) tail.shift();
+      countLog(line);
       if (line.includes('NMSlite is up')) resolveUp({ child, exited });
     });
     child.once('exit', (code) => reject(new Error(`server in ${root} exited with ${code} before it was up:\n${tail.join('\n')}`)));
@@ -164,6 +181,7 @@ async function runPhase(design: 'new' | 'old'): Promise<Phase> {
   const seeded = Number((await c.query('SELECT count(*)::int AS n FROM monitors WHERE enabled')).rows[0].n);
 
   // 3. The server picks the monitors up at start; then every agent's link connects.
+  logCounts.clear();
   const t0 = Date.now();
   server = await startServer(root, env);
   const serverStart = (Date.now() - t0) / 1000;
@@ -223,8 +241,10 @@ async function runPhase(design: 'new' | 'old'): Promise<Phase> {
     results_sent_per_s: Number((sentInWindow / wall).toFixed(1)),
     results_per_batch: Number((sentInWindow / Math.max(1, (lastAtWindowEnd.batches_sent ?? 0) - batches0)).toFixed(1)),
     link_backlog_at_end: lastAtWindowEnd.backlog ?? 0,
+    link_backlog_max: lastAtWindowEnd.max_backlog ?? 0,
     link_connects: lastAtWindowEnd.connects ?? 0,
     link_closes: lastAtWindowEnd.closes ?? {},
+    server_log_warnings: Object.fromEntries([...logCounts].sort((a, b) => b[1] - a[1]).slice(0, 8)),
   };
 }
 

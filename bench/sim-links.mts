@@ -5,8 +5,11 @@
  *   node --import tsx bench/sim-links.mts CONFIG.json
  * CONFIG: { server: "wss://127.0.0.1:PORT", protocol: 1 | 2, flush_ms, identities: [{ agent_id, sign_private_key }] }
  * protocol 2 (the assignment design): holds each link's schedule.full / schedule.delta, acks the
- *   revision, and emits one result per monitor per slot (shared/schedule.ts), flushed every flush_ms.
- * protocol 1 (per-poll dispatch, commit 2544da1): answers every jobs.dispatch with a results.batch at once.
+ *   revision, and emits one result per monitor per slot (shared/schedule.ts), gathered every flush_ms
+ *   (the agent groups results finished within 50 ms into one spool write).
+ * protocol 1 (per-poll dispatch, commit 2544da1): answers every jobs.dispatch with its results at once.
+ * Both send as the agent's link drains its spool: at most batches_in_flight unacknowledged
+ * results.batch messages of at most 500 results; what waits meanwhile goes in the next batch.
  * Prints one JSON line of counters every 5 s and a last one on SIGTERM.
  */
 import { createPrivateKey, type KeyObject } from 'node:crypto';
@@ -19,9 +22,9 @@ import { nextSlot, pollJobId } from '../shared/schedule.ts';
 const Config = z.object({
   server: z.string().url(),
   protocol: z.union([z.literal(1), z.literal(2)]),
-  flush_ms: z.number().int().min(1).max(60_000).default(100),
-  /** Results sent but not yet acknowledged, per link, before the link holds further results back. */
-  max_unacked: z.number().int().min(1).default(20_000),
+  flush_ms: z.number().int().min(1).max(60_000).default(50),
+  /** Unacknowledged results.batch messages per link (agent/link/client.ts default: 4). */
+  batches_in_flight: z.number().int().min(1).max(1000).default(4),
   identities: z.array(z.object({ agent_id: z.number().int().positive(), sign_private_key: z.string() })).min(1),
 });
 const cfgPath = process.argv[2];
@@ -39,7 +42,7 @@ const SAMPLE = {
 const HEALTH = { spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} };
 const BATCH_MAX = 500;
 
-const totals = { connects: 0, closes: {} as Record<string, number>, schedules_full: 0, deltas: 0, resyncs: 0, assignments: 0, dispatched_jobs: 0, results_sent: 0, batches_sent: 0, results_acked: 0, held_back: 0, poll_now: 0 };
+const totals = { connects: 0, closes: {} as Record<string, number>, schedules_full: 0, deltas: 0, resyncs: 0, assignments: 0, dispatched_jobs: 0, results_sent: 0, batches_sent: 0, results_acked: 0, max_backlog: 0, poll_now: 0 };
 
 /** Min-heap of (due, monitor) for one link. */
 class Due {
@@ -89,7 +92,7 @@ class SimLink {
   private ws: WebSocket | undefined;
   private readonly key: KeyObject;
   private seq = 0;
-  private unacked = 0;
+  private inFlight = 0;
   private revision: number | null = null;
   /** Current assignment interval by monitor id (protocol 2); the heap may hold stale entries, checked on pop. */
   private intervals = new Map<number, number>();
@@ -114,7 +117,7 @@ class SimLink {
     ws.on('close', (code: number) => {
       totals.closes[code] = (totals.closes[code] ?? 0) + 1;
       this.ws = undefined;
-      this.unacked = 0;
+      this.inFlight = 0;
       if (!this.stopped) setTimeout(() => this.start(), 1000 + Math.random() * 2000);
     });
   }
@@ -130,13 +133,15 @@ class SimLink {
     return true;
   }
 
-  private sendResults(results: object[]): void {
-    for (let i = 0; i < results.length; i += BATCH_MAX) {
-      const chunk = results.slice(i, i + BATCH_MAX);
+  /** Sends what waits, as the agent's link drains its spool: a bounded number of batches awaiting ack. */
+  private pump(): void {
+    while (this.pending.length && this.inFlight < cfg.batches_in_flight) {
+      const chunk = this.pending.slice(0, BATCH_MAX);
       if (!this.send({ type: 'results.batch', results: chunk })) return;
+      this.pending = this.pending.slice(chunk.length);
       totals.batches_sent++;
       totals.results_sent += chunk.length;
-      this.unacked += chunk.length;
+      this.inFlight++;
     }
   }
 
@@ -150,13 +155,15 @@ class SimLink {
         this.send({ type: 'heartbeat', sent_at: Date.now(), health: cfg.protocol === 2 ? { ...HEALTH, schedule_revision: this.revision, monitors_assigned: this.intervals.size } : HEALTH });
         break;
       case 'results.ack':
-        this.unacked = Math.max(0, this.unacked - m.seqs.length);
+        this.inFlight = Math.max(0, this.inFlight - 1);
         totals.results_acked += m.seqs.length;
+        this.pump();
         break;
       case 'jobs.dispatch': {
         totals.dispatched_jobs += m.jobs.length;
         const now = new Date().toISOString();
-        this.sendResults(m.jobs.map((j: { job_id: string; monitor_id: number }) => ({ seq: ++this.seq, job_id: j.job_id, monitor_id: j.monitor_id, time: now, attempts: 1, metrics: SAMPLE })));
+        for (const j of m.jobs as { job_id: string; monitor_id: number }[]) this.pending.push({ seq: ++this.seq, job_id: j.job_id, monitor_id: j.monitor_id, time: now, attempts: 1, metrics: SAMPLE });
+        this.pump();
         break;
       }
       case 'schedule.full':
@@ -218,14 +225,7 @@ class SimLink {
       e.due += e.interval;
       this.due.push(e);
     }
-    if (!this.pending.length || !this.ws || this.ws.readyState !== WebSocket.OPEN) return;
-    if (this.unacked >= cfg.max_unacked) {
-      totals.held_back = links.reduce((n, l) => n + l.pending.length, 0);
-      return;
-    }
-    const out = this.pending;
-    this.pending = [];
-    this.sendResults(out);
+    this.pump();
   }
 
   backlog(): number {
@@ -245,6 +245,7 @@ const report = (): void => {
   process.stdout.write(JSON.stringify({ ...totals, backlog: links.reduce((n, l) => n + l.backlog(), 0), at: Date.now() }) + '\n');
 };
 setInterval(report, 5000);
+setInterval(() => (totals.max_backlog = Math.max(totals.max_backlog, links.reduce((n, l) => n + l.backlog(), 0))), 1000);
 process.on('SIGTERM', () => {
   report();
   links.forEach((l) => l.stop());
