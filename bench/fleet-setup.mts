@@ -27,33 +27,56 @@ export function numArg(name: string, def: number): number {
 export interface Fleet {
   s: TestServer;
   db: pg.Client;
-  sim: ChildProcess;
+  /** The simulator processes (one, unless simProcesses split the hosts). */
+  sims: ChildProcess[];
   home: string;
   agentId: number;
   monitors: { id: number; interval_ms: number }[];
   stop(): Promise<void>;
 }
 
-export async function startFleet(o: { hosts: number; intervalS: number; server?: Parameters<typeof startTestServer>[0]; simScript?: string; simArgs?: string[] }): Promise<Fleet> {
-  const sim = spawn(
+/** 127.70.0.1 + n, as test/winsim numbers its distinct addresses. */
+function nthAddress(n: number): string {
+  const v = ((70 << 16) | 1) + n;
+  if (v > 0xffffff) throw new Error('too many hosts for distinct loopback addresses');
+  return `127.${(v >> 16) & 255}.${(v >> 8) & 255}.${v & 255}`;
+}
+
+async function startSim(script: string, hosts: number, firstHost: number, extra: string[]): Promise<{ child: ChildProcess; hosts: { address: string; port: number }[] }> {
+  const child = spawn(
     process.execPath,
-    ['--import', 'tsx', o.simScript ?? 'test/winsim/cli.ts', '--hosts', String(o.hosts), '--bind', '127.70.0.1', '--distinct-addresses', '--auth', 'ntlm', '--password', 'Fleet-Pass-1', ...(o.simArgs ?? [])],
+    ['--import', 'tsx', script, '--hosts', String(hosts), '--bind', nthAddress(firstHost), '--distinct-addresses', '--auth', 'ntlm', '--password', 'Fleet-Pass-1', ...extra],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  const hosts: { address: string; port: number }[] = [];
-  const simExit = new Promise<number | null>((r) => sim.once('exit', (c) => r(c)));
-  const rl = createInterface({ input: sim.stdout! });
+  const list: { address: string; port: number }[] = [];
+  const exit = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  const rl = createInterface({ input: child.stdout! });
   await Promise.race([
     (async () => {
       for await (const line of rl) {
-        hosts.push(JSON.parse(line));
-        if (hosts.length === o.hosts) break;
+        list.push(JSON.parse(line));
+        if (list.length === hosts) break;
       }
     })(),
-    simExit.then((c) => {
-      throw new Error(`winsim exited with ${c} before its ${o.hosts} hosts listened`);
+    exit.then((c) => {
+      throw new Error(`the simulator exited with ${c} before its ${hosts} hosts listened`);
     }),
   ]);
+  return { child, hosts: list };
+}
+
+/**
+ * `simProcesses` splits the hosts over that many simulator processes: each listening host and
+ * each kept-alive connection to it is a file descriptor, and one process may hold only `ulimit -n`.
+ */
+export async function startFleet(o: { hosts: number; intervalS: number; server?: Parameters<typeof startTestServer>[0]; simScript?: string; simArgs?: (index: number) => string[]; simProcesses?: number }): Promise<Fleet> {
+  const parts = Math.max(1, Math.min(o.hosts, o.simProcesses ?? 1));
+  const per = Math.ceil(o.hosts / parts);
+  const started = await Promise.all(
+    Array.from({ length: parts }, (_, i) => startSim(o.simScript ?? 'test/winsim/cli.ts', Math.min(per, o.hosts - i * per), i * per, o.simArgs?.(i) ?? [])),
+  );
+  const sims = started.map((x) => x.child);
+  const hosts = started.flatMap((x) => x.hosts);
   const s = await startTestServer(o.server ?? {});
   const db = new pg.Client({ connectionString: s.dbUrl });
   await db.connect();
@@ -76,11 +99,11 @@ export async function startFleet(o: { hosts: number; intervalS: number; server?:
   await s.restart();
   const monitors = (await db.query('SELECT id, polling_interval FROM monitors ORDER BY id')).rows.map((r) => ({ id: Number(r.id), interval_ms: Number(r.polling_interval) * 1000 }));
   return {
-    s, db, sim, home, agentId, monitors,
+    s, db, sims, home, agentId, monitors,
     async stop() {
       await db.end().catch(() => {});
       await s.stop().catch(() => {});
-      sim.kill('SIGTERM');
+      for (const c of sims) c.kill('SIGTERM');
     },
   };
 }
