@@ -109,6 +109,8 @@ export const ServerConfig = z
       })
       .prefault({}),
     discovery: z.object({ wait_s: int(0, 3600).default(60), run_timeout_s: int(10, 86400).default(3600) }).strict().prefault({}),
+    /** Audit log entries older than this many days are deleted (hourly); 0 keeps them forever. */
+    audit: z.object({ retention_days: int(0, 100_000).default(365) }).strict().prefault({}),
   })
   .strict();
 export type ServerConfig = z.infer<typeof ServerConfig>;

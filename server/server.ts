@@ -28,6 +28,7 @@ import { createLog, type Log } from './log.ts';
 import { createMetricsQuery } from './metrics/query.ts';
 import { createMetricsWriter } from './metrics/write.ts';
 import { applyRetention } from './metrics/retention.ts';
+import { startAuditRetention } from './audit/audit-retention.ts';
 import { createHealthMonitor } from './health/health-monitor.ts';
 import { resolveSecrets } from './secrets.ts';
 import { createDiscoveryRunService } from './services/discovery-runs.ts';
@@ -129,6 +130,8 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     aggregates: { retention5mDays: cfg.metrics.aggregate_5m_retention_days, retention1hDays: cfg.metrics.aggregate_1h_retention_days, compressAfterDays: cfg.metrics.aggregate_compress_after_days },
   });
 
+  const stopAuditRetention = startAuditRetention({ pool, log, retentionDays: cfg.audit.retention_days });
+
   const tls = loadOrCreateTls({ certFile: cfg.server.tls_cert_file, keyFile: cfg.server.tls_key_file, dataDir: cfg.data_dir });
   const rest = createRestHandler({ bodyLimitBytes: cfg.server.request_body_limit_kb * 1024 });
   const trpc = createHTTPHandler({
@@ -189,6 +192,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     generatedPassword: secrets.generatedPassword,
     async stop() {
       stopRetention();
+      stopAuditRetention();
       tracker.stop();
       polls.stop();
       await hub.stop();

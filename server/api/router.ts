@@ -1,4 +1,5 @@
 import { agentsRouter } from './routers/agents.ts';
+import { auditLogRouter } from './routers/audit-log.ts';
 import { authRouter } from './routers/auth.ts';
 import { credentialProfilesRouter } from './routers/credential-profiles.ts';
 import { devicesRouter } from './routers/devices.ts';
@@ -17,5 +18,6 @@ export const appRouter = router({
   plugins: pluginsRouter,
   monitors: monitorsRouter,
   agents: agentsRouter,
+  auditLog: auditLogRouter,
 });
 export type AppRouter = typeof appRouter;

@@ -1,6 +1,7 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import { ZodError } from 'zod';
+import { normalizeAddress, runAs } from '../audit/actor.ts';
 import { AppError } from '../errors.ts';
 import type { ApiContext } from './context.ts';
 
@@ -32,10 +33,11 @@ function nulField(v: unknown, path = ''): string | undefined {
 }
 
 /** Every procedure, REST or tRPC: a NUL in any input string is a 400 naming the field, not a database error. */
-export const publicProcedure = t.procedure.use(async ({ getRawInput, next }) => {
+export const publicProcedure = t.procedure.use(async ({ ctx, getRawInput, next }) => {
   const field = nulField(await getRawInput());
   if (field !== undefined) throw new AppError('VALIDATION_ERROR', `${field}: must not contain a NUL character`, { field, reason: 'must not contain a NUL character' });
-  return next();
+  // What the procedure changes is audited as its caller's, from the request's address.
+  return runAs({ actor: ctx.user?.username ?? 'anonymous', address: normalizeAddress(ctx.ip) }, () => next());
 });
 export const authedProcedure = publicProcedure.use(({ ctx, next }) => {
   if (!ctx.user) throw new AppError('UNAUTHORIZED', 'missing, invalid or expired token');

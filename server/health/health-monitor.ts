@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { SYSTEM_HEALTH_MONITOR } from '../audit/actor.ts';
 import type { EventBus } from '../events.ts';
 import type { Log } from '../log.ts';
 import type { WriteOutcome } from '../metrics/poll-result.ts';
@@ -33,7 +34,14 @@ export function createHealthMonitor(o: { pool: pg.Pool; events: EventBus; log: L
     if (marking.has(deviceId)) return;
     marking.add(deviceId);
     try {
-      const r = await o.pool.query("UPDATE devices SET status = 'inactive', updated_at = now() WHERE id = $1 AND status IN ('active', 'discovered') RETURNING id", [deviceId]);
+      // One statement: the status change and its audit entry commit together.
+      const r = await o.pool.query(
+        `WITH u AS (UPDATE devices d SET status = 'inactive', updated_at = now() FROM (SELECT id, status FROM devices WHERE id = $1) old
+                     WHERE d.id = old.id AND d.status IN ('active', 'discovered') RETURNING d.id, old.status AS was)
+         INSERT INTO audit_log (actor, source_address, entity_type, entity_id, action, changes)
+         SELECT $2, NULL, 'device', id, 'update', jsonb_build_object('status', jsonb_build_object('from', was, 'to', 'inactive'), 'failures', jsonb_build_object('to', $3::int)) FROM u`,
+        [deviceId, SYSTEM_HEALTH_MONITOR.actor, count],
+      );
       if (r.rowCount) {
         o.log.warn({ device_id: deviceId, failures: count }, 'device marked inactive after consecutive failures');
         o.events.emit('device.status_changed', { id: deviceId, status: 'inactive' });

@@ -1,6 +1,8 @@
 import { createHash, createPublicKey } from 'node:crypto';
 import type pg from 'pg';
 import { z } from 'zod';
+import { currentActor } from '../audit/actor.ts';
+import { auditChanges } from '../audit/audit-log.ts';
 
 export const EnrollRequest = z
   .object({
@@ -57,12 +59,18 @@ export async function enrollAgent(pool: pg.Pool, input: unknown): Promise<{ agen
   if (!row) throw new EnrollRefused(401, 'UNAUTHORIZED', 'the enrollment token is not valid (unknown, already used, or revoked)');
   if (row.expired) throw new EnrollRefused(401, 'UNAUTHORIZED', 'the enrollment token has expired; create a new one for this agent');
   if (row.status === 'disabled') throw new EnrollRefused(403, 'FORBIDDEN', 'this agent is disabled');
+  // One statement: the enrolment and its audit entry commit together (the keys are named, not stored there).
+  const changes = auditChanges('agent', { status: row.status }, { status: 'active', hostname: b.hostname ?? null, version: b.version ?? null }, ['keys']);
   const upd = await pool.query(
-    `UPDATE agents SET sign_public_key = $2, seal_public_key = $3, hostname = $4, version = $5,
-            enrollment_token_hash = NULL, enrollment_expires_at = NULL, status = 'active',
-            enrolled_at = now(), updated_at = now()
-      WHERE id = $1 AND enrollment_token_hash = $6`,
-    [row.id, signKey, sealKey, b.hostname ?? null, b.version ?? null, hash],
+    `WITH u AS (
+       UPDATE agents SET sign_public_key = $2, seal_public_key = $3, hostname = $4, version = $5,
+              enrollment_token_hash = NULL, enrollment_expires_at = NULL, status = 'active',
+              enrolled_at = now(), updated_at = now()
+        WHERE id = $1 AND enrollment_token_hash = $6
+       RETURNING id)
+     INSERT INTO audit_log (actor, source_address, entity_type, entity_id, action, changes)
+     SELECT $7, $8, 'agent', id, 'enroll', $9::jsonb FROM u`,
+    [row.id, signKey, sealKey, b.hostname ?? null, b.version ?? null, hash, `agent: ${row.name}`, currentActor().address, JSON.stringify(changes)],
   );
   if (upd.rowCount !== 1) throw new EnrollRefused(401, 'UNAUTHORIZED', 'the enrollment token is not valid (unknown, already used, or revoked)');
   return { agent_id: row.id, name: row.name };

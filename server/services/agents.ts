@@ -8,6 +8,7 @@ import { EnrollRefused, enrollAgent, hashEnrollmentToken } from '../hub/enroll.t
 import type pg from 'pg';
 import { AgentHealth } from '../../shared/protocol/index.ts';
 import type { ScheduleState } from '../assignments/assignments.ts';
+import { auditChanges, recordAudit } from '../audit/audit-log.ts';
 import { iso, mapDbError, type Page } from './common.ts';
 
 type Row = typeof agents.$inferSelect;
@@ -70,7 +71,11 @@ export function createAgentService(db: Db, pool: pg.Pool, events: EventBus, o: {
     async create(p: { name: string }) {
       const t = newToken();
       try {
-        const [r] = await db.insert(agents).values({ name: p.name, enrollment_token_hash: t.hash, enrollment_expires_at: t.expires }).returning();
+        const r = await db.transaction(async (tx) => {
+          const [r] = await tx.insert(agents).values({ name: p.name, enrollment_token_hash: t.hash, enrollment_expires_at: t.expires }).returning();
+          await recordAudit(tx, { entity_type: 'agent', entity_id: r!.id, action: 'create', changes: auditChanges('agent', null, r!, ['enrollment_token']) });
+          return r;
+        });
         return { agent: toApi(r!), enrollment_token: t.token };
       } catch (err) {
         mapDbError(err, 'an Agent with this name');
@@ -80,7 +85,12 @@ export function createAgentService(db: Db, pool: pg.Pool, events: EventBus, o: {
     async reissueToken(id: number) {
       await get(id);
       const t = newToken();
-      const [r] = await db.update(agents).set({ enrollment_token_hash: t.hash, enrollment_expires_at: t.expires, updated_at: new Date() }).where(eq(agents.id, id)).returning();
+      const r = await db.transaction(async (tx) => {
+        const [r] = await tx.update(agents).set({ enrollment_token_hash: t.hash, enrollment_expires_at: t.expires, updated_at: new Date() }).where(eq(agents.id, id)).returning();
+        if (r) await recordAudit(tx, { entity_type: 'agent', entity_id: id, action: 'reissue_token', changes: auditChanges('agent', null, {}, ['enrollment_token']) });
+        return r;
+      });
+      if (!r) throw notFound('Agent', id);
       return { agent: toApi(r!), enrollment_token: t.token };
     },
     async update(id: number, p: { name?: string | undefined; disabled?: boolean | undefined }) {
@@ -89,7 +99,12 @@ export function createAgentService(db: Db, pool: pg.Pool, events: EventBus, o: {
       if (p.disabled === true) status = 'disabled';
       if (p.disabled === false && cur.status === 'disabled') status = cur.sign_public_key ? 'active' : 'pending';
       try {
-        const [r] = await db.update(agents).set({ ...(p.name !== undefined ? { name: p.name } : {}), status, updated_at: new Date() }).where(eq(agents.id, id)).returning();
+        const r = await db.transaction(async (tx) => {
+          const [r] = await tx.update(agents).set({ ...(p.name !== undefined ? { name: p.name } : {}), status, updated_at: new Date() }).where(eq(agents.id, id)).returning();
+          if (r) await recordAudit(tx, { entity_type: 'agent', entity_id: id, action: 'update', changes: auditChanges('agent', cur, r) });
+          return r;
+        });
+        if (!r) throw notFound('Agent', id);
         if (status === 'disabled' && cur.status !== 'disabled') events.emit('agent.disabled', { id });
         return toApi(r!);
       } catch (err) {
@@ -109,12 +124,15 @@ export function createAgentService(db: Db, pool: pg.Pool, events: EventBus, o: {
       }
     },
     async remove(id: number) {
-      await get(id);
+      const cur = await get(id);
       const [d] = await db.select({ n: count() }).from(devices).where(eq(devices.agent_id, id));
       if (d!.n > 0) throw new AppError('IN_USE', `Agent in use by ${d!.n} device(s)`, { devices: d!.n });
       const [p] = await db.select({ n: count() }).from(discoveryProfiles).where(eq(discoveryProfiles.agent_id, id));
       if (p!.n > 0) throw new AppError('IN_USE', `Agent in use by ${p!.n} discovery profile(s)`, { discovery_profiles: p!.n });
-      await db.delete(agents).where(eq(agents.id, id));
+      await db.transaction(async (tx) => {
+        const gone = await tx.delete(agents).where(eq(agents.id, id)).returning({ id: agents.id });
+        if (gone.length) await recordAudit(tx, { entity_type: 'agent', entity_id: id, action: 'delete', changes: auditChanges('agent', cur, null) });
+      });
       events.emit('agent.deleted', { id });
     },
   };

@@ -4,6 +4,7 @@ import { credentialProfiles, discoveryProfiles, monitors } from '../db/schema.ts
 import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { Vault } from '../vault/credentials.ts';
+import { auditChanges, recordAudit } from '../audit/audit-log.ts';
 import { iso, mapDbError, type Page } from './common.ts';
 
 export interface CredentialProfileInput {
@@ -64,21 +65,26 @@ export function createCredentialProfileService(db: Db, vault: Vault, events: Eve
       checkTls(p);
       const useSsl = p.use_ssl ?? false;
       try {
-        const [r] = await db
-          .insert(credentialProfiles)
-          .values({
-            name: p.name,
-            type: p.type,
-            username: p.username,
-            password_enc: vault.encrypt(p.password),
-            key_id: vault.keyId,
-            domain: p.domain ?? null,
-            port: p.port ?? (useSsl ? 5986 : 5985),
-            use_ssl: useSsl,
-            tls_verify: p.tls_verify ?? 'verify',
-            tls_fingerprint: normalizeFp(p.tls_fingerprint),
-          })
-          .returning();
+        const r = await db.transaction(async (tx) => {
+          const [r] = await tx
+            .insert(credentialProfiles)
+            .values({
+              name: p.name,
+              type: p.type,
+              username: p.username,
+              password_enc: vault.encrypt(p.password),
+              key_id: vault.keyId,
+              domain: p.domain ?? null,
+              port: p.port ?? (useSsl ? 5986 : 5985),
+              use_ssl: useSsl,
+              tls_verify: p.tls_verify ?? 'verify',
+              tls_fingerprint: normalizeFp(p.tls_fingerprint),
+            })
+            .returning();
+          // toApi(r) carries no password: the allow-list would drop it anyway.
+          await recordAudit(tx, { entity_type: 'credential_profile', entity_id: r!.id, action: 'create', changes: auditChanges('credential_profile', null, toApi(r!), ['password']) });
+          return r;
+        });
         return toApi(r!);
       } catch (err) {
         mapDbError(err, 'a Credential Profile with this name');
@@ -101,7 +107,12 @@ export function createCredentialProfileService(db: Db, vault: Vault, events: Eve
       if (p.tls_verify !== undefined) set.tls_verify = p.tls_verify;
       if (p.tls_fingerprint !== undefined) set.tls_fingerprint = normalizeFp(p.tls_fingerprint);
       try {
-        const [r] = await db.update(credentialProfiles).set(set).where(eq(credentialProfiles.id, id)).returning();
+        const r = await db.transaction(async (tx) => {
+          const [r] = await tx.update(credentialProfiles).set(set).where(eq(credentialProfiles.id, id)).returning();
+          if (r) await recordAudit(tx, { entity_type: 'credential_profile', entity_id: id, action: 'update', changes: auditChanges('credential_profile', toApi(cur), toApi(r), p.password !== undefined ? ['password'] : []) });
+          return r;
+        });
+        if (!r) throw notFound('Credential Profile', id);
         events.emit('credential.changed', { id, version: r!.version });
         return toApi(r!);
       } catch (err) {
@@ -110,13 +121,14 @@ export function createCredentialProfileService(db: Db, vault: Vault, events: Eve
     },
     /** Seed 000 §12: refused while any monitor or discovery profile uses it. */
     async remove(id: number) {
-      await get(id);
+      const cur = await get(id);
       await db.transaction(async (tx) => {
         const [m] = await tx.select({ n: count() }).from(monitors).where(eq(monitors.credential_profile_id, id));
         if (m!.n > 0) throw new AppError('IN_USE', `Credential Profile in use by ${m!.n} monitor(s)`, { monitors: m!.n });
         const [d] = await tx.select({ n: count() }).from(discoveryProfiles).where(eq(discoveryProfiles.credential_profile_id, id));
         if (d!.n > 0) throw new AppError('IN_USE', `Credential Profile in use by ${d!.n} discovery profile(s)`, { discovery_profiles: d!.n });
         await tx.delete(credentialProfiles).where(eq(credentialProfiles.id, id));
+        await recordAudit(tx, { entity_type: 'credential_profile', entity_id: id, action: 'delete', changes: auditChanges('credential_profile', toApi(cur), null) });
       });
       events.emit('credential.changed', { id, version: -1, deleted: true });
     },

@@ -4,6 +4,7 @@ import type { Db } from '../db/client.ts';
 import { agents, devices, monitors } from '../db/schema.ts';
 import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
+import { auditChanges, recordAudit } from '../audit/audit-log.ts';
 import { resetConsecutiveFailures } from '../metrics/monitor-state.ts';
 import { iso, mapDbError, type Page } from './common.ts';
 
@@ -57,10 +58,14 @@ export function createDeviceService(db: Db, pool: pg.Pool, events: EventBus) {
       if (!a) throw new AppError('NOT_FOUND', 'Agent not found', { agent_id: p.agent_id });
       const useSsl = p.use_ssl ?? false;
       try {
-        const [r] = await db
-          .insert(devices)
-          .values({ agent_id: p.agent_id, ip: p.ip, port: p.port ?? (useSsl ? 5986 : 5985), use_ssl: useSsl, hostname: p.hostname ?? null, os: p.os ?? null, os_version: p.os_version ?? null, status: 'active' })
-          .returning();
+        const r = await db.transaction(async (tx) => {
+          const [r] = await tx
+            .insert(devices)
+            .values({ agent_id: p.agent_id, ip: p.ip, port: p.port ?? (useSsl ? 5986 : 5985), use_ssl: useSsl, hostname: p.hostname ?? null, os: p.os ?? null, os_version: p.os_version ?? null, status: 'active' })
+            .returning();
+          await recordAudit(tx, { entity_type: 'device', entity_id: r!.id, action: 'create', changes: auditChanges('device', null, r!) });
+          return r;
+        });
         return deviceToApi(r!);
       } catch (err) {
         mapDbError(err, 'a Device with this IP for this agent');
@@ -69,11 +74,16 @@ export function createDeviceService(db: Db, pool: pg.Pool, events: EventBus) {
     /** Setting status back to `active` puts its monitors back in the agent's schedule (the assignment service listens). */
     async update(id: number, p: { status?: DeviceStatus | undefined; hostname?: string | null | undefined; port?: number | undefined; use_ssl?: boolean | undefined }) {
       const cur = await get(id);
-      const [r] = await db
-        .update(devices)
-        .set({ ...(p.status !== undefined ? { status: p.status } : {}), ...(p.hostname !== undefined ? { hostname: p.hostname } : {}), ...(p.port !== undefined ? { port: p.port } : {}), ...(p.use_ssl !== undefined ? { use_ssl: p.use_ssl } : {}), updated_at: new Date() })
-        .where(eq(devices.id, id))
-        .returning();
+      const r = await db.transaction(async (tx) => {
+        const [r] = await tx
+          .update(devices)
+          .set({ ...(p.status !== undefined ? { status: p.status } : {}), ...(p.hostname !== undefined ? { hostname: p.hostname } : {}), ...(p.port !== undefined ? { port: p.port } : {}), ...(p.use_ssl !== undefined ? { use_ssl: p.use_ssl } : {}), updated_at: new Date() })
+          .where(eq(devices.id, id))
+          .returning();
+        if (r) await recordAudit(tx, { entity_type: 'device', entity_id: id, action: 'update', changes: auditChanges('device', cur, r) });
+        return r;
+      });
+      if (!r) throw notFound('Device', id);
       if (p.status !== undefined && p.status !== cur.status) {
         // Monitor state belongs to the metrics writer's module (rows locked in id order: no deadlock with a batch).
         if (p.status === 'active') await resetConsecutiveFailures(pool, id);
@@ -83,10 +93,13 @@ export function createDeviceService(db: Db, pool: pg.Pool, events: EventBus) {
       return deviceToApi(r!);
     },
     async remove(id: number) {
-      await get(id);
+      const cur = await get(id);
       const [m] = await db.select({ n: count() }).from(monitors).where(eq(monitors.device_id, id));
       if (m!.n > 0) throw new AppError('IN_USE', `Device in use by ${m!.n} monitor(s)`, { monitors: m!.n });
-      await db.delete(devices).where(eq(devices.id, id));
+      await db.transaction(async (tx) => {
+        const gone = await tx.delete(devices).where(eq(devices.id, id)).returning({ id: devices.id });
+        if (gone.length) await recordAudit(tx, { entity_type: 'device', entity_id: id, action: 'delete', changes: auditChanges('device', cur, null) });
+      });
     },
   };
 }

@@ -2,6 +2,7 @@ import { asc, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { agents, credentialProfiles, discoveryProfiles, plugins } from '../db/schema.ts';
 import { AppError, notFound } from '../errors.ts';
+import { auditChanges, recordAudit } from '../audit/audit-log.ts';
 import { iso, mapDbError, type Page } from './common.ts';
 
 type Row = typeof discoveryProfiles.$inferSelect;
@@ -50,33 +51,45 @@ export function createDiscoveryProfileService(db: Db) {
     async create(p: DiscoveryProfileInput) {
       await checkRefs(p);
       try {
-        const [r] = await db
-          .insert(discoveryProfiles)
-          .values({ name: p.name, agent_id: p.agent_id, credential_profile_id: p.credential_profile_id, target: p.target, port_scan: p.port_scan ?? false, auto_provision: p.auto_provision ?? false, plugin_id: p.plugin_id ?? null, polling_interval: p.polling_interval ?? 60, authenticate_unverified: p.authenticate_unverified ?? false })
-          .returning();
+        const r = await db.transaction(async (tx) => {
+          const [r] = await tx
+            .insert(discoveryProfiles)
+            .values({ name: p.name, agent_id: p.agent_id, credential_profile_id: p.credential_profile_id, target: p.target, port_scan: p.port_scan ?? false, auto_provision: p.auto_provision ?? false, plugin_id: p.plugin_id ?? null, polling_interval: p.polling_interval ?? 60, authenticate_unverified: p.authenticate_unverified ?? false })
+            .returning();
+          await recordAudit(tx, { entity_type: 'discovery_profile', entity_id: r!.id, action: 'create', changes: auditChanges('discovery_profile', null, r!) });
+          return r;
+        });
         return toApi(r!);
       } catch (err) {
         mapDbError(err, 'a Discovery Profile with this name');
       }
     },
     async update(id: number, p: Partial<DiscoveryProfileInput>) {
-      await get(id);
+      const cur = await get(id);
       await checkRefs(p);
       const set: Partial<typeof discoveryProfiles.$inferInsert> = { updated_at: new Date() };
       for (const k of ['name', 'agent_id', 'credential_profile_id', 'target', 'port_scan', 'auto_provision', 'plugin_id', 'polling_interval', 'authenticate_unverified'] as const) {
         if (p[k] !== undefined) (set as Record<string, unknown>)[k] = p[k];
       }
       try {
-        const [r] = await db.update(discoveryProfiles).set(set).where(eq(discoveryProfiles.id, id)).returning();
-        return toApi(r!);
+        const r = await db.transaction(async (tx) => {
+          const [r] = await tx.update(discoveryProfiles).set(set).where(eq(discoveryProfiles.id, id)).returning();
+          if (r) await recordAudit(tx, { entity_type: 'discovery_profile', entity_id: id, action: 'update', changes: auditChanges('discovery_profile', cur, r) });
+          return r;
+        });
+        if (!r) throw notFound('Discovery Profile', id);
+        return toApi(r);
       } catch (err) {
         mapDbError(err, 'a Discovery Profile with this name');
       }
     },
     /** Always allowed; the devices it found stay (their discovery_profile_id becomes null). */
     async remove(id: number) {
-      await get(id);
-      await db.delete(discoveryProfiles).where(eq(discoveryProfiles.id, id));
+      const cur = await get(id);
+      await db.transaction(async (tx) => {
+        const gone = await tx.delete(discoveryProfiles).where(eq(discoveryProfiles.id, id)).returning({ id: discoveryProfiles.id });
+        if (gone.length) await recordAudit(tx, { entity_type: 'discovery_profile', entity_id: id, action: 'delete', changes: auditChanges('discovery_profile', cur, null) });
+      });
     },
   };
 }

@@ -5,6 +5,8 @@ import { AppError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { Log } from '../log.ts';
 import { checkTarget } from '../../shared/targets.ts';
+import { SYSTEM_DISCOVERY } from '../audit/actor.ts';
+import { auditChanges, recordAuditPg, type AuditEntry } from '../audit/audit-log.ts';
 import { screenHosts } from './discovered-hosts.ts';
 import { deviceToApi, type Device } from './devices.ts';
 
@@ -73,6 +75,10 @@ export function createDiscoveryRunService(d: Deps) {
     try {
       await client.query('BEGIN');
       const devices: Device[] = [];
+      const audit: AuditEntry[] = [];
+      const monitorAudit: AuditEntry[] = [];
+      const before = new Map<string, Record<string, unknown>>();
+      for (const o of (await client.query('SELECT * FROM devices WHERE agent_id = $1 AND ip = ANY($2::text[])', [run.agent_id, hosts.map((h) => h.ip)])).rows) before.set(o.ip, o);
       for (const h of hosts) {
         const r = await client.query(
           `INSERT INTO devices (agent_id, ip, port, use_ssl, hostname, os, os_version, status, discovery_profile_id, last_seen)
@@ -92,13 +98,19 @@ export function createDiscoveryRunService(d: Deps) {
         if (row.inserted && profile?.auto_provision) {
           const plugin = profile.plugin_id ?? (await client.query("SELECT id FROM plugins WHERE name = 'windows-wmi'")).rows[0]?.id;
           if (plugin) {
-            await client.query('INSERT INTO monitors (device_id, credential_profile_id, plugin_id, polling_interval) VALUES ($1, $2, $3, $4)', [row.id, profile.credential_profile_id, plugin, profile.polling_interval]);
+            const m = (await client.query('INSERT INTO monitors (device_id, credential_profile_id, plugin_id, polling_interval) VALUES ($1, $2, $3, $4) RETURNING *', [row.id, profile.credential_profile_id, plugin, profile.polling_interval])).rows[0];
+            monitorAudit.push({ entity_type: 'monitor', entity_id: m.id, action: 'create', changes: auditChanges('monitor', null, m), by: SYSTEM_DISCOVERY });
             row = (await client.query("UPDATE devices SET status = 'active' WHERE id = $1 RETURNING *", [row.id])).rows[0];
             provisioned++;
           }
         }
+        const was = r.rows[0].inserted ? null : (before.get(h.ip) ?? null);
+        const changes = auditChanges('device', was, row);
+        if (was === null || Object.keys(changes).length) audit.push({ entity_type: 'device', entity_id: row.id, action: was === null ? 'create' : 'update', changes, by: SYSTEM_DISCOVERY });
+        before.set(h.ip, row);
         devices.push(deviceToApi(row));
       }
+      await recordAuditPg(client, [...audit, ...monitorAudit]);
       await client.query('COMMIT');
       run.devices = append ? run.devices.concat(devices) : devices;
       run.found = run.devices.length;
@@ -126,6 +138,7 @@ export function createDiscoveryRunService(d: Deps) {
       const cred = await d.getCredential(p.credential_profile_id);
       const sealed = await d.sealer.seal(p.agent_id, p.credential_profile_id);
       const run_id = randomUUID();
+      await recordAuditPg(d.pool, [{ entity_type: 'discovery_profile', entity_id: profileId, action: 'run', changes: auditChanges('discovery_profile', null, { run_id }) }]);
       let finish = () => {};
       const done = new Promise<void>((r) => (finish = r));
       const run = {

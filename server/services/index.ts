@@ -6,6 +6,7 @@ import type { EventBus } from '../events.ts';
 import type { MetricsQuery } from '../metrics/query.ts';
 import type { TokenIssuer } from '../auth/jwt.ts';
 import type { LoginThrottle } from '../auth/login-throttle.ts';
+import { createAuditLogReader } from '../audit/audit-query.ts';
 import { createAgentService } from './agents.ts';
 import { createAuthService } from './auth.ts';
 import type { CredentialProfileService } from './credential-profiles.ts';
@@ -48,6 +49,7 @@ export function createServices(d: ServiceDeps) {
     monitorPolls: d.monitorPolls,
     agents: createAgentService(d.db, d.pool, d.events, { enrollmentTtlHours: d.enrollmentTtlHours, isOnline: d.isAgentOnline, scheduleOf: d.scheduleOf }),
     metrics: d.metrics,
+    auditLog: createAuditLogReader(d.db),
     async health() {
       let database: 'ok' | 'unavailable' = 'ok';
       try {

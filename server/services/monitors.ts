@@ -3,6 +3,7 @@ import type { Db } from '../db/client.ts';
 import { credentialProfiles, devices, monitors, plugins } from '../db/schema.ts';
 import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
+import { auditChanges, recordAudit } from '../audit/audit-log.ts';
 import { iso, type Page } from './common.ts';
 
 type Row = typeof monitors.$inferSelect;
@@ -50,31 +51,43 @@ export function createMonitorService(db: Db, events: EventBus) {
     getRow: get,
     async create(p: MonitorInput) {
       await checkRefs(p);
-      const [r] = await db.insert(monitors).values({ device_id: p.device_id, credential_profile_id: p.credential_profile_id, plugin_id: p.plugin_id, polling_interval: p.polling_interval ?? 60, enabled: p.enabled ?? true }).returning();
+      const r = await db.transaction(async (tx) => {
+        const [r] = await tx.insert(monitors).values({ device_id: p.device_id, credential_profile_id: p.credential_profile_id, plugin_id: p.plugin_id, polling_interval: p.polling_interval ?? 60, enabled: p.enabled ?? true }).returning();
+        await recordAudit(tx, { entity_type: 'monitor', entity_id: r!.id, action: 'create', changes: auditChanges('monitor', null, r!) });
+        return r;
+      });
       events.emit('monitor.changed', { id: r!.id });
       return monitorToApi(r!);
     },
     async update(id: number, p: Partial<Omit<MonitorInput, 'device_id'>>) {
-      await get(id);
+      const cur = await get(id);
       await checkRefs(p);
-      const [r] = await db
-        .update(monitors)
-        .set({
-          ...(p.credential_profile_id !== undefined ? { credential_profile_id: p.credential_profile_id } : {}),
-          ...(p.plugin_id !== undefined ? { plugin_id: p.plugin_id } : {}),
-          ...(p.polling_interval !== undefined ? { polling_interval: p.polling_interval } : {}),
-          ...(p.enabled !== undefined ? { enabled: p.enabled } : {}),
-          updated_at: new Date(),
-        })
-        .where(eq(monitors.id, id))
-        .returning();
+      const r = await db.transaction(async (tx) => {
+        const [r] = await tx
+          .update(monitors)
+          .set({
+            ...(p.credential_profile_id !== undefined ? { credential_profile_id: p.credential_profile_id } : {}),
+            ...(p.plugin_id !== undefined ? { plugin_id: p.plugin_id } : {}),
+            ...(p.polling_interval !== undefined ? { polling_interval: p.polling_interval } : {}),
+            ...(p.enabled !== undefined ? { enabled: p.enabled } : {}),
+            updated_at: new Date(),
+          })
+          .where(eq(monitors.id, id))
+          .returning();
+        if (r) await recordAudit(tx, { entity_type: 'monitor', entity_id: id, action: 'update', changes: auditChanges('monitor', cur, r) });
+        return r;
+      });
+      if (!r) throw notFound('Monitor', id);
       events.emit('monitor.changed', { id });
       return monitorToApi(r!);
     },
     /** Always allowed; its metrics go with it (ON DELETE CASCADE). */
     async remove(id: number) {
-      await get(id);
-      await db.delete(monitors).where(eq(monitors.id, id));
+      const cur = await get(id);
+      await db.transaction(async (tx) => {
+        const gone = await tx.delete(monitors).where(eq(monitors.id, id)).returning({ id: monitors.id });
+        if (gone.length) await recordAudit(tx, { entity_type: 'monitor', entity_id: id, action: 'delete', changes: auditChanges('monitor', cur, null) });
+      });
       events.emit('monitor.changed', { id, deleted: true });
     },
   };

@@ -4,6 +4,7 @@ import { discoveryProfiles, monitors, plugins } from '../db/schema.ts';
 import { ExternalPluginConfig } from '../../shared/external-plugin.ts';
 import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
+import { auditChanges, recordAudit } from '../audit/audit-log.ts';
 import { iso, mapDbError, type Page } from './common.ts';
 
 type Row = typeof plugins.$inferSelect;
@@ -64,7 +65,11 @@ export function createPluginService(db: Db, events: EventBus) {
     async create(p: PluginInput) {
       checkConfig(p.type, p.config);
       try {
-        const [r] = await db.insert(plugins).values({ name: p.name, type: p.type, description: p.description ?? '', config: p.config ?? {} }).returning();
+        const r = await db.transaction(async (tx) => {
+          const [r] = await tx.insert(plugins).values({ name: p.name, type: p.type, description: p.description ?? '', config: p.config ?? {} }).returning();
+          await recordAudit(tx, { entity_type: 'plugin', entity_id: r!.id, action: 'create', changes: auditChanges('plugin', null, r!) });
+          return r;
+        });
         return toApi(r!);
       } catch (err) {
         mapDbError(err, 'a Plugin with this name');
@@ -76,11 +81,16 @@ export function createPluginService(db: Db, events: EventBus) {
       // A description or name change leaves a stored config alone (one saved before the plugin-name rule still shows, and fails on the agent as not_allowed).
       if (p.type !== undefined || p.config !== undefined) checkConfig(p.type ?? cur.type, p.config ?? (cur.config as Record<string, unknown>));
       try {
-        const [r] = await db
-          .update(plugins)
-          .set({ ...(p.name !== undefined ? { name: p.name } : {}), ...(p.type !== undefined ? { type: p.type } : {}), ...(p.description !== undefined ? { description: p.description } : {}), ...(p.config !== undefined ? { config: p.config } : {}), updated_at: new Date() })
-          .where(eq(plugins.id, id))
-          .returning();
+        const r = await db.transaction(async (tx) => {
+          const [r] = await tx
+            .update(plugins)
+            .set({ ...(p.name !== undefined ? { name: p.name } : {}), ...(p.type !== undefined ? { type: p.type } : {}), ...(p.description !== undefined ? { description: p.description } : {}), ...(p.config !== undefined ? { config: p.config } : {}), updated_at: new Date() })
+            .where(eq(plugins.id, id))
+            .returning();
+          if (r) await recordAudit(tx, { entity_type: 'plugin', entity_id: id, action: 'update', changes: auditChanges('plugin', cur, r) });
+          return r;
+        });
+        if (!r) throw notFound('Plugin', id);
         if (p.type !== undefined || p.config !== undefined) events.emit('plugin.changed', { id });
         return toApi(r!);
       } catch (err) {
@@ -88,13 +98,17 @@ export function createPluginService(db: Db, events: EventBus) {
       }
     },
     async remove(id: number) {
-      refuseBuiltin(await get(id), 'deleted');
+      const cur = await get(id);
+      refuseBuiltin(cur, 'deleted');
       const [m] = await db.select({ n: count() }).from(monitors).where(eq(monitors.plugin_id, id));
       if (m!.n > 0) throw new AppError('IN_USE', `Plugin in use by ${m!.n} monitor(s)`, { monitors: m!.n });
       // A discovery profile that provisions monitors with it holds it too (the foreign key would refuse).
       const [d] = await db.select({ n: count() }).from(discoveryProfiles).where(eq(discoveryProfiles.plugin_id, id));
       if (d!.n > 0) throw new AppError('IN_USE', `Plugin in use by ${d!.n} discovery profile(s)`, { discovery_profiles: d!.n });
-      await db.delete(plugins).where(eq(plugins.id, id));
+      await db.transaction(async (tx) => {
+        const gone = await tx.delete(plugins).where(eq(plugins.id, id)).returning({ id: plugins.id });
+        if (gone.length) await recordAudit(tx, { entity_type: 'plugin', entity_id: id, action: 'delete', changes: auditChanges('plugin', cur, null) });
+      });
     },
   };
 }
