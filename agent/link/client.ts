@@ -111,6 +111,23 @@ export function createLink(o: LinkOptions): Link {
     return true;
   };
 
+  /**
+   * Sends results as one results.batch, or as several if one would exceed MAX_MESSAGE_BYTES (long
+   * failure messages full of escaped characters): the server closes on a message over it, and the
+   * same batch would be sent again after every reconnect. Returns the messages sent (0: not connected).
+   */
+  function sendBatch(results: ResultItem[]): number {
+    const text = JSON.stringify({ type: 'results.batch', results });
+    if (results.length > 1 && text.length > MAX_MESSAGE_BYTES / 4 && Buffer.byteLength(text) > MAX_MESSAGE_BYTES) {
+      const half = Math.ceil(results.length / 2);
+      const a = sendBatch(results.slice(0, half));
+      return a === 0 ? 0 : a + sendBatch(results.slice(half));
+    }
+    if (!ws || ws.readyState !== WebSocket.OPEN) return 0;
+    ws.send(text);
+    return 1;
+  }
+
   async function drain(): Promise<void> {
     if (draining) return;
     draining = true;
@@ -119,8 +136,9 @@ export function createLink(o: LinkOptions): Link {
         const records = await o.spool.next(batchSize);
         if (!records.length) break;
         const results = records.map((r) => ({ ...r.data, seq: r.seq }) as ResultItem);
-        if (!sendRaw({ type: 'results.batch', results })) break;
-        outstanding++;
+        const sent = sendBatch(results);
+        if (sent === 0) break;
+        outstanding += sent;
       }
     } catch (err) {
       o.log.error({ err: (err as Error).message }, 'reading the spool failed');

@@ -83,3 +83,41 @@ test('a schedule sent before the welcome is refused, not applied', async () => {
   assert.match(srv.closes[0]!.reason, /schedule\.full before the welcome/);
   assert.equal(applied, 0);
 });
+
+test('results whose batch would exceed the largest message travel in several batches, and all are acknowledged', async () => {
+  const { MAX_MESSAGE_BYTES } = await import('../../../shared/protocol/index.ts');
+  const server: Server = createServer({ cert: cert.cert, key: cert.key });
+  // As the real hub: a message over the limit closes the socket (1009).
+  const wss = new WebSocketServer({ server, path: '/agent', maxPayload: MAX_MESSAGE_BYTES });
+  const batches: number[] = [];
+  const closes: number[] = [];
+  const got = new Set<number>();
+  wss.on('connection', (ws) => {
+    ws.on('error', () => {});
+    ws.on('close', (code) => void closes.push(code));
+    ws.on('message', (raw: Buffer) => {
+      const m = JSON.parse(String(raw)) as Msg;
+      if (m.type === 'hello') ws.send(welcome(m));
+      if (m.type === 'results.batch') {
+        batches.push(raw.length);
+        for (const r of m.results) got.add(r.seq);
+        ws.send(JSON.stringify({ type: 'results.ack', seqs: m.results.map((r: Msg) => r.seq) }));
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanup.push(async () => {
+    for (const c of wss.clients) c.terminate();
+    await new Promise<void>((r) => wss.close(() => r()));
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+  const spool = createMemorySpool<SpooledResult>();
+  // 2,000 control characters escape to 12,000 bytes: 500 such results make a 6 MB batch.
+  const message = '\u0001'.repeat(2000);
+  await spool.append(Array.from({ length: 500 }, (_, i) => ({ job_id: `${i + 1}-0`, monitor_id: i + 1, time: new Date(0).toISOString(), attempts: 1, failure: { class: 'winrm_fault' as const, message } })));
+  link((server.address() as { port: number }).port, { spool });
+  await waitFor('every result delivered', async () => got.size === 500, 10_000, 20);
+  assert.deepEqual(closes, [], 'the server never closed the link');
+  assert.ok(batches.length >= 2 && batches.every((n) => n <= MAX_MESSAGE_BYTES), `batches of ${batches.join(', ')} bytes`);
+  await waitFor('all acknowledged', async () => spool.stats().backlog === 0, 5000, 20);
+});
