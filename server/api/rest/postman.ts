@@ -34,7 +34,7 @@ const journey: Req[] = [
   { name: 'Create device by hand', method: 'POST', path: '/devices', body: { agent_id: J('agentId#'), ip: '10.0.0.5', hostname: 'WIN-POSTMAN' }, expect: 201, save: { deviceId: 'id' } },
   { name: 'List devices', method: 'GET', path: '/devices', expect: 200 },
   { name: 'Update device', method: 'PUT', path: `/devices/${J('deviceId')}`, body: { hostname: 'WIN-POSTMAN-2' }, expect: 200 },
-  { name: 'Create plugin', method: 'POST', path: '/plugins', body: { name: 'custom {{$timestamp}}', type: 'external', config: { command: '/usr/local/bin/check-windows' } }, expect: 201, save: { pluginId: 'id' } },
+  { name: 'Create plugin', method: 'POST', path: '/plugins', body: { name: 'custom {{$timestamp}}', type: 'external', config: { command: 'check-windows' } }, expect: 201, save: { pluginId: 'id' } },
   { name: 'Update plugin', method: 'PUT', path: `/plugins/${J('pluginId')}`, body: { description: 'site-specific check' }, expect: 200 },
   { name: 'Create monitor', method: 'POST', path: '/monitors', body: { device_id: J('deviceId#'), credential_profile_id: J('credentialProfileId#'), plugin_id: J('pluginId#'), polling_interval: 60 }, expect: 201, save: { monitorId: 'id' } },
   { name: 'Get monitor', method: 'GET', path: `/monitors/${J('monitorId')}`, expect: 200 },

@@ -1,5 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import pg from 'pg';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
 import { createEventBus } from '../../../server/events.ts';
 import { createDiscoveryRunService } from '../../../server/services/discovery-runs.ts';
@@ -8,10 +9,15 @@ import type { CredentialSealer } from '../../../server/hub/credential-sealer.ts'
 // Issue 13, finding 4 (server side): a discovery profile sends its credential to unproven hosts
 // only when it says so, and the agent is told.
 let s: TestServer;
+let pool: pg.Pool;
 before(async () => {
   s = await startTestServer();
+  pool = new pg.Pool({ connectionString: s.dbUrl, max: 2 });
 });
-after(() => s.stop());
+after(async () => {
+  await pool.end();
+  await s.stop();
+});
 
 test('authenticate_unverified is false unless set, can be changed, and must be a boolean', async () => {
   const agent = (await s.api('POST', '/api/v1/agents', { name: 'opt-in-site' })).body;
@@ -32,7 +38,7 @@ test('the discovery job tells the agent whether the profile opted in', async () 
   const profile = { id: 1, agent_id: 1, credential_profile_id: 1, target: '10.9.0.1', port_scan: false, auto_provision: false, plugin_id: null, polling_interval: 60 };
   for (const [opt, want] of [[undefined, false], [false, false], [true, true]] as const) {
     const svc = createDiscoveryRunService({
-      pool: {} as never, events: createEventBus(), log: { info() {}, warn() {}, error() {}, debug() {} } as never, waitMs: 1, runTimeoutMs: 60_000,
+      pool, events: createEventBus(), log: { info() {}, warn() {}, error() {}, debug() {} } as never, waitMs: 1, runTimeoutMs: 60_000,
       hub: { isOnline: () => true, send: (_id: number, m: unknown) => (sent.push(m), true) },
       sealer: { seal: async () => ({ profile_id: 1, version: 1, sealed: 'x' }) } as unknown as CredentialSealer,
       getProfile: async () => (opt === undefined ? profile : { ...profile, authenticate_unverified: opt }),
