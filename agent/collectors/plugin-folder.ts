@@ -7,8 +7,9 @@ import { CollectFailure } from './collector.ts';
 /*
  * The site decides what runs at the site: the server names an external plugin, and the agent runs
  * it only if the agent's own administrator put an executable of that name in the plugins folder
- * (`<home>/plugins/<name>`, a file or a symlink to one). On POSIX the folder and the file must not
- * be writable by group or others, or anyone on the machine could install a plugin.
+ * (`<home>/plugins/<name>`, a file or a symlink to one). On POSIX the folder and the file must
+ * belong to root or the agent's account and not be writable by group or others, or someone else
+ * on the machine could install a plugin.
  */
 
 const notAllowed = (message: string): CollectFailure => new CollectFailure('plugin_error', message, { code: 'not_allowed', retryable: false });
@@ -16,9 +17,11 @@ const notAllowed = (message: string): CollectFailure => new CollectFailure('plug
 const shown = (name: string): string => JSON.stringify(name.length > 100 ? `${name.slice(0, 100)}…` : name);
 
 async function checkNotShared(path: string, what: string): Promise<void> {
-  if (process.platform === 'win32') return;
+  if (process.platform === 'win32' || !process.getuid) return;
   const st = await stat(path);
   if ((st.mode & 0o022) !== 0) throw notAllowed(`${what} ${path} is writable by group or others; the agent runs plugins only from a folder that its administrator alone can change (chmod go-w)`);
+  // Another account that owns it could change it (chmod, rewrite) whatever its mode says.
+  if (st.uid !== 0 && st.uid !== process.getuid()) throw notAllowed(`${what} ${path} belongs to another account (uid ${st.uid}); it must belong to root or to the agent's own account`);
 }
 
 /** The path of the installed plugin `name`, or a `not_allowed` plugin_error saying why it may not run. */

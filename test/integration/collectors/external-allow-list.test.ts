@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createExternalCollector, type ExternalConfig } from '../../../agent/collectors/external.ts';
@@ -71,7 +71,7 @@ test('only a plugin the site installed runs: paths, command lines and names not 
   assert.match(none.message, /no plugins folder/);
 });
 
-test('a plugin anyone on the machine could have written is refused', { skip: process.platform === 'win32' }, async () => {
+test('a plugin someone else on the machine could have written or changed is refused', { skip: process.platform === 'win32' }, async () => {
   install('shared-file', '#!/bin/sh\necho \'{"cpu_percent": 5}\'\n', 0o777);
   const f = await failureOf(collector, { command: 'shared-file' });
   assert.equal(f.code, 'not_allowed');
@@ -83,6 +83,12 @@ test('a plugin anyone on the machine could have written is refused', { skip: pro
   writeFileSync(join(loose, 'p'), '#!/bin/sh\necho \'{"cpu_percent": 5}\'\n', { mode: 0o755 });
   const g = await failureOf(createExternalCollector({ pluginsDir: loose }), { command: 'p' });
   assert.match(g.message, /the plugins folder .* is writable by group or others/);
+
+  if (process.getuid?.() === 0) {
+    const foreign = install('foreign', '#!/bin/sh\necho \'{"cpu_percent": 5}\'\n');
+    chownSync(foreign, 65534, 65534);
+    assert.match((await failureOf(collector, { command: 'foreign' })).message, /belongs to another account \(uid 65534\)/);
+  }
 
   install('not-exec', '#!/bin/sh\necho \'{}\'\n', 0o644);
   assert.match((await failureOf(collector, { command: 'not-exec' })).message, /not executable|permission denied/);
