@@ -13,7 +13,7 @@ Usage:
   nmslite-agent status [--json]
   nmslite-agent collect HOST [--port N] [--https] [--insecure] [--auth ntlm|basic] [--user U]
                              [--domain D] [--password-env VAR] [--plugin windows-wmi|windows-powershell]
-  nmslite-agent discover TARGET [--port-scan] [--user U --password-env VAR] [--auth ntlm|basic]
+  nmslite-agent discover TARGET [--port-scan] [--user U --password-env VAR] [--auth ntlm|basic] [--authenticate-unverified]
   nmslite-agent --version | --help
 
 Common options (also NMSLITE_AGENT_<NAME> environment variables or a JSON file via --config):
@@ -71,6 +71,7 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
       'password-env': { type: 'string' },
       plugin: { type: 'string' },
       'port-scan': { type: 'boolean' },
+      'authenticate-unverified': { type: 'boolean' },
       timeout: { type: 'string' },
     },
   });
@@ -167,6 +168,8 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
         target: target!,
         portScan: Boolean(values['port-scan']),
         credential: credentialFromFlags(),
+        // Without it the credential goes only to HTTPS hosts with a verified certificate (see README: discovery and credentials).
+        authenticateUnverified: Boolean(values['authenticate-unverified']),
         onProgress: (p) => process.stderr.write(`scanned ${p.scanned}/${p.total}, found ${p.found}\n`),
       });
       return print(res);
