@@ -19,6 +19,13 @@ export const ServerConfig = z
         tls_cert_file: z.string().min(1).optional(),
         tls_key_file: z.string().min(1).optional(),
         request_body_limit_kb: int(1, 100_000).default(1024),
+        /** The address clients reach the server at (OpenAPI `servers`); unset: the document uses the relative /api/v1. */
+        public_url: z
+          .string()
+          .url()
+          .regex(/^https?:\/\/[^/?#]+(\/[^?#]*)?$/, 'must be an http(s) URL without query or fragment')
+          .transform((u) => u.replace(/\/+$/, ''))
+          .optional(),
       })
       .strict()
       .prefault({}),
@@ -39,6 +46,9 @@ export const ServerConfig = z
         token_ttl_s: int(60, 7 * 86400).default(86400),
         login_max_failures: int(1, 1000).default(5),
         login_window_s: int(1, 86400).default(300),
+        /** After login_max_failures failures for one username (from any addresses): locked this long, doubling per further failure. */
+        login_lockout_base_s: int(1, 86400).default(30),
+        login_lockout_max_s: int(1, 7 * 86400).default(3600),
       })
       .strict()
       .prefault({}),

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
 import { createServer as createHttpsServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -6,6 +7,7 @@ import { createHTTPHandler } from '@trpc/server/adapters/standalone';
 import type pg from 'pg';
 import { createTokenIssuer } from './auth/jwt.ts';
 import { createLoginThrottle } from './auth/login-throttle.ts';
+import { createTokenEpochStore } from './auth/token-epoch.ts';
 import { createApiContext } from './api/context.ts';
 import { appRouter } from './api/router.ts';
 import { buildOpenApiDocument } from './api/rest/openapi.ts';
@@ -105,8 +107,16 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
   const services = createServices({
     db, pool, events, metrics,
     admin: { username: cfg.auth.username, password: secrets.authPassword },
-    tokens: createTokenIssuer(secrets.jwtSecret, cfg.auth.token_ttl_s),
-    throttle: createLoginThrottle({ maxFailures: cfg.auth.login_max_failures, windowMs: cfg.auth.login_window_s * 1000 }),
+    tokens: createTokenIssuer({
+      secret: secrets.jwtSecret, ttlSeconds: cfg.auth.token_ttl_s,
+      admin: { username: cfg.auth.username, password: secrets.authPassword },
+      epochs: createTokenEpochStore(join(cfg.data_dir, 'auth-epoch.json')),
+    }),
+    throttle: createLoginThrottle({
+      maxFailures: cfg.auth.login_max_failures, windowMs: cfg.auth.login_window_s * 1000,
+      lockoutBaseMs: cfg.auth.login_lockout_base_s * 1000, lockoutMaxMs: cfg.auth.login_lockout_max_s * 1000,
+      protect: [cfg.auth.username],
+    }),
     enrollmentTtlHours: cfg.agents.enrollment_ttl_h,
     isAgentOnline: registry.isOnline,
     scheduleOf: assignments.scheduleOf,
@@ -143,7 +153,8 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
       if (error.code === 'INTERNAL_SERVER_ERROR' && !(error.cause && (error.cause as { name?: string }).name === 'AppError')) log.error({ err: error.cause ?? error }, 'tRPC request failed');
     },
   });
-  let openapi: unknown;
+  // Built once; the request's Host header never reaches it (a forged one would be served to everyone).
+  const openapi = buildOpenApiDocument(`${cfg.server.public_url ?? ''}/api/v1`, SERVER_VERSION);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const reqId = (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].slice(0, 64)) || randomUUID();
@@ -155,7 +166,6 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     try {
       if (path.startsWith('/trpc/')) return trpc(req, res);
       if (path === '/api/v1/openapi.json' && req.method === 'GET') {
-        openapi ??= buildOpenApiDocument(`https://${req.headers.host ?? `localhost:${cfg.server.port}`}/api/v1`, SERVER_VERSION);
         return sendJson(res, 200, openapi);
       }
       if (path.startsWith('/api/v1/')) return await rest(req, res, path.slice('/api/v1'.length), await createApiContext(req, services, rlog), rlog);

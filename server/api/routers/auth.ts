@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { publicProcedure, router } from '../trpc.ts';
+import { authedProcedure, publicProcedure, router } from '../trpc.ts';
 
 export const LoginInput = z.object({ username: z.string().min(1).max(200), password: z.string().min(1).max(500) }).strict();
 export const LoginOutput = z.object({ token: z.string(), expires_at: z.string() });
@@ -10,4 +10,9 @@ export const authRouter = router({
     .input(LoginInput)
     .output(LoginOutput)
     .mutation(({ ctx, input }) => ctx.services.auth.login(ctx.ip, input)),
+  logout: authedProcedure
+    .meta({ status: 204, openapi: { method: 'POST', path: '/auth/logout', tags: ['auth'], summary: 'Revoke every admin token issued so far (this one too)' } })
+    .input(z.object({}).strict().optional())
+    .output(z.void())
+    .mutation(({ ctx }) => ctx.services.auth.logout()),
 });

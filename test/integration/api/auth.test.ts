@@ -45,12 +45,13 @@ test('tampered, expired, alg none and wrong-secret tokens get 401', async () => 
   const none = new UnsecuredJWT({ role: 'admin' }).setSubject('admin').setIssuer('nmslite').setExpirationTime('1h').encode();
   const wrong = await new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'HS256' }).setSubject('admin').setIssuer('nmslite').setExpirationTime('1h').sign(new TextEncoder().encode('another-secret-another-secret-another-secret'));
   const forever = await new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'HS256' }).setSubject('admin').setIssuer('nmslite').sign(key);
-  const valid = await new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'HS256' }).setSubject('admin').setIssuer('nmslite').setExpirationTime('1h').sign(key);
-  for (const [name, tok] of [['tampered', tampered], ['expired', expired], ['alg none', none], ['wrong secret', wrong], ['no expiry', forever], ['garbage', 'abc.def']] as const) {
+  // Signed with the right secret but made without a login: it lacks the revocation epoch.
+  const noEpoch = await new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'HS256' }).setSubject('admin').setIssuer('nmslite').setIssuedAt().setExpirationTime('1h').sign(key);
+  for (const [name, tok] of [['tampered', tampered], ['expired', expired], ['alg none', none], ['wrong secret', wrong], ['no expiry', forever], ['no epoch', noEpoch], ['garbage', 'abc.def']] as const) {
     const r = await s.api('GET', '/api/v1/monitors', undefined, tok);
     assert.equal(r.status, 401, name);
   }
-  assert.equal((await s.api('GET', '/api/v1/monitors', undefined, valid)).status, 200, 'a token signed with the right secret works');
+  assert.equal((await s.api('GET', '/api/v1/monitors', undefined, good)).status, 200, 'the token from the login works');
 });
 
 test('a wrong password is 401; repeated failures from one address get 429 with Retry-After', async () => {
