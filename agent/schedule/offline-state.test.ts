@@ -154,7 +154,7 @@ test('a larger offset measured after a reconnect is caught up gradually: server 
   await state.close();
 });
 
-test('a new agent applies its first measured offset at once, and a correction over ten minutes is applied at once', async () => {
+test('a new agent applies its first measured offset at once, and a correction over a minute is applied at once', async () => {
   const h = harness();
   h.state.load();
   h.state.setOffset(45_000);
@@ -163,8 +163,8 @@ test('a new agent applies its first measured offset at once, and a correction ov
   const rec = () => {};
   const fired = createOfflineState({ file: h.file, maxOfflineMs: 2 * HOUR, log: { info: rec, warn: rec, error: rec }, localNow: () => h.clock.now, lastSlot: () => last });
   fired.load();
-  fired.setOffset(45_000 + 11 * 60_000);
-  assert.equal(fired.serverNow(), h.clock.now + 45_000 + 11 * 60_000);
+  fired.setOffset(61_000);
+  assert.equal(fired.serverNow(), h.clock.now + 61_000);
   last = null;
   await fired.close();
   await h.state.close();

@@ -32,8 +32,11 @@ const MAX_LAST_SLOT_AHEAD_MS = 3_600_000;
  * move forward, so they just fire later.
  */
 const SLEW_RATE = 0.25;
-/** A forward correction larger than this (a wildly wrong saved offset) is applied at once. */
-const MAX_SLEW_MS = 600_000;
+/**
+ * A forward correction larger than this (a wildly wrong saved offset) is applied at once: catching
+ * it up would keep every poll late (in true server time) for longer than four minutes.
+ */
+const MAX_SLEW_MS = 60_000;
 
 export interface OfflineLog {
   info(o: object, msg: string): void;
@@ -71,7 +74,7 @@ export interface OfflineState {
   load(): number;
   /** The latest slot fired before this start, as last saved (null: unknown, or implausibly far ahead). */
   savedLastSlot(): number | null;
-  /** Server-corrected time: the agent clock plus the offset, never jumping forward by less than MAX_SLEW_MS. */
+  /** Server-corrected time: the agent clock plus the offset; it jumps forward only for corrections over MAX_SLEW_MS. */
   serverNow(): number;
   /** A new measurement of server clock minus agent clock. */
   setOffset(ms: number): void;
