@@ -63,7 +63,7 @@ function memoryLinks() {
   };
 }
 
-function setup(rows: Row[], o: { sealer?: (agentId: number) => Promise<SealedCredential> } = {}) {
+function setup(rows: Row[], o: { sealer?: (agentId: number) => Promise<SealedCredential>; retryMs?: number } = {}) {
   const events = createEventBus();
   const { store, reads } = memoryStore(rows);
   const l = memoryLinks();
@@ -76,6 +76,7 @@ function setup(rows: Row[], o: { sealer?: (agentId: number) => Promise<SealedCre
     events,
     log: createLog('silent'),
     debounceMs: 10,
+    ...(o.retryMs !== undefined ? { retryMs: o.retryMs } : {}),
   });
   const connect = (agentId: number, connection: number) => {
     l.online.set(agentId, connection);
@@ -231,4 +232,31 @@ test('an ack of any revision sent on the connection is progress, however many de
   t.service.acknowledged(1, 1, ds.at(-1)!.revision + 1);
   await t.service.settled();
   assert.equal(fulls(), 2, 'a revision never sent still brings the full set');
+});
+
+test('a credential that could not be sealed is sent again with the full set after a backoff', async () => {
+  let failures = 2;
+  const t = setup(site(1, 3), {
+    retryMs: 150,
+    sealer: async () => {
+      if (failures-- > 0) throw new Error('database unavailable');
+      return { profile_id: 1, version: 1, sealed: 'sealed-jwe' };
+    },
+  });
+  await t.service.start();
+  const t0 = Date.now();
+  t.connect(1, 1);
+  await t.service.settled();
+  const fulls = () => t.sent.map((x) => x.msg).filter((m): m is Extract<ServerMessage, { type: 'schedule.full' }> => m.type === 'schedule.full');
+  const at = async (ms: number) => {
+    await new Promise((r) => setTimeout(r, t0 + ms - Date.now()));
+    await t.service.settled();
+    return fulls().map((m) => m.credentials.length);
+  };
+  assert.deepEqual(await at(0), [0], 'the set goes out without the credential');
+  assert.deepEqual(await at(250), [0, 0], 'retried after 150 ms, failed again');
+  assert.deepEqual(await at(380), [0, 0], 'the second wait is longer (300 ms)');
+  assert.deepEqual(await at(600), [0, 0, 1], 'then the credential arrives');
+  assert.deepEqual(await at(1200), [0, 0, 1], 'and no more retries');
+  await t.service.stop();
 });

@@ -36,6 +36,8 @@ export interface AssignmentOptions {
   partLimits?: Partial<PartLimits>;
   /** First revision base (epoch ms); see `createAssignmentService`. */
   revisionEpoch?: number;
+  /** First wait before a failed read or seal is tried again (default 5 s; a seal retry backs off to 5 min). */
+  retryMs?: number;
 }
 
 export interface ScheduleState {
@@ -61,6 +63,8 @@ interface Session {
   ready: boolean;
   /** A full set for this connection is queued and has not started: further requests join it. */
   fullQueued: boolean;
+  /** Credentials that could not be sealed for this connection: a full set is retried after a backoff. */
+  sealRetry: { timer: NodeJS.Timeout | undefined; attempts: number };
 }
 
 /** What a pending refresh re-reads: the agent's whole set, or only a subset of it. */
@@ -100,7 +104,7 @@ interface AgentState {
  * the failure count until the clock caught up.
  */
 export const MAX_RESULT_AHEAD_MS = 5 * 60_000;
-const RETRY_MS = 5000;
+const SEAL_RETRY_MAX_MS = 300_000;
 /** More things than this changed in one window: one read of the whole set is cheaper. */
 const TARGETED_MAX = 1000;
 type Reread = Subset & { all: boolean };
@@ -122,6 +126,7 @@ export function createAssignmentService(o: AssignmentOptions) {
   const debounceMs = o.debounceMs ?? 150;
   const limits: PartLimits = { ...DEFAULT_PART_LIMITS, ...o.partLimits };
   const epoch = o.revisionEpoch ?? Date.now();
+  const retryMs = o.retryMs ?? 5000;
   const agents = new Map<number, AgentState>();
   const owner = new Map<number, number>();
   const unsubscribe: (() => void)[] = [];
@@ -177,17 +182,33 @@ export function createAssignmentService(o: AssignmentOptions) {
     const refs = new Map<string, { profile_id: number; version: number }>();
     for (const a of items) if (a.assignment.credential) refs.set(credentialKey(a.assignment.credential), a.assignment.credential);
     const sealed = new Map<string, SealedCredential>();
+    let failed = false;
     await Promise.all(
       [...refs].map(async ([key, ref]) => {
         try {
           sealed.set(key, await o.sealer.sealRef(s.id, ref));
         } catch (err) {
-          // The poll will fail on the agent with a clear class; the rest of the set still goes out.
-          o.log.warn({ err: (err as Error).message, agent_id: s.id, credential_profile_id: ref.profile_id }, 'assignments: could not seal a credential');
+          // The poll fails on the agent with a clear class meanwhile; the rest of the set still goes out.
+          failed = true;
+          o.log.warn({ err: (err as Error).message, agent_id: s.id, credential_profile_id: ref.profile_id }, 'assignments: could not seal a credential; retrying with the full set');
         }
       }),
     );
+    const session = live(s);
+    if (failed && session) retrySealing(s, session);
+    else if (session && refs.size > 0) session.sealRetry.attempts = 0;
     return sealed;
+  };
+
+  /** The agent lacks a credential (a read or seal failed): its full set goes again after a backoff. */
+  const retrySealing = (s: AgentState, session: Session): void => {
+    if (stopped || session.sealRetry.timer) return;
+    const wait = Math.min(SEAL_RETRY_MAX_MS, retryMs * 2 ** session.sealRetry.attempts++);
+    session.sealRetry.timer = setTimeout(() => {
+      session.sealRetry.timer = undefined;
+      queueFull(s, session, 'a credential could not be sealed before');
+    }, wait);
+    session.sealRetry.timer.unref();
   };
 
   /**
@@ -231,7 +252,7 @@ export function createAssignmentService(o: AssignmentOptions) {
         : diffPart(s.current, await o.store.loadSome(s.id, what), what);
     } catch (err) {
       o.log.error({ err: (err as Error).message, agent_id: s.id }, 'assignments: reading the set failed; retrying');
-      if (!stopped) setTimeout(() => markDirty(s.id), RETRY_MS).unref();
+      if (!stopped) setTimeout(() => markDirty(s.id), retryMs).unref();
       return;
     }
     await apply(s, change);
@@ -283,7 +304,7 @@ export function createAssignmentService(o: AssignmentOptions) {
     knownAgents: () => [...agents.keys()],
     connected(agentId, connection) {
       const s = stateOf(agentId);
-      const session: Session = { connection, active: true, first: null, last: null, acked: null, ready: false, fullQueued: false };
+      const session: Session = { connection, active: true, first: null, last: null, acked: null, ready: false, fullQueued: false, sealRetry: { timer: undefined, attempts: 0 } };
       s.session = session;
       const read = enqueue(s, 'reading the set on connect', () => refresh(s, WHOLE));
       s.connectRead = read;
@@ -292,7 +313,9 @@ export function createAssignmentService(o: AssignmentOptions) {
     },
     disconnected(agentId, connection) {
       const s = agents.get(agentId);
-      if (s?.session?.connection === connection) s.session.active = false;
+      if (s?.session?.connection !== connection) return;
+      s.session.active = false;
+      clearTimeout(s.session.sealRetry.timer);
     },
     forget(agentId) {
       const s = agents.get(agentId);
@@ -327,7 +350,10 @@ export function createAssignmentService(o: AssignmentOptions) {
     async stop(): Promise<void> {
       stopped = true;
       for (const u of unsubscribe.splice(0)) u();
-      for (const s of agents.values()) if (s.dirty) (clearTimeout(s.dirty.timer), s.dirty.resolve());
+      for (const s of agents.values()) {
+        if (s.dirty) (clearTimeout(s.dirty.timer), s.dirty.resolve());
+        if (s.session) clearTimeout(s.session.sealRetry.timer);
+      }
       await Promise.all([...agents.values()].map((s) => s.chain));
     },
     /**
