@@ -163,7 +163,8 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
         jobs_in_flight: h.in_flight,
         jobs_queued: h.queued,
         job_lateness_ms: h.lateness_ms.max,
-        errors: boundHealthErrors({ ...h.failures_by_class, spool_dropped: results.dropped() }),
+        // slots_missed: slots passed over because the agent fell more than an interval behind (a stall, a suspended VM).
+        errors: boundHealthErrors({ ...h.failures_by_class, spool_dropped: results.dropped(), slots_missed: sched.stats().missed }),
         rss_bytes: process.memoryUsage().rss,
         schedule_revision: store.revision(),
         monitors_assigned: store.size(),

@@ -47,6 +47,7 @@ async function fakeServer(port = 0, onHello: (ws: WebSocket, hello: Msg) => void
   wss.on('connection', (ws) => {
     sockets.add(ws);
     ws.on('error', () => {});
+    ws.send(JSON.stringify({ type: 'challenge', nonce: 'n'.repeat(43) }));
     ws.on('close', () => sockets.delete(ws));
     ws.on('message', (raw) => {
       const m = JSON.parse(String(raw)) as Msg;
@@ -125,7 +126,7 @@ test('the agent runs its schedule from the server, keeps polling through an outa
   try {
     await waitFor('schedule.ack 1', async () => srv.of('schedule.ack').some((m) => m.revision === 1), 20_000, 50);
     const hello = srv.of('hello')[0]!;
-    assert.equal(hello.protocol, 2);
+    assert.equal(hello.protocol, PROTOCOL_VERSION);
     assert.equal(hello.schedule_revision, null, 'a new agent holds no schedule');
     await waitFor('two results per monitor', async () => [m1, m2, m3].every((id) => srv.results.filter((r) => r.monitor_id === id && r.metrics).length >= 2), 20_000, 100).catch((err: Error) => {
       throw new Error(`${err.message}: ${JSON.stringify(srv.results.map((r) => [r.monitor_id, r.time, r.failure?.message ?? 'ok']))}`);
@@ -260,7 +261,10 @@ test('past max_offline_hours the agent pauses polling, says so once, and resumes
 test('an agent refused for its protocol version exits and says it must be upgraded', { timeout: 60_000 }, async () => {
   const server: Server = createServer({ cert: cert.cert, key: cert.key });
   const wss = new WebSocketServer({ server, path: '/agent' });
-  wss.on('connection', (ws) => ws.once('message', () => ws.close(CloseCode.versionMismatch, 'protocol 3 required (server 0.2.0)')));
+  wss.on('connection', (ws) => {
+    ws.send(JSON.stringify({ type: 'challenge', nonce: 'n'.repeat(43) }));
+    ws.once('message', () => ws.close(CloseCode.versionMismatch, 'protocol 4 required (server 0.2.0)'));
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { home } = await enrolledHome((server.address() as { port: number }).port);
   const agent = startAgentProcess(home, ['--ping-before-poll', 'false']);
@@ -271,5 +275,33 @@ test('an agent refused for its protocol version exits and says it must be upgrad
   } finally {
     wss.close();
     server.close();
+  }
+});
+
+test('slots passed over while the agent was stalled (SIGSTOP, a suspended VM) are counted in its health, and polling goes on', { timeout: 120_000 }, async () => {
+  let srv = await fakeServer();
+  const port = srv.port;
+  const { home, identity } = await enrolledHome(port);
+  const credential = await seal(identity, 1);
+  await srv.stop();
+  srv = await fakeServer(port, (ws) => ws.send(JSON.stringify({ type: 'schedule.full', revision: 1, assignments: [assignment(301, 0, 2)], credentials: [credential], more: false })));
+  const agent = startAgentProcess(home, ['--ping-before-poll', 'false']);
+  try {
+    await waitFor('a first result', async () => srv.results.some((r) => r.monitor_id === 301), 45_000, 100).catch((err: Error) => {
+      throw new Error(`${err.message}\n${agent.logs.slice(-30).join('\n')}`);
+    });
+    agent.child.kill('SIGSTOP');
+    await sleep(5000);
+    agent.child.kill('SIGCONT');
+    const resumedAt = Date.now();
+    const beat = await waitFor('a heartbeat counting missed slots', async () => srv.of('heartbeat').find((m) => (m.health?.errors?.slots_missed ?? 0) >= 1), 20_000, 100);
+    assert.ok(beat.health.errors.slots_missed <= 3, `${beat.health.errors.slots_missed} slots missed in a 5 s stall at 2 s`);
+    await waitFor('polling after the stall', async () => srv.results.some((r) => r.monitor_id === 301 && Date.parse(r.time) > resumedAt), 20_000, 100);
+    const times = srv.results.filter((r) => r.monitor_id === 301).map((r) => r.time);
+    assert.equal(new Set(times).size, times.length, 'no slot twice');
+  } finally {
+    agent.child.kill('SIGKILL');
+    await agent.exited;
+    await srv.stop();
   }
 });
