@@ -19,6 +19,8 @@ export const ServerConfig = z
         tls_cert_file: z.string().min(1).optional(),
         tls_key_file: z.string().min(1).optional(),
         request_body_limit_kb: int(1, 100_000).default(1024),
+        /** Deepest nesting of arrays/objects accepted in a JSON request body (REST and tRPC); deeper is a 400 before auth. */
+        json_max_depth: int(2, 10_000).default(64),
         /** The address clients reach the server at (OpenAPI `servers`); unset: the document uses the relative /api/v1. */
         public_url: z
           .string()

@@ -12,7 +12,9 @@ import { createApiContext } from './api/context.ts';
 import { appRouter } from './api/router.ts';
 import { buildOpenApiDocument } from './api/rest/openapi.ts';
 import { createRestHandler } from './api/rest/rest-handler.ts';
-import { sendJson } from './api/rest/http-io.ts';
+import { readBodyText, sendJson, tooDeepError } from './api/rest/http-io.ts';
+import { jsonDepthExceeds } from './api/json-depth.ts';
+import { AppError } from './errors.ts';
 import type { ServerConfig } from './config.ts';
 import { createDb } from './db/client.ts';
 import { startEmbeddedPostgres, type EmbeddedDb } from './db/embedded.ts';
@@ -143,7 +145,9 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
   const stopAuditRetention = startAuditRetention({ pool, log, retentionDays: cfg.audit.retention_days });
 
   const tls = loadOrCreateTls({ certFile: cfg.server.tls_cert_file, keyFile: cfg.server.tls_key_file, dataDir: cfg.data_dir });
-  const rest = createRestHandler({ bodyLimitBytes: cfg.server.request_body_limit_kb * 1024 });
+  const bodyLimit = cfg.server.request_body_limit_kb * 1024;
+  const jsonMaxDepth = cfg.server.json_max_depth;
+  const rest = createRestHandler({ bodyLimitBytes: bodyLimit, jsonMaxDepth });
   const trpc = createHTTPHandler({
     router: appRouter,
     basePath: '/trpc/',
@@ -156,6 +160,10 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
   // Built once; the request's Host header never reaches it (a forged one would be served to everyone).
   const openapi = buildOpenApiDocument(`${cfg.server.public_url ?? ''}/api/v1`, SERVER_VERSION);
 
+  /** A request refused before tRPC saw it, in tRPC's error shape (as the errorFormatter in api/trpc.ts). */
+  const sendTrpcError = (res: ServerResponse, err: AppError, status: 400 | 413 = 400): void =>
+    sendJson(res, status, { error: { message: err.message, code: status === 413 ? -32013 : -32600, data: { code: status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST', httpStatus: status, app: { code: err.code, message: err.message, details: err.details ?? {} } } } });
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const reqId = (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].slice(0, 64)) || randomUUID();
     const rlog = log.child({ req_id: reqId });
@@ -164,7 +172,25 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     res.on('finish', () => rlog.info({ method: req.method, url: (req.url ?? '').split('?')[0], status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request'));
     const path = req.url ?? '/';
     try {
-      if (path.startsWith('/trpc/')) return trpc(req, res);
+      if (path.startsWith('/trpc/')) {
+        // Bodies (and GET's ?input=) are read and depth-checked here, before tRPC parses them; tRPC then
+        // takes the checked text from req.body. Oversize (413) and too deep (400) answer in tRPC's error shape.
+        const q = path.indexOf('?');
+        const input = q < 0 ? null : new URLSearchParams(path.slice(q + 1)).get('input');
+        if (input !== null && jsonDepthExceeds(input, jsonMaxDepth)) return sendTrpcError(res, tooDeepError(jsonMaxDepth));
+        if (req.method === 'POST') {
+          let text: string;
+          try {
+            text = await readBodyText(req, bodyLimit);
+          } catch (err) {
+            if (err instanceof AppError) return sendTrpcError(res, err, 413); // readBodyText's only AppError: over the limit
+            throw err;
+          }
+          if (jsonDepthExceeds(text, jsonMaxDepth)) return sendTrpcError(res, tooDeepError(jsonMaxDepth));
+          (req as IncomingMessage & { body?: string }).body = text;
+        }
+        return trpc(req, res);
+      }
       if (path === '/api/v1/openapi.json' && req.method === 'GET') {
         return sendJson(res, 200, openapi);
       }

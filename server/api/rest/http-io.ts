@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError } from '../../errors.ts';
+import { jsonDepthExceeds } from '../json-depth.ts';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
@@ -7,8 +8,8 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
-/** Reads a JSON body up to `limit` bytes; undefined when empty. Bad JSON and oversize are 400/413. */
-export function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+/** Reads a request body as text, up to `limit` bytes; bytes past the limit are drained, never kept. */
+export function readBodyText(req: IncomingMessage, limit: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -18,6 +19,7 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
       size += c.length;
       if (size > limit) {
         failed = true;
+        chunks.length = 0;
         reject(new AppError('VALIDATION_ERROR', `request body larger than ${limit} bytes`, { field: '(body)' }));
         req.resume();
         return;
@@ -25,15 +27,26 @@ export function readJsonBody(req: IncomingMessage, limit: number): Promise<unkno
       chunks.push(c);
     });
     req.on('end', () => {
-      if (failed) return;
-      const text = Buffer.concat(chunks).toString('utf8').trim();
-      if (!text) return resolve(undefined);
-      try {
-        resolve(JSON.parse(text));
-      } catch {
-        reject(new AppError('VALIDATION_ERROR', 'the request body is not valid JSON', { field: '(body)' }));
-      }
+      if (!failed) resolve(Buffer.concat(chunks).toString('utf8'));
     });
     req.on('error', reject);
   });
+}
+
+export const tooDeepError = (maxDepth: number): AppError =>
+  new AppError('VALIDATION_ERROR', `the request body nests arrays/objects deeper than ${maxDepth} levels`, { field: '(body)', reason: `nested deeper than ${maxDepth}` });
+
+/**
+ * Reads a JSON body up to `limit` bytes and `maxDepth` levels of nesting; undefined when empty.
+ * Bad JSON, oversize and too deep are 400s (the depth is checked on the text, before JSON.parse).
+ */
+export async function readJsonBody(req: IncomingMessage, limit: number, maxDepth: number): Promise<unknown> {
+  const text = (await readBodyText(req, limit)).trim();
+  if (!text) return undefined;
+  if (jsonDepthExceeds(text, maxDepth)) throw tooDeepError(maxDepth);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new AppError('VALIDATION_ERROR', 'the request body is not valid JSON', { field: '(body)' });
+  }
 }

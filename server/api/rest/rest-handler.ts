@@ -33,7 +33,7 @@ function buildRoutes(): Route[] {
 
 const createCaller = createCallerFactory(appRouter);
 
-export function createRestHandler(o: { bodyLimitBytes: number }) {
+export function createRestHandler(o: { bodyLimitBytes: number; jsonMaxDepth: number }) {
   const routes = buildRoutes();
   return async function handleRest(req: IncomingMessage, res: ServerResponse, path: string, ctx: ApiContext, log: Log): Promise<void> {
     let url: URL;
@@ -54,7 +54,7 @@ export function createRestHandler(o: { bodyLimitBytes: number }) {
     try {
       let input: Record<string, unknown> = {};
       if (req.method === 'POST' || req.method === 'PUT') {
-        const body = await readJsonBody(req, o.bodyLimitBytes);
+        const body = await readJsonBody(req, o.bodyLimitBytes, o.jsonMaxDepth);
         if (body !== undefined) {
           if (typeof body !== 'object' || body === null || Array.isArray(body)) {
             return sendJson(res, 400, { error: { code: 'VALIDATION_ERROR', message: 'the request body must be a JSON object', details: { field: '(body)' } } });
