@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:https';
 import { after, before, test } from 'node:test';
 import { startAuditRetention } from '../../../server/audit/audit-retention.ts';
+import { loadConfig, parseConfig } from '../../../server/config.ts';
 import { createEventBus } from '../../../server/events.ts';
 import { createHealthMonitor } from '../../../server/health/health-monitor.ts';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
@@ -189,4 +190,11 @@ test('entries older than audit.retention_days are deleted; newer ones stay', asy
   }
   const left = (await s.server.pool.query('SELECT entity_id FROM audit_log WHERE entity_id IN (999001, 999002)')).rows.map((r) => r.entity_id);
   assert.deepEqual(left, [999002]);
+});
+
+test('audit.retention_days defaults to 365 and is set by NMSLITE_AUDIT_RETENTION_DAYS or --audit.retention_days', () => {
+  assert.equal(parseConfig(loadConfig([], {})).audit.retention_days, 365);
+  assert.equal(parseConfig(loadConfig([], { NMSLITE_AUDIT_RETENTION_DAYS: '30' })).audit.retention_days, 30);
+  assert.equal(parseConfig(loadConfig(['--audit.retention_days', '0'], {})).audit.retention_days, 0);
+  assert.throws(() => parseConfig(loadConfig([], { NMSLITE_AUDIT_RETENTION_DAYS: '-1' })), /audit\.retention_days/);
 });
