@@ -17,7 +17,7 @@ interface Row {
 }
 
 /** The assignment store over an in-memory table, counting what each read asked for. */
-function memoryStore(rows: Row[]) {
+function memoryStore(rows: Row[], gate: () => Promise<void> | undefined = () => undefined) {
   const reads = { whole: 0, some: [] as Record<string, number[]>[] };
   const toAssigned = (r: Row): AssignedMonitor => {
     const assignment: Assignment = { monitor_id: r.id, target: { ip: `10.0.${r.device >> 8}.${r.device & 255}`, port: 5985, use_ssl: false }, plugin: { type: 'windows-wmi', config: {} }, interval_s: r.interval, timeout_ms: 1000, credential: { profile_id: r.credential?.profile ?? 1, version: r.credential?.version ?? 1 } };
@@ -31,6 +31,7 @@ function memoryStore(rows: Row[]) {
       return scheduled(agentId).map(toAssigned);
     },
     async loadSome(agentId, part) {
+      await gate();
       const named = Object.fromEntries(Object.entries(part).filter(([, v]) => v instanceof Set && v.size > 0).map(([k, v]) => [k, [...(v as Set<number>)]]));
       reads.some.push(named);
       return scheduled(agentId).map(toAssigned).filter((a) => inSubset(part, a));
@@ -63,9 +64,9 @@ function memoryLinks() {
   };
 }
 
-function setup(rows: Row[], o: { sealer?: (agentId: number) => Promise<SealedCredential>; retryMs?: number } = {}) {
+function setup(rows: Row[], o: { sealer?: (agentId: number) => Promise<SealedCredential>; retryMs?: number; readGate?: () => Promise<void> | undefined } = {}) {
   const events = createEventBus();
-  const { store, reads } = memoryStore(rows);
+  const { store, reads } = memoryStore(rows, o.readGate);
   const l = memoryLinks();
   const tracked = new Map<number, number>();
   const service = createAssignmentService({
@@ -259,4 +260,23 @@ test('a credential that could not be sealed is sent again with the full set afte
   assert.deepEqual(await at(600), [0, 0, 1], 'then the credential arrives');
   assert.deepEqual(await at(1200), [0, 0, 1], 'and no more retries');
   await t.service.stop();
+});
+
+test('results wait for a re-read still running after its window closed: a monitor deleted just before is not stored', async () => {
+  let gate: Promise<void> | undefined;
+  let open = () => {};
+  const t = setup(site(1, 3), { readGate: () => gate });
+  await t.service.start();
+  t.connect(1, 1);
+  await t.service.settled();
+  gate = new Promise((r) => (open = r));
+  t.rows.splice(1, 1);
+  t.events.emit('monitor.changed', { id: 2, deleted: true });
+  await new Promise((r) => setTimeout(r, 40));
+  // The window closed; its re-read waits for the database. A batch for the deleted monitor arrives.
+  const result = { seq: 1, job_id: 'x', monitor_id: 2, time: new Date(Date.now() - 1000).toISOString(), attempts: 1, failure: { class: 'timeout' as const, message: 'late' } };
+  const owned = t.service.ownResults(1, [result]);
+  await new Promise((r) => setTimeout(r, 20));
+  open();
+  assert.deepEqual(await owned, [], 'dropped once the re-read has run');
 });

@@ -1,7 +1,8 @@
 import type { ResultItem, SealedCredential, ServerMessage } from '../../shared/protocol/index.ts';
 import type { EventBus } from '../events.ts';
 import type { Log } from '../log.ts';
-import type { AssignedMonitor, AssignmentStore, Subset } from './assignment-store.ts';
+import type { AssignedMonitor, AssignmentStore } from './assignment-store.ts';
+import { createRereadWindow, WHOLE_SET, type ChangeScope, type Reread } from './reread-window.ts';
 import { followChanges, type RoutingTarget } from './change-routing.ts';
 import { credentialKey, DEFAULT_PART_LIMITS, deltaMessage, diffAssignments, diffPart, fullSetMessages, type PartLimits } from './schedule-messages.ts';
 
@@ -67,32 +68,11 @@ interface Session {
   sealRetry: { timer: NodeJS.Timeout | undefined; attempts: number };
 }
 
-/** What a pending refresh re-reads: the agent's whole set, or only a subset of it. */
-interface Dirty extends Subset {
-  timer: NodeJS.Timeout;
-  done: Promise<void>;
-  resolve: () => void;
-  all: boolean;
-  monitors: Set<number>;
-  devices: Set<number>;
-  credentials: Set<number>;
-  plugins: Set<number>;
-}
-
-/** What one change names: a monitor, a device, a credential profile, a plugin, or (none) the agent's whole set. */
-export interface ChangeScope {
-  monitor?: number;
-  device?: number;
-  credential?: number;
-  plugin?: number;
-}
-
 interface AgentState {
   id: number;
   current: Map<number, AssignedMonitor>;
   revision: number;
   chain: Promise<void>;
-  dirty: Dirty | undefined;
   /** The re-read every connect starts with; results wait for it. */
   connectRead: Promise<void> | undefined;
   session: Session | undefined;
@@ -105,10 +85,6 @@ interface AgentState {
  */
 export const MAX_RESULT_AHEAD_MS = 5 * 60_000;
 const SEAL_RETRY_MAX_MS = 300_000;
-/** More things than this changed in one window: one read of the whole set is cheaper. */
-const TARGETED_MAX = 1000;
-type Reread = Subset & { all: boolean };
-const WHOLE: Reread = Object.freeze({ all: true, monitors: new Set<number>(), devices: new Set<number>(), credentials: new Set<number>(), plugins: new Set<number>() });
 
 /**
  * Per agent, the versioned set of monitors it polls on its own: every enabled monitor on its
@@ -134,7 +110,7 @@ export function createAssignmentService(o: AssignmentOptions) {
 
   const stateOf = (agentId: number): AgentState => {
     let s = agents.get(agentId);
-    if (!s) agents.set(agentId, (s = { id: agentId, current: new Map(), revision: epoch, chain: Promise.resolve(), dirty: undefined, connectRead: undefined, session: undefined }));
+    if (!s) agents.set(agentId, (s = { id: agentId, current: new Map(), revision: epoch, chain: Promise.resolve(), connectRead: undefined, session: undefined }));
     return s;
   };
 
@@ -258,30 +234,16 @@ export function createAssignmentService(o: AssignmentOptions) {
     await apply(s, change);
   };
 
+  const rereads = createRereadWindow({
+    debounceMs,
+    due: (agentId, what) => {
+      const s = stateOf(agentId);
+      return enqueue(s, 'refresh', () => refresh(s, what));
+    },
+  });
+
   const markDirty = (agentId: number, scope: ChangeScope = {}): void => {
-    if (stopped) return;
-    const s = stateOf(agentId);
-    let d = s.dirty;
-    if (!d) {
-      let resolve = () => {};
-      const done = new Promise<void>((r) => (resolve = r));
-      const pending: Dirty = { timer: undefined as unknown as NodeJS.Timeout, done, resolve, all: false, monitors: new Set(), devices: new Set(), credentials: new Set(), plugins: new Set() };
-      pending.timer = setTimeout(() => {
-        s.dirty = undefined;
-        void enqueue(s, 'refresh', () => refresh(s, pending)).then(resolve);
-      }, debounceMs);
-      s.dirty = d = pending;
-    }
-    if (d.all) return;
-    if (scope.monitor !== undefined) d.monitors.add(scope.monitor);
-    else if (scope.device !== undefined) d.devices.add(scope.device);
-    else if (scope.credential !== undefined) d.credentials.add(scope.credential);
-    else if (scope.plugin !== undefined) d.plugins.add(scope.plugin);
-    else d.all = true;
-    if (d.all || d.monitors.size + d.devices.size + d.credentials.size + d.plugins.size > TARGETED_MAX) {
-      d.all = true;
-      for (const x of [d.monitors, d.devices, d.credentials, d.plugins]) x.clear();
-    }
+    if (!stopped) rereads.mark(agentId, scope);
   };
 
   const agentsUsing = (pick: (a: AssignedMonitor) => boolean): number[] => {
@@ -306,7 +268,7 @@ export function createAssignmentService(o: AssignmentOptions) {
       const s = stateOf(agentId);
       const session: Session = { connection, active: true, first: null, last: null, acked: null, ready: false, fullQueued: false, sealRetry: { timer: undefined, attempts: 0 } };
       s.session = session;
-      const read = enqueue(s, 'reading the set on connect', () => refresh(s, WHOLE));
+      const read = enqueue(s, 'reading the set on connect', () => refresh(s, WHOLE_SET));
       s.connectRead = read;
       void read.then(() => s.connectRead === read && (s.connectRead = undefined));
       queueFull(s, session, 'connect');
@@ -320,7 +282,7 @@ export function createAssignmentService(o: AssignmentOptions) {
     forget(agentId) {
       const s = agents.get(agentId);
       if (!s) return;
-      if (s.dirty) clearTimeout(s.dirty.timer);
+      rereads.cancel(agentId);
       for (const id of s.current.keys()) {
         if (owner.get(id) !== agentId) continue;
         owner.delete(id);
@@ -349,9 +311,9 @@ export function createAssignmentService(o: AssignmentOptions) {
     },
     async stop(): Promise<void> {
       stopped = true;
+      rereads.stop();
       for (const u of unsubscribe.splice(0)) u();
       for (const s of agents.values()) {
-        if (s.dirty) (clearTimeout(s.dirty.timer), s.dirty.resolve());
         if (s.session) clearTimeout(s.session.sealRetry.timer);
       }
       await Promise.all([...agents.values()].map((s) => s.chain));
@@ -363,10 +325,9 @@ export function createAssignmentService(o: AssignmentOptions) {
      * pending re-read so a change made just before is honoured.
      */
     async ownResults(agentId: number, items: readonly ResultItem[]): Promise<ResultItem[]> {
-      const s = agents.get(agentId);
-      if (s?.connectRead) await s.connectRead;
-      if (s?.dirty) await s.dirty.done;
-      const current = s?.current;
+      await agents.get(agentId)?.connectRead;
+      await rereads.pending(agentId);
+      const current = agents.get(agentId)?.current;
       const owned = current ? items.filter((r) => current.has(r.monitor_id)) : [];
       const latest = Date.now() + MAX_RESULT_AHEAD_MS;
       const timely = owned.filter((r) => Date.parse(r.time) <= latest);
@@ -404,7 +365,7 @@ export function createAssignmentService(o: AssignmentOptions) {
     },
     /** Resolves once every change seen so far has been applied (tests, benchmarks). */
     async settled(): Promise<void> {
-      await Promise.all([...agents.values()].map((s) => s.dirty?.done));
+      await Promise.all(rereads.pendingAll());
       await Promise.all([...agents.values()].map((s) => s.chain));
     },
   };
