@@ -21,6 +21,16 @@ export const ServerConfig = z
         request_body_limit_kb: int(1, 100_000).default(1024),
         /** Deepest nesting of arrays/objects accepted in a JSON request body (REST and tRPC); deeper is a 400 before auth. */
         json_max_depth: int(2, 10_000).default(64),
+        /** Most open connections to the HTTPS port (agents' WebSockets included); lowered to fit the process's fd limit (logged). */
+        max_connections: int(16, 1_000_000).default(10_000),
+        /** Most open connections from one source address (counted before TLS); keep it well below max_connections. */
+        max_connections_per_address: int(1, 1_000_000).default(256),
+        /** A connection that has not finished its TLS handshake by then is closed. */
+        tls_handshake_timeout_ms: int(100, 120_000).default(10_000),
+        /** Time to receive a request's head (headersTimeout); at most request_timeout_ms. */
+        headers_timeout_ms: int(100, 300_000).default(10_000),
+        /** Time to receive a whole request, body included (requestTimeout). */
+        request_timeout_ms: int(1000, 3_600_000).default(60_000),
         /** The address clients reach the server at (OpenAPI `servers`); unset: the document uses the relative /api/v1. */
         public_url: z
           .string()

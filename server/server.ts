@@ -39,6 +39,7 @@ import { createDiscoveryRunService } from './services/discovery-runs.ts';
 import { createCredentialProfileService } from './services/credential-profiles.ts';
 import { createDiscoveryProfileService } from './services/discovery-profiles.ts';
 import { createServices } from './services/index.ts';
+import { chooseConnectionCaps, limitConnections, openFileLimit } from './net/connection-limit.ts';
 import { loadOrCreateTls, formatFingerprint } from './tls.ts';
 import { createVault } from './vault/credentials.ts';
 
@@ -202,7 +203,29 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     }
   }
 
-  const server: Server = createHttpsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' }, (req, res) => void handle(req, res));
+  const headersTimeout = Math.min(cfg.server.headers_timeout_ms, cfg.server.request_timeout_ms);
+  const server: Server = createHttpsServer({
+    cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2',
+    handshakeTimeout: cfg.server.tls_handshake_timeout_ms,
+    headersTimeout,
+    requestTimeout: cfg.server.request_timeout_ms,
+    // How often headersTimeout/requestTimeout are checked (Node's default is 30 s).
+    connectionsCheckingInterval: Math.max(100, Math.min(5_000, Math.floor(headersTimeout / 2))),
+  }, (req, res) => void handle(req, res));
+  const caps = chooseConnectionCaps({ maxConnections: cfg.server.max_connections, perAddress: cfg.server.max_connections_per_address, poolMax: cfg.database.pool_max, fdLimit: openFileLimit() });
+  let refusedLogged = 0;
+  limitConnections(server, caps, (address, open) => {
+    // At most one line a second: the flood itself must not flood the log.
+    if (Date.now() - refusedLogged < 1000) return;
+    refusedLogged = Date.now();
+    log.warn({ address, open, max_per_address: caps.perAddress }, 'connection refused: this address is at its connection cap');
+  });
+  server.on('drop', () => {
+    if (Date.now() - refusedLogged < 1000) return;
+    refusedLogged = Date.now();
+    log.warn({ max_connections: caps.total }, 'connection refused: the server is at its connection cap');
+  });
+  log.info({ max_connections: caps.total, max_connections_per_address: caps.perAddress, fd_limit: caps.fdLimit ?? 'unknown', lowered_by_fd_limit: caps.loweredByFdLimit, db_pool_max: cfg.database.pool_max }, 'HTTPS connection caps');
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {});
     if (!hub.handleUpgrade(req, socket, head)) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
