@@ -60,7 +60,7 @@ const children = new Set<ChildProcess>();
 
 interface Phase {
   design: 'new' | 'old';
-  protocol: 1 | 2;
+  protocol: 1 | 2 | 3;
   monitors: number;
   agents: number;
   server_start_s: number;
@@ -119,7 +119,7 @@ async function stopChild(c: { child: ChildProcess; exited: Promise<void> }): Pro
 
 async function runPhase(design: 'new' | 'old'): Promise<Phase> {
   const root = design === 'new' ? NEW_ROOT : OLD_ROOT;
-  const protocol = design === 'new' ? 2 : 1;
+  const protocol = design === 'new' ? 3 : 1;
   const dbName = `bench_${design}`;
   const admin = new pg.Client({ connectionString: `${baseUrl}/postgres` });
   await admin.connect();

@@ -3,8 +3,8 @@
  * authenticate as enrolled agents (signed EdDSA hello, as agent/link/client.ts does) and produce
  * results without WinRM. Run as a child process so its CPU is not the server's.
  *   node --import tsx bench/sim-links.mts CONFIG.json
- * CONFIG: { server: "wss://127.0.0.1:PORT", protocol: 1 | 2, flush_ms, identities: [{ agent_id, sign_private_key }] }
- * protocol 2 (the assignment design): holds each link's schedule.full / schedule.delta, acks the
+ * CONFIG: { server: "wss://127.0.0.1:PORT", protocol: 1 | 2 | 3, flush_ms, identities: [{ agent_id, sign_private_key }] }
+ * protocol 2 and 3 (the assignment design; 3 also answers the hub's challenge): holds each link's schedule.full / schedule.delta, acks the
  *   revision, and emits one result per monitor per slot (shared/schedule.ts), gathered every flush_ms
  *   (the agent groups results finished within 50 ms into one spool write).
  * protocol 1 (per-poll dispatch, commit 2544da1): answers every jobs.dispatch with its results at once.
@@ -21,7 +21,7 @@ import { nextSlot, pollJobId } from '../shared/schedule.ts';
 
 const Config = z.object({
   server: z.string().url(),
-  protocol: z.union([z.literal(1), z.literal(2)]),
+  protocol: z.union([z.literal(1), z.literal(2), z.literal(3)]),
   flush_ms: z.number().int().min(1).max(60_000).default(50),
   /** Unacknowledged results.batch messages per link (agent/link/client.ts default: 4). */
   batches_in_flight: z.number().int().min(1).max(1000).default(4),
@@ -106,13 +106,19 @@ class SimLink {
   }
 
   start(): void {
-    const ws = new WebSocket(new URL('/agent', cfg.server), { rejectUnauthorized: false, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 });
+    // Protocol 3 offers the subprotocol and signs the server's challenge nonce; older ones say hello at once.
+    const ws = new WebSocket(new URL('/agent', cfg.server), cfg.protocol >= 3 ? [`nmslite-agent.${cfg.protocol}`] : [], { rejectUnauthorized: false, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 });
     this.ws = ws;
-    ws.on('open', async () => {
-      const token = await new SignJWT({}).setProtectedHeader({ alg: 'EdDSA' }).setSubject(String(this.agentId)).setAudience('nmslite-agent-hub').setIssuedAt().setExpirationTime('2m').sign(this.key);
-      this.send({ type: 'hello', protocol: cfg.protocol, token, agent_version: 'sim-links', hostname: 'sim', max_in_flight: 100_000, sent_at: Date.now(), ...(cfg.protocol === 2 ? { schedule_revision: this.revision } : {}) });
+    const hello = async (nonce?: string) => {
+      const token = await new SignJWT(nonce ? { nonce } : {}).setProtectedHeader({ alg: 'EdDSA' }).setSubject(String(this.agentId)).setAudience('nmslite-agent-hub').setIssuedAt().setExpirationTime('2m').sign(this.key);
+      this.send({ type: 'hello', protocol: cfg.protocol, token, agent_version: 'sim-links', hostname: 'sim', max_in_flight: 100_000, sent_at: Date.now(), ...(cfg.protocol >= 2 ? { schedule_revision: this.revision } : {}) });
+    };
+    if (cfg.protocol < 3) ws.on('open', () => void hello());
+    ws.on('message', (data: Buffer) => {
+      const m = JSON.parse(data.toString('utf8'));
+      if (m.type === 'challenge') void hello(m.nonce);
+      else this.onMessage(m);
     });
-    ws.on('message', (data: Buffer) => this.onMessage(JSON.parse(data.toString('utf8'))));
     ws.on('error', () => {});
     ws.on('close', (code: number) => {
       totals.closes[code] = (totals.closes[code] ?? 0) + 1;
@@ -152,7 +158,7 @@ class SimLink {
         break;
       case 'heartbeat':
         this.send({ type: 'heartbeat.ack', echo: m.sent_at, agent_time: Date.now() });
-        this.send({ type: 'heartbeat', sent_at: Date.now(), health: cfg.protocol === 2 ? { ...HEALTH, schedule_revision: this.revision, monitors_assigned: this.intervals.size } : HEALTH });
+        this.send({ type: 'heartbeat', sent_at: Date.now(), health: cfg.protocol >= 2 ? { ...HEALTH, schedule_revision: this.revision, monitors_assigned: this.intervals.size } : HEALTH });
         break;
       case 'results.ack':
         this.inFlight = Math.max(0, this.inFlight - 1);
@@ -235,7 +241,7 @@ class SimLink {
 
 const links = cfg.identities.map((i) => new SimLink(i.agent_id, i.sign_private_key));
 links.forEach((l, i) => setTimeout(() => l.start(), i * 5));
-if (cfg.protocol === 2) {
+if (cfg.protocol >= 2) {
   setInterval(() => {
     const now = Date.now();
     for (const l of links) l.flush(now);

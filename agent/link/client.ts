@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import type { TLSSocket } from 'node:tls';
 import type { IncomingMessage } from 'node:http';
 import {
+  AGENT_SUBPROTOCOL,
   CloseCode,
   FATAL_CLOSE_CODES,
   MAX_MESSAGE_BYTES,
@@ -195,7 +196,7 @@ export function createLink(o: LinkOptions): Link {
     if (stopped) return;
     const proxy = proxyFor(url.hostname, o.env);
     const timeoutMs = o.connectTimeoutMs ?? 10_000;
-    const sock = new WebSocket(url, {
+    const sock = new WebSocket(url, [AGENT_SUBPROTOCOL], {
       rejectUnauthorized: false,
       handshakeTimeout: timeoutMs,
       maxPayload: MAX_MESSAGE_BYTES,
@@ -212,6 +213,7 @@ export function createLink(o: LinkOptions): Link {
     ws = sock;
     let helloAt = 0;
     let failed = false;
+    let challenged = false;
     sock.on('upgrade', (res: IncomingMessage) => {
       const fp = peerFingerprint(res.socket as TLSSocket);
       if (fp !== o.identity.server_fingerprint) {
@@ -234,20 +236,19 @@ export function createLink(o: LinkOptions): Link {
     // The upgrade's timeout ends at 'open'; a server (or proxy) that then says nothing would
     // hold this socket forever, since heartbeats start with the welcome.
     let welcomeTimer: NodeJS.Timeout | undefined;
-    sock.on('open', async () => {
+    sock.on('open', () => {
       if (failed) return;
       welcomeTimer = setTimeout(() => {
-        o.log.warn({ waited_ms: timeoutMs }, 'no welcome from the server; reconnecting');
+        o.log.warn({ waited_ms: timeoutMs, challenged }, `no ${challenged ? 'welcome' : 'challenge'} from the server (one older than protocol ${PROTOCOL_VERSION} sends no challenge); reconnecting`);
         sock.terminate();
       }, timeoutMs);
+    });
+    // The hello answers the server's challenge: its token signs the nonce, so it is worthless on any
+    // other socket. No expiry: freshness comes from the nonce, not from this machine's clock.
+    const sendHello = async (nonce: string): Promise<void> => {
       try {
-        const token = await new SignJWT({})
-          .setProtectedHeader({ alg: 'EdDSA' })
-          .setSubject(String(o.identity.agent_id))
-          .setAudience('nmslite-agent-hub')
-          .setIssuedAt()
-          .setExpirationTime('2m')
-          .sign(key);
+        const token = await new SignJWT({ nonce }).setProtectedHeader({ alg: 'EdDSA' }).setSubject(String(o.identity.agent_id)).setAudience('nmslite-agent-hub').setIssuedAt().sign(key);
+        if (failed || ws !== sock) return;
         helloAt = Date.now();
         sendRaw({
           type: 'hello',
@@ -263,7 +264,7 @@ export function createLink(o: LinkOptions): Link {
         o.log.error({ err: (err as Error).message }, 'cannot sign the agent token');
         sock.terminate();
       }
-    });
+    };
     sock.on('message', (data: Buffer, isBinary: boolean) => {
       lastHeard = Date.now();
       const parsed = parseServerMessage(isBinary ? data : data.toString('utf8'));
@@ -273,6 +274,16 @@ export function createLink(o: LinkOptions): Link {
         return;
       }
       const m = parsed.message;
+      if (m.type === 'challenge') {
+        if (challenged || isUp) {
+          o.log.warn({}, 'the server sent a second challenge; reconnecting');
+          sock.close(CloseCode.protocolError, 'a second challenge');
+          return;
+        }
+        challenged = true;
+        void sendHello(m.nonce);
+        return;
+      }
       // The server says welcome once, first: a second one would start a second heartbeat timer,
       // and anything before it comes from a peer that has not accepted this agent.
       if ((m.type === 'welcome') === isUp) {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
-import { CloseCode, FATAL_CLOSE_CODES, PROTOCOL_VERSION } from '../../shared/protocol/index.ts';
+import { AGENT_SUBPROTOCOL, CloseCode, FATAL_CLOSE_CODES, PROTOCOL_VERSION } from '../../shared/protocol/index.ts';
 import { AgentAuthError, type AuthenticatedAgent } from './agent-auth.ts';
 import type { AgentHandlers } from './handlers/handler.ts';
 import { AgentSession, type SessionHost } from './session.ts';
@@ -10,6 +10,15 @@ import { AgentSession, type SessionHost } from './session.ts';
 const logged: string[] = [];
 const log = { info() {}, debug() {}, warn: (o: object, m: string) => logged.push(m + JSON.stringify(o)), error: (o: object, m: string) => logged.push(m + JSON.stringify(o)) };
 const none = async () => {};
+/** Says hello once the server's challenge arrives; the token only carries the nonce (these hosts do not check signatures). */
+function helloOnChallenge(ws: WebSocket, maxInFlight = 1): void {
+  ws.on('message', (raw) => {
+    const m = JSON.parse(String(raw)) as { type: string; nonce?: string };
+    if (m.type !== 'challenge') return;
+    const token = `${Buffer.from('{"alg":"EdDSA"}').toString('base64url')}.${Buffer.from(JSON.stringify({ nonce: m.nonce })).toString('base64url')}.c2ln`;
+    ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, token, agent_version: '1', hostname: 'h', max_in_flight: maxInFlight, sent_at: Date.now() }));
+  });
+}
 const handlers: AgentHandlers = { 'results.batch': none, 'schedule.ack': none, 'schedule.resync': none, 'poll.result': none, 'discovery.progress': none, 'discovery.result': none };
 
 /** A real WebSocket server whose sessions authenticate with `authenticate`; resolves with the close the agent sees. */
@@ -22,10 +31,8 @@ async function helloAgainst(authenticate: () => Promise<AuthenticatedAgent>): Pr
   wss.on('connection', (ws) => new AgentSession(ws, 'test', host));
   await new Promise((r) => wss.once('listening', r));
   try {
-    const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
-    ws.on('open', () =>
-      ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, token: 'x.y.z', agent_version: '1', hostname: 'h', max_in_flight: 1, sent_at: Date.now() })),
-    );
+    const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, [AGENT_SUBPROTOCOL]);
+    helloOnChallenge(ws);
     return await new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   } finally {
     wss.close();
@@ -56,14 +63,14 @@ test('messages go to the handler of their type; a handler that fails closes the 
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   wss.on('connection', (ws) => new AgentSession(ws, 'test', host));
   await new Promise((r) => wss.once('listening', r));
-  const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`);
+  const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, [AGENT_SUBPROTOCOL]);
   const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
   ws.on('message', (raw) => {
     if (JSON.parse(String(raw)).type !== 'welcome') return;
     ws.send(JSON.stringify({ type: 'schedule.ack', revision: 7 }));
     ws.send(JSON.stringify({ type: 'schedule.resync', have: 7, reason: 'gap' }));
   });
-  ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, token: 'x.y.z', agent_version: '1', hostname: 'h', max_in_flight: 10, sent_at: Date.now() })));
+  helloOnChallenge(ws, 10);
   try {
     assert.equal(await closed, CloseCode.serverError);
     assert.deepEqual(seen, ['ack 1 7']);

@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
-import { CloseCode, PROTOCOL_VERSION, parseAgentMessage, type AgentHealth, type AgentMessage, type ServerMessage } from '../../shared/protocol/index.ts';
-import { AgentAuthError, type AuthenticatedAgent } from './agent-auth.ts';
+import { AGENT_SUBPROTOCOL, CloseCode, PROTOCOL_VERSION, parseAgentMessage, subprotocolVersion, type AgentHealth, type AgentMessage, type ServerMessage } from '../../shared/protocol/index.ts';
+import { AgentAuthError, answersChallenge, createChallengeNonce, type AuthenticatedAgent } from './agent-auth.ts';
 import type { AgentContext, AgentHandlers, HandledMessage } from './handlers/handler.ts';
 import type { ConnectedAgent } from './registry.ts';
 
@@ -17,6 +17,7 @@ export interface SessionHost {
   heartbeatMs: number;
   authTimeoutMs: number;
   handlers: AgentHandlers;
+  /** Verifies the token's signature and the agent; the session has checked it answers its challenge. */
   authenticate(token: string): Promise<AuthenticatedAgent>;
   /** The welcome went out: the session is the agent's now. */
   welcomed(s: AgentSession, hello: { version: string; hostname: string }): void;
@@ -50,8 +51,10 @@ function helloProtocol(raw: string | Buffer): number | undefined {
 
 /**
  * One agent socket: parses, authenticates, answers heartbeats and hands every other message to
- * its type's handler. Until a valid hello arrives nothing is sent and only a hello is accepted;
- * an invalid, oversized or unexpected message closes the socket with a reason code.
+ * its type's handler. Until a valid hello arrives only a hello is accepted and nothing is sent but
+ * the challenge (to a socket that offered a subprotocol of protocol 3 or later: older agents send
+ * their hello at once and would not understand it); an invalid, oversized or unexpected message
+ * closes the socket with a reason code.
  */
 export class AgentSession implements ConnectedAgent, AgentContext {
   agent: AuthenticatedAgent | undefined;
@@ -62,6 +65,8 @@ export class AgentSession implements ConnectedAgent, AgentContext {
   private paused = false;
   private authTimer: NodeJS.Timeout | undefined;
   private hbTimer: NodeJS.Timeout | undefined;
+  /** This socket's challenge; a hello must carry it (signed) to be considered. */
+  private readonly nonce: string | undefined;
 
   constructor(
     readonly ws: WebSocket,
@@ -69,6 +74,10 @@ export class AgentSession implements ConnectedAgent, AgentContext {
     private readonly host: SessionHost,
   ) {
     this.authTimer = setTimeout(() => this.close(CloseCode.authTimeout, 'no valid hello in time'), host.authTimeoutMs);
+    if ((subprotocolVersion(ws.protocol) ?? 0) >= 3) {
+      this.nonce = createChallengeNonce();
+      ws.send(JSON.stringify({ type: 'challenge', nonce: this.nonce } satisfies ServerMessage));
+    }
     ws.on('message', (data: Buffer, isBinary: boolean) => {
       try {
         this.onMessage(isBinary ? data : data.toString('utf8'));
@@ -141,6 +150,12 @@ export class AgentSession implements ConnectedAgent, AgentContext {
     if (this.state === 'hello') {
       if (m.type !== 'hello') return this.violation(`expected hello, got ${m.type}`);
       if (m.protocol !== PROTOCOL_VERSION) return this.close(CloseCode.versionMismatch, versionMismatchReason(m.protocol));
+      if (!this.nonce) return this.violation(`hello without a challenge: an agent of protocol ${PROTOCOL_VERSION} offers the WebSocket subprotocol ${AGENT_SUBPROTOCOL}`);
+      if (!answersChallenge(m.token, this.nonce)) {
+        // A hello captured on another socket (or signed for none): refused before any database work.
+        this.host.log.warn({ remote: this.remote }, 'agent authentication failed: the token does not answer this socket\'s challenge');
+        return this.close(CloseCode.unauthorized, 'authentication failed');
+      }
       this.state = 'authenticating';
       void this.authenticate(m);
       return;

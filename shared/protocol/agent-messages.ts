@@ -74,7 +74,7 @@ export type AgentHealth = z.infer<typeof AgentHealth>;
 export const Hello = z.object({
   type: z.literal('hello'),
   protocol: z.number().int(),
-  /** Short-lived EdDSA JWT signed with the agent's enrolled Ed25519 key (sub = agent id). */
+  /** EdDSA JWT signed with the agent's enrolled Ed25519 key: sub = agent id, aud nmslite-agent-hub, nonce = the challenge's. */
   token: z.string().min(1).max(4096),
   agent_version: z.string().max(50),
   hostname: z.string().max(255),

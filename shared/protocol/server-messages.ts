@@ -13,6 +13,12 @@ export const Welcome = z.object({
   last_seq: z.number().int().nullable().optional(),
 });
 
+/**
+ * The first message on a socket whose agent offered AGENT_SUBPROTOCOL, sent before its hello: the
+ * hello's token must carry this `nonce` claim. One per socket, never reused.
+ */
+export const Challenge = z.object({ type: z.literal('challenge'), nonce: z.string().regex(/^[A-Za-z0-9_-]{22,128}$/) });
+
 export const ServerHeartbeat = z.object({ type: z.literal('heartbeat'), sent_at: z.number() });
 
 export const ServerHeartbeatAck = z.object({ type: z.literal('heartbeat.ack'), echo: z.number(), server_time: z.number() });
@@ -62,6 +68,7 @@ export const DiscoveryCancel = z.object({ type: z.literal('discovery.cancel'), r
 export const CredentialsInvalidate = z.object({ type: z.literal('credentials.invalidate'), profile_id: z.number().int().positive() });
 
 export const ServerMessage = z.discriminatedUnion('type', [
+  Challenge,
   Welcome,
   ServerHeartbeat,
   ServerHeartbeatAck,

@@ -28,6 +28,7 @@ async function scripted(onHello: (ws: WebSocket, hello: Msg) => void) {
   const closes: { code: number; reason: string }[] = [];
   wss.on('connection', (ws) => {
     ws.on('error', () => {});
+    ws.send(JSON.stringify({ type: 'challenge', nonce: 'n'.repeat(43) }));
     ws.on('close', (code, reason) => void closes.push({ code, reason: String(reason) }));
     ws.on('message', (raw) => {
       const m = JSON.parse(String(raw)) as Msg;
@@ -94,6 +95,7 @@ test('results whose batch would exceed the largest message travel in several bat
   const got = new Set<number>();
   wss.on('connection', (ws) => {
     ws.on('error', () => {});
+    ws.send(JSON.stringify({ type: 'challenge', nonce: 'n'.repeat(43) }));
     ws.on('close', (code) => void closes.push(code));
     ws.on('message', (raw: Buffer) => {
       const m = JSON.parse(String(raw)) as Msg;

@@ -22,6 +22,7 @@ before(async () => {
   wss.on('connection', (ws) => {
     connections++;
     ws.on('error', () => {});
+    ws.send(JSON.stringify({ type: 'challenge', nonce: 'n'.repeat(43) }));
     onSocket(ws);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -36,11 +36,13 @@ export interface RawAgent {
 }
 
 /**
- * A protocol-level test agent: dials the hub, says hello (protocol 2 unless told otherwise),
+ * A protocol-level test agent: dials the hub, says hello (this protocol unless told otherwise),
  * answers heartbeats and records what the server sends. It never acknowledges a schedule by itself.
  */
 export async function connectRaw(s: TestServer, id: RawIdentity, o: { protocol?: number; waitWelcome?: boolean } = {}): Promise<RawAgent> {
-  const ws = new WebSocket(`wss://127.0.0.1:${s.port}/agent`, { rejectUnauthorized: false });
+  // An agent of protocol 3 or later offers the subprotocol and signs the server's challenge; an older one says hello at once.
+  const protocol = o.protocol ?? PROTOCOL_VERSION;
+  const ws = new WebSocket(`wss://127.0.0.1:${s.port}/agent`, protocol >= 3 ? [`nmslite-agent.${protocol}`] : [], { rejectUnauthorized: false });
   const messages: ServerMessage[] = [];
   const waiters = new Set<() => void>();
   const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
@@ -56,8 +58,21 @@ export async function connectRaw(s: TestServer, id: RawIdentity, o: { protocol?:
     ws.once('open', () => resolve());
     ws.once('error', reject);
   });
-  const token = await new SignJWT({}).setProtectedHeader({ alg: 'EdDSA' }).setSubject(String(id.agent_id)).setAudience('nmslite-agent-hub').setIssuedAt().setExpirationTime('2m').sign(createPrivateKey(id.sign_private_key));
-  ws.send(JSON.stringify({ type: 'hello', protocol: o.protocol ?? PROTOCOL_VERSION, token, agent_version: 'raw-test', hostname: 'raw', max_in_flight: 1, sent_at: Date.now(), schedule_revision: null }));
+  const challenge = protocol >= 3 ? await new Promise<string>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('no challenge from the server')), 5000);
+    const check = () => {
+      const m = messages.find((x) => x.type === 'challenge');
+      if (m && m.type === 'challenge') {
+        clearTimeout(t);
+        waiters.delete(check);
+        resolve(m.nonce);
+      }
+    };
+    waiters.add(check);
+    check();
+  }) : undefined;
+  const token = await new SignJWT(challenge ? { nonce: challenge } : {}).setProtectedHeader({ alg: 'EdDSA' }).setSubject(String(id.agent_id)).setAudience('nmslite-agent-hub').setIssuedAt().setExpirationTime('2m').sign(createPrivateKey(id.sign_private_key));
+  ws.send(JSON.stringify({ type: 'hello', protocol, token, agent_version: 'raw-test', hostname: 'raw', max_in_flight: 1, sent_at: Date.now(), schedule_revision: null }));
 
   const agent: RawAgent = {
     messages,

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { CloseCode, type ServerMessage } from '../../../shared/protocol/index.ts';
+import { CloseCode, PROTOCOL_VERSION, type ServerMessage } from '../../../shared/protocol/index.ts';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
 import { connectRaw, enrollRaw, type RawAgent } from './raw-agent.ts';
 
@@ -49,16 +49,16 @@ test('an agent speaking protocol 1 is refused with the version-mismatch code and
   const a = await connectRaw(s, id, { protocol: 1 });
   const closed = await a.closed;
   assert.equal(closed.code, CloseCode.versionMismatch);
-  assert.match(closed.reason, /protocol 1 is not supported \(server speaks 2\): upgrade the agent/);
+  assert.match(closed.reason, new RegExp(`protocol 1 is not supported \\(server speaks ${PROTOCOL_VERSION}\\): upgrade the agent`));
   assert.deepEqual(a.messages, [], 'nothing is sent to it');
 });
 
 test('an agent speaking a newer protocol is refused with the version-mismatch code and told the server is the older one', async () => {
   const id = await enrollRaw(s, uniq('new-agent'));
-  const a = await connectRaw(s, id, { protocol: 3 });
+  const a = await connectRaw(s, id, { protocol: PROTOCOL_VERSION + 1 });
   const closed = await a.closed;
   assert.equal(closed.code, CloseCode.versionMismatch);
-  assert.match(closed.reason, /protocol 3 is not supported \(server speaks 2\): upgrade the server/);
+  assert.match(closed.reason, new RegExp(`protocol ${PROTOCOL_VERSION + 1} is not supported \\(server speaks ${PROTOCOL_VERSION}\\): upgrade the server`));
 });
 
 test('on connect the agent gets its whole set in parts: enabled monitors on schedulable devices, each with target, plugin, interval, timeout and a credential sealed to it', async () => {
