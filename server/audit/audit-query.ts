@@ -1,7 +1,6 @@
 import { and, desc, eq, gte, lt, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { auditLog } from '../db/schema.ts';
-import { iso } from '../services/common.ts';
 
 export interface AuditFilter {
   entity_type?: string | undefined;
@@ -28,7 +27,7 @@ export function createAuditLogReader(db: Db) {
       const rows = await db.select().from(auditLog).where(and(...where)).orderBy(desc(auditLog.time), desc(auditLog.id)).limit(f.limit).offset(f.offset);
       return rows.map((r) => ({
         id: r.id,
-        time: iso(r.time)!,
+        time: r.time.toISOString(),
         actor: r.actor,
         source_address: r.source_address,
         entity_type: r.entity_type,
