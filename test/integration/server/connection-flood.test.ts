@@ -29,7 +29,7 @@ function openIdle(port: number, from: string): Promise<Tracked> {
 function openHalfSent(port: number, from: string): Promise<Tracked> {
   return new Promise((resolve) => {
     const t: Tracked = { openedAt: Date.now(), closedAt: undefined };
-    const s = tlsConnect({ host: '127.0.0.1', port, localAddress: from, rejectUnauthorized: false });
+    const s = tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...({ localAddress: from } as object) }); // tls.connect hands localAddress to net.connect
     clients.push(s);
     s.on('error', () => {});
     s.once('close', () => {
