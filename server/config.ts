@@ -117,6 +117,10 @@ export const ServerConfig = z
         latest_cache_ms: int(0, 600_000).default(5000),
         writer_batch: int(1, 100_000).default(5000),
         writer_flush_ms: int(1, 60_000).default(50),
+        /** Most results queued in the metrics writer; a batch beyond it waits (its agent is not acked, then not read). */
+        writer_max_queued: int(1, 10_000_000).default(50_000),
+        /** Longest a batch waits for room in the writer's queue; then its session is closed with "resend" (the agent keeps it). */
+        writer_max_wait_s: int(1, 3600).default(30),
       })
       .strict()
       .superRefine((m, ctx) => {

@@ -86,7 +86,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
   const discoveryProfiles = createDiscoveryProfileService(db);
   const sealer = createCredentialSealer(credentialProfiles, registry.sealKey);
 
-  const writer = createMetricsWriter({ pool, log, batchSize: cfg.metrics.writer_batch, flushMs: cfg.metrics.writer_flush_ms });
+  const writer = createMetricsWriter({ pool, log, batchSize: cfg.metrics.writer_batch, flushMs: cfg.metrics.writer_flush_ms, maxQueued: cfg.metrics.writer_max_queued, maxWaitMs: cfg.metrics.writer_max_wait_s * 1000 });
   const health = createHealthMonitor({ pool, events, log, threshold: cfg.health.failure_threshold, windowMs: cfg.health.window_s * 1000 });
   const tracker = createExpectationTracker({ log, graceMs: cfg.polling.grace_s * 1000, isAgentOnline: registry.isOnline, report: (results) => void writer.write(results).catch((err: Error) => log.error({ err: err.message }, 'recording missing results failed')) });
   writer.onCommit((outcomes) => metrics.invalidate([...new Set(outcomes.map((x) => x.monitor_id))]));

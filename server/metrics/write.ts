@@ -18,6 +18,13 @@ export type { PollResult, WriteOutcome } from './poll-result.ts';
  * metrics keys and the monitor rows are locked in one global order, so concurrent batches with
  * overlapping monitors wait for each other but never deadlock.
  * `write` resolves after the COMMIT that stored its results; only then may the hub ack the agent.
+ *
+ * Back-pressure (issue 13 finding 3: 100 batches of 5,000 results took the server to 597 MB): at
+ * most `maxQueued` results wait in the queue. A `write` that would pass it waits (FIFO, its results
+ * not queued) until there is room, and is rejected with WriterBusyError after `maxWaitMs`. The
+ * caller does not ack meanwhile: the hub's session stops reading an agent that has 16 batches
+ * pending, and a rejected batch closes the session with "resend", so the agent keeps the results
+ * in its spool; nothing is lost. One write larger than `maxQueued` is admitted when the queue is empty.
  */
 export interface MetricsWriterOptions {
   pool: pg.Pool;
@@ -25,6 +32,15 @@ export interface MetricsWriterOptions {
   batchSize?: number;
   flushMs?: number;
   concurrency?: number;
+  /** Most results queued (not yet in a batch being stored); default 50,000. */
+  maxQueued?: number;
+  /** Longest a write waits for room in the queue before WriterBusyError; default 30 s. */
+  maxWaitMs?: number;
+}
+
+/** The writer's queue stayed full for maxWaitMs; the caller should have the results sent again later. */
+export class WriterBusyError extends Error {
+  override readonly name = 'WriterBusyError';
 }
 
 export interface MetricsWriter {
@@ -34,7 +50,7 @@ export interface MetricsWriter {
   /** Writes whatever is queued now. */
   flush(): Promise<void>;
   close(): Promise<void>;
-  stats(): { rows: number; results: number; batches: number; failedBatches: number; rejectedResults: number };
+  stats(): { rows: number; results: number; batches: number; failedBatches: number; rejectedResults: number; queued: number; waiting: number; waited: number; busy: number; maxQueuedSeen: number };
 }
 
 interface Pending {
@@ -59,6 +75,8 @@ export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
   const batchSize = opts.batchSize ?? 2_000;
   const flushMs = opts.flushMs ?? 100;
   const concurrency = opts.concurrency ?? 2;
+  const maxQueued = opts.maxQueued ?? 50_000;
+  const maxWaitMs = opts.maxWaitMs ?? 30_000;
   const { pool, log } = opts;
 
   const queue: Pending[] = [];
@@ -70,7 +88,25 @@ export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
   const idle: (() => void)[] = [];
   const listeners = new Set<(o: WriteOutcome[]) => void>();
   const staged = new WeakSet<object>();
-  const counters = { rows: 0, results: 0, batches: 0, failedBatches: 0, rejectedResults: 0 };
+  const counters = { rows: 0, results: 0, batches: 0, failedBatches: 0, rejectedResults: 0, waited: 0, busy: 0, maxQueuedSeen: 0 };
+  /** Writes waiting for room in the queue, oldest first. */
+  const waiting: { p: Pending; timer: ReturnType<typeof setTimeout> }[] = [];
+
+  const enqueue = (p: Pending): void => {
+    queue.push(p);
+    queued += p.results.length;
+    if (queued > counters.maxQueuedSeen) counters.maxQueuedSeen = queued;
+    kick();
+  };
+  const fits = (n: number): boolean => queued === 0 || queued + n <= maxQueued;
+  /** Admits waiting writes in order while they fit (called whenever the queue shrinks). */
+  const admit = (): void => {
+    while (waiting.length > 0 && fits(waiting[0]!.p.results.length)) {
+      const w = waiting.shift()!;
+      clearTimeout(w.timer);
+      enqueue(w.p);
+    }
+  };
 
   const take = (): Pending[] => {
     const out: Pending[] = [];
@@ -81,6 +117,7 @@ export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
       out.push(p);
     }
     queued -= n;
+    queueMicrotask(admit);
     return out;
   };
 
@@ -201,8 +238,18 @@ export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
       if (closed) return Promise.reject(new Error('metrics writer is closed'));
       if (results.length === 0) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
-        queue.push({ results, resolve, reject });
-        queued += results.length;
+        const p: Pending = { results, resolve, reject };
+        if (waiting.length === 0 && fits(results.length)) return enqueue(p);
+        counters.waited++;
+        const w = {
+          p,
+          timer: setTimeout(() => {
+            waiting.splice(waiting.indexOf(w), 1);
+            counters.busy++;
+            reject(new WriterBusyError(`the metrics writer's queue stayed full (${maxQueued} results) for ${maxWaitMs} ms`));
+          }, maxWaitMs),
+        };
+        waiting.push(w);
         kick();
       });
     },
@@ -211,7 +258,7 @@ export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
       return () => listeners.delete(listener);
     },
     async flush() {
-      if (queue.length === 0 && active === 0) return;
+      if (queue.length === 0 && active === 0 && waiting.length === 0) return;
       const done = new Promise<void>((r) => idle.push(r));
       if (timer) clearTimeout(timer);
       timer = undefined;
@@ -223,6 +270,6 @@ export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
       await this.flush();
       closed = true;
     },
-    stats: () => ({ ...counters }),
+    stats: () => ({ ...counters, queued, waiting: waiting.length }),
   };
 }
