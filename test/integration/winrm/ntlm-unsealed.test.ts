@@ -16,6 +16,7 @@ let sim: Winsim;
 let proxy: http.Server;
 let proxyPort: number;
 let forged = 0;
+let forgedStatus = 200;
 
 before(async () => {
   sim = await startWinsim({ hosts: 1, portBase: 0, auth: 'ntlm', password: 'Unsealed-Pass-1', seed: 13 });
@@ -30,7 +31,7 @@ before(async () => {
       if (sealed) {
         forged++;
         const body = Buffer.from(FAKE, 'utf8');
-        res.writeHead(200, { 'Content-Type': 'application/soap+xml;charset=UTF-8', 'Content-Length': String(body.length) });
+        res.writeHead(forgedStatus, { 'Content-Type': 'application/soap+xml;charset=UTF-8', 'Content-Length': String(body.length) });
         res.end(body);
         return;
       }
@@ -86,6 +87,18 @@ test('over NTLM on HTTP a plain 200 after a sealed request is refused as tls, ne
     assert.equal(viaPath.stats.handshakes, 2);
   } finally {
     direct.close();
+    viaPath.close();
+  }
+});
+
+test('a plain 500 (a forged SOAP fault) on a sealed connection is refused the same way', async () => {
+  const h = sim.hosts[0]!;
+  const viaPath = createWinrmClient({ host: '127.0.0.1', port: proxyPort, https: false, auth: 'ntlm', username: h.user, password: h.password });
+  forgedStatus = 500;
+  try {
+    await assert.rejects(viaPath.enumerate('SELECT Name FROM Win32_ComputerSystem'), (err: unknown) => err instanceof WinrmTlsError && err.code === 'ntlm_unsealed' && /HTTP 500/.test(err.message));
+  } finally {
+    forgedStatus = 200;
     viaPath.close();
   }
 });
