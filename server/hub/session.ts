@@ -3,6 +3,7 @@ import { AGENT_SUBPROTOCOL, CloseCode, PROTOCOL_VERSION, parseAgentMessage, subp
 import { AgentAuthError, answersChallenge, createChallengeNonce, type AuthenticatedAgent } from './agent-auth.ts';
 import type { AgentContext, AgentHandlers, HandledMessage } from './handlers/handler.ts';
 import type { ConnectedAgent } from './registry.ts';
+import { MAX_OUTBOUND_BUFFERED_BYTES, MESSAGES_PER_SECOND, MessageRate } from './session-limits.ts';
 
 export interface HubLog {
   info(o: object, msg: string): void;
@@ -63,6 +64,7 @@ export class AgentSession implements ConnectedAgent, AgentContext {
   private lastHeard = Date.now();
   private pending = 0;
   private paused = false;
+  private readonly rate = new MessageRate();
   private authTimer: NodeJS.Timeout | undefined;
   private hbTimer: NodeJS.Timeout | undefined;
   /** This socket's challenge; a hello must carry it (signed) to be considered. */
@@ -107,6 +109,11 @@ export class AgentSession implements ConnectedAgent, AgentContext {
 
   send(msg: ServerMessage): boolean {
     if (this.state !== 'ready' || this.ws.readyState !== WebSocket.OPEN) return false;
+    if (this.ws.bufferedAmount > MAX_OUTBOUND_BUFFERED_BYTES) {
+      this.host.log.warn({ agent_id: this.agent?.id, buffered: this.ws.bufferedAmount }, 'agent is not reading its socket; closing it');
+      this.close(CloseCode.serverBusy, `not reading: over ${MAX_OUTBOUND_BUFFERED_BYTES} bytes unsent`);
+      return false;
+    }
     this.ws.send(JSON.stringify(msg));
     return true;
   }
@@ -139,6 +146,10 @@ export class AgentSession implements ConnectedAgent, AgentContext {
 
   private onMessage(raw: string | Buffer): void {
     if (this.state === 'closed') return;
+    if (!this.rate.take()) {
+      this.host.log.warn({ remote: this.remote, agent_id: this.agent?.id }, 'agent over its message rate; closing it');
+      return this.close(CloseCode.serverBusy, `over ${MESSAGES_PER_SECOND} messages per second`);
+    }
     this.lastHeard = Date.now();
     const parsed = parseAgentMessage(raw);
     if (!parsed.ok) {
