@@ -279,7 +279,13 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
     },
     /**
      * The fleet's `limit` monitors with the highest peak CPU over [from, to), from the 1-hour
-     * aggregate when there is one (whole hours inside the range, raw rows for the partial ones).
+     * aggregate when there is one (whole hours inside the range, the 5-minute one and raw rows for
+     * the partial ones at the ends). Exact without grouping every monitor: a monitor in the top
+     * `limit` has its peak in some aggregate bucket, and if more than `limit` monitors beat that value
+     * inside the bucket, they all have higher peaks; so it is among its bucket's top `limit` rows,
+     * ties kept (WITH TIES). Each bucket's top rows are one short scan of the (bucket, cpu_max DESC)
+     * index of migration 0005; the few hundred candidates are then grouped. A raw piece (minutes)
+     * holds several rows per monitor, so it is grouped per monitor first, then cut the same way.
      */
     async topPeakCpu(from: Date, to: Date, limit: number, o2: { source?: 'auto' | 'raw' } = {}): Promise<{ source: HistorySource; rows: { monitor_id: number; peak_cpu_percent: number | null }[] }> {
       if (!(from < to)) throw new AppError('VALIDATION_ERROR', 'from: must be before to', { field: 'from' });
@@ -289,9 +295,13 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
       const parts = pieces.map((p) => {
         params.push(p.from, p.to);
         const [x, y] = [`$${params.length - 1}`, `$${params.length}`];
-        return p.view === null
-          ? `SELECT monitor_id, max(cpu_percent) AS m FROM metrics WHERE time >= ${x} AND time < ${y} GROUP BY 1`
-          : `SELECT monitor_id, max(cpu_max) AS m FROM ${p.view} WHERE bucket >= ${x} AND bucket < ${y} GROUP BY 1`;
+        if (p.view === null) {
+          return `(SELECT monitor_id, max(cpu_percent) AS m FROM metrics WHERE time >= ${x} AND time < ${y} GROUP BY 1 ORDER BY 2 DESC NULLS LAST FETCH FIRST $1 ROWS WITH TIES)`;
+        }
+        const widthS = AGGREGATE_SOURCES.find((g) => g.view === p.view)!.widthS;
+        // Pieces of an aggregate are whole buckets of it (plan()): [x, y) in steps of its width.
+        return `SELECT t.monitor_id, t.m FROM generate_series(${x}::timestamptz, ${y}::timestamptz - make_interval(secs => ${widthS}), make_interval(secs => ${widthS})) AS b(bucket)
+                  CROSS JOIN LATERAL (SELECT v.monitor_id, v.cpu_max AS m FROM ${p.view} v WHERE v.bucket = b.bucket ORDER BY v.cpu_max DESC NULLS LAST FETCH FIRST $1 ROWS WITH TIES) t`;
       });
       const r = await o.pool.query(`SELECT monitor_id, max(m) AS peak FROM (${parts.join(' UNION ALL ')}) x GROUP BY 1 ORDER BY peak DESC NULLS LAST, monitor_id LIMIT $1`, params);
       return { source, rows: r.rows.map((x) => ({ monitor_id: x.monitor_id, peak_cpu_percent: round2(x.peak) })) };
