@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { startTestServer } from '../../helpers/server.ts';
+import { connectRaw, enrollRaw } from '../hub/raw-agent.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Every client socket, destroyed at the end so a failed assertion does not leave the server waiting on them. */
@@ -50,7 +51,7 @@ async function openMany<T>(n: number, open: () => Promise<T>): Promise<T[]> {
 }
 
 /** Issue 13 finding 2: idle sockets and half-sent requests from several addresses cannot starve the port. */
-test('a connection flood from several 127.x addresses is capped per address and timed out; /health and the API keep answering', { timeout: 120_000 }, async () => {
+test('a connection flood from several 127.x addresses is capped per address and timed out; /health, the API and an enrolled agent keep working', { timeout: 120_000 }, async () => {
   const PER_ADDRESS = 200;
   const s = await startTestServer({
     server: { host: '127.0.0.1', port: 0, max_connections: 3000, max_connections_per_address: PER_ADDRESS, tls_handshake_timeout_ms: 8000, headers_timeout_ms: 8000, request_timeout_ms: 10_000 },
@@ -60,6 +61,14 @@ test('a connection flood from several 127.x addresses is capped per address and 
     assert.ok(caps, 'the chosen caps are logged');
     assert.match(caps!, /"fd_limit":(\d+|"unknown")/);
     assert.match(caps!, /"max_connections_per_address":200/);
+
+    // An enrolled agent with an assigned monitor, connected from 127.0.0.1 (not one of the flooding addresses).
+    const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'cf-cred', type: 'winrm_ntlm', username: 'u', password: 'p' })).body;
+    const agentId = await enrollRaw(s, 'cf-agent');
+    const dev = (await s.api('POST', '/api/v1/devices', { agent_id: agentId.agent_id, ip: '10.79.0.1' })).body;
+    const mon = (await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 60 })).body;
+    const agent = await connectRaw(s, agentId);
+    await agent.next('schedule.full', (m) => !m.more && m.assignments.some((a) => a.monitor_id === mon.id));
 
     const started = Date.now();
     const idleFrom = ['127.0.3.1', '127.0.3.2', '127.0.3.3', '127.0.3.4', '127.0.3.5'];
@@ -80,6 +89,15 @@ test('a connection flood from several 127.x addresses is capped per address and 
     assert.equal((await s.api('GET', '/api/v1/health', undefined, null)).status, 200);
     assert.equal((await s.api('GET', '/api/v1/monitors')).status, 200);
     assert.ok(Date.now() - t0 < 3000, `answered in ${Date.now() - t0} ms during the flood`);
+    // The enrolled agent's results are acknowledged and stored during the flood; its session survives it.
+    const slot = new Date(Math.floor((Date.now() - 3600_000) / 60_000) * 60_000).toISOString();
+    const from = agent.messages.length;
+    agent.send({ type: 'results.batch', results: [{ seq: 1, job_id: `cf-${mon.id}`, monitor_id: mon.id, time: slot, attempts: 1, failure: { class: 'internal', message: 'during the flood' } }] });
+    await agent.next('results.ack', (m) => m.seqs.includes(1), 5000, from);
+    assert.ok(Date.now() - t0 < 6000, `the agent's batch was acknowledged ${Date.now() - t0} ms into the checks`);
+    const stored = (await s.api('GET', `/api/v1/monitors/${mon.id}`)).body;
+    assert.equal(stored.last_attempted, slot, 'the result is stored');
+    assert.equal((await s.api('GET', `/api/v1/agents/${agentId.agent_id}`)).body.online, true, 'the agent is still online');
     // A fresh connection from an address of the flood (at its cap) is refused; others are not.
     const extra = await openIdle(s.port, '127.0.3.1');
     await sleep(200);
@@ -100,6 +118,9 @@ test('a connection flood from several 127.x addresses is capped per address and 
     const again = await openHalfSent(s.port, '127.0.3.1');
     await sleep(100);
     assert.equal(again.closedAt, undefined, 'the address is below its cap again');
+    // The agent kept its session through the whole flood (heartbeats answered, no reconnect).
+    assert.equal(await Promise.race([agent.closed.then(() => 'closed'), sleep(50).then(() => 'open')]), 'open', 'the agent\'s session outlived the flood');
+    agent.close();
   } finally {
     for (const c of clients) c.destroy();
     await s.stop();
