@@ -78,6 +78,8 @@ export const ServerConfig = z
         schedule_part_assignments: int(1, 10_000).default(10_000),
         /** Changes to one agent's assignments within this window go out as one delta. */
         schedule_debounce_ms: int(0, 900).default(150),
+        /** An agent session whose socket holds more than this many MiB not yet written (the agent stopped reading) is closed with 4029. */
+        max_unsent_mb: int(1, 4096).default(64),
       })
       .strict()
       .prefault({}),

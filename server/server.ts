@@ -135,6 +135,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     authTimeoutMs: cfg.agents.auth_timeout_ms,
     maxConnections: cfg.agents.max_connections,
     retryAfterSeconds: cfg.agents.retry_after_s,
+    maxUnsentBytes: cfg.agents.max_unsent_mb * 1024 * 1024,
   });
   await assignments.start();
   tracker.start();

@@ -8,6 +8,7 @@ import { authenticateAgent } from './agent-auth.ts';
 import type { AgentHandlers } from './handlers/handler.ts';
 import type { AgentRegistry } from './registry.ts';
 import { AgentSession, type HubLog, type SessionHost } from './session.ts';
+import { MAX_OUTBOUND_BUFFERED_BYTES } from './session-limits.ts';
 
 export interface HubOptions {
   pool: pg.Pool;
@@ -20,6 +21,8 @@ export interface HubOptions {
   /** Sockets (authenticated or not) beyond which new ones get 503 + Retry-After. */
   maxConnections: number;
   retryAfterSeconds: number;
+  /** Bytes a session's socket may hold unsent before it is closed with 4029 'not reading' (default MAX_OUTBOUND_BUFFERED_BYTES). */
+  maxUnsentBytes?: number;
 }
 
 export interface Hub {
@@ -49,6 +52,7 @@ export function createHub(o: HubOptions): Hub {
     log: o.log,
     heartbeatMs: o.heartbeatMs,
     authTimeoutMs: o.authTimeoutMs,
+    maxUnsentBytes: o.maxUnsentBytes ?? MAX_OUTBOUND_BUFFERED_BYTES,
     handlers: o.handlers,
     authenticate: (token) => authenticateAgent(o.pool, token),
     welcomed(s, hello) {

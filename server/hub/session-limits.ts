@@ -2,7 +2,8 @@
  * Per-session limits of an agent socket (issue 13 finding 3: 1M heartbeats sent without reading
  * the replies took the server from 112 to 430 MB, the replies piling up in the socket's buffer).
  *
- * - Outbound: a session whose socket holds more than MAX_OUTBOUND_BUFFERED_BYTES not yet written
+ * - Outbound: a session whose socket holds more than MAX_OUTBOUND_BUFFERED_BYTES (the default of
+ *   agents.max_unsent_mb) not yet written
  *   (the agent is not reading) is closed with 4029 "not reading" instead of buffering more. It is
  *   well above a whole schedule.full (parts of up to MAX_MESSAGE_BYTES go out back to back: 25,000
  *   monitors with bulky configs are several parts), so only an agent that stopped reading meets it.

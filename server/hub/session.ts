@@ -17,6 +17,8 @@ export interface SessionHost {
   log: HubLog;
   heartbeatMs: number;
   authTimeoutMs: number;
+  /** Bytes the socket may hold unsent (the agent not reading) before the session is closed with 4029. */
+  maxUnsentBytes?: number;
   handlers: AgentHandlers;
   /** Verifies the token's signature and the agent; the session has checked it answers its challenge. */
   authenticate(token: string): Promise<AuthenticatedAgent>;
@@ -109,9 +111,10 @@ export class AgentSession implements ConnectedAgent, AgentContext {
 
   send(msg: ServerMessage): boolean {
     if (this.state !== 'ready' || this.ws.readyState !== WebSocket.OPEN) return false;
-    if (this.ws.bufferedAmount > MAX_OUTBOUND_BUFFERED_BYTES) {
-      this.host.log.warn({ agent_id: this.agent?.id, buffered: this.ws.bufferedAmount }, 'agent is not reading its socket; closing it');
-      this.close(CloseCode.serverBusy, `not reading: over ${MAX_OUTBOUND_BUFFERED_BYTES} bytes unsent`);
+    const limit = this.host.maxUnsentBytes ?? MAX_OUTBOUND_BUFFERED_BYTES;
+    if (this.ws.bufferedAmount > limit) {
+      this.host.log.warn({ agent_id: this.agent?.id, buffered: this.ws.bufferedAmount, limit }, 'agent is not reading its socket; closing it');
+      this.close(CloseCode.serverBusy, `not reading: over ${limit} bytes unsent`);
       return false;
     }
     this.ws.send(JSON.stringify(msg));

@@ -25,6 +25,9 @@ export interface RawAgent {
   send(msg: unknown): void;
   /** Bytes sent but not yet handed to the network (grows when the server stops reading). */
   bufferedAmount(): number;
+  /** Stops reading the socket (what the server sends piles up in the kernel, then in the server); resumeReading undoes it. */
+  pauseReading(): void;
+  resumeReading(): void;
   /** Resolves with the first message (at index >= `from`) that matches. */
   next<T extends ServerMessage['type']>(type: T, pred?: (m: Extract<ServerMessage, { type: T }>) => boolean, timeoutMs?: number, from?: number): Promise<Extract<ServerMessage, { type: T }>>;
   /** The assignments the agent would hold after applying everything received so far (full sets and deltas in order). */
@@ -78,6 +81,8 @@ export async function connectRaw(s: TestServer, id: RawIdentity, o: { protocol?:
     messages,
     send: (msg) => ws.send(typeof msg === 'string' ? msg : JSON.stringify(msg)),
     bufferedAmount: () => ws.bufferedAmount,
+    pauseReading: () => ws.pause(),
+    resumeReading: () => ws.resume(),
     next(type, pred, timeoutMs = 5000, from = 0) {
       return new Promise((resolve, reject) => {
         const check = () => {
