@@ -2,13 +2,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type pg from 'pg';
 import { WebSocketServer } from 'ws';
-import { CloseCode, MAX_MESSAGE_BYTES } from '../../shared/protocol/index.ts';
+import { CloseCode } from '../../shared/protocol/index.ts';
 import type { EventBus } from '../events.ts';
 import { authenticateAgent } from './agent-auth.ts';
 import type { AgentHandlers } from './handlers/handler.ts';
 import type { AgentRegistry } from './registry.ts';
 import { AgentSession, type HubLog, type SessionHost } from './session.ts';
-import { MAX_OUTBOUND_BUFFERED_BYTES } from './session-limits.ts';
+import { MAX_FRAME_BYTES, MAX_OUTBOUND_BUFFERED_BYTES } from './session-limits.ts';
 
 export interface HubOptions {
   pool: pg.Pool;
@@ -40,7 +40,7 @@ export interface Hub {
  * Presence (last_seen, version, hostname, health) is written here, throttled per agent.
  */
 export function createHub(o: HubOptions): Hub {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
   const sockets = new Set<AgentSession>();
   const lastHealthWrite = new Map<number, number>();
 

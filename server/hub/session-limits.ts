@@ -13,6 +13,12 @@
  *   reading while 16 are being stored), far below this.
  */
 export const MAX_OUTBOUND_BUFFERED_BYTES = 64 * 1024 * 1024;
+/**
+ * The largest WebSocket message the hub's socket layer buffers (ws maxPayload). Messages over the
+ * protocol's MAX_MESSAGE_BYTES but within this are closed by the session with 4008 and a reason;
+ * larger ones are refused by the socket layer itself (1009) before they are buffered.
+ */
+export const MAX_FRAME_BYTES = 8 * 1024 * 1024;
 export const MESSAGES_PER_SECOND = 100;
 export const MESSAGE_BURST = 1000;
 

@@ -1,5 +1,5 @@
 import WebSocket from 'ws';
-import { AGENT_SUBPROTOCOL, CloseCode, PROTOCOL_VERSION, parseAgentMessage, subprotocolVersion, type AgentHealth, type AgentMessage, type ServerMessage } from '../../shared/protocol/index.ts';
+import { AGENT_SUBPROTOCOL, CloseCode, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, parseAgentMessage, subprotocolVersion, type AgentHealth, type AgentMessage, type ServerMessage } from '../../shared/protocol/index.ts';
 import { AgentAuthError, answersChallenge, createChallengeNonce, type AuthenticatedAgent } from './agent-auth.ts';
 import type { AgentContext, AgentHandlers, HandledMessage } from './handlers/handler.ts';
 import type { ConnectedAgent } from './registry.ts';
@@ -83,6 +83,11 @@ export class AgentSession implements ConnectedAgent, AgentContext {
       ws.send(JSON.stringify({ type: 'challenge', nonce: this.nonce } satisfies ServerMessage));
     }
     ws.on('message', (data: Buffer, isBinary: boolean) => {
+      if (this.state === 'closed') return;
+      if (data.length > MAX_MESSAGE_BYTES) {
+        host.log.warn({ remote, agent_id: this.agent?.id, bytes: data.length }, 'agent message too large; closing it');
+        return this.close(CloseCode.tooLarge, `message of ${data.length} bytes is over the ${MAX_MESSAGE_BYTES}-byte limit`);
+      }
       try {
         this.onMessage(isBinary ? data : data.toString('utf8'));
       } catch (err) {

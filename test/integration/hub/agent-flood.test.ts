@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { CloseCode } from '../../../shared/protocol/index.ts';
+import { CloseCode, MAX_MESSAGE_BYTES } from '../../../shared/protocol/index.ts';
 import { MESSAGE_BURST } from '../../../server/hub/session-limits.ts';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
 import { connectRaw, enrollRaw } from './raw-agent.ts';
@@ -57,5 +57,83 @@ test('an enrolled agent flooding heartbeats is closed with 4029 after its burst;
     clearInterval(sampler);
     good.close();
     bad.close();
+  }
+});
+
+/** Issue 13 finding 3 (inbound size): a batch over MAX_MESSAGE_BYTES is refused with 4008 and a reason; maximum-size batches sent without waiting are bounded. */
+test('oversized result batches are closed with 4008; maximum-size batches sent without waiting for acks keep RSS bounded and another agent keeps storing', { timeout: 120_000 }, async () => {
+  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'flood3-cred', type: 'winrm_ntlm', username: 'u', password: 'p' })).body;
+  const goodId = await enrollRaw(s, 'flood3-good');
+  const gdev = (await s.api('POST', '/api/v1/devices', { agent_id: goodId.agent_id, ip: '10.78.1.1' })).body;
+  const gmon = (await s.api('POST', '/api/v1/monitors', { device_id: gdev.id, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 60 })).body;
+  const good = await connectRaw(s, goodId);
+  await good.next('schedule.full', (m) => !m.more);
+  const bigId = await enrollRaw(s, 'flood3-big');
+  const bdev = (await s.api('POST', '/api/v1/devices', { agent_id: bigId.agent_id, ip: '10.78.1.2' })).body;
+  const bmon = (await s.api('POST', '/api/v1/monitors', { device_id: bdev.id, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 60 })).body;
+
+  const base = Date.now() - 86_400_000;
+  let seq = 0;
+  const storeOne = async () => {
+    const k = ++seq;
+    const from = good.messages.length;
+    good.send({ type: 'results.batch', results: [{ seq: k, job_id: `g3-${k}`, monitor_id: gmon.id, time: new Date(base + k * 60_000).toISOString(), attempts: 1, failure: { class: 'internal', message: 'x' } }] });
+    await good.next('results.ack', (m) => m.seqs.includes(k), 15_000, from);
+  };
+  // 5,000 results (the schema's most) with failure messages sized so the batch is just under MAX_MESSAGE_BYTES.
+  const batch = (b: number, messageChars: number) =>
+    JSON.stringify({
+      type: 'results.batch',
+      results: Array.from({ length: 5000 }, (_, i) => {
+        const k = b * 5000 + i;
+        return { seq: k + 1, job_id: `b${k}`, monitor_id: bmon.id, time: new Date(base - k * 1000).toISOString(), attempts: 1, failure: { class: 'internal', message: 'y'.repeat(messageChars) } };
+      }),
+    });
+  const probe = Buffer.byteLength(batch(20, 0)); // later batches have longer seqs and job ids
+  const chars = Math.min(2000, Math.floor((MAX_MESSAGE_BYTES - probe - 20_000) / 5000));
+
+  // Over the limit (within the socket layer's frame bound): closed with 4008 and a reason, nothing stored.
+  const over = await connectRaw(s, bigId);
+  await over.next('schedule.full', (m) => !m.more);
+  const oversized = batch(0, chars + 20);
+  assert.ok(Buffer.byteLength(oversized) > MAX_MESSAGE_BYTES);
+  over.send(oversized);
+  const closed = await Promise.race([over.closed, sleep(10_000).then(() => ({ code: -1, reason: 'still open' }))]);
+  assert.equal(closed.code, CloseCode.tooLarge, `closed: ${JSON.stringify(closed)}`);
+  assert.match(closed.reason, new RegExp(`over the ${MAX_MESSAGE_BYTES}-byte limit`));
+  assert.equal(over.messages.filter((m) => m.type === 'results.ack').length, 0, 'nothing of it acknowledged');
+  await storeOne();
+
+  // Maximum-size valid batches, sent back to back without waiting for acks (the client only keeps its own socket buffer under 16 MB).
+  const BATCHES = 12;
+  const big = await connectRaw(s, bigId);
+  await big.next('schedule.full', (m) => !m.more);
+  const texts = Array.from({ length: BATCHES }, (_, b) => batch(b, chars));
+  for (const t of texts) assert.ok(Buffer.byteLength(t) <= MAX_MESSAGE_BYTES && Buffer.byteLength(t) > MAX_MESSAGE_BYTES - 100_000, `a batch of ${Buffer.byteLength(t)} bytes is maximum-size`);
+  global.gc?.();
+  const rss0 = process.memoryUsage().rss;
+  let peak = rss0;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  try {
+    const acked = () => big.messages.flatMap((m) => (m.type === 'results.ack' ? m.seqs : [])).length;
+    for (const t of texts) {
+      while (big.bufferedAmount() > 16 * 1024 * 1024) await sleep(20);
+      big.send(t);
+      await storeOne();
+    }
+    const deadline = Date.now() + 60_000;
+    while (acked() < BATCHES * 5000 && Date.now() < deadline) {
+      await storeOne();
+      await sleep(100);
+    }
+    assert.equal(acked(), BATCHES * 5000, 'every maximum-size batch acknowledged');
+    assert.equal(await Promise.race([big.closed.then((c) => `closed ${c.code}`), sleep(50).then(() => 'open')]), 'open', 'valid maximum-size batches do not close the session');
+    assert.equal((await s.api('GET', `/api/v1/monitors/${bmon.id}`)).body.last_attempted, new Date(base).toISOString());
+    assert.equal((await s.api('GET', `/api/v1/monitors/${gmon.id}`)).body.last_attempted, new Date(base + seq * 60_000).toISOString(), 'the other agent stored throughout');
+    assert.ok(peak - rss0 < 400 * 1024 * 1024, `RSS grew ${((peak - rss0) / 1e6).toFixed(0)} MB for ${BATCHES} batches of ${(MAX_MESSAGE_BYTES / 1e6).toFixed(1)} MB (client and server share this process)`);
+  } finally {
+    clearInterval(sampler);
+    good.close();
+    big.close();
   }
 });
