@@ -282,26 +282,63 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
      * aggregate when there is one (whole hours inside the range, the 5-minute one and raw rows for
      * the partial ones at the ends). Exact without grouping every monitor: a monitor in the top
      * `limit` has its peak in some aggregate bucket, and if more than `limit` monitors beat that value
-     * inside the bucket, they all have higher peaks; so it is among its bucket's top `limit` rows,
-     * ties kept (WITH TIES). Each bucket's top rows are one short scan of the (bucket, cpu_max DESC)
-     * index of migration 0005; the few hundred candidates are then grouped. A raw piece (minutes)
-     * holds several rows per monitor, so it is grouped per monitor first, then cut the same way.
+     * inside the bucket before it (higher peak, or the same and a lower id), they all come before it
+     * overall; so it is among its bucket's first `limit` rows by (cpu_max DESC, monitor_id). Each
+     * bucket's first rows are one short scan of the (bucket, cpu_max DESC, monitor_id) index of
+     * migration 0005; the few hundred candidates are then grouped. A raw piece (minutes) holds
+     * several rows per monitor, so it is grouped per monitor first, then cut the same way.
      */
     async topPeakCpu(from: Date, to: Date, limit: number, o2: { source?: 'auto' | 'raw' } = {}): Promise<{ source: HistorySource; rows: { monitor_id: number; peak_cpu_percent: number | null }[] }> {
       if (!(from < to)) throw new AppError('VALIDATION_ERROR', 'from: must be before to', { field: 'from' });
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new AppError('VALIDATION_ERROR', 'limit: must be an integer from 1 to 1000', { field: 'limit' });
       const { source, pieces } = o2.source === 'raw' ? { source: 'raw' as const, pieces: [{ view: null, from, to } as Piece] } : await plan(3600, from, to);
-      const params: unknown[] = [limit];
-      const parts = pieces.map((p) => {
-        params.push(p.from, p.to);
-        const [x, y] = [`$${params.length - 1}`, `$${params.length}`];
-        if (p.view === null) {
-          return `(SELECT monitor_id, max(cpu_percent) AS m FROM metrics WHERE time >= ${x} AND time < ${y} GROUP BY 1 ORDER BY 2 DESC NULLS LAST FETCH FIRST $1 ROWS WITH TIES)`;
+      // The aggregate views union their materialized rows (below the watermark) with rows computed
+      // in real time: an ORDER BY ... LIMIT on the view sorts the whole bucket. So each bucket's top
+      // rows are read from the materialization hypertable under the watermark (catalog of 2.x) and
+      // the real-time buckets from the view, grouped; if the catalog cannot be read, every bucket
+      // from the view, grouped.
+      const mats = new Map<string, { mat: string; wm: Date }>();
+      if (pieces.some((p) => p.view !== null)) {
+        try {
+          const m = await o.pool.query<{ view: string; mat: string; wm: Date }>(
+            `SELECT c.user_view_name AS view, format('%I.%I', h.schema_name, h.table_name) AS mat,
+                    _timescaledb_functions.to_timestamp(_timescaledb_functions.cagg_watermark(c.mat_hypertable_id)) AS wm
+               FROM _timescaledb_catalog.continuous_agg c JOIN _timescaledb_catalog.hypertable h ON h.id = c.mat_hypertable_id
+              WHERE c.user_view_schema = current_schema() AND c.user_view_name IN ('metrics_5m', 'metrics_1h')`,
+          );
+          for (const x of m.rows) mats.set(x.view, { mat: x.mat, wm: x.wm });
+        } catch {
+          mats.clear();
         }
-        const widthS = AGGREGATE_SOURCES.find((g) => g.view === p.view)!.widthS;
-        // Pieces of an aggregate are whole buckets of it (plan()): [x, y) in steps of its width.
-        return `SELECT t.monitor_id, t.m FROM generate_series(${x}::timestamptz, ${y}::timestamptz - make_interval(secs => ${widthS}), make_interval(secs => ${widthS})) AS b(bucket)
-                  CROSS JOIN LATERAL (SELECT v.monitor_id, v.cpu_max AS m FROM ${p.view} v WHERE v.bucket = b.bucket ORDER BY v.cpu_max DESC NULLS LAST FETCH FIRST $1 ROWS WITH TIES) t`;
+      }
+      const params: unknown[] = [limit];
+      const range = (a: Date, b: Date): [string, string] => {
+        params.push(a, b);
+        return [`$${params.length - 1}`, `$${params.length}`];
+      };
+      const parts = pieces.flatMap((p) => {
+        if (p.view === null) {
+          const [x, y] = range(p.from, p.to);
+          return [`(SELECT monitor_id, max(cpu_percent) AS m FROM metrics WHERE time >= ${x} AND time < ${y} GROUP BY 1 ORDER BY 2 DESC NULLS LAST, 1 FETCH FIRST $1 ROWS ONLY)`];
+        }
+        const mat = mats.get(p.view);
+        const split = mat ? new Date(Math.min(p.to.getTime(), Math.max(p.from.getTime(), mat.wm.getTime()))) : p.from;
+        const out: string[] = [];
+        if (mat && p.from < split) {
+          const widthS = AGGREGATE_SOURCES.find((g) => g.view === p.view)!.widthS;
+          const [x, y] = range(p.from, split);
+          // Pieces of an aggregate are whole buckets of it (plan()): [x, y) in steps of its width. The
+          // constant range lets the planner exclude the other chunks (the lateral bucket cannot).
+          // Within a bucket each monitor has one row, so its first N by (cpu_max DESC, monitor_id) hold
+          // every monitor of the overall first N whose peak is in that bucket.
+          out.push(`SELECT t.monitor_id, t.m FROM generate_series(${x}::timestamptz, ${y}::timestamptz - make_interval(secs => ${widthS}), make_interval(secs => ${widthS})) AS b(bucket)
+                      CROSS JOIN LATERAL (SELECT v.monitor_id, v.cpu_max AS m FROM ${mat.mat} v WHERE v.bucket = b.bucket AND v.bucket >= ${x} AND v.bucket < ${y} ORDER BY v.cpu_max DESC NULLS LAST, v.monitor_id FETCH FIRST $1 ROWS ONLY) t`);
+        }
+        if (split < p.to) {
+          const [x, y] = range(split, p.to);
+          out.push(`SELECT monitor_id, max(cpu_max) AS m FROM ${p.view} WHERE bucket >= ${x} AND bucket < ${y} GROUP BY 1`);
+        }
+        return out;
       });
       const r = await o.pool.query(`SELECT monitor_id, max(m) AS peak FROM (${parts.join(' UNION ALL ')}) x GROUP BY 1 ORDER BY peak DESC NULLS LAST, monitor_id LIMIT $1`, params);
       return { source, rows: r.rows.map((x) => ({ monitor_id: x.monitor_id, peak_cpu_percent: round2(x.peak) })) };
