@@ -10,7 +10,12 @@ import { openDiskSpool } from './spool/disk-spool.ts';
 import { describeResult } from './spool/spool.ts';
 
 test('results arriving at the rate of 10,000 monitors per minute share fsyncs: a few dozen a second, not one each', async () => {
-  const spool = openDiskSpool<SpooledResult>({ dir: mkdtempSync(join(tmpdir(), 'nmslite-agent-spool-')), capBytes: 16 << 20, describe: describeResult, flushMs: RESULT_SPOOL_FLUSH_MS });
+  const spool = openDiskSpool<SpooledResult>({
+    dir: mkdtempSync(join(tmpdir(), 'nmslite-agent-spool-')),
+    capBytes: 16 << 20,
+    describe: describeResult,
+    flushMs: RESULT_SPOOL_FLUSH_MS,
+  });
   const real = fs.fsyncSync;
   let fsyncs = 0;
   fs.fsyncSync = (fd) => {
@@ -23,7 +28,17 @@ test('results arriving at the rate of 10,000 monitors per minute share fsyncs: a
     const started = Date.now();
     // ~170 results/s for 1.2 s, one append per result as the poller makes them.
     for (let i = 0; i < 200; i++) {
-      appends.push(spool.append([{ job_id: `${i + 1}-0`, monitor_id: i + 1, time: new Date(started + i).toISOString(), attempts: 1, failure: { class: 'unreachable', message: 'x' } }]));
+      appends.push(
+        spool.append([
+          {
+            job_id: `${i + 1}-0`,
+            monitor_id: i + 1,
+            time: new Date(started + i).toISOString(),
+            attempts: 1,
+            failure: { class: 'unreachable', message: 'x' },
+          },
+        ]),
+      );
       await new Promise((r) => setTimeout(r, 6));
     }
     await Promise.all(appends);

@@ -11,7 +11,12 @@ import { describeResult } from './spool/spool.ts';
  * agent may be running): identity, the saved schedule, the offline state, the spool. Field names
  * follow AgentHealth where they mean the same.
  */
-export function collectAgentStatus(cfg: AgentConfig, id: AgentIdentity, extra: { version: string; hostname: string }, now = Date.now()) {
+export function collectAgentStatus(
+  cfg: AgentConfig,
+  id: AgentIdentity,
+  extra: { version: string; hostname: string },
+  now = Date.now(),
+) {
   const saved = readScheduleSummary(join(cfg.home, SCHEDULE_FILE));
   const schedule = saved && 'error' in saved ? null : saved;
   const state = readAgentState(join(cfg.home, STATE_FILE));
@@ -61,16 +66,40 @@ export function formatAgentStatus(st: AgentStatus, now = Date.now()): string {
   const lines: [string, string][] = [
     ['agent', `${st.agent_id} (${st.name}), version ${st.version} on ${st.hostname}`],
     ['server', `${st.server} (fingerprint ${st.server_fingerprint.slice(0, 16)}…)`],
-    ['schedule', st.schedule_error ? `saved schedule unreadable: ${st.schedule_error}` : st.schedule_revision === null ? 'none received yet' : `revision ${st.schedule_revision}, ${st.monitors_assigned} monitors assigned (saved ${st.schedule_saved_at})`],
-    ['offline since', st.offline_since === null ? '- (connected when last saved)' : `${st.offline_since} (${duration(Math.max(0, serverNow - Date.parse(st.offline_since)))})`],
+    [
+      'schedule',
+      st.schedule_error
+        ? `saved schedule unreadable: ${st.schedule_error}`
+        : st.schedule_revision === null
+          ? 'none received yet'
+          : `revision ${st.schedule_revision}, ${st.monitors_assigned} monitors assigned (saved ${st.schedule_saved_at})`,
+    ],
+    [
+      'offline since',
+      st.offline_since === null
+        ? '- (connected when last saved)'
+        : `${st.offline_since} (${duration(Math.max(0, serverNow - Date.parse(st.offline_since)))})`,
+    ],
     ['polls offline', String(st.polls_offline)],
-    ['polling', st.polling_paused ? `PAUSED: offline for longer than max_offline_hours (${st.max_offline_hours}); resumes when the server is reachable` : 'running'],
-    ['spool', `${st.spool_backlog} results waiting (${st.spool.bytes} bytes)${st.spool_oldest_age_ms === null ? '' : `, oldest ${duration(st.spool_oldest_age_ms)} old`}`],
+    [
+      'polling',
+      st.polling_paused
+        ? `PAUSED: offline for longer than max_offline_hours (${st.max_offline_hours}); resumes when the server is reachable`
+        : 'running',
+    ],
+    [
+      'spool',
+      `${st.spool_backlog} results waiting (${st.spool.bytes} bytes)${st.spool_oldest_age_ms === null ? '' : `, oldest ${duration(st.spool_oldest_age_ms)} old`}`,
+    ],
   ];
   const ev = st.spool.evicted;
   if (ev.records > 0) {
-    lines.push(['spool evicted', `${ev.records} results (oldest first: the spool was full)${ev.ranges_omitted ? `, ${ev.ranges_omitted} ranges not listed` : ''}`]);
-    for (const r of ev.ranges.slice(0, 20)) lines.push(['', `monitor ${r.monitor_id}: ${r.count} polls from ${r.from} to ${r.to}`]);
+    lines.push([
+      'spool evicted',
+      `${ev.records} results (oldest first: the spool was full)${ev.ranges_omitted ? `, ${ev.ranges_omitted} ranges not listed` : ''}`,
+    ]);
+    for (const r of ev.ranges.slice(0, 20))
+      lines.push(['', `monitor ${r.monitor_id}: ${r.count} polls from ${r.from} to ${r.to}`]);
     if (ev.ranges.length > 20) lines.push(['', `… ${ev.ranges.length - 20} more ranges (see --json)`]);
   }
   if (st.spool.evicted_error) lines.push(['spool evicted', `unknown: ${st.spool.evicted_error}`]);

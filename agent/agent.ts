@@ -52,7 +52,12 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
   const identity = loadIdentity(cfg.identity);
   mkdirSync(cfg.home, { recursive: true, mode: 0o700 });
   // At its cap the spool evicts the oldest results, counted per monitor and reported in health.
-  const spool = openDiskSpool<SpooledResult>({ dir: cfg.spool_dir, capBytes: cfg.spool_cap_mb * 1024 * 1024, describe: describeResult, flushMs: RESULT_SPOOL_FLUSH_MS });
+  const spool = openDiskSpool<SpooledResult>({
+    dir: cfg.spool_dir,
+    capBytes: cfg.spool_cap_mb * 1024 * 1024,
+    describe: describeResult,
+    flushMs: RESULT_SPOOL_FLUSH_MS,
+  });
   const credentials = createCredentialCache(sealingKey(identity));
   // Collectors (and the WinRM client under them) and discovery load with the first job that needs
   // them: an idle agent never pays for them in memory or start time.
@@ -66,14 +71,22 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
   const fatal = new Promise<string>((r) => (resolveFatal = r));
 
   let schedule: PollSchedule | undefined;
-  const offline = createOfflineState({ file: join(cfg.home, STATE_FILE), maxOfflineMs: cfg.max_offline_hours * 3_600_000, log, lastSlot: () => schedule?.lastSlot() ?? null });
+  const offline = createOfflineState({
+    file: join(cfg.home, STATE_FILE),
+    maxOfflineMs: cfg.max_offline_hours * 3_600_000,
+    log,
+    lastSlot: () => schedule?.lastSlot() ?? null,
+  });
   const initialOffsetMs = offline.load();
   const floor = offline.savedLastSlot();
 
   const results = createResultWriter<SpooledResult>({ spool, log, onSpooled: () => link.kick() });
 
   // Seed 003 §2: hosts are pinged (in batches) before they are polled; off for sites that drop ICMP.
-  const ping = cfg.ping_before_poll && defaultPingMethod() !== 'none' ? async (ips: string[]) => (await import('./discovery/sweep.ts')).pingHosts(ips, 1000) : undefined;
+  const ping =
+    cfg.ping_before_poll && defaultPingMethod() !== 'none'
+      ? async (ips: string[]) => (await import('./discovery/sweep.ts')).pingHosts(ips, 1000)
+      : undefined;
   const runner = createRunner({
     registry: { find: (type) => registry?.find(type) },
     maxConcurrent: cfg.max_concurrent,
@@ -94,7 +107,11 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
     log,
   });
   // Started after the latest slot the previous run fired: a restart never polls a slot twice.
-  const sched = (schedule = createPollSchedule({ now: () => offline.serverNow(), onDue: (p) => poller.onDue(p), ...(floor !== null ? { floor } : {}) }));
+  const sched = (schedule = createPollSchedule({
+    now: () => offline.serverNow(),
+    onDue: (p) => poller.onDue(p),
+    ...(floor !== null ? { floor } : {}),
+  }));
   const store = createAssignmentStore({
     file: join(cfg.home, SCHEDULE_FILE),
     log,
@@ -112,7 +129,17 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
   async function onDiscovery(job: DiscoveryJob): Promise<void> {
     if (discoveries.has(job.run_id)) return;
     if (discoveries.size >= MAX_DISCOVERIES) {
-      link.send({ type: 'discovery.result', run_id: job.run_id, scanned: 0, total: 0, devices: [], error: { class: 'internal', message: `this agent is already running ${discoveries.size} discoveries; try again when one has finished` } });
+      link.send({
+        type: 'discovery.result',
+        run_id: job.run_id,
+        scanned: 0,
+        total: 0,
+        devices: [],
+        error: {
+          class: 'internal',
+          message: `this agent is already running ${discoveries.size} discoveries; try again when one has finished`,
+        },
+      });
       return;
     }
     const ac = new AbortController();
@@ -134,10 +161,31 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
           if (!link.send({ type: 'discovery.progress', run_id: job.run_id, ...p })) ac.abort();
         },
       });
-      const devices = res.found.map((h) => ({ ip: h.ip, port: h.port, use_ssl: h.use_ssl, hostname: h.hostname, os: h.os, os_version: h.os_version, winrm_stack: h.winrm_stack }));
-      for (const part of discoveryResultParts(job.run_id, { scanned: res.scanned, total: res.total, cancelled: res.cancelled, devices })) link.send(part);
+      const devices = res.found.map((h) => ({
+        ip: h.ip,
+        port: h.port,
+        use_ssl: h.use_ssl,
+        hostname: h.hostname,
+        os: h.os,
+        os_version: h.os_version,
+        winrm_stack: h.winrm_stack,
+      }));
+      for (const part of discoveryResultParts(job.run_id, {
+        scanned: res.scanned,
+        total: res.total,
+        cancelled: res.cancelled,
+        devices,
+      }))
+        link.send(part);
     } catch (err) {
-      link.send({ type: 'discovery.result', run_id: job.run_id, scanned: 0, total: 0, devices: [], error: { class: 'internal', message: (err as Error).message.slice(0, 500) } });
+      link.send({
+        type: 'discovery.result',
+        run_id: job.run_id,
+        scanned: 0,
+        total: 0,
+        devices: [],
+        error: { class: 'internal', message: (err as Error).message.slice(0, 500) },
+      });
     } finally {
       discoveries.delete(job.run_id);
     }
@@ -164,7 +212,11 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
         jobs_queued: h.queued,
         job_lateness_ms: h.lateness_ms.max,
         // slots_missed: slots passed over because the agent fell more than an interval behind (a stall, a suspended VM).
-        errors: boundHealthErrors({ ...h.failures_by_class, spool_dropped: results.dropped(), slots_missed: sched.stats().missed }),
+        errors: boundHealthErrors({
+          ...h.failures_by_class,
+          spool_dropped: results.dropped(),
+          slots_missed: sched.stats().missed,
+        }),
         rss_bytes: process.memoryUsage().rss,
         schedule_revision: store.revision(),
         monitors_assigned: store.size(),

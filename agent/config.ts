@@ -25,19 +25,36 @@ export const AgentConfig = z
   .strict();
 export type AgentConfig = z.infer<typeof AgentConfig>;
 
-const KEYS: (keyof AgentConfig)[] = ['home', 'identity', 'spool_dir', 'spool_cap_mb', 'max_in_flight', 'max_concurrent', 'per_target_concurrent', 'log_level', 'ping_before_poll', 'max_offline_hours'];
+const KEYS: (keyof AgentConfig)[] = [
+  'home',
+  'identity',
+  'spool_dir',
+  'spool_cap_mb',
+  'max_in_flight',
+  'max_concurrent',
+  'per_target_concurrent',
+  'log_level',
+  'ping_before_poll',
+  'max_offline_hours',
+];
 
 /** True when the agent reads this environment variable (used to check deployment files). */
 export const isAgentEnv = (name: string): boolean =>
-  name === 'NMSLITE_AGENT_CONFIG' || name === 'HTTPS_PROXY' || name === 'NO_PROXY' || KEYS.some((k) => name === `NMSLITE_AGENT_${k.toUpperCase()}`);
+  name === 'NMSLITE_AGENT_CONFIG' ||
+  name === 'HTTPS_PROXY' ||
+  name === 'NO_PROXY' ||
+  KEYS.some((k) => name === `NMSLITE_AGENT_${k.toUpperCase()}`);
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-export function loadAgentConfig(flags: Record<string, string | boolean | undefined>, env: Record<string, string | undefined>): Readonly<AgentConfig> {
+export function loadAgentConfig(
+  flags: Record<string, string | boolean | undefined>,
+  env: Record<string, string | undefined>,
+): Readonly<AgentConfig> {
   const fileSettings: Record<string, unknown> = {};
-  const file = (flags['config'] as string | undefined) ?? env.NMSLITE_AGENT_CONFIG;
+  const file = (flags.config as string | undefined) ?? env.NMSLITE_AGENT_CONFIG;
   if (file) {
     try {
       Object.assign(fileSettings, JSON.parse(readFileSync(file, 'utf8')));
@@ -65,7 +82,8 @@ export function loadAgentConfig(flags: Record<string, string | boolean | undefin
     ping_before_poll: pick('ping_before_poll') ?? true,
     max_offline_hours: pick('max_offline_hours') ?? 72,
   };
-  for (const k of Object.keys(fileSettings)) if (!KEYS.includes(k as keyof AgentConfig)) throw new ConfigError(`unknown setting '${k}' in ${file}`);
+  for (const k of Object.keys(fileSettings))
+    if (!KEYS.includes(k as keyof AgentConfig)) throw new ConfigError(`unknown setting '${k}' in ${file}`);
   const r = AgentConfig.safeParse(raw);
   if (!r.success) {
     const i = r.error.issues[0]!;

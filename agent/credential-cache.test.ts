@@ -7,11 +7,27 @@ import { createCredentialCache } from './credential-cache.ts';
 import { generateAgentKeys, sealingKey, type AgentIdentity } from './identity.ts';
 
 const keys = generateAgentKeys();
-const identity = { agent_id: 1, name: 'c', server: 'wss://x', server_fingerprint: 'ab', enrolled_at: '', ...keys } as AgentIdentity;
+const identity = {
+  agent_id: 1,
+  name: 'c',
+  server: 'wss://x',
+  server_fingerprint: 'ab',
+  enrolled_at: '',
+  ...keys,
+} as AgentIdentity;
 
 async function seal(profileId: number, version: number, username: string): Promise<SealedCredential> {
-  const payload = { type: 'winrm_ntlm', username, password: 'pw', domain: null, tls_verify: 'insecure', tls_fingerprint: null };
-  const sealed = await new CompactEncrypt(Buffer.from(JSON.stringify(payload))).setProtectedHeader({ alg: 'ECDH-ES', enc: 'A256GCM' }).encrypt(createPublicKey(keys.seal_public_key));
+  const payload = {
+    type: 'winrm_ntlm',
+    username,
+    password: 'pw',
+    domain: null,
+    tls_verify: 'insecure',
+    tls_fingerprint: null,
+  };
+  const sealed = await new CompactEncrypt(Buffer.from(JSON.stringify(payload)))
+    .setProtectedHeader({ alg: 'ECDH-ES', enc: 'A256GCM' })
+    .encrypt(createPublicKey(keys.seal_public_key));
   return { profile_id: profileId, version, sealed };
 }
 
@@ -19,7 +35,10 @@ test('polls opening the same credential at once share one decryption', async () 
   const cache = createCredentialCache(sealingKey(identity));
   const s = await seal(1, 0, 'alice');
   const opened = await Promise.all(Array.from({ length: 50 }, () => cache.open(s)));
-  assert.ok(opened.every((c) => c === opened[0]), 'one opened value for all');
+  assert.ok(
+    opened.every((c) => c === opened[0]),
+    'one opened value for all',
+  );
   assert.equal(opened[0]!.username, 'alice');
   const changed = await cache.open(await seal(1, 1, 'bob'));
   assert.equal(changed.username, 'bob', 'a new version is opened again');
@@ -35,5 +54,9 @@ test('the cache keeps at most its limit of profiles, dropping the least recently
   const first = await cache.open(sealed[0]!);
   assert.equal(first.username, 'u1');
   await assert.rejects(cache.open({ profile_id: 9, version: 0, sealed: 'not-a-jwe' }));
-  assert.equal(cache.size(), 2, 'the broken one is not kept (it took the least recent one\'s place while it was being opened)');
+  assert.equal(
+    cache.size(),
+    2,
+    "the broken one is not kept (it took the least recent one's place while it was being opened)",
+  );
 });

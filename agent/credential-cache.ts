@@ -18,7 +18,14 @@ export function createCredentialCache(key: KeyObject, max = MAX_OPEN_CREDENTIALS
   const decrypt = async (sealed: SealedCredential): Promise<CollectCredential> => {
     const { plaintext } = await compactDecrypt(sealed.sealed, key);
     const p = CredentialPayload.parse(JSON.parse(Buffer.from(plaintext).toString('utf8')));
-    return { type: p.type, username: p.username, password: p.password, domain: p.domain, tls_verify: p.tls_verify, tls_fingerprint: p.tls_fingerprint };
+    return {
+      type: p.type,
+      username: p.username,
+      password: p.password,
+      domain: p.domain,
+      tls_verify: p.tls_verify,
+      tls_fingerprint: p.tls_fingerprint,
+    };
   };
 
   return {

@@ -27,7 +27,8 @@ export function httpsBase(server: string): URL {
   } catch {
     throw new EnrollError(`--server must be a URL like wss://nmslite.example.com:8443 (got '${server}')`);
   }
-  if (!['wss:', 'https:'].includes(u.protocol)) throw new EnrollError('--server must use wss:// or https:// (the agent never talks to the server unencrypted)');
+  if (!['wss:', 'https:'].includes(u.protocol))
+    throw new EnrollError('--server must use wss:// or https:// (the agent never talks to the server unencrypted)');
   return new URL(`https://${u.host}`);
 }
 
@@ -35,11 +36,18 @@ export function httpsBase(server: string): URL {
 export async function enroll(o: EnrollOptions): Promise<AgentIdentity> {
   const base = httpsBase(o.server);
   const pin = o.fingerprint ? normalizeFingerprint(o.fingerprint) : undefined;
-  if (pin !== undefined && !/^[0-9a-f]{64}$/.test(pin)) throw new EnrollError('--fingerprint must be a SHA-256 fingerprint (64 hex digits, colons allowed)');
+  if (pin !== undefined && !/^[0-9a-f]{64}$/.test(pin))
+    throw new EnrollError('--fingerprint must be a SHA-256 fingerprint (64 hex digits, colons allowed)');
   const keys = generateAgentKeys();
   const answer = await postJson(
     new URL('/api/v1/agents/enroll', base),
-    { token: o.token, sign_public_key: keys.sign_public_key, seal_public_key: keys.seal_public_key, hostname: hostname(), version: AGENT_VERSION },
+    {
+      token: o.token,
+      sign_public_key: keys.sign_public_key,
+      seal_public_key: keys.seal_public_key,
+      hostname: hostname(),
+      version: AGENT_VERSION,
+    },
     { env: o.env, ...(pin ? { pin } : {}) },
   );
   if (answer.status !== 200 && answer.status !== 201) {

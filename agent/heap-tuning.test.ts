@@ -25,7 +25,11 @@ console.log(maxYoung);
 `;
 
 function maxYoungMb(tuned: boolean): number {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', WORKLOAD, '--', ...(tuned ? ['--tuned'] : [])], { cwd: ROOT, encoding: 'utf8' });
+  const out = execFileSync(
+    process.execPath,
+    ['--import', 'tsx', '--input-type=module', '-e', WORKLOAD, '--', ...(tuned ? ['--tuned'] : [])],
+    { cwd: ROOT, encoding: 'utf8' },
+  );
   return Number(out.trim()) / 1048576;
 }
 

@@ -30,9 +30,20 @@ export interface AgentKeys {
 
 /** Ed25519 proves the agent's identity (JWT); X25519 receives credentials sealed to it (JWE). */
 export function generateAgentKeys(): AgentKeys {
-  const sign = generateKeyPairSync('ed25519', { publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
-  const seal = generateKeyPairSync('x25519', { publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
-  return { sign_private_key: sign.privateKey, sign_public_key: sign.publicKey, seal_private_key: seal.privateKey, seal_public_key: seal.publicKey };
+  const sign = generateKeyPairSync('ed25519', {
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  const seal = generateKeyPairSync('x25519', {
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  return {
+    sign_private_key: sign.privateKey,
+    sign_public_key: sign.publicKey,
+    seal_private_key: seal.privateKey,
+    seal_public_key: seal.publicKey,
+  };
 }
 
 export class IdentityError extends Error {
@@ -44,7 +55,9 @@ export function loadIdentity(path: string): AgentIdentity {
   try {
     raw = readFileSync(path, 'utf8');
   } catch {
-    throw new IdentityError(`no agent identity at ${path}: run 'nmslite-agent enroll --server wss://HOST:8443 --token TOKEN' first`);
+    throw new IdentityError(
+      `no agent identity at ${path}: run 'nmslite-agent enroll --server wss://HOST:8443 --token TOKEN' first`,
+    );
   }
   let json: unknown;
   try {
@@ -53,13 +66,16 @@ export function loadIdentity(path: string): AgentIdentity {
     throw new IdentityError(`the agent identity at ${path} is not valid JSON`);
   }
   const r = AgentIdentity.safeParse(json);
-  if (!r.success) throw new IdentityError(`the agent identity at ${path} is invalid (${r.error.issues[0]?.path.join('.')}); enroll again`);
+  if (!r.success)
+    throw new IdentityError(
+      `the agent identity at ${path} is invalid (${r.error.issues[0]?.path.join('.')}); enroll again`,
+    );
   return r.data;
 }
 
 export function saveIdentity(path: string, id: AgentIdentity): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  writeFileAtomicSync(path, JSON.stringify(id, null, 2) + '\n');
+  writeFileAtomicSync(path, `${JSON.stringify(id, null, 2)}\n`);
 }
 
 export const signingKey = (id: AgentIdentity): KeyObject => createPrivateKey(id.sign_private_key);

@@ -32,7 +32,7 @@ status prints a summary; --json (or a non-terminal stdout) prints it as JSON.
 
 HTTPS_PROXY / NO_PROXY are honoured for the connection to the server (HTTP CONNECT).`;
 
-const print = (o: unknown): void => void process.stdout.write(JSON.stringify(o, null, 2) + '\n');
+const print = (o: unknown): void => void process.stdout.write(`${JSON.stringify(o, null, 2)}\n`);
 const fail = (message: string, code = 1): never => {
   process.stderr.write(`nmslite-agent: ${message}\n`);
   process.exit(code);
@@ -77,7 +77,7 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
   });
   if (values.version) return void process.stdout.write(`${AGENT_VERSION}\n`);
   const cmd = positionals[0];
-  if (values.help || !cmd) return void process.stdout.write(HELP + '\n');
+  if (values.help || !cmd) return void process.stdout.write(`${HELP}\n`);
   const { loadAgentConfig } = await import('./config.ts');
   const cfg = loadAgentConfig(values as Record<string, string | boolean | undefined>, env);
 
@@ -86,15 +86,18 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
     const raw = values[name];
     if (raw === undefined) return undefined;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1 || n > max) fail(`--${name} must be a whole number from 1 to ${max} (got '${raw}')`, 2);
+    if (!Number.isInteger(n) || n < 1 || n > max)
+      fail(`--${name} must be a whole number from 1 to ${max} (got '${raw}')`, 2);
     return n;
   };
-  if (values.auth !== undefined && values.auth !== 'ntlm' && values.auth !== 'basic') fail(`--auth must be ntlm or basic (got '${values.auth}')`, 2);
+  if (values.auth !== undefined && values.auth !== 'ntlm' && values.auth !== 'basic')
+    fail(`--auth must be ntlm or basic (got '${values.auth}')`, 2);
 
   const credentialFromFlags = () => {
     if (!values.user) return null;
     const password = values['password-env'] ? env[values['password-env']] : env.NMSLITE_PASSWORD;
-    if (password === undefined) fail(`no password: set the environment variable named by --password-env (or NMSLITE_PASSWORD)`, 2);
+    if (password === undefined)
+      fail(`no password: set the environment variable named by --password-env (or NMSLITE_PASSWORD)`, 2);
     return {
       type: values.auth === 'basic' ? ('winrm_basic' as const) : ('winrm_ntlm' as const),
       username: values.user,
@@ -108,15 +111,34 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
     case 'enroll': {
       // --token-env keeps the one-time token out of the process list and shell history.
       const token = values['token-env'] ? env[values['token-env']] : (values.token ?? env.NMSLITE_ENROLLMENT_TOKEN);
-      if (values['token-env'] && !token) fail(`no enrollment token: the environment variable ${values['token-env']} is not set`, 2);
-      if (!values.server || !token) fail('enroll needs --server wss://HOST:8443 and --token TOKEN (or --token-env VAR)', 2);
+      if (values['token-env'] && !token)
+        fail(`no enrollment token: the environment variable ${values['token-env']} is not set`, 2);
+      if (!values.server || !token)
+        fail('enroll needs --server wss://HOST:8443 and --token TOKEN (or --token-env VAR)', 2);
       const { enroll } = await import('./enroll.ts');
-      const id = await enroll({ server: values.server!, token: token!, identityPath: cfg.identity, env, ...(values.fingerprint ? { fingerprint: values.fingerprint } : {}) });
-      print({ enrolled: true, agent_id: id.agent_id, name: id.name, server: id.server, server_fingerprint: id.server_fingerprint, identity: cfg.identity });
+      const id = await enroll({
+        server: values.server!,
+        token: token!,
+        identityPath: cfg.identity,
+        env,
+        ...(values.fingerprint ? { fingerprint: values.fingerprint } : {}),
+      });
+      print({
+        enrolled: true,
+        agent_id: id.agent_id,
+        name: id.name,
+        server: id.server,
+        server_fingerprint: id.server_fingerprint,
+        identity: cfg.identity,
+      });
       return;
     }
     case 'run': {
-      const [{ createAgentLog }, { startAgent }, { boundHeapGrowth }] = await Promise.all([import('./log.ts'), import('./agent.ts'), import('./heap-tuning.ts')]);
+      const [{ createAgentLog }, { startAgent }, { boundHeapGrowth }] = await Promise.all([
+        import('./log.ts'),
+        import('./agent.ts'),
+        import('./heap-tuning.ts'),
+      ]);
       boundHeapGrowth();
       const log = createAgentLog(cfg.log_level);
       const agent = startAgent(cfg, log, env);
@@ -133,18 +155,24 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
       return;
     }
     case 'status': {
-      const [{ loadIdentity }, { collectAgentStatus, formatAgentStatus }] = await Promise.all([import('./identity.ts'), import('./agent-status.ts')]);
+      const [{ loadIdentity }, { collectAgentStatus, formatAgentStatus }] = await Promise.all([
+        import('./identity.ts'),
+        import('./agent-status.ts'),
+      ]);
       const id = loadIdentity(cfg.identity);
       // Read-only: the agent may be running and writing these files right now.
       const st = collectAgentStatus(cfg, id, { version: AGENT_VERSION, hostname: hostname() });
       if (values.json || !process.stdout.isTTY) return print(st);
-      process.stdout.write(formatAgentStatus(st) + '\n');
+      process.stdout.write(`${formatAgentStatus(st)}\n`);
       return;
     }
     case 'collect': {
       const host = positionals[1];
       if (!host) fail('collect needs a HOST', 2);
-      const [{ createRegistry, pluginsDirOf }, { collectOnce }] = await Promise.all([import('./collectors/registry.ts'), import('./collectors/collect-once.ts')]);
+      const [{ createRegistry, pluginsDirOf }, { collectOnce }] = await Promise.all([
+        import('./collectors/registry.ts'),
+        import('./collectors/collect-once.ts'),
+      ]);
       const registry = createRegistry({ pluginsDir: pluginsDirOf(cfg.home) });
       const useSsl = Boolean(values.https);
       const res = await collectOnce({

@@ -31,9 +31,20 @@ const EARLY_TOLERANCE_MS = 1000;
 const HOSTS_PER_SIM = numArg('hosts-per-simulator', 5000);
 const tmp = mkdtempSync('/tmp/nmslite-bench-10k-');
 const recordOf = (i: number) => join(tmp, `starts-${i}.json`);
-const fleet = await startFleet({ hosts: HOSTS, intervalS: INTERVAL_S, simScript: 'bench/winsim-timed.mts', simArgs: (i) => ['--record', recordOf(i)], simProcesses: Math.ceil(HOSTS / HOSTS_PER_SIM) });
+const fleet = await startFleet({
+  hosts: HOSTS,
+  intervalS: INTERVAL_S,
+  simScript: 'bench/winsim-timed.mts',
+  simArgs: (i) => ['--record', recordOf(i)],
+  simProcesses: Math.ceil(HOSTS / HOSTS_PER_SIM),
+});
 const { s, db } = fleet;
-const hostOf = new Map<number, string>((await db.query('SELECT m.id, d.ip FROM monitors m JOIN devices d ON d.id = m.device_id')).rows.map((r) => [Number(r.id), r.ip as string]));
+const hostOf = new Map<number, string>(
+  (await db.query('SELECT m.id, d.ip FROM monitors m JOIN devices d ON d.id = m.device_id')).rows.map((r) => [
+    Number(r.id),
+    r.ip as string,
+  ]),
+);
 const allIds = [...hostOf.keys()].sort((a, b) => a - b);
 
 /** This process's embedded PostgreSQL: the `postgres` child of this process. */
@@ -54,7 +65,10 @@ function findPostmaster(): number | undefined {
 const postmaster = findPostmaster();
 
 /** Every simulator's poll starts; the event-loop lag of the worst one. */
-async function dumpStarts(): Promise<{ lag_ms: { p50: number; p99: number; max: number }[]; starts: Record<string, number[]> }> {
+async function dumpStarts(): Promise<{
+  lag_ms: { p50: number; p99: number; max: number }[];
+  starts: Record<string, number[]>;
+}> {
   const out = { lag_ms: [] as { p50: number; p99: number; max: number }[], starts: {} as Record<string, number[]> };
   for (const [i, sim] of fleet.sims.entries()) {
     rmSync(recordOf(i), { force: true });
@@ -74,12 +88,21 @@ let maxRss = 0;
 const rssTimer = setInterval(() => (maxRss = Math.max(maxRss, procRssMb(apid))), 1000);
 
 async function phase(name: string, ids: number[]) {
-  await waitFor('agent online', async () => (await s.api('GET', `/api/v1/agents/${fleet.agentId}`)).body.online, 120_000);
+  await waitFor(
+    'agent online',
+    async () => (await s.api('GET', `/api/v1/agents/${fleet.agentId}`)).body.online,
+    120_000,
+  );
   const t0 = Date.now();
   const A0 = t0 + WARMUP_S * 1000;
   await sleep(A0 - Date.now());
   maxRss = 0;
-  const cpu0 = { agent: procCpuS(apid, true) ?? 0, sim: simCpuS(), self: process.cpuUsage(), pg: postmaster ? postgresCpuS(postmaster) : 0 };
+  const cpu0 = {
+    agent: procCpuS(apid, true) ?? 0,
+    sim: simCpuS(),
+    self: process.cpuUsage(),
+    pg: postmaster ? postgresCpuS(postmaster) : 0,
+  };
   let healthMax = 0;
   let healthSamples = 0;
   let healthOver1s = 0;
@@ -123,7 +146,11 @@ async function phase(name: string, ids: number[]) {
   late.sort((a, b) => a - b);
   const q = (p: number) => late[Math.min(late.length - 1, Math.floor(p * late.length))] ?? NaN;
   const total = late.length + notStarted;
-  const scheduled = slotsIn(ids.map((id) => ({ id, interval_ms: INTERVAL_MS })), A0, A1);
+  const scheduled = slotsIn(
+    ids.map((id) => ({ id, interval_ms: INTERVAL_MS })),
+    A0,
+    A1,
+  );
   const stored = await storedIn(db, A0, A1);
   const onTime = late.filter((l) => l <= 1000).length / Math.max(1, total);
   return {
@@ -134,7 +161,13 @@ async function phase(name: string, ids: number[]) {
     polls_seen_on_the_wire: late.length,
     polls_not_started: notStarted,
     started_within_1s: Number(onTime.toFixed(5)),
-    start_lateness_ms: { p50: q(0.5), p99: q(0.99), p999: q(0.999), max: late[late.length - 1] ?? NaN, earliest_vs_slot: earliest },
+    start_lateness_ms: {
+      p50: q(0.5),
+      p99: q(0.99),
+      p999: q(0.999),
+      max: late[late.length - 1] ?? NaN,
+      earliest_vs_slot: earliest,
+    },
     rows_stored_vs_scheduled: Number((stored / Math.max(1, scheduled)).toFixed(4)),
     agent_health_job_lateness_ms: { max: healthMax, samples: healthSamples, samples_over_1s: healthOver1s },
     agent_rss_peak_mb: rssPeak,
@@ -156,17 +189,21 @@ try {
   console.log(JSON.stringify(full));
   const busiest = Object.entries(full.cpu_share_of_one_core).sort((a, b) => (b[1] ?? 0) - (a[1] ?? 0))[0]!;
   const totalCpu = Object.values(full.cpu_share_of_one_core).reduce((a: number, b) => a + (b ?? 0), 0);
-  console.log(JSON.stringify({
-    hosts: HOSTS,
-    baseline_hosts: BASELINE_HOSTS,
-    started_within_1s: full.started_within_1s,
-    baseline_started_within_1s: base.started_within_1s,
-    p99_lateness_ratio_to_baseline: Number((full.start_lateness_ms.p99 / Math.max(1, base.start_lateness_ms.p99)).toFixed(2)),
-    agent_rss_peak_mb: full.agent_rss_peak_mb,
-    target_on_time: full.started_within_1s >= 0.999 ? 'met' : 'NOT met',
-    target_rss: full.agent_rss_peak_mb < 300 ? 'met' : 'NOT met',
-    busiest_process: `${busiest[0]} (${busiest[1]} of one core; all processes together ${totalCpu.toFixed(2)} of the machine's 2)`,
-  }));
+  console.log(
+    JSON.stringify({
+      hosts: HOSTS,
+      baseline_hosts: BASELINE_HOSTS,
+      started_within_1s: full.started_within_1s,
+      baseline_started_within_1s: base.started_within_1s,
+      p99_lateness_ratio_to_baseline: Number(
+        (full.start_lateness_ms.p99 / Math.max(1, base.start_lateness_ms.p99)).toFixed(2),
+      ),
+      agent_rss_peak_mb: full.agent_rss_peak_mb,
+      target_on_time: full.started_within_1s >= 0.999 ? 'met' : 'NOT met',
+      target_rss: full.agent_rss_peak_mb < 300 ? 'met' : 'NOT met',
+      busiest_process: `${busiest[0]} (${busiest[1]} of one core; all processes together ${totalCpu.toFixed(2)} of the machine's 2)`,
+    }),
+  );
 } finally {
   clearInterval(rssTimer);
   agent.child.kill('SIGTERM');

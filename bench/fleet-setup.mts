@@ -20,7 +20,8 @@ export function numArg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
   if (i < 0) return def;
   const v = Number(process.argv[i + 1]);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} must be a positive number, got '${process.argv[i + 1]}'`);
+  if (!Number.isFinite(v) || v <= 0)
+    throw new Error(`--${name} must be a positive number, got '${process.argv[i + 1]}'`);
   return v;
 }
 
@@ -42,10 +43,29 @@ function nthAddress(n: number): string {
   return `127.${(v >> 16) & 255}.${(v >> 8) & 255}.${v & 255}`;
 }
 
-async function startSim(script: string, hosts: number, firstHost: number, extra: string[]): Promise<{ child: ChildProcess; hosts: { address: string; port: number }[] }> {
+async function startSim(
+  script: string,
+  hosts: number,
+  firstHost: number,
+  extra: string[],
+): Promise<{ child: ChildProcess; hosts: { address: string; port: number }[] }> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', script, '--hosts', String(hosts), '--bind', nthAddress(firstHost), '--distinct-addresses', '--auth', 'ntlm', '--password', 'Fleet-Pass-1', ...extra],
+    [
+      '--import',
+      'tsx',
+      script,
+      '--hosts',
+      String(hosts),
+      '--bind',
+      nthAddress(firstHost),
+      '--distinct-addresses',
+      '--auth',
+      'ntlm',
+      '--password',
+      'Fleet-Pass-1',
+      ...extra,
+    ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const list: { address: string; port: number }[] = [];
@@ -69,11 +89,20 @@ async function startSim(script: string, hosts: number, firstHost: number, extra:
  * `simProcesses` splits the hosts over that many simulator processes: each listening host and
  * each kept-alive connection to it is a file descriptor, and one process may hold only `ulimit -n`.
  */
-export async function startFleet(o: { hosts: number; intervalS: number; server?: Parameters<typeof startTestServer>[0]; simScript?: string; simArgs?: (index: number) => string[]; simProcesses?: number }): Promise<Fleet> {
+export async function startFleet(o: {
+  hosts: number;
+  intervalS: number;
+  server?: Parameters<typeof startTestServer>[0];
+  simScript?: string;
+  simArgs?: (index: number) => string[];
+  simProcesses?: number;
+}): Promise<Fleet> {
   const parts = Math.max(1, Math.min(o.hosts, o.simProcesses ?? 1));
   const per = Math.ceil(o.hosts / parts);
   const started = await Promise.all(
-    Array.from({ length: parts }, (_, i) => startSim(o.simScript ?? 'test/winsim/cli.ts', Math.min(per, o.hosts - i * per), i * per, o.simArgs?.(i) ?? [])),
+    Array.from({ length: parts }, (_, i) =>
+      startSim(o.simScript ?? 'test/winsim/cli.ts', Math.min(per, o.hosts - i * per), i * per, o.simArgs?.(i) ?? []),
+    ),
   );
   const sims = started.map((x) => x.child);
   const hosts = started.flatMap((x) => x.hosts);
@@ -83,9 +112,24 @@ export async function startFleet(o: { hosts: number; intervalS: number; server?:
   const created = await s.api('POST', '/api/v1/agents', { name: 'bench' });
   const agentId = created.body.agent.id as number;
   const home = agentHome();
-  const enrolled = await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token', created.body.enrollment_token, '--home', home]);
+  const enrolled = await runAgentCommand([
+    'enroll',
+    '--server',
+    `wss://127.0.0.1:${s.port}`,
+    '--token',
+    created.body.enrollment_token,
+    '--home',
+    home,
+  ]);
   if (enrolled.code !== 0) throw new Error(`agent enroll failed: ${enrolled.stderr}`);
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'bench', type: 'winrm_ntlm', username: 'Administrator', password: 'Fleet-Pass-1' })).body;
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'bench',
+      type: 'winrm_ntlm',
+      username: 'Administrator',
+      password: 'Fleet-Pass-1',
+    })
+  ).body;
   if (!cred?.id) throw new Error(`credential profile not created: ${JSON.stringify(cred)}`);
   await db.query(
     `INSERT INTO devices (agent_id, ip, port, status) SELECT $1, ip, port, 'active' FROM unnest($2::text[], $3::int[]) AS h(ip, port)`,
@@ -97,9 +141,17 @@ export async function startFleet(o: { hosts: number; intervalS: number; server?:
     [agentId, cred.id, o.intervalS],
   );
   await s.restart();
-  const monitors = (await db.query('SELECT id, polling_interval FROM monitors ORDER BY id')).rows.map((r) => ({ id: Number(r.id), interval_ms: Number(r.polling_interval) * 1000 }));
+  const monitors = (await db.query('SELECT id, polling_interval FROM monitors ORDER BY id')).rows.map((r) => ({
+    id: Number(r.id),
+    interval_ms: Number(r.polling_interval) * 1000,
+  }));
   return {
-    s, db, sims, home, agentId, monitors,
+    s,
+    db,
+    sims,
+    home,
+    agentId,
+    monitors,
     async stop() {
       await db.end().catch(() => {});
       await s.stop().catch(() => {});
@@ -117,5 +169,12 @@ export function slotsIn(monitors: { id: number; interval_ms: number }[], from: n
 
 /** Rows stored with their time in [from, to). */
 export async function storedIn(db: pg.Client, from: number, to: number): Promise<number> {
-  return Number((await db.query('SELECT count(*)::int AS n FROM metrics WHERE time >= $1 AND time < $2', [new Date(from), new Date(to)])).rows[0].n);
+  return Number(
+    (
+      await db.query('SELECT count(*)::int AS n FROM metrics WHERE time >= $1 AND time < $2', [
+        new Date(from),
+        new Date(to),
+      ])
+    ).rows[0].n,
+  );
 }

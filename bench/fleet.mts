@@ -13,12 +13,30 @@ import pg from 'pg';
 import { startTestServer } from '../test/helpers/server.ts';
 import { agentHome, runAgentCommand, startAgentProcess, waitFor } from '../test/helpers/agent-process.ts';
 
-const arg = (n: string, d: number) => (process.argv.includes(`--${n}`) ? Number(process.argv[process.argv.indexOf(`--${n}`) + 1]) : d);
+const arg = (n: string, d: number) =>
+  process.argv.includes(`--${n}`) ? Number(process.argv[process.argv.indexOf(`--${n}`) + 1]) : d;
 const HOSTS = arg('hosts', 2000);
 const SECONDS = arg('seconds', 150);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-const sim = spawn(process.execPath, ['--import', 'tsx', 'test/winsim/cli.ts', '--hosts', String(HOSTS), '--bind', '127.70.0.1', '--distinct-addresses', '--auth', 'ntlm', '--password', 'Fleet-Pass-1'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+const sim = spawn(
+  process.execPath,
+  [
+    '--import',
+    'tsx',
+    'test/winsim/cli.ts',
+    '--hosts',
+    String(HOSTS),
+    '--bind',
+    '127.70.0.1',
+    '--distinct-addresses',
+    '--auth',
+    'ntlm',
+    '--password',
+    'Fleet-Pass-1',
+  ],
+  { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+);
 const hosts: { address: string; port: number }[] = [];
 for await (const line of createInterface({ input: sim.stdout! })) {
   hosts.push(JSON.parse(line));
@@ -30,11 +48,34 @@ await db.connect();
 try {
   const created = await s.api('POST', '/api/v1/agents', { name: 'fleet' });
   const home = agentHome();
-  await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token', created.body.enrollment_token, '--home', home]);
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'fleet', type: 'winrm_ntlm', username: 'Administrator', password: 'Fleet-Pass-1' })).body;
+  await runAgentCommand([
+    'enroll',
+    '--server',
+    `wss://127.0.0.1:${s.port}`,
+    '--token',
+    created.body.enrollment_token,
+    '--home',
+    home,
+  ]);
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'fleet',
+      type: 'winrm_ntlm',
+      username: 'Administrator',
+      password: 'Fleet-Pass-1',
+    })
+  ).body;
   for (const h of hosts) {
-    const dev = (await s.api('POST', '/api/v1/devices', { agent_id: created.body.agent.id, ip: h.address, port: h.port })).body;
-    await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 60, enabled: false });
+    const dev = (
+      await s.api('POST', '/api/v1/devices', { agent_id: created.body.agent.id, ip: h.address, port: h.port })
+    ).body;
+    await s.api('POST', '/api/v1/monitors', {
+      device_id: dev.id,
+      credential_profile_id: cred.id,
+      plugin_id: 1,
+      polling_interval: 60,
+      enabled: false,
+    });
   }
   // Baseline: server CPU with every monitor scheduled but no agent connected (offline marking only).
   await db.query('UPDATE monitors SET enabled = true');
@@ -45,7 +86,11 @@ try {
   const idleCpu = (c.user + c.system) / 1000 / 20_000;
 
   const agent = startAgentProcess(home, ['--log-level', 'warn', '--max-concurrent', '1000']);
-  await waitFor('agent online', async () => (await s.api('GET', `/api/v1/agents/${created.body.agent.id}`)).body.online, 30_000);
+  await waitFor(
+    'agent online',
+    async () => (await s.api('GET', `/api/v1/agents/${created.body.agent.id}`)).body.online,
+    30_000,
+  );
   await db.query('TRUNCATE metrics');
   c0 = process.cpuUsage();
   const t0 = Date.now();
@@ -60,20 +105,29 @@ try {
   c = process.cpuUsage(c0);
   const wall = Date.now() - t0;
   const stored = Number((await db.query('SELECT count(*) AS n FROM metrics')).rows[0].n);
-  const failed = Object.fromEntries((await db.query('SELECT last_error_class AS c, count(*)::int AS n FROM monitors WHERE last_error_at > $1 GROUP BY 1', [new Date(t0)])).rows.map((r) => [r.c, r.n]));
+  const failed = Object.fromEntries(
+    (
+      await db.query(
+        'SELECT last_error_class AS c, count(*)::int AS n FROM monitors WHERE last_error_at > $1 GROUP BY 1',
+        [new Date(t0)],
+      )
+    ).rows.map((r) => [r.c, r.n]),
+  );
   const expected = Math.round((HOSTS * wall) / 60_000);
-  console.log(JSON.stringify({
-    hosts: HOSTS,
-    seconds: Math.round(wall / 1000),
-    polls_stored: stored,
-    polls_scheduled: expected,
-    stored_vs_schedule: Number((stored / expected).toFixed(3)),
-    monitors_with_errors_during_run_by_class: failed,
-    agent_max_start_lateness_ms_after_first_minute: maxLate,
-    agent_rss_mb: Math.round(maxRss / 1048576),
-    server_cpu_share_of_one_core: Number(((c.user + c.system) / 1000 / wall).toFixed(3)),
-    server_cpu_idle_baseline: Number(idleCpu.toFixed(3)),
-  }));
+  console.log(
+    JSON.stringify({
+      hosts: HOSTS,
+      seconds: Math.round(wall / 1000),
+      polls_stored: stored,
+      polls_scheduled: expected,
+      stored_vs_schedule: Number((stored / expected).toFixed(3)),
+      monitors_with_errors_during_run_by_class: failed,
+      agent_max_start_lateness_ms_after_first_minute: maxLate,
+      agent_rss_mb: Math.round(maxRss / 1048576),
+      server_cpu_share_of_one_core: Number(((c.user + c.system) / 1000 / wall).toFixed(3)),
+      server_cpu_idle_baseline: Number(idleCpu.toFixed(3)),
+    }),
+  );
   agent.child.kill('SIGTERM');
 } finally {
   await db.end();

@@ -16,11 +16,27 @@ import { copyInto, encodeCopyRows } from '../server/metrics/copy-rows.ts';
 import { startTestServer } from '../test/helpers/server.ts';
 import { agentHome, runAgentCommand } from '../test/helpers/agent-process.ts';
 
-const arg = (n: string, d: number) => (process.argv.includes(`--${n}`) ? Number(process.argv[process.argv.indexOf(`--${n}`) + 1]) : d);
+const arg = (n: string, d: number) =>
+  process.argv.includes(`--${n}`) ? Number(process.argv[process.argv.indexOf(`--${n}`) + 1]) : d;
 const ROWS = arg('rows', 200_000);
 if (process.argv.includes('--agent-heap')) boundHeapGrowth();
 const MONITORS = 200;
-const sample = { cpu_percent: 12.5, memory_total: 8589934592, memory_used: 4294967296, disk_total: 107374182400, disk_used: 53687091200, net_sent_ps: 1000, net_recv_ps: 2000, net_utilization: 0.1, packets_sent: 10, packets_recv: 20, net_errors: 0, net_dropped: 0, process_count: 99, collection_ms: 5 };
+const sample = {
+  cpu_percent: 12.5,
+  memory_total: 8589934592,
+  memory_used: 4294967296,
+  disk_total: 107374182400,
+  disk_used: 53687091200,
+  net_sent_ps: 1000,
+  net_recv_ps: 2000,
+  net_utilization: 0.1,
+  packets_sent: 10,
+  packets_recv: 20,
+  net_errors: 0,
+  net_dropped: 0,
+  process_count: 99,
+  collection_ms: 5,
+};
 
 const s = await startTestServer({ metrics: { writer_batch: 5000, writer_flush_ms: 20, latest_cache_ms: 0 } });
 const db = new pg.Client({ connectionString: s.dbUrl });
@@ -28,12 +44,33 @@ await db.connect();
 try {
   const home = agentHome();
   const created = await s.api('POST', '/api/v1/agents', { name: 'bench-site' });
-  await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token', created.body.enrollment_token, '--home', home]);
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'b', type: 'winrm_basic', username: 'u', password: 'p' })).body;
+  await runAgentCommand([
+    'enroll',
+    '--server',
+    `wss://127.0.0.1:${s.port}`,
+    '--token',
+    created.body.enrollment_token,
+    '--home',
+    home,
+  ]);
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', { name: 'b', type: 'winrm_basic', username: 'u', password: 'p' })
+  ).body;
   const monitors: number[] = [];
   for (let i = 0; i < MONITORS; i++) {
-    const dev = (await s.api('POST', '/api/v1/devices', { agent_id: created.body.agent.id, ip: `10.${i >> 8}.${i & 255}.1` })).body;
-    monitors.push((await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1, enabled: false })).body.id);
+    const dev = (
+      await s.api('POST', '/api/v1/devices', { agent_id: created.body.agent.id, ip: `10.${i >> 8}.${i & 255}.1` })
+    ).body;
+    monitors.push(
+      (
+        await s.api('POST', '/api/v1/monitors', {
+          device_id: dev.id,
+          credential_profile_id: cred.id,
+          plugin_id: 1,
+          enabled: false,
+        })
+      ).body.id,
+    );
   }
   // Protocol 2 stores results only for monitors in the agent's assignment set: enabled, as a polling agent's are.
   await db.query('UPDATE monitors SET enabled = true');
@@ -45,7 +82,14 @@ try {
   let t = performance.now();
   for (let i = 0; i < ROWS; i += 50_000) {
     const rows = [];
-    for (let j = i; j < Math.min(ROWS, i + 50_000); j++) rows.push({ monitor_id: monitors[j % MONITORS]!, time: new Date(timeOf(j)), agent_seq: j, ok: true as const, sample });
+    for (let j = i; j < Math.min(ROWS, i + 50_000); j++)
+      rows.push({
+        monitor_id: monitors[j % MONITORS]!,
+        time: new Date(timeOf(j)),
+        agent_seq: j,
+        ok: true as const,
+        sample,
+      });
     await copyInto(db, 'metrics', encodeCopyRows(rows));
   }
   const copySecs = (performance.now() - t) / 1000;
@@ -55,12 +99,28 @@ try {
   const spool = openDiskSpool<SpooledResult>({ dir: mkdtempSync('/tmp/bench-spool-'), capBytes: 4 * 1024 ** 3 });
   for (let i = 0; i < ROWS; i += 10_000) {
     const chunk: SpooledResult[] = [];
-    for (let j = i; j < Math.min(ROWS, i + 10_000); j++) chunk.push({ job_id: `b${j}`, monitor_id: monitors[j % MONITORS]!, time: new Date(timeOf(j)).toISOString(), metrics: sample });
+    for (let j = i; j < Math.min(ROWS, i + 10_000); j++)
+      chunk.push({
+        job_id: `b${j}`,
+        monitor_id: monitors[j % MONITORS]!,
+        time: new Date(timeOf(j)).toISOString(),
+        metrics: sample,
+      });
     await spool.append(chunk);
   }
   const quiet = { info() {}, warn() {}, error() {}, debug() {} };
   t = performance.now();
-  const link = createLink({ identity: loadIdentity(`${home}/identity.json`), spool, log: quiet, env: {}, hostname: 'bench', maxInFlight: 10, health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }), batchSize: 1000, batchesInFlight: 8 });
+  const link = createLink({
+    identity: loadIdentity(`${home}/identity.json`),
+    spool,
+    log: quiet,
+    env: {},
+    hostname: 'bench',
+    maxInFlight: 10,
+    health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }),
+    batchSize: 1000,
+    batchesInFlight: 8,
+  });
   link.start();
   while (spool.stats().backlog > 0) await new Promise((r) => setTimeout(r, 20));
   const linkSecs = (performance.now() - t) / 1000;
@@ -68,7 +128,16 @@ try {
   const stored = Number((await db.query('SELECT count(*) AS n FROM metrics')).rows[0].n);
   const copyRate = ROWS / copySecs;
   const linkRate = ROWS / linkSecs;
-  console.log(JSON.stringify({ rows: ROWS, stored, copy_rows_per_s: Math.round(copyRate), link_rows_per_s: Math.round(linkRate), ratio: Number((linkRate / copyRate).toFixed(3)), replay_2_9M_estimate_s: Math.round(2_900_000 / linkRate) }));
+  console.log(
+    JSON.stringify({
+      rows: ROWS,
+      stored,
+      copy_rows_per_s: Math.round(copyRate),
+      link_rows_per_s: Math.round(linkRate),
+      ratio: Number((linkRate / copyRate).toFixed(3)),
+      replay_2_9M_estimate_s: Math.round(2_900_000 / linkRate),
+    }),
+  );
   if (stored !== ROWS) throw new Error(`stored ${stored} of ${ROWS}`);
 } finally {
   await db.end();

@@ -7,7 +7,8 @@
 import pg from 'pg';
 import { startTestServer } from '../test/helpers/server.ts';
 
-const arg = (n: string, d: number) => (process.argv.includes(`--${n}`) ? Number(process.argv[process.argv.indexOf(`--${n}`) + 1]) : d);
+const arg = (n: string, d: number) =>
+  process.argv.includes(`--${n}`) ? Number(process.argv[process.argv.indexOf(`--${n}`) + 1]) : d;
 const MONITORS = arg('monitors', 10_000);
 const SECONDS = arg('seconds', 10);
 const s = await startTestServer({ metrics: { latest_cache_ms: 5000 } });
@@ -16,9 +17,22 @@ await db.connect();
 const T0 = Date.now() - 86400_000;
 try {
   const agent = (await s.api('POST', '/api/v1/agents', { name: 'api-bench' })).body.agent.id;
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'api-bench', type: 'winrm_basic', username: 'u', password: 'p' })).body.id;
-  await db.query(`INSERT INTO devices (agent_id, ip) SELECT $1, '10.' || (i / 65536) || '.' || ((i / 256) % 256) || '.' || (i % 256) FROM generate_series(1, $2) i`, [agent, MONITORS]);
-  await db.query('INSERT INTO monitors (device_id, credential_profile_id, plugin_id, polling_interval, enabled) SELECT id, $1, 1, 600, false FROM devices WHERE agent_id = $2', [cred, agent]);
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'api-bench',
+      type: 'winrm_basic',
+      username: 'u',
+      password: 'p',
+    })
+  ).body.id;
+  await db.query(
+    `INSERT INTO devices (agent_id, ip) SELECT $1, '10.' || (i / 65536) || '.' || ((i / 256) % 256) || '.' || (i % 256) FROM generate_series(1, $2) i`,
+    [agent, MONITORS],
+  );
+  await db.query(
+    'INSERT INTO monitors (device_id, credential_profile_id, plugin_id, polling_interval, enabled) SELECT id, $1, 1, 600, false FROM devices WHERE agent_id = $2',
+    [cred, agent],
+  );
   const t = performance.now();
   await db.query(
     `INSERT INTO metrics (time, monitor_id, cpu_percent, memory_total, memory_used, disk_total, disk_used, net_sent_ps, net_recv_ps, net_utilization, process_count, collection_ms)
@@ -30,7 +44,10 @@ try {
   const ids = (await db.query('SELECT id FROM monitors')).rows.map((r) => r.id as number);
   console.log(`loaded ${ids.length * 144} rows in ${((performance.now() - t) / 1000).toFixed(1)} s`);
 
-  async function paced(name: string, path: () => string): Promise<{ name: string; p50: number; p95: number; p99: number; errors: number }> {
+  async function paced(
+    name: string,
+    path: () => string,
+  ): Promise<{ name: string; p50: number; p95: number; p99: number; errors: number }> {
     const lat: number[] = [];
     let errors = 0;
     const inflight: Promise<void>[] = [];
@@ -39,12 +56,14 @@ try {
       const due = start + i * 10;
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      inflight.push((async () => {
-        const t0 = performance.now();
-        const r = await s.api('GET', path());
-        lat.push(performance.now() - t0);
-        if (r.status !== 200) errors++;
-      })());
+      inflight.push(
+        (async () => {
+          const t0 = performance.now();
+          const r = await s.api('GET', path());
+          lat.push(performance.now() - t0);
+          if (r.status !== 200) errors++;
+        })(),
+      );
     }
     await Promise.all(inflight);
     lat.sort((a, b) => a - b);
@@ -57,9 +76,13 @@ try {
   const results = [
     await paced('baseline GET /health', () => '/api/v1/health'),
     await paced('latest metrics', () => `/api/v1/monitors/${pick()}/metrics`),
-    await paced('1-day history, 5m buckets', () => `/api/v1/monitors/${pick()}/metrics/history?from=${from}&to=${to}&bucket=5m`),
+    await paced(
+      '1-day history, 5m buckets',
+      () => `/api/v1/monitors/${pick()}/metrics/history?from=${from}&to=${to}&bucket=5m`,
+    ),
   ];
-  for (const r of results) console.log(JSON.stringify({ ...r, p95_vs_baseline: Number((r.p95 / results[0]!.p95).toFixed(2)) }));
+  for (const r of results)
+    console.log(JSON.stringify({ ...r, p95_vs_baseline: Number((r.p95 / results[0]!.p95).toFixed(2)) }));
 } finally {
   await db.end();
   await s.stop();

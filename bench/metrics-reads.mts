@@ -35,7 +35,11 @@ const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 };
-async function measure(label: string, runs: number, fn: (i: number) => Promise<unknown>): Promise<{ p50: number; p95: number; max: number; runs: number }> {
+async function measure(
+  label: string,
+  runs: number,
+  fn: (i: number) => Promise<unknown>,
+): Promise<{ p50: number; p95: number; max: number; runs: number }> {
   for (let i = 0; i < 2; i++) await fn(i);
   const ms: number[] = [];
   for (let i = 0; i < runs; i++) {
@@ -56,36 +60,55 @@ await c.connect();
 const q = async (sql: string, params: unknown[] = []) => (await c.query(sql, params)).rows;
 const pool = new pg.Pool({ connectionString: db.url, max: 4 });
 try {
-  const loaded = reuse ? (await q('SELECT max(time) AS t FROM metrics'))[0].t as Date | null : null;
+  const loaded = reuse ? ((await q('SELECT max(time) AS t FROM metrics'))[0].t as Date | null) : null;
   if (loaded) console.log(`reusing ${reuse}: data up to ${loaded.toISOString()}`);
-  const now = loaded ? Math.floor(loaded.getTime() / 60_000) * 60_000 + 60_000 : Math.floor(Date.now() / 60_000) * 60_000;
+  const now = loaded
+    ? Math.floor(loaded.getTime() / 60_000) * 60_000 + 60_000
+    : Math.floor(Date.now() / 60_000) * 60_000;
   if (!loaded) {
-  await q('SET synchronous_commit = off');
-  await applyRetention({ pool, mode: 'timescaledb', log: silent, retentionDays: 0, compressAfterDays: 7 });
-  await q("SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs WHERE hypertable_name IN ('metrics', 'metrics_5m', 'metrics_1h')");
-  await seedBenchMonitors(c, MONITORS);
-  const recentStart = new Date(now - 25 * 3600_000);
-  const yearStart = new Date(recentStart.getTime() - 365 * 86400_000);
-  await q('SELECT setseed(0.7)');
-  await timed(`${MONITORS} monitors × 25 h`, () => q(`INSERT INTO metrics ${REALISTIC_SAMPLES} ORDER BY 1, 2`, [recentStart, 1, MONITORS, 0, 25 * 60]));
-  // A year in 30-day slices (one statement each keeps memory flat).
-  await timed(`${YEAR_MONITORS} monitors × 365 days`, async () => {
-    for (let d = 0; d < 365; d += 30) {
-      await q(`INSERT INTO metrics ${REALISTIC_SAMPLES} ORDER BY 1, 2`, [yearStart, 1, YEAR_MONITORS, d * 1440, Math.min(365, d + 30) * 1440]);
-    }
-  });
-  await timed('refresh the aggregates (what the policies do)', async () => {
-    await q("CALL refresh_continuous_aggregate('metrics_5m', NULL, NULL)");
-    await q("CALL refresh_continuous_aggregate('metrics_1h', NULL, NULL)");
-  });
-  await timed('compress chunks older than 7 days (raw and aggregates, as the policies do)', async () => {
-    await q("SELECT count(compress_chunk(ch, if_not_compressed => true)) FROM show_chunks('metrics', older_than => interval '7 days') ch");
-    for (const v of ['metrics_5m', 'metrics_1h']) await q(`SELECT count(compress_chunk(ch, if_not_compressed => true)) FROM show_chunks('${v}', older_than => interval '30 days') ch`);
-  });
-  await q('ANALYZE');
+    await q('SET synchronous_commit = off');
+    await applyRetention({ pool, mode: 'timescaledb', log: silent, retentionDays: 0, compressAfterDays: 7 });
+    await q(
+      "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs WHERE hypertable_name IN ('metrics', 'metrics_5m', 'metrics_1h')",
+    );
+    await seedBenchMonitors(c, MONITORS);
+    const recentStart = new Date(now - 25 * 3600_000);
+    const yearStart = new Date(recentStart.getTime() - 365 * 86400_000);
+    await q('SELECT setseed(0.7)');
+    await timed(`${MONITORS} monitors × 25 h`, () =>
+      q(`INSERT INTO metrics ${REALISTIC_SAMPLES} ORDER BY 1, 2`, [recentStart, 1, MONITORS, 0, 25 * 60]),
+    );
+    // A year in 30-day slices (one statement each keeps memory flat).
+    await timed(`${YEAR_MONITORS} monitors × 365 days`, async () => {
+      for (let d = 0; d < 365; d += 30) {
+        await q(`INSERT INTO metrics ${REALISTIC_SAMPLES} ORDER BY 1, 2`, [
+          yearStart,
+          1,
+          YEAR_MONITORS,
+          d * 1440,
+          Math.min(365, d + 30) * 1440,
+        ]);
+      }
+    });
+    await timed('refresh the aggregates (what the policies do)', async () => {
+      await q("CALL refresh_continuous_aggregate('metrics_5m', NULL, NULL)");
+      await q("CALL refresh_continuous_aggregate('metrics_1h', NULL, NULL)");
+    });
+    await timed('compress chunks older than 7 days (raw and aggregates, as the policies do)', async () => {
+      await q(
+        "SELECT count(compress_chunk(ch, if_not_compressed => true)) FROM show_chunks('metrics', older_than => interval '7 days') ch",
+      );
+      for (const v of ['metrics_5m', 'metrics_1h'])
+        await q(
+          `SELECT count(compress_chunk(ch, if_not_compressed => true)) FROM show_chunks('${v}', older_than => interval '30 days') ch`,
+        );
+    });
+    await q('ANALYZE');
   }
   const rows = Number((await q('SELECT count(*) AS n FROM metrics'))[0].n);
-  console.log(`${rows.toLocaleString('en')} samples stored; ${(await q("SELECT count(*) AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'metrics' AND is_compressed"))[0].n} raw chunks compressed`);
+  console.log(
+    `${rows.toLocaleString('en')} samples stored; ${(await q("SELECT count(*) AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'metrics' AND is_compressed"))[0].n} raw chunks compressed`,
+  );
 
   const fromAggregates = createMetricsQuery({ pool, mode: 'timescaledb', maxRawPoints: 1_000_000, latestCacheMs: 0 });
   // The same SQL shape over the raw table: the plain-PostgreSQL path of the same module.
@@ -98,30 +121,63 @@ try {
   // Same answers from both (the benchmark would be meaningless otherwise).
   const a = await fromAggregates.history(1, yearFrom, yearTo, '1d');
   const r = await fromRaw.history(1, yearFrom, yearTo, '1d');
-  const same = (x: number | null, y: number | null) => x === y || (x !== null && y !== null && Math.abs(x - y) <= 0.011);
+  const same = (x: number | null, y: number | null) =>
+    x === y || (x !== null && y !== null && Math.abs(x - y) <= 0.011);
   const ap = a.points as MetricsBucket[];
   const rp = r.points as MetricsBucket[];
-  const yearSame = ap.length === rp.length && ap.every((p, i) => {
-    const b = rp[i]!;
-    return p.timestamp === b.timestamp && p.samples === b.samples && same(p.cpu.usage_percent, b.cpu.usage_percent) && same(p.max.cpu.usage_percent, b.max.cpu.usage_percent) && same(p.min.cpu.usage_percent, b.min.cpu.usage_percent);
-  });
+  const yearSame =
+    ap.length === rp.length &&
+    ap.every((p, i) => {
+      const b = rp[i]!;
+      return (
+        p.timestamp === b.timestamp &&
+        p.samples === b.samples &&
+        same(p.cpu.usage_percent, b.cpu.usage_percent) &&
+        same(p.max.cpu.usage_percent, b.max.cpu.usage_percent) &&
+        same(p.min.cpu.usage_percent, b.min.cpu.usage_percent)
+      );
+    });
   const ta = await fromAggregates.topPeakCpu(dayFrom, yearTo, 10);
   const tr = await fromRaw.topPeakCpu(dayFrom, yearTo, 10, { source: 'raw' });
-  console.log(`year: ${a.points.length} daily buckets from ${a.source} (raw: ${r.source}), same numbers: ${yearSame}; top 10 from ${ta.source}, same as raw: ${JSON.stringify(ta.rows) === JSON.stringify(tr.rows)}`);
+  console.log(
+    `year: ${a.points.length} daily buckets from ${a.source} (raw: ${r.source}), same numbers: ${yearSame}; top 10 from ${ta.source}, same as raw: ${JSON.stringify(ta.rows) === JSON.stringify(tr.rows)}`,
+  );
 
   console.log('one monitor, a year at 1-day buckets:');
-  const yearAgg = await measure('from the aggregates', RUNS, (i) => fromAggregates.history(monitor(i), yearFrom, yearTo, '1d'));
-  const yearRaw = await measure('from the raw table', RAW_RUNS, (i) => fromRaw.history(monitor(i), yearFrom, yearTo, '1d'));
+  const yearAgg = await measure('from the aggregates', RUNS, (i) =>
+    fromAggregates.history(monitor(i), yearFrom, yearTo, '1d'),
+  );
+  const yearRaw = await measure('from the raw table', RAW_RUNS, (i) =>
+    fromRaw.history(monitor(i), yearFrom, yearTo, '1d'),
+  );
   console.log(`fleet top 10 by peak CPU over the last 24 h (${MONITORS} monitors):`);
   const topAgg = await measure('from the aggregates', RUNS, () => fromAggregates.topPeakCpu(dayFrom, yearTo, 10));
-  const topRaw = await measure('from the raw table', RAW_RUNS, () => fromRaw.topPeakCpu(dayFrom, yearTo, 10, { source: 'raw' }));
-  console.log(JSON.stringify({
-    samples: rows,
-    year_1d: { aggregates: yearAgg, raw: yearRaw, speedup_p95: +(yearRaw.p95 / yearAgg.p95).toFixed(1), source: a.source },
-    fleet_top10_24h: { aggregates: topAgg, raw: topRaw, speedup_p95: +(topRaw.p95 / topAgg.p95).toFixed(1), source: ta.source },
-    target_p95_ms: 50,
-    met: yearAgg.p95 < 50 && topAgg.p95 < 50,
-  }, null, 2));
+  const topRaw = await measure('from the raw table', RAW_RUNS, () =>
+    fromRaw.topPeakCpu(dayFrom, yearTo, 10, { source: 'raw' }),
+  );
+  console.log(
+    JSON.stringify(
+      {
+        samples: rows,
+        year_1d: {
+          aggregates: yearAgg,
+          raw: yearRaw,
+          speedup_p95: +(yearRaw.p95 / yearAgg.p95).toFixed(1),
+          source: a.source,
+        },
+        fleet_top10_24h: {
+          aggregates: topAgg,
+          raw: topRaw,
+          speedup_p95: +(topRaw.p95 / topAgg.p95).toFixed(1),
+          source: ta.source,
+        },
+        target_p95_ms: 50,
+        met: yearAgg.p95 < 50 && topAgg.p95 < 50,
+      },
+      null,
+      2,
+    ),
+  );
 } finally {
   await pool.end();
   await c.end();

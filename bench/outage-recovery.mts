@@ -28,7 +28,11 @@ const pid = agent.child.pid!;
 let maxRss = 0;
 const rssTimer = setInterval(() => (maxRss = Math.max(maxRss, procRssMb(pid))), 1000);
 try {
-  await waitFor('agent online', async () => (await s.api('GET', `/api/v1/agents/${fleet.agentId}`)).body.online, 60_000);
+  await waitFor(
+    'agent online',
+    async () => (await s.api('GET', `/api/v1/agents/${fleet.agentId}`)).body.online,
+    60_000,
+  );
   // Every monitor starts at its next slot after the schedule arrives: the window opens one interval later.
   const B0 = Date.now() + INTERVAL_MS + 5000;
   await sleep(B0 + BASELINE_MS - Date.now());
@@ -36,16 +40,28 @@ try {
 
   const O0 = Date.now();
   let statusDuringOutage: Record<string, unknown> | string = '';
-  const statusTimer = setTimeout(async () => {
-    const r = await runAgentCommand(['status', '--json', '--home', fleet.home]);
-    try {
-      const st = JSON.parse(r.stdout) as Record<string, unknown>;
-      const keep = ['schedule_revision', 'monitors_assigned', 'offline_since', 'polls_offline', 'polling_paused', 'spool_backlog', 'spool_oldest_age_ms', 'spool_evicted'];
-      statusDuringOutage = Object.fromEntries(keep.filter((k) => k in st).map((k) => [k, st[k]]));
-    } catch {
-      statusDuringOutage = (r.stdout || r.stderr).trim().slice(0, 500);
-    }
-  }, Math.max(1000, OUTAGE_MS - 20_000));
+  const statusTimer = setTimeout(
+    async () => {
+      const r = await runAgentCommand(['status', '--json', '--home', fleet.home]);
+      try {
+        const st = JSON.parse(r.stdout) as Record<string, unknown>;
+        const keep = [
+          'schedule_revision',
+          'monitors_assigned',
+          'offline_since',
+          'polls_offline',
+          'polling_paused',
+          'spool_backlog',
+          'spool_oldest_age_ms',
+          'spool_evicted',
+        ];
+        statusDuringOutage = Object.fromEntries(keep.filter((k) => k in st).map((k) => [k, st[k]]));
+      } catch {
+        statusDuringOutage = (r.stdout || r.stderr).trim().slice(0, 500);
+      }
+    },
+    Math.max(1000, OUTAGE_MS - 20_000),
+  );
   await s.restart(OUTAGE_MS);
   clearTimeout(statusTimer);
   const O1 = Date.now();
@@ -57,7 +73,8 @@ try {
   let linkUpMs: number | null = null;
   let storedAtReconnect = -1;
   while (Date.now() - O1 < CATCH_UP_LIMIT_MS) {
-    if (linkUpMs === null && (await s.api('GET', `/api/v1/agents/${fleet.agentId}`)).body.online) linkUpMs = Date.now() - O1;
+    if (linkUpMs === null && (await s.api('GET', `/api/v1/agents/${fleet.agentId}`)).body.online)
+      linkUpMs = Date.now() - O1;
     const n = await storedIn(db, B0, O1);
     if (linkUpMs !== null && storedAtReconnect < 0) storedAtReconnect = n;
     if (n >= due) {
@@ -75,33 +92,48 @@ try {
     const stored = await storedIn(db, from, to);
     return { scheduled, stored, ratio: Number((stored / Math.max(1, scheduled)).toFixed(5)) };
   };
-  const rows = (await db.query('SELECT monitor_id, time FROM metrics WHERE time >= $1 AND time < $2', [new Date(B0), new Date(E)])).rows;
+  const rows = (
+    await db.query('SELECT monitor_id, time FROM metrics WHERE time >= $1 AND time < $2', [new Date(B0), new Date(E)])
+  ).rows;
   const byId = new Map(monitors.map((m) => [m.id, m.interval_ms]));
-  const offSlot = rows.filter((r) => !isSlot(Number(r.monitor_id), byId.get(Number(r.monitor_id)) ?? INTERVAL_MS, new Date(r.time).getTime())).length;
-  const failures = (await db.query("SELECT count(*)::int AS n FROM monitors WHERE last_error_at >= $1", [new Date(B0)])).rows[0].n;
+  const offSlot = rows.filter(
+    (r) => !isSlot(Number(r.monitor_id), byId.get(Number(r.monitor_id)) ?? INTERVAL_MS, new Date(r.time).getTime()),
+  ).length;
+  const failures = (await db.query('SELECT count(*)::int AS n FROM monitors WHERE last_error_at >= $1', [new Date(B0)]))
+    .rows[0].n;
   const window = await ratio(B0, E);
   const baseline = await ratio(B0, O0);
-  console.log(JSON.stringify({
-    hosts: HOSTS,
-    interval_s: INTERVAL_S,
-    outage_s: Math.round((O1 - O0) / 1000),
-    baseline_link_up: baseline,
-    during_outage: await ratio(O0, O1),
-    after_reconnect: await ratio(O1, E),
-    whole_window: window,
-    ratio_window_to_baseline: Number((window.ratio / Math.max(1e-9, baseline.ratio)).toFixed(5)),
-    target_999_permille: window.ratio >= 0.999 ? 'met' : 'NOT met',
-    stored_of_due_when_link_up: `${storedAtReconnect}/${due}`,
-    server_up_to_link_up_s: linkUpMs === null ? null : Number((linkUpMs / 1000).toFixed(1)),
-    server_up_to_caught_up_s: caughtUpMs === null ? `not caught up after ${CATCH_UP_LIMIT_MS / 1000} s` : Number((caughtUpMs / 1000).toFixed(1)),
-    link_up_to_caught_up_s: caughtUpMs === null || linkUpMs === null ? null : Number(((caughtUpMs - linkUpMs) / 1000).toFixed(1)),
-    rows_off_their_slot: offSlot,
-    monitors_with_errors_in_window: failures,
-    agent_cpu_share_during_outage: Number((cpuOutage / ((O1 - O0) / 1000)).toFixed(3)),
-    agent_rss_max_mb: Math.round(maxRss),
-    agent_status_20s_before_reconnect: statusDuringOutage,
-    agent_health_at_end: health,
-  }, null, 1));
+  console.log(
+    JSON.stringify(
+      {
+        hosts: HOSTS,
+        interval_s: INTERVAL_S,
+        outage_s: Math.round((O1 - O0) / 1000),
+        baseline_link_up: baseline,
+        during_outage: await ratio(O0, O1),
+        after_reconnect: await ratio(O1, E),
+        whole_window: window,
+        ratio_window_to_baseline: Number((window.ratio / Math.max(1e-9, baseline.ratio)).toFixed(5)),
+        target_999_permille: window.ratio >= 0.999 ? 'met' : 'NOT met',
+        stored_of_due_when_link_up: `${storedAtReconnect}/${due}`,
+        server_up_to_link_up_s: linkUpMs === null ? null : Number((linkUpMs / 1000).toFixed(1)),
+        server_up_to_caught_up_s:
+          caughtUpMs === null
+            ? `not caught up after ${CATCH_UP_LIMIT_MS / 1000} s`
+            : Number((caughtUpMs / 1000).toFixed(1)),
+        link_up_to_caught_up_s:
+          caughtUpMs === null || linkUpMs === null ? null : Number(((caughtUpMs - linkUpMs) / 1000).toFixed(1)),
+        rows_off_their_slot: offSlot,
+        monitors_with_errors_in_window: failures,
+        agent_cpu_share_during_outage: Number((cpuOutage / ((O1 - O0) / 1000)).toFixed(3)),
+        agent_rss_max_mb: Math.round(maxRss),
+        agent_status_20s_before_reconnect: statusDuringOutage,
+        agent_health_at_end: health,
+      },
+      null,
+      1,
+    ),
+  );
 } finally {
   clearInterval(rssTimer);
   agent.child.kill('SIGTERM');

@@ -44,4 +44,5 @@ export function postgresCpuS(postmasterPid: number): number {
 }
 
 /** The postmaster's pid from its data directory. */
-export const postmasterPid = (pgDataDir: string): number => Number(readFileSync(`${pgDataDir}/postmaster.pid`, 'utf8').split('\n')[0]);
+export const postmasterPid = (pgDataDir: string): number =>
+  Number(readFileSync(`${pgDataDir}/postmaster.pid`, 'utf8').split('\n')[0]);

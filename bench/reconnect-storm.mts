@@ -10,22 +10,52 @@ import { postJson } from '../agent/link/https-json.ts';
 import { createMemorySpool } from '../agent/spool/memory-spool.ts';
 import { startTestServer } from '../test/helpers/server.ts';
 
-const arg = (n: string, d: number) => (process.argv.includes(`--${n}`) ? Number(process.argv[process.argv.indexOf(`--${n}`) + 1]) : d);
+const arg = (n: string, d: number) =>
+  process.argv.includes(`--${n}`) ? Number(process.argv[process.argv.indexOf(`--${n}`) + 1]) : d;
 const N = arg('agents', 1000);
 const s = await startTestServer({ agents: { max_connections: N + 200, heartbeat_ms: 10_000, retry_after_s: 2 } });
 let refusals = 0;
-const log = { info() {}, warn: (o: { status?: number }) => void (o.status === 503 && refusals++), error() {}, debug() {} };
+const log = {
+  info() {},
+  warn: (o: { status?: number }) => void (o.status === 503 && refusals++),
+  error() {},
+  debug() {},
+};
 
 const identities: AgentIdentity[] = [];
 for (let i = 0; i < N; i++) {
   const created = await s.api('POST', '/api/v1/agents', { name: `storm-${i}` });
   const keys = generateAgentKeys();
-  const r = await postJson(new URL(`${s.url}/api/v1/agents/enroll`), { token: created.body.enrollment_token, sign_public_key: keys.sign_public_key, seal_public_key: keys.seal_public_key }, { env: {} });
-  identities.push({ agent_id: (r.body as { agent_id: number }).agent_id, name: `storm-${i}`, server: `wss://127.0.0.1:${s.port}`, server_fingerprint: r.fingerprint, ...keys, enrolled_at: new Date().toISOString() });
+  const r = await postJson(
+    new URL(`${s.url}/api/v1/agents/enroll`),
+    {
+      token: created.body.enrollment_token,
+      sign_public_key: keys.sign_public_key,
+      seal_public_key: keys.seal_public_key,
+    },
+    { env: {} },
+  );
+  identities.push({
+    agent_id: (r.body as { agent_id: number }).agent_id,
+    name: `storm-${i}`,
+    server: `wss://127.0.0.1:${s.port}`,
+    server_fingerprint: r.fingerprint,
+    ...keys,
+    enrolled_at: new Date().toISOString(),
+  });
 }
 const links: Link[] = identities.map((identity) => {
   const spool = createMemorySpool<SpooledResult>();
-  return createLink({ identity, spool, log, env: {}, hostname: 'storm', maxInFlight: 10, health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }), backoff: { baseMs: 1000, capMs: 15_000 } });
+  return createLink({
+    identity,
+    spool,
+    log,
+    env: {},
+    hostname: 'storm',
+    maxInFlight: 10,
+    health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }),
+    backoff: { baseMs: 1000, capMs: 15_000 },
+  });
 });
 
 async function allUp(label: string): Promise<{ secs: number; p50: number; p90: number }> {
@@ -43,7 +73,11 @@ async function allUp(label: string): Promise<{ secs: number; p50: number; p90: n
     await new Promise((r) => setTimeout(r, 50));
   }
   upAt.sort((a, b) => a - b);
-  return { secs: (Date.now() - t0) / 1000, p50: upAt[Math.floor(N / 2)]! / 1000, p90: upAt[Math.floor(N * 0.9)]! / 1000 };
+  return {
+    secs: (Date.now() - t0) / 1000,
+    p50: upAt[Math.floor(N / 2)]! / 1000,
+    p90: upAt[Math.floor(N * 0.9)]! / 1000,
+  };
 }
 
 const cpu0 = process.cpuUsage();
@@ -53,13 +87,17 @@ await s.restart(2000);
 const cpu1 = process.cpuUsage();
 const storm = await allUp('after restart');
 const stormCpu = process.cpuUsage(cpu1);
-console.log(JSON.stringify({
-  agents: N,
-  cold_start_s: cold,
-  after_restart_s: storm,
-  refusals_with_retry_after: refusals,
-  cpu_share_during_storm_incl_agents: Number(((stormCpu.user + stormCpu.system) / 1000 / (storm.secs * 1000)).toFixed(3)),
-  total_cpu_s: Number(((process.cpuUsage(cpu0).user + process.cpuUsage(cpu0).system) / 1e6).toFixed(1)),
-}));
+console.log(
+  JSON.stringify({
+    agents: N,
+    cold_start_s: cold,
+    after_restart_s: storm,
+    refusals_with_retry_after: refusals,
+    cpu_share_during_storm_incl_agents: Number(
+      ((stormCpu.user + stormCpu.system) / 1000 / (storm.secs * 1000)).toFixed(3),
+    ),
+    total_cpu_s: Number(((process.cpuUsage(cpu0).user + process.cpuUsage(cpu0).system) / 1e6).toFixed(1)),
+  }),
+);
 await Promise.all(links.map((l) => l.stop()));
 await s.stop();

@@ -45,9 +45,26 @@ interface SimHost {
 }
 
 async function startSimulator(): Promise<{ hosts: SimHost[]; stop: () => void }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/winsim/cli.ts', '--hosts', String(HOSTS), '--port-base', '0', '--auth', 'basic', '--https', '--tick-ms', '10000'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'test/winsim/cli.ts',
+      '--hosts',
+      String(HOSTS),
+      '--port-base',
+      '0',
+      '--auth',
+      'basic',
+      '--https',
+      '--tick-ms',
+      '10000',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const hosts: SimHost[] = [];
   const rl = createInterface({ input: child.stdout });
   await new Promise<void>((resolve, reject) => {
@@ -71,7 +88,12 @@ interface PhaseResult {
   rssMb: number;
 }
 
-async function phase(name: string, hosts: SimHost[], registry: Pick<CollectorRegistry, 'find'>, plugin: string): Promise<PhaseResult> {
+async function phase(
+  name: string,
+  hosts: SimHost[],
+  registry: Pick<CollectorRegistry, 'find'>,
+  plugin: string,
+): Promise<PhaseResult> {
   const starts = new Map<string, number>();
   const wrapped = (c: Collector): Collector => ({
     ...c,
@@ -85,7 +107,12 @@ async function phase(name: string, hosts: SimHost[], registry: Pick<CollectorReg
   let maxRss = 0;
   const due = new Map<string, number>();
   const runner = createRunner({
-    registry: { find: (t) => { const c = registry.find(t); return c && wrapped(c); } },
+    registry: {
+      find: (t) => {
+        const c = registry.find(t);
+        return c && wrapped(c);
+      },
+    },
     maxConcurrent: 64,
     perTargetConcurrent: MAX_CONNECTIONS,
     retryBackoffMs: 1000,
@@ -123,7 +150,13 @@ async function phase(name: string, hosts: SimHost[], registry: Pick<CollectorReg
           deadline: next[i]! + Math.min(INTERVAL_MS, 30_000),
           target: { ip: h.address, port: h.port, use_ssl: true },
           plugin: { type: plugin },
-          credential: { type: 'winrm_basic', username: h.user, password: h.password, tls_verify: 'pin', tls_fingerprint: h.fingerprint },
+          credential: {
+            type: 'winrm_basic',
+            username: h.user,
+            password: h.password,
+            tls_verify: 'pin',
+            tls_fingerprint: h.fingerprint,
+          },
         });
         next[i]! += INTERVAL_MS;
         cursor = (cursor + 1) % hosts.length;
@@ -152,8 +185,20 @@ async function phase(name: string, hosts: SimHost[], registry: Pick<CollectorReg
 }
 
 const SAMPLE: MetricSample = {
-  cpu_percent: 1, memory_total: 1, memory_used: 1, disk_total: 1, disk_used: 1, net_sent_ps: 0, net_recv_ps: 0, net_utilization: 0,
-  packets_sent: 0, packets_recv: 0, net_errors: 0, net_dropped: 0, process_count: 1, collection_ms: 0,
+  cpu_percent: 1,
+  memory_total: 1,
+  memory_used: 1,
+  disk_total: 1,
+  disk_used: 1,
+  net_sent_ps: 0,
+  net_recv_ps: 0,
+  net_utilization: 0,
+  packets_sent: 0,
+  packets_recv: 0,
+  net_errors: 0,
+  net_dropped: 0,
+  process_count: 1,
+  collection_ms: 0,
 };
 
 const sim = await startSimulator();
@@ -165,11 +210,17 @@ try {
   registry.close();
   const fmt = (r: PhaseResult): string =>
     `polls ${r.polls}, on time ${(r.onTime * 100).toFixed(2)} %, start lateness p50 ${r.p50} ms p99 ${r.p99} ms max ${r.max} ms, failures ${r.failures}, agent CPU ${r.cpuMsPer1000.toFixed(0)} ms per 1,000 polls, peak RSS ${r.rssMb.toFixed(0)} MB`;
-  console.log(`hosts ${HOSTS}, interval ${INTERVAL_MS / 1000} s, duration ${DURATION_MS / 1000} s per phase, ${MAX_CONNECTIONS} connection(s) per host, clients closed after ${IDLE_MS} ms idle`);
+  console.log(
+    `hosts ${HOSTS}, interval ${INTERVAL_MS / 1000} s, duration ${DURATION_MS / 1000} s per phase, ${MAX_CONNECTIONS} connection(s) per host, clients closed after ${IDLE_MS} ms idle`,
+  );
   console.log(`baseline (no-op collector): ${fmt(base)}`);
   console.log(`windows-wmi over HTTPS:     ${fmt(real)}`);
-  console.log(`ratio: CPU per poll ${(real.cpuMsPer1000 / Math.max(0.001, base.cpuMsPer1000)).toFixed(1)}x the runner alone; p99 lateness +${real.p99 - base.p99} ms`);
-  console.log(`target: on time ≥ 99.9 % → ${real.onTime >= 0.999 ? 'met' : 'NOT met'}; RSS < 200 MB → ${real.rssMb < 200 ? 'met' : 'NOT met'}`);
+  console.log(
+    `ratio: CPU per poll ${(real.cpuMsPer1000 / Math.max(0.001, base.cpuMsPer1000)).toFixed(1)}x the runner alone; p99 lateness +${real.p99 - base.p99} ms`,
+  );
+  console.log(
+    `target: on time ≥ 99.9 % → ${real.onTime >= 0.999 ? 'met' : 'NOT met'}; RSS < 200 MB → ${real.rssMb < 200 ? 'met' : 'NOT met'}`,
+  );
 } finally {
   sim.stop();
 }

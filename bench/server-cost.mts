@@ -48,7 +48,9 @@ const NEW_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 if (ONLY !== 'new' && !existsSync(join(OLD_ROOT, 'server/main.ts'))) {
-  throw new Error(`the old design is not checked out at ${OLD_ROOT}: git worktree add ${OLD_ROOT} 2544da1 && ln -s ${NEW_ROOT}node_modules ${OLD_ROOT}/node_modules (or --only new)`);
+  throw new Error(
+    `the old design is not checked out at ${OLD_ROOT}: git worktree add ${OLD_ROOT} 2544da1 && ln -s ${NEW_ROOT}node_modules ${OLD_ROOT}/node_modules (or --only new)`,
+  );
 }
 
 const pgDir = mkdtempSync('/tmp/nmslite-bench-pg-');
@@ -94,8 +96,15 @@ function countLog(line: string): void {
   }
 }
 
-function startServer(root: string, env: Record<string, string>): Promise<{ child: ChildProcess; exited: Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], { cwd: root, env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+function startServer(
+  root: string,
+  env: Record<string, string>,
+): Promise<{ child: ChildProcess; exited: Promise<void> }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   children.add(child);
   const exited = new Promise<void>((r) => child.once('exit', () => (children.delete(child), r())));
   const tail: string[] = [];
@@ -107,7 +116,9 @@ function startServer(root: string, env: Record<string, string>): Promise<{ child
       countLog(line);
       if (line.includes('NMSlite is up')) resolveUp({ child, exited });
     });
-    child.once('exit', (code) => reject(new Error(`server in ${root} exited with ${code} before it was up:\n${tail.join('\n')}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`server in ${root} exited with ${code} before it was up:\n${tail.join('\n')}`)),
+    );
   });
 }
 
@@ -144,7 +155,12 @@ async function runPhase(design: 'new' | 'old'): Promise<Phase> {
   const api = async (token: string | null, method: string, path: string, body?: unknown) => {
     const headers: Record<string, string> = { 'content-type': 'application/json' };
     if (token) headers.authorization = `Bearer ${token}`;
-    const r = await httpsRequest(method, `https://127.0.0.1:${port}/api/v1${path}`, headers, body === undefined ? undefined : JSON.stringify(body));
+    const r = await httpsRequest(
+      method,
+      `https://127.0.0.1:${port}/api/v1${path}`,
+      headers,
+      body === undefined ? undefined : JSON.stringify(body),
+    );
     if (r.status >= 300) throw new Error(`${design}: ${method} ${path} → ${r.status} ${JSON.stringify(r.body)}`);
     return r.body;
   };
@@ -156,10 +172,19 @@ async function runPhase(design: 'new' | 'old'): Promise<Phase> {
   for (let i = 0; i < AGENTS; i++) {
     const created = await api(token, 'POST', '/agents', { name: `bench-${i}` });
     const keys = generateAgentKeys();
-    const r = await api(null, 'POST', '/agents/enroll', { token: created.enrollment_token, sign_public_key: keys.sign_public_key, seal_public_key: keys.seal_public_key });
+    const r = await api(null, 'POST', '/agents/enroll', {
+      token: created.enrollment_token,
+      sign_public_key: keys.sign_public_key,
+      seal_public_key: keys.seal_public_key,
+    });
     identities.push({ agent_id: r.agent_id, sign_private_key: keys.sign_private_key });
   }
-  const cred = await api(token, 'POST', '/credential-profiles', { name: 'bench', type: 'winrm_ntlm', username: 'Administrator', password: 'Bench-Pass-1' });
+  const cred = await api(token, 'POST', '/credential-profiles', {
+    name: 'bench',
+    type: 'winrm_ntlm',
+    username: 'Administrator',
+    password: 'Bench-Pass-1',
+  });
   await stopChild(server);
 
   // 2. Devices and monitors straight into the database (100k API calls would take longer than the run).
@@ -187,8 +212,15 @@ async function runPhase(design: 'new' | 'old'): Promise<Phase> {
   const serverStart = (Date.now() - t0) / 1000;
   const pid = server.child.pid!;
   const cfgFile = join(dataDir, 'links.json');
-  writeFileSync(cfgFile, JSON.stringify({ server: `wss://127.0.0.1:${port}`, protocol, flush_ms: FLUSH_MS, identities }), { mode: 0o600 });
-  const links = spawn(process.execPath, ['--import', 'tsx', join(NEW_ROOT, 'bench/sim-links.mts'), cfgFile], { cwd: NEW_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+  writeFileSync(
+    cfgFile,
+    JSON.stringify({ server: `wss://127.0.0.1:${port}`, protocol, flush_ms: FLUSH_MS, identities }),
+    { mode: 0o600 },
+  );
+  const links = spawn(process.execPath, ['--import', 'tsx', join(NEW_ROOT, 'bench/sim-links.mts'), cfgFile], {
+    cwd: NEW_ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   children.add(links);
   const linksExited = new Promise<void>((r) => links.once('exit', () => (children.delete(links), r())));
   let last: any = {};
@@ -202,7 +234,12 @@ async function runPhase(design: 'new' | 'old'): Promise<Phase> {
   await sleep(WARMUP_S * 1000);
 
   const count = async () => Number((await c.query('SELECT count(*)::bigint AS n FROM metrics')).rows[0].n);
-  const sample = () => ({ at: Date.now(), server: procCpuS(pid) ?? NaN, pg: postgresCpuS(postmaster), links: procCpuS(links.pid!) ?? NaN });
+  const sample = () => ({
+    at: Date.now(),
+    server: procCpuS(pid) ?? NaN,
+    pg: postgresCpuS(postmaster),
+    links: procCpuS(links.pid!) ?? NaN,
+  });
   const sent0 = last.results_sent ?? 0;
   const batches0 = last.batches_sent ?? 0;
   const s0 = sample();
@@ -256,19 +293,36 @@ try {
   const oldP = phases.find((p) => p.design === 'old');
   const newP = phases.find((p) => p.design === 'new');
   const expected = MONITORS / INTERVAL_S;
-  console.log(JSON.stringify({
-    monitors: MONITORS,
-    interval_s: INTERVAL_S,
-    results_per_s_scheduled: Number(expected.toFixed(1)),
-    ...(newP ? { new_server_cpu_share: newP.server_cpu_share, new_stored_vs_scheduled: Number((newP.results_stored_per_s / expected).toFixed(3)), target_under_half_a_core: newP.server_cpu_share < 0.5 ? 'met' : 'NOT met' } : {}),
-    ...(oldP ? { old_server_cpu_share: oldP.server_cpu_share, old_stored_vs_scheduled: Number((oldP.results_stored_per_s / expected).toFixed(3)) } : {}),
-    ...(newP && oldP
-      ? {
-          ratio_new_to_old_cpu_per_1000_results_s: Number((newP.server_cpu_per_1000_results_s / oldP.server_cpu_per_1000_results_s).toFixed(3)),
-          ratio_new_to_old_postgres_cpu: Number((newP.postgres_cpu_share / Math.max(1e-9, oldP.postgres_cpu_share)).toFixed(3)),
-        }
-      : {}),
-  }));
+  console.log(
+    JSON.stringify({
+      monitors: MONITORS,
+      interval_s: INTERVAL_S,
+      results_per_s_scheduled: Number(expected.toFixed(1)),
+      ...(newP
+        ? {
+            new_server_cpu_share: newP.server_cpu_share,
+            new_stored_vs_scheduled: Number((newP.results_stored_per_s / expected).toFixed(3)),
+            target_under_half_a_core: newP.server_cpu_share < 0.5 ? 'met' : 'NOT met',
+          }
+        : {}),
+      ...(oldP
+        ? {
+            old_server_cpu_share: oldP.server_cpu_share,
+            old_stored_vs_scheduled: Number((oldP.results_stored_per_s / expected).toFixed(3)),
+          }
+        : {}),
+      ...(newP && oldP
+        ? {
+            ratio_new_to_old_cpu_per_1000_results_s: Number(
+              (newP.server_cpu_per_1000_results_s / oldP.server_cpu_per_1000_results_s).toFixed(3),
+            ),
+            ratio_new_to_old_postgres_cpu: Number(
+              (newP.postgres_cpu_share / Math.max(1e-9, oldP.postgres_cpu_share)).toFixed(3),
+            ),
+          }
+        : {}),
+    }),
+  );
 } finally {
   for (const ch of children) ch.kill('SIGKILL');
   await db.stop();

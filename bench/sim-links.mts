@@ -35,14 +35,38 @@ if (!cfgPath) {
 const cfg = Config.parse(JSON.parse(readFileSync(cfgPath, 'utf8')));
 
 const SAMPLE = {
-  cpu_percent: 12.5, memory_total: 8 * 2 ** 30, memory_used: 2 ** 30, disk_total: 10 ** 11, disk_used: 10 ** 10,
-  net_sent_ps: 1000, net_recv_ps: 2000, net_utilization: 0.1, packets_sent: 5, packets_recv: 6, net_errors: 0,
-  net_dropped: 0, process_count: 80, collection_ms: 12,
+  cpu_percent: 12.5,
+  memory_total: 8 * 2 ** 30,
+  memory_used: 2 ** 30,
+  disk_total: 10 ** 11,
+  disk_used: 10 ** 10,
+  net_sent_ps: 1000,
+  net_recv_ps: 2000,
+  net_utilization: 0.1,
+  packets_sent: 5,
+  packets_recv: 6,
+  net_errors: 0,
+  net_dropped: 0,
+  process_count: 80,
+  collection_ms: 12,
 };
 const HEALTH = { spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} };
 const BATCH_MAX = 500;
 
-const totals = { connects: 0, closes: {} as Record<string, number>, schedules_full: 0, deltas: 0, resyncs: 0, assignments: 0, dispatched_jobs: 0, results_sent: 0, batches_sent: 0, results_acked: 0, max_backlog: 0, poll_now: 0 };
+const totals = {
+  connects: 0,
+  closes: {} as Record<string, number>,
+  schedules_full: 0,
+  deltas: 0,
+  resyncs: 0,
+  assignments: 0,
+  dispatched_jobs: 0,
+  results_sent: 0,
+  batches_sent: 0,
+  results_acked: 0,
+  max_backlog: 0,
+  poll_now: 0,
+};
 
 /** Min-heap of (due, monitor) for one link. */
 class Due {
@@ -101,17 +125,39 @@ class SimLink {
   private pending: object[] = [];
   private stopped = false;
 
-  constructor(private readonly agentId: number, pem: string) {
+  constructor(
+    private readonly agentId: number,
+    pem: string,
+  ) {
     this.key = createPrivateKey(pem);
   }
 
   start(): void {
     // Protocol 3 offers the subprotocol and signs the server's challenge nonce; older ones say hello at once.
-    const ws = new WebSocket(new URL('/agent', cfg.server), cfg.protocol >= 3 ? [`nmslite-agent.${cfg.protocol}`] : [], { rejectUnauthorized: false, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 });
+    const ws = new WebSocket(
+      new URL('/agent', cfg.server),
+      cfg.protocol >= 3 ? [`nmslite-agent.${cfg.protocol}`] : [],
+      { rejectUnauthorized: false, perMessageDeflate: false, maxPayload: 16 * 1024 * 1024 },
+    );
     this.ws = ws;
     const hello = async (nonce?: string) => {
-      const token = await new SignJWT(nonce ? { nonce } : {}).setProtectedHeader({ alg: 'EdDSA' }).setSubject(String(this.agentId)).setAudience('nmslite-agent-hub').setIssuedAt().setExpirationTime('2m').sign(this.key);
-      this.send({ type: 'hello', protocol: cfg.protocol, token, agent_version: 'sim-links', hostname: 'sim', max_in_flight: 100_000, sent_at: Date.now(), ...(cfg.protocol >= 2 ? { schedule_revision: this.revision } : {}) });
+      const token = await new SignJWT(nonce ? { nonce } : {})
+        .setProtectedHeader({ alg: 'EdDSA' })
+        .setSubject(String(this.agentId))
+        .setAudience('nmslite-agent-hub')
+        .setIssuedAt()
+        .setExpirationTime('2m')
+        .sign(this.key);
+      this.send({
+        type: 'hello',
+        protocol: cfg.protocol,
+        token,
+        agent_version: 'sim-links',
+        hostname: 'sim',
+        max_in_flight: 100_000,
+        sent_at: Date.now(),
+        ...(cfg.protocol >= 2 ? { schedule_revision: this.revision } : {}),
+      });
     };
     if (cfg.protocol < 3) ws.on('open', () => void hello());
     ws.on('message', (data: Buffer) => {
@@ -158,7 +204,14 @@ class SimLink {
         break;
       case 'heartbeat':
         this.send({ type: 'heartbeat.ack', echo: m.sent_at, agent_time: Date.now() });
-        this.send({ type: 'heartbeat', sent_at: Date.now(), health: cfg.protocol >= 2 ? { ...HEALTH, schedule_revision: this.revision, monitors_assigned: this.intervals.size } : HEALTH });
+        this.send({
+          type: 'heartbeat',
+          sent_at: Date.now(),
+          health:
+            cfg.protocol >= 2
+              ? { ...HEALTH, schedule_revision: this.revision, monitors_assigned: this.intervals.size }
+              : HEALTH,
+        });
         break;
       case 'results.ack':
         this.inFlight = Math.max(0, this.inFlight - 1);
@@ -168,7 +221,15 @@ class SimLink {
       case 'jobs.dispatch': {
         totals.dispatched_jobs += m.jobs.length;
         const now = new Date().toISOString();
-        for (const j of m.jobs as { job_id: string; monitor_id: number }[]) this.pending.push({ seq: ++this.seq, job_id: j.job_id, monitor_id: j.monitor_id, time: now, attempts: 1, metrics: SAMPLE });
+        for (const j of m.jobs as { job_id: string; monitor_id: number }[])
+          this.pending.push({
+            seq: ++this.seq,
+            job_id: j.job_id,
+            monitor_id: j.monitor_id,
+            time: now,
+            attempts: 1,
+            metrics: SAMPLE,
+          });
         this.pump();
         break;
       }
@@ -185,18 +246,34 @@ class SimLink {
       case 'schedule.delta':
         if (this.revision !== m.base) {
           totals.resyncs++;
-          this.send({ type: 'schedule.resync', have: this.revision, reason: `delta base ${m.base}, have ${this.revision}` });
+          this.send({
+            type: 'schedule.resync',
+            have: this.revision,
+            reason: `delta base ${m.base}, have ${this.revision}`,
+          });
           break;
         }
         totals.deltas++;
         for (const id of m.remove) this.intervals.delete(id);
-        this.apply(m.upsert.map((a: { monitor_id: number; interval_s: number }) => ({ id: a.monitor_id, interval: a.interval_s * 1000 })), false);
+        this.apply(
+          m.upsert.map((a: { monitor_id: number; interval_s: number }) => ({
+            id: a.monitor_id,
+            interval: a.interval_s * 1000,
+          })),
+          false,
+        );
         this.revision = m.revision;
         this.send({ type: 'schedule.ack', revision: m.revision });
         break;
       case 'poll.now':
         totals.poll_now++;
-        this.send({ type: 'poll.result', request_id: m.request_id, time: new Date().toISOString(), attempts: 1, metrics: SAMPLE });
+        this.send({
+          type: 'poll.result',
+          request_id: m.request_id,
+          time: new Date().toISOString(),
+          attempts: 1,
+          metrics: SAMPLE,
+        });
         break;
       default:
         break;
@@ -207,7 +284,8 @@ class SimLink {
     const now = Date.now();
     if (replace) {
       const keep = new Map(list.map((a) => [a.id, a.interval]));
-      const unchanged = [...keep].every(([id, iv]) => this.intervals.get(id) === iv) && keep.size === this.intervals.size;
+      const unchanged =
+        [...keep].every(([id, iv]) => this.intervals.get(id) === iv) && keep.size === this.intervals.size;
       if (unchanged) return;
       this.intervals = keep;
       this.due.clear();
@@ -216,7 +294,8 @@ class SimLink {
       for (const a of list) {
         const had = this.intervals.get(a.id);
         this.intervals.set(a.id, a.interval);
-        if (had !== a.interval) this.due.push({ id: a.id, interval: a.interval, due: nextSlot(a.id, a.interval, now + 1) });
+        if (had !== a.interval)
+          this.due.push({ id: a.id, interval: a.interval, due: nextSlot(a.id, a.interval, now + 1) });
       }
     }
     totals.assignments = links.reduce((n, l) => n + l.intervals.size, 0);
@@ -227,7 +306,14 @@ class SimLink {
     for (let e = this.due.peek(); e && e.due <= now; e = this.due.peek()) {
       this.due.pop();
       if (this.intervals.get(e.id) !== e.interval) continue;
-      this.pending.push({ seq: ++this.seq, job_id: pollJobId(e.id, e.due), monitor_id: e.id, time: new Date(e.due).toISOString(), attempts: 1, metrics: SAMPLE });
+      this.pending.push({
+        seq: ++this.seq,
+        job_id: pollJobId(e.id, e.due),
+        monitor_id: e.id,
+        time: new Date(e.due).toISOString(),
+        attempts: 1,
+        metrics: SAMPLE,
+      });
       e.due += e.interval;
       this.due.push(e);
     }
@@ -248,10 +334,19 @@ if (cfg.protocol >= 2) {
   }, cfg.flush_ms);
 }
 const report = (): void => {
-  process.stdout.write(JSON.stringify({ ...totals, backlog: links.reduce((n, l) => n + l.backlog(), 0), at: Date.now() }) + '\n');
+  process.stdout.write(
+    `${JSON.stringify({ ...totals, backlog: links.reduce((n, l) => n + l.backlog(), 0), at: Date.now() })}\n`,
+  );
 };
 setInterval(report, 5000);
-setInterval(() => (totals.max_backlog = Math.max(totals.max_backlog, links.reduce((n, l) => n + l.backlog(), 0))), 1000);
+setInterval(
+  () =>
+    (totals.max_backlog = Math.max(
+      totals.max_backlog,
+      links.reduce((n, l) => n + l.backlog(), 0),
+    )),
+  1000,
+);
 process.on('SIGTERM', () => {
   report();
   links.forEach((l) => l.stop());

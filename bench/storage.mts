@@ -54,8 +54,13 @@ export const REALISTIC_SAMPLES = `
 /** Inserts `monitors` monitors (agent, credential, devices) so metrics rows satisfy the foreign key. */
 export async function seedBenchMonitors(c: pg.Client | pg.Pool, monitors: number): Promise<void> {
   await c.query("INSERT INTO agents (name, status) VALUES ('bench', 'active')");
-  await c.query("INSERT INTO credential_profiles (name, type, username, password_enc, key_id, port) VALUES ('bench', 'winrm_basic', 'u', 'x', 'k', 5985)");
-  await c.query(`INSERT INTO devices (agent_id, ip, status) SELECT (SELECT min(id) FROM agents), ('10.0.0.0'::inet + i)::text, 'active' FROM generate_series(1, $1::int) i`, [monitors]);
+  await c.query(
+    "INSERT INTO credential_profiles (name, type, username, password_enc, key_id, port) VALUES ('bench', 'winrm_basic', 'u', 'x', 'k', 5985)",
+  );
+  await c.query(
+    `INSERT INTO devices (agent_id, ip, status) SELECT (SELECT min(id) FROM agents), ('10.0.0.0'::inet + i)::text, 'active' FROM generate_series(1, $1::int) i`,
+    [monitors],
+  );
   await c.query(`INSERT INTO monitors (device_id, credential_profile_id, plugin_id, polling_interval, enabled)
                  SELECT id, (SELECT min(id) FROM credential_profiles), 1, 60, true FROM devices ORDER BY id`);
 }
@@ -79,15 +84,21 @@ async function main(): Promise<void> {
     const pool = new pg.Pool({ connectionString: db.url, max: 1 });
     await applyRetention({ pool, mode: 'timescaledb', log: silent, retentionDays: 0, compressAfterDays: 7 });
     await pool.end();
-    await q("SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs WHERE hypertable_name IN ('metrics', 'metrics_5m', 'metrics_1h')");
+    await q(
+      "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs WHERE hypertable_name IN ('metrics', 'metrics_5m', 'metrics_1h')",
+    );
     await seedBenchMonitors(c, MONITORS);
     const rows = MONITORS * HOURS * 60;
-    console.log(`${MONITORS.toLocaleString('en')} monitors × ${HOURS} h at 60 s = ${rows.toLocaleString('en')} samples (TimescaleDB ${(await q("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"))[0].extversion}, ${(await q('SHOW server_version'))[0].server_version})`);
+    console.log(
+      `${MONITORS.toLocaleString('en')} monitors × ${HOURS} h at 60 s = ${rows.toLocaleString('en')} samples (TimescaleDB ${(await q("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"))[0].extversion}, ${(await q('SHOW server_version'))[0].server_version})`,
+    );
 
     // Plain: the project's definition (0000: unique (monitor_id, time); 0001: index on time).
     await q('CREATE TABLE metrics_plain (LIKE metrics INCLUDING DEFAULTS)');
     await q('SELECT setseed(0.42)');
-    await timed('generate into the plain table', () => q(`INSERT INTO metrics_plain ${REALISTIC_SAMPLES} ORDER BY 1, 2`, [T0, 1, MONITORS, 0, HOURS * 60]));
+    await timed('generate into the plain table', () =>
+      q(`INSERT INTO metrics_plain ${REALISTIC_SAMPLES} ORDER BY 1, 2`, [T0, 1, MONITORS, 0, HOURS * 60]),
+    );
     await timed('plain indexes', async () => {
       await q('CREATE UNIQUE INDEX metrics_plain_monitor_time_key ON metrics_plain (monitor_id, time)');
       await q('CREATE INDEX metrics_plain_time_idx ON metrics_plain (time)');
@@ -96,7 +107,9 @@ async function main(): Promise<void> {
     const plain = Number((await q("SELECT pg_total_relation_size('metrics_plain') AS b"))[0].b);
     const plainHeap = Number((await q("SELECT pg_relation_size('metrics_plain') AS b"))[0].b);
 
-    await timed('copy into the hypertable', () => q('INSERT INTO metrics SELECT * FROM metrics_plain ORDER BY time, monitor_id'));
+    await timed('copy into the hypertable', () =>
+      q('INSERT INTO metrics SELECT * FROM metrics_plain ORDER BY time, monitor_id'),
+    );
     await q('VACUUM ANALYZE metrics');
     const hyper = Number((await q("SELECT hypertable_size('metrics') AS b"))[0].b);
     const chunks = Number((await q("SELECT count(*) AS n FROM show_chunks('metrics')"))[0].n);
@@ -105,38 +118,66 @@ async function main(): Promise<void> {
       await q("CALL refresh_continuous_aggregate('metrics_5m', NULL, NULL)");
       await q("CALL refresh_continuous_aggregate('metrics_1h', NULL, NULL)");
     });
-    await timed('compress', () => q("SELECT count(compress_chunk(ch, if_not_compressed => true)) FROM show_chunks('metrics') ch"));
+    await timed('compress', () =>
+      q("SELECT count(compress_chunk(ch, if_not_compressed => true)) FROM show_chunks('metrics') ch"),
+    );
     await q('VACUUM ANALYZE metrics');
     const compressed = Number((await q("SELECT hypertable_size('metrics') AS b"))[0].b);
-    const stats = (await q("SELECT sum(before_compression_total_bytes)::bigint AS before, sum(after_compression_total_bytes)::bigint AS after FROM chunk_compression_stats('metrics')"))[0];
+    const stats = (
+      await q(
+        "SELECT sum(before_compression_total_bytes)::bigint AS before, sum(after_compression_total_bytes)::bigint AS after FROM chunk_compression_stats('metrics')",
+      )
+    )[0];
     const aggSize = async (view: string) => {
-      const r = (await q(`SELECT hypertable_size(format('%I.%I', materialization_hypertable_schema, materialization_hypertable_name)::regclass) AS b
-                            FROM timescaledb_information.continuous_aggregates WHERE view_name = $1`, [view]))[0];
+      const r = (
+        await q(
+          `SELECT hypertable_size(format('%I.%I', materialization_hypertable_schema, materialization_hypertable_name)::regclass) AS b
+                            FROM timescaledb_information.continuous_aggregates WHERE view_name = $1`,
+          [view],
+        )
+      )[0];
       return Number(r.b);
     };
     const agg5 = await aggSize('metrics_5m');
     const agg1 = await aggSize('metrics_1h');
     await timed('compress the aggregates', async () => {
-      for (const v of ['metrics_5m', 'metrics_1h']) await q(`SELECT count(compress_chunk(ch, if_not_compressed => true)) FROM show_chunks('${v}') ch`);
+      for (const v of ['metrics_5m', 'metrics_1h'])
+        await q(`SELECT count(compress_chunk(ch, if_not_compressed => true)) FROM show_chunks('${v}') ch`);
     });
     const agg5c = await aggSize('metrics_5m');
     const agg1c = await aggSize('metrics_1h');
     const per = (b: number, n = rows) => (b / n).toFixed(1);
     const buckets5 = MONITORS * HOURS * 12;
     const buckets1 = MONITORS * HOURS;
-    console.log(JSON.stringify({
-      samples: rows,
-      plain_bytes_per_sample: per(plain),
-      plain_heap_only: per(plainHeap),
-      hypertable_uncompressed_bytes_per_sample: per(hyper),
-      hypertable_chunks: chunks,
-      hypertable_compressed_bytes_per_sample: per(compressed),
-      compression_ratio_vs_uncompressed: (stats.before / stats.after).toFixed(1),
-      target_compressed: '<= 16',
-      met: compressed / rows <= 16,
-      aggregate_5m: { bytes_per_raw_sample: per(agg5), compressed_bytes_per_raw_sample: per(agg5c), bytes_per_bucket_row: per(agg5, buckets5), compressed_per_bucket_row: per(agg5c, buckets5) },
-      aggregate_1h: { bytes_per_raw_sample: per(agg1), compressed_bytes_per_raw_sample: per(agg1c), bytes_per_bucket_row: per(agg1, buckets1), compressed_per_bucket_row: per(agg1c, buckets1) },
-    }, null, 2));
+    console.log(
+      JSON.stringify(
+        {
+          samples: rows,
+          plain_bytes_per_sample: per(plain),
+          plain_heap_only: per(plainHeap),
+          hypertable_uncompressed_bytes_per_sample: per(hyper),
+          hypertable_chunks: chunks,
+          hypertable_compressed_bytes_per_sample: per(compressed),
+          compression_ratio_vs_uncompressed: (stats.before / stats.after).toFixed(1),
+          target_compressed: '<= 16',
+          met: compressed / rows <= 16,
+          aggregate_5m: {
+            bytes_per_raw_sample: per(agg5),
+            compressed_bytes_per_raw_sample: per(agg5c),
+            bytes_per_bucket_row: per(agg5, buckets5),
+            compressed_per_bucket_row: per(agg5c, buckets5),
+          },
+          aggregate_1h: {
+            bytes_per_raw_sample: per(agg1),
+            compressed_bytes_per_raw_sample: per(agg1c),
+            bytes_per_bucket_row: per(agg1, buckets1),
+            compressed_per_bucket_row: per(agg1c, buckets1),
+          },
+        },
+        null,
+        2,
+      ),
+    );
   } finally {
     await c.end();
     await db.stop();

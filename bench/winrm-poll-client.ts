@@ -65,15 +65,22 @@ async function bare(): Promise<object> {
   const perHost = Math.max(1, Math.ceil(CONCURRENCY / hosts.length));
   const agents = hosts.map(() => new Agent({ keepAlive: true, maxSockets: perHost }));
   const body = Buffer.from(buildIdentifyEnvelope(), 'utf8');
-  const headers = { 'Content-Type': 'application/soap+xml;charset=UTF-8', WSMANIDENTIFY: 'unauthenticated', 'Content-Length': body.length };
+  const headers = {
+    'Content-Type': 'application/soap+xml;charset=UTF-8',
+    WSMANIDENTIFY: 'unauthenticated',
+    'Content-Length': body.length,
+  };
   let sockets = 0;
   const one = (i: number) =>
     new Promise<void>((resolve, reject) => {
       const h = hosts[i % hosts.length]!;
-      const req = request({ host: h.address, port: h.port, path: '/wsman', method: 'POST', agent: agents[i % hosts.length], headers }, (res) => {
-        res.resume();
-        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
-      });
+      const req = request(
+        { host: h.address, port: h.port, path: '/wsman', method: 'POST', agent: agents[i % hosts.length], headers },
+        (res) => {
+          res.resume();
+          res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
+        },
+      );
       req.on('socket', (s) => {
         if (!(s as { counted?: boolean }).counted) {
           (s as { counted?: boolean }).counted = true;
@@ -90,12 +97,27 @@ async function bare(): Promise<object> {
   markWindow();
   const cpu = process.cpuUsage(cpu0);
   agents.forEach((a) => a.destroy());
-  return { round_trips_per_s: r.n / r.seconds, round_trips: r.n, failures: r.failures, connections: sockets, cpu_ms_per_round_trip: (cpu.user + cpu.system) / 1000 / Math.max(1, r.n) };
+  return {
+    round_trips_per_s: r.n / r.seconds,
+    round_trips: r.n,
+    failures: r.failures,
+    connections: sockets,
+    cpu_ms_per_round_trip: (cpu.user + cpu.system) / 1000 / Math.max(1, r.n),
+  };
 }
 
 async function polls(): Promise<object> {
   const perHost = Math.max(1, Math.ceil(CONCURRENCY / hosts.length));
-  const clients: WinrmClient[] = hosts.map((h) => createWinrmClient({ host: h.address, port: h.port, auth: 'ntlm', username: h.user, password: h.password, maxConnections: perHost }));
+  const clients: WinrmClient[] = hosts.map((h) =>
+    createWinrmClient({
+      host: h.address,
+      port: h.port,
+      auth: 'ntlm',
+      username: h.user,
+      password: h.password,
+      maxConnections: perHost,
+    }),
+  );
   // warm: every client authenticates its connections before the clock starts
   await Promise.all(Array.from({ length: perHost }, () => Promise.all(clients.map((c) => collectWindowsMetrics(c)))));
   const warmPeakRss = peakRss;
@@ -125,5 +147,7 @@ async function polls(): Promise<object> {
 
 void (mode === 'bare' ? bare() : polls()).then((result) => {
   clearInterval(rssTimer);
-  process.stdout.write(JSON.stringify({ ...result, base_rss_mb: baseRss / 1048576, peak_rss_mb: peakRss / 1048576, at_peak: atPeak }) + '\n');
+  process.stdout.write(
+    `${JSON.stringify({ ...result, base_rss_mb: baseRss / 1048576, peak_rss_mb: peakRss / 1048576, at_peak: atPeak })}\n`,
+  );
 });

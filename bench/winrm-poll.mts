@@ -27,7 +27,8 @@ import { build } from 'esbuild';
 import { createNtlmSession, decodeEncryptedMessage, encodeEncryptedMessage } from '../agent/winrm/ntlm/index.ts';
 import { createSealingSession } from '../test/winsim/ntlm/ntlm-server.ts';
 
-const arg = (n: string, d: string) => (process.argv.includes(`--${n}`) ? process.argv[process.argv.indexOf(`--${n}`) + 1]! : d);
+const arg = (n: string, d: string) =>
+  process.argv.includes(`--${n}`) ? process.argv[process.argv.indexOf(`--${n}`) + 1]! : d;
 const HOSTS = Number(arg('hosts', '200'));
 const SECONDS = Number(arg('seconds', '8'));
 const LATENCY = Number(arg('latency', '5'));
@@ -36,9 +37,35 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const bundle = join(ROOT, 'dist/bench/winrm-poll-client.cjs');
 mkdirSync(join(ROOT, 'dist/bench'), { recursive: true });
-await build({ entryPoints: [join(ROOT, 'bench/winrm-poll-client.ts')], bundle: true, platform: 'node', format: 'cjs', target: 'node20', outfile: bundle, logLevel: 'warning' });
+await build({
+  entryPoints: [join(ROOT, 'bench/winrm-poll-client.ts')],
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  outfile: bundle,
+  logLevel: 'warning',
+});
 
-const sim = spawn(process.execPath, ['--import', 'tsx', 'test/winsim/cli.ts', '--hosts', String(HOSTS), '--port-base', '0', '--auth', 'ntlm', '--latency-ms', String(LATENCY), '--password', 'Bench-Pass-1'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+const sim = spawn(
+  process.execPath,
+  [
+    '--import',
+    'tsx',
+    'test/winsim/cli.ts',
+    '--hosts',
+    String(HOSTS),
+    '--port-base',
+    '0',
+    '--auth',
+    'ntlm',
+    '--latency-ms',
+    String(LATENCY),
+    '--password',
+    'Bench-Pass-1',
+  ],
+  { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+);
 const hosts: unknown[] = [];
 for await (const line of createInterface({ input: sim.stdout! })) {
   hosts.push(JSON.parse(line));
@@ -57,7 +84,10 @@ function simCpuMs(): number {
 function runClient(mode: 'polls' | 'bare', concurrency: number): Promise<Record<string, number>> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env, BENCH_HEAP: process.argv.includes('--v8-defaults') ? 'v8-defaults' : 'agent' };
-    const child = spawn(process.execPath, [bundle, mode, String(concurrency), String(SECONDS)], { stdio: ['pipe', 'pipe', 'inherit'], env });
+    const child = spawn(process.execPath, [bundle, mode, String(concurrency), String(SECONDS)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      env,
+    });
     const marks: number[] = [];
     let result: Record<string, number> | undefined;
     createInterface({ input: child.stdout }).on('line', (line) => {
@@ -87,7 +117,8 @@ function sealingMsPerRoundTrip(requestWire: number, responseWire: number): numbe
   const req = plain(requestWire);
   const res = plain(responseWire);
   const one = () => {
-    if (host.decryptRequest(encodeEncryptedMessage(client, req)).length !== req.length) throw new Error('sealing round trip lost bytes');
+    if (host.decryptRequest(encodeEncryptedMessage(client, req)).length !== req.length)
+      throw new Error('sealing round trip lost bytes');
     return decodeEncryptedMessage(client, host.encryptResponse(res));
   };
   for (let i = 0; i < 2000; i++) one();
@@ -104,7 +135,10 @@ try {
     const p = await runClient('polls', c);
     const b = await runClient('bare', c);
     const rtPerPoll = p.round_trips_per_poll!;
-    sealing ??= sealingMsPerRoundTrip(p.bytes_sent_per_poll! / rtPerPoll, (p.bytes_per_poll! - p.bytes_sent_per_poll!) / rtPerPoll);
+    sealing ??= sealingMsPerRoundTrip(
+      p.bytes_sent_per_poll! / rtPerPoll,
+      (p.bytes_per_poll! - p.bytes_sent_per_poll!) / rtPerPoll,
+    );
     const bound = b.round_trips_per_s! / rtPerPoll;
     const pollCpu = p.cpu_ms_per_poll! + p.sim_cpu_ms! / p.polls!;
     const bareCpu = b.cpu_ms_per_round_trip! + b.sim_cpu_ms! / b.round_trips!;
@@ -121,7 +155,10 @@ try {
         ratio: r(p.polls_per_s! / bound, 3),
         agent_cpu_ms_per_poll: r(p.cpu_ms_per_poll!, 3),
         sim_cpu_ms_per_poll: r(p.sim_cpu_ms! / p.polls!, 3),
-        bare_cpu_ms_per_round_trip: { client: r(b.cpu_ms_per_round_trip!, 4), sim: r(b.sim_cpu_ms! / b.round_trips!, 4) },
+        bare_cpu_ms_per_round_trip: {
+          client: r(b.cpu_ms_per_round_trip!, 4),
+          sim: r(b.sim_cpu_ms! / b.round_trips!, 4),
+        },
         // When both cores are saturated, polls/s over the bound is CPU per bare round trips over CPU per poll.
         cpu_ratio: r((rtPerPoll * bareCpu) / pollCpu, 3),
         // The same if everything in a poll but NTLM sealing cost nothing: a ceiling while CPU-bound.

@@ -66,13 +66,20 @@ setInterval(() => {
 }, 50);
 
 let out = '';
-for (const h of sim.hosts) out += `${JSON.stringify({ hostname: h.hostname, address: h.address, port: h.port, user: h.user, password: h.password, auth: h.auth, tls: h.tls })}\n`;
+for (const h of sim.hosts)
+  out += `${JSON.stringify({ hostname: h.hostname, address: h.address, port: h.port, user: h.user, password: h.password, auth: h.auth, tls: h.tls })}\n`;
 process.stdout.write(out);
 
 process.on('SIGUSR2', () => {
   const sorted = lag.slice().sort((a, b) => a - b);
   const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? 0;
-  writeFileSync(`${values.record}.tmp`, JSON.stringify({ lag_ms: { p50: q(0.5), p99: q(0.99), max: sorted[sorted.length - 1] ?? 0 }, starts: Object.fromEntries(starts) }));
+  writeFileSync(
+    `${values.record}.tmp`,
+    JSON.stringify({
+      lag_ms: { p50: q(0.5), p99: q(0.99), max: sorted[sorted.length - 1] ?? 0 },
+      starts: Object.fromEntries(starts),
+    }),
+  );
   renameSync(`${values.record}.tmp`, values.record!);
   lag.length = 0;
 });

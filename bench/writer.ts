@@ -96,7 +96,16 @@ async function startDatabase(): Promise<{ url: string; stop: () => Promise<void>
   };
 }
 
-const INT_COLS = new Set(['memory_total', 'memory_used', 'disk_total', 'disk_used', 'packets_sent', 'packets_recv', 'net_errors', 'net_dropped']);
+const INT_COLS = new Set([
+  'memory_total',
+  'memory_used',
+  'disk_total',
+  'disk_used',
+  'packets_sent',
+  'packets_recv',
+  'net_errors',
+  'net_dropped',
+]);
 const DDL = `
   CREATE TABLE IF NOT EXISTS monitors (
     id serial PRIMARY KEY, device_id int NOT NULL, last_polled timestamptz, last_attempted timestamptz,
@@ -177,11 +186,21 @@ async function main(): Promise<void> {
           params.push(...vals);
           return `(${vals.map((_, i) => `$${base + i + 1}`).join(',')})`;
         });
-        await c.query(`INSERT INTO metrics (${COLS}) VALUES ${tuples.join(',')} ON CONFLICT (monitor_id, time) DO NOTHING`, params);
+        await c.query(
+          `INSERT INTO metrics (${COLS}) VALUES ${tuples.join(',')} ON CONFLICT (monitor_id, time) DO NOTHING`,
+          params,
+        );
       }
     };
 
-    const types = ['timestamptz', 'int', 'bigint', ...METRIC_FIELDS.map((f) => (f === 'process_count' || f === 'collection_ms' ? 'int' : INT_COLS.has(f) ? 'bigint' : 'float8'))];
+    const types = [
+      'timestamptz',
+      'int',
+      'bigint',
+      ...METRIC_FIELDS.map((f) =>
+        f === 'process_count' || f === 'collection_ms' ? 'int' : INT_COLS.has(f) ? 'bigint' : 'float8',
+      ),
+    ];
     const unnestSql = `INSERT INTO metrics (${COLS}) SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}) ON CONFLICT (monitor_id, time) DO NOTHING`;
     const unnest = async (c: pg.PoolClient, b: Sample[]) => {
       const arrays: unknown[][] = types.map(() => new Array(b.length));
@@ -197,12 +216,16 @@ async function main(): Promise<void> {
     const staged = new WeakSet<object>();
     const staging = async (c: pg.PoolClient, b: Sample[]) => {
       if (!staged.has(c)) {
-        await c.query('CREATE TEMP TABLE IF NOT EXISTS bench_staging (LIKE metrics INCLUDING DEFAULTS) ON COMMIT DELETE ROWS');
+        await c.query(
+          'CREATE TEMP TABLE IF NOT EXISTS bench_staging (LIKE metrics INCLUDING DEFAULTS) ON COMMIT DELETE ROWS',
+        );
         staged.add(c);
       }
       await c.query('BEGIN');
       await copyInto(c, 'bench_staging', encodeCopyRows(b));
-      await c.query(`INSERT INTO metrics (${COLS}) SELECT ${COLS} FROM bench_staging ON CONFLICT (monitor_id, time) DO NOTHING`);
+      await c.query(
+        `INSERT INTO metrics (${COLS}) SELECT ${COLS} FROM bench_staging ON CONFLICT (monitor_id, time) DO NOTHING`,
+      );
       await c.query('COMMIT');
     };
 
@@ -240,11 +263,17 @@ async function main(): Promise<void> {
     await measure('baseline again: plain COPY, one connection', false, (bs) => oneConn(bs, copyPlain));
 
     const copy1 = (results[0]!.rowsPerSec + results[results.length - 1]!.rowsPerSec) / 2;
-    console.log(`\nratio against plain COPY (one connection, ${BATCH}/batch, mean of first and last run = ${Math.round(copy1).toLocaleString('en')} rows/s):`);
-    for (const r of results) if (r.idempotent) console.log(`  ${r.name.padEnd(58)} ${((100 * r.rowsPerSec) / copy1).toFixed(0).padStart(4)} %`);
+    console.log(
+      `\nratio against plain COPY (one connection, ${BATCH}/batch, mean of first and last run = ${Math.round(copy1).toLocaleString('en')} rows/s):`,
+    );
+    for (const r of results)
+      if (r.idempotent)
+        console.log(`  ${r.name.padEnd(58)} ${((100 * r.rowsPerSec) / copy1).toFixed(0).padStart(4)} %`);
     const stream = results[1]!.rowsPerSec;
     const w = results.find((r) => r.name.startsWith('createMetricsWriter'))!;
-    console.log(`writer against one-stream COPY (${Math.round(stream).toLocaleString('en')} rows/s): ${((100 * w.rowsPerSec) / stream).toFixed(0)} %`);
+    console.log(
+      `writer against one-stream COPY (${Math.round(stream).toLocaleString('en')} rows/s): ${((100 * w.rowsPerSec) / stream).toFixed(0)} %`,
+    );
   } finally {
     await pool.end();
     await db.stop();

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
-const bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
+const _bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 /** Every server setting, grouped as in the config file. Sources: flags > env > file > defaults. */
@@ -44,7 +44,10 @@ export const ServerConfig = z
     data_dir: z.string().min(1).default('./data'),
     database: z
       .object({
-        url: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+        url: z
+          .string()
+          .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+          .optional(),
         pool_max: int(2, 500).default(20),
         embedded_port: int(1, 65535).default(54329),
       })
@@ -53,8 +56,17 @@ export const ServerConfig = z
     auth: z
       .object({
         username: z.string().min(1).max(100).default('admin'),
-        password: z.string().min(8, 'must be at least 8 characters').max(200).refine(notPlaceholder, PLACEHOLDER_MESSAGE).optional(),
-        jwt_secret: z.string().min(32, 'must be at least 32 characters').refine(notPlaceholder, PLACEHOLDER_MESSAGE).optional(),
+        password: z
+          .string()
+          .min(8, 'must be at least 8 characters')
+          .max(200)
+          .refine(notPlaceholder, PLACEHOLDER_MESSAGE)
+          .optional(),
+        jwt_secret: z
+          .string()
+          .min(32, 'must be at least 32 characters')
+          .refine(notPlaceholder, PLACEHOLDER_MESSAGE)
+          .optional(),
         token_ttl_s: int(60, 7 * 86400).default(86400),
         login_max_failures: int(1, 1000).default(5),
         login_window_s: int(1, 86400).default(300),
@@ -66,7 +78,10 @@ export const ServerConfig = z
       .prefault({}),
     /** 32 bytes, base64 or hex: encrypts credential-profile passwords (AES-256-GCM). */
     master_key: z.string().min(1).refine(notPlaceholder, PLACEHOLDER_MESSAGE).optional(),
-    log: z.object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).strict().prefault({}),
+    log: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .prefault({}),
     agents: z
       .object({
         heartbeat_ms: int(200, 300_000).default(10_000),
@@ -128,17 +143,32 @@ export const ServerConfig = z
       .superRefine((m, ctx) => {
         // Each layer keeps at least as long as the one it is computed from (0 = forever): a shorter
         // one would drop summaries of data that is still there.
-        const layers = [['retention_days', m.retention_days], ['aggregate_5m_retention_days', m.aggregate_5m_retention_days], ['aggregate_1h_retention_days', m.aggregate_1h_retention_days]] as const;
+        const layers = [
+          ['retention_days', m.retention_days],
+          ['aggregate_5m_retention_days', m.aggregate_5m_retention_days],
+          ['aggregate_1h_retention_days', m.aggregate_1h_retention_days],
+        ] as const;
         for (let i = 1; i < layers.length; i++) {
           const [below, b] = layers[i - 1]!;
           const [name, v] = layers[i]!;
-          if (v !== 0 && (b === 0 || v < b)) ctx.addIssue({ code: 'custom', path: [name], message: `must be 0 (forever) or at least ${below} (${b === 0 ? 'forever' : b})` });
+          if (v !== 0 && (b === 0 || v < b))
+            ctx.addIssue({
+              code: 'custom',
+              path: [name],
+              message: `must be 0 (forever) or at least ${below} (${b === 0 ? 'forever' : b})`,
+            });
         }
       })
       .prefault({}),
-    discovery: z.object({ wait_s: int(0, 3600).default(60), run_timeout_s: int(10, 86400).default(3600) }).strict().prefault({}),
+    discovery: z
+      .object({ wait_s: int(0, 3600).default(60), run_timeout_s: int(10, 86400).default(3600) })
+      .strict()
+      .prefault({}),
     /** Audit log entries older than this many days are deleted (hourly); 0 keeps them forever. */
-    audit: z.object({ retention_days: int(0, 100_000).default(365) }).strict().prefault({}),
+    audit: z
+      .object({ retention_days: int(0, 100_000).default(365) })
+      .strict()
+      .prefault({}),
   })
   .strict();
 export type ServerConfig = z.infer<typeof ServerConfig>;
@@ -174,7 +204,10 @@ function setPath(target: Record<string, unknown>, path: string, value: unknown):
 function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
   const out = { ...a };
   for (const [k, v] of Object.entries(b)) {
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object' ? deepMerge(out[k] as Record<string, unknown>, v as Record<string, unknown>) : v;
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object'
+        ? deepMerge(out[k] as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
   }
   return out;
 }
@@ -193,7 +226,8 @@ function fromEnv(env: Record<string, string | undefined>): Record<string, unknow
     const m = /^NMSLITE_([A-Z]+)_([A-Z0-9_]+)$/.exec(name);
     if (!m) continue;
     const section = m[1]!.toLowerCase() as keyof typeof sections;
-    const inner = (sections[section] as unknown as { unwrap?: () => { shape?: Record<string, unknown> } })?.unwrap?.().shape;
+    const inner = (sections[section] as unknown as { unwrap?: () => { shape?: Record<string, unknown> } })?.unwrap?.()
+      .shape;
     const key = m[2]!.toLowerCase();
     if (inner && key in inner) setPath(out, `${section}.${key}`, value);
   }
@@ -249,7 +283,9 @@ export function parseConfig(input: unknown): Readonly<ServerConfig> {
   if (!r.success) {
     const i = r.error.issues[0]!;
     const path = i.path.join('.') || '(root)';
-    throw new ConfigError(`invalid setting ${path}: ${i.code === 'unrecognized_keys' ? `unknown key(s) ${(i as { keys?: string[] }).keys?.join(', ')}` : i.message}`);
+    throw new ConfigError(
+      `invalid setting ${path}: ${i.code === 'unrecognized_keys' ? `unknown key(s) ${(i as { keys?: string[] }).keys?.join(', ')}` : i.message}`,
+    );
   }
   return deepFreeze(r.data);
 }

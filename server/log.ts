@@ -20,5 +20,8 @@ export const REDACT_PATHS = [
 ];
 
 export function createLog(level: string, destination?: pino.DestinationStream): Log {
-  return pino({ level, base: { svc: 'nmslite-server' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination ?? pino.destination({ fd: 1, sync: false }));
+  return pino(
+    { level, base: { svc: 'nmslite-server' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } },
+    destination ?? pino.destination({ fd: 1, sync: false }),
+  );
 }

@@ -6,7 +6,7 @@ async function main(): Promise<void> {
   const cfg = parseConfig(loadConfig(process.argv.slice(2), process.env));
   const started = Date.now();
   const s = await startServer(cfg);
-  const out = (line = '') => process.stderr.write(line + '\n');
+  const out = (line = '') => process.stderr.write(`${line}\n`);
   out();
   out(`NMSlite is up at ${s.url} (${Date.now() - started} ms; metrics storage: ${s.storageMode})`);
   out(`TLS certificate SHA-256 fingerprint: ${formatFingerprint(s.fingerprint)}`);
@@ -14,8 +14,11 @@ async function main(): Promise<void> {
     out(`Admin login (generated once, shown only now; stored in ${cfg.data_dir}/secrets.json):`);
     out(`  username: ${cfg.auth.username}`);
     out(`  password: ${s.generatedPassword}`);
-  } else out(`Log in as '${cfg.auth.username}' with the configured password (or the one in ${cfg.data_dir}/secrets.json).`);
-  out(`  curl -k -X POST ${s.url}/api/v1/auth/login -H 'content-type: application/json' -d '{"username":"${cfg.auth.username}","password":"…"}'`);
+  } else
+    out(`Log in as '${cfg.auth.username}' with the configured password (or the one in ${cfg.data_dir}/secrets.json).`);
+  out(
+    `  curl -k -X POST ${s.url}/api/v1/auth/login -H 'content-type: application/json' -d '{"username":"${cfg.auth.username}","password":"…"}'`,
+  );
   out();
   let stopping = false;
   const stop = async (sig: string) => {
@@ -30,7 +33,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  const msg = err instanceof ConfigError ? `configuration error: ${err.message}` : `cannot start: ${(err as Error)?.message ?? String(err)}`;
+  const msg =
+    err instanceof ConfigError
+      ? `configuration error: ${err.message}`
+      : `cannot start: ${(err as Error)?.message ?? String(err)}`;
   process.stderr.write(`nmslite: ${msg}\n`);
   process.exit(1);
 });

@@ -25,8 +25,20 @@ test('a lost or damaged secrets.json beside an existing database stops start wit
   mkdirSync(join(dir, 'postgres'), { recursive: true });
   writeFileSync(join(dir, 'postgres', 'PG_VERSION'), '16\n');
   writeFileSync(join(dir, 'secrets.json'), '{"auth_password": "trunc');
-  assert.throws(() => resolveSecrets(embeddedConfig(dir)), (e: unknown) => e instanceof ConfigError && /damaged/.test(e.message) && /Restore it from a backup/.test(e.message) && !/deleting it/.test(e.message), 'damaged: names the file, no raw JSON error');
+  assert.throws(
+    () => resolveSecrets(embeddedConfig(dir)),
+    (e: unknown) =>
+      e instanceof ConfigError &&
+      /damaged/.test(e.message) &&
+      /Restore it from a backup/.test(e.message) &&
+      !/deleting it/.test(e.message),
+    'damaged: names the file, no raw JSON error',
+  );
   rmSync(join(dir, 'secrets.json'));
-  assert.throws(() => resolveSecrets(embeddedConfig(dir)), (e: unknown) => e instanceof ConfigError && /is missing/.test(e.message) && /restore the file/.test(e.message), 'missing: refuses to generate new secrets');
+  assert.throws(
+    () => resolveSecrets(embeddedConfig(dir)),
+    (e: unknown) => e instanceof ConfigError && /is missing/.test(e.message) && /restore the file/.test(e.message),
+    'missing: refuses to generate new secrets',
+  );
   rmSync(dir, { recursive: true, force: true });
 });

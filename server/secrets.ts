@@ -24,7 +24,10 @@ export interface ResolvedSecrets {
 export function decodeMasterKey(raw: string): Buffer {
   const hex = /^[0-9a-fA-F]{64}$/.test(raw) ? Buffer.from(raw, 'hex') : undefined;
   const key = hex ?? Buffer.from(raw, 'base64');
-  if (key.length !== 32) throw new ConfigError('invalid setting master_key (NMSLITE_MASTER_KEY): must be 32 bytes as 64 hex digits or base64');
+  if (key.length !== 32)
+    throw new ConfigError(
+      'invalid setting master_key (NMSLITE_MASTER_KEY): must be 32 bytes as 64 hex digits or base64',
+    );
   return key;
 }
 
@@ -69,12 +72,17 @@ export function resolveSecrets(cfg: ServerConfig): ResolvedSecrets {
         master_key: randomBytes(32).toString('base64'),
         db_password: randomBytes(18).toString('base64url'),
       };
-      writeFileSync(path, JSON.stringify(stored, null, 2) + '\n', { mode: 0o600 });
+      writeFileSync(path, `${JSON.stringify(stored, null, 2)}\n`, { mode: 0o600 });
       chmodSync(path, 0o600);
     }
   } else {
-    for (const [setting, value] of [['auth.password (AUTH_PASSWORD)', cfg.auth.password], ['auth.jwt_secret (JWT_SECRET)', cfg.auth.jwt_secret], ['master_key (NMSLITE_MASTER_KEY)', cfg.master_key]] as const) {
-      if (!value) throw new ConfigError(`missing setting ${setting}: required when DATABASE_URL points at an external database`);
+    for (const [setting, value] of [
+      ['auth.password (AUTH_PASSWORD)', cfg.auth.password],
+      ['auth.jwt_secret (JWT_SECRET)', cfg.auth.jwt_secret],
+      ['master_key (NMSLITE_MASTER_KEY)', cfg.master_key],
+    ] as const) {
+      if (!value)
+        throw new ConfigError(`missing setting ${setting}: required when DATABASE_URL points at an external database`);
     }
   }
   const usesGenerated = !cfg.auth.password;

@@ -70,37 +70,97 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
   let embedded: EmbeddedDb | undefined;
   let url = cfg.database.url;
   if (!url) {
-    embedded = await startEmbeddedPostgres({ dataDir: `${cfg.data_dir}/postgres`, port: cfg.database.embedded_port, password: secrets.dbPassword, onLog: (l) => log.debug({ pg: l.trim() }, 'postgres'),
-      onFolderOpened: (f) => log.warn(f, 'added o+x (search only) to a parent folder of the data dir: as root, PostgreSQL runs as the postgres user, who must reach it'),
+    embedded = await startEmbeddedPostgres({
+      dataDir: `${cfg.data_dir}/postgres`,
+      port: cfg.database.embedded_port,
+      password: secrets.dbPassword,
+      onLog: (l) => log.debug({ pg: l.trim() }, 'postgres'),
+      onFolderOpened: (f) =>
+        log.warn(
+          f,
+          'added o+x (search only) to a parent folder of the data dir: as root, PostgreSQL runs as the postgres user, who must reach it',
+        ),
     });
     url = embedded.url;
   }
   const storageMode = await runMigrations(url);
-  log.info({ storage_mode: storageMode }, storageMode === 'timescaledb' ? 'metrics stored in a TimescaleDB hypertable' : 'TimescaleDB not available: metrics stored in a plain PostgreSQL table');
+  log.info(
+    { storage_mode: storageMode },
+    storageMode === 'timescaledb'
+      ? 'metrics stored in a TimescaleDB hypertable'
+      : 'TimescaleDB not available: metrics stored in a plain PostgreSQL table',
+  );
   const { pool, db } = createDb(url, cfg.database.pool_max);
   const events = createEventBus();
   const vault = createVault(secrets.masterKey);
-  const metrics = createMetricsQuery({ pool, mode: storageMode, maxRawPoints: cfg.metrics.max_raw_points, latestCacheMs: cfg.metrics.latest_cache_ms, aggregateRetentionDays: { '5m': cfg.metrics.aggregate_5m_retention_days, '1h': cfg.metrics.aggregate_1h_retention_days } });
+  const metrics = createMetricsQuery({
+    pool,
+    mode: storageMode,
+    maxRawPoints: cfg.metrics.max_raw_points,
+    latestCacheMs: cfg.metrics.latest_cache_ms,
+    aggregateRetentionDays: {
+      '5m': cfg.metrics.aggregate_5m_retention_days,
+      '1h': cfg.metrics.aggregate_1h_retention_days,
+    },
+  });
   const registry = createAgentRegistry();
   const credentialProfiles = createCredentialProfileService(db, vault, events);
   const discoveryProfiles = createDiscoveryProfileService(db);
   const sealer = createCredentialSealer(credentialProfiles, registry.sealKey);
 
-  const writer = createMetricsWriter({ pool, log, batchSize: cfg.metrics.writer_batch, flushMs: cfg.metrics.writer_flush_ms, maxQueued: cfg.metrics.writer_max_queued, maxWaitMs: cfg.metrics.writer_max_wait_s * 1000 });
-  const health = createHealthMonitor({ pool, events, log, threshold: cfg.health.failure_threshold, windowMs: cfg.health.window_s * 1000 });
-  const tracker = createExpectationTracker({ log, graceMs: cfg.polling.grace_s * 1000, isAgentOnline: registry.isOnline, report: (results) => void writer.write(results).catch((err: Error) => log.error({ err: err.message }, 'recording missing results failed')) });
+  const writer = createMetricsWriter({
+    pool,
+    log,
+    batchSize: cfg.metrics.writer_batch,
+    flushMs: cfg.metrics.writer_flush_ms,
+    maxQueued: cfg.metrics.writer_max_queued,
+    maxWaitMs: cfg.metrics.writer_max_wait_s * 1000,
+  });
+  const health = createHealthMonitor({
+    pool,
+    events,
+    log,
+    threshold: cfg.health.failure_threshold,
+    windowMs: cfg.health.window_s * 1000,
+  });
+  const tracker = createExpectationTracker({
+    log,
+    graceMs: cfg.polling.grace_s * 1000,
+    isAgentOnline: registry.isOnline,
+    report: (results) =>
+      void writer
+        .write(results)
+        .catch((err: Error) => log.error({ err: err.message }, 'recording missing results failed')),
+  });
   writer.onCommit((outcomes) => metrics.invalidate([...new Set(outcomes.map((x) => x.monitor_id))]));
   writer.onCommit(health.observe);
 
   const store = createAssignmentStore(pool, { jobTimeoutMs: cfg.polling.job_timeout_s * 1000 });
   const assignments = createAssignmentService({
-    store, links: registry, sealer, tracker, events, log,
+    store,
+    links: registry,
+    sealer,
+    tracker,
+    events,
+    log,
     debounceMs: cfg.agents.schedule_debounce_ms,
     partLimits: { assignments: cfg.agents.schedule_part_assignments },
   });
-  const polls = createOnDemandPolls({ store, links: registry, sealer, events, log, perAgent: cfg.polling.on_demand_per_agent, marginMs: cfg.polling.on_demand_margin_s * 1000 });
+  const polls = createOnDemandPolls({
+    store,
+    links: registry,
+    sealer,
+    events,
+    log,
+    perAgent: cfg.polling.on_demand_per_agent,
+    marginMs: cfg.polling.on_demand_margin_s * 1000,
+  });
   const discoveryRuns = createDiscoveryRunService({
-    pool, hub: registry, sealer, events, log,
+    pool,
+    hub: registry,
+    sealer,
+    events,
+    log,
     getProfile: discoveryProfiles.getRow,
     getCredential: credentialProfiles.get,
     waitMs: cfg.discovery.wait_s * 1000,
@@ -108,16 +168,22 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
   });
   events.on('agent.offline', (e) => discoveryRuns.onAgentOffline(e.id));
   const services = createServices({
-    db, pool, events, metrics,
+    db,
+    pool,
+    events,
+    metrics,
     admin: { username: cfg.auth.username, password: secrets.authPassword },
     tokens: createTokenIssuer({
-      secret: secrets.jwtSecret, ttlSeconds: cfg.auth.token_ttl_s,
+      secret: secrets.jwtSecret,
+      ttlSeconds: cfg.auth.token_ttl_s,
       admin: { username: cfg.auth.username, password: secrets.authPassword },
       epochs: createTokenEpochStore(join(cfg.data_dir, 'auth-epoch.json')),
     }),
     throttle: createLoginThrottle({
-      maxFailures: cfg.auth.login_max_failures, windowMs: cfg.auth.login_window_s * 1000,
-      lockoutBaseMs: cfg.auth.login_lockout_base_s * 1000, lockoutMaxMs: cfg.auth.login_lockout_max_s * 1000,
+      maxFailures: cfg.auth.login_max_failures,
+      windowMs: cfg.auth.login_window_s * 1000,
+      lockoutBaseMs: cfg.auth.login_lockout_base_s * 1000,
+      lockoutMaxMs: cfg.auth.login_lockout_max_s * 1000,
       protect: [cfg.auth.username],
     }),
     enrollmentTtlHours: cfg.agents.enrollment_ttl_h,
@@ -125,11 +191,16 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     scheduleOf: assignments.scheduleOf,
     storageMode,
     version: SERVER_VERSION,
-    credentialProfiles, discoveryProfiles, discoveryRuns,
+    credentialProfiles,
+    discoveryProfiles,
+    discoveryRuns,
     monitorPolls: polls,
   });
   const hub = createHub({
-    pool, log, registry, events,
+    pool,
+    log,
+    registry,
+    events,
     handlers: createAgentHandlers({ assignments, writer, tracker, log, polls, discoveryRuns }),
     heartbeatMs: cfg.agents.heartbeat_ms,
     authTimeoutMs: cfg.agents.auth_timeout_ms,
@@ -140,13 +211,26 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
   await assignments.start();
   tracker.start();
   const stopRetention = await applyRetention({
-    pool, mode: storageMode, log, retentionDays: cfg.metrics.retention_days, compressAfterDays: cfg.metrics.compress_after_days, chunkIntervalHours: cfg.metrics.chunk_interval_h,
-    aggregates: { retention5mDays: cfg.metrics.aggregate_5m_retention_days, retention1hDays: cfg.metrics.aggregate_1h_retention_days, compressAfterDays: cfg.metrics.aggregate_compress_after_days },
+    pool,
+    mode: storageMode,
+    log,
+    retentionDays: cfg.metrics.retention_days,
+    compressAfterDays: cfg.metrics.compress_after_days,
+    chunkIntervalHours: cfg.metrics.chunk_interval_h,
+    aggregates: {
+      retention5mDays: cfg.metrics.aggregate_5m_retention_days,
+      retention1hDays: cfg.metrics.aggregate_1h_retention_days,
+      compressAfterDays: cfg.metrics.aggregate_compress_after_days,
+    },
   });
 
   const stopAuditRetention = startAuditRetention({ pool, log, retentionDays: cfg.audit.retention_days });
 
-  const tls = loadOrCreateTls({ certFile: cfg.server.tls_cert_file, keyFile: cfg.server.tls_key_file, dataDir: cfg.data_dir });
+  const tls = loadOrCreateTls({
+    certFile: cfg.server.tls_cert_file,
+    keyFile: cfg.server.tls_key_file,
+    dataDir: cfg.data_dir,
+  });
   const bodyLimit = cfg.server.request_body_limit_kb * 1024;
   const jsonMaxDepth = cfg.server.json_max_depth;
   const rest = createRestHandler({ bodyLimitBytes: bodyLimit, jsonMaxDepth });
@@ -156,7 +240,11 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     maxBodySize: cfg.server.request_body_limit_kb * 1024,
     createContext: ({ req }) => createApiContext(req, services, log),
     onError: ({ error }) => {
-      if (error.code === 'INTERNAL_SERVER_ERROR' && !(error.cause && (error.cause as { name?: string }).name === 'AppError')) log.error({ err: error.cause ?? error }, 'tRPC request failed');
+      if (
+        error.code === 'INTERNAL_SERVER_ERROR' &&
+        !(error.cause && (error.cause as { name?: string }).name === 'AppError')
+      )
+        log.error({ err: error.cause ?? error }, 'tRPC request failed');
     },
   });
   // Built once; the request's Host header never reaches it (a forged one would be served to everyone).
@@ -164,14 +252,35 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
 
   /** A request refused before tRPC saw it, in tRPC's error shape (as the errorFormatter in api/trpc.ts). */
   const sendTrpcError = (res: ServerResponse, err: AppError, status: 400 | 413 = 400): void =>
-    sendJson(res, status, { error: { message: err.message, code: status === 413 ? -32013 : -32600, data: { code: status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST', httpStatus: status, app: { code: err.code, message: err.message, details: err.details ?? {} } } } });
+    sendJson(res, status, {
+      error: {
+        message: err.message,
+        code: status === 413 ? -32013 : -32600,
+        data: {
+          code: status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST',
+          httpStatus: status,
+          app: { code: err.code, message: err.message, details: err.details ?? {} },
+        },
+      },
+    });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const reqId = (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].slice(0, 64)) || randomUUID();
+    const reqId =
+      (typeof req.headers['x-request-id'] === 'string' && req.headers['x-request-id'].slice(0, 64)) || randomUUID();
     const rlog = log.child({ req_id: reqId });
     const started = process.hrtime.bigint();
     res.setHeader('x-request-id', reqId);
-    res.on('finish', () => rlog.info({ method: req.method, url: (req.url ?? '').split('?')[0], status: res.statusCode, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request'));
+    res.on('finish', () =>
+      rlog.info(
+        {
+          method: req.method,
+          url: (req.url ?? '').split('?')[0],
+          status: res.statusCode,
+          ms: Number(process.hrtime.bigint() - started) / 1e6,
+        },
+        'request',
+      ),
+    );
     const path = req.url ?? '/';
     try {
       if (path.startsWith('/trpc/')) {
@@ -179,7 +288,8 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
         // takes the checked text from req.body. Oversize (413) and too deep (400) answer in tRPC's error shape.
         const q = path.indexOf('?');
         const input = q < 0 ? null : new URLSearchParams(path.slice(q + 1)).get('input');
-        if (input !== null && jsonDepthExceeds(input, jsonMaxDepth)) return sendTrpcError(res, tooDeepError(jsonMaxDepth));
+        if (input !== null && jsonDepthExceeds(input, jsonMaxDepth))
+          return sendTrpcError(res, tooDeepError(jsonMaxDepth));
         if (req.method === 'POST') {
           let text: string;
           try {
@@ -196,8 +306,11 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
       if (path === '/api/v1/openapi.json' && req.method === 'GET') {
         return sendJson(res, 200, openapi);
       }
-      if (path.startsWith('/api/v1/')) return await rest(req, res, path.slice('/api/v1'.length), await createApiContext(req, services, rlog), rlog);
-      sendJson(res, 404, { error: { code: 'NOT_FOUND', message: 'not found: the API lives under /api/v1 and /trpc', details: {} } });
+      if (path.startsWith('/api/v1/'))
+        return await rest(req, res, path.slice('/api/v1'.length), await createApiContext(req, services, rlog), rlog);
+      sendJson(res, 404, {
+        error: { code: 'NOT_FOUND', message: 'not found: the API lives under /api/v1 and /trpc', details: {} },
+      });
     } catch (err) {
       rlog.error({ err }, 'unhandled request error');
       if (!res.headersSent) sendJson(res, 500, { error: { code: 'INTERNAL', message: 'internal error', details: {} } });
@@ -205,31 +318,54 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
   }
 
   const headersTimeout = Math.min(cfg.server.headers_timeout_ms, cfg.server.request_timeout_ms);
-  const server: Server = createHttpsServer({
-    cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2',
-    handshakeTimeout: cfg.server.tls_handshake_timeout_ms,
-    headersTimeout,
-    requestTimeout: cfg.server.request_timeout_ms,
-    // How often headersTimeout/requestTimeout are checked (Node's default is 30 s).
-    connectionsCheckingInterval: Math.max(100, Math.min(5_000, Math.floor(headersTimeout / 2))),
-  }, (req, res) => void handle(req, res));
-  const caps = chooseConnectionCaps({ maxConnections: cfg.server.max_connections, perAddress: cfg.server.max_connections_per_address, poolMax: cfg.database.pool_max, fdLimit: openFileLimit() });
+  const server: Server = createHttpsServer(
+    {
+      cert: tls.cert,
+      key: tls.key,
+      minVersion: 'TLSv1.2',
+      handshakeTimeout: cfg.server.tls_handshake_timeout_ms,
+      headersTimeout,
+      requestTimeout: cfg.server.request_timeout_ms,
+      // How often headersTimeout/requestTimeout are checked (Node's default is 30 s).
+      connectionsCheckingInterval: Math.max(100, Math.min(5_000, Math.floor(headersTimeout / 2))),
+    },
+    (req, res) => void handle(req, res),
+  );
+  const caps = chooseConnectionCaps({
+    maxConnections: cfg.server.max_connections,
+    perAddress: cfg.server.max_connections_per_address,
+    poolMax: cfg.database.pool_max,
+    fdLimit: openFileLimit(),
+  });
   let refusedLogged = 0;
   limitConnections(server, caps, (address, open) => {
     // At most one line a second: the flood itself must not flood the log.
     if (Date.now() - refusedLogged < 1000) return;
     refusedLogged = Date.now();
-    log.warn({ address, open, max_per_address: caps.perAddress }, 'connection refused: this address is at its connection cap');
+    log.warn(
+      { address, open, max_per_address: caps.perAddress },
+      'connection refused: this address is at its connection cap',
+    );
   });
   server.on('drop', () => {
     if (Date.now() - refusedLogged < 1000) return;
     refusedLogged = Date.now();
     log.warn({ max_connections: caps.total }, 'connection refused: the server is at its connection cap');
   });
-  log.info({ max_connections: caps.total, max_connections_per_address: caps.perAddress, fd_limit: caps.fdLimit ?? 'unknown', lowered_by_fd_limit: caps.loweredByFdLimit, db_pool_max: cfg.database.pool_max }, 'HTTPS connection caps');
+  log.info(
+    {
+      max_connections: caps.total,
+      max_connections_per_address: caps.perAddress,
+      fd_limit: caps.fdLimit ?? 'unknown',
+      lowered_by_fd_limit: caps.loweredByFdLimit,
+      db_pool_max: cfg.database.pool_max,
+    },
+    'HTTPS connection caps',
+  );
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {});
-    if (!hub.handleUpgrade(req, socket, head)) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    if (!hub.handleUpgrade(req, socket, head))
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
   server.on('clientError', (_err, socket) => socket.destroy());
   server.keepAliveTimeout = 65_000;
@@ -238,7 +374,10 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     server.listen(cfg.server.port, cfg.server.host, () => resolve());
   });
   const port = (server.address() as { port: number }).port;
-  log.info({ port, fingerprint: formatFingerprint(tls.fingerprint), generated_certificate: tls.generated }, 'NMSlite server listening');
+  log.info(
+    { port, fingerprint: formatFingerprint(tls.fingerprint), generated_certificate: tls.generated },
+    'NMSlite server listening',
+  );
 
   return {
     url: `https://localhost:${port}`,

@@ -8,7 +8,7 @@ test('due heap: pops in (due, id) order and moves or removes items in place', ()
   const h = createDueHeap<DueItem>();
   const xs = Array.from({ length: 200 }, (_, i) => item(i));
   let seed = 7;
-  const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % 1000);
+  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) % 1000;
   for (const x of xs) h.set(x, rnd());
   for (const x of xs.slice(0, 50)) h.set(x, rnd());
   for (const x of xs.slice(50, 80)) h.remove(x);
@@ -50,7 +50,9 @@ test('due heap: many moves and removals keep the pop order of a sorted model', (
   assert.equal(h.size, want.size);
   const order: [number, number][] = [];
   for (let e = h.pop(); e; e = h.pop()) order.push([e.due, e.id]);
-  const expected = [...want].map(([id, due]) => [due, id] as [number, number]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const expected = [...want]
+    .map(([id, due]) => [due, id] as [number, number])
+    .sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   assert.deepEqual(order, expected);
   assert.equal(h.peek(), undefined);
 });

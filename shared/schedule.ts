@@ -30,7 +30,8 @@ export function slotAtOrBefore(monitorId: number, intervalMs: number, at: number
 }
 
 /** True when `time` falls exactly on one of the monitor's slots. */
-export const isSlot = (monitorId: number, intervalMs: number, time: number): boolean => nextSlot(monitorId, intervalMs, time) === time;
+export const isSlot = (monitorId: number, intervalMs: number, time: number): boolean =>
+  nextSlot(monitorId, intervalMs, time) === time;
 
 /** A poll's job id: the monitor and its slot, identical on every retry and replay. */
 export const pollJobId = (monitorId: number, slot: number): string => `${monitorId}-${slot}`;

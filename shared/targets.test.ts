@@ -60,5 +60,6 @@ test('targets: an address is inside a target only when it is one of its addresse
   assert.equal(targetIncludes(r.ranges, '10.0.0.0'), false, 'the network address');
   assert.equal(targetIncludes(r.ranges, '10.0.0.3'), false, 'the broadcast address');
   assert.equal(targetIncludes(r.ranges, '192.168.5.7'), true);
-  for (const bad of ['8.8.8.8', '<img src=x onerror=alert(1)>', ' 10.0.0.1', '10.0.0.01', '']) assert.equal(targetIncludes(r.ranges, bad), false, bad);
+  for (const bad of ['8.8.8.8', '<img src=x onerror=alert(1)>', ' 10.0.0.1', '10.0.0.01', ''])
+    assert.equal(targetIncludes(r.ranges, bad), false, bad);
 });

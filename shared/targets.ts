@@ -34,9 +34,11 @@ function parseItem(item: string): [number, number] | string {
   if (slash >= 0) {
     const base = ipv4ToInt(item.slice(0, slash));
     const bits = item.slice(slash + 1);
-    if (base === undefined || !/^\d{1,2}$/.test(bits) || Number(bits) > 32) return `'${item}' is not a valid IPv4 CIDR (like 10.0.0.0/24)`;
+    if (base === undefined || !/^\d{1,2}$/.test(bits) || Number(bits) > 32)
+      return `'${item}' is not a valid IPv4 CIDR (like 10.0.0.0/24)`;
     const size = 2 ** (32 - Number(bits));
-    if (size > MAX_TARGET_ADDRESSES) return `'${item}' is larger than a /16 (65,536 addresses), the most one discovery may scan`;
+    if (size > MAX_TARGET_ADDRESSES)
+      return `'${item}' is larger than a /16 (65,536 addresses), the most one discovery may scan`;
     const network = base - (base % size);
     // Network and broadcast addresses answer no host; /31 and /32 have neither (RFC 3021), as the agent counts.
     return Number(bits) <= 30 ? [network + 1, network + size - 2] : [network, network + size - 1];
@@ -65,8 +67,12 @@ const dotted = (n: number) => `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 
  * scan (UNSCANNABLE), and returns the merged ranges (inclusive, as uint32) and their address count.
  */
 export function checkTarget(target: string): TargetCheck {
-  const parts = target.split(',').map((p) => p.trim()).filter(Boolean);
-  if (!parts.length) return { ok: false, reason: 'must be a CIDR (10.0.0.0/24), a range (10.0.0.1-10.0.0.50) or a comma list' };
+  const parts = target
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean);
+  if (!parts.length)
+    return { ok: false, reason: 'must be a CIDR (10.0.0.0/24), a range (10.0.0.1-10.0.0.50) or a comma list' };
   const parsed: [number, number][] = [];
   for (const p of parts) {
     const r = parseItem(p);
@@ -74,7 +80,10 @@ export function checkTarget(target: string): TargetCheck {
     const bad = UNSCANNABLE.find((b) => r[0] <= b.to && r[1] >= b.from);
     if (bad) {
       const at = Math.max(r[0], bad.from);
-      return { ok: false, reason: `'${p}' includes ${dotted(at)}, in ${bad.cidr}: ${bad.why}; discovery does not scan it` };
+      return {
+        ok: false,
+        reason: `'${p}' includes ${dotted(at)}, in ${bad.cidr}: ${bad.why}; discovery does not scan it`,
+      };
     }
     parsed.push(r);
   }
@@ -86,7 +95,11 @@ export function checkTarget(target: string): TargetCheck {
     else ranges.push([r[0], r[1]]);
   }
   const count = ranges.reduce((n, [a, b]) => n + (b - a + 1), 0);
-  if (count > MAX_TARGET_ADDRESSES) return { ok: false, reason: `the target has ${count.toLocaleString('en-US')} addresses, more than ${MAX_TARGET_ADDRESSES.toLocaleString('en-US')} (a /16), the most one discovery may scan` };
+  if (count > MAX_TARGET_ADDRESSES)
+    return {
+      ok: false,
+      reason: `the target has ${count.toLocaleString('en-US')} addresses, more than ${MAX_TARGET_ADDRESSES.toLocaleString('en-US')} (a /16), the most one discovery may scan`,
+    };
   return { ok: true, count, ranges };
 }
 

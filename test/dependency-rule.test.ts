@@ -18,7 +18,9 @@ function sources(dir: string): string[] {
 
 function imports(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  return [...text.matchAll(/(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => (m[1] ?? m[2])!);
+  return [...text.matchAll(/(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g)].map(
+    (m) => (m[1] ?? m[2])!,
+  );
 }
 
 /** Where a relative import lands, as the top-level folder name. */
@@ -26,10 +28,15 @@ const landsIn = (file: string, spec: string) => relative(root, resolve(dirname(f
 
 test('agent/ never imports server/, server/ never imports agent/, shared/ imports neither', () => {
   const violations: string[] = [];
-  for (const [from, forbidden] of [['agent', ['server']], ['server', ['agent']], ['shared', ['server', 'agent']]] as const) {
+  for (const [from, forbidden] of [
+    ['agent', ['server']],
+    ['server', ['agent']],
+    ['shared', ['server', 'agent']],
+  ] as const) {
     for (const f of sources(join(root, from))) {
       for (const spec of imports(f)) {
-        if (spec.startsWith('.') && (forbidden as readonly string[]).includes(landsIn(f, spec)!)) violations.push(`${relative(root, f)} → ${spec}`);
+        if (spec.startsWith('.') && (forbidden as readonly string[]).includes(landsIn(f, spec)!))
+          violations.push(`${relative(root, f)} → ${spec}`);
       }
     }
   }
@@ -40,7 +47,8 @@ test('shared/ uses zod only: no node:*, pg, pino or ws imports', () => {
   const bad: string[] = [];
   for (const f of sources(join(root, 'shared'))) {
     if (f.endsWith('.test.ts')) continue;
-    for (const spec of imports(f)) if (!spec.startsWith('.') && spec !== 'zod') bad.push(`${relative(root, f)} → ${spec}`);
+    for (const spec of imports(f))
+      if (!spec.startsWith('.') && spec !== 'zod') bad.push(`${relative(root, f)} → ${spec}`);
   }
   assert.deepEqual(bad, []);
 });

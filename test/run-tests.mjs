@@ -26,17 +26,26 @@ if (selected.length === 0) {
 // run. A TAP copy of the report is written beside the spec output to count them.
 const requireAll = process.env.NMSLITE_TEST_REQUIRE_ALL === '1';
 const tapDir = requireAll ? mkdtempSync(join(tmpdir(), 'nmslite-tests-')) : undefined;
-const reporters = tapDir ? ['--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${join(tapDir, 'report.tap')}`] : ['--test-reporter=spec'];
-const result = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', ...reporters, ...selected],
-  { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test' } },
-);
+const reporters = tapDir
+  ? [
+      '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      '--test-reporter=tap',
+      `--test-reporter-destination=${join(tapDir, 'report.tap')}`,
+    ]
+  : ['--test-reporter=spec'];
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', ...reporters, ...selected], {
+  stdio: 'inherit',
+  env: { ...process.env, NODE_ENV: 'test' },
+});
 let status = result.status ?? 1;
 if (tapDir) {
   const tap = readFileSync(join(tapDir, 'report.tap'), 'utf8');
   rmSync(tapDir, { recursive: true, force: true });
-  const skipped = tap.split('\n').filter((l) => /^\s*(not )?ok \d+ .*# SKIP/.test(l)).map((l) => l.trim());
+  const skipped = tap
+    .split('\n')
+    .filter((l) => /^\s*(not )?ok \d+ .*# SKIP/.test(l))
+    .map((l) => l.trim());
   if (skipped.length) {
     console.error(`\nNMSLITE_TEST_REQUIRE_ALL=1: ${skipped.length} test(s) skipped, which this run does not allow:`);
     for (const l of skipped) console.error(`  ${l}`);

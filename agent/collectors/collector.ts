@@ -59,7 +59,11 @@ export class CollectFailure extends Error {
   readonly code: string | undefined;
   readonly retryable: boolean;
 
-  constructor(failureClass: FailureClass, message: string, o: { code?: string; retryable?: boolean; cause?: unknown } = {}) {
+  constructor(
+    failureClass: FailureClass,
+    message: string,
+    o: { code?: string; retryable?: boolean; cause?: unknown } = {},
+  ) {
     super(message, o.cause === undefined ? undefined : { cause: o.cause });
     this.name = 'CollectFailure';
     this.failureClass = failureClass;
@@ -85,7 +89,8 @@ export function toCollectFailure(err: unknown): CollectFailure {
     const cls = err.failureClass as FailureClass;
     return new CollectFailure(cls, err.message, code === undefined ? { cause: err } : { code, cause: err });
   }
-  if (err instanceof Error && err.name === 'AbortError') return new CollectFailure('timeout', 'the job deadline passed during collection', { cause: err });
+  if (err instanceof Error && err.name === 'AbortError')
+    return new CollectFailure('timeout', 'the job deadline passed during collection', { cause: err });
   return new CollectFailure('internal', 'internal error in the collector', { cause: err });
 }
 

@@ -12,7 +12,10 @@ test('plugin output: partial metrics become a full sample with nulls and the mea
 });
 
 test('plugin output: a password echoed in garbage is redacted from the error', () => {
-  assert.throws(() => parsePluginOutput('login as admin:hunter2 failed', 'hunter2', 1), (e: Error) => /admin:\*\*\* failed/.test(e.message) && !e.message.includes('hunter2'));
+  assert.throws(
+    () => parsePluginOutput('login as admin:hunter2 failed', 'hunter2', 1),
+    (e: Error) => /admin:\*\*\* failed/.test(e.message) && !e.message.includes('hunter2'),
+  );
   assert.throws(() => parsePluginOutput('[1,2]', undefined, 1), /not an object of metrics/);
 });
 
@@ -27,7 +30,10 @@ test('plugin output: the password is redacted also as the plugin echoes it from 
   for (const echo of echoes) {
     assert.throws(
       () => parsePluginOutput(`oops ${echo}`, secret, 1),
-      (e: Error) => e.message.includes('***') && !e.message.includes('S3cr') && !e.message.includes(Buffer.from(secret).toString('base64')),
+      (e: Error) =>
+        e.message.includes('***') &&
+        !e.message.includes('S3cr') &&
+        !e.message.includes(Buffer.from(secret).toString('base64')),
       `redacted in: ${echo}`,
     );
   }

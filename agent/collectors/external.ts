@@ -34,7 +34,9 @@ export type ExternalConfig = z.infer<typeof ExternalConfig>;
  * to report a failure in its own words. Unknown fields are refused so typos surface.
  */
 const PluginOutput = MetricSample.partial().strict();
-const PluginError = z.object({ error: z.union([z.string(), z.object({ message: z.string() }).passthrough()]) }).passthrough();
+const PluginError = z
+  .object({ error: z.union([z.string(), z.object({ message: z.string() }).passthrough()]) })
+  .passthrough();
 
 const STDERR_KEEP_BYTES = 4096;
 /** How much of a plugin's own words a failure message carries (one line each, see plugin-text.ts). */
@@ -45,7 +47,20 @@ const EXIT_GRACE_MS = 1000;
 
 /** Only what a program needs to run: the agent's own environment may hold secrets. */
 function pluginEnv(): NodeJS.ProcessEnv {
-  const keep = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'HOME', 'TMPDIR', 'TEMP', 'TMP', 'SystemRoot', 'ComSpec', 'PATHEXT', 'WINDIR'];
+  const keep = [
+    'PATH',
+    'LANG',
+    'LC_ALL',
+    'TZ',
+    'HOME',
+    'TMPDIR',
+    'TEMP',
+    'TMP',
+    'SystemRoot',
+    'ComSpec',
+    'PATHEXT',
+    'WINDIR',
+  ];
   const env: NodeJS.ProcessEnv = {};
   for (const k of keep) if (process.env[k] !== undefined) env[k] = process.env[k];
   return env;
@@ -67,7 +82,10 @@ function killLeftovers(child: ChildProcess): void {
 function killTree(child: ChildProcess): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
   if (process.platform === 'win32') {
-    spawn('taskkill', ['/pid', String(child.pid), '/T', '/F'], { stdio: 'ignore', windowsHide: true }).on('error', () => undefined);
+    spawn('taskkill', ['/pid', String(child.pid), '/T', '/F'], { stdio: 'ignore', windowsHide: true }).on(
+      'error',
+      () => undefined,
+    );
     return;
   }
   try {
@@ -80,25 +98,44 @@ function killTree(child: ChildProcess): void {
 /** Parses a plugin's stdout into a sample; fields it did not report are null. */
 export function parsePluginOutput(stdout: string, secret: string | undefined, collectionMs: number): MetricSample {
   const text = stdout.trim();
-  if (text === '') throw new CollectFailure('plugin_error', 'the plugin printed nothing on stdout (expected a JSON object of metrics)', { code: 'empty_output' });
+  if (text === '')
+    throw new CollectFailure(
+      'plugin_error',
+      'the plugin printed nothing on stdout (expected a JSON object of metrics)',
+      { code: 'empty_output' },
+    );
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch {
-    throw new CollectFailure('plugin_error', `the plugin printed something that is not JSON: "${summarisePluginText(text, secret, GARBAGE_CHARS)}"`, { code: 'bad_output' });
+    throw new CollectFailure(
+      'plugin_error',
+      `the plugin printed something that is not JSON: "${summarisePluginText(text, secret, GARBAGE_CHARS)}"`,
+      { code: 'bad_output' },
+    );
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    throw new CollectFailure('plugin_error', 'the plugin printed JSON that is not an object of metrics', { code: 'bad_output' });
+    throw new CollectFailure('plugin_error', 'the plugin printed JSON that is not an object of metrics', {
+      code: 'bad_output',
+    });
   }
   const reported = PluginError.safeParse(data);
   if (reported.success) {
     const e = reported.data.error;
     const msg = typeof e === 'string' ? e : e.message;
-    throw new CollectFailure('plugin_error', `the plugin reported: ${summarisePluginText(msg, secret, REPORTED_CHARS) || '(no message)'}`, { code: 'plugin_reported' });
+    throw new CollectFailure(
+      'plugin_error',
+      `the plugin reported: ${summarisePluginText(msg, secret, REPORTED_CHARS) || '(no message)'}`,
+      { code: 'plugin_reported' },
+    );
   }
   const parsed = PluginOutput.safeParse(data);
   if (!parsed.success) {
-    throw new CollectFailure('plugin_error', `the plugin printed invalid metrics: ${summarisePluginText(describeZodError(parsed.error), secret, REPORTED_CHARS)}`, { code: 'bad_output' });
+    throw new CollectFailure(
+      'plugin_error',
+      `the plugin printed invalid metrics: ${summarisePluginText(describeZodError(parsed.error), secret, REPORTED_CHARS)}`,
+      { code: 'bad_output' },
+    );
   }
   const sample: Record<string, unknown> = {};
   for (const key of Object.keys(MetricSample.shape)) sample[key] = null;
@@ -120,7 +157,11 @@ export function pluginInput(req: CollectRequest<ExternalConfig>): string {
 }
 
 /** Runs the installed plugin `req.config.command` from `pluginsDir`; refuses (not_allowed) anything else. */
-export async function runExternalPlugin(req: CollectRequest<ExternalConfig>, signal: AbortSignal, pluginsDir: string | undefined): Promise<MetricSample> {
+export async function runExternalPlugin(
+  req: CollectRequest<ExternalConfig>,
+  signal: AbortSignal,
+  pluginsDir: string | undefined,
+): Promise<MetricSample> {
   const path = await resolveInstalledPlugin(pluginsDir, req.config.command);
   return spawnPlugin(path, req, signal);
 }
@@ -132,7 +173,9 @@ function spawnPlugin(path: string, req: CollectRequest<ExternalConfig>, signal: 
   const budget = Math.min(cfg.timeout_ms, Math.max(0, req.deadline - Date.now()));
   return new Promise<MetricSample>((resolve, reject) => {
     if (signal.aborted || budget <= 0) {
-      reject(new CollectFailure('timeout', 'the job deadline passed before the plugin could start', { code: 'deadline' }));
+      reject(
+        new CollectFailure('timeout', 'the job deadline passed before the plugin could start', { code: 'deadline' }),
+      );
       return;
     }
     let child: ChildProcess;
@@ -144,7 +187,11 @@ function spawnPlugin(path: string, req: CollectRequest<ExternalConfig>, signal: 
         windowsHide: true,
       });
     } catch (err) {
-      reject(new CollectFailure('plugin_error', `the plugin could not be started: ${(err as Error).message}`, { code: 'spawn' }));
+      reject(
+        new CollectFailure('plugin_error', `the plugin could not be started: ${(err as Error).message}`, {
+          code: 'spawn',
+        }),
+      );
       return;
     }
     const stdout: Buffer[] = [];
@@ -171,13 +218,23 @@ function spawnPlugin(path: string, req: CollectRequest<ExternalConfig>, signal: 
     };
     const timer = setTimeout(() => {
       const why = budget < cfg.timeout_ms ? 'the job deadline' : `its ${cfg.timeout_ms} ms timeout`;
-      abortWith(new CollectFailure('timeout', `the plugin did not finish within ${why} (${budget} ms) and was killed`, { code: 'plugin_timeout' }));
+      abortWith(
+        new CollectFailure('timeout', `the plugin did not finish within ${why} (${budget} ms) and was killed`, {
+          code: 'plugin_timeout',
+        }),
+      );
     }, budget);
-    const onAbort = (): void => abortWith(new CollectFailure('timeout', 'the job deadline passed; the plugin was killed', { code: 'deadline' }));
+    const onAbort = (): void =>
+      abortWith(new CollectFailure('timeout', 'the job deadline passed; the plugin was killed', { code: 'deadline' }));
     signal.addEventListener('abort', onAbort, { once: true });
 
     child.on('error', (err: NodeJS.ErrnoException) => {
-      const what = err.code === 'ENOENT' ? `command not found: ${cfg.command}` : err.code === 'EACCES' ? `permission denied running ${cfg.command}` : `the plugin could not be started (${err.code ?? err.message})`;
+      const what =
+        err.code === 'ENOENT'
+          ? `command not found: ${cfg.command}`
+          : err.code === 'EACCES'
+            ? `permission denied running ${cfg.command}`
+            : `the plugin could not be started (${err.code ?? err.message})`;
       finish(new CollectFailure('plugin_error', what, { code: err.code ?? 'spawn' }));
     });
     child.stdin?.on('error', () => undefined); // a plugin that ignores stdin closes it early: not a failure
@@ -186,7 +243,13 @@ function spawnPlugin(path: string, req: CollectRequest<ExternalConfig>, signal: 
     child.stdout?.on('data', (chunk: Buffer) => {
       stdoutBytes += chunk.length;
       if (stdoutBytes > cfg.max_output_bytes) {
-        abortWith(new CollectFailure('plugin_error', `the plugin printed more than ${cfg.max_output_bytes} bytes on stdout and was killed`, { code: 'output_limit' }));
+        abortWith(
+          new CollectFailure(
+            'plugin_error',
+            `the plugin printed more than ${cfg.max_output_bytes} bytes on stdout and was killed`,
+            { code: 'output_limit' },
+          ),
+        );
         return;
       }
       stdout.push(chunk);
@@ -210,7 +273,11 @@ function spawnPlugin(path: string, req: CollectRequest<ExternalConfig>, signal: 
       const err = summarisePluginText(Buffer.concat(stderr).toString('utf8'), secret, STDERR_REPORT_CHARS);
       if (code !== 0) {
         const how = sig ? `was killed by ${sig}` : `exited with code ${code}`;
-        finish(new CollectFailure('plugin_error', `the plugin ${how}${err ? `: ${err}` : ' (no stderr)'}`, { code: sig ? `signal_${sig}` : `exit_${code}` }));
+        finish(
+          new CollectFailure('plugin_error', `the plugin ${how}${err ? `: ${err}` : ' (no stderr)'}`, {
+            code: sig ? `signal_${sig}` : `exit_${code}`,
+          }),
+        );
         return;
       }
       try {
@@ -231,7 +298,11 @@ export function createExternalCollector(o: { pluginsDir?: string | undefined } =
     name: 'external',
     validateConfig(config: unknown): ExternalConfig {
       const r = ExternalConfig.safeParse(config ?? {});
-      if (!r.success) throw new CollectFailure('plugin_error', `invalid external plugin config: ${describeZodError(r.error)}`, { code: 'bad_config', retryable: false });
+      if (!r.success)
+        throw new CollectFailure('plugin_error', `invalid external plugin config: ${describeZodError(r.error)}`, {
+          code: 'bad_config',
+          retryable: false,
+        });
       return r.data;
     },
     collect: (req, signal) => runExternalPlugin(req, signal, o.pluginsDir),

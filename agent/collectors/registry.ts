@@ -24,7 +24,9 @@ export const pluginsDirOf = (home: string): string => join(home, 'plugins');
  * The explicit list of collectors: add a new one here, nowhere else. `pluginsDir` is the only
  * folder external plugins run from; without it every external plugin is refused (not_allowed).
  */
-export function createRegistry(o: { winrm?: WinrmClientCacheOptions; extra?: Collector[]; pluginsDir?: string } = {}): CollectorRegistry {
+export function createRegistry(
+  o: { winrm?: WinrmClientCacheOptions; extra?: Collector[]; pluginsDir?: string } = {},
+): CollectorRegistry {
   const list: Collector[] = [
     createWindowsWmiCollector(o.winrm) as Collector,
     createWindowsPowerShellCollector(o.winrm) as Collector,

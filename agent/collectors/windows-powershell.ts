@@ -22,7 +22,11 @@ export function createWindowsPowerShellCollector(o: WinrmClientCacheOptions = {}
     name: 'windows-powershell',
     validateConfig(config) {
       const r = WindowsPowerShellConfig.safeParse(config ?? {});
-      if (!r.success) throw new CollectFailure('plugin_error', `invalid windows-powershell config: ${describeZodError(r.error)}`, { code: 'bad_config', retryable: false });
+      if (!r.success)
+        throw new CollectFailure('plugin_error', `invalid windows-powershell config: ${describeZodError(r.error)}`, {
+          code: 'bad_config',
+          retryable: false,
+        });
       return r.data;
     },
     collect: (req, signal) =>

@@ -15,7 +15,11 @@ export function createWindowsWmiCollector(o: WinrmClientCacheOptions = {}): Coll
     name: 'windows-wmi',
     validateConfig(config) {
       const r = WindowsWmiConfig.safeParse(config ?? {});
-      if (!r.success) throw new CollectFailure('plugin_error', `invalid windows-wmi config: ${describeZodError(r.error)}`, { code: 'bad_config', retryable: false });
+      if (!r.success)
+        throw new CollectFailure('plugin_error', `invalid windows-wmi config: ${describeZodError(r.error)}`, {
+          code: 'bad_config',
+          retryable: false,
+        });
       return r.data;
     },
     collect: (req, signal) => collectOverWinrm(cache, req, signal, (client) => collectWindowsMetrics(client)),

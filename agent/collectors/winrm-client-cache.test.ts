@@ -15,7 +15,13 @@ function fakes() {
 }
 
 const target = { ip: '127.0.0.5', port: 5986, use_ssl: true };
-const cred: CollectCredential = { type: 'winrm_ntlm', username: 'CORP\\svc', password: 'pw-1', tls_verify: 'pin', tls_fingerprint: 'ab'.repeat(32) };
+const cred: CollectCredential = {
+  type: 'winrm_ntlm',
+  username: 'CORP\\svc',
+  password: 'pw-1',
+  tls_verify: 'pin',
+  tls_fingerprint: 'ab'.repeat(32),
+};
 
 test('one client per target and credential, rebuilt when the password changes', () => {
   const { made, create } = fakes();
@@ -24,7 +30,12 @@ test('one client per target and credential, rebuilt when the password changes', 
   cache.acquire(target, cred).release();
   assert.equal(made.length, 1);
   assert.deepEqual(
-    { auth: made[0]!.options.auth, https: made[0]!.options.https, port: made[0]!.options.port, tls: made[0]!.options.tls },
+    {
+      auth: made[0]!.options.auth,
+      https: made[0]!.options.https,
+      port: made[0]!.options.port,
+      tls: made[0]!.options.tls,
+    },
     { auth: 'ntlm', https: true, port: 5986, tls: { mode: 'pin', fingerprint: 'ab'.repeat(32) } },
   );
   cache.acquire(target, { ...cred, password: 'pw-2' }).release();
@@ -42,7 +53,10 @@ test('a broken lease closes and forgets its client; a job without a credential i
   assert.equal(made[0]!.closed, true);
   cache.acquire(target, cred).release();
   assert.equal(made.length, 2);
-  assert.throws(() => cache.acquire(target, null), (e: unknown) => e instanceof CollectFailure && e.failureClass === 'auth' && !e.retryable);
+  assert.throws(
+    () => cache.acquire(target, null),
+    (e: unknown) => e instanceof CollectFailure && e.failureClass === 'auth' && !e.retryable,
+  );
   cache.close();
 });
 

@@ -35,7 +35,11 @@ interface Entry {
   retired: boolean;
 }
 
-export function winrmClientOptions(target: CollectTarget, credential: CollectCredential, o: { maxConnections?: number; connectTimeoutMs?: number } = {}): WinrmClientOptions {
+export function winrmClientOptions(
+  target: CollectTarget,
+  credential: CollectCredential,
+  o: { maxConnections?: number; connectTimeoutMs?: number } = {},
+): WinrmClientOptions {
   const tls: NonNullable<WinrmClientOptions['tls']> = { mode: credential.tls_verify ?? 'verify' };
   if (credential.tls_fingerprint) tls.fingerprint = credential.tls_fingerprint;
   if (credential.tls_ca) tls.ca = credential.tls_ca;
@@ -88,16 +92,35 @@ export function createWinrmClientCache(o: WinrmClientCacheOptions = {}): WinrmCl
 
   return {
     acquire(target, credential) {
-      if (!credential) throw new CollectFailure('auth', 'the job carries no credential for this WinRM target', { code: 'no_credential', retryable: false });
+      if (!credential)
+        throw new CollectFailure('auth', 'the job carries no credential for this WinRM target', {
+          code: 'no_credential',
+          retryable: false,
+        });
       const secret = createHash('sha256').update(credential.password).digest('base64url');
-      const key = [target.ip, target.port, target.use_ssl, credential.type, credential.domain ?? '', credential.username, secret, credential.tls_verify ?? '', credential.tls_fingerprint ?? '', credential.tls_ca ?? ''].join('|');
+      const key = [
+        target.ip,
+        target.port,
+        target.use_ssl,
+        credential.type,
+        credential.domain ?? '',
+        credential.username,
+        secret,
+        credential.tls_verify ?? '',
+        credential.tls_fingerprint ?? '',
+        credential.tls_ca ?? '',
+      ].join('|');
       let e = entries.get(key);
       if (!e) {
         let client: WinrmClient;
         try {
           client = create(winrmClientOptions(target, credential, o));
         } catch (err) {
-          throw new CollectFailure('internal', `cannot build a WinRM client for this target: ${(err as Error).message}`, { retryable: false });
+          throw new CollectFailure(
+            'internal',
+            `cannot build a WinRM client for this target: ${(err as Error).message}`,
+            { retryable: false },
+          );
         }
         e = { client, busy: 0, lastUsed: Date.now(), closed: false, retired: false };
         entries.set(key, e);

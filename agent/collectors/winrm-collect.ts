@@ -13,7 +13,10 @@ export function collectOverWinrm(
   signal: AbortSignal,
   run: (client: WinrmClient) => Promise<MetricSample>,
 ): Promise<MetricSample> {
-  if (signal.aborted) return Promise.reject(new CollectFailure('timeout', 'the job deadline passed before collection started', { code: 'deadline' }));
+  if (signal.aborted)
+    return Promise.reject(
+      new CollectFailure('timeout', 'the job deadline passed before collection started', { code: 'deadline' }),
+    );
   const lease = cache.acquire(req.target, req.credential);
   return new Promise<MetricSample>((resolve, reject) => {
     const onAbort = (): void => {
@@ -31,7 +34,12 @@ export function collectOverWinrm(
         signal.removeEventListener('abort', onAbort);
         const f = toCollectFailure(err);
         // A client that could not reach or authenticate is not worth keeping warm.
-        lease.release(f.failureClass === 'unreachable' || f.failureClass === 'auth' || f.failureClass === 'tls' || f.failureClass === 'timeout');
+        lease.release(
+          f.failureClass === 'unreachable' ||
+            f.failureClass === 'auth' ||
+            f.failureClass === 'tls' ||
+            f.failureClass === 'timeout',
+        );
         reject(f);
       },
     );

@@ -123,7 +123,11 @@ export async function discover(o: DiscoverOptions): Promise<DiscoveryResult> {
   const scanChunk = async (batch: string[]): Promise<void> => {
     let candidates = batch;
     if (!o.portScan) {
-      const swept = await (o.sweepFn ?? sweep)(batch, { timeoutMs: o.pingTimeoutMs ?? 500, ...(o.signal ? { signal: o.signal } : {}), ...(o.pingMethod ? { method: o.pingMethod } : {}) });
+      const swept = await (o.sweepFn ?? sweep)(batch, {
+        timeoutMs: o.pingTimeoutMs ?? 500,
+        ...(o.signal ? { signal: o.signal } : {}),
+        ...(o.pingMethod ? { method: o.pingMethod } : {}),
+      });
       if (o.signal?.aborted) return;
       pingMethod = swept.method;
       // Without a ping tool every address is a candidate, as with port_scan.
@@ -142,7 +146,14 @@ export async function discover(o: DiscoverOptions): Promise<DiscoveryResult> {
   }
   found.sort((a, b) => ipOrder(a.ip) - ipOrder(b.ip));
   if (o.onProgress) emitNow();
-  return { scanned, total, found, cancelled: o.signal?.aborted ?? false, ping_method: pingMethod, elapsed_ms: Date.now() - started };
+  return {
+    scanned,
+    total,
+    found,
+    cancelled: o.signal?.aborted ?? false,
+    ping_method: pingMethod,
+    elapsed_ms: Date.now() - started,
+  };
 }
 
 function ipOrder(ip: string): number {

@@ -1,7 +1,14 @@
 import type { Failure } from '../../shared/failures.ts';
 import { toCollectFailure, type CollectCredential } from '../collectors/collector.ts';
 import { winrmClientOptions } from '../collectors/winrm-client-cache.ts';
-import { createWinrmClient, probeNtlmTarget, wmiString, type IdentifyResult, type NtlmTarget, type WinrmClient } from '../winrm/index.ts';
+import {
+  createWinrmClient,
+  probeNtlmTarget,
+  wmiString,
+  type IdentifyResult,
+  type NtlmTarget,
+  type WinrmClient,
+} from '../winrm/index.ts';
 
 /** A Windows host found by discovery, as the server stores it (one device per agent + ip). */
 export interface DiscoveredHost {
@@ -47,14 +54,22 @@ function listeners(open: readonly number[], prefer: Listener | undefined): Liste
 }
 
 /** Rejects at the deadline or on abort; the WinRM client has its own (longer) timeouts underneath. */
-function bounded<T>(p: Promise<T>, deadline: number, signal: AbortSignal | undefined, onGiveUp: () => void): Promise<T> {
+function bounded<T>(
+  p: Promise<T>,
+  deadline: number,
+  signal: AbortSignal | undefined,
+  onGiveUp: () => void,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const stop = (why: string): void => {
       cleanup();
       onGiveUp();
       reject(Object.assign(new Error(why), { failureClass: 'timeout' }));
     };
-    const timer = setTimeout(() => stop('the host did not answer within the per-host timeout'), Math.max(0, deadline - Date.now()));
+    const timer = setTimeout(
+      () => stop('the host did not answer within the per-host timeout'),
+      Math.max(0, deadline - Date.now()),
+    );
     const onAbort = (): void => stop('discovery was cancelled');
     signal?.addEventListener('abort', onAbort, { once: true });
     const cleanup = (): void => {
@@ -103,11 +118,24 @@ function isMicrosoft(r: IdentifyResult): boolean {
  */
 export async function identifyHost(o: IdentifyHostOptions): Promise<DiscoveredHost | undefined> {
   const deadline = Date.now() + o.timeoutMs;
-  const timeouts = { connectMs: Math.max(1, Math.min(o.timeoutMs, 5000)), readMs: Math.max(1, o.timeoutMs), operationSec: Math.max(1, Math.ceil(o.timeoutMs / 1000)) };
+  const timeouts = {
+    connectMs: Math.max(1, Math.min(o.timeoutMs, 5000)),
+    readMs: Math.max(1, o.timeoutMs),
+    operationSec: Math.max(1, Math.ceil(o.timeoutMs / 1000)),
+  };
   for (const l of listeners(o.openPorts, o.prefer)) {
     if (o.signal?.aborted || Date.now() >= deadline) return undefined;
     // Identify sends no secret, so the listener's certificate need not be trusted to ask it.
-    const anon = createWinrmClient({ host: o.ip, port: l.port, https: l.use_ssl, auth: 'basic', username: 'anonymous', password: '', tls: { mode: 'insecure' }, timeouts });
+    const anon = createWinrmClient({
+      host: o.ip,
+      port: l.port,
+      https: l.use_ssl,
+      auth: 'basic',
+      username: 'anonymous',
+      password: '',
+      tls: { mode: 'insecure' },
+      timeouts,
+    });
     let id: IdentifyResult;
     try {
       id = await bounded(anon.identify({ anonymous: true }), deadline, o.signal, () => anon.close());
@@ -117,10 +145,24 @@ export async function identifyHost(o: IdentifyHostOptions): Promise<DiscoveredHo
       anon.close();
     }
     if (!isMicrosoft(id)) continue;
-    const host: DiscoveredHost = { ip: o.ip, port: l.port, use_ssl: l.use_ssl, hostname: null, os: null, os_version: realVersion(id.osVersion), winrm_stack: id.stackVersion ?? null };
+    const host: DiscoveredHost = {
+      ip: o.ip,
+      port: l.port,
+      use_ssl: l.use_ssl,
+      hostname: null,
+      os: null,
+      os_version: realVersion(id.osVersion),
+      winrm_stack: id.stackVersion ?? null,
+    };
     const left = Math.max(1, deadline - Date.now());
     const claimed = await bounded(
-      probeNtlmTarget({ host: o.ip, port: l.port, https: l.use_ssl, connectTimeoutMs: Math.min(left, 5000), readTimeoutMs: left }),
+      probeNtlmTarget({
+        host: o.ip,
+        port: l.port,
+        https: l.use_ssl,
+        connectTimeoutMs: Math.min(left, 5000),
+        readTimeoutMs: left,
+      }),
       deadline,
       o.signal,
       () => undefined,
@@ -133,7 +175,10 @@ export async function identifyHost(o: IdentifyHostOptions): Promise<DiscoveredHo
     if (!o.credential || !mayAuthenticate(l, o, o.credential)) return host;
     let client: WinrmClient | undefined;
     try {
-      client = createWinrmClient({ ...winrmClientOptions({ ip: o.ip, port: l.port, use_ssl: l.use_ssl }, o.credential, { maxConnections: 1 }), timeouts });
+      client = createWinrmClient({
+        ...winrmClientOptions({ ip: o.ip, port: l.port, use_ssl: l.use_ssl }, o.credential, { maxConnections: 1 }),
+        timeouts,
+      });
       const c = client;
       const [cs, os] = await bounded(
         (async () => {

@@ -21,7 +21,10 @@ test('mapLimit and a shared limiter never exceed their caps and finish every ite
     await Promise.all(Array.from({ length: 10 }, (_, j) => work(k * 10 + j)));
   });
   assert.equal(peak, 3);
-  assert.deepEqual(seen.sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i));
+  assert.deepEqual(
+    seen.sort((a, b) => a - b),
+    Array.from({ length: 20 }, (_, i) => i),
+  );
 });
 
 test('mapLimit stops taking items once aborted', async () => {

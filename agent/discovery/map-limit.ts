@@ -3,7 +3,12 @@
  * (a /16 is never materialised as 65,536 promises). Stops taking new items once `signal` aborts.
  * `fn` must not throw: a failing host is data for the caller to record.
  */
-export async function mapLimit<T>(items: Iterable<T>, limit: number, fn: (item: T) => Promise<void>, signal?: AbortSignal): Promise<void> {
+export async function mapLimit<T>(
+  items: Iterable<T>,
+  limit: number,
+  fn: (item: T) => Promise<void>,
+  signal?: AbortSignal,
+): Promise<void> {
   const it = items[Symbol.iterator]();
   const worker = async (): Promise<void> => {
     for (;;) {

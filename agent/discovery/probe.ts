@@ -26,7 +26,12 @@ export function probePort(ip: string, port: number, timeoutMs: number, signal?: 
 }
 
 /** Open ports of one host, probed in parallel, in the order given. */
-export async function probeHost(ip: string, ports: readonly number[], timeoutMs: number, signal?: AbortSignal): Promise<number[]> {
+export async function probeHost(
+  ip: string,
+  ports: readonly number[],
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<number[]> {
   const open = await Promise.all(ports.map((p) => probePort(ip, p, timeoutMs, signal)));
   return ports.filter((_, i) => open[i]);
 }

@@ -11,7 +11,13 @@ export function discoveryResultParts(
   runId: string,
   res: { scanned: number; total: number; cancelled: boolean; devices: DiscoveredHost[] },
 ): DiscoveryResultMessage[] {
-  const head = { type: 'discovery.result' as const, run_id: runId, scanned: res.scanned, total: res.total, cancelled: res.cancelled };
+  const head = {
+    type: 'discovery.result' as const,
+    run_id: runId,
+    scanned: res.scanned,
+    total: res.total,
+    cancelled: res.cancelled,
+  };
   const parts: DiscoveredHost[][] = [[]];
   let bytes = 0;
   for (const host of res.devices) {

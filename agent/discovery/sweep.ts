@@ -5,7 +5,6 @@ import { defaultPingMethod, findExecutable, type PingMethod } from './ping-metho
 
 export { defaultPingMethod, findExecutable, type PingMethod };
 
-
 export interface SweepOptions {
   /** How long to wait for an echo reply per host. */
   timeoutMs?: number;
@@ -31,10 +30,19 @@ export function parseFpingOutput(stdout: string): Set<string> {
   return alive;
 }
 
-function sweepWithFping(path: string, ips: string[], timeoutMs: number, signal: AbortSignal | undefined): Promise<Set<string>> {
+function sweepWithFping(
+  path: string,
+  ips: string[],
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<Set<string>> {
   return new Promise((resolve, reject) => {
     // -a alive only, -q no per-probe lines, -r 0 one try, -t per-host timeout, -i 1 ms between packets, targets on stdin.
-    const child = spawn(path, ['-a', '-q', '-r', '0', '-t', String(Math.max(10, Math.round(timeoutMs))), '-i', '1', '-f', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(
+      path,
+      ['-a', '-q', '-r', '0', '-t', String(Math.max(10, Math.round(timeoutMs))), '-i', '1', '-f', '-'],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
     let out = '';
     let err = '';
     const onAbort = (): void => {
@@ -52,13 +60,19 @@ function sweepWithFping(path: string, ips: string[], timeoutMs: number, signal: 
     child.on('close', (code) => {
       signal?.removeEventListener('abort', onAbort);
       // fping exits 1 when some hosts are unreachable and 2 when a name did not resolve: both normal here.
-      if (code !== null && code > 2 && out.trim() === '') reject(new Error(`fping failed (exit ${code}): ${err.trim().slice(0, 200)}`));
+      if (code !== null && code > 2 && out.trim() === '')
+        reject(new Error(`fping failed (exit ${code}): ${err.trim().slice(0, 200)}`));
       else resolve(parseFpingOutput(out));
     });
   });
 }
 
-async function sweepWithPing(ips: string[], timeoutMs: number, concurrency: number, signal: AbortSignal | undefined): Promise<Set<string>> {
+async function sweepWithPing(
+  ips: string[],
+  timeoutMs: number,
+  concurrency: number,
+  signal: AbortSignal | undefined,
+): Promise<Set<string>> {
   const alive = new Set<string>();
   const timeout = Math.max(1, Math.ceil(timeoutMs / 1000));
   await mapLimit(

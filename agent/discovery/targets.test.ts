@@ -28,11 +28,27 @@ test('a /16 is accepted and counts 65,534 hosts; a /15 is refused with the limit
   }
   assert.equal(n, 65_534);
   assert.equal(last, '10.20.255.254');
-  assert.throws(() => parseTarget('10.20.0.0/15'), (e: unknown) => e instanceof TargetError && /131,072 addresses.*65,536/.test(e.message));
+  assert.throws(
+    () => parseTarget('10.20.0.0/15'),
+    (e: unknown) => e instanceof TargetError && /131,072 addresses.*65,536/.test(e.message),
+  );
 });
 
 test('ranges accept a full end address or only the last octet', () => {
-  assert.deepEqual([...parseTarget('10.0.0.250-10.0.1.2')], ['10.0.0.250', '10.0.0.251', '10.0.0.252', '10.0.0.253', '10.0.0.254', '10.0.0.255', '10.0.1.0', '10.0.1.1', '10.0.1.2']);
+  assert.deepEqual(
+    [...parseTarget('10.0.0.250-10.0.1.2')],
+    [
+      '10.0.0.250',
+      '10.0.0.251',
+      '10.0.0.252',
+      '10.0.0.253',
+      '10.0.0.254',
+      '10.0.0.255',
+      '10.0.1.0',
+      '10.0.1.1',
+      '10.0.1.2',
+    ],
+  );
   assert.deepEqual([...parseTarget('10.0.0.1-3')], ['10.0.0.1', '10.0.0.2', '10.0.0.3']);
   assert.equal(parseTarget('10.0.0.0-10.0.255.255').total, MAX_TARGET_ADDRESSES);
   assert.throws(() => parseTarget('10.0.0.0-10.1.0.0'), /65,537 addresses/);
@@ -40,7 +56,10 @@ test('ranges accept a full end address or only the last octet', () => {
 
 test('a comma list mixes forms, merges overlaps and scans each address once', () => {
   const t = parseTarget(' 10.0.0.5, 10.0.0.1-6 ,10.0.0.9,10.0.0.8/31 ');
-  assert.deepEqual([...t], ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6', '10.0.0.8', '10.0.0.9']);
+  assert.deepEqual(
+    [...t],
+    ['10.0.0.1', '10.0.0.2', '10.0.0.3', '10.0.0.4', '10.0.0.5', '10.0.0.6', '10.0.0.8', '10.0.0.9'],
+  );
   assert.equal(t.total, 8);
   assert.deepEqual(t.ranges, [
     [167772161, 167772166],
@@ -49,7 +68,10 @@ test('a comma list mixes forms, merges overlaps and scans each address once', ()
 });
 
 test('a list whose parts together exceed a /16 is refused', () => {
-  assert.throws(() => parseTarget('10.0.0.0/16,10.1.0.0/24'), (e: unknown) => e instanceof TargetError && /the target has 65,788/.test(e.message));
+  assert.throws(
+    () => parseTarget('10.0.0.0/16,10.1.0.0/24'),
+    (e: unknown) => e instanceof TargetError && /the target has 65,788/.test(e.message),
+  );
 });
 
 test('malformed targets get errors that name the bad part', () => {
@@ -68,6 +90,10 @@ test('malformed targets get errors that name the bad part', () => {
     ['10.0.0.0/8', /16,777,216 addresses/],
   ];
   for (const [input, re] of cases) {
-    assert.throws(() => parseTarget(input), (e: unknown) => e instanceof TargetError && re.test(e.message), input);
+    assert.throws(
+      () => parseTarget(input),
+      (e: unknown) => e instanceof TargetError && re.test(e.message),
+      input,
+    );
   }
 });

@@ -3,11 +3,15 @@
  * thousand agents cut off by one server restart come back spread out rather than in one wave.
  * A server's retry-after hint is a floor, with jitter added above it for the same reason.
  */
-export function backoffDelay(attempt: number, o: { baseMs: number; capMs: number; retryAfterMs?: number; random?: () => number }): number {
+export function backoffDelay(
+  attempt: number,
+  o: { baseMs: number; capMs: number; retryAfterMs?: number; random?: () => number },
+): number {
   const rnd = o.random ?? Math.random;
   const ceiling = Math.min(o.capMs, o.baseMs * 2 ** Math.min(attempt, 30));
   const jittered = Math.floor(rnd() * ceiling);
-  if (o.retryAfterMs !== undefined && o.retryAfterMs > 0) return o.retryAfterMs + Math.floor(rnd() * Math.min(o.retryAfterMs, o.capMs));
+  if (o.retryAfterMs !== undefined && o.retryAfterMs > 0)
+    return o.retryAfterMs + Math.floor(rnd() * Math.min(o.retryAfterMs, o.capMs));
   return jittered;
 }
 

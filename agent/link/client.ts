@@ -179,7 +179,9 @@ export function createLink(o: LinkOptions): Link {
         `the server speaks another protocol: this agent (version ${AGENT_VERSION}, protocol ${PROTOCOL_VERSION}) must be upgraded to the server's version`,
       );
       stopped = true;
-      o.onFatal?.(`this agent (version ${AGENT_VERSION}, protocol ${PROTOCOL_VERSION}) must be upgraded to the server's version${reason ? ` (server: ${reason})` : ''}`);
+      o.onFatal?.(
+        `this agent (version ${AGENT_VERSION}, protocol ${PROTOCOL_VERSION}) must be upgraded to the server's version${reason ? ` (server: ${reason})` : ''}`,
+      );
       return;
     }
     if (FATAL_CLOSE_CODES.has(code)) {
@@ -204,7 +206,10 @@ export function createLink(o: LinkOptions): Link {
       ...(proxy
         ? {
             createConnection: ((_opts: unknown, cb: (err: Error | null, s?: TLSSocket) => void) => {
-              connectThroughProxy(proxy, url.hostname, Number(url.port || 443), timeoutMs).then((s) => cb(null, s), (e: Error) => cb(e));
+              connectThroughProxy(proxy, url.hostname, Number(url.port || 443), timeoutMs).then(
+                (s) => cb(null, s),
+                (e: Error) => cb(e),
+              );
               return undefined;
             }) as never,
           }
@@ -231,7 +236,10 @@ export function createLink(o: LinkOptions): Link {
       res.resume();
       failed = true;
       sock.terminate();
-      down(res.statusCode === 503 ? CloseCode.serverBusy : CloseCode.goingAway, retryAfterMs !== undefined ? `retry-after=${retryAfterMs / 1000}` : '');
+      down(
+        res.statusCode === 503 ? CloseCode.serverBusy : CloseCode.goingAway,
+        retryAfterMs !== undefined ? `retry-after=${retryAfterMs / 1000}` : '',
+      );
     });
     // The upgrade's timeout ends at 'open'; a server (or proxy) that then says nothing would
     // hold this socket forever, since heartbeats start with the welcome.
@@ -239,7 +247,10 @@ export function createLink(o: LinkOptions): Link {
     sock.on('open', () => {
       if (failed) return;
       welcomeTimer = setTimeout(() => {
-        o.log.warn({ waited_ms: timeoutMs, challenged }, `no ${challenged ? 'welcome' : 'challenge'} from the server (one older than protocol ${PROTOCOL_VERSION} sends no challenge); reconnecting`);
+        o.log.warn(
+          { waited_ms: timeoutMs, challenged },
+          `no ${challenged ? 'welcome' : 'challenge'} from the server (one older than protocol ${PROTOCOL_VERSION} sends no challenge); reconnecting`,
+        );
         sock.terminate();
       }, timeoutMs);
     });
@@ -247,7 +258,12 @@ export function createLink(o: LinkOptions): Link {
     // other socket. No expiry: freshness comes from the nonce, not from this machine's clock.
     const sendHello = async (nonce: string): Promise<void> => {
       try {
-        const token = await new SignJWT({ nonce }).setProtectedHeader({ alg: 'EdDSA' }).setSubject(String(o.identity.agent_id)).setAudience('nmslite-agent-hub').setIssuedAt().sign(key);
+        const token = await new SignJWT({ nonce })
+          .setProtectedHeader({ alg: 'EdDSA' })
+          .setSubject(String(o.identity.agent_id))
+          .setAudience('nmslite-agent-hub')
+          .setIssuedAt()
+          .sign(key);
         if (failed || ws !== sock) return;
         helloAt = Date.now();
         sendRaw({

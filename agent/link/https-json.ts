@@ -14,7 +14,11 @@ export interface HttpsJsonAnswer {
  * (NMSlite servers usually run a self-signed certificate). Without `pin` the presented fingerprint
  * is returned for trust on first use.
  */
-export function postJson(url: URL, payload: unknown, o: { pin?: string; env: Record<string, string | undefined>; timeoutMs?: number }): Promise<HttpsJsonAnswer> {
+export function postJson(
+  url: URL,
+  payload: unknown,
+  o: { pin?: string; env: Record<string, string | undefined>; timeoutMs?: number },
+): Promise<HttpsJsonAnswer> {
   const timeoutMs = o.timeoutMs ?? 15_000;
   const proxy = proxyFor(url.hostname, o.env);
   const body = Buffer.from(JSON.stringify(payload));
@@ -33,7 +37,10 @@ export function postJson(url: URL, payload: unknown, o: { pin?: string; env: Rec
       ...(proxy
         ? {
             createConnection: (_opts: unknown, cb: (err: Error | null, s?: TLSSocket) => void) => {
-              connectThroughProxy(proxy, url.hostname, Number(url.port || 443), timeoutMs).then((s) => cb(null, s), (e: Error) => cb(e));
+              connectThroughProxy(proxy, url.hostname, Number(url.port || 443), timeoutMs).then(
+                (s) => cb(null, s),
+                (e: Error) => cb(e),
+              );
               return undefined;
             },
           }
@@ -51,12 +58,14 @@ export function postJson(url: URL, payload: unknown, o: { pin?: string; env: Rec
       else socket.once('secureConnect', check);
     });
     req.once('timeout', () => req.destroy(new Error(`the server did not answer within ${timeoutMs} ms`)));
-    req.once('error', (e) => reject(e instanceof PinMismatchError ? e : new Error(`cannot reach ${url.host}: ${e.message}`)));
+    req.once('error', (e) =>
+      reject(e instanceof PinMismatchError ? e : new Error(`cannot reach ${url.host}: ${e.message}`)),
+    );
     req.once('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.once('end', () => {
-        let parsed: unknown = undefined;
+        let parsed: unknown;
         try {
           parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
         } catch {

@@ -3,7 +3,10 @@ import type { TLSSocket } from 'node:tls';
 
 /** Normalises `AB:CD:…`, `sha256:abcd…` or plain hex to lowercase hex without separators. */
 export function normalizeFingerprint(fp: string): string {
-  return fp.replace(/^sha-?256[:=]?/i, '').replace(/[^0-9a-f]/gi, '').toLowerCase();
+  return fp
+    .replace(/^sha-?256[:=]?/i, '')
+    .replace(/[^0-9a-f]/gi, '')
+    .toLowerCase();
 }
 
 export function certFingerprint(der: Buffer): string {
@@ -19,7 +22,7 @@ export class PinMismatchError extends Error {
   override readonly name = 'PinMismatchError';
   constructor(expected: string, got: string | undefined) {
     super(
-      `the server's TLS certificate changed (pinned sha256 ${expected.slice(0, 16)}…, presented ${got ? got.slice(0, 16) + '…' : 'none'}); ` +
+      `the server's TLS certificate changed (pinned sha256 ${expected.slice(0, 16)}…, presented ${got ? `${got.slice(0, 16)}…` : 'none'}); ` +
         'refusing to connect. If the server certificate was replaced on purpose, enroll this agent again.',
     );
   }

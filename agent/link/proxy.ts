@@ -6,7 +6,10 @@ import { isIP, type Socket } from 'node:net';
 export function proxyFor(host: string, env: Record<string, string | undefined>): URL | undefined {
   const raw = env.HTTPS_PROXY ?? env.https_proxy;
   if (!raw) return undefined;
-  const noProxy = (env.NO_PROXY ?? env.no_proxy ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const noProxy = (env.NO_PROXY ?? env.no_proxy ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (noProxy.some((n) => n === '*' || host === n || host.endsWith(n.startsWith('.') ? n : `.${n}`))) return undefined;
   return new URL(raw.includes('://') ? raw : `http://${raw}`);
 }
@@ -16,9 +19,17 @@ export function connectThroughProxy(proxy: URL, host: string, port: number, time
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { Host: `${host}:${port}` };
     if (proxy.username) {
-      headers['Proxy-Authorization'] = `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64')}`;
+      headers['Proxy-Authorization'] =
+        `Basic ${Buffer.from(`${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`).toString('base64')}`;
     }
-    const req = httpRequest({ host: proxy.hostname, port: Number(proxy.port || 80), method: 'CONNECT', path: `${host}:${port}`, headers, timeout: timeoutMs });
+    const req = httpRequest({
+      host: proxy.hostname,
+      port: Number(proxy.port || 80),
+      method: 'CONNECT',
+      path: `${host}:${port}`,
+      headers,
+      timeout: timeoutMs,
+    });
     req.once('connect', (res, socket: Socket) => {
       if (res.statusCode !== 200) {
         socket.destroy();

@@ -31,7 +31,8 @@ function fakeCollector(behaviour: Behaviour): Collector & { calls: Map<string, n
     name: 'fake',
     calls,
     validateConfig: (c) => {
-      if (c && typeof c === 'object' && 'bad' in c) throw new CollectFailure('plugin_error', 'bad config', { retryable: false });
+      if (c && typeof c === 'object' && 'bad' in c)
+        throw new CollectFailure('plugin_error', 'bad config', { retryable: false });
       return c;
     },
     collect(req, signal) {
@@ -139,7 +140,7 @@ test('a failed collection is retried twice with growing backoff and succeeds on 
   assert.equal(results[0]!.info.attempts, 3);
   const t = c.calls.get(j.job_id)!;
   assert.ok(t[1]! - t[0]! >= 40, `first backoff ${t[1]! - t[0]!} ms`);
-  assert.ok(t[2]! - t[1]! >= 80, `second backoff ${t[2]! - t[1]! } ms`);
+  assert.ok(t[2]! - t[1]! >= 80, `second backoff ${t[2]! - t[1]!} ms`);
   assert.equal(runner.health().retries, 2);
 });
 
@@ -184,7 +185,9 @@ test('a retry that cannot start before the deadline is skipped and the real erro
 test('a job still running at its deadline is aborted and reported as timeout with the last error', async () => {
   const c = fakeCollector(async (_req, signal, n) => {
     if (n === 1) throw failWith('unreachable');
-    await new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }));
+    await new Promise((_, reject) =>
+      signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }),
+    );
     return SAMPLE;
   });
   const { runner, results, until } = harness(c, { retryBackoffMs: 10 });
@@ -193,7 +196,10 @@ test('a job still running at its deadline is aborted and reported as timeout wit
   await until(1);
   const r = results[0]!;
   assert.equal(classOf(r.result), 'timeout');
-  assert.match('failure' in r.result ? r.result.failure.message : '', /deadline passed after 2 attempts; last error \(unreachable\)/);
+  assert.match(
+    'failure' in r.result ? r.result.failure.message : '',
+    /deadline passed after 2 attempts; last error \(unreachable\)/,
+  );
   assert.ok(r.at - t0 >= 240 && r.at - t0 < 600, `reported after ${r.at - t0} ms`);
 });
 
@@ -248,25 +254,37 @@ test('unknown plugin types and bad configs are plugin errors; a resent job id ru
   const c = fakeCollector(async () => SAMPLE);
   const { runner, results, until } = harness(c);
   const same = job('127.0.0.1');
-  runner.submit([job('127.0.0.1', 5000, { plugin: { type: 'snmp' } }), job('127.0.0.1', 5000, { plugin: { type: 'fake', config: { bad: 1 } } }), same, { ...same }]);
+  runner.submit([
+    job('127.0.0.1', 5000, { plugin: { type: 'snmp' } }),
+    job('127.0.0.1', 5000, { plugin: { type: 'fake', config: { bad: 1 } } }),
+    same,
+    { ...same },
+  ]);
   await until(3);
   await sleep(20);
   assert.equal(results.length, 3);
-  assert.match('failure' in results[0]!.result ? results[0]!.result.failure.message : '', /no collector for plugin type 'snmp'/);
+  assert.match(
+    'failure' in results[0]!.result ? results[0]!.result.failure.message : '',
+    /no collector for plugin type 'snmp'/,
+  );
   assert.equal(classOf(results[1]!.result), 'plugin_error');
   assert.equal(c.calls.get(same.job_id)!.length, 1);
 });
 
 test('stop aborts running jobs (reported as the agent stopping, not as a host timeout), drops queued ones and resolves once slots are free', async () => {
   const c = fakeCollector(
-    (_req, signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true })),
+    (_req, signal) =>
+      new Promise((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true })),
   );
   const { runner, results } = harness(c, { maxConcurrent: 2 });
   runner.submit([job('127.0.0.1'), job('127.0.0.2'), job('127.0.0.3'), job('127.0.0.4')]);
   const { dropped } = await runner.stop();
   assert.equal(dropped, 2);
   // Not a timeout of the host: the agent cut the polls short.
-  assert.deepEqual(results.map((r) => classOf(r.result)), ['internal', 'internal']);
+  assert.deepEqual(
+    results.map((r) => classOf(r.result)),
+    ['internal', 'internal'],
+  );
   assert.ok(results.every((r) => 'failure' in r.result && r.result.failure.code === 'agent_stopping'));
   assert.equal(runner.health().in_flight, 0);
 });

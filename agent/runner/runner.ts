@@ -1,7 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Failure } from '../../shared/failures.ts';
 import type { MetricSample } from '../../shared/metrics.ts';
-import { CollectFailure, toCollectFailure, type CollectCredential, type CollectTarget, type Collector } from '../collectors/collector.ts';
+import {
+  CollectFailure,
+  toCollectFailure,
+  type CollectCredential,
+  type CollectTarget,
+  type Collector,
+} from '../collectors/collector.ts';
 import type { CollectorRegistry } from '../collectors/registry.ts';
 import { createKeyedQueue } from './keyed-queue.ts';
 import { HealthCounters, type RunnerHealth } from './runner-health.ts';
@@ -78,12 +84,16 @@ function deadlineMs(d: number | string): number {
 
 function timeoutFailure(attempts: number, last: CollectFailure | undefined): CollectFailure {
   const tail = last && last.failureClass !== 'timeout' ? `; last error (${last.failureClass}): ${last.message}` : '';
-  const msg = attempts === 0 ? 'the job deadline passed before collection could start' : `the job deadline passed after ${attempts} attempt${attempts > 1 ? 's' : ''}${tail}`;
+  const msg =
+    attempts === 0
+      ? 'the job deadline passed before collection could start'
+      : `the job deadline passed after ${attempts} attempt${attempts > 1 ? 's' : ''}${tail}`;
   return new CollectFailure('timeout', msg.slice(0, 2000), { code: 'deadline' });
 }
 
 export function createRunner(o: RunnerOptions): Runner {
-  if (!(o.maxConcurrent >= 1) || !(o.perTargetConcurrent >= 1)) throw new RangeError('runner concurrency limits must be at least 1');
+  if (!(o.maxConcurrent >= 1) || !(o.perTargetConcurrent >= 1))
+    throw new RangeError('runner concurrency limits must be at least 1');
   const abandonAfterMs = o.abandonAfterMs ?? 5000;
   const pingTickMs = o.pingTickMs ?? 50;
   const queue = createKeyedQueue<Pending>(o.perTargetConcurrent);
@@ -96,7 +106,11 @@ export function createRunner(o: RunnerOptions): Runner {
   let pinging = 0;
   let stopped = false;
 
-  const report = (p: Pending, outcome: { metrics: MetricSample; time: number } | { failure: CollectFailure }, info: JobResultInfo): void => {
+  const report = (
+    p: Pending,
+    outcome: { metrics: MetricSample; time: number } | { failure: CollectFailure },
+    info: JobResultInfo,
+  ): void => {
     active.delete(p.job.job_id);
     const base = { job_id: p.job.job_id, monitor_id: p.job.monitor_id, attempts: info.attempts };
     if ('metrics' in outcome) {
@@ -111,7 +125,9 @@ export function createRunner(o: RunnerOptions): Runner {
   // A job cut short by stop() did not time out: it is not the host's failure (class internal is
   // not counted against the device), and the poll never finished.
   const abortFailure = (attempts: number, last: CollectFailure | undefined): CollectFailure =>
-    stopped ? new CollectFailure('internal', 'the agent stopped before this poll finished', { code: 'agent_stopping' }) : timeoutFailure(attempts, last);
+    stopped
+      ? new CollectFailure('internal', 'the agent stopped before this poll finished', { code: 'agent_stopping' })
+      : timeoutFailure(attempts, last);
 
   const pump = (): void => {
     while (!stopped && running.size < o.maxConcurrent) {
@@ -120,12 +136,14 @@ export function createRunner(o: RunnerOptions): Runner {
       const ac = new AbortController();
       running.set(next.item.job.job_id, ac);
       // execute only rejects if onResult broke its no-throw contract; the slot must still come back.
-      const done = execute(next.item, ac).catch(() => undefined).finally(() => {
-        running.delete(next.item.job.job_id);
-        settling.delete(done);
-        queue.done(next.key);
-        pump();
-      });
+      const done = execute(next.item, ac)
+        .catch(() => undefined)
+        .finally(() => {
+          running.delete(next.item.job.job_id);
+          settling.delete(done);
+          queue.done(next.key);
+          pump();
+        });
       settling.add(done);
     }
   };
@@ -146,7 +164,11 @@ export function createRunner(o: RunnerOptions): Runner {
     try {
       const collector: Collector | undefined = o.registry.find(p.job.plugin.type);
       if (!collector) {
-        const f = new CollectFailure('plugin_error', `this agent has no collector for plugin type '${p.job.plugin.type}'`, { code: 'unknown_plugin' });
+        const f = new CollectFailure(
+          'plugin_error',
+          `this agent has no collector for plugin type '${p.job.plugin.type}'`,
+          { code: 'unknown_plugin' },
+        );
         return report(p, { failure: f }, { attempts, waitedMs });
       }
       let config: unknown;
@@ -168,7 +190,7 @@ export function createRunner(o: RunnerOptions): Runner {
           if (!ac.signal.aborted) last = toCollectFailure(err);
         }
         if (ac.signal.aborted) return report(p, { failure: abortFailure(attempts, last) }, { attempts, waitedMs });
-        if (!last || !last.retryable || attempts >= MAX_ATTEMPTS) break;
+        if (!last?.retryable || attempts >= MAX_ATTEMPTS) break;
         const backoff = o.retryBackoffMs * 2 ** (attempts - 1) * (1 + Math.random() * 0.2);
         // A retry that cannot start before the deadline would only turn a real error into `timeout`.
         if (Date.now() + backoff >= p.deadline) break;
@@ -187,15 +209,33 @@ export function createRunner(o: RunnerOptions): Runner {
   }
 
   /** One collect call, bounded by the deadline even if the collector ignores its signal. */
-  async function attempt(collector: Collector, config: unknown, p: Pending, signal: AbortSignal, outstanding: Promise<unknown>[]): Promise<MetricSample> {
+  async function attempt(
+    collector: Collector,
+    config: unknown,
+    p: Pending,
+    signal: AbortSignal,
+    outstanding: Promise<unknown>[],
+  ): Promise<MetricSample> {
     const work = collector.collect(
-      { job_id: p.job.job_id, monitor_id: p.job.monitor_id, deadline: p.deadline, target: p.job.target, credential: p.job.credential, config },
+      {
+        job_id: p.job.job_id,
+        monitor_id: p.job.monitor_id,
+        deadline: p.deadline,
+        target: p.job.target,
+        credential: p.job.credential,
+        config,
+      },
       signal,
     );
     outstanding.push(work.catch(() => undefined));
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<never>((_, reject) => {
-      onAbort = () => setTimeout(() => reject(new CollectFailure('timeout', 'the collector did not stop at the deadline', { code: 'deadline' })), 100);
+      onAbort = () =>
+        setTimeout(
+          () =>
+            reject(new CollectFailure('timeout', 'the collector did not stop at the deadline', { code: 'deadline' })),
+          100,
+        );
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });
     });
@@ -211,7 +251,9 @@ export function createRunner(o: RunnerOptions): Runner {
   async function waitForCollectors(p: Pending, outstanding: Promise<unknown>[]): Promise<void> {
     if (outstanding.length === 0) return;
     const ac = new AbortController();
-    const grace = sleep(Math.max(0, p.deadline + abandonAfterMs - Date.now()), false, { signal: ac.signal }).catch(() => false);
+    const grace = sleep(Math.max(0, p.deadline + abandonAfterMs - Date.now()), false, { signal: ac.signal }).catch(
+      () => false,
+    );
     const settled = await Promise.race([Promise.all(outstanding).then(() => true), grace]);
     ac.abort();
     if (!settled) counters.abandoned++;
@@ -233,7 +275,12 @@ export function createRunner(o: RunnerOptions): Runner {
     for (const p of batch) {
       if (stopped) continue;
       if (reachable.has(p.job.target.ip)) enqueue(p);
-      else report(p, { failure: new CollectFailure('ping', `${p.job.target.ip} did not answer ping`, { code: 'no_echo_reply' }) }, { attempts: 0, waitedMs: Date.now() - (p.job.due ?? p.arrived) });
+      else
+        report(
+          p,
+          { failure: new CollectFailure('ping', `${p.job.target.ip} did not answer ping`, { code: 'no_echo_reply' }) },
+          { attempts: 0, waitedMs: Date.now() - (p.job.due ?? p.arrived) },
+        );
     }
   };
 

@@ -10,11 +10,34 @@ type ScheduleDelta = Extract<ServerMessage, { type: 'schedule.delta' }>;
 import { createAssignmentStore, type AssignmentStoreOptions, type ScheduleChange } from './assignment-store.ts';
 
 function assignment(id: number, extra: Partial<Assignment> = {}): Assignment {
-  return { monitor_id: id, target: { ip: `10.1.0.${id % 250}`, port: 5985, use_ssl: false }, plugin: { type: 'windows-wmi' }, interval_s: 60, timeout_ms: 10_000, credential: { profile_id: 1, version: 0 }, ...extra };
+  return {
+    monitor_id: id,
+    target: { ip: `10.1.0.${id % 250}`, port: 5985, use_ssl: false },
+    plugin: { type: 'windows-wmi' },
+    interval_s: 60,
+    timeout_ms: 10_000,
+    credential: { profile_id: 1, version: 0 },
+    ...extra,
+  };
 }
-const cred = (profile_id: number, version = 0): SealedCredential => ({ profile_id, version, sealed: `jwe-${profile_id}-${version}` });
-const full = (revision: number, assignments: Assignment[], more = false, credentials = [cred(1)]): ScheduleFull => ({ type: 'schedule.full', revision, assignments, credentials, more });
-const delta = (base: number, upsert: Assignment[], remove: number[] = [], credentials: SealedCredential[] = []): ScheduleDelta => ({ type: 'schedule.delta', base, revision: base + 1, upsert, remove, credentials });
+const cred = (profile_id: number, version = 0): SealedCredential => ({
+  profile_id,
+  version,
+  sealed: `jwe-${profile_id}-${version}`,
+});
+const full = (revision: number, assignments: Assignment[], more = false, credentials = [cred(1)]): ScheduleFull => ({
+  type: 'schedule.full',
+  revision,
+  assignments,
+  credentials,
+  more,
+});
+const delta = (
+  base: number,
+  upsert: Assignment[],
+  remove: number[] = [],
+  credentials: SealedCredential[] = [],
+): ScheduleDelta => ({ type: 'schedule.delta', base, revision: base + 1, upsert, remove, credentials });
 
 function harness(extra: Partial<AssignmentStoreOptions> = {}, dir = mkdtempSync(join(tmpdir(), 'nmslite-store-'))) {
   const changes: ScheduleChange[] = [];
@@ -43,7 +66,10 @@ test('a full set in parts is applied once, on the last part, and acknowledged af
   h.store.applyFull(full(5, [assignment(4)], false, []));
   assert.equal(h.store.revision(), 5);
   assert.equal(h.store.size(), 4);
-  assert.deepEqual(h.changes.map((c) => c.kind === 'full' && c.assignments.map((a) => a.monitor_id)), [[1, 2, 3, 4]]);
+  assert.deepEqual(
+    h.changes.map((c) => c.kind === 'full' && c.assignments.map((a) => a.monitor_id)),
+    [[1, 2, 3, 4]],
+  );
   await h.store.flush();
   assert.deepEqual(h.acks, [5]);
   assert.equal(JSON.parse(readFileSync(h.file, 'utf8')).revision, 5);
@@ -56,7 +82,10 @@ test('a part with another revision restarts the accumulation', async () => {
   h.store.applyFull(full(6, [assignment(7)], true));
   h.store.applyFull(full(6, [assignment(8)], false, []));
   assert.equal(h.store.revision(), 6);
-  assert.deepEqual([...h.store.assignments()].map((a) => a.monitor_id), [7, 8]);
+  assert.deepEqual(
+    [...h.store.assignments()].map((a) => a.monitor_id),
+    [7, 8],
+  );
 });
 
 test('a half-received set is dropped when the link goes down', () => {
@@ -64,18 +93,44 @@ test('a half-received set is dropped when the link goes down', () => {
   h.store.applyFull(full(5, [assignment(1)], true));
   h.store.linkDown();
   h.store.applyFull(full(5, [assignment(2)], false));
-  assert.deepEqual([...h.store.assignments()].map((a) => a.monitor_id), [2]);
+  assert.deepEqual(
+    [...h.store.assignments()].map((a) => a.monitor_id),
+    [2],
+  );
 });
 
 test('a delta on the current revision applies upserts, removals and new credentials', async () => {
   const h = harness();
   h.store.applyFull(full(3, [assignment(1), assignment(2)]));
-  h.store.applyDelta(delta(3, [assignment(2, { interval_s: 10, credential: { profile_id: 1, version: 1 } }), assignment(9, { credential: { profile_id: 4, version: 0 } })], [1], [cred(1, 1), cred(4)]));
+  h.store.applyDelta(
+    delta(
+      3,
+      [
+        assignment(2, { interval_s: 10, credential: { profile_id: 1, version: 1 } }),
+        assignment(9, { credential: { profile_id: 4, version: 0 } }),
+      ],
+      [1],
+      [cred(1, 1), cred(4)],
+    ),
+  );
   assert.equal(h.store.revision(), 4);
-  assert.deepEqual([...h.store.assignments()].map((a) => [a.monitor_id, a.interval_s]), [[2, 10], [9, 60]]);
+  assert.deepEqual(
+    [...h.store.assignments()].map((a) => [a.monitor_id, a.interval_s]),
+    [
+      [2, 10],
+      [9, 60],
+    ],
+  );
   assert.equal(h.store.credential({ profile_id: 1, version: 1 })?.sealed, 'jwe-1-1');
   assert.equal(h.store.credential({ profile_id: 1, version: 0 }), undefined, 'a version nothing refers to is dropped');
-  assert.deepEqual(h.changes[1], { kind: 'delta', upsert: [assignment(2, { interval_s: 10, credential: { profile_id: 1, version: 1 } }), assignment(9, { credential: { profile_id: 4, version: 0 } })], remove: [1] });
+  assert.deepEqual(h.changes[1], {
+    kind: 'delta',
+    upsert: [
+      assignment(2, { interval_s: 10, credential: { profile_id: 1, version: 1 } }),
+      assignment(9, { credential: { profile_id: 4, version: 0 } }),
+    ],
+    remove: [1],
+  });
   await h.store.flush();
   assert.equal(h.acks.at(-1), 4);
 });
@@ -88,8 +143,15 @@ test('a delta whose base is not the current revision is not applied and asks for
   h.store.applyDelta(delta(4, [assignment(2)]));
   h.store.applyDelta(delta(5, [assignment(3)]));
   assert.equal(h.store.revision(), 3);
-  assert.deepEqual([...h.store.assignments()].map((a) => a.monitor_id), [1]);
-  assert.deepEqual(h.resyncs.slice(1), [{ have: 3, reason: 'delta 4->5 does not apply to revision 3' }], 'one resync while the answer is awaited');
+  assert.deepEqual(
+    [...h.store.assignments()].map((a) => a.monitor_id),
+    [1],
+  );
+  assert.deepEqual(
+    h.resyncs.slice(1),
+    [{ have: 3, reason: 'delta 4->5 does not apply to revision 3' }],
+    'one resync while the answer is awaited',
+  );
 });
 
 test('a full set over the bound is refused and the previous set kept', () => {
@@ -115,12 +177,18 @@ test('the saved set is loaded by a new store (credentials still sealed), and a d
   assert.equal(again.store.credential({ profile_id: 1, version: 0 })?.sealed, 'jwe-1-0');
   assert.equal(again.changes[0]?.kind, 'full');
 
-  for (const damage of ['{"format":1,"revision":', JSON.stringify({ format: 1, revision: 2, saved_at: 'x', assignments: [{ monitor_id: -1 }], credentials: [] })]) {
+  for (const damage of [
+    '{"format":1,"revision":',
+    JSON.stringify({ format: 1, revision: 2, saved_at: 'x', assignments: [{ monitor_id: -1 }], credentials: [] }),
+  ]) {
     writeFileSync(h.file, damage);
     const broken = harness({}, h.dir);
     assert.equal(broken.store.load(), false);
     assert.equal(broken.store.revision(), null);
-    assert.ok(broken.logs.some((l) => /damaged and was ignored/.test(l)), broken.logs.join('; '));
+    assert.ok(
+      broken.logs.some((l) => /damaged and was ignored/.test(l)),
+      broken.logs.join('; '),
+    );
   }
   const none = harness();
   assert.equal(none.store.load(), false, 'no file: nothing loaded, nothing logged as damage');
@@ -137,7 +205,10 @@ test('a revision that could not be saved is not acknowledged; the save is retrie
   await h.store.flush();
   await new Promise((r) => setTimeout(r, 100));
   assert.deepEqual(h.acks, [], 'nothing acknowledged while the revision is not on disk');
-  assert.ok(h.logs.some((l) => /could not be saved/.test(l)), h.logs.join('; '));
+  assert.ok(
+    h.logs.some((l) => /could not be saved/.test(l)),
+    h.logs.join('; '),
+  );
   h.store.applyDelta(delta(7, [assignment(2)]));
   await h.store.flush();
   assert.deepEqual(h.acks, []);

@@ -29,7 +29,9 @@ export const ScheduleFile = z.object({
 });
 export type ScheduleFile = z.infer<typeof ScheduleFile>;
 
-export type ScheduleChange = { kind: 'full'; assignments: Assignment[] } | { kind: 'delta'; upsert: Assignment[]; remove: number[] };
+export type ScheduleChange =
+  | { kind: 'full'; assignments: Assignment[] }
+  | { kind: 'delta'; upsert: Assignment[]; remove: number[] };
 
 export interface StoreLog {
   info(o: object, msg: string): void;
@@ -87,7 +89,9 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
   let monitors = new Map<number, Assignment>();
   let credentials = new Map<string, SealedCredential>();
   /** A full set arriving in parts. */
-  let pending: { revision: number; monitors: Map<number, Assignment>; credentials: Map<string, SealedCredential> } | undefined;
+  let pending:
+    | { revision: number; monitors: Map<number, Assignment>; credentials: Map<string, SealedCredential> }
+    | undefined;
   /** A full set of this revision was refused (over a bound): its remaining parts are ignored. */
   let refused: number | undefined;
   let resyncAskedAt = -Infinity;
@@ -103,7 +107,10 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
   const saveRetryMs = o.saveRetryMs ?? SAVE_RETRY_MS;
 
   /** Keeps only the credentials some assignment refers to. */
-  const referenced = (ms: Map<number, Assignment>, cs: Map<string, SealedCredential>): Map<string, SealedCredential> => {
+  const referenced = (
+    ms: Map<number, Assignment>,
+    cs: Map<string, SealedCredential>,
+  ): Map<string, SealedCredential> => {
     const out = new Map<string, SealedCredential>();
     for (const a of ms.values()) {
       if (!a.credential) continue;
@@ -128,7 +135,13 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
   };
 
   const serialize = (): string =>
-    JSON.stringify({ format: 1, revision: revision!, saved_at: new Date(now()).toISOString(), assignments: [...monitors.values()], credentials: [...credentials.values()] } satisfies ScheduleFile);
+    JSON.stringify({
+      format: 1,
+      revision: revision!,
+      saved_at: new Date(now()).toISOString(),
+      assignments: [...monitors.values()],
+      credentials: [...credentials.values()],
+    } satisfies ScheduleFile);
 
   /**
    * Writes are coalesced: one at a time, and the latest revision when it finishes is what is acked.
@@ -152,7 +165,10 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
         } catch (err) {
           dirty = true;
           if (closed) {
-            o.log.error({ err: (err as Error).message, file: o.file, revision: rev }, 'the schedule could not be saved at stop');
+            o.log.error(
+              { err: (err as Error).message, file: o.file, revision: rev },
+              'the schedule could not be saved at stop',
+            );
             return;
           }
           const waitMs = Math.min(SAVE_RETRY_MAX_MS, saveRetryMs * 2 ** failures++);
@@ -181,7 +197,11 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
       try {
         text = readFileSync(o.file, 'utf8');
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') o.log.warn({ err: (err as Error).message, file: o.file }, 'the saved schedule could not be read; waiting for the server');
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+          o.log.warn(
+            { err: (err as Error).message, file: o.file },
+            'the saved schedule could not be read; waiting for the server',
+          );
         return false;
       }
       let parsed: ScheduleFile;
@@ -193,7 +213,10 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
         }
         parsed = r.data;
       } catch (err) {
-        o.log.error({ err: (err as Error).message.slice(0, 300), file: o.file }, 'the saved schedule is damaged and was ignored; waiting for the server');
+        o.log.error(
+          { err: (err as Error).message.slice(0, 300), file: o.file },
+          'the saved schedule is damaged and was ignored; waiting for the server',
+        );
         return false;
       }
       revision = parsed.revision;
@@ -206,12 +229,19 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
 
     applyFull(m) {
       if (refused === m.revision) return;
-      if (!pending || pending.revision !== m.revision) pending = { revision: m.revision, monitors: new Map(), credentials: new Map() };
+      if (!pending || pending.revision !== m.revision)
+        pending = { revision: m.revision, monitors: new Map(), credentials: new Map() };
       for (const a of m.assignments) pending.monitors.set(a.monitor_id, a);
       for (const c of m.credentials) pending.credentials.set(credKey(c), c);
       if (pending.monitors.size > maxMonitors || pending.credentials.size > maxCredentials) {
         o.log.error(
-          { revision: m.revision, monitors: pending.monitors.size, credentials: pending.credentials.size, max_monitors: maxMonitors, max_credentials: maxCredentials },
+          {
+            revision: m.revision,
+            monitors: pending.monitors.size,
+            credentials: pending.credentials.size,
+            max_monitors: maxMonitors,
+            max_credentials: maxCredentials,
+          },
           'the schedule from the server is larger than this agent holds; it was refused and the previous one is kept',
         );
         refused = m.revision;
@@ -224,7 +254,11 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
       refused = undefined;
       resyncAskedAt = -Infinity;
       const missing = missingCredentials(set.monitors.values(), set.credentials);
-      if (missing) o.log.warn({ revision: set.revision, monitors: missing }, 'some assignments refer to credentials the server did not send; their polls will fail');
+      if (missing)
+        o.log.warn(
+          { revision: set.revision, monitors: missing },
+          'some assignments refer to credentials the server did not send; their polls will fail',
+        );
       revision = set.revision;
       revisionEpoch = linkEpoch;
       monitors = set.monitors;
@@ -245,12 +279,19 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
       for (const c of m.credentials) pool.set(credKey(c), c);
       const kept = referenced(next, pool);
       if (next.size > maxMonitors || kept.size > maxCredentials) {
-        o.log.error({ revision: m.revision, monitors: next.size, credentials: kept.size }, 'a schedule change would exceed what this agent holds; it was refused');
+        o.log.error(
+          { revision: m.revision, monitors: next.size, credentials: kept.size },
+          'a schedule change would exceed what this agent holds; it was refused',
+        );
         askResync(`delta ${m.revision} exceeds the agent's bounds`);
         return;
       }
       const missing = missingCredentials(m.upsert, kept);
-      if (missing) o.log.warn({ revision: m.revision, monitors: missing }, 'some assignments refer to credentials the server did not send; their polls will fail');
+      if (missing)
+        o.log.warn(
+          { revision: m.revision, monitors: missing },
+          'some assignments refer to credentials the server did not send; their polls will fail',
+        );
       revision = m.revision;
       revisionEpoch = linkEpoch;
       monitors = next;
@@ -287,7 +328,9 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
 }
 
 /** What `nmslite-agent status` shows of the saved set: null when there is none, `error` when it cannot be read. */
-export function readScheduleSummary(file: string): { revision: number; monitors: number; credentials: number; saved_at: string } | { error: string } | null {
+export function readScheduleSummary(
+  file: string,
+): { revision: number; monitors: number; credentials: number; saved_at: string } | { error: string } | null {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -296,8 +339,20 @@ export function readScheduleSummary(file: string): { revision: number; monitors:
   }
   try {
     const r = ScheduleFile.safeParse(JSON.parse(text));
-    if (!r.success) return { error: `damaged (${r.error.issues[0]?.path.join('.') || '(root)'}: ${r.error.issues[0]?.message ?? 'schema mismatch'})`.slice(0, 300) };
-    return { revision: r.data.revision, monitors: r.data.assignments.length, credentials: r.data.credentials.length, saved_at: r.data.saved_at };
+    if (!r.success)
+      return {
+        error:
+          `damaged (${r.error.issues[0]?.path.join('.') || '(root)'}: ${r.error.issues[0]?.message ?? 'schema mismatch'})`.slice(
+            0,
+            300,
+          ),
+      };
+    return {
+      revision: r.data.revision,
+      monitors: r.data.assignments.length,
+      credentials: r.data.credentials.length,
+      saved_at: r.data.saved_at,
+    };
   } catch (err) {
     return { error: `damaged (${(err as Error).message})`.slice(0, 300) };
   }

@@ -11,7 +11,12 @@ function harness(dir = mkdtempSync(join(tmpdir(), 'nmslite-state-')), clock = { 
   const logs: { level: string; msg: string }[] = [];
   const rec = (level: string) => (_o: object, msg: string) => void logs.push({ level, msg });
   const file = join(dir, 'state.json');
-  const state = createOfflineState({ file, maxOfflineMs: 2 * HOUR, log: { info: rec('info'), warn: rec('warn'), error: rec('error') }, localNow: () => clock.now });
+  const state = createOfflineState({
+    file,
+    maxOfflineMs: 2 * HOUR,
+    log: { info: rec('info'), warn: rec('warn'), error: rec('error') },
+    localNow: () => clock.now,
+  });
   return { state, logs, file, dir, clock };
 }
 
@@ -34,7 +39,10 @@ test('past max_offline_hours polling pauses with one warning, and resumes when t
   assert.equal(h.logs.filter((l) => l.level === 'warn' && /polling is paused/.test(l.msg)).length, 1, 'warned once');
   h.state.linkUp();
   assert.equal(h.state.admitPoll(), true);
-  assert.deepEqual({ ...h.state.snapshot(), clock_offset_ms: 0 }, { clock_offset_ms: 0, offline_since: null, polls_offline: 2, polling_paused: false });
+  assert.deepEqual(
+    { ...h.state.snapshot(), clock_offset_ms: 0 },
+    { clock_offset_ms: 0, offline_since: null, polls_offline: 2, polling_paused: false },
+  );
   assert.ok(h.logs.some((l) => /polling resumes/.test(l.msg)));
   await h.state.close();
 });
@@ -97,7 +105,13 @@ test('the latest slot fired is saved and handed to the next start; one implausib
   const file = h.file;
   const rec = () => {};
   const log = { info: rec, warn: rec, error: rec };
-  const first = createOfflineState({ file, maxOfflineMs: 2 * HOUR, log, localNow: () => h.clock.now, lastSlot: () => last });
+  const first = createOfflineState({
+    file,
+    maxOfflineMs: 2 * HOUR,
+    log,
+    localNow: () => h.clock.now,
+    lastSlot: () => last,
+  });
   first.load();
   assert.equal(first.savedLastSlot(), null, 'nothing saved yet');
   last = h.clock.now - 300;
@@ -123,12 +137,31 @@ test('a larger offset measured after a reconnect is caught up gradually: server 
   const h = harness();
   let schedule: ReturnType<typeof createPollSchedule> | undefined;
   const rec = () => {};
-  const state = createOfflineState({ file: h.file, maxOfflineMs: 2 * HOUR, log: { info: rec, warn: rec, error: rec }, localNow: () => h.clock.now, lastSlot: () => schedule?.lastSlot() ?? null });
+  const state = createOfflineState({
+    file: h.file,
+    maxOfflineMs: 2 * HOUR,
+    log: { info: rec, warn: rec, error: rec },
+    localNow: () => h.clock.now,
+    lastSlot: () => schedule?.lastSlot() ?? null,
+  });
   state.load();
   const slots: number[] = [];
-  schedule = createPollSchedule({ now: () => state.serverNow(), onDue: (p) => void slots.push(p.slot), timers: { set: () => 1, clear() {} } });
+  schedule = createPollSchedule({
+    now: () => state.serverNow(),
+    onDue: (p) => void slots.push(p.slot),
+    timers: { set: () => 1, clear() {} },
+  });
   schedule.start();
-  schedule.replaceAll([{ monitor_id: 5, target: { ip: '10.0.0.5', port: 5985, use_ssl: false }, plugin: { type: 'windows-wmi' }, interval_s: 1, timeout_ms: 900, credential: null }]);
+  schedule.replaceAll([
+    {
+      monitor_id: 5,
+      target: { ip: '10.0.0.5', port: 5985, use_ssl: false },
+      plugin: { type: 'windows-wmi' },
+      interval_s: 1,
+      timeout_ms: 900,
+      credential: null,
+    },
+  ]);
   const run = (ms: number) => {
     for (let t = 0; t < ms; t += 100) {
       h.clock.now += 100;
@@ -142,7 +175,8 @@ test('a larger offset measured after a reconnect is caught up gradually: server 
   assert.ok(state.serverNow() - before < 100, 'no jump');
   run(60_000);
   assert.equal(state.serverNow(), h.clock.now + 12_000, 'caught up within a minute');
-  for (let i = 1; i < slots.length; i++) assert.equal(slots[i]! - slots[i - 1]!, 1000, `slot ${i} follows the one before`);
+  for (let i = 1; i < slots.length; i++)
+    assert.equal(slots[i]! - slots[i - 1]!, 1000, `slot ${i} follows the one before`);
   assert.equal(schedule.stats().missed, 0);
   assert.ok(slots.length >= 5 + 60 + 12 - 2, `${slots.length} slots`);
   // Backwards: applied at once; the slots just wait (none repeated).
@@ -161,7 +195,13 @@ test('a new agent applies its first measured offset at once, and a correction ov
   assert.equal(h.state.serverNow(), h.clock.now + 45_000, 'nothing fired yet: no slot to skip');
   let last: number | null = h.clock.now;
   const rec = () => {};
-  const fired = createOfflineState({ file: h.file, maxOfflineMs: 2 * HOUR, log: { info: rec, warn: rec, error: rec }, localNow: () => h.clock.now, lastSlot: () => last });
+  const fired = createOfflineState({
+    file: h.file,
+    maxOfflineMs: 2 * HOUR,
+    log: { info: rec, warn: rec, error: rec },
+    localNow: () => h.clock.now,
+    lastSlot: () => last,
+  });
   fired.load();
   fired.setOffset(61_000);
   assert.equal(fired.serverNow(), h.clock.now + 61_000);

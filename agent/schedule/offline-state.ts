@@ -174,9 +174,14 @@ export function createOfflineState(o: OfflineStateOptions): OfflineState {
       try {
         const r = AgentState.safeParse(JSON.parse(readFileSync(o.file, 'utf8')));
         if (r.success) state = r.data;
-        else o.log.error({ file: o.file, err: r.error.issues[0]?.message }, 'the agent state file is damaged and was ignored');
+        else
+          o.log.error(
+            { file: o.file, err: r.error.issues[0]?.message },
+            'the agent state file is damaged and was ignored',
+          );
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') o.log.error({ file: o.file, err: (err as Error).message }, 'the agent state file is damaged and was ignored');
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+          o.log.error({ file: o.file, err: (err as Error).message }, 'the agent state file is damaged and was ignored');
       }
       offset = target = state?.clock_offset_ms ?? 0;
       pollsOffline = state?.polls_offline ?? 0;
@@ -184,7 +189,10 @@ export function createOfflineState(o: OfflineStateOptions): OfflineState {
       savedLastSlot = state?.last_slot ?? null;
       if (savedLastSlot !== null && savedLastSlot > serverNow() + MAX_LAST_SLOT_AHEAD_MS) {
         // The clock (or the saved offset) was far off when it was saved: waiting for it would stop polling.
-        o.log.warn({ last_slot: new Date(savedLastSlot).toISOString() }, 'the saved latest slot lies far ahead of the clock; ignored');
+        o.log.warn(
+          { last_slot: new Date(savedLastSlot).toISOString() },
+          'the saved latest slot lies far ahead of the clock; ignored',
+        );
         savedLastSlot = null;
       }
       // Not connected yet: the outage goes on from when it began (or from when the agent last knew it was connected).
@@ -224,7 +232,12 @@ export function createOfflineState(o: OfflineStateOptions): OfflineState {
     },
     snapshot() {
       if (!connected) checkPause();
-      return { clock_offset_ms: target, offline_since: offlineSince, polls_offline: pollsOffline, polling_paused: paused };
+      return {
+        clock_offset_ms: target,
+        offline_since: offlineSince,
+        polls_offline: pollsOffline,
+        polling_paused: paused,
+      };
     },
     async close() {
       if (closed) return;

@@ -7,14 +7,26 @@ import { createPollSchedule, type DuePoll } from './poll-schedule.ts';
 const T0 = Date.UTC(2026, 11, 4, 12, 0, 0);
 
 function assignment(id: number, interval_s = 60, extra: Partial<Assignment> = {}): Assignment {
-  return { monitor_id: id, target: { ip: `10.0.${id >> 8}.${id & 255}`, port: 5985, use_ssl: false }, plugin: { type: 'windows-wmi' }, interval_s, timeout_ms: 10_000, credential: null, ...extra };
+  return {
+    monitor_id: id,
+    target: { ip: `10.0.${id >> 8}.${id & 255}`, port: 5985, use_ssl: false },
+    plugin: { type: 'windows-wmi' },
+    interval_s,
+    timeout_ms: 10_000,
+    credential: null,
+    ...extra,
+  };
 }
 
 /** A schedule on a hand-driven clock: advance() moves time and runs the due slots. */
 function manual(start = T0) {
   let now = start;
   const fired: DuePoll[] = [];
-  const s = createPollSchedule({ now: () => now, onDue: (p) => void fired.push(p), timers: { set: () => 1, clear() {} } });
+  const s = createPollSchedule({
+    now: () => now,
+    onDue: (p) => void fired.push(p),
+    timers: { set: () => 1, clear() {} },
+  });
   s.start();
   return {
     s,
@@ -44,7 +56,11 @@ test('every slot fired is aligned to the monitor phase and consecutive slots are
   const m = manual(T0 + 123);
   m.s.replaceAll([assignment(7, 10), assignment(8, 30)]);
   m.advance(120_000, 250);
-  for (const p of m.fired) assert.ok(isSlot(p.assignment.monitor_id, p.assignment.interval_s * 1000, p.slot), `slot ${p.slot} of ${p.assignment.monitor_id}`);
+  for (const p of m.fired)
+    assert.ok(
+      isSlot(p.assignment.monitor_id, p.assignment.interval_s * 1000, p.slot),
+      `slot ${p.slot} of ${p.assignment.monitor_id}`,
+    );
   const seven = m.fired.filter((p) => p.assignment.monitor_id === 7).map((p) => p.slot);
   assert.equal(seven.length, 12);
   for (let i = 1; i < seven.length; i++) assert.equal(seven[i]! - seven[i - 1]!, 10_000);
@@ -121,7 +137,11 @@ test('server time stepping back (offset re-measured) never repeats a slot, throu
   const last11 = T0 + phaseOf(11, 60_000);
   let now = last11 + 200;
   const seen: DuePoll[] = [];
-  const t = createPollSchedule({ now: () => now, onDue: (p) => void seen.push(p), timers: { set: () => 1, clear() {} } });
+  const t = createPollSchedule({
+    now: () => now,
+    onDue: (p) => void seen.push(p),
+    timers: { set: () => 1, clear() {} },
+  });
   t.start();
   t.replaceAll([assignment(11, 60)]);
   now = last11 + 60_000;
@@ -139,7 +159,10 @@ test('server time stepping back (offset re-measured) never repeats a slot, throu
   }
   const slots = seen.map((p) => p.slot);
   assert.equal(new Set(slots).size, slots.length, `no slot twice: ${slots.map((x) => x - last11).join(', ')}`);
-  assert.ok(slots.slice(1).every((x) => x > fired11[0]!), 'nothing at or before the slot already fired');
+  assert.ok(
+    slots.slice(1).every((x) => x > fired11[0]!),
+    'nothing at or before the slot already fired',
+  );
   assert.ok(slots.length >= 4, 'the new 30 s interval applies');
   assert.equal(t.lastSlot(), slots.at(-1));
 });
@@ -148,7 +171,12 @@ test('a schedule started with the floor of a previous run fires nothing at or be
   let now = T0 + 50_000;
   const seen: DuePoll[] = [];
   const floor = T0 + 58_000;
-  const s = createPollSchedule({ now: () => now, onDue: (p) => void seen.push(p), floor, timers: { set: () => 1, clear() {} } });
+  const s = createPollSchedule({
+    now: () => now,
+    onDue: (p) => void seen.push(p),
+    floor,
+    timers: { set: () => 1, clear() {} },
+  });
   s.start();
   s.replaceAll(Array.from({ length: 200 }, (_, i) => assignment(i + 1, 10)));
   for (let i = 0; i < 40; i++) {
@@ -156,6 +184,9 @@ test('a schedule started with the floor of a previous run fires nothing at or be
     s.tick();
   }
   assert.ok(seen.length > 200);
-  assert.ok(seen.every((p) => p.slot > floor), 'every slot after the floor');
+  assert.ok(
+    seen.every((p) => p.slot > floor),
+    'every slot after the floor',
+  );
   assert.equal(s.lastSlot(), Math.max(...seen.map((p) => p.slot)));
 });

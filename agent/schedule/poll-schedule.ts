@@ -74,7 +74,10 @@ export function createPollSchedule(o: PollScheduleOptions): PollSchedule {
   const minSleep = o.minSleepMs ?? 20;
   const maxSleep = o.maxSleepMs ?? 1000;
   const maxPerTick = o.maxPerTick ?? 2000;
-  const timers = o.timers ?? { set: (fn: () => void, ms: number) => setTimeout(fn, ms), clear: (h: unknown) => clearTimeout(h as NodeJS.Timeout) };
+  const timers = o.timers ?? {
+    set: (fn: () => void, ms: number) => setTimeout(fn, ms),
+    clear: (h: unknown) => clearTimeout(h as NodeJS.Timeout),
+  };
   const heap = createDueHeap<Entry>();
   const entries = new Map<number, Entry>();
   /** The latest slot fired: monitors that start or are re-phased begin after it. */

@@ -66,30 +66,64 @@ export function createPoller(o: PollerOptions): Poller {
   let skippedPaused = 0;
 
   const spoolFailure = (a: Assignment, slot: number, failure: Failure): void =>
-    o.spool({ job_id: pollJobId(a.monitor_id, slot), monitor_id: a.monitor_id, time: new Date(slot).toISOString(), attempts: 0, failure });
+    o.spool({
+      job_id: pollJobId(a.monitor_id, slot),
+      monitor_id: a.monitor_id,
+      time: new Date(slot).toISOString(),
+      attempts: 0,
+      failure,
+    });
 
   /** The job for one assignment, or the failure that stops it before it runs. */
-  async function prepare(a: Assignment, sealed: SealedCredential | null | undefined, job: Omit<RunnerJob, 'target' | 'plugin' | 'credential' | 'monitor_id'>): Promise<RunnerJob | Failure> {
+  async function prepare(
+    a: Assignment,
+    sealed: SealedCredential | null | undefined,
+    job: Omit<RunnerJob, 'target' | 'plugin' | 'credential' | 'monitor_id'>,
+  ): Promise<RunnerJob | Failure> {
     let credential: CollectCredential | null = null;
     if (a.credential) {
-      if (!sealed) return { class: 'internal', message: `the server did not send credential profile ${a.credential.profile_id} (version ${a.credential.version}) to this agent`, code: 'credential_missing' };
+      if (!sealed)
+        return {
+          class: 'internal',
+          message: `the server did not send credential profile ${a.credential.profile_id} (version ${a.credential.version}) to this agent`,
+          code: 'credential_missing',
+        };
       try {
         credential = await o.openCredential(sealed);
       } catch {
-        return { class: 'internal', message: 'the sealed credential could not be opened by this agent', code: 'credential_unsealable' };
+        return {
+          class: 'internal',
+          message: 'the sealed credential could not be opened by this agent',
+          code: 'credential_unsealable',
+        };
       }
     }
     try {
       await o.ready();
     } catch (err) {
       o.log.error({ err: (err as Error).message }, 'the collectors could not be loaded');
-      return { class: 'internal', message: 'the collectors could not be loaded by this agent', code: 'collectors_unavailable' };
+      return {
+        class: 'internal',
+        message: 'the collectors could not be loaded by this agent',
+        code: 'collectors_unavailable',
+      };
     }
-    return { ...job, monitor_id: a.monitor_id, target: a.target, plugin: a.plugin, credential, ...(a.ping !== undefined ? { ping: a.ping } : {}) };
+    return {
+      ...job,
+      monitor_id: a.monitor_id,
+      target: a.target,
+      plugin: a.plugin,
+      credential,
+      ...(a.ping !== undefined ? { ping: a.ping } : {}),
+    };
   }
 
-  const reportNow = (requestId: string, time: string, attempts: number, r: { metrics: MetricSample } | { failure: Failure }): void =>
-    o.reply({ type: 'poll.result', request_id: requestId, time, attempts, ...r });
+  const reportNow = (
+    requestId: string,
+    time: string,
+    attempts: number,
+    r: { metrics: MetricSample } | { failure: Failure },
+  ): void => o.reply({ type: 'poll.result', request_id: requestId, time, attempts, ...r });
 
   return {
     onDue({ assignment: a, slot }) {
@@ -99,7 +133,11 @@ export function createPoller(o: PollerOptions): Poller {
       }
       if (busy.has(a.monitor_id)) {
         skippedBusy++;
-        spoolFailure(a, slot, { class: 'timeout', message: 'the previous poll of this monitor was still running at this slot', code: 'previous_poll_running' });
+        spoolFailure(a, slot, {
+          class: 'timeout',
+          message: 'the previous poll of this monitor was still running at this slot',
+          code: 'previous_poll_running',
+        });
         return;
       }
       busy.add(a.monitor_id);
@@ -122,11 +160,21 @@ export function createPoller(o: PollerOptions): Poller {
       const jobId = `${NOW_PREFIX}${m.request_id}`;
       if (nowRequests.has(jobId)) return;
       if (nowRequests.size >= MAX_POLLS_NOW) {
-        reportNow(m.request_id, time, 0, { failure: { class: 'internal', message: `this agent is already running ${nowRequests.size} on-demand polls; try again shortly`, code: 'busy' } });
+        reportNow(m.request_id, time, 0, {
+          failure: {
+            class: 'internal',
+            message: `this agent is already running ${nowRequests.size} on-demand polls; try again shortly`,
+            code: 'busy',
+          },
+        });
         return;
       }
       nowRequests.set(jobId, m.request_id);
-      void prepare(m.assignment, m.credential, { job_id: jobId, deadline: Date.now() + m.assignment.timeout_ms, time }).then((job) => {
+      void prepare(m.assignment, m.credential, {
+        job_id: jobId,
+        deadline: Date.now() + m.assignment.timeout_ms,
+        time,
+      }).then((job) => {
         if ('class' in job) {
           nowRequests.delete(jobId);
           reportNow(m.request_id, time, 0, { failure: job });
@@ -147,6 +195,11 @@ export function createPoller(o: PollerOptions): Poller {
       o.spool('metrics' in r ? { ...base, metrics: r.metrics } : { ...base, failure: r.failure });
     },
 
-    stats: () => ({ outstanding: busy.size, skipped_busy: skippedBusy, skipped_paused: skippedPaused, polls_now: nowRequests.size }),
+    stats: () => ({
+      outstanding: busy.size,
+      skipped_busy: skippedBusy,
+      skipped_paused: skippedPaused,
+      polls_now: nowRequests.size,
+    }),
   };
 }

@@ -1,10 +1,42 @@
-import { mkdirSync, readFileSync, readdirSync, writeFileSync, renameSync, openSync, closeSync, ftruncateSync, statSync, unlinkSync, fsyncSync, writeSync, appendFileSync, chmodSync } from 'node:fs';
+import {
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+  renameSync,
+  openSync,
+  closeSync,
+  ftruncateSync,
+  statSync,
+  unlinkSync,
+  fsyncSync,
+  writeSync,
+  appendFileSync,
+  chmodSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { decodeRecords, encodeRecord } from './segment-file.ts';
 import { NEXT_NONE, writeEvictionFile } from './eviction-log.ts';
 import { pruneGone, recoverSpool, segName, writeGone } from './recover-spool.ts';
-import { type Segment, newSegment, growSegment, describeAt, setNext, nextOf, oldestTimeOf, findSegment, firstSegmentAfter } from './segment.ts';
-import { SpoolFullError, describeChecked, interleave, type DescribeRecord, type Spool, type SpoolRecord } from './spool.ts';
+import {
+  type Segment,
+  newSegment,
+  growSegment,
+  describeAt,
+  setNext,
+  nextOf,
+  oldestTimeOf,
+  findSegment,
+  firstSegmentAfter,
+} from './segment.ts';
+import {
+  SpoolFullError,
+  describeChecked,
+  interleave,
+  type DescribeRecord,
+  type Spool,
+  type SpoolRecord,
+} from './spool.ts';
 
 export interface DiskSpoolOptions<T> {
   dir: string;
@@ -50,7 +82,8 @@ interface Pending<T> {
  * segment is deleted, so a restart neither forgets nor double-counts them).
  */
 export function openDiskSpool<T>(o: DiskSpoolOptions<T>): Spool<T> {
-  if (!Number.isSafeInteger(o.capBytes) || o.capBytes < 4096) throw new RangeError(`the spool's cap must be at least 4096 bytes, got ${o.capBytes}`);
+  if (!Number.isSafeInteger(o.capBytes) || o.capBytes < 4096)
+    throw new RangeError(`the spool's cap must be at least 4096 bytes, got ${o.capBytes}`);
   // Eviction frees a whole segment: keep several within the cap.
   const segmentBytes = Math.max(1024, Math.min(o.segmentBytes ?? 8 * 1024 * 1024, Math.floor(o.capBytes / 4)));
   const flushMs = o.flushMs ?? 5;
@@ -65,7 +98,7 @@ export function openDiskSpool<T>(o: DiskSpoolOptions<T>): Spool<T> {
   const evictions = recovered.evictions;
   const gone = recovered.gone;
   let nextSeq = recovered.nextSeq;
-  writeFileSync(acksPath, recovered.acked.length ? recovered.acked.join('\n') + '\n' : '', { mode: 0o600 });
+  writeFileSync(acksPath, recovered.acked.length ? `${recovered.acked.join('\n')}\n` : '', { mode: 0o600 });
   persistMeta();
   if (evictions.records) persistEvictions();
 
@@ -166,7 +199,11 @@ export function openDiskSpool<T>(o: DiskSpoolOptions<T>): Spool<T> {
         const chunk: Buffer[] = [];
         let size = 0;
         let j = i;
-        while (j < batch.length && batch[j]!.seq === a.seg.end + (j - i) && (size === 0 || a.seg.bytes + size < segmentBytes)) {
+        while (
+          j < batch.length &&
+          batch[j]!.seq === a.seg.end + (j - i) &&
+          (size === 0 || a.seg.bytes + size < segmentBytes)
+        ) {
           chunk.push(batch[j]!.buf);
           size += batch[j]!.buf.length;
           j++;
@@ -216,7 +253,10 @@ export function openDiskSpool<T>(o: DiskSpoolOptions<T>): Spool<T> {
     if (active?.seg === seg) return active.records;
     let recs = loaded.get(seg.first);
     if (recs) loaded.delete(seg.first);
-    else recs = decodeRecords(readFileSync(seg.path), seg.first).records.map((r) => JSON.parse(r.payload.toString('utf8')) as T);
+    else
+      recs = decodeRecords(readFileSync(seg.path), seg.first).records.map(
+        (r) => JSON.parse(r.payload.toString('utf8')) as T,
+      );
     loaded.set(seg.first, recs);
     trimLoaded();
     return recs;
@@ -227,7 +267,7 @@ export function openDiskSpool<T>(o: DiskSpoolOptions<T>): Spool<T> {
     const lines: number[] = [];
     for (const g of segments) for (let k = 0; k < g.end - g.first; k++) if (g.acked[k]) lines.push(g.first + k);
     const tmp = `${acksPath}.tmp`;
-    writeFileSync(tmp, lines.length ? lines.join('\n') + '\n' : '', { mode: 0o600 });
+    writeFileSync(tmp, lines.length ? `${lines.join('\n')}\n` : '', { mode: 0o600 });
     renameSync(tmp, acksPath);
   }
 
@@ -375,7 +415,7 @@ export function openDiskSpool<T>(o: DiskSpoolOptions<T>): Spool<T> {
           dropped = true;
         }
       }
-      if (lines.length) appendFileSync(acksPath, lines.join('\n') + '\n', { mode: 0o600 });
+      if (lines.length) appendFileSync(acksPath, `${lines.join('\n')}\n`, { mode: 0o600 });
       if (dropped) rewriteAcks();
     },
     rewind() {

@@ -81,7 +81,10 @@ export class EvictionLog {
   private readonly newest = new Map<number, number>();
 
   constructor(private readonly maxRanges = MAX_LOST_RANGES) {
-    if (!Number.isInteger(maxRanges) || maxRanges < 1 || maxRanges > MAX_LOST_RANGES) throw new RangeError(`maxRanges must be an integer from 1 to ${MAX_LOST_RANGES} (the protocol's limit), got ${maxRanges}`);
+    if (!Number.isInteger(maxRanges) || maxRanges < 1 || maxRanges > MAX_LOST_RANGES)
+      throw new RangeError(
+        `maxRanges must be an integer from 1 to ${MAX_LOST_RANGES} (the protocol's limit), got ${maxRanges}`,
+      );
   }
 
   /** A record was appended; `link(prev, seq)` tells the spool's record `prev` its successor. */
@@ -182,7 +185,15 @@ export class EvictionLog {
       next_seq: nextSeq,
       ranges: [...[...this.open.values()].filter((r) => !r.listed), ...this.ranges].map((r) => {
         const open = this.open.get(r.monitor_id) === r;
-        return { monitor_id: r.monitor_id, from: r.from, to: r.to, count: r.count, open, listed: r.listed, next_seq: open && r.next > 0 ? r.next : null };
+        return {
+          monitor_id: r.monitor_id,
+          from: r.from,
+          to: r.to,
+          count: r.count,
+          open,
+          listed: r.listed,
+          next_seq: open && r.next > 0 ? r.next : null,
+        };
       }),
     };
   }
@@ -193,7 +204,14 @@ export class EvictionLog {
     log.rangesOmitted = f.ranges_omitted;
     log.evictedBelow = f.evicted_below;
     for (const d of f.ranges) {
-      const r: Range = { monitor_id: d.monitor_id, from: d.from, to: d.to, count: d.count, next: d.next_seq ?? NEXT_NONE, listed: d.listed };
+      const r: Range = {
+        monitor_id: d.monitor_id,
+        from: d.from,
+        to: d.to,
+        count: d.count,
+        next: d.next_seq ?? NEXT_NONE,
+        listed: d.listed,
+      };
       if (r.listed) log.ranges.add(r);
       if (d.open && !log.open.has(r.monitor_id)) {
         log.open.set(d.monitor_id, r);
@@ -221,7 +239,8 @@ export function readEvictionFile(path: string): EvictionFile | undefined {
     throw new Error(`${path} is not valid JSON`);
   }
   const parsed = EvictionFile.safeParse(json);
-  if (!parsed.success) throw new Error(`${path} is damaged: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success)
+    throw new Error(`${path} is damaged: ${parsed.error.issues[0]?.path.join('.')} ${parsed.error.issues[0]?.message}`);
   return parsed.data;
 }
 
@@ -230,4 +249,8 @@ export function writeEvictionFile(path: string, f: EvictionFile): void {
   writeFileAtomicSync(path, JSON.stringify(f));
 }
 
-export const NO_EVICTIONS: SpoolEvictions = Object.freeze({ records: 0, ranges: [], ranges_omitted: 0 }) as SpoolEvictions;
+export const NO_EVICTIONS: SpoolEvictions = Object.freeze({
+  records: 0,
+  ranges: [],
+  ranges_omitted: 0,
+}) as SpoolEvictions;

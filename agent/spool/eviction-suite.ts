@@ -18,7 +18,8 @@ export function* timeline(monitors: number[], padBytes = 150): Generator<Result>
   for (let t = T0; ; t += 1000) {
     for (const m of monitors) {
       const interval = m * 10_000;
-      if ((t - T0) % interval === (m * 1337) % interval - ((m * 1337) % 1000)) yield { monitor_id: m, time: new Date(t).toISOString(), pad: 'p'.repeat(padBytes + (m % 7) * 10) };
+      if ((t - T0) % interval === ((m * 1337) % interval) - ((m * 1337) % 1000))
+        yield { monitor_id: m, time: new Date(t).toISOString(), pad: 'p'.repeat(padBytes + (m % 7) * 10) };
     }
   }
 }
@@ -89,8 +90,15 @@ export function evictionSuite(name: string, make: Make): void {
     }
     const kept = await drainAll(spool);
     const keptSeqs = kept.map((r) => r.seq);
-    assert.ok(kept.length > 0 && kept.length < appended.length, `some evicted, some kept (${kept.length} of ${appended.length})`);
-    assert.deepEqual(keptSeqs, appended.slice(appended.length - kept.length).map((r) => r.seq), 'what is kept is exactly the newest records, in order');
+    assert.ok(
+      kept.length > 0 && kept.length < appended.length,
+      `some evicted, some kept (${kept.length} of ${appended.length})`,
+    );
+    assert.deepEqual(
+      keptSeqs,
+      appended.slice(appended.length - kept.length).map((r) => r.seq),
+      'what is kept is exactly the newest records, in order',
+    );
     assert.ok(spool.stats().bytes > cap / 2, `most of the cap is still used (${spool.stats().bytes} of ${cap})`);
     const evicted = new Set(appended.slice(0, appended.length - kept.length).map((r) => r.seq));
     const ev = spool.evictions();
@@ -138,7 +146,10 @@ export function evictionSuite(name: string, make: Make): void {
     const gen = timeline([1, 2]);
     const first = await spool.append(take(gen, 10));
     const sent = await spool.next(10);
-    assert.deepEqual(sent.map((r) => r.seq), first);
+    assert.deepEqual(
+      sent.map((r) => r.seq),
+      first,
+    );
     for (let i = 0; i < 30; i++) await spool.append(take(gen, 3));
     const before = { ...spool.stats(), evictions: spool.evictions() };
     assert.ok(before.evictions.records >= 10, 'the handed-out records were evicted');
@@ -169,9 +180,20 @@ export function evictionSuite(name: string, make: Make): void {
     }
     assert.deepEqual(await spool.next(10), [], 'nothing more');
     assert.equal(new Set(seen).size, seen.length, 'each record handed out once');
-    assert.deepEqual(seen.filter((s) => s <= backlog[299]!), backlog, 'the backlog, oldest first');
-    assert.deepEqual(seen.filter((s) => s > backlog[299]!), live, 'live records in order');
-    assert.ok(seen.indexOf(live[59]!) < seen.indexOf(backlog[299]!), 'fresh results did not wait for the whole backlog');
+    assert.deepEqual(
+      seen.filter((s) => s <= backlog[299]!),
+      backlog,
+      'the backlog, oldest first',
+    );
+    assert.deepEqual(
+      seen.filter((s) => s > backlog[299]!),
+      live,
+      'live records in order',
+    );
+    assert.ok(
+      seen.indexOf(live[59]!) < seen.indexOf(backlog[299]!),
+      'fresh results did not wait for the whole backlog',
+    );
     assert.ok(worstWait <= 4, `a live record waits at most a couple of batches (${worstWait})`);
     // Batches of one alternate too.
     spool.rewind();
@@ -207,15 +229,22 @@ export function evictionSuite(name: string, make: Make): void {
     assert.equal(ev.ranges.length, 3);
     assert.equal(ev.ranges_omitted, all.length - 3, 'each range not listed is counted once');
     // Listed: the three that began last, each exact (counted through to its last eviction).
-    const first = (r: { monitor_id: number; from: string }) => appended.find((a) => a.data.monitor_id === r.monitor_id && a.data.time === r.from)!.seq;
+    const first = (r: { monitor_id: number; from: string }) =>
+      appended.find((a) => a.data.monitor_id === r.monitor_id && a.data.time === r.from)!.seq;
     const newest = [...all].sort((a, b) => first(b) - first(a)).slice(0, 3);
-    assert.deepEqual(ev.ranges, [...newest].sort((a, b) => a.monitor_id - b.monitor_id || Date.parse(a.from) - Date.parse(b.from)));
+    assert.deepEqual(
+      ev.ranges,
+      [...newest].sort((a, b) => a.monitor_id - b.monitor_id || Date.parse(a.from) - Date.parse(b.from)),
+    );
     await spool.close();
   });
 
   test(`${name}: a record that names no monitor or time is refused with a clear error`, async () => {
     const spool = await make({ capBytes: 1 << 20 });
-    await assert.rejects(spool.append([{ monitor_id: 0, time: new Date().toISOString(), pad: '' }]), /positive 32-bit integer/);
+    await assert.rejects(
+      spool.append([{ monitor_id: 0, time: new Date().toISOString(), pad: '' }]),
+      /positive 32-bit integer/,
+    );
     await assert.rejects(spool.append([{ monitor_id: 1, time: 'yesterday', pad: '' }]), /must carry a time/);
     assert.equal(spool.stats().backlog, 0);
     await spool.close();

@@ -11,8 +11,19 @@ import { openDiskSpool } from './disk-spool.ts';
 import { inspectDiskSpool } from './inspect-spool.ts';
 import type { Spool } from './spool.ts';
 
-evictionSuite('memory spool', async ({ capBytes, maxRanges }) => createMemorySpool({ capBytes, describe, ...(maxRanges ? { maxRanges } : {}) }));
-evictionSuite('disk spool', async ({ capBytes, maxRanges }) => openDiskSpool({ dir: mkdtempSync(join(tmpdir(), 'spool-')), capBytes, segmentBytes: Math.max(1024, capBytes / 8), flushMs: 1, describe, ...(maxRanges ? { maxRanges } : {}) }));
+evictionSuite('memory spool', async ({ capBytes, maxRanges }) =>
+  createMemorySpool({ capBytes, describe, ...(maxRanges ? { maxRanges } : {}) }),
+);
+evictionSuite('disk spool', async ({ capBytes, maxRanges }) =>
+  openDiskSpool({
+    dir: mkdtempSync(join(tmpdir(), 'spool-')),
+    capBytes,
+    segmentBytes: Math.max(1024, capBytes / 8),
+    flushMs: 1,
+    describe,
+    ...(maxRanges ? { maxRanges } : {}),
+  }),
+);
 
 const dirOf = () => mkdtempSync(join(tmpdir(), 'spool-'));
 type Appended = { seq: number; data: Result }[];
@@ -41,7 +52,11 @@ test('disk spool: the eviction report survives a restart (clean or killed) and l
     assert.equal(b.stats().oldestTime, oldest);
     await appendAll(b, take(gen, 150), appended);
     const kept = await drainAll(b);
-    assert.deepEqual(kept.map((r) => r.seq), appended.slice(appended.length - kept.length).map((r) => r.seq), 'the newest are kept');
+    assert.deepEqual(
+      kept.map((r) => r.seq),
+      appended.slice(appended.length - kept.length).map((r) => r.seq),
+      'the newest are kept',
+    );
     const evicted = new Set(appended.slice(0, appended.length - kept.length).map((r) => r.seq));
     const ev = b.evictions();
     assert.equal(ev.records, evicted.size);
@@ -56,21 +71,31 @@ test('disk spool: after a restart a lost range spans a deleted (delivered) segme
   const dir = dirOf();
   const opts = { dir, capBytes: 12 * 1024, segmentBytes: 1024, flushMs: 1, describe };
   const a = openDiskSpool<Result>(opts);
-  const at = (m: number, k: number): Result => ({ monitor_id: m, time: new Date(Date.UTC(2026, 0, 1) + k * 1000).toISOString(), pad: 'x'.repeat(120) });
+  const at = (m: number, k: number): Result => ({
+    monitor_id: m,
+    time: new Date(Date.UTC(2026, 0, 1) + k * 1000).toISOString(),
+    pad: 'x'.repeat(120),
+  });
   const appended: Appended = [];
   let k = 0;
   await appendAll(a, [at(3, k++)], appended); // monitor 3: one record now ...
   for (let i = 0; i < 24; i++) await appendAll(a, [at(1 + (i % 2), k++)], appended);
   await appendAll(a, [at(3, k++)], appended); // ... and one after the segments below
   for (let i = 0; i < 10; i++) await appendAll(a, [at(1 + (i % 2), k++)], appended);
-  const firsts = readdirSync(dir).filter((n) => n.startsWith('seg-')).map((n) => Number(n.slice(4, 16))).sort((x, y) => x - y);
+  const firsts = readdirSync(dir)
+    .filter((n) => n.startsWith('seg-'))
+    .map((n) => Number(n.slice(4, 16)))
+    .sort((x, y) => x - y);
   assert.ok(firsts.length >= 4, `several segments (${firsts.length})`);
   // The second segment (monitors 1 and 2 only) is delivered in full and deleted.
   const second = appended.filter((r) => r.seq >= firsts[1]! && r.seq < firsts[2]!).map((r) => r.seq);
   assert.ok(second.length >= 2 && second.every((s) => appended.find((r) => r.seq === s)!.data.monitor_id !== 3));
   await a.next(1000);
   await a.ack(second);
-  assert.ok(!readdirSync(dir).includes(`seg-${String(firsts[1]).padStart(12, '0')}.log`), 'the delivered segment is gone');
+  assert.ok(
+    !readdirSync(dir).includes(`seg-${String(firsts[1]).padStart(12, '0')}.log`),
+    'the delivered segment is gone',
+  );
   await a.close();
   const b = openDiskSpool<Result>(opts);
   // Fill until both of monitor 3's records and everything around the hole are evicted.
@@ -78,7 +103,10 @@ test('disk spool: after a restart a lost range spans a deleted (delivered) segme
   const kept = new Set((await drainAll(b)).map((r) => r.seq));
   const delivered = new Set(second);
   const evicted = new Set(appended.map((r) => r.seq).filter((s) => !kept.has(s) && !delivered.has(s)));
-  assert.ok(appended.filter((r) => r.data.monitor_id === 3).every((r) => evicted.has(r.seq)), 'monitor 3 lost both');
+  assert.ok(
+    appended.filter((r) => r.data.monitor_id === 3).every((r) => evicted.has(r.seq)),
+    'monitor 3 lost both',
+  );
   const want = expectedRanges(appended, evicted);
   assert.deepEqual(b.evictions().ranges, want);
   assert.equal(want.filter((r) => r.monitor_id === 3).length, 1, 'monitor 3: one range over the hole');
@@ -94,7 +122,9 @@ test('disk spool: a crash between recording an eviction and deleting the segment
   const appended: Appended = [];
   let saved: { name: string; bytes: Buffer } | undefined;
   while (!saved) {
-    const oldest = readdirSync(dir).filter((n) => n.startsWith('seg-')).sort()[0];
+    const oldest = readdirSync(dir)
+      .filter((n) => n.startsWith('seg-'))
+      .sort()[0];
     const bytes = oldest ? readFileSync(join(dir, oldest)) : undefined;
     const evictedBefore = a.evictions().records;
     await appendAll(a, take(gen, 1), appended);
@@ -105,7 +135,11 @@ test('disk spool: a crash between recording an eviction and deleting the segment
   const keptA = (await drainAll(a)).map((r) => r.seq);
   const b = openDiskSpool<Result>(opts);
   assert.deepEqual(b.evictions(), report);
-  assert.deepEqual((await drainAll(b)).map((r) => r.seq), keptA, 'the evicted segment is not sent again');
+  assert.deepEqual(
+    (await drainAll(b)).map((r) => r.seq),
+    keptA,
+    'the evicted segment is not sent again',
+  );
   assert.ok(!readdirSync(dir).includes(saved.name));
   await b.close();
   await a.close();
@@ -116,7 +150,10 @@ test('disk spool: memory stays bounded through an outage at the cap and the inte
   const gc = runInNewContext('gc') as () => void;
   const dir = dirOf();
   const s = openDiskSpool<Result>({ dir, capBytes: 24 << 20, segmentBytes: 1 << 20, describe });
-  const gen = timeline(Array.from({ length: 50 }, (_, i) => i + 1), 1000);
+  const gen = timeline(
+    Array.from({ length: 50 }, (_, i) => i + 1),
+    1000,
+  );
   gc();
   const before = process.memoryUsage().heapUsed;
   let worst = 0;
@@ -152,7 +189,10 @@ test('disk spool: inspecting it (agent status) shows the oldest record and the e
   const live = openDiskSpool<Result>({ dir, capBytes: 8 * 1024, segmentBytes: 2048, flushMs: 1, describe });
   const gen = timeline([1, 2, 3]);
   for (let i = 0; i < 80; i++) await live.append(take(gen, 1));
-  const files = () => readdirSync(dir).sort().map((f) => [f, statSync(join(dir, f)).size]);
+  const files = () =>
+    readdirSync(dir)
+      .sort()
+      .map((f) => [f, statSync(join(dir, f)).size]);
   const before = files();
   const got = inspectDiskSpool(dir, describe);
   assert.deepEqual(got, {

@@ -1,5 +1,12 @@
 import { EvictionLog, NEXT_NONE } from './eviction-log.ts';
-import { SpoolFullError, describeChecked, interleave, type DescribeRecord, type Spool, type SpoolRecord } from './spool.ts';
+import {
+  SpoolFullError,
+  describeChecked,
+  interleave,
+  type DescribeRecord,
+  type Spool,
+  type SpoolRecord,
+} from './spool.ts';
 
 export interface MemorySpoolOptions<T> {
   /** Past this many bytes (JSON) the oldest records are evicted. */
@@ -114,7 +121,8 @@ export function createMemorySpool<T>(opts: MemorySpoolOptions<T> = {}): Spool<T>
     },
     stats: () => {
       let oldestTime: number | null = null;
-      for (const r of records.values()) if (Number.isFinite(r.time) && (oldestTime === null || r.time < oldestTime)) oldestTime = r.time;
+      for (const r of records.values())
+        if (Number.isFinite(r.time) && (oldestTime === null || r.time < oldestTime)) oldestTime = r.time;
       return { backlog: records.size, bytes, inFlight: sent.size, nextSeq, oldestTime };
     },
     evictions: () => evictions.report(),

@@ -1,4 +1,14 @@
-import { readdirSync, readFileSync, renameSync, openSync, closeSync, ftruncateSync, fsyncSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  readdirSync,
+  readFileSync,
+  renameSync,
+  openSync,
+  closeSync,
+  ftruncateSync,
+  fsyncSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { decodeMonitorSet, decodeRecords, encodeMonitorSet } from './segment-file.ts';
 import { EvictionLog, NEXT_NONE, NEXT_UNKNOWN, readEvictionFile } from './eviction-log.ts';
@@ -55,7 +65,12 @@ export interface RecoveredSpool {
  * is in no segment on disk (`transparent`: their records were all seen) and in no gone file that
  * leaves `m` out. Both lists sorted by `first`, not overlapping.
  */
-function mayHideDelivered(m: number, from: number, to: number, known: { first: number; end: number; monitors?: Set<number> | undefined; transparent?: boolean }[]): boolean {
+function mayHideDelivered(
+  m: number,
+  from: number,
+  to: number,
+  known: { first: number; end: number; monitors?: Set<number> | undefined; transparent?: boolean }[],
+): boolean {
   let lo = 0;
   let hi = known.length;
   while (lo < hi) {
@@ -81,7 +96,11 @@ function mayHideDelivered(m: number, from: number, to: number, known: { first: n
  * (delivered) record there; without one (a failed write, a torn file) the link is marked unknown,
  * so such records never join one lost range (at worst a range is split in two, never merged wrongly).
  */
-export function recoverSpool<T>(dir: string, describe: DescribeRecord<T> | undefined, maxRanges: number | undefined): RecoveredSpool {
+export function recoverSpool<T>(
+  dir: string,
+  describe: DescribeRecord<T> | undefined,
+  maxRanges: number | undefined,
+): RecoveredSpool {
   let nextSeq = 1;
   try {
     nextSeq = Math.max(1, Number(JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')).next_seq) || 1);
@@ -95,7 +114,7 @@ export function recoverSpool<T>(dir: string, describe: DescribeRecord<T> | undef
     /* none yet */
   }
   const evictedPath = join(dir, 'evicted.json');
-  let file;
+  let file: ReturnType<typeof readEvictionFile>;
   try {
     file = readEvictionFile(evictedPath);
   } catch {
@@ -160,7 +179,9 @@ export function recoverSpool<T>(dir: string, describe: DescribeRecord<T> | undef
   }
   pruneGone(gone, segments[0]?.first ?? nextSeq);
   gone.sort((a, b) => a.first - b.first);
-  const known = [...segments.map((g) => ({ first: g.first, end: g.end, transparent: true })), ...gone].sort((a, b) => a.first - b.first);
+  const known = [...segments.map((g) => ({ first: g.first, end: g.end, transparent: true })), ...gone].sort(
+    (a, b) => a.first - b.first,
+  );
 
   // Each record's successor: the same monitor's next record on disk, unless one of its records
   // may have lain (and been delivered) in a deleted segment between them.
@@ -186,7 +207,10 @@ export function recoverSpool<T>(dir: string, describe: DescribeRecord<T> | undef
   // appended since is on disk, unless it may have been delivered from a deleted segment.
   for (const w of evictions.openWaiting()) {
     const x = firstOf.get(w.monitor);
-    const ok = file !== undefined && (x === undefined || x >= file.next_seq) && !mayHideDelivered(w.monitor, file.next_seq, x ?? nextSeq, known);
+    const ok =
+      file !== undefined &&
+      (x === undefined || x >= file.next_seq) &&
+      !mayHideDelivered(w.monitor, file.next_seq, x ?? nextSeq, known);
     w.resolve(ok ? (x ?? NEXT_NONE) : NEXT_UNKNOWN);
   }
   evictions.evictedBelow = Math.max(evictions.evictedBelow, segments[0]?.first ?? nextSeq);

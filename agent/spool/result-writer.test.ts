@@ -8,7 +8,10 @@ test('a failing spool is counted per result but logged once a minute, not once p
   let ok = 0;
   let failing = true;
   const w = createResultWriter<number>({
-    spool: { append: async () => (failing ? Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { name: 'Error' })) : [1]) },
+    spool: {
+      append: async () =>
+        failing ? Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { name: 'Error' })) : [1],
+    },
     log: { error: (o) => void logs.push(o) },
     onSpooled: () => void ok++,
     now: () => clock.now,
@@ -21,7 +24,11 @@ test('a failing spool is counted per result but logged once a minute, not once p
   for (let i = 0; i < 10; i++) w.write(i);
   await new Promise((r) => setImmediate(r));
   assert.equal(logs.length, 2);
-  assert.equal((logs[1] as { results_lost: number }).results_lost, 1000, 'the 999 after the first line and the one that made this line');
+  assert.equal(
+    (logs[1] as { results_lost: number }).results_lost,
+    1000,
+    'the 999 after the first line and the one that made this line',
+  );
   failing = false;
   w.write(1);
   await new Promise((r) => setImmediate(r));

@@ -12,7 +12,12 @@ const LOG_EVERY_MS = 60_000;
  * A result that cannot be spooled (disk full, I/O error) is counted and lost; the failure is
  * logged once, then at most once a minute with the count, not once per result.
  */
-export function createResultWriter<T>(o: { spool: Pick<Spool<T>, 'append'>; log: ResultWriterLog; onSpooled: () => void; now?: () => number }) {
+export function createResultWriter<T>(o: {
+  spool: Pick<Spool<T>, 'append'>;
+  log: ResultWriterLog;
+  onSpooled: () => void;
+  now?: () => number;
+}) {
   const now = o.now ?? Date.now;
   let dropped = 0;
   let unlogged = 0;
@@ -24,7 +29,10 @@ export function createResultWriter<T>(o: { spool: Pick<Spool<T>, 'append'>; log:
         unlogged++;
         if (now() - loggedAt < LOG_EVERY_MS) return;
         loggedAt = now();
-        o.log.error({ err: err.message, kind: err.name, results_lost: unlogged, results_lost_total: dropped }, 'results could not be spooled and were lost');
+        o.log.error(
+          { err: err.message, kind: err.name, results_lost: unlogged, results_lost_total: dropped },
+          'results could not be spooled and were lost',
+        );
         unlogged = 0;
       });
     },

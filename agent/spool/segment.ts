@@ -27,7 +27,19 @@ export const NEXT_DELTA_UNKNOWN = 0xffffffff;
 
 export function newSegment(first: number, path: string, capacity: number): Segment {
   const n = Math.max(1, capacity);
-  return { first, end: first, path, bytes: 0, acked: new Uint8Array(n), unacked: 0, monitor: new Uint32Array(n), time: new Float64Array(n).fill(Number.NaN), nextDelta: new Uint32Array(n), minTime: Number.NaN, minDirty: false };
+  return {
+    first,
+    end: first,
+    path,
+    bytes: 0,
+    acked: new Uint8Array(n),
+    unacked: 0,
+    monitor: new Uint32Array(n),
+    time: new Float64Array(n).fill(Number.NaN),
+    nextDelta: new Uint32Array(n),
+    minTime: Number.NaN,
+    minDirty: false,
+  };
 }
 
 /** Makes room for `count` records in all per-record arrays. */

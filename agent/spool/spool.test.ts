@@ -10,7 +10,9 @@ import { createMemorySpool } from './memory-spool.ts';
 import { openDiskSpool } from './disk-spool.ts';
 import { inspectDiskSpool } from './inspect-spool.ts';
 
-spoolSuite('memory spool', async (capBytes) => ({ spool: createMemorySpool(capBytes === undefined ? {} : { capBytes }) }));
+spoolSuite('memory spool', async (capBytes) => ({
+  spool: createMemorySpool(capBytes === undefined ? {} : { capBytes }),
+}));
 spoolSuite('disk spool', async (capBytes) => {
   const dir = mkdtempSync(join(tmpdir(), 'spool-'));
   return { spool: openDiskSpool({ dir, capBytes: capBytes ?? 1 << 30, segmentBytes: 4096 }) };
@@ -24,7 +26,10 @@ test('disk spool: unacknowledged records survive a reopen, acknowledged ones do 
   await a.close();
   const b = openDiskSpool<{ n: number }>({ dir, capBytes: 1 << 30, segmentBytes: 1024 });
   const out = await b.next(1000);
-  assert.deepEqual(out.map((r) => r.data.n), Array.from({ length: 50 }, (_, i) => 150 + i));
+  assert.deepEqual(
+    out.map((r) => r.data.n),
+    Array.from({ length: 50 }, (_, i) => 150 + i),
+  );
   const more = await b.append([{ n: 999 }]);
   assert.ok(more[0]! > seqs[seqs.length - 1]!, 'sequence numbers are never reused');
   await b.ack([...out.map((r) => r.seq), ...more]);
@@ -41,7 +46,10 @@ test('disk spool: a torn last record (crash mid-write) is dropped and the rest i
   const before = statSync(join(dir, seg)).size;
   appendFileSync(join(dir, seg), Buffer.from([40, 0, 0, 0, 1, 2, 3]));
   const b = openDiskSpool<{ n: number }>({ dir, capBytes: 1 << 30 });
-  assert.deepEqual((await b.next(10)).map((r) => r.data.n), [1, 2]);
+  assert.deepEqual(
+    (await b.next(10)).map((r) => r.data.n),
+    [1, 2],
+  );
   assert.equal(statSync(join(dir, seg)).size, before);
   const [s] = await b.append([{ n: 3 }]);
   assert.equal(s, 3);
@@ -73,12 +81,20 @@ test('disk spool: a write that fails (disk full) loses only that append; later a
   assert.equal(a.stats().bytes, 0, 'nor counts against the cap');
   const [s3] = await a.append([{ n: 3 }]);
   const got = await a.next(10);
-  assert.deepEqual(got.map((r) => [r.seq, r.data.n]), [[s3, 3]], 'the next record is read back under its own sequence number');
+  assert.deepEqual(
+    got.map((r) => [r.seq, r.data.n]),
+    [[s3, 3]],
+    'the next record is read back under its own sequence number',
+  );
   await a.ack([s3!]);
   const [s4] = await a.append([{ n: 4 }]);
   await a.close();
   const b = openDiskSpool<{ n: number }>({ dir, capBytes: 1 << 20, segmentBytes: 4096 });
-  assert.deepEqual((await b.next(10)).map((r) => [r.seq, r.data.n]), [[s4, 4]], 'after a reopen too');
+  assert.deepEqual(
+    (await b.next(10)).map((r) => [r.seq, r.data.n]),
+    [[s4, 4]],
+    'after a reopen too',
+  );
   await b.close();
 });
 
@@ -116,7 +132,11 @@ test('disk spool: a rewind while records wait for their flush still sends them',
   const appended = s.append([{ n: 1 }]); // not awaited: still in the flush window
   s.rewind(); // a reconnect lands here
   await appended;
-  assert.deepEqual((await s.next(10)).map((r) => r.data.n), [1], 'the record is not skipped');
+  assert.deepEqual(
+    (await s.next(10)).map((r) => r.data.n),
+    [1],
+    'the record is not skipped',
+  );
   await s.close();
 });
 
@@ -128,7 +148,8 @@ test('disk spool: a long outage does not keep the backlog in memory', async () =
   gc();
   const before = process.memoryUsage().heapUsed;
   const pad = 'y'.repeat(1000);
-  for (let n = 0; n < 40_000; n += 1000) await s.append(Array.from({ length: 1000 }, (_, k) => ({ n: n + k, pad: `${pad}${n + k}` })));
+  for (let n = 0; n < 40_000; n += 1000)
+    await s.append(Array.from({ length: 1000 }, (_, k) => ({ n: n + k, pad: `${pad}${n + k}` })));
   gc();
   const grown = process.memoryUsage().heapUsed - before;
   assert.ok(s.stats().bytes > 40_000_000, 'about 40 MB spooled');
@@ -142,11 +163,28 @@ test('disk spool: inspecting it (agent status) reads the backlog and changes not
   const live = openDiskSpool<{ n: number }>({ dir, capBytes: 1 << 20, segmentBytes: 4096 });
   const seqs = await live.append(Array.from({ length: 50 }, (_, n) => ({ n })));
   await live.ack(seqs.slice(0, 20));
-  const files = () => readdirSync(dir).sort().map((f) => [f, statSync(join(dir, f)).size]);
+  const files = () =>
+    readdirSync(dir)
+      .sort()
+      .map((f) => [f, statSync(join(dir, f)).size]);
   const before = files();
-  assert.deepEqual(inspectDiskSpool(dir), { backlog: 30, bytes: live.stats().bytes, next_seq: seqs[49]! + 1, oldest_time: null, evicted: { records: 0, ranges: [], ranges_omitted: 0 } }, 'what status prints');
+  assert.deepEqual(
+    inspectDiskSpool(dir),
+    {
+      backlog: 30,
+      bytes: live.stats().bytes,
+      next_seq: seqs[49]! + 1,
+      oldest_time: null,
+      evicted: { records: 0, ranges: [], ranges_omitted: 0 },
+    },
+    'what status prints',
+  );
   assert.deepEqual(files(), before, 'no file touched');
   const more = await live.append([{ n: 50 }]);
-  assert.deepEqual((await live.next(100)).map((r) => r.seq), [...seqs.slice(20), ...more], 'the live spool is intact');
+  assert.deepEqual(
+    (await live.next(100)).map((r) => r.seq),
+    [...seqs.slice(20), ...more],
+    'the live spool is intact',
+  );
   await live.close();
 });

@@ -63,7 +63,9 @@ export interface Spool<T> {
 export class SpoolFullError extends Error {
   override readonly name = 'SpoolFullError';
   constructor(capBytes: number, bytes: number) {
-    super(`${bytes} bytes of results cannot fit in the result spool, whose cap is ${capBytes} bytes; they were not spooled`);
+    super(
+      `${bytes} bytes of results cannot fit in the result spool, whose cap is ${capBytes} bytes; they were not spooled`,
+    );
   }
 }
 
@@ -71,11 +73,18 @@ export class SpoolFullError extends Error {
 const MAX_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /** Calls `describe` and checks what it returns; a record that cannot be described is refused. */
-export function describeChecked<T>(describe: DescribeRecord<T> | undefined, data: T): { monitor: number; time: number } {
+export function describeChecked<T>(
+  describe: DescribeRecord<T> | undefined,
+  data: T,
+): { monitor: number; time: number } {
   if (!describe) return { monitor: 0, time: Number.NaN };
   const d = describe(data);
-  if (!Number.isInteger(d.monitor_id) || d.monitor_id <= 0 || d.monitor_id > 0xffffffff) throw new TypeError(`a spooled record must name a monitor id (a positive 32-bit integer), got ${String(d.monitor_id)}`);
-  if (!Number.isFinite(d.time) || d.time < 0 || d.time > MAX_TIME) throw new TypeError(`a spooled record must carry a time (epoch ms, year 1970-9999), got ${String(d.time)}`);
+  if (!Number.isInteger(d.monitor_id) || d.monitor_id <= 0 || d.monitor_id > 0xffffffff)
+    throw new TypeError(
+      `a spooled record must name a monitor id (a positive 32-bit integer), got ${String(d.monitor_id)}`,
+    );
+  if (!Number.isFinite(d.time) || d.time < 0 || d.time > MAX_TIME)
+    throw new TypeError(`a spooled record must carry a time (epoch ms, year 1970-9999), got ${String(d.time)}`);
   return { monitor: d.monitor_id, time: d.time };
 }
 
@@ -89,7 +98,12 @@ export function describeResult(r: { monitor_id: number; time: string }): { monit
  * from the other, and whatever one side cannot fill goes to the other; interleaved. The caller
  * alternates `backlogFirst` from call to call so that batches of one still alternate.
  */
-export function interleave<R>(max: number, backlogFirst: boolean, takeBacklog: (n: number) => R[], takeLive: (n: number) => R[]): R[] {
+export function interleave<R>(
+  max: number,
+  backlogFirst: boolean,
+  takeBacklog: (n: number) => R[],
+  takeLive: (n: number) => R[],
+): R[] {
   if (max <= 0) return [];
   const [takeA, takeB] = backlogFirst ? [takeBacklog, takeLive] : [takeLive, takeBacklog];
   const a = takeA(Math.ceil(max / 2));

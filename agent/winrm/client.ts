@@ -82,7 +82,9 @@ export function createWinrmClient(input: WinrmClientOptions, deps: { ntlm?: Ntlm
   const parsed = WinrmClientOptions.safeParse(input);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
-    throw new TypeError(`invalid WinRM client options: ${first ? `${first.path.join('.')}: ${first.message}` : 'unknown'}`);
+    throw new TypeError(
+      `invalid WinRM client options: ${first ? `${first.path.join('.')}: ${first.message}` : 'unknown'}`,
+    );
   }
   const o = Object.freeze(parsed.data);
   const port = o.port ?? (o.https ? 5986 : 5985);

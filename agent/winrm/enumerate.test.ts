@@ -9,8 +9,22 @@ const fixture = winrmFixture;
 
 test('Win32_OperatingSystem select * (2003, 2008 R2) reads memory in KB and the process count', () => {
   const cases = [
-    ['enumerate_win32_operatingsystem_win2003_star_response.xml', 'AMAZON-9DC6EF03', '248048', '629200', 34, '2013-04-15T16:28:38.376625Z'],
-    ['enumerate_win32_operatingsystem_win2008r2_star_response.xml', 'AMAZONA-Q2R281F', '184040', '629368', 42, '2013-04-15T16:28:39.5Z'],
+    [
+      'enumerate_win32_operatingsystem_win2003_star_response.xml',
+      'AMAZON-9DC6EF03',
+      '248048',
+      '629200',
+      34,
+      '2013-04-15T16:28:38.376625Z',
+    ],
+    [
+      'enumerate_win32_operatingsystem_win2008r2_star_response.xml',
+      'AMAZONA-Q2R281F',
+      '184040',
+      '629368',
+      42,
+      '2013-04-15T16:28:39.5Z',
+    ],
   ] as const;
   for (const [file, host, free, total, procs, boot] of cases) {
     const page = parseEnumerateResponse(fixture(file));
@@ -37,7 +51,10 @@ test('Win32_OperatingSystem as w:XmlFragment has unprefixed properties and nil v
   assert.equal(wmiString(os, 'FreePhysicalMemory'), '58472');
   assert.equal(wmiString(os, 'TotalVisibleMemorySize'), '629364');
   assert.equal(wmiString(os, 'NumberOfProcesses'), '38');
-  assert.equal(wmiString(os, 'Name'), 'Microsoft Windows Server 2012 Standard|C:\\Windows|\\Device\\Harddisk0\\Partition2');
+  assert.equal(
+    wmiString(os, 'Name'),
+    'Microsoft Windows Server 2012 Standard|C:\\Windows|\\Device\\Harddisk0\\Partition2',
+  );
   assert.equal(os.properties.CSDVersion, null);
   assert.equal(page.endOfSequence, true);
 });
@@ -45,7 +62,13 @@ test('Win32_OperatingSystem as w:XmlFragment has unprefixed properties and nil v
 test('Win32_LogicalDisk sizes are bytes and survive beyond 2^32', () => {
   const w2003 = parseEnumerateResponse(fixture('enumerate_win32_logicaldisk_win2003_star_response.xml'));
   assert.deepEqual(
-    w2003.items.map((d) => [wmiString(d, 'DeviceID'), wmiString(d, 'DriveType'), wmiString(d, 'FileSystem'), wmiBigInt(d, 'FreeSpace'), wmiBigInt(d, 'Size')]),
+    w2003.items.map((d) => [
+      wmiString(d, 'DeviceID'),
+      wmiString(d, 'DriveType'),
+      wmiString(d, 'FileSystem'),
+      wmiBigInt(d, 'FreeSpace'),
+      wmiBigInt(d, 'Size'),
+    ]),
     [
       ['C:', '3', 'NTFS', 11447885824n, 26841444352n],
       ['D:', '3', 'NTFS', 53588971520n, 53683941376n],
@@ -70,18 +93,27 @@ test('Win32_ComputerSystem and Win32_Processor values', () => {
 });
 
 test('PerfProc_Process pages carry a new context each time and raw counters beyond 2^53', () => {
-  const p0 = parseEnumerateResponse(fixture('enumerate_win32_perfrawdata_perfproc_process_win2008r2_star_page0_response.xml'));
+  const p0 = parseEnumerateResponse(
+    fixture('enumerate_win32_perfrawdata_perfproc_process_win2008r2_star_page0_response.xml'),
+  );
   assert.equal(p0.items.length, 1);
   assert.equal(p0.context, 'uuid:6D1F923E-81AF-4041-8957-49A793641040');
   assert.equal(p0.endOfSequence, false);
   assert.equal(wmiString(p0.items[0], 'Name'), 'Idle');
   assert.equal(wmiBigInt(p0.items[0], 'PercentProcessorTime'), 142220183662n);
-  const p1 = parseEnumerateResponse(fixture('enumerate_win32_perfrawdata_perfproc_process_win2008r2_star_page1_response.xml'));
+  const p1 = parseEnumerateResponse(
+    fixture('enumerate_win32_perfrawdata_perfproc_process_win2008r2_star_page1_response.xml'),
+  );
   assert.equal(p1.items.length, 37);
   assert.equal(p1.context, 'uuid:64368224-8269-4FD5-A8AD-DF482A58279A');
   assert.equal(p1.endOfSequence, false);
-  assert.deepEqual(p1.items.slice(0, 3).map((i) => wmiString(i, 'Name')), ['System', 'smss', 'csrss']);
-  const p2 = parseEnumerateResponse(fixture('enumerate_win32_perfrawdata_perfproc_process_win2008r2_star_page2_response.xml'));
+  assert.deepEqual(
+    p1.items.slice(0, 3).map((i) => wmiString(i, 'Name')),
+    ['System', 'smss', 'csrss'],
+  );
+  const p2 = parseEnumerateResponse(
+    fixture('enumerate_win32_perfrawdata_perfproc_process_win2008r2_star_page2_response.xml'),
+  );
   assert.equal(p2.items.length, 5);
   assert.equal(p2.context, undefined);
   assert.equal(p2.endOfSequence, true);
@@ -93,7 +125,9 @@ test('PerfProc_Process pages carry a new context each time and raw counters beyo
 });
 
 test('Tcpip_NetworkInterface raw pages give bandwidth and byte counters', () => {
-  const p0 = parseEnumerateResponse(fixture('enumerate_win32_perfrawdata_tcpip_networkinterface_win2008r2_star_page0_response.xml'));
+  const p0 = parseEnumerateResponse(
+    fixture('enumerate_win32_perfrawdata_tcpip_networkinterface_win2008r2_star_page0_response.xml'),
+  );
   assert.equal(p0.context, 'uuid:B078BCF2-C9E6-4214-A3F6-CAD5A5D6D9C9');
   assert.equal(p0.endOfSequence, false);
   const nic = p0.items[0];
@@ -104,24 +138,35 @@ test('Tcpip_NetworkInterface raw pages give bandwidth and byte counters', () => 
   assert.equal(wmiBigInt(nic, 'CurrentBandwidth'), 100000000n);
   assert.equal(wmiBigInt(nic, 'Timestamp_Sys100NS'), 130105311753060000n);
   assert.equal(wmiBigInt(nic, 'Frequency_Sys100NS'), 10000000n);
-  const p1 = parseEnumerateResponse(fixture('enumerate_win32_perfrawdata_tcpip_networkinterface_win2008r2_star_page1_response.xml'));
+  const p1 = parseEnumerateResponse(
+    fixture('enumerate_win32_perfrawdata_tcpip_networkinterface_win2008r2_star_page1_response.xml'),
+  );
   assert.equal(p1.context, undefined);
   assert.equal(p1.endOfSequence, true);
-  assert.deepEqual(p1.items.map((i) => [wmiString(i, 'Name'), wmiString(i, 'CurrentBandwidth')]), [
-    ['isatap.solutions.loc', '100000'],
-    ['Local Area Connection* 11', '100000'],
-  ]);
+  assert.deepEqual(
+    p1.items.map((i) => [wmiString(i, 'Name'), wmiString(i, 'CurrentBandwidth')]),
+    [
+      ['isatap.solutions.loc', '100000'],
+      ['Local Area Connection* 11', '100000'],
+    ],
+  );
 });
 
 test('Win32_Process and Win32_Volume paging: context then EndOfSequence', () => {
   const e = parseEnumerateResponse(fixture('enumerate_win32_process_win2008r2_response.xml'));
   assert.equal(e.context, 'uuid:12AE5286-91FE-48F3-937E-0C22FF1AD7A1');
   assert.equal(e.endOfSequence, false);
-  assert.deepEqual(e.items.map((i) => wmiString(i, 'Name')), ['System Idle Process', 'System']);
+  assert.deepEqual(
+    e.items.map((i) => wmiString(i, 'Name')),
+    ['System Idle Process', 'System'],
+  );
   const pull = parseEnumerateResponse(fixture('pull_win32_process_win2008r2_end_response.xml'));
   assert.equal(pull.context, undefined);
   assert.equal(pull.endOfSequence, true);
-  assert.deepEqual(pull.items.map((i) => wmiString(i, 'Name')), ['conhost.exe']);
+  assert.deepEqual(
+    pull.items.map((i) => wmiString(i, 'Name')),
+    ['conhost.exe'],
+  );
   const v0 = parseEnumerateResponse(fixture('enumerate_win32_volume_win2012_star_page0_response.xml'));
   assert.equal(v0.context, 'uuid:990DC98A-DD52-4467-83BA-764CED445100');
   assert.equal(v0.items[0]!.properties.DriveLetter, null);

@@ -46,7 +46,9 @@ export interface EnumerateOptions {
 
 function wmiResource(namespace: string | undefined, tail: string): string {
   const ns = (namespace ?? 'root/cimv2').replace(/\\/g, '/').replace(/^\/+|\/+$/g, '');
-  return ns === 'root/cimv2' ? `${RESOURCE.wmiCimv2}/${tail}` : `http://schemas.microsoft.com/wbem/wsman/1/wmi/${ns}/${tail}`;
+  return ns === 'root/cimv2'
+    ? `${RESOURCE.wmiCimv2}/${tail}`
+    : `http://schemas.microsoft.com/wbem/wsman/1/wmi/${ns}/${tail}`;
 }
 
 /** Enumerate + Pull until EndOfSequence, always with the latest context; Release when abandoned. */
@@ -64,7 +66,8 @@ export async function enumerate(ctx: WsmanContext, o: EnumerateOptions): Promise
   const items = page.items;
   let context = page.context;
   while (!page.endOfSequence) {
-    if (!context) throw new WinrmFaultError('the enumeration stopped without EndOfSequence or a context', 'bad_response');
+    if (!context)
+      throw new WinrmFaultError('the enumeration stopped without EndOfSequence or a context', 'bad_response');
     if (o.limit !== undefined && items.length >= o.limit) {
       await release(ctx, resourceUri, context);
       break;
@@ -81,7 +84,8 @@ export async function enumerate(ctx: WsmanContext, o: EnumerateOptions): Promise
       } catch (err) {
         // w:TimedOut on a Pull: the host had nothing within OperationTimeout and the context is
         // still valid (DSP0226) — ask again, a bounded number of times.
-        if (err instanceof WinrmTimeoutError && err.code === OPERATION_TIMEOUT_CODE && ++timedOut <= MAX_PULL_TIMEOUTS) continue;
+        if (err instanceof WinrmTimeoutError && err.code === OPERATION_TIMEOUT_CODE && ++timedOut <= MAX_PULL_TIMEOUTS)
+          continue;
         await release(ctx, resourceUri, context);
         throw err;
       }

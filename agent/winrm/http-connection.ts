@@ -52,16 +52,34 @@ export function normalizeFingerprint(fp: string): string {
 }
 
 const CONNECT_CODES = new Set([
-  'ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET', 'EPIPE', 'EADDRNOTAVAIL',
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNRESET',
+  'EPIPE',
+  'EADDRNOTAVAIL',
 ]);
 
 function classifySocketError(err: NodeJS.ErrnoException, host: string, port: number, tlsPhase: boolean): WinrmError {
   const code = err.code ?? 'ERROR';
   if (CONNECT_CODES.has(code) && !(tlsPhase && code === 'ECONNRESET')) {
-    const what = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'host name not found' : 'host unreachable';
+    const what =
+      code === 'ECONNREFUSED'
+        ? 'connection refused'
+        : code === 'ENOTFOUND'
+          ? 'host name not found'
+          : 'host unreachable';
     return new WinrmConnectError(`${what} (${host}:${port})`, code);
   }
-  if (tlsPhase || code.startsWith('ERR_SSL') || code.startsWith('ERR_TLS') || code.includes('CERT') || code.includes('SELF_SIGNED')) {
+  if (
+    tlsPhase ||
+    code.startsWith('ERR_SSL') ||
+    code.startsWith('ERR_TLS') ||
+    code.includes('CERT') ||
+    code.includes('SELF_SIGNED')
+  ) {
     return new WinrmTlsError(`TLS handshake with ${host}:${port} failed (${code})`, code);
   }
   return new WinrmConnectError(`connection to ${host}:${port} failed (${code})`, code);
@@ -81,7 +99,11 @@ export class HttpConnection {
   private readTimerMs = 0;
   private parsed: { status: number; headers: Map<string, string[]>; bodyStart: number; keepAlive: boolean } | undefined;
 
-  private constructor(socket: net.Socket, peerCertDer: Buffer | undefined, private readonly maxResponseBytes: number) {
+  private constructor(
+    socket: net.Socket,
+    peerCertDer: Buffer | undefined,
+    private readonly maxResponseBytes: number,
+  ) {
     this.socket = socket;
     this.peerCertDer = peerCertDer;
     socket.setNoDelay(true);
@@ -102,7 +124,13 @@ export class HttpConnection {
         reject(err);
       };
       const timer = setTimeout(
-        () => fail(new WinrmTimeoutError(`connect to ${o.host}:${o.port} timed out after ${o.connectTimeoutMs} ms`, 'connect_timeout')),
+        () =>
+          fail(
+            new WinrmTimeoutError(
+              `connect to ${o.host}:${o.port} timed out after ${o.connectTimeoutMs} ms`,
+              'connect_timeout',
+            ),
+          ),
         o.connectTimeoutMs,
       );
       const done = (cert: Buffer | undefined) => {
@@ -133,12 +161,17 @@ export class HttpConnection {
       socket.once('secureConnect', () => {
         const tsock = socket as tls.TLSSocket;
         const cert = tsock.getPeerCertificate(false);
-        const der = cert && cert.raw ? Buffer.from(cert.raw) : undefined;
+        const der = cert?.raw ? Buffer.from(cert.raw) : undefined;
         if (o.tls.mode === 'pin') {
           const want = normalizeFingerprint(o.tls.fingerprint ?? '');
           const got = der ? createHash('sha256').update(der).digest('hex') : '';
           if (!want || want !== got) {
-            fail(new WinrmTlsError(`certificate of ${o.host}:${o.port} does not match the pinned SHA-256 fingerprint`, 'fingerprint_mismatch'));
+            fail(
+              new WinrmTlsError(
+                `certificate of ${o.host}:${o.port} does not match the pinned SHA-256 fingerprint`,
+                'fingerprint_mismatch',
+              ),
+            );
             return;
           }
         }
@@ -269,14 +302,15 @@ export class HttpConnection {
     }
     const { status, headers, bodyStart, keepAlive } = this.parsed;
     const te = headers.get('transfer-encoding')?.join(',').toLowerCase();
-    if (te && te.includes('chunked')) {
+    if (te?.includes('chunked')) {
       const body = decodeChunked(this.buf, bodyStart);
       return body ? { status, headers, body, keepAlive } : undefined;
     }
     const cl = headers.get('content-length')?.[0];
     if (cl !== undefined) {
       const len = Number(cl);
-      if (!Number.isSafeInteger(len) || len < 0) throw new WinrmConnectError('bad Content-Length from host', 'bad_http');
+      if (!Number.isSafeInteger(len) || len < 0)
+        throw new WinrmConnectError('bad Content-Length from host', 'bad_http');
       if (bodyStart + len > this.maxResponseBytes) throw tooLarge(this.maxResponseBytes);
       if (this.buf.length - bodyStart < len) return undefined;
       return { status, headers, body: this.buf.subarray(bodyStart, bodyStart + len), keepAlive };
@@ -289,7 +323,10 @@ export class HttpConnection {
 }
 
 function tooLarge(limit: number): WinrmConnectError {
-  return new WinrmConnectError(`the host's response is larger than ${Math.round(limit / 1048576)} MiB; not a WinRM answer`, 'bad_http');
+  return new WinrmConnectError(
+    `the host's response is larger than ${Math.round(limit / 1048576)} MiB; not a WinRM answer`,
+    'bad_http',
+  );
 }
 
 /** Returns the de-chunked body once the terminating chunk arrived, else undefined. */

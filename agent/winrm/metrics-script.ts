@@ -26,7 +26,10 @@ foreach ($d in @(Get-WmiObject -Query 'SELECT Size,FreeSpace FROM Win32_LogicalD
 }
 $sent = $null; $recv = $null; $util = $null; $ps = $null; $pr = $null; $errs = $null; $drops = $null
 try {
-  $nics = @(Get-WmiObject -Query 'SELECT Name,BytesSentPersec,BytesReceivedPersec,CurrentBandwidth,PacketsSentPersec,PacketsReceivedPersec,PacketsOutboundErrors,PacketsReceivedErrors,PacketsOutboundDiscarded,PacketsReceivedDiscarded FROM Win32_PerfFormattedData_Tcpip_NetworkInterface' | Where-Object { $_.Name -notmatch 'isatap|teredo|6to4|pseudo-interface|loopback' })
+  $q = 'SELECT Name,BytesSentPersec,BytesReceivedPersec,CurrentBandwidth,PacketsSentPersec,PacketsReceivedPersec,' +
+    'PacketsOutboundErrors,PacketsReceivedErrors,PacketsOutboundDiscarded,PacketsReceivedDiscarded ' +
+    'FROM Win32_PerfFormattedData_Tcpip_NetworkInterface'
+  $nics = @(Get-WmiObject -Query $q | Where-Object { $_.Name -notmatch 'isatap|teredo|6to4|pseudo-interface|loopback' })
   $sent = [decimal]0; $recv = [decimal]0; $bw = [decimal]0; $ps = [decimal]0; $pr = [decimal]0; $errs = [decimal]0; $drops = [decimal]0
   foreach ($n in $nics) {
     $sent += [decimal]$n.BytesSentPersec; $recv += [decimal]$n.BytesReceivedPersec; $bw += [decimal]$n.CurrentBandwidth

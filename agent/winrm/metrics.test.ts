@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { test, winrmFixture } from '../../test/helpers/fixtures.ts';
 import { parseEnumerateResponse } from './enumerate.ts';
-import { cpuFromInstances, diskFromInstances, memoryFromInstances, networkFromInstances, parseMetricsScriptOutput } from './metrics.ts';
+import {
+  cpuFromInstances,
+  diskFromInstances,
+  memoryFromInstances,
+  networkFromInstances,
+  parseMetricsScriptOutput,
+} from './metrics.ts';
 import { METRICS_SCRIPT, METRICS_SCRIPT_MARKER } from './metrics-script.ts';
 import { WinrmFaultError } from './errors.ts';
 import type { WmiInstance } from './wmi-instance.ts';
@@ -34,8 +40,30 @@ test('cpu: formatted _Total first, then the average LoadPercentage', () => {
 
 test('network: physical interfaces only, utilization against CurrentBandwidth bits/s', () => {
   const net = networkFromInstances([
-    frag({ Name: 'Intel[R] 82574L', BytesSentPersec: '1000000', BytesReceivedPersec: '250000', CurrentBandwidth: '1000000000', PacketsSentPersec: '900', PacketsReceivedPersec: '800', PacketsOutboundErrors: '1', PacketsReceivedErrors: '2', PacketsOutboundDiscarded: '3', PacketsReceivedDiscarded: '4' }),
-    frag({ Name: 'isatap.corp.local', BytesSentPersec: '5', BytesReceivedPersec: '5', CurrentBandwidth: '100000', PacketsSentPersec: '1', PacketsReceivedPersec: '1', PacketsOutboundErrors: '0', PacketsReceivedErrors: '0', PacketsOutboundDiscarded: '0', PacketsReceivedDiscarded: '0' }),
+    frag({
+      Name: 'Intel[R] 82574L',
+      BytesSentPersec: '1000000',
+      BytesReceivedPersec: '250000',
+      CurrentBandwidth: '1000000000',
+      PacketsSentPersec: '900',
+      PacketsReceivedPersec: '800',
+      PacketsOutboundErrors: '1',
+      PacketsReceivedErrors: '2',
+      PacketsOutboundDiscarded: '3',
+      PacketsReceivedDiscarded: '4',
+    }),
+    frag({
+      Name: 'isatap.corp.local',
+      BytesSentPersec: '5',
+      BytesReceivedPersec: '5',
+      CurrentBandwidth: '100000',
+      PacketsSentPersec: '1',
+      PacketsReceivedPersec: '1',
+      PacketsOutboundErrors: '0',
+      PacketsReceivedErrors: '0',
+      PacketsOutboundDiscarded: '0',
+      PacketsReceivedDiscarded: '0',
+    }),
   ]);
   assert.deepEqual(net, {
     net_sent_ps: 1000000,
@@ -51,7 +79,8 @@ test('network: physical interfaces only, utilization against CurrentBandwidth bi
 
 test('the PowerShell script carries its marker and its JSON output is validated', () => {
   assert.ok(METRICS_SCRIPT.includes(METRICS_SCRIPT_MARKER));
-  const line = '{"cpu_percent":12.5,"memory_total":1024,"memory_used":512,"disk_total":10,"disk_used":5,"net_sent_ps":1,"net_recv_ps":2,"net_utilization":0.1,"packets_sent":3,"packets_recv":4,"net_errors":0,"net_dropped":0,"process_count":77}';
+  const line =
+    '{"cpu_percent":12.5,"memory_total":1024,"memory_used":512,"disk_total":10,"disk_used":5,"net_sent_ps":1,"net_recv_ps":2,"net_utilization":0.1,"packets_sent":3,"packets_recv":4,"net_errors":0,"net_dropped":0,"process_count":77}';
   assert.equal(parseMetricsScriptOutput(`noise\r\n${line}\r\n`).process_count, 77);
   assert.throws(() => parseMetricsScriptOutput('nothing here'), WinrmFaultError);
   assert.throws(() => parseMetricsScriptOutput(line.replace('12.5', '"x"')), WinrmFaultError);

@@ -26,9 +26,13 @@ const VIRTUAL_NIC = /isatap|teredo|6to4|pseudo-interface|loopback/i;
 
 type Part = Omit<MetricSample, 'collection_ms'>;
 
-const int = (n: number | undefined): number | null => (n === undefined || !Number.isFinite(n) ? null : Math.max(0, Math.round(n)));
+const int = (n: number | undefined): number | null =>
+  n === undefined || !Number.isFinite(n) ? null : Math.max(0, Math.round(n));
 
-export function cpuFromInstances(formatted: WmiInstance[] | undefined, fallback: WmiInstance[] | undefined): number | null {
+export function cpuFromInstances(
+  formatted: WmiInstance[] | undefined,
+  fallback: WmiInstance[] | undefined,
+): number | null {
   const v = wmiNumber(formatted?.[0], 'PercentProcessorTime');
   if (v !== undefined) return Math.min(100, Math.max(0, v));
   const loads = (fallback ?? []).map((p) => wmiNumber(p, 'LoadPercentage')).filter((x): x is number => x !== undefined);
@@ -59,13 +63,24 @@ export function diskFromInstances(disks: WmiInstance[]): Pick<Part, 'disk_total'
     total += BigInt(size);
     used += BigInt(size) - BigInt(free);
   }
-  return seen ? { disk_total: Number(total), disk_used: Number(used < 0n ? 0n : used) } : { disk_total: null, disk_used: null };
+  return seen
+    ? { disk_total: Number(total), disk_used: Number(used < 0n ? 0n : used) }
+    : { disk_total: null, disk_used: null };
 }
 
 export function networkFromInstances(
   nics: WmiInstance[],
-): Pick<Part, 'net_sent_ps' | 'net_recv_ps' | 'net_utilization' | 'packets_sent' | 'packets_recv' | 'net_errors' | 'net_dropped'> {
-  let sent = 0, recv = 0, bw = 0, ps = 0, pr = 0, errs = 0, drops = 0;
+): Pick<
+  Part,
+  'net_sent_ps' | 'net_recv_ps' | 'net_utilization' | 'packets_sent' | 'packets_recv' | 'net_errors' | 'net_dropped'
+> {
+  let sent = 0,
+    recv = 0,
+    bw = 0,
+    ps = 0,
+    pr = 0,
+    errs = 0,
+    drops = 0;
   const n = (i: WmiInstance, p: string) => wmiNumber(i, p) ?? 0;
   let count = 0;
   for (const i of nics) {
@@ -81,7 +96,15 @@ export function networkFromInstances(
     drops += n(i, 'PacketsOutboundDiscarded') + n(i, 'PacketsReceivedDiscarded');
   }
   if (count === 0) {
-    return { net_sent_ps: null, net_recv_ps: null, net_utilization: null, packets_sent: null, packets_recv: null, net_errors: null, net_dropped: null };
+    return {
+      net_sent_ps: null,
+      net_recv_ps: null,
+      net_utilization: null,
+      packets_sent: null,
+      packets_recv: null,
+      net_errors: null,
+      net_dropped: null,
+    };
   }
   return {
     net_sent_ps: sent,
@@ -144,16 +167,25 @@ export function parseMetricsScriptOutput(stdout: string): Omit<MetricSample, 'co
     throw new WinrmFaultError('the metrics script printed invalid JSON', 'script_output');
   }
   const parsed = ScriptOutput.safeParse(data);
-  if (!parsed.success) throw new WinrmFaultError('the metrics script printed values outside the metric schema', 'script_output');
+  if (!parsed.success)
+    throw new WinrmFaultError('the metrics script printed values outside the metric schema', 'script_output');
   return parsed.data;
 }
 
 /** The `windows-powershell` path: the same sample from one PowerShell script in a WinRS shell. */
-export async function collectWindowsMetricsPowerShell(client: WinrmClient, o: { timeoutMs?: number } = {}): Promise<MetricSample> {
+export async function collectWindowsMetricsPowerShell(
+  client: WinrmClient,
+  o: { timeoutMs?: number } = {},
+): Promise<MetricSample> {
   const started = performance.now();
   const res = await client.runPowerShell(METRICS_SCRIPT, o.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {});
   if (res.exitCode !== 0) {
-    const why = res.stderr.split(/\r?\n/).find((l) => l.trim() !== '')?.trim().slice(0, 300) ?? 'no error text';
+    const why =
+      res.stderr
+        .split(/\r?\n/)
+        .find((l) => l.trim() !== '')
+        ?.trim()
+        .slice(0, 300) ?? 'no error text';
     throw new WinrmFaultError(`the metrics script exited with code ${res.exitCode}: ${why}`, `exit_${res.exitCode}`);
   }
   return { ...parseMetricsScriptOutput(res.stdout), collection_ms: Math.round(performance.now() - started) };

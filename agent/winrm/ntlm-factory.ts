@@ -1,4 +1,9 @@
-import { createNtlmClient, decodeEncryptedMessage, encodeEncryptedMessage, ENCRYPTED_CONTENT_TYPE } from './ntlm/index.ts';
+import {
+  createNtlmClient,
+  decodeEncryptedMessage,
+  encodeEncryptedMessage,
+  ENCRYPTED_CONTENT_TYPE,
+} from './ntlm/index.ts';
 import type { NtlmFactory } from './transport.ts';
 
 /** One NTLM context per connection; its sealer frames SOAP as MS-WSMV multipart/encrypted. */

@@ -57,7 +57,11 @@ export interface PowerShellOptions {
 }
 
 /** Runs a script with powershell.exe in an open shell: -EncodedCommand when it fits, stdin otherwise. */
-export async function runPowerShellInShell(shell: WinrmShell, script: string, o: PowerShellOptions = {}): Promise<CommandResult> {
+export async function runPowerShellInShell(
+  shell: WinrmShell,
+  script: string,
+  o: PowerShellOptions = {},
+): Promise<CommandResult> {
   const full = `$ProgressPreference = 'SilentlyContinue'\r\n${script}`;
   const encoded = encodePowerShell(full);
   const base = ['-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass'];

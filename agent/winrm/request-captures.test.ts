@@ -55,7 +55,8 @@ const REQUEST_CAPTURES = fixtureNames('winrm')
   .filter((f) => /_request(_.*)?\.xml$|_request_template\.xml$/.test(f))
   .map((f) => view(fixture(f), f));
 
-const mustUnderstand = (el: NsElement): string | undefined => nsAttr(el, 'mustUnderstand', SOAP12) ?? nsAttr(el, 'mustUnderstand');
+const mustUnderstand = (el: NsElement): string | undefined =>
+  nsAttr(el, 'mustUnderstand', SOAP12) ?? nsAttr(el, 'mustUnderstand');
 const isTrue = (v: string | undefined) => (v ?? '').toLowerCase() === 'true';
 
 function capturesWithAction(action: string): RequestView[] {
@@ -75,7 +76,9 @@ function optionalHeaders(action: string): Set<string> {
   const caps = capturesWithAction(action);
   const all = new Set(caps.flatMap((c) => c.header.children.map(qname)));
   const omitted = [...all].filter((q) => caps.some((c) => !c.header.children.some((h) => qname(h) === q)));
-  const ignorable = caps.flatMap((c) => c.header.children.filter((h) => mustUnderstand(h)?.toLowerCase() === 'false').map(qname));
+  const ignorable = caps.flatMap((c) =>
+    c.header.children.filter((h) => mustUnderstand(h)?.toLowerCase() === 'false').map(qname),
+  );
   return new Set([...omitted, ...ignorable]);
 }
 
@@ -91,13 +94,16 @@ function alwaysMustUnderstand(q: string): boolean {
 function optionVocabulary(action: string): Set<string> {
   return new Set(
     capturesWithAction(action).flatMap((c) =>
-      c.header.children.filter((h) => h.local === 'OptionSet').flatMap((os) => os.children.map((o) => nsAttr(o, 'Name') ?? '')),
+      c.header.children
+        .filter((h) => h.local === 'OptionSet')
+        .flatMap((os) => os.children.map((o) => nsAttr(o, 'Name') ?? '')),
     ),
   );
 }
 
 const BOOLEAN = /^(true|false)$/i;
-const sameValue = (a: string, b: string) => (BOOLEAN.test(a) && BOOLEAN.test(b) ? a.toLowerCase() === b.toLowerCase() : a === b);
+const sameValue = (a: string, b: string) =>
+  BOOLEAN.test(a) && BOOLEAN.test(b) ? a.toLowerCase() === b.toLowerCase() : a === b;
 
 function options(header: NsElement): Map<string, NsElement> {
   const set = header.children.find((h) => h.local === 'OptionSet');
@@ -117,7 +123,11 @@ function compareHeader(ours: RequestView, cap: RequestView, diffs: string[]): vo
     // WS-Man header; one it must process has to have been accepted on this very operation.
     const ignorable = mu?.toLowerCase() === 'false' && ANY_HEADER.has(q);
     if (!vocab.has(q) && !ignorable) diffs.push(`header ${q} appears in no Windows capture of ${cap.action}`);
-    if (mu !== undefined && isTrue(mu) && !REQUEST_CAPTURES.some((c) => c.header.children.some((x) => qname(x) === q && isTrue(mustUnderstand(x))))) {
+    if (
+      mu !== undefined &&
+      isTrue(mu) &&
+      !REQUEST_CAPTURES.some((c) => c.header.children.some((x) => qname(x) === q && isTrue(mustUnderstand(x))))
+    ) {
       diffs.push(`header ${q} marked mustUnderstand="true", which no Windows capture does`);
     }
     if (alwaysMustUnderstand(q) && !isTrue(mu)) diffs.push(`header ${q} lacks s:mustUnderstand="true"`);
@@ -147,8 +157,10 @@ function compareHeader(ours: RequestView, cap: RequestView, diffs: string[]): vo
         const oa = o.children.find((x) => qname(x) === qname(c.children[0]!));
         if (!oa) diffs.push('ReplyTo has no Address in the capture namespace');
         else {
-          if (oa.text.trim() !== ANONYMOUS || c.children[0]!.text.trim() !== ANONYMOUS) diffs.push(`ReplyTo Address ${oa.text}`);
-          if (!isTrue(nsAttr(oa, 'mustUnderstand', SOAP12))) diffs.push('ReplyTo Address lacks s:mustUnderstand="true"');
+          if (oa.text.trim() !== ANONYMOUS || c.children[0]!.text.trim() !== ANONYMOUS)
+            diffs.push(`ReplyTo Address ${oa.text}`);
+          if (!isTrue(nsAttr(oa, 'mustUnderstand', SOAP12)))
+            diffs.push('ReplyTo Address lacks s:mustUnderstand="true"');
         }
         break;
       }
@@ -159,16 +171,20 @@ function compareHeader(ours: RequestView, cap: RequestView, diffs: string[]): vo
         if (!/^\d+$/.test(ot) || Number(ot) < 8192) diffs.push(`MaxEnvelopeSize ${ot}`);
         break;
       case 'OperationTimeout':
-        if (!ISO_DURATION.test(ot) || Number(/([\d.]+)S$/.exec(ot)?.[1]) <= 0) diffs.push(`OperationTimeout ${ot} is not a positive ISO-8601 duration`);
+        if (!ISO_DURATION.test(ot) || Number(/([\d.]+)S$/.exec(ot)?.[1]) <= 0)
+          diffs.push(`OperationTimeout ${ot} is not a positive ISO-8601 duration`);
         break;
       case 'Locale':
       case 'DataLocale':
-        if (nsAttr(o, 'lang', XML_NS) !== nsAttr(c, 'lang', XML_NS)) diffs.push(`${c.local} xml:lang ${nsAttr(o, 'lang', XML_NS)}`);
+        if (nsAttr(o, 'lang', XML_NS) !== nsAttr(c, 'lang', XML_NS))
+          diffs.push(`${c.local} xml:lang ${nsAttr(o, 'lang', XML_NS)}`);
         break;
       case 'SelectorSet': {
         const names = (s: NsElement) => s.children.map((x) => `${qname(x)}@${nsAttr(x, 'Name')}`).sort();
-        if (names(o).join() !== names(c).join()) diffs.push(`selectors: ours ${names(o).join()} vs capture ${names(c).join()}`);
-        for (const sel of o.children) if (nsAttr(sel, 'Name') === 'ShellId' && !GUID.test(sel.text.trim())) diffs.push(`ShellId ${sel.text}`);
+        if (names(o).join() !== names(c).join())
+          diffs.push(`selectors: ours ${names(o).join()} vs capture ${names(c).join()}`);
+        for (const sel of o.children)
+          if (nsAttr(sel, 'Name') === 'ShellId' && !GUID.test(sel.text.trim())) diffs.push(`ShellId ${sel.text}`);
         break;
       }
       case 'OptionSet': {
@@ -179,7 +195,8 @@ function compareHeader(ours: RequestView, cap: RequestView, diffs: string[]): vo
           if (!mine) diffs.push(`option ${name} missing`);
           else {
             if (qname(mine) !== qname(copt)) diffs.push(`option ${name} element ${qname(mine)}`);
-            if (!sameValue(mine.text.trim(), copt.text.trim())) diffs.push(`option ${name}: ours ${mine.text.trim()} vs capture ${copt.text.trim()}`);
+            if (!sameValue(mine.text.trim(), copt.text.trim()))
+              diffs.push(`option ${name}: ours ${mine.text.trim()} vs capture ${copt.text.trim()}`);
           }
         }
         break;
@@ -189,7 +206,8 @@ function compareHeader(ours: RequestView, cap: RequestView, diffs: string[]): vo
     }
   }
   const known = optionVocabulary(cap.action);
-  for (const name of options(ours.header).keys()) if (!known.has(name)) diffs.push(`option ${name} appears in no Windows capture of ${cap.action}`);
+  for (const name of options(ours.header).keys())
+    if (!known.has(name)) diffs.push(`option ${name} appears in no Windows capture of ${cap.action}`);
 }
 
 interface BodyRules {
@@ -211,7 +229,8 @@ function compareElement(o: NsElement, c: NsElement, path: string, rules: BodyRul
     return;
   }
   const ignore = new Set(rules.ignoreAttrs ?? []);
-  const attrs = (el: NsElement) => new Map(el.attrs.filter((a) => !ignore.has(a.local)).map((a) => [`{${a.ns}}${a.local}`, a.value]));
+  const attrs = (el: NsElement) =>
+    new Map(el.attrs.filter((a) => !ignore.has(a.local)).map((a) => [`{${a.ns}}${a.local}`, a.value]));
   const oa = attrs(o);
   const ca = attrs(c);
   for (const [k, cv] of ca) {
@@ -220,7 +239,8 @@ function compareElement(o: NsElement, c: NsElement, path: string, rules: BodyRul
     if (local === 'End') {
       if (isTrue(ov) !== isTrue(cv)) diffs.push(`${here}@End: ours ${ov} vs capture ${cv}`);
     } else if (ov === undefined) diffs.push(`${here}@${k} missing`);
-    else if (ID_ATTR.has(local) ? !GUID.test(ov) : ov !== cv) diffs.push(`${here}@${local}: ours ${ov} vs capture ${cv}`);
+    else if (ID_ATTR.has(local) ? !GUID.test(ov) : ov !== cv)
+      diffs.push(`${here}@${local}: ours ${ov} vs capture ${cv}`);
   }
   for (const k of oa.keys()) if (!ca.has(k)) diffs.push(`${here}@${k} not in the capture`);
   if (c.children.length === 0 && o.children.length === 0) {
@@ -261,7 +281,8 @@ function compareRequest(oursXml: string, captureXml: string, captureName: string
   const diffs: string[] = [];
   const ours = view(oursXml, 'ours');
   const cap = view(captureXml, captureName);
-  if (qname(ours.root) !== `{${SOAP12}}Envelope` || qname(cap.root) !== `{${SOAP12}}Envelope`) diffs.push(`root ${qname(ours.root)}`);
+  if (qname(ours.root) !== `{${SOAP12}}Envelope` || qname(cap.root) !== `{${SOAP12}}Envelope`)
+    diffs.push(`root ${qname(ours.root)}`);
   compareHeader(ours, cap, diffs);
   const ob = ours.body.children;
   const cb = cap.body.children;
@@ -282,19 +303,40 @@ function fakeHost(...responses: CannedResponse[]) {
     if (!next) throw new Error(`unexpected request ${view(xml, 'ours').action}`);
     const file = typeof next === 'string' ? next : next.file;
     const edit = typeof next === 'string' ? (x: string) => x : next.edit;
-    const id = view(xml, 'ours').header.children.find((h) => h.local === 'MessageID')?.text.trim() ?? '';
-    const body = edit(fixture(file)).replace(/<(\w+:)?RelatesTo>[^<]*<\/(\w+:)?RelatesTo>/, `<a:RelatesTo>${id}</a:RelatesTo>`);
+    const id =
+      view(xml, 'ours')
+        .header.children.find((h) => h.local === 'MessageID')
+        ?.text.trim() ?? '';
+    const body = edit(fixture(file)).replace(
+      /<(\w+:)?RelatesTo>[^<]*<\/(\w+:)?RelatesTo>/,
+      `<a:RelatesTo>${id}</a:RelatesTo>`,
+    );
     return { status: file.startsWith('fault_') ? 500 : 200, xml: body };
   };
-  const transport = { url: 'http://winhost.example.test:5985/wsman', send: reply, sendAnonymous: reply } as unknown as Transport;
-  const ctx: WsmanContext = { transport, maxEnvelopeSize: 512000, operationTimeoutSec: 20, locale: 'en-US', readTimeoutMs: 30000 };
+  const transport = {
+    url: 'http://winhost.example.test:5985/wsman',
+    send: reply,
+    sendAnonymous: reply,
+  } as unknown as Transport;
+  const ctx: WsmanContext = {
+    transport,
+    maxEnvelopeSize: 512000,
+    operationTimeoutSec: 20,
+    locale: 'en-US',
+    readTimeoutMs: 30000,
+  };
   return { ctx, transport, sent, pending: () => queue.length };
 }
 
 const captureIds = (name: string) => {
   const v = view(fixture(name), name);
-  const shellId = v.header.children.find((h) => h.local === 'SelectorSet')?.children.find((s) => nsAttr(s, 'Name') === 'ShellId')?.text.trim();
-  const withCmd = [v.body, ...v.body.children, ...v.body.children.flatMap((c) => c.children)].find((e) => nsAttr(e, 'CommandId') !== undefined);
+  const shellId = v.header.children
+    .find((h) => h.local === 'SelectorSet')
+    ?.children.find((s) => nsAttr(s, 'Name') === 'ShellId')
+    ?.text.trim();
+  const withCmd = [v.body, ...v.body.children, ...v.body.children.flatMap((c) => c.children)].find(
+    (e) => nsAttr(e, 'CommandId') !== undefined,
+  );
   return { shellId: shellId!, commandId: withCmd ? nsAttr(withCmd, 'CommandId')! : '' };
 };
 
@@ -328,14 +370,27 @@ test('Get of the service config matches get_config_request.xml', async () => {
 
 test('WQL Enumerate and the Pull that follows match txwinrm request templates (filter, optimization, context)', async () => {
   const wql = "SELECT Name,ProcessId FROM Win32_Process WHERE WorkingSetSize < 1000000 AND Name LIKE 'svc%'";
-  const host = fakeHost('enumerate_win32_process_win2008r2_response.xml', 'pull_win32_process_win2008r2_end_response.xml');
+  const host = fakeHost(
+    'enumerate_win32_process_win2008r2_response.xml',
+    'pull_win32_process_win2008r2_end_response.xml',
+  );
   const items = await enumerate(host.ctx, { wql });
   assert.equal(items.length, 3, 'the inline items of the Enumerate plus the Pull');
   assert.equal(host.sent.length, 2);
-  const enumTemplate = fillTemplate(fixture('enumerate_wql_request_template.xml'), { resource_uri: CIMV2_ALL, envelope_size: '153600', wql });
+  const enumTemplate = fillTemplate(fixture('enumerate_wql_request_template.xml'), {
+    resource_uri: CIMV2_ALL,
+    envelope_size: '153600',
+    wql,
+  });
   assert.deepEqual(compareRequest(host.sent[0]!, enumTemplate, 'enumerate_wql_request_template.xml'), []);
-  const context = view(fixture('enumerate_win32_process_win2008r2_response.xml'), 'r').body.children[0]!.children.find((c) => c.local === 'EnumerationContext')!.text.trim();
-  const pullTemplate = fillTemplate(fixture('pull_request_template.xml'), { resource_uri: CIMV2_ALL, envelope_size: '153600', enumeration_context: context });
+  const context = view(fixture('enumerate_win32_process_win2008r2_response.xml'), 'r')
+    .body.children[0]!.children.find((c) => c.local === 'EnumerationContext')!
+    .text.trim();
+  const pullTemplate = fillTemplate(fixture('pull_request_template.xml'), {
+    resource_uri: CIMV2_ALL,
+    envelope_size: '153600',
+    enumeration_context: context,
+  });
   assert.deepEqual(compareRequest(host.sent[1]!, pullTemplate, 'pull_request_template.xml'), []);
 });
 
@@ -345,23 +400,36 @@ test('the comparison fails on what Windows would refuse: wrong Action, wrong nam
   assert.deepEqual(compareRequest(wrongAction, cap, 'x'), [
     'Action: ours http://schemas.xmlsoap.org/ws/2004/09/transfer/Remove vs capture http://schemas.xmlsoap.org/ws/2004/09/transfer/Delete',
   ]);
-  const wrongNs = cap.replace('xmlns:wsman="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"', 'xmlns:wsman="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"');
+  const wrongNs = cap.replace(
+    'xmlns:wsman="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"',
+    'xmlns:wsman="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"',
+  );
   const nsDiffs = compareRequest(wrongNs, cap, 'x');
-  assert.ok(nsDiffs.includes('header {http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd}ResourceURI missing (the capture has it)'), nsDiffs.join('\n'));
+  assert.ok(
+    nsDiffs.includes('header {http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd}ResourceURI missing (the capture has it)'),
+    nsDiffs.join('\n'),
+  );
   const noSelector = cap.replace(/<wsman:SelectorSet>.*<\/wsman:SelectorSet>/, '');
-  assert.deepEqual(compareRequest(noSelector, cap, 'x'), ['header {http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd}SelectorSet missing (the capture has it)']);
+  assert.deepEqual(compareRequest(noSelector, cap, 'x'), [
+    'header {http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd}SelectorSet missing (the capture has it)',
+  ]);
   const soap11 = cap.replace('http://www.w3.org/2003/05/soap-envelope', 'http://schemas.xmlsoap.org/soap/envelope/');
   assert.throws(() => compareRequest(soap11, cap, 'x'), /no SOAP 1.2 Header\/Body/);
   const signal = fixture('shell_signal_ctrl_c_request.xml');
   const codeDiffs = compareRequest(signal.replace('signal/ctrl_c', 'signal/ctrl-c'), signal, 'x');
   assert.equal(codeDiffs.length, 1, codeDiffs.join('\n'));
   assert.match(codeDiffs[0]!, /^Body\/Signal\/Code text/);
-  const rspNs = signal.replace('xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"', 'xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"');
+  const rspNs = signal.replace(
+    'xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"',
+    'xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"',
+  );
   assert.deepEqual(compareRequest(rspNs, signal, 'x'), [
     'Body/Signal: ours {http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd}Signal vs capture {http://schemas.microsoft.com/wbem/wsman/1/windows/shell}Signal',
   ]);
   const noMu = signal.replace('<wsa:Action s:mustUnderstand="true">', '<wsa:Action>');
-  assert.deepEqual(compareRequest(noMu, signal, 'x'), ['header {http://schemas.xmlsoap.org/ws/2004/08/addressing}Action lacks s:mustUnderstand="true"']);
+  assert.deepEqual(compareRequest(noMu, signal, 'x'), [
+    'header {http://schemas.xmlsoap.org/ws/2004/08/addressing}Action lacks s:mustUnderstand="true"',
+  ]);
 });
 
 const CREATES: { capture: string; options: (cap: RequestView) => ShellOptions; rules?: BodyRules }[] = [
@@ -373,7 +441,10 @@ const CREATES: { capture: string; options: (cap: RequestView) => ShellOptions; r
     capture: 'shell_create_request_environment_vars.xml',
     options: (cap) => ({
       environment: Object.fromEntries(
-        nsChildren(cap.body.children[0], cap.body.children[0]!.ns, 'Environment')[0]!.children.map((v) => [nsAttr(v, 'Name')!, v.text]),
+        nsChildren(cap.body.children[0], cap.body.children[0]!.ns, 'Environment')[0]!.children.map((v) => [
+          nsAttr(v, 'Name')!,
+          v.text,
+        ]),
       ),
     }),
   },
@@ -422,7 +493,10 @@ test('Command cmd.exe /c echo hi matches shell_command_request_cmd_echo_hi.xml',
 test('Command "powershell -encodedcommand …" matches pywinrm run_ps capture, options included', async () => {
   const { host, shell } = shellFor('shell_command_request_powershell_encodedcommand.xml', 'shell_command_response.xml');
   await shell.command(`powershell -encodedcommand ${encodePowerShell('Write-Error "Error"')}`);
-  assert.deepEqual(compareRequest(host.sent[0]!, fixture('shell_command_request_powershell_encodedcommand.xml'), 'ps_encoded'), []);
+  assert.deepEqual(
+    compareRequest(host.sent[0]!, fixture('shell_command_request_powershell_encodedcommand.xml'), 'ps_encoded'),
+    [],
+  );
 });
 
 test('runPowerShell sends powershell.exe with -EncodedCommand as Arguments, then Receive and a terminate Signal', async () => {
@@ -439,7 +513,10 @@ test('runPowerShell sends powershell.exe with -EncodedCommand as Arguments, then
   // The header must be what pywinrm's powershell command carried; the body uses the Command + Arguments
   // shape of the pypsrp command capture.
   const psCap = fixture('shell_command_request_powershell_encodedcommand.xml');
-  assert.deepEqual(compareRequest(command, psCap, 'ps_encoded').filter((d) => !d.startsWith('Body')), []);
+  assert.deepEqual(
+    compareRequest(command, psCap, 'ps_encoded').filter((d) => !d.startsWith('Body')),
+    [],
+  );
   const line = view(command, 'ours').body.children[0]!;
   const capLine = view(fixture('shell_command_request_cmd_echo_hi.xml'), 'c').body.children[0]!;
   assert.equal(qname(line), qname(capLine));
@@ -450,7 +527,10 @@ test('runPowerShell sends powershell.exe with -EncodedCommand as Arguments, then
   assert.match(Buffer.from(enc, 'base64').toString('utf16le'), /Write-Error "Error"/);
   assert.deepEqual(compareRequest(receive, fixture('shell_receive_request.xml'), 'receive'), []);
   const terminate = (o: string, c: string) => o === c.replace(/ctrl_c$/, 'terminate');
-  assert.deepEqual(compareRequest(signal, fixture('shell_signal_ctrl_c_request.xml'), 'signal', { text: { Code: terminate } }), []);
+  assert.deepEqual(
+    compareRequest(signal, fixture('shell_signal_ctrl_c_request.xml'), 'signal', { text: { Code: terminate } }),
+    [],
+  );
 });
 
 test('Command powershell.exe - matches shell_command_request_powershell_stdin.xml; stdin Sends match the Send captures', async () => {
@@ -465,8 +545,15 @@ test('Command powershell.exe - matches shell_command_request_powershell_stdin.xm
   const sendCmd = captureIds('shell_send_stdin_request.xml').commandId;
   await shell.send(sendCmd, stdinOf('shell_send_stdin_request.xml'), false);
   await shell.send(sendCmd, stdinOf('shell_send_stdin_end_request.xml'), true);
-  await shell.send(captureIds('shell_send_stdin_request_pywinrm.xml').commandId, stdinOf('shell_send_stdin_request_pywinrm.xml'), false);
-  assert.deepEqual(compareRequest(host.sent[0]!, fixture('shell_command_request_powershell_stdin.xml'), 'ps_stdin'), []);
+  await shell.send(
+    captureIds('shell_send_stdin_request_pywinrm.xml').commandId,
+    stdinOf('shell_send_stdin_request_pywinrm.xml'),
+    false,
+  );
+  assert.deepEqual(
+    compareRequest(host.sent[0]!, fixture('shell_command_request_powershell_stdin.xml'), 'ps_stdin'),
+    [],
+  );
   assert.deepEqual(compareRequest(host.sent[1]!, fixture('shell_send_stdin_request.xml'), 'send'), []);
   assert.deepEqual(compareRequest(host.sent[2]!, fixture('shell_send_stdin_end_request.xml'), 'send_end'), []);
   assert.deepEqual(compareRequest(host.sent[3]!, fixture('shell_send_stdin_request_pywinrm.xml'), 'send_pywinrm'), []);
@@ -487,25 +574,50 @@ test('runPowerShell via stdin: Send with End=true has the shape of shell_send_st
   // The command reads all of stdin as one script block; `-Command -` would run it line by line.
   const args = [...host.sent[0]!.matchAll(/<rsp:Arguments>([^<]*)<\/rsp:Arguments>/g)].map((m) => m[1]!);
   assert.ok(!args.includes('-Command') && !args.includes('-'), `no console-style stdin: ${args.join(' ')}`);
-  assert.equal(args[args.indexOf('-EncodedCommand') + 1], encodePowerShell(STDIN_BOOTSTRAP), 'the bootstrap runs the script');
+  assert.equal(
+    args[args.indexOf('-EncodedCommand') + 1],
+    encodePowerShell(STDIN_BOOTSTRAP),
+    'the bootstrap runs the script',
+  );
   const anyBase64 = (o: string) => /^[A-Za-z0-9+/]+=*$/.test(o);
-  assert.deepEqual(compareRequest(host.sent[1]!, fixture('shell_send_stdin_end_request.xml'), 'send_end', { text: { Stream: anyBase64 } }), []);
+  assert.deepEqual(
+    compareRequest(host.sent[1]!, fixture('shell_send_stdin_end_request.xml'), 'send_end', {
+      text: { Stream: anyBase64 },
+    }),
+    [],
+  );
 });
 
-test('WINRS_SKIP_CMD_SHELL command matches the capture, and Windows\' file-not-found fault surfaces as code 2147942402', async () => {
-  const { host, shell } = shellFor('fault_command_file_not_found_request.xml', 'fault_command_file_not_found_2147942402_response.xml');
-  await assert.rejects(shell.command('powershell.exe', ['Write-Host', 'hi'], true), (e: unknown) => e instanceof WinrmFaultError && e.code === '2147942402');
-  assert.deepEqual(compareRequest(host.sent[0]!, fixture('fault_command_file_not_found_request.xml'), 'file_not_found'), []);
+test("WINRS_SKIP_CMD_SHELL command matches the capture, and Windows' file-not-found fault surfaces as code 2147942402", async () => {
+  const { host, shell } = shellFor(
+    'fault_command_file_not_found_request.xml',
+    'fault_command_file_not_found_2147942402_response.xml',
+  );
+  await assert.rejects(
+    shell.command('powershell.exe', ['Write-Host', 'hi'], true),
+    (e: unknown) => e instanceof WinrmFaultError && e.code === '2147942402',
+  );
+  assert.deepEqual(
+    compareRequest(host.sent[0]!, fixture('fault_command_file_not_found_request.xml'), 'file_not_found'),
+    [],
+  );
 });
 
 test('Receive matches shell_receive_request.xml and the pywinrm Receive that timed out; a timeout fault is an empty page', async () => {
-  const { host, shell, ids } = shellFor('shell_receive_request.xml', 'shell_receive_response_echo_hi_done.xml', 'fault_receive_operation_timeout_2150858793_response.xml');
+  const { host, shell, ids } = shellFor(
+    'shell_receive_request.xml',
+    'shell_receive_response_echo_hi_done.xml',
+    'fault_receive_operation_timeout_2150858793_response.xml',
+  );
   const page = await shell.receive(ids.commandId);
   assert.equal(page.state, 'Done');
   const waiting = await shell.receive(ids.commandId);
   assert.deepEqual(waiting, { streams: [], state: 'Running', exitCode: undefined });
   assert.deepEqual(compareRequest(host.sent[0]!, fixture('shell_receive_request.xml'), 'receive'), []);
-  assert.deepEqual(compareRequest(host.sent[1]!, fixture('fault_receive_operation_timeout_request.xml'), 'receive_timeout'), []);
+  assert.deepEqual(
+    compareRequest(host.sent[1]!, fixture('fault_receive_operation_timeout_request.xml'), 'receive_timeout'),
+    [],
+  );
 });
 
 test('Receive always names the CommandId, unlike the request Windows refused with code 87', async () => {
@@ -518,7 +630,11 @@ test('Receive always names the CommandId, unlike the request Windows refused wit
 });
 
 test('Signal ctrl_c matches shell_signal_ctrl_c_request.xml; the default terminate differs only in the Code URI', async () => {
-  const { host, shell, ids } = shellFor('shell_signal_ctrl_c_request.xml', 'shell_signal_response.xml', 'shell_signal_response.xml');
+  const { host, shell, ids } = shellFor(
+    'shell_signal_ctrl_c_request.xml',
+    'shell_signal_response.xml',
+    'shell_signal_response.xml',
+  );
   const cap = fixture('shell_signal_ctrl_c_request.xml');
   const capCode = view(cap, 'c').body.children[0]!.children[0]!.text.trim();
   await shell.signal(ids.commandId, capCode);
@@ -536,10 +652,22 @@ test('Delete matches shell_delete_request.xml (empty body, ShellId selector)', a
 });
 
 test('the client cannot send the negative OperationTimeout Windows faults with 2150858767', () => {
-  const bad = view(fixture('fault_invalid_timeout_header_request.xml'), 'f').header.children.find((h) => h.local === 'OperationTimeout')!.text;
+  const bad = view(fixture('fault_invalid_timeout_header_request.xml'), 'f').header.children.find(
+    (h) => h.local === 'OperationTimeout',
+  )!.text;
   assert.equal(bad, 'PT-1S');
   for (const sec of [20, 60, 0.5, 60.5, 3600]) assert.match(formatDuration(sec), ISO_DURATION);
   for (const operationSec of [0, -1]) {
-    assert.throws(() => createWinrmClient({ host: 'h', auth: 'basic', username: 'u', password: 'p', timeouts: { connectMs: 1000, readMs: 1000, operationSec } }), TypeError);
+    assert.throws(
+      () =>
+        createWinrmClient({
+          host: 'h',
+          auth: 'basic',
+          username: 'u',
+          password: 'p',
+          timeouts: { connectMs: 1000, readMs: 1000, operationSec },
+        }),
+      TypeError,
+    );
   }
 });

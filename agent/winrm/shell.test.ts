@@ -11,13 +11,25 @@ const joined = (page: ReturnType<typeof parseReceiveResponse>, name: string) =>
 
 test('ShellId comes from the Create selector, trimmed, in every capture shape', () => {
   assert.equal(parseShellCreateResponse(fixture('shell_create_response.xml')), '4283CBDC-3706-415B-88BD-B385F3E51A53');
-  assert.equal(parseShellCreateResponse(fixture('shell_create_response_idle_workingdir.xml')), 'CBA3E536-A3A2-4B88-9ED3-4919930E15C2');
-  assert.equal(parseShellCreateResponse(fixture('shell_create_response_multiline_outputstreams.xml')), '67A74734-DD32-4F10-89DE-49A060483810');
-  assert.equal(parseShellCreateResponse(fixture('shell_create_response_with_activityid.xml')), '7A271A26-8366-47DD-8B8C-807E1D1C614F');
+  assert.equal(
+    parseShellCreateResponse(fixture('shell_create_response_idle_workingdir.xml')),
+    'CBA3E536-A3A2-4B88-9ED3-4919930E15C2',
+  );
+  assert.equal(
+    parseShellCreateResponse(fixture('shell_create_response_multiline_outputstreams.xml')),
+    '67A74734-DD32-4F10-89DE-49A060483810',
+  );
+  assert.equal(
+    parseShellCreateResponse(fixture('shell_create_response_with_activityid.xml')),
+    '7A271A26-8366-47DD-8B8C-807E1D1C614F',
+  );
 });
 
 test('CommandId is read from CommandResponse', () => {
-  assert.equal(readCommandId(parseSoapResponse(fixture('shell_command_response.xml'))), 'CF84C20A-0A35-43FA-AF78-0B4711DA5F30');
+  assert.equal(
+    readCommandId(parseSoapResponse(fixture('shell_command_response.xml'))),
+    'CF84C20A-0A35-43FA-AF78-0B4711DA5F30',
+  );
 });
 
 test('echo hi: stdout chunk, End markers, Done with exit code 0', () => {
@@ -26,7 +38,10 @@ test('echo hi: stdout chunk, End markers, Done with exit code 0', () => {
   assert.equal(page.exitCode, 0);
   assert.equal(joined(page, 'stdout').toString(), 'hi\r\n');
   assert.equal(joined(page, 'stderr').length, 0);
-  assert.deepEqual(page.streams.filter((s) => s.end).map((s) => s.name), ['stdout', 'stderr']);
+  assert.deepEqual(
+    page.streams.filter((s) => s.end).map((s) => s.name),
+    ['stdout', 'stderr'],
+  );
 });
 
 test('Done without streams carries exit code 123; Running has no exit code', () => {
@@ -82,5 +97,8 @@ test('CLIXML made only of progress records becomes empty', () => {
 
 test('-EncodedCommand is base64 of UTF-16LE (pywinrm capture)', () => {
   assert.equal(encodePowerShell('Write-Error "Error"'), 'VwByAGkAdABlAC0ARQByAHIAbwByACAAIgBFAHIAcgBvAHIAIgA=');
-  assert.match(fixture('shell_command_request_powershell_encodedcommand.xml'), /VwByAGkAdABlAC0ARQByAHIAbwByACAAIgBFAHIAcgBvAHIAIgA=/);
+  assert.match(
+    fixture('shell_command_request_powershell_encodedcommand.xml'),
+    /VwByAGkAdABlAC0ARQByAHIAbwByACAAIgBFAHIAcgBvAHIAIgA=/,
+  );
 });

@@ -1,5 +1,12 @@
 import { WinrmFaultError, WinrmTimeoutError } from './errors.ts';
-import { ACTION, OPERATION_TIMEOUT_CODE, RESOURCE, parseSoapResponse, type SoapResponse, type WsmanOption } from './soap.ts';
+import {
+  ACTION,
+  OPERATION_TIMEOUT_CODE,
+  RESOURCE,
+  parseSoapResponse,
+  type SoapResponse,
+  type WsmanOption,
+} from './soap.ts';
 import { callWsman, type WsmanContext } from './wsman-call.ts';
 import { child, childrenNamed, escapeXml, findDeep, path } from './xml.ts';
 
@@ -46,7 +53,8 @@ export interface RunOptions {
 
 export function readShellId(res: SoapResponse): string {
   const selectors = childrenNamed(path(res.body, 'ResourceCreated', 'ReferenceParameters', 'SelectorSet'), 'Selector');
-  const id = selectors.find((s) => s.attrs.Name === 'ShellId')?.text.trim() ?? path(res.body, 'Shell', 'ShellId')?.text.trim();
+  const id =
+    selectors.find((s) => s.attrs.Name === 'ShellId')?.text.trim() ?? path(res.body, 'Shell', 'ShellId')?.text.trim();
   if (!id) throw new WinrmFaultError('the host created a shell but sent no ShellId', 'bad_response');
   return id;
 }
@@ -95,7 +103,12 @@ export class WinrmShell {
   }
 
   private call(action: string, body: string, options?: WsmanOption[]): Promise<SoapResponse> {
-    const o: Parameters<typeof callWsman>[1] = { action, resourceUri: RESOURCE.shellCmd, selectors: { ShellId: this.id }, body };
+    const o: Parameters<typeof callWsman>[1] = {
+      action,
+      resourceUri: RESOURCE.shellCmd,
+      selectors: { ShellId: this.id },
+      body,
+    };
     if (options) o.options = options;
     return callWsman(this.ctx, o);
   }
@@ -131,13 +144,17 @@ export class WinrmShell {
       );
       return readReceivePage(res);
     } catch (err) {
-      if (err instanceof WinrmTimeoutError && err.code === OPERATION_TIMEOUT_CODE) return { streams: [], state: 'Running', exitCode: undefined };
+      if (err instanceof WinrmTimeoutError && err.code === OPERATION_TIMEOUT_CODE)
+        return { streams: [], state: 'Running', exitCode: undefined };
       throw err;
     }
   }
 
   async signal(commandId: string, code = SIGNAL_TERMINATE): Promise<void> {
-    await this.call(ACTION.signal, `<rsp:Signal CommandId="${escapeXml(commandId)}"><rsp:Code>${escapeXml(code)}</rsp:Code></rsp:Signal>`);
+    await this.call(
+      ACTION.signal,
+      `<rsp:Signal CommandId="${escapeXml(commandId)}"><rsp:Code>${escapeXml(code)}</rsp:Code></rsp:Signal>`,
+    );
   }
 
   /** Runs a command to completion and returns its decoded output. */
@@ -159,7 +176,8 @@ export class WinrmShell {
       const err: Buffer[] = [];
       let exitCode: number | undefined;
       while (!done) {
-        if (Date.now() > deadline) throw new WinrmTimeoutError(`command did not finish within ${o.timeoutMs} ms`, 'command_timeout');
+        if (Date.now() > deadline)
+          throw new WinrmTimeoutError(`command did not finish within ${o.timeoutMs} ms`, 'command_timeout');
         const page = await this.receive(commandId);
         for (const s of page.streams) {
           if (s.commandId && s.commandId.toUpperCase() !== commandId.toUpperCase()) continue;
@@ -191,12 +209,14 @@ export class WinrmShell {
 
 export async function openShell(ctx: WsmanContext, o: ShellOptions = {}): Promise<WinrmShell> {
   const codepage = o.codepage ?? 65001;
-  let body = '<rsp:Shell><rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams>';
+  let body =
+    '<rsp:Shell><rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams>';
   if (o.workingDirectory) body += `<rsp:WorkingDirectory>${escapeXml(o.workingDirectory)}</rsp:WorkingDirectory>`;
   if (o.idleTimeoutSec) body += `<rsp:IdleTimeOut>PT${o.idleTimeoutSec}S</rsp:IdleTimeOut>`;
   if (o.environment && Object.keys(o.environment).length > 0) {
     body += '<rsp:Environment>';
-    for (const [k, v] of Object.entries(o.environment)) body += `<rsp:Variable Name="${escapeXml(k)}">${escapeXml(v)}</rsp:Variable>`;
+    for (const [k, v] of Object.entries(o.environment))
+      body += `<rsp:Variable Name="${escapeXml(k)}">${escapeXml(v)}</rsp:Variable>`;
     body += '</rsp:Environment>';
   }
   body += '</rsp:Shell>';

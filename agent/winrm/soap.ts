@@ -204,7 +204,8 @@ export function faultToError(fault: XmlElement): WinrmError {
   const text = f.message && f.message !== f.reason ? f.message : f.reason || 'unspecified fault';
   const label = `WS-Management fault${f.code ? ` ${f.code}` : ''}${f.subcode ? ` (${f.subcode})` : ''}`;
   const msg = `${label}: ${text}`;
-  if (f.code === OPERATION_TIMEOUT_CODE || f.subcode === 'TimedOut') return new WinrmTimeoutError(msg, f.code ?? 'TimedOut');
+  if (f.code === OPERATION_TIMEOUT_CODE || f.subcode === 'TimedOut')
+    return new WinrmTimeoutError(msg, f.code ?? 'TimedOut');
   if ((f.code && QUOTA_CODES.has(f.code)) || f.subcode === 'QuotaLimit') return new WinrmQuotaError(msg, f.code);
   if (f.subcode === 'AccessDenied' || f.code === '5') return new WinrmAccessDeniedError(msg, f.code ?? 'AccessDenied');
   if ((f.code && INVALID_CLASS_CODES.has(f.code)) || (f.subcode && INVALID_SUBCODES.has(f.subcode))) {

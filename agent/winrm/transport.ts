@@ -77,7 +77,13 @@ interface PooledConnection {
 }
 
 export class Transport {
-  readonly stats: TransportStats = { roundTrips: 0, bytesSent: 0, bytesReceived: 0, connectionsOpened: 0, handshakes: 0 };
+  readonly stats: TransportStats = {
+    roundTrips: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    connectionsOpened: 0,
+    handshakes: 0,
+  };
   readonly url: string;
   private readonly o: TransportOptions;
   private readonly encrypt: boolean;
@@ -129,7 +135,13 @@ export class Transport {
     const http = await this.connect();
     try {
       const body = Buffer.from(xml, 'utf8');
-      const res = await this.roundTrip(http, body, SOAP_TYPE, { WSMANIDENTIFY: 'unauthenticated' }, this.o.readTimeoutMs);
+      const res = await this.roundTrip(
+        http,
+        body,
+        SOAP_TYPE,
+        { WSMANIDENTIFY: 'unauthenticated' },
+        this.o.readTimeoutMs,
+      );
       return this.answer(res, undefined);
     } finally {
       http.destroy();
@@ -144,7 +156,13 @@ export class Transport {
   async challengeAnonymous(negotiate: Buffer): Promise<Buffer | undefined> {
     const http = await this.connect();
     try {
-      const res = await this.roundTrip(http, Buffer.alloc(0), SOAP_TYPE, { Authorization: `Negotiate ${negotiate.toString('base64')}` }, this.o.readTimeoutMs);
+      const res = await this.roundTrip(
+        http,
+        Buffer.alloc(0),
+        SOAP_TYPE,
+        { Authorization: `Negotiate ${negotiate.toString('base64')}` },
+        this.o.readTimeoutMs,
+      );
       return res.status === 401 ? negotiateToken(res) : undefined;
     } finally {
       http.destroy();
@@ -161,9 +179,18 @@ export class Transport {
     if (this.o.auth === 'basic') {
       // Basic carries the password itself; over plain HTTP only when the caller said unencrypted is fine.
       if (!this.o.https && (this.o.encryption ?? 'auto') !== 'never') {
-        throw new WinrmAuthError('refusing to send a Basic password in clear text over HTTP: use HTTPS (5986) or an NTLM credential', 'basic_over_http');
+        throw new WinrmAuthError(
+          'refusing to send a Basic password in clear text over HTTP: use HTTPS (5986) or an NTLM credential',
+          'basic_over_http',
+        );
       }
-      const res = await this.roundTrip(conn.http, soap, SOAP_TYPE, { Authorization: this.basicHeader() }, readTimeoutMs);
+      const res = await this.roundTrip(
+        conn.http,
+        soap,
+        SOAP_TYPE,
+        { Authorization: this.basicHeader() },
+        readTimeoutMs,
+      );
       if (res.status === 401 && !this.o.https) {
         throw new WinrmAuthError(
           'the host rejected Basic authentication over HTTP (wrong credentials, Basic disabled, or unencrypted traffic refused: use NTLM or HTTPS)',
@@ -197,17 +224,29 @@ export class Transport {
    * empty body (as pywinrm does); without, the AUTHENTICATE leg carries the request and its
    * answer is returned.
    */
-  private async ntlmHandshake(conn: PooledConnection, soap: Buffer | undefined, readTimeoutMs: number): Promise<SoapHttpAnswer | undefined> {
+  private async ntlmHandshake(
+    conn: PooledConnection,
+    soap: Buffer | undefined,
+    readTimeoutMs: number,
+  ): Promise<SoapHttpAnswer | undefined> {
     this.stats.handshakes++;
     const hs = this.o.ntlm!(this.o.credentials);
     const empty = Buffer.alloc(0);
-    const r1 = await this.roundTrip(conn.http, empty, SOAP_TYPE, { Authorization: `Negotiate ${hs.negotiate().toString('base64')}` }, readTimeoutMs);
+    const r1 = await this.roundTrip(
+      conn.http,
+      empty,
+      SOAP_TYPE,
+      { Authorization: `Negotiate ${hs.negotiate().toString('base64')}` },
+      readTimeoutMs,
+    );
     const challenge = negotiateToken(r1);
     if (r1.status !== 401 || !challenge) {
-      if (r1.status === 401) throw new WinrmAuthError('the host does not accept NTLM (Negotiate) authentication', 'http_401');
+      if (r1.status === 401)
+        throw new WinrmAuthError('the host does not accept NTLM (Negotiate) authentication', 'http_401');
       throw unexpectedStatus(r1);
     }
-    if (!conn.http.alive) throw new WinrmConnectError('the host closed the connection during NTLM authentication', 'ECONNRESET');
+    if (!conn.http.alive)
+      throw new WinrmConnectError('the host closed the connection during NTLM authentication', 'ECONNRESET');
     let token: Buffer;
     try {
       token = hs.authenticate(challenge, conn.http.peerCertDer);
@@ -215,7 +254,13 @@ export class Transport {
       throw new WinrmAuthError('the host sent an NTLM challenge we cannot answer', 'ntlm_challenge');
     }
     const body = soap ?? empty;
-    const r2 = await this.roundTrip(conn.http, body, SOAP_TYPE, { Authorization: `Negotiate ${token.toString('base64')}` }, readTimeoutMs);
+    const r2 = await this.roundTrip(
+      conn.http,
+      body,
+      SOAP_TYPE,
+      { Authorization: `Negotiate ${token.toString('base64')}` },
+      readTimeoutMs,
+    );
     if (r2.status === 401) throw new WinrmAuthError('the host rejected the credentials (HTTP 401)', 'http_401');
     conn.authenticated = true;
     conn.sealer = this.encrypt ? hs.sealer() : undefined;
@@ -237,14 +282,15 @@ export class Transport {
     if (sealer && (res.status === 200 || res.status === 500)) {
       if (!ctype.toLowerCase().includes('multipart/encrypted')) {
         throw new WinrmTlsError(
-          `the host's HTTP ${res.status} answer on an NTLM-sealed connection was not sealed: refused, as anyone on the path could have written it; look for a proxy or device rewriting traffic to the host, or use HTTPS`,
+          `the host's HTTP ${res.status} answer on an NTLM-sealed connection was not sealed: refused, as anyone on the path ` +
+            'could have written it; look for a proxy or device rewriting traffic to the host, or use HTTPS',
           'ntlm_unsealed',
         );
       }
       try {
         body = sealer.unwrap(body, ctype);
       } catch {
-        throw new WinrmFaultError('could not decrypt the host\'s NTLM-sealed response', 'ntlm_unseal');
+        throw new WinrmFaultError("could not decrypt the host's NTLM-sealed response", 'ntlm_unseal');
       }
     }
     if (res.status === 200) return { status: 200, xml: body.toString('utf8') };

@@ -58,18 +58,22 @@ function parseAttrs(input: string, from: number, to: number): Record<string, str
     const nameEnd = i;
     if (nameEnd === nameStart) throw new XmlSyntaxError('attribute without a name');
     while (i < to && isSpace(input.charCodeAt(i))) i++;
-    if (input.charCodeAt(i) !== 0x3d || i >= to) throw new XmlSyntaxError(`attribute ${input.slice(nameStart, nameEnd)} has no value`);
+    if (input.charCodeAt(i) !== 0x3d || i >= to)
+      throw new XmlSyntaxError(`attribute ${input.slice(nameStart, nameEnd)} has no value`);
     i++;
     while (i < to && isSpace(input.charCodeAt(i))) i++;
     const quote = input.charCodeAt(i);
     if (quote !== 0x22 && quote !== 0x27) throw new XmlSyntaxError('attribute value is not quoted');
     const close = input.indexOf(quote === 0x22 ? '"' : "'", i + 1);
     if (close < 0 || close >= to) throw new XmlSyntaxError('unterminated attribute value');
-    const isNamespaceDecl = input.startsWith('xmlns', nameStart) && (nameEnd - nameStart === 5 || input.charCodeAt(nameStart + 5) === 0x3a);
+    const isNamespaceDecl =
+      input.startsWith('xmlns', nameStart) && (nameEnd - nameStart === 5 || input.charCodeAt(nameStart + 5) === 0x3a);
     if (!isNamespaceDecl) {
       const colon = input.indexOf(':', nameStart);
       if (attrs === NO_ATTRS) attrs = {};
-      attrs[input.slice(colon >= 0 && colon < nameEnd ? colon + 1 : nameStart, nameEnd)] = decodeEntities(input.slice(i + 1, close));
+      attrs[input.slice(colon >= 0 && colon < nameEnd ? colon + 1 : nameStart, nameEnd)] = decodeEntities(
+        input.slice(i + 1, close),
+      );
     }
     i = close + 1;
   }

@@ -47,9 +47,15 @@ function makeFetch(o: AdminClientOptions): typeof fetch {
 /** Logs in and returns a fully typed tRPC client: `client.monitors.list.query({})`. */
 export async function createAdminClient(o: AdminClientOptions): Promise<TRPCClient<AppRouter>> {
   const f = makeFetch(o);
-  const login = await f(`${o.url}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: o.username, password: o.password }) });
+  const login = await f(`${o.url}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: o.username, password: o.password }),
+  });
   const body = (await login.json()) as { token?: string; error?: { message: string } };
   if (!login.ok || !body.token) throw new Error(`login failed: ${body.error?.message ?? login.status}`);
   const token = body.token;
-  return createTRPCClient<AppRouter>({ links: [httpLink({ url: `${o.url}/trpc`, fetch: f, headers: () => ({ authorization: `Bearer ${token}` }) })] });
+  return createTRPCClient<AppRouter>({
+    links: [httpLink({ url: `${o.url}/trpc`, fetch: f, headers: () => ({ authorization: `Bearer ${token}` }) })],
+  });
 }

@@ -13,7 +13,8 @@ export interface ApiContext {
 
 export async function createApiContext(req: IncomingMessage, services: Services, log: Log): Promise<ApiContext> {
   const auth = req.headers.authorization;
-  const bearer = typeof auth === 'string' && /^Bearer\s+/i.test(auth) ? auth.replace(/^Bearer\s+/i, '').trim() : undefined;
+  const bearer =
+    typeof auth === 'string' && /^Bearer\s+/i.test(auth) ? auth.replace(/^Bearer\s+/i, '').trim() : undefined;
   const user = bearer ? await services.auth.verify(bearer) : undefined;
   return { services, log, ip: req.socket.remoteAddress ?? 'unknown', user, responseHeaders: {} };
 }

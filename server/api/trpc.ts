@@ -15,7 +15,11 @@ const t = initTRPC
     isDev: false,
     errorFormatter({ shape, error }) {
       const body = toErrorBody(error);
-      return { ...shape, message: body.error.message, data: { code: shape.data.code, httpStatus: body.status, app: body.error } };
+      return {
+        ...shape,
+        message: body.error.message,
+        data: { code: shape.data.code, httpStatus: body.status, app: body.error },
+      };
     },
   });
 
@@ -35,7 +39,11 @@ function nulField(v: unknown, path = ''): string | undefined {
 /** Every procedure, REST or tRPC: a NUL in any input string is a 400 naming the field, not a database error. */
 export const publicProcedure = t.procedure.use(async ({ ctx, getRawInput, next }) => {
   const field = nulField(await getRawInput());
-  if (field !== undefined) throw new AppError('VALIDATION_ERROR', `${field}: must not contain a NUL character`, { field, reason: 'must not contain a NUL character' });
+  if (field !== undefined)
+    throw new AppError('VALIDATION_ERROR', `${field}: must not contain a NUL character`, {
+      field,
+      reason: 'must not contain a NUL character',
+    });
   // What the procedure changes is audited as its caller's, from the request's address.
   return runAs({ actor: ctx.user?.username ?? 'anonymous', address: normalizeAddress(ctx.ip) }, () => next());
 });
@@ -52,15 +60,26 @@ export interface ErrorBody {
 /** The one mapping from any thrown value to the API's error body; unknown errors say only "internal error". */
 export function toErrorBody(err: unknown): ErrorBody {
   const cause = err instanceof TRPCError ? (err.cause ?? err) : err;
-  if (cause instanceof AppError) return { status: cause.status, error: { code: cause.code, message: cause.message, details: cause.details ?? {} } };
+  if (cause instanceof AppError)
+    return { status: cause.status, error: { code: cause.code, message: cause.message, details: cause.details ?? {} } };
   if (cause instanceof ZodError || (cause && (cause as { name?: string }).name === 'ZodError')) {
     const issues = (cause as ZodError).issues;
     const first = issues[0];
-    const field = first?.path.join('.') || (first?.code === 'unrecognized_keys' ? (first as { keys?: string[] }).keys?.join(', ') : '') || '(body)';
-    const reason = first?.code === 'unrecognized_keys' ? `unknown field(s): ${(first as { keys?: string[] }).keys?.join(', ')}` : (first?.message ?? 'invalid');
+    const field =
+      first?.path.join('.') ||
+      (first?.code === 'unrecognized_keys' ? (first as { keys?: string[] }).keys?.join(', ') : '') ||
+      '(body)';
+    const reason =
+      first?.code === 'unrecognized_keys'
+        ? `unknown field(s): ${(first as { keys?: string[] }).keys?.join(', ')}`
+        : (first?.message ?? 'invalid');
     return {
       status: 400,
-      error: { code: 'VALIDATION_ERROR', message: `${field}: ${reason}`, details: { field, reason, issues: issues.map((i) => ({ path: i.path.join('.'), message: i.message })) } },
+      error: {
+        code: 'VALIDATION_ERROR',
+        message: `${field}: ${reason}`,
+        details: { field, reason, issues: issues.map((i) => ({ path: i.path.join('.'), message: i.message })) },
+      },
     };
   }
   if (err instanceof TRPCError) {
@@ -73,7 +92,15 @@ export function toErrorBody(err: unknown): ErrorBody {
       PAYLOAD_TOO_LARGE: [413, 'PAYLOAD_TOO_LARGE'],
     };
     const m = map[err.code];
-    if (m) return { status: m[0], error: { code: m[1], message: err.code === 'BAD_REQUEST' || err.code === 'PARSE_ERROR' ? 'malformed request' : err.message, details: {} } };
+    if (m)
+      return {
+        status: m[0],
+        error: {
+          code: m[1],
+          message: err.code === 'BAD_REQUEST' || err.code === 'PARSE_ERROR' ? 'malformed request' : err.message,
+          details: {},
+        },
+      };
   }
   return { status: 500, error: { code: 'INTERNAL', message: 'internal error', details: {} } };
 }

@@ -14,7 +14,10 @@ export interface Subset {
 
 /** True when `a` is in `part` (by its own id, its device, its credential profile or its plugin). */
 export const inSubset = (part: Subset, a: AssignedMonitor): boolean =>
-  part.monitors.has(a.assignment.monitor_id) || part.devices.has(a.device_id) || part.credentials.has(a.credential_profile_id) || part.plugins.has(a.plugin_id);
+  part.monitors.has(a.assignment.monitor_id) ||
+  part.devices.has(a.device_id) ||
+  part.credentials.has(a.credential_profile_id) ||
+  part.plugins.has(a.plugin_id);
 
 /** One assigned monitor with what the assignment service needs to route changes to it. */
 export interface AssignedMonitor {
@@ -107,7 +110,10 @@ export function createAssignmentStore(pool: pg.Pool, o: { jobTimeoutMs: number }
       return r.rows[0] ? toAssigned(r.rows[0]) : undefined;
     },
     async agentOfMonitor(monitorId) {
-      const r = await pool.query<{ agent_id: number }>('SELECT d.agent_id FROM monitors m JOIN devices d ON d.id = m.device_id WHERE m.id = $1', [monitorId]);
+      const r = await pool.query<{ agent_id: number }>(
+        'SELECT d.agent_id FROM monitors m JOIN devices d ON d.id = m.device_id WHERE m.id = $1',
+        [monitorId],
+      );
       return r.rows[0] ? Number(r.rows[0].agent_id) : undefined;
     },
     async agentOfDevice(deviceId) {
@@ -115,7 +121,9 @@ export function createAssignmentStore(pool: pg.Pool, o: { jobTimeoutMs: number }
       return r.rows[0] ? Number(r.rows[0].agent_id) : undefined;
     },
     async agentsWithMonitors() {
-      const r = await pool.query<{ agent_id: number }>('SELECT DISTINCT d.agent_id FROM devices d JOIN monitors m ON m.device_id = d.id');
+      const r = await pool.query<{ agent_id: number }>(
+        'SELECT DISTINCT d.agent_id FROM devices d JOIN monitors m ON m.device_id = d.id',
+      );
       return r.rows.map((x) => Number(x.agent_id));
     },
   };

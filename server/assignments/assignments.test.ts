@@ -20,8 +20,22 @@ interface Row {
 function memoryStore(rows: Row[], gate: () => Promise<void> | undefined = () => undefined) {
   const reads = { whole: 0, some: [] as Record<string, number[]>[] };
   const toAssigned = (r: Row): AssignedMonitor => {
-    const assignment: Assignment = { monitor_id: r.id, target: { ip: `10.0.${r.device >> 8}.${r.device & 255}`, port: 5985, use_ssl: false }, plugin: { type: 'windows-wmi', config: {} }, interval_s: r.interval, timeout_ms: 1000, credential: { profile_id: r.credential?.profile ?? 1, version: r.credential?.version ?? 1 } };
-    return { agent_id: r.agent, device_id: r.device, plugin_id: 1, credential_profile_id: r.credential?.profile ?? 1, assignment, json: JSON.stringify(assignment) };
+    const assignment: Assignment = {
+      monitor_id: r.id,
+      target: { ip: `10.0.${r.device >> 8}.${r.device & 255}`, port: 5985, use_ssl: false },
+      plugin: { type: 'windows-wmi', config: {} },
+      interval_s: r.interval,
+      timeout_ms: 1000,
+      credential: { profile_id: r.credential?.profile ?? 1, version: r.credential?.version ?? 1 },
+    };
+    return {
+      agent_id: r.agent,
+      device_id: r.device,
+      plugin_id: 1,
+      credential_profile_id: r.credential?.profile ?? 1,
+      assignment,
+      json: JSON.stringify(assignment),
+    };
   };
   const scheduled = (agentId: number) => rows.filter((r) => r.agent === agentId && r.enabled && r.deviceActive);
   const store: AssignmentStore = {
@@ -32,9 +46,15 @@ function memoryStore(rows: Row[], gate: () => Promise<void> | undefined = () => 
     },
     async loadSome(agentId, part) {
       await gate();
-      const named = Object.fromEntries(Object.entries(part).filter(([, v]) => v instanceof Set && v.size > 0).map(([k, v]) => [k, [...(v as Set<number>)]]));
+      const named = Object.fromEntries(
+        Object.entries(part)
+          .filter(([, v]) => v instanceof Set && v.size > 0)
+          .map(([k, v]) => [k, [...(v as Set<number>)]]),
+      );
       reads.some.push(named);
-      return scheduled(agentId).map(toAssigned).filter((a) => inSubset(part, a));
+      return scheduled(agentId)
+        .map(toAssigned)
+        .filter((a) => inSubset(part, a));
     },
     loadMonitor: async (id) => rows.filter((r) => r.id === id).map(toAssigned)[0],
     agentOfMonitor: async (id) => rows.find((r) => r.id === id)?.agent,
@@ -64,7 +84,14 @@ function memoryLinks() {
   };
 }
 
-function setup(rows: Row[], o: { sealer?: (agentId: number) => Promise<SealedCredential>; retryMs?: number; readGate?: () => Promise<void> | undefined } = {}) {
+function setup(
+  rows: Row[],
+  o: {
+    sealer?: (agentId: number) => Promise<SealedCredential>;
+    retryMs?: number;
+    readGate?: () => Promise<void> | undefined;
+  } = {},
+) {
   const events = createEventBus();
   const { store, reads } = memoryStore(rows, o.readGate);
   const l = memoryLinks();
@@ -72,7 +99,10 @@ function setup(rows: Row[], o: { sealer?: (agentId: number) => Promise<SealedCre
   const service = createAssignmentService({
     store,
     links: l.links,
-    sealer: { sealRef: o.sealer ?? (async () => ({ profile_id: 1, version: 1, sealed: 'sealed-jwe' })), forgetProfile() {} },
+    sealer: {
+      sealRef: o.sealer ?? (async () => ({ profile_id: 1, version: 1, sealed: 'sealed-jwe' })),
+      forgetProfile() {},
+    },
     tracker: { set: (e) => tracked.set(e.monitor_id, e.interval_ms), remove: (id) => tracked.delete(id) },
     events,
     log: createLog('silent'),
@@ -87,11 +117,21 @@ function setup(rows: Row[], o: { sealer?: (agentId: number) => Promise<SealedCre
 }
 
 const site = (agent: number, n: number, firstId = 1): Row[] =>
-  Array.from({ length: n }, (_, i) => ({ id: firstId + i, agent, device: firstId + i, interval: 60, enabled: true, deviceActive: true }));
+  Array.from({ length: n }, (_, i) => ({
+    id: firstId + i,
+    agent,
+    device: firstId + i,
+    interval: 60,
+    enabled: true,
+    deviceActive: true,
+  }));
 
-const deltas = (sent: { msg: ServerMessage }[]) => sent.map((x) => x.msg).filter((m): m is Extract<ServerMessage, { type: 'schedule.delta' }> => m.type === 'schedule.delta');
+const deltas = (sent: { msg: ServerMessage }[]) =>
+  sent
+    .map((x) => x.msg)
+    .filter((m): m is Extract<ServerMessage, { type: 'schedule.delta' }> => m.type === 'schedule.delta');
 
-test('a change to one monitor or one device re-reads only that monitor or device, not the agent\'s whole set', async () => {
+test("a change to one monitor or one device re-reads only that monitor or device, not the agent's whole set", async () => {
   const t = setup(site(1, 5000));
   await t.service.start();
   t.connect(1, 1);
@@ -112,7 +152,14 @@ test('a change to one monitor or one device re-reads only that monitor or device
 
   assert.equal(t.reads.whole, 1, 'no further whole reads');
   assert.deepEqual(t.reads.some, [{ monitors: [7] }, { devices: [10] }, { monitors: [4000] }]);
-  assert.deepEqual(deltas(t.sent).map((d) => [d.upsert.map((a) => [a.monitor_id, a.interval_s]), d.remove]), [[[[7, 120]], []], [[], [10]], [[], [4000]]]);
+  assert.deepEqual(
+    deltas(t.sent).map((d) => [d.upsert.map((a) => [a.monitor_id, a.interval_s]), d.remove]),
+    [
+      [[[7, 120]], []],
+      [[], [10]],
+      [[], [4000]],
+    ],
+  );
   assert.equal(t.service.scheduleOf(1).monitors_assigned, 4998);
   assert.equal(t.tracked.get(7), 120_000, 'the tracker follows');
   assert.ok(!t.tracked.has(10) && !t.tracked.has(4000));
@@ -130,7 +177,7 @@ test('changes to more than a thousand monitors in one window are one read of the
   assert.equal(t.reads.whole, 2);
   assert.equal(t.reads.some.length, 0);
   const full = t.sent.map((x) => x.msg).filter((m) => m.type === 'schedule.full');
-  assert.equal(full.length + deltas(t.sent).length, 2, 'the connect\'s full set, then one message for the change');
+  assert.equal(full.length + deltas(t.sent).length, 2, "the connect's full set, then one message for the change");
 });
 
 test('a delta being prepared when the agent reconnects is not sent to the new session ahead of its full set', async () => {
@@ -156,7 +203,11 @@ test('a delta being prepared when the agent reconnects is not sent to the new se
   gate = undefined;
   await t.service.settled();
   const second = t.sent.filter((x) => x.connection === 2).map((x) => x.msg);
-  assert.equal(second[0]?.type, 'schedule.full', `the new session starts with its full set (got ${second.map((m) => m.type).join(', ')})`);
+  assert.equal(
+    second[0]?.type,
+    'schedule.full',
+    `the new session starts with its full set (got ${second.map((m) => m.type).join(', ')})`,
+  );
   assert.equal(second.filter((m) => m.type === 'schedule.delta').length, 0, 'the change travels inside that full set');
   const full = second[0] as Extract<ServerMessage, { type: 'schedule.full' }>;
   assert.equal(full.assignments.find((a) => a.monitor_id === 1)?.interval_s, 120);
@@ -207,7 +258,14 @@ test('a credential profile change re-reads only the monitors using it', async ()
   assert.equal(t.reads.whole, 1);
   assert.deepEqual(t.reads.some, [{ credentials: [9] }]);
   const [d] = deltas(t.sent);
-  assert.deepEqual(d!.upsert.map((a) => [a.monitor_id, a.credential?.version]), [[1, 2], [2, 2], [3, 2]]);
+  assert.deepEqual(
+    d!.upsert.map((a) => [a.monitor_id, a.credential?.version]),
+    [
+      [1, 2],
+      [2, 2],
+      [3, 2],
+    ],
+  );
   assert.deepEqual(d!.remove, []);
 });
 
@@ -248,7 +306,10 @@ test('a credential that could not be sealed is sent again with the full set afte
   const t0 = Date.now();
   t.connect(1, 1);
   await t.service.settled();
-  const fulls = () => t.sent.map((x) => x.msg).filter((m): m is Extract<ServerMessage, { type: 'schedule.full' }> => m.type === 'schedule.full');
+  const fulls = () =>
+    t.sent
+      .map((x) => x.msg)
+      .filter((m): m is Extract<ServerMessage, { type: 'schedule.full' }> => m.type === 'schedule.full');
   const at = async (ms: number) => {
     await new Promise((r) => setTimeout(r, t0 + ms - Date.now()));
     await t.service.settled();
@@ -274,7 +335,14 @@ test('results wait for a re-read still running after its window closed: a monito
   t.events.emit('monitor.changed', { id: 2, deleted: true });
   await new Promise((r) => setTimeout(r, 40));
   // The window closed; its re-read waits for the database. A batch for the deleted monitor arrives.
-  const result = { seq: 1, job_id: 'x', monitor_id: 2, time: new Date(Date.now() - 1000).toISOString(), attempts: 1, failure: { class: 'timeout' as const, message: 'late' } };
+  const result = {
+    seq: 1,
+    job_id: 'x',
+    monitor_id: 2,
+    time: new Date(Date.now() - 1000).toISOString(),
+    attempts: 1,
+    failure: { class: 'timeout' as const, message: 'late' },
+  };
   const owned = t.service.ownResults(1, [result]);
   await new Promise((r) => setTimeout(r, 20));
   open();

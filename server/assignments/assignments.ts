@@ -4,7 +4,15 @@ import type { Log } from '../log.ts';
 import type { AssignedMonitor, AssignmentStore } from './assignment-store.ts';
 import { createRereadWindow, WHOLE_SET, type ChangeScope, type Reread } from './reread-window.ts';
 import { followChanges, type RoutingTarget } from './change-routing.ts';
-import { credentialKey, DEFAULT_PART_LIMITS, deltaMessage, diffAssignments, diffPart, fullSetMessages, type PartLimits } from './schedule-messages.ts';
+import {
+  credentialKey,
+  DEFAULT_PART_LIMITS,
+  deltaMessage,
+  diffAssignments,
+  diffPart,
+  fullSetMessages,
+  type PartLimits,
+} from './schedule-messages.ts';
 
 /** The connected agents, as far as this service talks to them. */
 export interface AgentLinks {
@@ -110,12 +118,25 @@ export function createAssignmentService(o: AssignmentOptions) {
 
   const stateOf = (agentId: number): AgentState => {
     let s = agents.get(agentId);
-    if (!s) agents.set(agentId, (s = { id: agentId, current: new Map(), revision: epoch, chain: Promise.resolve(), connectRead: undefined, session: undefined }));
+    if (!s)
+      agents.set(
+        agentId,
+        (s = {
+          id: agentId,
+          current: new Map(),
+          revision: epoch,
+          chain: Promise.resolve(),
+          connectRead: undefined,
+          session: undefined,
+        }),
+      );
     return s;
   };
 
   const enqueue = (s: AgentState, what: string, task: () => Promise<void>): Promise<void> => {
-    const run = s.chain.then(task).catch((err: Error) => o.log.error({ err: err.message, agent_id: s.id }, `assignments: ${what} failed`));
+    const run = s.chain
+      .then(task)
+      .catch((err: Error) => o.log.error({ err: err.message, agent_id: s.id }, `assignments: ${what} failed`));
     s.chain = run;
     return run;
   };
@@ -126,7 +147,11 @@ export function createAssignmentService(o: AssignmentOptions) {
     for (const a of change.upsert) {
       s.current.set(a.assignment.monitor_id, a);
       owner.set(a.assignment.monitor_id, s.id);
-      o.tracker.set({ monitor_id: a.assignment.monitor_id, agent_id: s.id, interval_ms: a.assignment.interval_s * 1000 });
+      o.tracker.set({
+        monitor_id: a.assignment.monitor_id,
+        agent_id: s.id,
+        interval_ms: a.assignment.interval_s * 1000,
+      });
     }
     for (const id of change.remove) {
       s.current.delete(id);
@@ -147,7 +172,8 @@ export function createAssignmentService(o: AssignmentOptions) {
   };
 
   /** The session if it is still the agent's current connection. */
-  const live = (s: AgentState): Session | undefined => (s.session?.active && o.links.connection(s.id) === s.session.connection ? s.session : undefined);
+  const live = (s: AgentState): Session | undefined =>
+    s.session?.active && o.links.connection(s.id) === s.session.connection ? s.session : undefined;
 
   const remember = (session: Session, revision: number): void => {
     session.first ??= revision;
@@ -156,7 +182,8 @@ export function createAssignmentService(o: AssignmentOptions) {
 
   const sealFor = async (s: AgentState, items: Iterable<AssignedMonitor>): Promise<Map<string, SealedCredential>> => {
     const refs = new Map<string, { profile_id: number; version: number }>();
-    for (const a of items) if (a.assignment.credential) refs.set(credentialKey(a.assignment.credential), a.assignment.credential);
+    for (const a of items)
+      if (a.assignment.credential) refs.set(credentialKey(a.assignment.credential), a.assignment.credential);
     const sealed = new Map<string, SealedCredential>();
     let failed = false;
     await Promise.all(
@@ -166,7 +193,10 @@ export function createAssignmentService(o: AssignmentOptions) {
         } catch (err) {
           // The poll fails on the agent with a clear class meanwhile; the rest of the set still goes out.
           failed = true;
-          o.log.warn({ err: (err as Error).message, agent_id: s.id, credential_profile_id: ref.profile_id }, 'assignments: could not seal a credential; retrying with the full set');
+          o.log.warn(
+            { err: (err as Error).message, agent_id: s.id, credential_profile_id: ref.profile_id },
+            'assignments: could not seal a credential; retrying with the full set',
+          );
         }
       }),
     );
@@ -212,7 +242,10 @@ export function createAssignmentService(o: AssignmentOptions) {
     for (const m of msgs) if (!o.links.send(s.id, m)) return;
     remember(session, revision);
     session.ready = true;
-    o.log.info({ agent_id: s.id, revision, monitors: items.length, parts: msgs.length, why }, 'assignments: full set sent');
+    o.log.info(
+      { agent_id: s.id, revision, monitors: items.length, parts: msgs.length, why },
+      'assignments: full set sent',
+    );
   };
 
   /**
@@ -266,7 +299,16 @@ export function createAssignmentService(o: AssignmentOptions) {
     knownAgents: () => [...agents.keys()],
     connected(agentId, connection) {
       const s = stateOf(agentId);
-      const session: Session = { connection, active: true, first: null, last: null, acked: null, ready: false, fullQueued: false, sealRetry: { timer: undefined, attempts: 0 } };
+      const session: Session = {
+        connection,
+        active: true,
+        first: null,
+        last: null,
+        acked: null,
+        ready: false,
+        fullQueued: false,
+        sealRetry: { timer: undefined, attempts: 0 },
+      };
       s.session = session;
       const read = enqueue(s, 'reading the set on connect', () => refresh(s, WHOLE_SET));
       s.connectRead = read;
@@ -306,7 +348,16 @@ export function createAssignmentService(o: AssignmentOptions) {
         const s = stateOf(id);
         await apply(s, diffAssignments(s.current, new Map(list.map((r) => [r.assignment.monitor_id, r]))));
       }
-      unsubscribe.push(followChanges({ events: o.events, store: o.store, links: o.links, sealer: o.sealer, log: o.log, target: routes }));
+      unsubscribe.push(
+        followChanges({
+          events: o.events,
+          store: o.store,
+          links: o.links,
+          sealer: o.sealer,
+          log: o.log,
+          target: routes,
+        }),
+      );
       o.log.info({ agents: byAgent.size, monitors: rows.length }, 'assignments loaded');
     },
     async stop(): Promise<void> {
@@ -332,11 +383,17 @@ export function createAssignmentService(o: AssignmentOptions) {
       const latest = Date.now() + MAX_RESULT_AHEAD_MS;
       const timely = owned.filter((r) => Date.parse(r.time) <= latest);
       if (owned.length < items.length) {
-        o.log.info({ agent_id: agentId, dropped: items.length - owned.length, stored: timely.length }, 'assignments: results for monitors not assigned to this agent acknowledged and dropped');
+        o.log.info(
+          { agent_id: agentId, dropped: items.length - owned.length, stored: timely.length },
+          'assignments: results for monitors not assigned to this agent acknowledged and dropped',
+        );
       }
       if (timely.length < owned.length) {
         const first = owned.find((r) => Date.parse(r.time) > latest)!;
-        o.log.warn({ agent_id: agentId, dropped: owned.length - timely.length, monitor_id: first.monitor_id, time: first.time }, "assignments: results stamped ahead of the server's clock acknowledged and dropped (is the agent's clock offset wrong?)");
+        o.log.warn(
+          { agent_id: agentId, dropped: owned.length - timely.length, monitor_id: first.monitor_id, time: first.time },
+          "assignments: results stamped ahead of the server's clock acknowledged and dropped (is the agent's clock offset wrong?)",
+        );
       }
       return timely;
     },
@@ -350,18 +407,26 @@ export function createAssignmentService(o: AssignmentOptions) {
         return;
       }
       if (queueFull(s, session, 'ack mismatch')) {
-        o.log.warn({ agent_id: agentId, acked: revision, sent: session.last }, 'assignments: the agent acknowledged a revision it was not sent; sending the full set');
+        o.log.warn(
+          { agent_id: agentId, acked: revision, sent: session.last },
+          'assignments: the agent acknowledged a revision it was not sent; sending the full set',
+        );
       }
     },
     /** schedule.resync: the agent saw a gap or lost its set. */
     resync(agentId: number, connection: number, have: number | null, reason: string): void {
       const s = agents.get(agentId);
       if (!s?.session || s.session.connection !== connection) return;
-      if (queueFull(s, s.session, 'resync')) o.log.info({ agent_id: agentId, have, reason }, 'assignments: the agent asked for the full set');
+      if (queueFull(s, s.session, 'resync'))
+        o.log.info({ agent_id: agentId, have, reason }, 'assignments: the agent asked for the full set');
     },
     scheduleOf(agentId: number): ScheduleState {
       const s = agents.get(agentId);
-      return { revision_sent: s?.session?.last ?? null, revision_acked: s?.session?.acked ?? null, monitors_assigned: s?.current.size ?? 0 };
+      return {
+        revision_sent: s?.session?.last ?? null,
+        revision_acked: s?.session?.acked ?? null,
+        monitors_assigned: s?.current.size ?? 0,
+      };
     },
     /** Resolves once every change seen so far has been applied (tests, benchmarks). */
     async settled(): Promise<void> {

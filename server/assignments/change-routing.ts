@@ -28,7 +28,11 @@ export function followChanges(o: {
   target: RoutingTarget;
 }): () => void {
   const t = o.target;
-  const route = (what: string, find: () => Promise<number | undefined>, scope: { monitor?: number; device?: number }): void => {
+  const route = (
+    what: string,
+    find: () => Promise<number | undefined>,
+    scope: { monitor?: number; device?: number },
+  ): void => {
     find().then(
       (id) => id !== undefined && t.markDirty(id, scope),
       (err: Error) => o.log.error({ err: err.message }, `assignments: routing ${what} failed`),
@@ -40,14 +44,19 @@ export function followChanges(o: {
       if (e.id === 0) {
         for (const id of new Set([...t.knownAgents(), ...o.links.onlineAgents()])) t.markDirty(id);
         // Agents with no assignments yet are found from the database.
-        o.store.agentsWithMonitors().then((ids) => ids.forEach((id) => t.markDirty(id, {})), (err: Error) => o.log.error({ err: err.message }, 'assignments: bulk reload failed'));
+        o.store.agentsWithMonitors().then(
+          (ids) => ids.forEach((id) => t.markDirty(id, {})),
+          (err: Error) => o.log.error({ err: err.message }, 'assignments: bulk reload failed'),
+        );
         return;
       }
       const was = t.ownerOf(e.id);
       if (was !== undefined) t.markDirty(was, { monitor: e.id });
       if (!e.deleted) route('monitor change', () => o.store.agentOfMonitor(e.id), { monitor: e.id });
     }),
-    o.events.on('device.status_changed', (e) => route('device status change', () => o.store.agentOfDevice(e.id), { device: e.id })),
+    o.events.on('device.status_changed', (e) =>
+      route('device status change', () => o.store.agentOfDevice(e.id), { device: e.id }),
+    ),
     o.events.on('device.changed', (e) => route('device change', () => o.store.agentOfDevice(e.id), { device: e.id })),
     o.events.on('credential.changed', (e) => {
       o.sealer.forgetProfile(e.id);

@@ -55,11 +55,17 @@ export function createOnDemandPolls(o: OnDemandOptions) {
   };
 
   const failed = (monitorId: number, started: Date, cls: Failure['class'], message: string): PollNowResult => ({
-    monitor_id: monitorId, time: started.toISOString(), ok: false, attempts: 0, failure: { class: cls, message },
+    monitor_id: monitorId,
+    time: started.toISOString(),
+    ok: false,
+    attempts: 0,
+    failure: { class: cls, message },
   });
 
   const offListener = o.events.on('agent.offline', (e) => {
-    for (const [id, p] of pending) if (p.agentId === e.id && p.connection === e.connection) finish(id, failed(p.monitorId, p.started, 'agent_offline', 'the agent disconnected before answering'));
+    for (const [id, p] of pending)
+      if (p.agentId === e.id && p.connection === e.connection)
+        finish(id, failed(p.monitorId, p.started, 'agent_offline', 'the agent disconnected before answering'));
   });
 
   return {
@@ -69,16 +75,25 @@ export function createOnDemandPolls(o: OnDemandOptions) {
       const started = new Date();
       const agentId = m.agent_id;
       const connection = o.links.connection(agentId);
-      if (connection === undefined) return failed(monitorId, started, 'agent_offline', "the monitor's agent is not connected");
+      if (connection === undefined)
+        return failed(monitorId, started, 'agent_offline', "the monitor's agent is not connected");
       const inFlight = perAgent.get(agentId) ?? 0;
       if (inFlight >= o.perAgent) {
-        throw new AppError('RATE_LIMITED', `too many on-demand polls in progress on this monitor's agent (limit ${o.perAgent}); try again when one finishes`, { agent_id: agentId, limit: o.perAgent, retry_after: 1 });
+        throw new AppError(
+          'RATE_LIMITED',
+          `too many on-demand polls in progress on this monitor's agent (limit ${o.perAgent}); try again when one finishes`,
+          { agent_id: agentId, limit: o.perAgent, retry_after: 1 },
+        );
       }
       perAgent.set(agentId, inFlight + 1);
       const requestId = randomUUID();
       return new Promise<PollNowResult>((resolve) => {
         const waitMs = m.assignment.timeout_ms + o.marginMs;
-        const timer = setTimeout(() => finish(requestId, failed(monitorId, started, 'timeout', `the agent did not answer within ${waitMs} ms`)), waitMs);
+        const timer = setTimeout(
+          () =>
+            finish(requestId, failed(monitorId, started, 'timeout', `the agent did not answer within ${waitMs} ms`)),
+          waitMs,
+        );
         timer.unref();
         pending.set(requestId, { agentId, connection, monitorId, started, timer, resolve });
         void (async () => {
@@ -86,10 +101,19 @@ export function createOnDemandPolls(o: OnDemandOptions) {
           try {
             if (m.assignment.credential) credential = await o.sealer.sealRef(agentId, m.assignment.credential);
           } catch (err) {
-            o.log.warn({ err: (err as Error).message, monitor_id: monitorId }, 'on-demand poll: could not seal the credential');
-            return finish(requestId, failed(monitorId, started, 'internal', 'the server could not seal the credential for the agent'));
+            o.log.warn(
+              { err: (err as Error).message, monitor_id: monitorId },
+              'on-demand poll: could not seal the credential',
+            );
+            return finish(
+              requestId,
+              failed(monitorId, started, 'internal', 'the server could not seal the credential for the agent'),
+            );
           }
-          if (o.links.connection(agentId) !== connection || !o.links.send(agentId, { type: 'poll.now', request_id: requestId, assignment: m.assignment, credential })) {
+          if (
+            o.links.connection(agentId) !== connection ||
+            !o.links.send(agentId, { type: 'poll.now', request_id: requestId, assignment: m.assignment, credential })
+          ) {
             finish(requestId, failed(monitorId, started, 'agent_offline', "the monitor's agent is not connected"));
           }
         })();
@@ -102,13 +126,20 @@ export function createOnDemandPolls(o: OnDemandOptions) {
       finish(
         msg.request_id,
         'metrics' in msg
-          ? { monitor_id: p.monitorId, time: msg.time, ok: true, attempts: msg.attempts, metrics: toPoint({ time: new Date(msg.time), ...msg.metrics }) }
+          ? {
+              monitor_id: p.monitorId,
+              time: msg.time,
+              ok: true,
+              attempts: msg.attempts,
+              metrics: toPoint({ time: new Date(msg.time), ...msg.metrics }),
+            }
           : { monitor_id: p.monitorId, time: msg.time, ok: false, attempts: msg.attempts, failure: msg.failure },
       );
     },
     stop(): void {
       offListener();
-      for (const [id, p] of pending) finish(id, failed(p.monitorId, p.started, 'agent_offline', 'the server is shutting down'));
+      for (const [id, p] of pending)
+        finish(id, failed(p.monitorId, p.started, 'agent_offline', 'the server is shutting down'));
     },
   };
 }

@@ -11,7 +11,13 @@ export interface ChangeScope {
 /** What a due re-read covers: the agent's whole set, or a subset of it. */
 export type Reread = Subset & { all: boolean };
 
-export const WHOLE_SET: Reread = Object.freeze({ all: true, monitors: new Set<number>(), devices: new Set<number>(), credentials: new Set<number>(), plugins: new Set<number>() });
+export const WHOLE_SET: Reread = Object.freeze({
+  all: true,
+  monitors: new Set<number>(),
+  devices: new Set<number>(),
+  credentials: new Set<number>(),
+  plugins: new Set<number>(),
+});
 
 /** More things than this named in one window: one read of the whole set is cheaper. */
 export const TARGETED_MAX = 1000;
@@ -42,7 +48,16 @@ export function createRereadWindow(o: { debounceMs: number; due(agentId: number,
       if (!w) {
         let resolve = () => {};
         const done = new Promise<void>((r) => (resolve = r));
-        const created: Window = { all: false, monitors: new Set(), devices: new Set(), credentials: new Set(), plugins: new Set(), timer: undefined as unknown as NodeJS.Timeout, done, resolve };
+        const created: Window = {
+          all: false,
+          monitors: new Set(),
+          devices: new Set(),
+          credentials: new Set(),
+          plugins: new Set(),
+          timer: undefined as unknown as NodeJS.Timeout,
+          done,
+          resolve,
+        };
         created.timer = setTimeout(() => {
           open.delete(agentId);
           running.set(agentId, done);

@@ -17,12 +17,19 @@ export interface PartLimits {
   bytes: number;
 }
 
-export const DEFAULT_PART_LIMITS: Readonly<PartLimits> = Object.freeze({ assignments: SCHEDULE_PART_ASSIGNMENTS, credentials: SCHEDULE_MAX_CREDENTIALS, bytes: SCHEDULE_MESSAGE_BYTES });
+export const DEFAULT_PART_LIMITS: Readonly<PartLimits> = Object.freeze({
+  assignments: SCHEDULE_PART_ASSIGNMENTS,
+  credentials: SCHEDULE_MAX_CREDENTIALS,
+  bytes: SCHEDULE_MESSAGE_BYTES,
+});
 
 export const credentialKey = (c: { profile_id: number; version: number }): string => `${c.profile_id}:${c.version}`;
 
 /** What changed from `before` to `after` (both keyed by monitor id). */
-export function diffAssignments(before: ReadonlyMap<number, AssignedMonitor>, after: ReadonlyMap<number, AssignedMonitor>): { upsert: AssignedMonitor[]; remove: number[] } {
+export function diffAssignments(
+  before: ReadonlyMap<number, AssignedMonitor>,
+  after: ReadonlyMap<number, AssignedMonitor>,
+): { upsert: AssignedMonitor[]; remove: number[] } {
   const upsert: AssignedMonitor[] = [];
   const remove: number[] = [];
   for (const [id, a] of after) if (before.get(id)?.json !== a.json) upsert.push(a);
@@ -35,7 +42,11 @@ export function diffAssignments(before: ReadonlyMap<number, AssignedMonitor>, af
  * assignments now; a monitor of `before` in the part that is not among `rows` left the set.
  * Monitors outside the part are left alone.
  */
-export function diffPart(before: ReadonlyMap<number, AssignedMonitor>, rows: readonly AssignedMonitor[], part: Subset): { upsert: AssignedMonitor[]; remove: number[] } {
+export function diffPart(
+  before: ReadonlyMap<number, AssignedMonitor>,
+  rows: readonly AssignedMonitor[],
+  part: Subset,
+): { upsert: AssignedMonitor[]; remove: number[] } {
   const after = new Map(rows.map((r) => [r.assignment.monitor_id, r]));
   const upsert: AssignedMonitor[] = [];
   const remove: number[] = [];
@@ -57,7 +68,11 @@ interface Part {
  * Cuts assignments into parts that each respect the limits, every part carrying the sealed
  * credentials its own assignments refer to (once each). A part always holds at least one assignment.
  */
-export function splitParts(items: readonly AssignedMonitor[], sealed: ReadonlyMap<string, SealedCredential>, limits: PartLimits): Part[] {
+export function splitParts(
+  items: readonly AssignedMonitor[],
+  sealed: ReadonlyMap<string, SealedCredential>,
+  limits: PartLimits,
+): Part[] {
   const parts: Part[] = [];
   let cur: Part = { assignments: [], credentials: [] };
   let creds = new Set<string>();
@@ -70,7 +85,10 @@ export function splitParts(items: readonly AssignedMonitor[], sealed: ReadonlyMa
       return { cred, size: Buffer.byteLength(item.json) + 1 + (cred ? cred.sealed.length + 64 : 0) };
     };
     let { cred, size } = cost();
-    const full = cur.assignments.length >= limits.assignments || (cred !== undefined && creds.size >= limits.credentials) || bytes + size > limits.bytes;
+    const full =
+      cur.assignments.length >= limits.assignments ||
+      (cred !== undefined && creds.size >= limits.credentials) ||
+      bytes + size > limits.bytes;
     if (full && cur.assignments.length > 0) {
       parts.push(cur);
       cur = { assignments: [], credentials: [] };
@@ -90,13 +108,29 @@ export function splitParts(items: readonly AssignedMonitor[], sealed: ReadonlyMa
 }
 
 /** schedule.full in parts: the same revision on every part, `more` on all but the last. */
-export function fullSetMessages(revision: number, items: readonly AssignedMonitor[], sealed: ReadonlyMap<string, SealedCredential>, limits: PartLimits): ServerMessage[] {
+export function fullSetMessages(
+  revision: number,
+  items: readonly AssignedMonitor[],
+  sealed: ReadonlyMap<string, SealedCredential>,
+  limits: PartLimits,
+): ServerMessage[] {
   const parts = splitParts(items, sealed, limits);
-  return parts.map((p, i) => ({ type: 'schedule.full', revision, assignments: p.assignments, credentials: p.credentials, more: i < parts.length - 1 }));
+  return parts.map((p, i) => ({
+    type: 'schedule.full',
+    revision,
+    assignments: p.assignments,
+    credentials: p.credentials,
+    more: i < parts.length - 1,
+  }));
 }
 
 /** schedule.delta, or undefined when the change does not fit one message (the caller sends the full set instead). */
-export function deltaMessage(base: number, change: { upsert: readonly AssignedMonitor[]; remove: readonly number[] }, sealed: ReadonlyMap<string, SealedCredential>, limits: PartLimits): ServerMessage | undefined {
+export function deltaMessage(
+  base: number,
+  change: { upsert: readonly AssignedMonitor[]; remove: readonly number[] },
+  sealed: ReadonlyMap<string, SealedCredential>,
+  limits: PartLimits,
+): ServerMessage | undefined {
   if (change.upsert.length > limits.assignments || change.remove.length > 100_000) return undefined;
   const credentials: SealedCredential[] = [];
   const seen = new Set<string>();
@@ -112,5 +146,12 @@ export function deltaMessage(base: number, change: { upsert: readonly AssignedMo
     bytes += cred.sealed.length + 64;
   }
   if (credentials.length > limits.credentials || bytes > limits.bytes) return undefined;
-  return { type: 'schedule.delta', base, revision: base + 1, upsert: change.upsert.map((a) => a.assignment), remove: [...change.remove], credentials };
+  return {
+    type: 'schedule.delta',
+    base,
+    revision: base + 1,
+    upsert: change.upsert.map((a) => a.assignment),
+    remove: [...change.remove],
+    credentials,
+  };
 }

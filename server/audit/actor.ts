@@ -24,4 +24,5 @@ export const runAs = <T>(actor: AuditActor, fn: () => T): T => current.run(actor
 export const currentActor = (): AuditActor => current.getStore() ?? SYSTEM;
 
 /** IPv4-mapped IPv6 (`::ffff:10.0.0.5`, how a dual-stack socket reports IPv4) as the plain address. */
-export const normalizeAddress = (a: string | undefined | null): string | null => (a ? a.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1') : null);
+export const normalizeAddress = (a: string | undefined | null): string | null =>
+  a ? a.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1') : null;

@@ -9,13 +9,44 @@ import { currentActor, type AuditActor } from './actor.ts';
  */
 export const AUDITED_FIELDS = {
   agent: { fields: ['name', 'status', 'hostname', 'version'], secret: ['enrollment_token', 'keys'] },
-  credential_profile: { fields: ['name', 'type', 'username', 'domain', 'port', 'use_ssl', 'tls_verify', 'tls_fingerprint', 'version'], secret: ['password'] },
-  device: { fields: ['agent_id', 'ip', 'port', 'use_ssl', 'hostname', 'os', 'os_version', 'status', 'discovery_profile_id'], secret: [] },
+  credential_profile: {
+    fields: ['name', 'type', 'username', 'domain', 'port', 'use_ssl', 'tls_verify', 'tls_fingerprint', 'version'],
+    secret: ['password'],
+  },
+  device: {
+    fields: ['agent_id', 'ip', 'port', 'use_ssl', 'hostname', 'os', 'os_version', 'status', 'discovery_profile_id'],
+    secret: [],
+  },
   // run_id: the run an admin started (action 'run').
-  discovery_profile: { fields: ['name', 'agent_id', 'credential_profile_id', 'target', 'port_scan', 'auto_provision', 'plugin_id', 'polling_interval', 'authenticate_unverified', 'run_id'], secret: [] },
+  discovery_profile: {
+    fields: [
+      'name',
+      'agent_id',
+      'credential_profile_id',
+      'target',
+      'port_scan',
+      'auto_provision',
+      'plugin_id',
+      'polling_interval',
+      'authenticate_unverified',
+      'run_id',
+    ],
+    secret: [],
+  },
   monitor: { fields: ['device_id', 'credential_profile_id', 'plugin_id', 'polling_interval', 'enabled'], secret: [] },
   // An external plugin's args may carry anything the site passes its script: only their count is kept.
-  plugin: { fields: ['name', 'type', 'description', 'config.command', 'config.timeout_ms', 'config.max_output_bytes', 'config.args_count'], secret: [] },
+  plugin: {
+    fields: [
+      'name',
+      'type',
+      'description',
+      'config.command',
+      'config.timeout_ms',
+      'config.max_output_bytes',
+      'config.args_count',
+    ],
+    secret: [],
+  },
 } as const satisfies Record<string, { fields: readonly string[]; secret: readonly string[] }>;
 export type AuditEntityType = keyof typeof AUDITED_FIELDS;
 export const AUDIT_ENTITY_TYPES = Object.keys(AUDITED_FIELDS) as AuditEntityType[];
@@ -44,7 +75,12 @@ function flatten(v: Values): Values {
   return out;
 }
 
-const clip = (v: unknown): unknown => (typeof v === 'string' && v.length > MAX_VALUE_CHARS ? `${v.slice(0, MAX_VALUE_CHARS)}…` : v instanceof Date ? v.toISOString() : v);
+const clip = (v: unknown): unknown =>
+  typeof v === 'string' && v.length > MAX_VALUE_CHARS
+    ? `${v.slice(0, MAX_VALUE_CHARS)}…`
+    : v instanceof Date
+      ? v.toISOString()
+      : v;
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(clip(a) ?? null) === JSON.stringify(clip(b) ?? null);
 
 /**
@@ -52,7 +88,12 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(clip(a) ?? null
  * null: deleted, where the deleted row's fields are kept as `from`). `secretsChanged` names secret
  * fields that changed; their values are never looked at.
  */
-export function auditChanges(type: AuditEntityType, before: Values | null, after: Values | null, secretsChanged: readonly string[] = []): AuditChanges {
+export function auditChanges(
+  type: AuditEntityType,
+  before: Values | null,
+  after: Values | null,
+  secretsChanged: readonly string[] = [],
+): AuditChanges {
   const spec = AUDITED_FIELDS[type];
   const b = before ? flatten(before) : undefined;
   const a = after ? flatten(after) : undefined;
@@ -79,7 +120,14 @@ export interface AuditEntry {
 
 const row = (e: AuditEntry) => {
   const by = e.by ?? currentActor();
-  return { actor: by.actor, source_address: by.address, entity_type: e.entity_type, entity_id: e.entity_id, action: e.action, changes: e.changes };
+  return {
+    actor: by.actor,
+    source_address: by.address,
+    entity_type: e.entity_type,
+    entity_id: e.entity_id,
+    action: e.action,
+    changes: e.changes,
+  };
 };
 
 /** Anything drizzle can insert with: the database or, as every caller here passes, a transaction. */
@@ -99,6 +147,13 @@ export async function recordAuditPg(client: Pick<pg.PoolClient, 'query'>, entrie
   await client.query(
     `INSERT INTO audit_log (actor, source_address, entity_type, entity_id, action, changes)
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::jsonb[])`,
-    [rows.map((r) => r.actor), rows.map((r) => r.source_address), rows.map((r) => r.entity_type), rows.map((r) => r.entity_id), rows.map((r) => r.action), rows.map((r) => JSON.stringify(r.changes))],
+    [
+      rows.map((r) => r.actor),
+      rows.map((r) => r.source_address),
+      rows.map((r) => r.entity_type),
+      rows.map((r) => r.entity_id),
+      rows.map((r) => r.action),
+      rows.map((r) => JSON.stringify(r.changes)),
+    ],
   );
 }

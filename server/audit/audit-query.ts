@@ -24,7 +24,13 @@ export function createAuditLogReader(db: Db) {
       if (f.actor !== undefined) where.push(eq(auditLog.actor, f.actor));
       if (f.from !== undefined) where.push(gte(auditLog.time, f.from));
       if (f.to !== undefined) where.push(lt(auditLog.time, f.to));
-      const rows = await db.select().from(auditLog).where(and(...where)).orderBy(desc(auditLog.time), desc(auditLog.id)).limit(f.limit).offset(f.offset);
+      const rows = await db
+        .select()
+        .from(auditLog)
+        .where(and(...where))
+        .orderBy(desc(auditLog.time), desc(auditLog.id))
+        .limit(f.limit)
+        .offset(f.offset);
       return rows.map((r) => ({
         id: r.id,
         time: r.time.toISOString(),

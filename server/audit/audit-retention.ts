@@ -5,7 +5,13 @@ import type { Log } from '../log.ts';
  * Deletes audit entries older than `retentionDays` (0 keeps them forever): once at start, then every
  * `everyMs`, in batches so a long backlog never holds one huge lock. Returns a stop function.
  */
-export function startAuditRetention(o: { pool: pg.Pool; log: Log; retentionDays: number; everyMs?: number; batch?: number }): () => void {
+export function startAuditRetention(o: {
+  pool: pg.Pool;
+  log: Log;
+  retentionDays: number;
+  everyMs?: number;
+  batch?: number;
+}): () => void {
   if (o.retentionDays <= 0) return () => {};
   const batch = o.batch ?? 10_000;
   let running = false;

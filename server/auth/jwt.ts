@@ -20,7 +20,11 @@ export interface TokenIssuerOptions {
  */
 export function createTokenIssuer(o: TokenIssuerOptions) {
   const key = new TextEncoder().encode(o.secret);
-  const epochTag = (): Buffer => createHmac('sha256', o.secret).update(`admin-token-epoch\0${o.admin.username}\0${o.admin.password}\0${o.epochs.current()}`, 'utf8').digest().subarray(0, 16);
+  const epochTag = (): Buffer =>
+    createHmac('sha256', o.secret)
+      .update(`admin-token-epoch\0${o.admin.username}\0${o.admin.password}\0${o.epochs.current()}`, 'utf8')
+      .digest()
+      .subarray(0, 16);
   return {
     async issue(username: string): Promise<{ token: string; expires_at: string }> {
       const iat = Math.floor(Date.now() / 1000);
@@ -37,7 +41,11 @@ export function createTokenIssuer(o: TokenIssuerOptions) {
     async verify(token: string): Promise<{ username: string } | undefined> {
       try {
         // Every token we issue expires; one without `exp` would be valid forever.
-        const { payload } = await jwtVerify(token, key, { algorithms: ['HS256'], issuer: 'nmslite', requiredClaims: ['exp', 'iat', 'sub', 'ep'] });
+        const { payload } = await jwtVerify(token, key, {
+          algorithms: ['HS256'],
+          issuer: 'nmslite',
+          requiredClaims: ['exp', 'iat', 'sub', 'ep'],
+        });
         if (payload.sub !== o.admin.username) return undefined;
         const iat = payload.iat!;
         if (payload.exp! - iat > o.ttlSeconds || iat > Date.now() / 1000 + IAT_TOLERANCE_S) return undefined;

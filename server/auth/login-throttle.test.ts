@@ -9,7 +9,16 @@ const clock = () => {
 
 test('a protected username keeps its lockout while thousands of other usernames and addresses pass through', () => {
   const c = clock();
-  const th = createLoginThrottle({ maxFailures: 3, windowMs: 60_000, lockoutBaseMs: 60_000, lockoutMaxMs: 3600_000, protect: ['admin'], maxUsernames: 100, maxAddresses: 100, now: c.now });
+  const th = createLoginThrottle({
+    maxFailures: 3,
+    windowMs: 60_000,
+    lockoutBaseMs: 60_000,
+    lockoutMaxMs: 3600_000,
+    protect: ['admin'],
+    maxUsernames: 100,
+    maxAddresses: 100,
+    now: c.now,
+  });
   for (let i = 0; i < 3; i++) th.fail(`10.0.0.${i}`, 'admin');
   assert.ok(th.retryAfter('10.9.9.9', 'admin') > 0);
   for (let i = 0; i < 5000; i++) th.fail(`10.1.${i >> 8}.${i & 255}`, `spray-${i}`);
@@ -19,7 +28,13 @@ test('a protected username keeps its lockout while thousands of other usernames 
 
 test('the lockout grows 2x per failure up to the cap, and is forgotten after a quiet day', () => {
   const c = clock();
-  const th = createLoginThrottle({ maxFailures: 2, windowMs: 1000, lockoutBaseMs: 10_000, lockoutMaxMs: 45_000, now: c.now });
+  const th = createLoginThrottle({
+    maxFailures: 2,
+    windowMs: 1000,
+    lockoutBaseMs: 10_000,
+    lockoutMaxMs: 45_000,
+    now: c.now,
+  });
   th.fail('a', 'u');
   assert.equal(th.retryAfter('b', 'u'), 0);
   const waits: number[] = [];
@@ -37,7 +52,13 @@ test('the lockout grows 2x per failure up to the cap, and is forgotten after a q
 
 test('the address limit is a sliding window, independent of the username', () => {
   const c = clock();
-  const th = createLoginThrottle({ maxFailures: 2, windowMs: 10_000, lockoutBaseMs: 1000, lockoutMaxMs: 1000, now: c.now });
+  const th = createLoginThrottle({
+    maxFailures: 2,
+    windowMs: 10_000,
+    lockoutBaseMs: 1000,
+    lockoutMaxMs: 1000,
+    now: c.now,
+  });
   th.fail('ip', 'a');
   c.advance(4000);
   th.fail('ip', 'b');

@@ -79,7 +79,8 @@ export function createLoginThrottle(o: LoginThrottleOptions) {
       const r = userRecord(username) ?? { failures: 0, last: t, lockedUntil: 0 };
       r.failures++;
       r.last = t;
-      if (r.failures >= o.maxFailures) r.lockedUntil = t + Math.min(o.lockoutMaxMs, o.lockoutBaseMs * 2 ** Math.min(30, r.failures - o.maxFailures));
+      if (r.failures >= o.maxFailures)
+        r.lockedUntil = t + Math.min(o.lockoutMaxMs, o.lockoutBaseMs * 2 ** Math.min(30, r.failures - o.maxFailures));
       byUser.delete(username);
       byUser.set(username, r);
       if (byUser.size > maxUsernames) evictUser();

@@ -14,7 +14,8 @@ export function createTokenEpochStore(file: string) {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${file} cannot be read: ${(err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new Error(`${file} cannot be read: ${(err as Error).message}`);
   }
   if (text !== undefined) {
     let json: unknown;
@@ -25,7 +26,10 @@ export function createTokenEpochStore(file: string) {
     }
     const r = EpochFile.safeParse(json);
     // Starting at 0 again would bring revoked tokens back to life.
-    if (!r.success) throw new Error(`${file} is damaged; delete it to start over (tokens revoked by a logout would become valid again until their expiry)`);
+    if (!r.success)
+      throw new Error(
+        `${file} is damaged; delete it to start over (tokens revoked by a logout would become valid again until their expiry)`,
+      );
     epoch = r.data.admin_token_epoch;
   }
   return {
@@ -36,7 +40,7 @@ export function createTokenEpochStore(file: string) {
       const tmp = `${file}.${process.pid}.tmp`;
       try {
         mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-        writeFileSync(tmp, JSON.stringify({ admin_token_epoch: epoch }) + '\n', { mode: 0o600 });
+        writeFileSync(tmp, `${JSON.stringify({ admin_token_epoch: epoch })}\n`, { mode: 0o600 });
         renameSync(tmp, file);
       } catch (err) {
         rmSync(tmp, { force: true });

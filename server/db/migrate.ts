@@ -10,7 +10,8 @@ export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations', import.m
 /** The first statement of a migration, which is also run on every start (it must be idempotent). */
 function firstStatement(file: string, mustInclude: string): string {
   const sql = readFileSync(join(MIGRATIONS_DIR, file), 'utf8').split('--> statement-breakpoint')[0]!;
-  if (!sql.includes(mustInclude)) throw new Error(`migration ${file} no longer starts with its ${mustInclude} statement`);
+  if (!sql.includes(mustInclude))
+    throw new Error(`migration ${file} no longer starts with its ${mustInclude} statement`);
   return sql;
 }
 

@@ -22,7 +22,9 @@ const stamps = {
 export const agents = pgTable('agents', {
   id: serial('id').primaryKey(),
   name: text('name').notNull().unique(),
-  status: text('status', { enum: ['pending', 'active', 'disabled'] }).notNull().default('pending'),
+  status: text('status', { enum: ['pending', 'active', 'disabled'] })
+    .notNull()
+    .default('pending'),
   enrollment_token_hash: text('enrollment_token_hash').unique(),
   enrollment_expires_at: ts('enrollment_expires_at'),
   sign_public_key: text('sign_public_key'),
@@ -45,7 +47,9 @@ export const credentialProfiles = pgTable('credential_profiles', {
   domain: text('domain'),
   port: integer('port').notNull(),
   use_ssl: boolean('use_ssl').notNull().default(false),
-  tls_verify: text('tls_verify', { enum: ['verify', 'pin', 'insecure'] }).notNull().default('verify'),
+  tls_verify: text('tls_verify', { enum: ['verify', 'pin', 'insecure'] })
+    .notNull()
+    .default('verify'),
   tls_fingerprint: text('tls_fingerprint'),
   version: integer('version').notNull().default(1),
   ...stamps,
@@ -64,8 +68,12 @@ export const plugins = pgTable('plugins', {
 export const discoveryProfiles = pgTable('discovery_profiles', {
   id: serial('id').primaryKey(),
   name: text('name').notNull().unique(),
-  agent_id: integer('agent_id').notNull().references(() => agents.id),
-  credential_profile_id: integer('credential_profile_id').notNull().references(() => credentialProfiles.id),
+  agent_id: integer('agent_id')
+    .notNull()
+    .references(() => agents.id),
+  credential_profile_id: integer('credential_profile_id')
+    .notNull()
+    .references(() => credentialProfiles.id),
   target: text('target').notNull(),
   port_scan: boolean('port_scan').notNull().default(false),
   auto_provision: boolean('auto_provision').notNull().default(false),
@@ -80,15 +88,21 @@ export const devices = pgTable(
   'devices',
   {
     id: serial('id').primaryKey(),
-    agent_id: integer('agent_id').notNull().references(() => agents.id),
+    agent_id: integer('agent_id')
+      .notNull()
+      .references(() => agents.id),
     ip: text('ip').notNull(),
     port: integer('port').notNull().default(5985),
     use_ssl: boolean('use_ssl').notNull().default(false),
     hostname: text('hostname'),
     os: text('os'),
     os_version: text('os_version'),
-    status: text('status', { enum: ['discovered', 'active', 'inactive', 'unreachable'] }).notNull().default('discovered'),
-    discovery_profile_id: integer('discovery_profile_id').references(() => discoveryProfiles.id, { onDelete: 'set null' }),
+    status: text('status', { enum: ['discovered', 'active', 'inactive', 'unreachable'] })
+      .notNull()
+      .default('discovered'),
+    discovery_profile_id: integer('discovery_profile_id').references(() => discoveryProfiles.id, {
+      onDelete: 'set null',
+    }),
     last_seen: ts('last_seen'),
     ...stamps,
   },
@@ -99,9 +113,15 @@ export const monitors = pgTable(
   'monitors',
   {
     id: serial('id').primaryKey(),
-    device_id: integer('device_id').notNull().references(() => devices.id),
-    credential_profile_id: integer('credential_profile_id').notNull().references(() => credentialProfiles.id),
-    plugin_id: integer('plugin_id').notNull().references(() => plugins.id),
+    device_id: integer('device_id')
+      .notNull()
+      .references(() => devices.id),
+    credential_profile_id: integer('credential_profile_id')
+      .notNull()
+      .references(() => credentialProfiles.id),
+    plugin_id: integer('plugin_id')
+      .notNull()
+      .references(() => plugins.id),
     polling_interval: integer('polling_interval').notNull(),
     enabled: boolean('enabled').notNull().default(true),
     last_polled: ts('last_polled'),
@@ -112,7 +132,11 @@ export const monitors = pgTable(
     consecutive_failures: integer('consecutive_failures').notNull().default(0),
     ...stamps,
   },
-  (t) => [index('monitors_device_idx').on(t.device_id), index('monitors_credential_idx').on(t.credential_profile_id), index('monitors_plugin_idx').on(t.plugin_id)],
+  (t) => [
+    index('monitors_device_idx').on(t.device_id),
+    index('monitors_credential_idx').on(t.credential_profile_id),
+    index('monitors_plugin_idx').on(t.plugin_id),
+  ],
 );
 
 /** Columns mirror shared/metrics.ts MetricSample; percentages are derived at query time. */
@@ -120,7 +144,9 @@ export const metrics = pgTable(
   'metrics',
   {
     time: ts('time').notNull(),
-    monitor_id: integer('monitor_id').notNull().references(() => monitors.id, { onDelete: 'cascade' }),
+    monitor_id: integer('monitor_id')
+      .notNull()
+      .references(() => monitors.id, { onDelete: 'cascade' }),
     agent_seq: bigint('agent_seq', { mode: 'number' }),
     cpu_percent: doublePrecision('cpu_percent'),
     memory_total: bigint('memory_total', { mode: 'number' }),
@@ -158,5 +184,9 @@ export const auditLog = pgTable(
     action: text('action').notNull(),
     changes: jsonb('changes').notNull().default(sql`'{}'::jsonb`),
   },
-  (t) => [index('audit_log_time_idx').on(t.time), index('audit_log_entity_idx').on(t.entity_type, t.entity_id, t.time), index('audit_log_actor_idx').on(t.actor, t.time)],
+  (t) => [
+    index('audit_log_time_idx').on(t.time),
+    index('audit_log_entity_idx').on(t.entity_type, t.entity_id, t.time),
+    index('audit_log_actor_idx').on(t.actor, t.time),
+  ],
 );

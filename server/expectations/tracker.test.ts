@@ -107,7 +107,10 @@ test('tracker: the class is reported again when it changes and stays changed (ag
   assert.equal(reported.length, 2, 'and then not again');
   online.delete(5);
   clock.advance(3 * IV + 2 * GRACE);
-  assert.deepEqual(reported.map((r) => failureOf(r).failure.class), ['agent_offline', 'timeout', 'agent_offline']);
+  assert.deepEqual(
+    reported.map((r) => failureOf(r).failure.class),
+    ['agent_offline', 'timeout', 'agent_offline'],
+  );
 });
 
 test('tracker: a class change that does not last is not reported', () => {
@@ -177,7 +180,10 @@ test('tracker: a removed monitor is never reported', () => {
   t.remove(16);
   t.remove(999);
   clock.advance(5 * IV);
-  assert.deepEqual(reported.map((r) => r.monitor_id), [17]);
+  assert.deepEqual(
+    reported.map((r) => r.monitor_id),
+    [17],
+  );
   t.remove(17);
   assert.deepEqual({ tracked: t.stats().tracked, overdue: t.stats().overdue }, { tracked: 0, overdue: 0 });
   assert.equal(t.nextExpected(17), undefined);
@@ -188,7 +194,10 @@ test('tracker: bad input is refused with a clear error; a report that throws doe
   const got: number[] = [];
   let first = true;
   const t = createExpectationTracker({
-    log: quiet, clock, graceMs: GRACE, isAgentOnline: () => false,
+    log: quiet,
+    clock,
+    graceMs: GRACE,
+    isAgentOnline: () => false,
     report: (rs) => {
       if (first) {
         first = false;
@@ -199,7 +208,10 @@ test('tracker: bad input is refused with a clear error; a report that throws doe
   });
   assert.throws(() => t.set({ monitor_id: 1, agent_id: 1, interval_ms: 0 }), RangeError);
   assert.throws(() => t.set({ monitor_id: -1, agent_id: 1, interval_ms: IV }), RangeError);
-  assert.throws(() => createExpectationTracker({ log: quiet, graceMs: -1, isAgentOnline: () => true, report() {} }), RangeError);
+  assert.throws(
+    () => createExpectationTracker({ log: quiet, graceMs: -1, isAgentOnline: () => true, report() {} }),
+    RangeError,
+  );
   t.start();
   t.set({ monitor_id: 1, agent_id: 1, interval_ms: IV });
   clock.advance(3 * IV);
@@ -259,12 +271,20 @@ test('tracker: 100,000 monitors at 60 s cost nothing while healthy and one look 
   assert.ok(reported.every((r) => !r.ok && r.failure.class === 'agent_offline' && r.monitor_id % 10 === 0));
   assert.equal(t.stats().overdue, silent);
   assert.ok(calls() < 200, `reports go out in batches (${calls()} calls)`);
-  assert.ok(maxChecksPerSecond <= 2 * (silent / 60) + 100, `a sweep looks only at due monitors (max ${maxChecksPerSecond}/s of ${N})`);
-  assert.ok(t.stats().checks <= 4 * silent, `each silent monitor is looked at about once per interval (${t.stats().checks})`);
+  assert.ok(
+    maxChecksPerSecond <= 2 * (silent / 60) + 100,
+    `a sweep looks only at due monitors (max ${maxChecksPerSecond}/s of ${N})`,
+  );
+  assert.ok(
+    t.stats().checks <= 4 * silent,
+    `each silent monitor is looked at about once per interval (${t.stats().checks})`,
+  );
   // Generous bounds for two shared cores; typical: set ~100 ms, six simulated minutes ~1 s.
   assert.ok(setMs < 2_000, `set 100k: ${setMs.toFixed(0)} ms`);
   assert.ok(simMs < 10_000, `6 min of 100k monitors (600k results): ${simMs.toFixed(0)} ms`);
-  console.log(`100k monitors: set ${setMs.toFixed(0)} ms; 6 simulated minutes, ${N * 6} results, ${t.stats().checks} looks: ${simMs.toFixed(0)} ms; max looks per sweep ${maxChecksPerSecond}`);
+  console.log(
+    `100k monitors: set ${setMs.toFixed(0)} ms; 6 simulated minutes, ${N * 6} results, ${t.stats().checks} looks: ${simMs.toFixed(0)} ms; max looks per sweep ${maxChecksPerSecond}`,
+  );
 });
 
 test('tracker: more due monitors than one sweep takes are handled in follow-up sweeps straight away', () => {

@@ -91,7 +91,8 @@ export function createExpectationTracker(o: ExpectationTrackerOptions): Expectat
   const sweepMs = o.sweepMs ?? 1_000;
   const maxPerSweep = o.maxPerSweep ?? 10_000;
   const maxReportBatch = o.maxReportBatch ?? 1_000;
-  if (!Number.isFinite(grace) || grace < 0) throw new RangeError(`expectation tracker: graceMs must be a non-negative number, got ${grace}`);
+  if (!Number.isFinite(grace) || grace < 0)
+    throw new RangeError(`expectation tracker: graceMs must be a non-negative number, got ${grace}`);
   if (!positiveInt(sweepMs) || !positiveInt(maxPerSweep) || !positiveInt(maxReportBatch)) {
     throw new RangeError('expectation tracker: sweepMs, maxPerSweep and maxReportBatch must be positive integers');
   }
@@ -204,12 +205,24 @@ export function createExpectationTracker(o: ExpectationTrackerOptions): Expectat
     },
     set(m) {
       if (!positiveInt(m.monitor_id) || !positiveInt(m.agent_id) || !positiveInt(m.interval_ms)) {
-        throw new RangeError(`expectation tracker: monitor_id, agent_id and interval_ms must be positive integers (monitor ${m.monitor_id})`);
+        throw new RangeError(
+          `expectation tracker: monitor_id, agent_id and interval_ms must be positive integers (monitor ${m.monitor_id})`,
+        );
       }
       const now = clock.now();
       let e = monitors.get(m.monitor_id);
       if (!e) {
-        e = { id: m.monitor_id, due: 0, pos: -1, agent: m.agent_id, interval: m.interval_ms, expected: 0, reported: undefined, reportedAt: 0, pending: undefined };
+        e = {
+          id: m.monitor_id,
+          due: 0,
+          pos: -1,
+          agent: m.agent_id,
+          interval: m.interval_ms,
+          expected: 0,
+          reported: undefined,
+          reportedAt: 0,
+          pending: undefined,
+        };
         e.expected = firstSlotAfter(e, now);
         monitors.set(e.id, e);
         arm(e, now);

@@ -8,14 +8,21 @@ const quiet = { info() {}, warn() {}, error() {}, debug() {} } as never;
 
 function setup(threshold: number, windowMs = 600_000) {
   const updates: number[] = [];
-  const pool = { query: async (_sql: string, params: number[]) => (updates.push(params[0]!), { rowCount: 1 }) } as never;
+  const pool = {
+    query: async (_sql: string, params: number[]) => (updates.push(params[0]!), { rowCount: 1 }),
+  } as never;
   const events = createEventBus();
   const seen: number[] = [];
   events.on('device.status_changed', (e) => void seen.push(e.id));
   return { h: createHealthMonitor({ pool, events, log: quiet, threshold, windowMs }), updates, seen, events };
 }
 const fail = (device: number, monitor: number, t: number): WriteOutcome => ({
-  monitor_id: monitor, device_id: device, time: new Date(t), ok: false, failure_class: 'unreachable', source: 'agent',
+  monitor_id: monitor,
+  device_id: device,
+  time: new Date(t),
+  ok: false,
+  failure_class: 'unreachable',
+  source: 'agent',
 });
 const tick = () => new Promise((r) => setImmediate(r));
 
@@ -34,9 +41,16 @@ test('health: the threshold of distinct failures marks a device inactive; a repl
 test('health: a success resets; failures outside the window and agent-offline do not count', async () => {
   const { h, updates } = setup(2);
   const now = Date.now();
-  h.observe([fail(8, 2, now - 2000), { monitor_id: 2, device_id: 8, time: new Date(now - 1000), ok: true, source: 'agent' }, fail(8, 2, now)]);
+  h.observe([
+    fail(8, 2, now - 2000),
+    { monitor_id: 2, device_id: 8, time: new Date(now - 1000), ok: true, source: 'agent' },
+    fail(8, 2, now),
+  ]);
   h.observe([fail(9, 3, now - 700_000), fail(9, 3, now)]);
-  h.observe([{ ...fail(10, 4, now - 10), failure_class: 'agent_offline' }, { ...fail(10, 4, now), failure_class: 'agent_offline' }]);
+  h.observe([
+    { ...fail(10, 4, now - 10), failure_class: 'agent_offline' },
+    { ...fail(10, 4, now), failure_class: 'agent_offline' },
+  ]);
   await tick();
   assert.deepEqual(updates, []);
 });
@@ -59,7 +73,13 @@ test('health: failures the server made up for missing results never count, even 
 test('health: a replayed success older than the failures after it does not reset them', async () => {
   const { h, updates } = setup(3);
   const now = Date.now();
-  const ok = (t: number): WriteOutcome => ({ monitor_id: 6, device_id: 12, time: new Date(t), ok: true, source: 'agent' });
+  const ok = (t: number): WriteOutcome => ({
+    monitor_id: 6,
+    device_id: 12,
+    time: new Date(t),
+    ok: true,
+    source: 'agent',
+  });
   // A reconnected agent interleaves its backlog (old successes) with live results (the host is down now).
   h.observe([fail(12, 6, now - 3000)]);
   h.observe([ok(now - 300_000)]);
@@ -70,7 +90,13 @@ test('health: a replayed success older than the failures after it does not reset
   h.observe([fail(12, 6, now - 1000)]);
   await tick();
   assert.deepEqual(updates, [12], 'three consecutive failures, whatever old successes arrived in between');
-  h.observe([fail(13, 7, now - 2000), ok(now - 1500), fail(13, 7, now - 1000), fail(13, 7, now)].map((x) => ({ ...x, device_id: 13, monitor_id: 7 })));
+  h.observe(
+    [fail(13, 7, now - 2000), ok(now - 1500), fail(13, 7, now - 1000), fail(13, 7, now)].map((x) => ({
+      ...x,
+      device_id: 13,
+      monitor_id: 7,
+    })),
+  );
   await tick();
   assert.deepEqual(updates, [12], 'a newer success still ends the failures before it');
 });

@@ -14,7 +14,13 @@ const NOT_THE_DEVICE = new Set(['agent_offline', 'internal', 'plugin_error']);
  * counts: failures the server made up for missing results (`source: 'server'`) say nothing about
  * the device.
  */
-export function createHealthMonitor(o: { pool: pg.Pool; events: EventBus; log: Log; threshold: number; windowMs: number }) {
+export function createHealthMonitor(o: {
+  pool: pg.Pool;
+  events: EventBus;
+  log: Log;
+  threshold: number;
+  windowMs: number;
+}) {
   /** Per device: failures by result time, keyed by monitor + time so a replayed result counts once. */
   const failures = new Map<number, Map<string, number>>();
   const marking = new Set<number>();

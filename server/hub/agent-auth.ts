@@ -55,15 +55,23 @@ export async function authenticateAgent(pool: pg.Pool, token: string): Promise<A
   if (typeof nonce !== 'string') throw new AgentAuthError('agent token answers no challenge');
   const id = Number(sub);
   if (!Number.isInteger(id) || id <= 0) throw new AgentAuthError('agent token has no valid subject');
-  const r = await pool.query<{ id: number; name: string; status: string; sign_public_key: string | null; seal_public_key: string | null }>(
-    'SELECT id, name, status, sign_public_key, seal_public_key FROM agents WHERE id = $1',
-    [id],
-  );
+  const r = await pool.query<{
+    id: number;
+    name: string;
+    status: string;
+    sign_public_key: string | null;
+    seal_public_key: string | null;
+  }>('SELECT id, name, status, sign_public_key, seal_public_key FROM agents WHERE id = $1', [id]);
   const row = r.rows[0];
-  if (!row || !row.sign_public_key || !row.seal_public_key) throw new AgentAuthError('unknown or unenrolled agent');
+  if (!row?.sign_public_key || !row.seal_public_key) throw new AgentAuthError('unknown or unenrolled agent');
   if (row.status === 'disabled') throw new AgentAuthError('this agent is disabled', true);
   try {
-    await jwtVerify(token, createPublicKey(row.sign_public_key), { algorithms: ['EdDSA'], audience: 'nmslite-agent-hub', requiredClaims: ['nonce'], clockTolerance: 30 });
+    await jwtVerify(token, createPublicKey(row.sign_public_key), {
+      algorithms: ['EdDSA'],
+      audience: 'nmslite-agent-hub',
+      requiredClaims: ['nonce'],
+      clockTolerance: 30,
+    });
   } catch {
     throw new AgentAuthError('agent token signature or claims are invalid');
   }

@@ -5,9 +5,24 @@ import { compactDecrypt } from 'jose';
 import { createCredentialSealer, type CredentialSource } from './credential-sealer.ts';
 
 const source: CredentialSource = {
-  reveal: async (id) => ({ row: { id, type: 'winrm_ntlm', username: 'svc', domain: null, tls_verify: 'verify', tls_fingerprint: null, version: 1 }, password: 'Pa55-word' }),
+  reveal: async (id) => ({
+    row: {
+      id,
+      type: 'winrm_ntlm',
+      username: 'svc',
+      domain: null,
+      tls_verify: 'verify',
+      tls_fingerprint: null,
+      version: 1,
+    },
+    password: 'Pa55-word',
+  }),
 };
-const x25519 = () => generateKeyPairSync('x25519', { publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+const x25519 = () =>
+  generateKeyPairSync('x25519', {
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
 
 test('a credential is sealed to the key the agent has now: after re-enrolment the cached copy for the old key is not reused', async () => {
   const first = x25519();

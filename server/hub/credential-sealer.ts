@@ -5,7 +5,18 @@ import { sealCredential } from './seal.ts';
 const keyTag = (pem: string): string => createHash('sha256').update(pem).digest('base64url').slice(0, 16);
 
 export interface CredentialSource {
-  reveal(id: number): Promise<{ row: { id: number; type: 'winrm_basic' | 'winrm_ntlm'; username: string; domain: string | null; tls_verify: 'verify' | 'pin' | 'insecure'; tls_fingerprint: string | null; version: number }; password: string }>;
+  reveal(id: number): Promise<{
+    row: {
+      id: number;
+      type: 'winrm_basic' | 'winrm_ntlm';
+      username: string;
+      domain: string | null;
+      tls_verify: 'verify' | 'pin' | 'insecure';
+      tls_fingerprint: string | null;
+      version: number;
+    };
+    password: string;
+  }>;
 }
 
 /**
@@ -14,7 +25,8 @@ export interface CredentialSource {
  */
 export function createCredentialSealer(source: CredentialSource, sealKeyOf: (agentId: number) => string | undefined) {
   const cache = new Map<string, Promise<SealedCredential>>();
-  const entryKey = (agentId: number, profileId: number, version: number, sealKey: string) => `${agentId}:${profileId}:${version}:${keyTag(sealKey)}`;
+  const entryKey = (agentId: number, profileId: number, version: number, sealKey: string) =>
+    `${agentId}:${profileId}:${version}:${keyTag(sealKey)}`;
   const seal = async (agentId: number, profileId: number): Promise<SealedCredential> => {
     const { row, password } = await source.reveal(profileId);
     const sealKey = sealKeyOf(agentId);
@@ -23,7 +35,14 @@ export function createCredentialSealer(source: CredentialSource, sealKeyOf: (age
     const key = entryKey(agentId, profileId, row.version, sealKey);
     let hit = cache.get(key);
     if (!hit) {
-      hit = sealCredential(sealKey, { type: row.type, username: row.username, password, domain: row.domain, tls_verify: row.tls_verify, tls_fingerprint: row.tls_fingerprint }).then((sealed) => ({ profile_id: profileId, version: row.version, sealed }));
+      hit = sealCredential(sealKey, {
+        type: row.type,
+        username: row.username,
+        password,
+        domain: row.domain,
+        tls_verify: row.tls_verify,
+        tls_fingerprint: row.tls_fingerprint,
+      }).then((sealed) => ({ profile_id: profileId, version: row.version, sealed }));
       cache.set(key, hit);
       hit.catch(() => cache.delete(key));
       if (cache.size > 50_000) cache.delete(cache.keys().next().value!);

@@ -45,7 +45,11 @@ export async function enrollAgent(pool: pg.Pool, input: unknown): Promise<{ agen
   const parsed = EnrollRequest.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new EnrollRefused(400, 'VALIDATION_ERROR', `invalid enrollment request: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim());
+    throw new EnrollRefused(
+      400,
+      'VALIDATION_ERROR',
+      `invalid enrollment request: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim(),
+    );
   }
   const b = parsed.data;
   const signKey = checkKey(b.sign_public_key, 'ed25519', 'sign_public_key');
@@ -56,11 +60,22 @@ export async function enrollAgent(pool: pg.Pool, input: unknown): Promise<{ agen
     [hash],
   );
   const row = found.rows[0];
-  if (!row) throw new EnrollRefused(401, 'UNAUTHORIZED', 'the enrollment token is not valid (unknown, already used, or revoked)');
-  if (row.expired) throw new EnrollRefused(401, 'UNAUTHORIZED', 'the enrollment token has expired; create a new one for this agent');
+  if (!row)
+    throw new EnrollRefused(
+      401,
+      'UNAUTHORIZED',
+      'the enrollment token is not valid (unknown, already used, or revoked)',
+    );
+  if (row.expired)
+    throw new EnrollRefused(401, 'UNAUTHORIZED', 'the enrollment token has expired; create a new one for this agent');
   if (row.status === 'disabled') throw new EnrollRefused(403, 'FORBIDDEN', 'this agent is disabled');
   // One statement: the enrolment and its audit entry commit together (the keys are named, not stored there).
-  const changes = auditChanges('agent', { status: row.status }, { status: 'active', hostname: b.hostname ?? null, version: b.version ?? null }, ['keys']);
+  const changes = auditChanges(
+    'agent',
+    { status: row.status },
+    { status: 'active', hostname: b.hostname ?? null, version: b.version ?? null },
+    ['keys'],
+  );
   const upd = await pool.query(
     `WITH u AS (
        UPDATE agents SET sign_public_key = $2, seal_public_key = $3, hostname = $4, version = $5,
@@ -70,8 +85,23 @@ export async function enrollAgent(pool: pg.Pool, input: unknown): Promise<{ agen
        RETURNING id)
      INSERT INTO audit_log (actor, source_address, entity_type, entity_id, action, changes)
      SELECT $7, $8, 'agent', id, 'enroll', $9::jsonb FROM u`,
-    [row.id, signKey, sealKey, b.hostname ?? null, b.version ?? null, hash, `agent: ${row.name}`, currentActor().address, JSON.stringify(changes)],
+    [
+      row.id,
+      signKey,
+      sealKey,
+      b.hostname ?? null,
+      b.version ?? null,
+      hash,
+      `agent: ${row.name}`,
+      currentActor().address,
+      JSON.stringify(changes),
+    ],
   );
-  if (upd.rowCount !== 1) throw new EnrollRefused(401, 'UNAUTHORIZED', 'the enrollment token is not valid (unknown, already used, or revoked)');
+  if (upd.rowCount !== 1)
+    throw new EnrollRefused(
+      401,
+      'UNAUTHORIZED',
+      'the enrollment token is not valid (unknown, already used, or revoked)',
+    );
   return { agent_id: row.id, name: row.name };
 }

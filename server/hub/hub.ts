@@ -45,7 +45,9 @@ export function createHub(o: HubOptions): Hub {
   const lastHealthWrite = new Map<number, number>();
 
   const presenceWrite = (id: number, sql: string, params: unknown[]): void => {
-    o.pool.query(sql, params).catch((err: Error) => o.log.warn({ err: err.message, agent_id: id }, 'presence update failed'));
+    o.pool
+      .query(sql, params)
+      .catch((err: Error) => o.log.warn({ err: err.message, agent_id: id }, 'presence update failed'));
   };
 
   const host: SessionHost = {
@@ -61,7 +63,11 @@ export function createHub(o: HubOptions): Hub {
         replaced.close(CloseCode.replaced, 'replaced by a newer connection of this agent');
         o.events.emit('agent.offline', { id: replaced.agentId, connection: replaced.connection });
       }
-      presenceWrite(s.agentId, 'UPDATE agents SET last_seen = now(), version = $2, hostname = $3 WHERE id = $1', [s.agentId, hello.version, hello.hostname]);
+      presenceWrite(s.agentId, 'UPDATE agents SET last_seen = now(), version = $2, hostname = $3 WHERE id = $1', [
+        s.agentId,
+        hello.version,
+        hello.hostname,
+      ]);
       o.events.emit('agent.online', { id: s.agentId, connection: s.connection });
     },
     closed(s) {
@@ -76,7 +82,10 @@ export function createHub(o: HubOptions): Hub {
       const now = Date.now();
       if (now - (lastHealthWrite.get(s.agentId) ?? 0) < o.heartbeatMs / 2) return;
       lastHealthWrite.set(s.agentId, now);
-      presenceWrite(s.agentId, 'UPDATE agents SET last_seen = now(), health = $2 WHERE id = $1', [s.agentId, JSON.stringify(health)]);
+      presenceWrite(s.agentId, 'UPDATE agents SET last_seen = now(), health = $2 WHERE id = $1', [
+        s.agentId,
+        JSON.stringify(health),
+      ]);
     },
   };
 
@@ -84,7 +93,9 @@ export function createHub(o: HubOptions): Hub {
   const unsubscribe = [
     o.events.on('agent.disabled', (e) => o.registry.closeAgent(e.id, CloseCode.agentDisabled, 'agent disabled')),
     o.events.on('agent.deleted', (e) => o.registry.closeAgent(e.id, CloseCode.unauthorized, 'agent deleted')),
-    o.events.on('agent.reenrolled', (e) => o.registry.closeAgent(e.id, CloseCode.replaced, 'the agent enrolled again with new keys')),
+    o.events.on('agent.reenrolled', (e) =>
+      o.registry.closeAgent(e.id, CloseCode.replaced, 'the agent enrolled again with new keys'),
+    ),
   ];
 
   return {
@@ -92,7 +103,9 @@ export function createHub(o: HubOptions): Hub {
       const path = (req.url ?? '').split('?')[0];
       if (path !== '/agent') return false;
       if (sockets.size >= o.maxConnections) {
-        socket.end(`HTTP/1.1 503 Service Unavailable\r\nRetry-After: ${o.retryAfterSeconds}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+        socket.end(
+          `HTTP/1.1 503 Service Unavailable\r\nRetry-After: ${o.retryAfterSeconds}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`,
+        );
         return true;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {

@@ -8,7 +8,12 @@ import type { AgentHandlers } from './handlers/handler.ts';
 import { AgentSession, type SessionHost } from './session.ts';
 
 const logged: string[] = [];
-const log = { info() {}, debug() {}, warn: (o: object, m: string) => logged.push(m + JSON.stringify(o)), error: (o: object, m: string) => logged.push(m + JSON.stringify(o)) };
+const log = {
+  info() {},
+  debug() {},
+  warn: (o: object, m: string) => logged.push(m + JSON.stringify(o)),
+  error: (o: object, m: string) => logged.push(m + JSON.stringify(o)),
+};
 const none = async () => {};
 /** Says hello once the server's challenge arrives; the token only carries the nonce (these hosts do not check signatures). */
 function helloOnChallenge(ws: WebSocket, maxInFlight = 1): void {
@@ -16,16 +21,41 @@ function helloOnChallenge(ws: WebSocket, maxInFlight = 1): void {
     const m = JSON.parse(String(raw)) as { type: string; nonce?: string };
     if (m.type !== 'challenge') return;
     const token = `${Buffer.from('{"alg":"EdDSA"}').toString('base64url')}.${Buffer.from(JSON.stringify({ nonce: m.nonce })).toString('base64url')}.c2ln`;
-    ws.send(JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, token, agent_version: '1', hostname: 'h', max_in_flight: maxInFlight, sent_at: Date.now() }));
+    ws.send(
+      JSON.stringify({
+        type: 'hello',
+        protocol: PROTOCOL_VERSION,
+        token,
+        agent_version: '1',
+        hostname: 'h',
+        max_in_flight: maxInFlight,
+        sent_at: Date.now(),
+      }),
+    );
   });
 }
-const handlers: AgentHandlers = { 'results.batch': none, 'schedule.ack': none, 'schedule.resync': none, 'poll.result': none, 'discovery.progress': none, 'discovery.result': none };
+const handlers: AgentHandlers = {
+  'results.batch': none,
+  'schedule.ack': none,
+  'schedule.resync': none,
+  'poll.result': none,
+  'discovery.progress': none,
+  'discovery.result': none,
+};
 
 /** A real WebSocket server whose sessions authenticate with `authenticate`; resolves with the close the agent sees. */
-async function helloAgainst(authenticate: () => Promise<AuthenticatedAgent>): Promise<{ code: number; reason: string }> {
+async function helloAgainst(
+  authenticate: () => Promise<AuthenticatedAgent>,
+): Promise<{ code: number; reason: string }> {
   const host: SessionHost = {
-    log, heartbeatMs: 60_000, authTimeoutMs: 5_000, authenticate, handlers,
-    welcomed() {}, closed() {}, heartbeat() {},
+    log,
+    heartbeatMs: 60_000,
+    authTimeoutMs: 5_000,
+    authenticate,
+    handlers,
+    welcomed() {},
+    closed() {},
+    heartbeat() {},
   };
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   wss.on('connection', (ws) => new AgentSession(ws, 'test', host));
@@ -33,7 +63,9 @@ async function helloAgainst(authenticate: () => Promise<AuthenticatedAgent>): Pr
   try {
     const ws = new WebSocket(`ws://127.0.0.1:${(wss.address() as AddressInfo).port}`, [AGENT_SUBPROTOCOL]);
     helloOnChallenge(ws);
-    return await new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+    return await new Promise((resolve) =>
+      ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
   } finally {
     wss.close();
   }
@@ -45,20 +77,41 @@ test('a database failure while checking an agent token closes with a retryable c
   });
   assert.equal(closed.code, CloseCode.serverError, 'server error code');
   assert.ok(!FATAL_CLOSE_CODES.has(closed.code), 'the agent will reconnect, not exit');
-  assert.ok(logged.some((l) => l.includes('could not be checked')), 'logged as a server error');
+  assert.ok(
+    logged.some((l) => l.includes('could not be checked')),
+    'logged as a server error',
+  );
 });
 
 test('a bad token still closes with "unauthorized" and a disabled agent with "disabled"', async () => {
-  assert.equal((await helloAgainst(async () => Promise.reject(new AgentAuthError('agent token signature or claims are invalid')))).code, CloseCode.unauthorized, 'bad token');
-  assert.equal((await helloAgainst(async () => Promise.reject(new AgentAuthError('this agent is disabled', true)))).code, CloseCode.agentDisabled, 'disabled');
+  assert.equal(
+    (await helloAgainst(async () => Promise.reject(new AgentAuthError('agent token signature or claims are invalid'))))
+      .code,
+    CloseCode.unauthorized,
+    'bad token',
+  );
+  assert.equal(
+    (await helloAgainst(async () => Promise.reject(new AgentAuthError('this agent is disabled', true)))).code,
+    CloseCode.agentDisabled,
+    'disabled',
+  );
 });
 
 test('messages go to the handler of their type; a handler that fails closes the session with a retryable code', async () => {
   const seen: string[] = [];
   const host: SessionHost = {
-    log, heartbeatMs: 60_000, authTimeoutMs: 5_000, authenticate: async () => ({ id: 1, name: 'a', seal_public_key: 'k' }),
-    handlers: { ...handlers, 'schedule.ack': (ctx, m) => void seen.push(`ack ${ctx.agentId} ${m.revision}`), 'schedule.resync': async () => Promise.reject(new Error('boom')) },
-    welcomed() {}, closed() {}, heartbeat() {},
+    log,
+    heartbeatMs: 60_000,
+    authTimeoutMs: 5_000,
+    authenticate: async () => ({ id: 1, name: 'a', seal_public_key: 'k' }),
+    handlers: {
+      ...handlers,
+      'schedule.ack': (ctx, m) => void seen.push(`ack ${ctx.agentId} ${m.revision}`),
+      'schedule.resync': async () => Promise.reject(new Error('boom')),
+    },
+    welcomed() {},
+    closed() {},
+    heartbeat() {},
   };
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   wss.on('connection', (ws) => new AgentSession(ws, 'test', host));

@@ -1,5 +1,15 @@
 import WebSocket from 'ws';
-import { AGENT_SUBPROTOCOL, CloseCode, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, parseAgentMessage, subprotocolVersion, type AgentHealth, type AgentMessage, type ServerMessage } from '../../shared/protocol/index.ts';
+import {
+  AGENT_SUBPROTOCOL,
+  CloseCode,
+  MAX_MESSAGE_BYTES,
+  PROTOCOL_VERSION,
+  parseAgentMessage,
+  subprotocolVersion,
+  type AgentHealth,
+  type AgentMessage,
+  type ServerMessage,
+} from '../../shared/protocol/index.ts';
 import { AgentAuthError, answersChallenge, createChallengeNonce, type AuthenticatedAgent } from './agent-auth.ts';
 import type { AgentContext, AgentHandlers, HandledMessage } from './handlers/handler.ts';
 import type { ConnectedAgent } from './registry.ts';
@@ -39,14 +49,22 @@ let connections = 0;
 export const MAX_PENDING_HANDLERS = 16;
 
 /** The close reason for another protocol version: an older agent is told to upgrade, a newer one that the server is older. */
-export const versionMismatchReason = (protocol: unknown): string =>
-  `protocol ${String(protocol).slice(0, 12)} is not supported (server speaks ${PROTOCOL_VERSION}): ${typeof protocol === 'number' && protocol > PROTOCOL_VERSION ? 'upgrade the server, or run an agent of its version' : 'upgrade the agent'}`;
+export const versionMismatchReason = (protocol: unknown): string => {
+  const newer = typeof protocol === 'number' && protocol > PROTOCOL_VERSION;
+  const advice = newer ? 'upgrade the server, or run an agent of its version' : 'upgrade the agent';
+  return `protocol ${String(protocol).slice(0, 12)} is not supported (server speaks ${PROTOCOL_VERSION}): ${advice}`;
+};
 
 /** An old agent's hello may not match this version's schema; its version number still gets the clear refusal. */
 function helloProtocol(raw: string | Buffer): number | undefined {
   try {
-    const j = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8')) as { type?: unknown; protocol?: unknown };
-    return j && j.type === 'hello' && typeof j.protocol === 'number' && j.protocol !== PROTOCOL_VERSION ? j.protocol : undefined;
+    const j = JSON.parse(typeof raw === 'string' ? raw : raw.toString('utf8')) as {
+      type?: unknown;
+      protocol?: unknown;
+    };
+    return j && j.type === 'hello' && typeof j.protocol === 'number' && j.protocol !== PROTOCOL_VERSION
+      ? j.protocol
+      : undefined;
   } catch {
     return undefined;
   }
@@ -86,7 +104,10 @@ export class AgentSession implements ConnectedAgent, AgentContext {
       if (this.state === 'closed') return;
       if (data.length > MAX_MESSAGE_BYTES) {
         host.log.warn({ remote, agent_id: this.agent?.id, bytes: data.length }, 'agent message too large; closing it');
-        return this.close(CloseCode.tooLarge, `message of ${data.length} bytes is over the ${MAX_MESSAGE_BYTES}-byte limit`);
+        return this.close(
+          CloseCode.tooLarge,
+          `message of ${data.length} bytes is over the ${MAX_MESSAGE_BYTES}-byte limit`,
+        );
       }
       try {
         this.onMessage(isBinary ? data : data.toString('utf8'));
@@ -118,7 +139,10 @@ export class AgentSession implements ConnectedAgent, AgentContext {
     if (this.state !== 'ready' || this.ws.readyState !== WebSocket.OPEN) return false;
     const limit = this.host.maxUnsentBytes ?? MAX_OUTBOUND_BUFFERED_BYTES;
     if (this.ws.bufferedAmount > limit) {
-      this.host.log.warn({ agent_id: this.agent?.id, buffered: this.ws.bufferedAmount, limit }, 'agent is not reading its socket; closing it');
+      this.host.log.warn(
+        { agent_id: this.agent?.id, buffered: this.ws.bufferedAmount, limit },
+        'agent is not reading its socket; closing it',
+      );
       this.close(CloseCode.serverBusy, `not reading: over ${limit} bytes unsent`);
       return false;
     }
@@ -168,11 +192,18 @@ export class AgentSession implements ConnectedAgent, AgentContext {
     const m = parsed.message;
     if (this.state === 'hello') {
       if (m.type !== 'hello') return this.violation(`expected hello, got ${m.type}`);
-      if (m.protocol !== PROTOCOL_VERSION) return this.close(CloseCode.versionMismatch, versionMismatchReason(m.protocol));
-      if (!this.nonce) return this.violation(`hello without a challenge: an agent of protocol ${PROTOCOL_VERSION} offers the WebSocket subprotocol ${AGENT_SUBPROTOCOL}`);
+      if (m.protocol !== PROTOCOL_VERSION)
+        return this.close(CloseCode.versionMismatch, versionMismatchReason(m.protocol));
+      if (!this.nonce)
+        return this.violation(
+          `hello without a challenge: an agent of protocol ${PROTOCOL_VERSION} offers the WebSocket subprotocol ${AGENT_SUBPROTOCOL}`,
+        );
       if (!answersChallenge(m.token, this.nonce)) {
         // A hello captured on another socket (or signed for none): refused before any database work.
-        this.host.log.warn({ remote: this.remote }, 'agent authentication failed: the token does not answer this socket\'s challenge');
+        this.host.log.warn(
+          { remote: this.remote },
+          "agent authentication failed: the token does not answer this socket's challenge",
+        );
         return this.close(CloseCode.unauthorized, 'authentication failed');
       }
       this.state = 'authenticating';
@@ -204,7 +235,10 @@ export class AgentSession implements ConnectedAgent, AgentContext {
     }
     done
       .catch((err: Error) => {
-        this.host.log.error({ err: err.message, agent_id: this.agent?.id, type: m.type }, 'agent message handler failed');
+        this.host.log.error(
+          { err: err.message, agent_id: this.agent?.id, type: m.type },
+          'agent message handler failed',
+        );
         this.close(CloseCode.serverError, 'internal error handling message; resend');
       })
       .finally(() => {
@@ -222,19 +256,32 @@ export class AgentSession implements ConnectedAgent, AgentContext {
     } catch (err) {
       if (!(err instanceof AgentAuthError)) {
         // The database is down or slow, not the agent wrong: 4001 would make it give up for good.
-        this.host.log.error({ remote: this.remote, err: (err as Error).message }, 'agent authentication could not be checked');
+        this.host.log.error(
+          { remote: this.remote, err: (err as Error).message },
+          'agent authentication could not be checked',
+        );
         this.close(CloseCode.serverError, 'server error; try again');
         return;
       }
       this.host.log.warn({ remote: this.remote, reason: err.message }, 'agent authentication failed');
-      this.close(err.disabled ? CloseCode.agentDisabled : CloseCode.unauthorized, err.disabled ? 'agent disabled' : 'authentication failed');
+      this.close(
+        err.disabled ? CloseCode.agentDisabled : CloseCode.unauthorized,
+        err.disabled ? 'agent disabled' : 'authentication failed',
+      );
       return;
     }
     if (this.state !== 'authenticating') return;
     clearTimeout(this.authTimer);
     this.state = 'ready';
     // max_in_flight (hello) is accepted and unused since protocol 2: the agent runs its own schedule.
-    this.send({ type: 'welcome', agent_id: this.agent.id, protocol: PROTOCOL_VERSION, server_time: Date.now(), echo: hello.sent_at, heartbeat_ms: this.host.heartbeatMs });
+    this.send({
+      type: 'welcome',
+      agent_id: this.agent.id,
+      protocol: PROTOCOL_VERSION,
+      server_time: Date.now(),
+      echo: hello.sent_at,
+      heartbeat_ms: this.host.heartbeatMs,
+    });
     this.host.welcomed(this, { version: hello.agent_version, hostname: hello.hostname });
     this.hbTimer = setInterval(() => {
       if (!this.paused && Date.now() - this.lastHeard > 2 * this.host.heartbeatMs) {

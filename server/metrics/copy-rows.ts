@@ -21,7 +21,7 @@ export function encodeCopyRows(samples: readonly Sample[]): string {
     }
     lines[i] = line;
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 export async function copyInto(client: pg.PoolClient | pg.Client, table: string, text: string): Promise<void> {

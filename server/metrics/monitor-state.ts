@@ -28,7 +28,8 @@ export function summarise(results: readonly PollResult[]): Map<number, Summary> 
   const out = new Map<number, Summary>();
   const get = (id: number): Summary => {
     let s = out.get(id);
-    if (!s) out.set(id, (s = { lastSuccess: null, lastAttempt: null, failuresAfterSuccess: 0, counted: [], error: null }));
+    if (!s)
+      out.set(id, (s = { lastSuccess: null, lastAttempt: null, failuresAfterSuccess: 0, counted: [], error: null }));
     return s;
   };
   let serverErrors: PollResult[] | undefined;
@@ -45,7 +46,8 @@ export function summarise(results: readonly PollResult[]): Map<number, Summary> 
       continue;
     }
     if (r.failure.class !== 'agent_offline' && !s.counted.includes(t)) s.counted.push(t);
-    if (s.error === null || t >= s.error.at) s.error = { at: t, message: r.failure.message, cls: r.failure.class, server: false };
+    if (s.error === null || t >= s.error.at)
+      s.error = { at: t, message: r.failure.message, cls: r.failure.class, server: false };
   }
   for (const s of out.values()) {
     if (s.lastSuccess === null) s.failuresAfterSuccess = s.counted.length;
@@ -57,7 +59,8 @@ export function summarise(results: readonly PollResult[]): Map<number, Summary> 
     const s = get(r.monitor_id);
     const t = r.time.getTime();
     if (s.lastAttempt !== null && t <= s.lastAttempt) continue;
-    if (s.error === null || t > s.error.at) s.error = { at: t, message: r.failure.message, cls: r.failure.class, server: true };
+    if (s.error === null || t > s.error.at)
+      s.error = { at: t, message: r.failure.message, cls: r.failure.class, server: true };
   }
   return out;
 }
@@ -110,7 +113,10 @@ const date = (t: number | null): Date | null => (t === null ? null : new Date(t)
  * Applies the batch's monitor state inside the caller's transaction (two statements: lock, then
  * update); returns monitor id → device id for the monitors that exist.
  */
-export async function updateMonitorState(client: pg.PoolClient | pg.Client, summaries: Map<number, Summary>): Promise<Map<number, number>> {
+export async function updateMonitorState(
+  client: pg.PoolClient | pg.Client,
+  summaries: Map<number, Summary>,
+): Promise<Map<number, number>> {
   if (summaries.size === 0) return new Map();
   const ids: number[] = [];
   const sLast: (Date | null)[] = [];
@@ -137,7 +143,18 @@ export async function updateMonitorState(client: pg.PoolClient | pg.Client, summ
     }
   }
   await client.query(LOCK, [ids]);
-  const r = await client.query<{ id: number; device_id: number }>(UPDATE, [ids, sLast, aLast, fAfter, eAt, eMsg, eClass, eServer, cId, cAt]);
+  const r = await client.query<{ id: number; device_id: number }>(UPDATE, [
+    ids,
+    sLast,
+    aLast,
+    fAfter,
+    eAt,
+    eMsg,
+    eClass,
+    eServer,
+    cId,
+    cAt,
+  ]);
   return new Map(r.rows.map((row) => [Number(row.id), Number(row.device_id)]));
 }
 
@@ -151,9 +168,16 @@ export async function resetConsecutiveFailures(pool: pg.Pool, deviceId: number):
   let broken: Error | undefined;
   try {
     await client.query('BEGIN');
-    const locked = await client.query<{ id: number }>('SELECT id FROM monitors WHERE device_id = $1 ORDER BY id FOR NO KEY UPDATE', [deviceId]);
+    const locked = await client.query<{ id: number }>(
+      'SELECT id FROM monitors WHERE device_id = $1 ORDER BY id FOR NO KEY UPDATE',
+      [deviceId],
+    );
     const ids = locked.rows.map((r) => Number(r.id));
-    if (ids.length > 0) await client.query('UPDATE monitors SET consecutive_failures = 0 WHERE id = ANY($1::int[]) AND consecutive_failures <> 0', [ids]);
+    if (ids.length > 0)
+      await client.query(
+        'UPDATE monitors SET consecutive_failures = 0 WHERE id = ANY($1::int[]) AND consecutive_failures <> 0',
+        [ids],
+      );
     await client.query('COMMIT');
     return ids.length;
   } catch (err) {

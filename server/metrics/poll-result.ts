@@ -17,8 +17,24 @@ export type ResultSource = 'agent' | 'server';
  * `attempts` is how many attempts the agent made (carried for logs and callers; not stored).
  */
 export type PollResult =
-  | { monitor_id: number; time: Date; agent_seq?: number | null; source?: ResultSource; attempts?: number; ok: true; sample: MetricSample }
-  | { monitor_id: number; time: Date; agent_seq?: number | null; source?: ResultSource; attempts?: number; ok: false; failure: Failure };
+  | {
+      monitor_id: number;
+      time: Date;
+      agent_seq?: number | null;
+      source?: ResultSource;
+      attempts?: number;
+      ok: true;
+      sample: MetricSample;
+    }
+  | {
+      monitor_id: number;
+      time: Date;
+      agent_seq?: number | null;
+      source?: ResultSource;
+      attempts?: number;
+      ok: false;
+      failure: Failure;
+    };
 
 /** What a committed batch did, per result whose monitor still exists; fed to health, the tracker and caches. */
 export interface WriteOutcome {

@@ -32,8 +32,16 @@ export function toPoint(r: Record<string, unknown>): MetricsPoint {
   return {
     timestamp: (r.time as Date).toISOString(),
     cpu: { usage_percent: round2(r.cpu_percent) },
-    memory: { total_bytes: num(r.memory_total), used_bytes: num(r.memory_used), usage_percent: pct(r.memory_used, r.memory_total) },
-    disk: { total_bytes: num(r.disk_total), used_bytes: num(r.disk_used), usage_percent: pct(r.disk_used, r.disk_total) },
+    memory: {
+      total_bytes: num(r.memory_total),
+      used_bytes: num(r.memory_used),
+      usage_percent: pct(r.memory_used, r.memory_total),
+    },
+    disk: {
+      total_bytes: num(r.disk_total),
+      used_bytes: num(r.disk_used),
+      usage_percent: pct(r.disk_used, r.disk_total),
+    },
     network: {
       bytes_sent_per_sec: round2(r.net_sent_ps),
       bytes_recv_per_sec: round2(r.net_recv_ps),
@@ -51,15 +59,27 @@ export function toPoint(r: Record<string, unknown>): MetricsPoint {
 const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 export function parseBucket(b: string): number {
   const m = /^(\d{1,6})(s|m|h|d)$/.exec(b);
-  if (!m) throw new AppError('VALIDATION_ERROR', `bucket: '${b}' is not a duration like 30s, 5m, 1h or 1d`, { field: 'bucket' });
+  if (!m)
+    throw new AppError('VALIDATION_ERROR', `bucket: '${b}' is not a duration like 30s, 5m, 1h or 1d`, {
+      field: 'bucket',
+    });
   const secs = Number(m[1]) * UNITS[m[2]!]!;
-  if (secs < 1 || secs > 366 * 86400) throw new AppError('VALIDATION_ERROR', 'bucket: must be between 1s and 366d', { field: 'bucket' });
+  if (secs < 1 || secs > 366 * 86400)
+    throw new AppError('VALIDATION_ERROR', 'bucket: must be between 1s and 366d', { field: 'bucket' });
   return secs;
 }
 
 function suggestBucket(rangeSec: number, maxPoints: number): string {
   const need = rangeSec / maxPoints;
-  for (const [label, secs] of [['1m', 60], ['5m', 300], ['15m', 900], ['1h', 3600], ['6h', 21600], ['1d', 86400]] as const) if (secs >= need) return label;
+  for (const [label, secs] of [
+    ['1m', 60],
+    ['5m', 300],
+    ['15m', 900],
+    ['1h', 3600],
+    ['6h', 21600],
+    ['1d', 86400],
+  ] as const)
+    if (secs >= need) return label;
   return '7d';
 }
 
@@ -89,14 +109,37 @@ const AGGREGATE_SOURCES = [
 type Piece = { view: null; from: Date; to: Date } | { view: string; source: HistorySource; from: Date; to: Date };
 
 /** Averaged columns: the aggregates keep <name>_sum and <name>_n (non-null count) of the raw column. */
-const AVG = [['cpu', 'cpu_percent'], ['memory_total', 'memory_total'], ['memory_used', 'memory_used'], ['disk_total', 'disk_total'], ['disk_used', 'disk_used'], ['net_sent', 'net_sent_ps'], ['net_recv', 'net_recv_ps'], ['net_util', 'net_utilization'], ['process_count', 'process_count'], ['collection_ms', 'collection_ms']] as const;
+const AVG = [
+  ['cpu', 'cpu_percent'],
+  ['memory_total', 'memory_total'],
+  ['memory_used', 'memory_used'],
+  ['disk_total', 'disk_total'],
+  ['disk_used', 'disk_used'],
+  ['net_sent', 'net_sent_ps'],
+  ['net_recv', 'net_recv_ps'],
+  ['net_util', 'net_utilization'],
+  ['process_count', 'process_count'],
+  ['collection_ms', 'collection_ms'],
+] as const;
 /** Gauges with <name>_min and <name>_max. */
-const MINMAX = [['cpu', 'cpu_percent'], ['memory_used', 'memory_used'], ['disk_used', 'disk_used'], ['net_sent', 'net_sent_ps'], ['net_recv', 'net_recv_ps'], ['net_util', 'net_utilization']] as const;
+const MINMAX = [
+  ['cpu', 'cpu_percent'],
+  ['memory_used', 'memory_used'],
+  ['disk_used', 'disk_used'],
+  ['net_sent', 'net_sent_ps'],
+  ['net_recv', 'net_recv_ps'],
+  ['net_util', 'net_utilization'],
+] as const;
 /** Counters: only their max (<name>_max). */
 const COUNTERS = ['packets_sent', 'packets_recv', 'net_errors', 'net_dropped'] as const;
 
 /** Every partial-aggregate column, in the order both the aggregates and rawPartial() give them. */
-const PARTIAL_COLUMNS = ['samples', ...AVG.flatMap(([n]) => [`${n}_sum`, `${n}_n`]), ...MINMAX.flatMap(([n]) => [`${n}_min`, `${n}_max`]), ...COUNTERS.map((c) => `${c}_max`)];
+const PARTIAL_COLUMNS = [
+  'samples',
+  ...AVG.flatMap(([n]) => [`${n}_sum`, `${n}_n`]),
+  ...MINMAX.flatMap(([n]) => [`${n}_min`, `${n}_max`]),
+  ...COUNTERS.map((c) => `${c}_max`),
+];
 
 /** The raw rows as one-sample partial aggregates, so they combine with aggregate rows. */
 const RAW_PARTIAL = [
@@ -123,7 +166,11 @@ function toBucket(r: Record<string, unknown>): MetricsBucket {
     cpu: { usage_percent: round2(r[`cpu_percent_${k}`]) },
     memory: { used_bytes: num(r[`memory_used_${k}`]), usage_percent: pct(r[`memory_used_${k}`], memTotal) },
     disk: { used_bytes: num(r[`disk_used_${k}`]), usage_percent: pct(r[`disk_used_${k}`], diskTotal) },
-    network: { bytes_sent_per_sec: round2(r[`net_sent_ps_${k}`]), bytes_recv_per_sec: round2(r[`net_recv_ps_${k}`]), utilization_percent: round2(r[`net_utilization_${k}`]) },
+    network: {
+      bytes_sent_per_sec: round2(r[`net_sent_ps_${k}`]),
+      bytes_recv_per_sec: round2(r[`net_recv_ps_${k}`]),
+      utilization_percent: round2(r[`net_utilization_${k}`]),
+    },
   });
   const point = toPoint({
     ...r,
@@ -157,7 +204,9 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
   const haveAggregates = (): Promise<boolean> => {
     if (o.mode !== 'timescaledb') return Promise.resolve(false);
     aggregatesReady ??= o.pool
-      .query<{ n: number }>("SELECT count(*)::int AS n FROM timescaledb_information.continuous_aggregates WHERE view_schema = current_schema() AND view_name IN ('metrics_5m', 'metrics_1h')")
+      .query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM timescaledb_information.continuous_aggregates WHERE view_schema = current_schema() AND view_name IN ('metrics_5m', 'metrics_1h')",
+      )
       .then((r) => r.rows[0]!.n === 2)
       .catch((err) => {
         aggregatesReady = undefined;
@@ -168,7 +217,9 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
   const bucketFn = (expr: string, param: string): string =>
     // Plain PostgreSQL bins from TimescaleDB's default origin (Monday 2000-01-03), so a 7-day
     // bucket starts on the same day in both modes.
-    o.mode === 'timescaledb' ? `time_bucket(make_interval(secs => ${param}), ${expr})` : `date_bin(make_interval(secs => ${param}), ${expr}, TIMESTAMPTZ '2000-01-03 00:00:00+00')`;
+    o.mode === 'timescaledb'
+      ? `time_bucket(make_interval(secs => ${param}), ${expr})`
+      : `date_bin(make_interval(secs => ${param}), ${expr}, TIMESTAMPTZ '2000-01-03 00:00:00+00')`;
 
   /**
    * Whether `view` (or a layer below it) has rows changed in [a, b) that its last refresh did not
@@ -220,7 +271,9 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
       const x = new Date(Math.ceil(a.getTime() / w) * w);
       const y = new Date(Math.floor(b.getTime() / w) * w);
       if (!(x < y)) return split(a, b, finer);
-      const middle: Piece[] = (await staleAggregate(g.view, x, y)) ? await split(x, y, finer) : [{ view: g.view, source: g.source, from: x, to: y }];
+      const middle: Piece[] = (await staleAggregate(g.view, x, y))
+        ? await split(x, y, finer)
+        : [{ view: g.view, source: g.source, from: x, to: y }];
       return [...(await split(a, x, finer)), ...middle, ...(await split(y, b, finer))];
     };
     const pieces = await split(from, to, levels);
@@ -235,7 +288,9 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
     async latest(monitorId: number): Promise<MetricsPoint | null> {
       const hit = cache.get(monitorId);
       if (hit && Date.now() - hit.at < o.latestCacheMs) return hit.point;
-      const r = await o.pool.query('SELECT * FROM metrics WHERE monitor_id = $1 ORDER BY time DESC LIMIT 1', [monitorId]);
+      const r = await o.pool.query('SELECT * FROM metrics WHERE monitor_id = $1 ORDER BY time DESC LIMIT 1', [
+        monitorId,
+      ]);
       const point = r.rows[0] ? toPoint(r.rows[0]) : null;
       if (o.latestCacheMs > 0) cache.set(monitorId, { at: Date.now(), point });
       if (cache.size > 100_000) cache.delete(cache.keys().next().value!);
@@ -247,21 +302,40 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
      * the whole aggregate buckets in range, and from the raw table for the partial ones at either
      * end, so the numbers are those of the raw rows either way; `source` says which answered.
      */
-    async history(monitorId: number, from: Date, to: Date, bucket?: string): Promise<{ bucket: string | null; source: HistorySource; points: MetricsPoint[] | MetricsBucket[] }> {
+    async history(
+      monitorId: number,
+      from: Date,
+      to: Date,
+      bucket?: string,
+    ): Promise<{ bucket: string | null; source: HistorySource; points: MetricsPoint[] | MetricsBucket[] }> {
       if (!(from < to)) throw new AppError('VALIDATION_ERROR', 'from: must be before to', { field: 'from' });
       const rangeSec = (to.getTime() - from.getTime()) / 1000;
       if (!bucket) {
-        const c = await o.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM metrics WHERE monitor_id = $1 AND time >= $2 AND time < $3', [monitorId, from, to]);
+        const c = await o.pool.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM metrics WHERE monitor_id = $1 AND time >= $2 AND time < $3',
+          [monitorId, from, to],
+        );
         if (c.rows[0]!.n > o.maxRawPoints) {
           const s = suggestBucket(rangeSec, o.maxRawPoints);
-          throw new AppError('VALIDATION_ERROR', `the range holds ${c.rows[0]!.n} samples, more than ${o.maxRawPoints}: ask for averages with bucket=${s}`, { field: 'bucket', suggested_bucket: s });
+          throw new AppError(
+            'VALIDATION_ERROR',
+            `the range holds ${c.rows[0]!.n} samples, more than ${o.maxRawPoints}: ask for averages with bucket=${s}`,
+            { field: 'bucket', suggested_bucket: s },
+          );
         }
-        const r = await o.pool.query('SELECT * FROM metrics WHERE monitor_id = $1 AND time >= $2 AND time < $3 ORDER BY time', [monitorId, from, to]);
+        const r = await o.pool.query(
+          'SELECT * FROM metrics WHERE monitor_id = $1 AND time >= $2 AND time < $3 ORDER BY time',
+          [monitorId, from, to],
+        );
         return { bucket: null, source: 'raw', points: r.rows.map(toPoint) };
       }
       const secs = parseBucket(bucket);
       if (rangeSec / secs > o.maxRawPoints) {
-        throw new AppError('VALIDATION_ERROR', `bucket: ${bucket} gives more than ${o.maxRawPoints} points over this range; use bucket=${suggestBucket(rangeSec, o.maxRawPoints)} or wider`, { field: 'bucket' });
+        throw new AppError(
+          'VALIDATION_ERROR',
+          `bucket: ${bucket} gives more than ${o.maxRawPoints} points over this range; use bucket=${suggestBucket(rangeSec, o.maxRawPoints)} or wider`,
+          { field: 'bucket' },
+        );
       }
       const { source, pieces } = await plan(secs, from, to);
       // Every piece as partial aggregates (one raw row is a partial aggregate of one sample), combined
@@ -274,7 +348,10 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
           ? `SELECT time AS t, ${RAW_PARTIAL} FROM metrics WHERE monitor_id = $1 AND time >= ${x} AND time < ${y}`
           : `SELECT bucket AS t, ${PARTIAL_COLUMNS.join(', ')} FROM ${p.view} WHERE monitor_id = $1 AND bucket >= ${x} AND bucket < ${y}`;
       });
-      const r = await o.pool.query(`SELECT ${bucketFn('t', '$2')} AS time, ${COMBINE} FROM (${parts.join(' UNION ALL ')}) p GROUP BY 1 ORDER BY 1`, params);
+      const r = await o.pool.query(
+        `SELECT ${bucketFn('t', '$2')} AS time, ${COMBINE} FROM (${parts.join(' UNION ALL ')}) p GROUP BY 1 ORDER BY 1`,
+        params,
+      );
       return { bucket, source, points: r.rows.map(toBucket) };
     },
     /**
@@ -288,10 +365,19 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
      * migration 0005; the few hundred candidates are then grouped. A raw piece (minutes) holds
      * several rows per monitor, so it is grouped per monitor first, then cut the same way.
      */
-    async topPeakCpu(from: Date, to: Date, limit: number, o2: { source?: 'auto' | 'raw' } = {}): Promise<{ source: HistorySource; rows: { monitor_id: number; peak_cpu_percent: number | null }[] }> {
+    async topPeakCpu(
+      from: Date,
+      to: Date,
+      limit: number,
+      o2: { source?: 'auto' | 'raw' } = {},
+    ): Promise<{ source: HistorySource; rows: { monitor_id: number; peak_cpu_percent: number | null }[] }> {
       if (!(from < to)) throw new AppError('VALIDATION_ERROR', 'from: must be before to', { field: 'from' });
-      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new AppError('VALIDATION_ERROR', 'limit: must be an integer from 1 to 1000', { field: 'limit' });
-      const { source, pieces } = o2.source === 'raw' ? { source: 'raw' as const, pieces: [{ view: null, from, to } as Piece] } : await plan(3600, from, to);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000)
+        throw new AppError('VALIDATION_ERROR', 'limit: must be an integer from 1 to 1000', { field: 'limit' });
+      const { source, pieces } =
+        o2.source === 'raw'
+          ? { source: 'raw' as const, pieces: [{ view: null, from, to } as Piece] }
+          : await plan(3600, from, to);
       // The aggregate views union their materialized rows (below the watermark) with rows computed
       // in real time: an ORDER BY ... LIMIT on the view sorts the whole bucket. So each bucket's top
       // rows are read from the materialization hypertable under the watermark (catalog of 2.x) and
@@ -319,7 +405,9 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
       const parts = pieces.flatMap((p) => {
         if (p.view === null) {
           const [x, y] = range(p.from, p.to);
-          return [`(SELECT monitor_id, max(cpu_percent) AS m FROM metrics WHERE time >= ${x} AND time < ${y} GROUP BY 1 ORDER BY 2 DESC NULLS LAST, 1 FETCH FIRST $1 ROWS ONLY)`];
+          return [
+            `(SELECT monitor_id, max(cpu_percent) AS m FROM metrics WHERE time >= ${x} AND time < ${y} GROUP BY 1 ORDER BY 2 DESC NULLS LAST, 1 FETCH FIRST $1 ROWS ONLY)`,
+          ];
         }
         const mat = mats.get(p.view);
         const split = mat ? new Date(Math.min(p.to.getTime(), Math.max(p.from.getTime(), mat.wm.getTime()))) : p.from;
@@ -332,15 +420,22 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
           // Within a bucket each monitor has one row, so its first N by (cpu_max DESC, monitor_id) hold
           // every monitor of the overall first N whose peak is in that bucket.
           out.push(`SELECT t.monitor_id, t.m FROM generate_series(${x}::timestamptz, ${y}::timestamptz - make_interval(secs => ${widthS}), make_interval(secs => ${widthS})) AS b(bucket)
-                      CROSS JOIN LATERAL (SELECT v.monitor_id, v.cpu_max AS m FROM ${mat.mat} v WHERE v.bucket = b.bucket AND v.bucket >= ${x} AND v.bucket < ${y} ORDER BY v.cpu_max DESC NULLS LAST, v.monitor_id FETCH FIRST $1 ROWS ONLY) t`);
+                      CROSS JOIN LATERAL (SELECT v.monitor_id, v.cpu_max AS m FROM ${mat.mat} v
+                        WHERE v.bucket = b.bucket AND v.bucket >= ${x} AND v.bucket < ${y}
+                        ORDER BY v.cpu_max DESC NULLS LAST, v.monitor_id FETCH FIRST $1 ROWS ONLY) t`);
         }
         if (split < p.to) {
           const [x, y] = range(split, p.to);
-          out.push(`SELECT monitor_id, max(cpu_max) AS m FROM ${p.view} WHERE bucket >= ${x} AND bucket < ${y} GROUP BY 1`);
+          out.push(
+            `SELECT monitor_id, max(cpu_max) AS m FROM ${p.view} WHERE bucket >= ${x} AND bucket < ${y} GROUP BY 1`,
+          );
         }
         return out;
       });
-      const r = await o.pool.query(`SELECT monitor_id, max(m) AS peak FROM (${parts.join(' UNION ALL ')}) x GROUP BY 1 ORDER BY peak DESC NULLS LAST, monitor_id LIMIT $1`, params);
+      const r = await o.pool.query(
+        `SELECT monitor_id, max(m) AS peak FROM (${parts.join(' UNION ALL ')}) x GROUP BY 1 ORDER BY peak DESC NULLS LAST, monitor_id LIMIT $1`,
+        params,
+      );
       return { source, rows: r.rows.map((x) => ({ monitor_id: x.monitor_id, peak_cpu_percent: round2(x.peak) })) };
     },
   };

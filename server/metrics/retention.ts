@@ -72,14 +72,18 @@ async function ensureJob(
   }
   if (!job) {
     await add();
-    const n = await pool.query<{ job_id: number }>('SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = $1 AND hypertable_schema = current_schema() AND hypertable_name = $2', [proc, relation]);
+    const n = await pool.query<{ job_id: number }>(
+      'SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = $1 AND hypertable_schema = current_schema() AND hypertable_name = $2',
+      [proc, relation],
+    );
     return { action: 'added', jobId: n.rows[0]?.job_id ?? null };
   }
   const patch: Record<string, string | null> = {};
   for (const k of keys) {
     const have = job.secs?.[k] ?? null;
     const w = want.config[k] ?? null;
-    if ((have === null) !== (w === null) || (have !== null && Number(have) !== w)) patch[k] = w === null ? null : intervalText(w);
+    if ((have === null) !== (w === null) || (have !== null && Number(have) !== w))
+      patch[k] = w === null ? null : intervalText(w);
   }
   const schedChanged = want.scheduleS !== undefined && Number(job.schedule_s) !== want.scheduleS;
   if (Object.keys(patch).length === 0 && !schedChanged) return { action: 'kept', jobId: job.job_id };
@@ -110,7 +114,13 @@ async function ensureChunkInterval(pool: pg.Pool, relation: string, secs: number
 }
 
 /** Turns compression on with the wanted segmenting and order, only when it is off or different. */
-async function ensureCompression(pool: pg.Pool, log: Log, relation: string, kind: 'TABLE' | 'MATERIALIZED VIEW', orderby: string): Promise<boolean> {
+async function ensureCompression(
+  pool: pg.Pool,
+  log: Log,
+  relation: string,
+  kind: 'TABLE' | 'MATERIALIZED VIEW',
+  orderby: string,
+): Promise<boolean> {
   const r = await pool.query<{ segmentby: string | null; orderby: string | null }>(
     `SELECT string_agg(attname, ',' ORDER BY segmentby_column_index) FILTER (WHERE segmentby_column_index IS NOT NULL) AS segmentby,
             string_agg(attname || CASE WHEN orderby_asc THEN '' ELSE ' DESC' END, ',' ORDER BY orderby_column_index) FILTER (WHERE orderby_column_index IS NOT NULL) AS orderby
@@ -126,10 +136,15 @@ async function ensureCompression(pool: pg.Pool, log: Log, relation: string, kind
   // The names are this module's constants, never input.
   const option = kind === 'TABLE' ? 'timescaledb.compress' : 'timescaledb.compress = true';
   try {
-    await pool.query(`ALTER ${kind} ${relation} SET (${option}, timescaledb.compress_segmentby = 'monitor_id', timescaledb.compress_orderby = '${orderby}')`);
+    await pool.query(
+      `ALTER ${kind} ${relation} SET (${option}, timescaledb.compress_segmentby = 'monitor_id', timescaledb.compress_orderby = '${orderby}')`,
+    );
   } catch (err) {
     // TimescaleDB before 2.14 refuses this once chunks are compressed: keep the old settings.
-    log.warn({ relation, have, err: (err as Error).message }, 'could not change the compression settings; keeping the existing ones');
+    log.warn(
+      { relation, have, err: (err as Error).message },
+      'could not change the compression settings; keeping the existing ones',
+    );
   }
   return true;
 }
@@ -154,7 +169,9 @@ export async function applyRetention(o: RetentionOptions): Promise<() => void> {
     running = true;
     try {
       let deleted = 0;
-      const cutoff = (await o.pool.query<{ c: Date }>('SELECT now() - make_interval(days => $1) AS c', [o.retentionDays])).rows[0]!.c;
+      const cutoff = (
+        await o.pool.query<{ c: Date }>('SELECT now() - make_interval(days => $1) AS c', [o.retentionDays])
+      ).rows[0]!.c;
       for (;;) {
         // By the (monitor_id, time) key, not ctid: ctids repeat across partitions and chunks.
         const r = await o.pool.query(
@@ -183,19 +200,40 @@ async function applyTimescale(o: RetentionOptions): Promise<void> {
   const agg: AggregateSettings = { retention5mDays: 0, retention1hDays: 0, compressAfterDays: 30, ...o.aggregates };
   const done: Record<string, unknown> = {};
   if (await ensureChunkInterval(o.pool, 'metrics', chunkS)) done.metrics_chunk_interval = intervalText(chunkS);
-  if (o.compressAfterDays > 0 && (await ensureCompression(o.pool, o.log, 'metrics', 'TABLE', 'time DESC'))) done.metrics_compression = 'enabled';
+  if (o.compressAfterDays > 0 && (await ensureCompression(o.pool, o.log, 'metrics', 'TABLE', 'time DESC')))
+    done.metrics_compression = 'enabled';
   const jobs: Record<string, string> = {};
   const note = (name: string, r: { action: Action; jobId: number | null }) => {
     jobs[name] = r.jobId === null ? r.action : `${r.action} (job ${r.jobId})`;
   };
-  note('metrics compression', await ensureJob(o.pool, 'metrics', 'policy_compression', o.compressAfterDays > 0 ? { config: { compress_after: o.compressAfterDays * DAY } } : undefined,
-    () => o.pool.query("SELECT add_compression_policy('metrics', make_interval(days => $1))", [o.compressAfterDays])));
-  note('metrics retention', await ensureJob(o.pool, 'metrics', 'policy_retention', o.retentionDays > 0 ? { config: { drop_after: o.retentionDays * DAY } } : undefined,
-    () => o.pool.query("SELECT add_retention_policy('metrics', make_interval(days => $1))", [o.retentionDays])));
+  note(
+    'metrics compression',
+    await ensureJob(
+      o.pool,
+      'metrics',
+      'policy_compression',
+      o.compressAfterDays > 0 ? { config: { compress_after: o.compressAfterDays * DAY } } : undefined,
+      () => o.pool.query("SELECT add_compression_policy('metrics', make_interval(days => $1))", [o.compressAfterDays]),
+    ),
+  );
+  note(
+    'metrics retention',
+    await ensureJob(
+      o.pool,
+      'metrics',
+      'policy_retention',
+      o.retentionDays > 0 ? { config: { drop_after: o.retentionDays * DAY } } : undefined,
+      () => o.pool.query("SELECT add_retention_policy('metrics', make_interval(days => $1))", [o.retentionDays]),
+    ),
+  );
 
   // Each layer is refreshed only as far back as the layer below still holds data: refreshing a
   // window whose source rows were dropped would empty the aggregate there.
-  const retention: Record<string, number> = { metrics: o.retentionDays, metrics_5m: agg.retention5mDays, metrics_1h: agg.retention1hDays };
+  const retention: Record<string, number> = {
+    metrics: o.retentionDays,
+    metrics_5m: agg.retention5mDays,
+    metrics_1h: agg.retention1hDays,
+  };
   for (const [i, a] of AGGREGATES.entries()) {
     const exists = (await o.pool.query('SELECT to_regclass($1) AS r', [a.view])).rows[0].r;
     if (!exists) {
@@ -203,20 +241,73 @@ async function applyTimescale(o: RetentionOptions): Promise<void> {
       continue;
     }
     // Chunks ten times the layer below: about as many rows per chunk, and as few chunks.
-    if (await ensureChunkInterval(o.pool, a.view, chunkS * 10 ** (i + 1))) done[`${a.view}_chunk_interval`] = intervalText(chunkS * 10 ** (i + 1));
+    if (await ensureChunkInterval(o.pool, a.view, chunkS * 10 ** (i + 1)))
+      done[`${a.view}_chunk_interval`] = intervalText(chunkS * 10 ** (i + 1));
     const lookback = retention[a.source]! > 0 ? retention[a.source]! * DAY : null;
-    note(`${a.view} refresh`, await ensureJob(o.pool, a.view, 'policy_refresh_continuous_aggregate', { config: { start_offset: lookback, end_offset: a.widthS }, scheduleS: a.widthS === 300 ? 300 : 1800 },
-      () => o.pool.query('SELECT add_continuous_aggregate_policy($1::regclass, start_offset => $2::interval, end_offset => $3::interval, schedule_interval => $4::interval)',
-        [a.view, lookback === null ? null : intervalText(lookback), intervalText(a.widthS), intervalText(a.widthS === 300 ? 300 : 1800)])));
-    if (agg.compressAfterDays > 0 && (await ensureCompression(o.pool, o.log, a.view, 'MATERIALIZED VIEW', 'bucket'))) done[`${a.view}_compression`] = 'enabled';
-    note(`${a.view} compression`, await ensureJob(o.pool, a.view, 'policy_compression', agg.compressAfterDays > 0 ? { config: { compress_after: agg.compressAfterDays * DAY } } : undefined,
-      () => o.pool.query('SELECT add_compression_policy($1::regclass, compress_after => make_interval(days => $2))', [a.view, agg.compressAfterDays])));
+    note(
+      `${a.view} refresh`,
+      await ensureJob(
+        o.pool,
+        a.view,
+        'policy_refresh_continuous_aggregate',
+        { config: { start_offset: lookback, end_offset: a.widthS }, scheduleS: a.widthS === 300 ? 300 : 1800 },
+        () =>
+          o.pool.query(
+            'SELECT add_continuous_aggregate_policy($1::regclass, start_offset => $2::interval, end_offset => $3::interval, schedule_interval => $4::interval)',
+            [
+              a.view,
+              lookback === null ? null : intervalText(lookback),
+              intervalText(a.widthS),
+              intervalText(a.widthS === 300 ? 300 : 1800),
+            ],
+          ),
+      ),
+    );
+    if (agg.compressAfterDays > 0 && (await ensureCompression(o.pool, o.log, a.view, 'MATERIALIZED VIEW', 'bucket')))
+      done[`${a.view}_compression`] = 'enabled';
+    note(
+      `${a.view} compression`,
+      await ensureJob(
+        o.pool,
+        a.view,
+        'policy_compression',
+        agg.compressAfterDays > 0 ? { config: { compress_after: agg.compressAfterDays * DAY } } : undefined,
+        () =>
+          o.pool.query('SELECT add_compression_policy($1::regclass, compress_after => make_interval(days => $2))', [
+            a.view,
+            agg.compressAfterDays,
+          ]),
+      ),
+    );
     const keep = retention[a.view]!;
-    note(`${a.view} retention`, await ensureJob(o.pool, a.view, 'policy_retention', keep > 0 ? { config: { drop_after: keep * DAY } } : undefined,
-      () => o.pool.query('SELECT add_retention_policy($1::regclass, drop_after => make_interval(days => $2))', [a.view, keep])));
+    note(
+      `${a.view} retention`,
+      await ensureJob(
+        o.pool,
+        a.view,
+        'policy_retention',
+        keep > 0 ? { config: { drop_after: keep * DAY } } : undefined,
+        () =>
+          o.pool.query('SELECT add_retention_policy($1::regclass, drop_after => make_interval(days => $2))', [
+            a.view,
+            keep,
+          ]),
+      ),
+    );
   }
   o.log.info(
-    { retention_days: o.retentionDays || 'forever', compress_after_days: o.compressAfterDays || 'off', chunk_interval_h: chunkS / 3600, aggregates: { retention_5m_days: agg.retention5mDays || 'forever', retention_1h_days: agg.retention1hDays || 'forever', compress_after_days: agg.compressAfterDays || 'off' }, changed: done, jobs },
+    {
+      retention_days: o.retentionDays || 'forever',
+      compress_after_days: o.compressAfterDays || 'off',
+      chunk_interval_h: chunkS / 3600,
+      aggregates: {
+        retention_5m_days: agg.retention5mDays || 'forever',
+        retention_1h_days: agg.retention1hDays || 'forever',
+        compress_after_days: agg.compressAfterDays || 'off',
+      },
+      changed: done,
+      jobs,
+    },
     'metrics storage policies applied',
   );
 }

@@ -50,7 +50,18 @@ export interface MetricsWriter {
   /** Writes whatever is queued now. */
   flush(): Promise<void>;
   close(): Promise<void>;
-  stats(): { rows: number; results: number; batches: number; failedBatches: number; rejectedResults: number; queued: number; waiting: number; waited: number; busy: number; maxQueuedSeen: number };
+  stats(): {
+    rows: number;
+    results: number;
+    batches: number;
+    failedBatches: number;
+    rejectedResults: number;
+    queued: number;
+    waiting: number;
+    waited: number;
+    busy: number;
+    maxQueuedSeen: number;
+  };
 }
 
 interface Pending {
@@ -69,7 +80,8 @@ const INSERT = `
   ON CONFLICT (monitor_id, time) DO NOTHING`;
 
 /** SQLSTATE classes 22 (data exception) and 23 (integrity): the data is wrong, not the connection. */
-const isDataError = (err: unknown): boolean => /^2[23]/.test(String((err as { code?: unknown } | undefined)?.code ?? ''));
+const isDataError = (err: unknown): boolean =>
+  /^2[23]/.test(String((err as { code?: unknown } | undefined)?.code ?? ''));
 
 export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
   const batchSize = opts.batchSize ?? 2_000;
@@ -88,7 +100,16 @@ export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
   const idle: (() => void)[] = [];
   const listeners = new Set<(o: WriteOutcome[]) => void>();
   const staged = new WeakSet<object>();
-  const counters = { rows: 0, results: 0, batches: 0, failedBatches: 0, rejectedResults: 0, waited: 0, busy: 0, maxQueuedSeen: 0 };
+  const counters = {
+    rows: 0,
+    results: 0,
+    batches: 0,
+    failedBatches: 0,
+    rejectedResults: 0,
+    waited: 0,
+    busy: 0,
+    maxQueuedSeen: 0,
+  };
   /** Writes waiting for room in the queue, oldest first. */
   const waiting: { p: Pending; timer: ReturnType<typeof setTimeout> }[] = [];
 
@@ -185,7 +206,10 @@ export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
       } catch (err) {
         if (!isDataError(err)) return p.reject(err);
         counters.rejectedResults++;
-        log.warn({ err: (err as Error).message, monitor_id: r.monitor_id, time: r.time }, 'metrics writer: the database refused a result; dropped');
+        log.warn(
+          { err: (err as Error).message, monitor_id: r.monitor_id, time: r.time },
+          'metrics writer: the database refused a result; dropped',
+        );
       }
     }
     p.resolve();
@@ -217,8 +241,17 @@ export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
         if (device_id === undefined) continue;
         const source = r.source ?? 'agent';
         if (r.ok) {
-          if (source === 'agent') outcomes.push({ monitor_id: r.monitor_id, device_id, time: r.time, ok: true, source });
-        } else outcomes.push({ monitor_id: r.monitor_id, device_id, time: r.time, ok: false, failure_class: r.failure.class, source });
+          if (source === 'agent')
+            outcomes.push({ monitor_id: r.monitor_id, device_id, time: r.time, ok: true, source });
+        } else
+          outcomes.push({
+            monitor_id: r.monitor_id,
+            device_id,
+            time: r.time,
+            ok: false,
+            failure_class: r.failure.class,
+            source,
+          });
       }
       return outcomes;
     } catch (err) {
@@ -246,7 +279,9 @@ export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
           timer: setTimeout(() => {
             waiting.splice(waiting.indexOf(w), 1);
             counters.busy++;
-            reject(new WriterBusyError(`the metrics writer's queue stayed full (${maxQueued} results) for ${maxWaitMs} ms`));
+            reject(
+              new WriterBusyError(`the metrics writer's queue stayed full (${maxQueued} results) for ${maxWaitMs} ms`),
+            );
           }, maxWaitMs),
         };
         waiting.push(w);

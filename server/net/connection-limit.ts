@@ -42,10 +42,20 @@ export interface ConnectionCaps {
 }
 
 /** The caps actually applied: the configured total, lowered to fit under the fd limit. */
-export function chooseConnectionCaps(o: { maxConnections: number; perAddress: number; poolMax: number; fdLimit: number | undefined }): ConnectionCaps {
+export function chooseConnectionCaps(o: {
+  maxConnections: number;
+  perAddress: number;
+  poolMax: number;
+  fdLimit: number | undefined;
+}): ConnectionCaps {
   const room = o.fdLimit === undefined ? Infinity : Math.max(16, o.fdLimit - o.poolMax - FD_RESERVE);
   const total = Math.min(o.maxConnections, room);
-  return { total, perAddress: Math.min(o.perAddress, total), fdLimit: o.fdLimit, loweredByFdLimit: total < o.maxConnections };
+  return {
+    total,
+    perAddress: Math.min(o.perAddress, total),
+    fdLimit: o.fdLimit,
+    loweredByFdLimit: total < o.maxConnections,
+  };
 }
 
 export interface ConnectionLimiter {
@@ -56,7 +66,11 @@ export interface ConnectionLimiter {
 }
 
 /** Applies both caps to a listening (or about to listen) server. */
-export function limitConnections(server: NetServer, caps: Pick<ConnectionCaps, 'total' | 'perAddress'>, onRefused?: (address: string, open: number) => void): ConnectionLimiter {
+export function limitConnections(
+  server: NetServer,
+  caps: Pick<ConnectionCaps, 'total' | 'perAddress'>,
+  onRefused?: (address: string, open: number) => void,
+): ConnectionLimiter {
   server.maxConnections = caps.total;
   const perAddress = new Map<string, number>();
   let refused = 0;

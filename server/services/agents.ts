@@ -30,11 +30,22 @@ function offlineFacts(raw: unknown) {
       spool_backlog: v.spool_backlog,
       spool_oldest_age_ms: v.spool_oldest_age_ms ?? null,
     },
-    spool_evicted: v.spool_evicted ? { records: v.spool_evicted.records, ranges: v.spool_evicted.ranges, ranges_omitted: v.spool_evicted.ranges_omitted ?? 0 } : null,
+    spool_evicted: v.spool_evicted
+      ? {
+          records: v.spool_evicted.records,
+          ranges: v.spool_evicted.ranges,
+          ranges_omitted: v.spool_evicted.ranges_omitted ?? 0,
+        }
+      : null,
   };
 }
 
-export function createAgentService(db: Db, pool: pg.Pool, events: EventBus, o: { enrollmentTtlHours: number; isOnline: (id: number) => boolean; scheduleOf: (id: number) => ScheduleState }) {
+export function createAgentService(
+  db: Db,
+  pool: pg.Pool,
+  events: EventBus,
+  o: { enrollmentTtlHours: number; isOnline: (id: number) => boolean; scheduleOf: (id: number) => ScheduleState },
+) {
   const toApi = (r: Row) => {
     const facts = offlineFacts(r.health);
     return {
@@ -65,15 +76,24 @@ export function createAgentService(db: Db, pool: pg.Pool, events: EventBus, o: {
     return { token, hash: hashEnrollmentToken(token), expires: new Date(Date.now() + o.enrollmentTtlHours * 3600_000) };
   };
   return {
-    list: async (page: Page) => (await db.select().from(agents).orderBy(asc(agents.id)).limit(page.limit).offset(page.offset)).map(toApi),
+    list: async (page: Page) =>
+      (await db.select().from(agents).orderBy(asc(agents.id)).limit(page.limit).offset(page.offset)).map(toApi),
     get: async (id: number) => toApi(await get(id)),
     /** The token is shown once here and stored only as a hash. */
     async create(p: { name: string }) {
       const t = newToken();
       try {
         const r = await db.transaction(async (tx) => {
-          const [r] = await tx.insert(agents).values({ name: p.name, enrollment_token_hash: t.hash, enrollment_expires_at: t.expires }).returning();
-          await recordAudit(tx, { entity_type: 'agent', entity_id: r!.id, action: 'create', changes: auditChanges('agent', null, r!, ['enrollment_token']) });
+          const [r] = await tx
+            .insert(agents)
+            .values({ name: p.name, enrollment_token_hash: t.hash, enrollment_expires_at: t.expires })
+            .returning();
+          await recordAudit(tx, {
+            entity_type: 'agent',
+            entity_id: r!.id,
+            action: 'create',
+            changes: auditChanges('agent', null, r!, ['enrollment_token']),
+          });
           return r;
         });
         return { agent: toApi(r!), enrollment_token: t.token };
@@ -86,8 +106,18 @@ export function createAgentService(db: Db, pool: pg.Pool, events: EventBus, o: {
       await get(id);
       const t = newToken();
       const r = await db.transaction(async (tx) => {
-        const [r] = await tx.update(agents).set({ enrollment_token_hash: t.hash, enrollment_expires_at: t.expires, updated_at: new Date() }).where(eq(agents.id, id)).returning();
-        if (r) await recordAudit(tx, { entity_type: 'agent', entity_id: id, action: 'reissue_token', changes: auditChanges('agent', null, {}, ['enrollment_token']) });
+        const [r] = await tx
+          .update(agents)
+          .set({ enrollment_token_hash: t.hash, enrollment_expires_at: t.expires, updated_at: new Date() })
+          .where(eq(agents.id, id))
+          .returning();
+        if (r)
+          await recordAudit(tx, {
+            entity_type: 'agent',
+            entity_id: id,
+            action: 'reissue_token',
+            changes: auditChanges('agent', null, {}, ['enrollment_token']),
+          });
         return r;
       });
       if (!r) throw notFound('Agent', id);
@@ -100,8 +130,18 @@ export function createAgentService(db: Db, pool: pg.Pool, events: EventBus, o: {
       if (p.disabled === false && cur.status === 'disabled') status = cur.sign_public_key ? 'active' : 'pending';
       try {
         const r = await db.transaction(async (tx) => {
-          const [r] = await tx.update(agents).set({ ...(p.name !== undefined ? { name: p.name } : {}), status, updated_at: new Date() }).where(eq(agents.id, id)).returning();
-          if (r) await recordAudit(tx, { entity_type: 'agent', entity_id: id, action: 'update', changes: auditChanges('agent', cur, r) });
+          const [r] = await tx
+            .update(agents)
+            .set({ ...(p.name !== undefined ? { name: p.name } : {}), status, updated_at: new Date() })
+            .where(eq(agents.id, id))
+            .returning();
+          if (r)
+            await recordAudit(tx, {
+              entity_type: 'agent',
+              entity_id: id,
+              action: 'update',
+              changes: auditChanges('agent', cur, r),
+            });
           return r;
         });
         if (!r) throw notFound('Agent', id);
@@ -119,7 +159,11 @@ export function createAgentService(db: Db, pool: pg.Pool, events: EventBus, o: {
         events.emit('agent.reenrolled', { id: enrolled.agent_id });
         return enrolled;
       } catch (err) {
-        if (err instanceof EnrollRefused) throw new AppError(err.code === 'FORBIDDEN' ? 'FORBIDDEN' : err.code === 'UNAUTHORIZED' ? 'UNAUTHORIZED' : 'VALIDATION_ERROR', err.message);
+        if (err instanceof EnrollRefused)
+          throw new AppError(
+            err.code === 'FORBIDDEN' ? 'FORBIDDEN' : err.code === 'UNAUTHORIZED' ? 'UNAUTHORIZED' : 'VALIDATION_ERROR',
+            err.message,
+          );
         throw err;
       }
     },
@@ -128,10 +172,17 @@ export function createAgentService(db: Db, pool: pg.Pool, events: EventBus, o: {
       const [d] = await db.select({ n: count() }).from(devices).where(eq(devices.agent_id, id));
       if (d!.n > 0) throw new AppError('IN_USE', `Agent in use by ${d!.n} device(s)`, { devices: d!.n });
       const [p] = await db.select({ n: count() }).from(discoveryProfiles).where(eq(discoveryProfiles.agent_id, id));
-      if (p!.n > 0) throw new AppError('IN_USE', `Agent in use by ${p!.n} discovery profile(s)`, { discovery_profiles: p!.n });
+      if (p!.n > 0)
+        throw new AppError('IN_USE', `Agent in use by ${p!.n} discovery profile(s)`, { discovery_profiles: p!.n });
       await db.transaction(async (tx) => {
         const gone = await tx.delete(agents).where(eq(agents.id, id)).returning({ id: agents.id });
-        if (gone.length) await recordAudit(tx, { entity_type: 'agent', entity_id: id, action: 'delete', changes: auditChanges('agent', cur, null) });
+        if (gone.length)
+          await recordAudit(tx, {
+            entity_type: 'agent',
+            entity_id: id,
+            action: 'delete',
+            changes: auditChanges('agent', cur, null),
+          });
       });
       events.emit('agent.deleted', { id });
     },

@@ -6,8 +6,16 @@ export const iso = (d: Date | null | undefined): string | null => (d ? d.toISOSt
 export function mapDbError(err: unknown, entity: string): never {
   const outer = err as { code?: string; constraint?: string; cause?: unknown };
   const e = (outer?.code ? outer : (outer?.cause ?? outer)) as { code?: string; constraint?: string };
-  if (e?.code === '23505') throw new AppError('CONFLICT', `${entity} already exists (${(e.constraint ?? 'unique').replace(/_key$|_unique$/, '').replace(/_/g, ' ')})`, { constraint: e.constraint });
-  if (e?.code === '23503') throw new AppError('VALIDATION_ERROR', `${entity} refers to something that does not exist`, { constraint: e.constraint });
+  if (e?.code === '23505')
+    throw new AppError(
+      'CONFLICT',
+      `${entity} already exists (${(e.constraint ?? 'unique').replace(/_key$|_unique$/, '').replace(/_/g, ' ')})`,
+      { constraint: e.constraint },
+    );
+  if (e?.code === '23503')
+    throw new AppError('VALIDATION_ERROR', `${entity} refers to something that does not exist`, {
+      constraint: e.constraint,
+    });
   throw err;
 }
 

@@ -41,7 +41,10 @@ export type CredentialProfile = ReturnType<typeof toApi>;
 const normalizeFp = (fp: string | null | undefined) => (fp ? fp.replace(/[^0-9a-f]/gi, '').toLowerCase() : null);
 
 function checkTls(p: { tls_verify?: string | undefined; tls_fingerprint?: string | null | undefined }): void {
-  if (p.tls_verify === 'pin' && !p.tls_fingerprint) throw new AppError('VALIDATION_ERROR', 'tls_fingerprint: required when tls_verify is pin', { field: 'tls_fingerprint' });
+  if (p.tls_verify === 'pin' && !p.tls_fingerprint)
+    throw new AppError('VALIDATION_ERROR', 'tls_fingerprint: required when tls_verify is pin', {
+      field: 'tls_fingerprint',
+    });
 }
 
 export function createCredentialProfileService(db: Db, vault: Vault, events: EventBus) {
@@ -52,7 +55,12 @@ export function createCredentialProfileService(db: Db, vault: Vault, events: Eve
   };
   return {
     async list(page: Page) {
-      const rows = await db.select().from(credentialProfiles).orderBy(asc(credentialProfiles.id)).limit(page.limit).offset(page.offset);
+      const rows = await db
+        .select()
+        .from(credentialProfiles)
+        .orderBy(asc(credentialProfiles.id))
+        .limit(page.limit)
+        .offset(page.offset);
       return rows.map(toApi);
     },
     get: async (id: number) => toApi(await get(id)),
@@ -82,7 +90,12 @@ export function createCredentialProfileService(db: Db, vault: Vault, events: Eve
             })
             .returning();
           // toApi(r) carries no password: the allow-list would drop it anyway.
-          await recordAudit(tx, { entity_type: 'credential_profile', entity_id: r!.id, action: 'create', changes: auditChanges('credential_profile', null, toApi(r!), ['password']) });
+          await recordAudit(tx, {
+            entity_type: 'credential_profile',
+            entity_id: r!.id,
+            action: 'create',
+            changes: auditChanges('credential_profile', null, toApi(r!), ['password']),
+          });
           return r;
         });
         return toApi(r!);
@@ -92,7 +105,10 @@ export function createCredentialProfileService(db: Db, vault: Vault, events: Eve
     },
     async update(id: number, p: Partial<CredentialProfileInput>) {
       const cur = await get(id);
-      checkTls({ tls_verify: p.tls_verify ?? cur.tls_verify, tls_fingerprint: p.tls_fingerprint === undefined ? cur.tls_fingerprint : p.tls_fingerprint });
+      checkTls({
+        tls_verify: p.tls_verify ?? cur.tls_verify,
+        tls_fingerprint: p.tls_fingerprint === undefined ? cur.tls_fingerprint : p.tls_fingerprint,
+      });
       const set: Partial<typeof credentialProfiles.$inferInsert> = { updated_at: new Date(), version: cur.version + 1 };
       if (p.name !== undefined) set.name = p.name;
       if (p.type !== undefined) set.type = p.type;
@@ -109,7 +125,18 @@ export function createCredentialProfileService(db: Db, vault: Vault, events: Eve
       try {
         const r = await db.transaction(async (tx) => {
           const [r] = await tx.update(credentialProfiles).set(set).where(eq(credentialProfiles.id, id)).returning();
-          if (r) await recordAudit(tx, { entity_type: 'credential_profile', entity_id: id, action: 'update', changes: auditChanges('credential_profile', toApi(cur), toApi(r), p.password !== undefined ? ['password'] : []) });
+          if (r)
+            await recordAudit(tx, {
+              entity_type: 'credential_profile',
+              entity_id: id,
+              action: 'update',
+              changes: auditChanges(
+                'credential_profile',
+                toApi(cur),
+                toApi(r),
+                p.password !== undefined ? ['password'] : [],
+              ),
+            });
           return r;
         });
         if (!r) throw notFound('Credential Profile', id);
@@ -124,11 +151,23 @@ export function createCredentialProfileService(db: Db, vault: Vault, events: Eve
       const cur = await get(id);
       await db.transaction(async (tx) => {
         const [m] = await tx.select({ n: count() }).from(monitors).where(eq(monitors.credential_profile_id, id));
-        if (m!.n > 0) throw new AppError('IN_USE', `Credential Profile in use by ${m!.n} monitor(s)`, { monitors: m!.n });
-        const [d] = await tx.select({ n: count() }).from(discoveryProfiles).where(eq(discoveryProfiles.credential_profile_id, id));
-        if (d!.n > 0) throw new AppError('IN_USE', `Credential Profile in use by ${d!.n} discovery profile(s)`, { discovery_profiles: d!.n });
+        if (m!.n > 0)
+          throw new AppError('IN_USE', `Credential Profile in use by ${m!.n} monitor(s)`, { monitors: m!.n });
+        const [d] = await tx
+          .select({ n: count() })
+          .from(discoveryProfiles)
+          .where(eq(discoveryProfiles.credential_profile_id, id));
+        if (d!.n > 0)
+          throw new AppError('IN_USE', `Credential Profile in use by ${d!.n} discovery profile(s)`, {
+            discovery_profiles: d!.n,
+          });
         await tx.delete(credentialProfiles).where(eq(credentialProfiles.id, id));
-        await recordAudit(tx, { entity_type: 'credential_profile', entity_id: id, action: 'delete', changes: auditChanges('credential_profile', toApi(cur), null) });
+        await recordAudit(tx, {
+          entity_type: 'credential_profile',
+          entity_id: id,
+          action: 'delete',
+          changes: auditChanges('credential_profile', toApi(cur), null),
+        });
       });
       events.emit('credential.changed', { id, version: -1, deleted: true });
     },

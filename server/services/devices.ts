@@ -48,7 +48,13 @@ export function createDeviceService(db: Db, pool: pg.Pool, events: EventBus) {
       const where: SQL[] = [];
       if (page.agent_id !== undefined) where.push(eq(devices.agent_id, page.agent_id));
       if (page.status !== undefined) where.push(eq(devices.status, page.status));
-      const rows = await db.select().from(devices).where(and(...where)).orderBy(asc(devices.id)).limit(page.limit).offset(page.offset);
+      const rows = await db
+        .select()
+        .from(devices)
+        .where(and(...where))
+        .orderBy(asc(devices.id))
+        .limit(page.limit)
+        .offset(page.offset);
       return rows.map(deviceToApi);
     },
     get: async (id: number) => deviceToApi(await get(id)),
@@ -61,9 +67,23 @@ export function createDeviceService(db: Db, pool: pg.Pool, events: EventBus) {
         const r = await db.transaction(async (tx) => {
           const [r] = await tx
             .insert(devices)
-            .values({ agent_id: p.agent_id, ip: p.ip, port: p.port ?? (useSsl ? 5986 : 5985), use_ssl: useSsl, hostname: p.hostname ?? null, os: p.os ?? null, os_version: p.os_version ?? null, status: 'active' })
+            .values({
+              agent_id: p.agent_id,
+              ip: p.ip,
+              port: p.port ?? (useSsl ? 5986 : 5985),
+              use_ssl: useSsl,
+              hostname: p.hostname ?? null,
+              os: p.os ?? null,
+              os_version: p.os_version ?? null,
+              status: 'active',
+            })
             .returning();
-          await recordAudit(tx, { entity_type: 'device', entity_id: r!.id, action: 'create', changes: auditChanges('device', null, r!) });
+          await recordAudit(tx, {
+            entity_type: 'device',
+            entity_id: r!.id,
+            action: 'create',
+            changes: auditChanges('device', null, r!),
+          });
           return r;
         });
         return deviceToApi(r!);
@@ -72,15 +92,35 @@ export function createDeviceService(db: Db, pool: pg.Pool, events: EventBus) {
       }
     },
     /** Setting status back to `active` puts its monitors back in the agent's schedule (the assignment service listens). */
-    async update(id: number, p: { status?: DeviceStatus | undefined; hostname?: string | null | undefined; port?: number | undefined; use_ssl?: boolean | undefined }) {
+    async update(
+      id: number,
+      p: {
+        status?: DeviceStatus | undefined;
+        hostname?: string | null | undefined;
+        port?: number | undefined;
+        use_ssl?: boolean | undefined;
+      },
+    ) {
       const cur = await get(id);
       const r = await db.transaction(async (tx) => {
         const [r] = await tx
           .update(devices)
-          .set({ ...(p.status !== undefined ? { status: p.status } : {}), ...(p.hostname !== undefined ? { hostname: p.hostname } : {}), ...(p.port !== undefined ? { port: p.port } : {}), ...(p.use_ssl !== undefined ? { use_ssl: p.use_ssl } : {}), updated_at: new Date() })
+          .set({
+            ...(p.status !== undefined ? { status: p.status } : {}),
+            ...(p.hostname !== undefined ? { hostname: p.hostname } : {}),
+            ...(p.port !== undefined ? { port: p.port } : {}),
+            ...(p.use_ssl !== undefined ? { use_ssl: p.use_ssl } : {}),
+            updated_at: new Date(),
+          })
           .where(eq(devices.id, id))
           .returning();
-        if (r) await recordAudit(tx, { entity_type: 'device', entity_id: id, action: 'update', changes: auditChanges('device', cur, r) });
+        if (r)
+          await recordAudit(tx, {
+            entity_type: 'device',
+            entity_id: id,
+            action: 'update',
+            changes: auditChanges('device', cur, r),
+          });
         return r;
       });
       if (!r) throw notFound('Device', id);
@@ -89,7 +129,8 @@ export function createDeviceService(db: Db, pool: pg.Pool, events: EventBus) {
         if (p.status === 'active') await resetConsecutiveFailures(pool, id);
         events.emit('device.status_changed', { id, status: p.status });
       }
-      if ((p.port !== undefined && p.port !== cur.port) || (p.use_ssl !== undefined && p.use_ssl !== cur.use_ssl)) events.emit('device.changed', { id });
+      if ((p.port !== undefined && p.port !== cur.port) || (p.use_ssl !== undefined && p.use_ssl !== cur.use_ssl))
+        events.emit('device.changed', { id });
       return deviceToApi(r!);
     },
     async remove(id: number) {
@@ -98,7 +139,13 @@ export function createDeviceService(db: Db, pool: pg.Pool, events: EventBus) {
       if (m!.n > 0) throw new AppError('IN_USE', `Device in use by ${m!.n} monitor(s)`, { monitors: m!.n });
       await db.transaction(async (tx) => {
         const gone = await tx.delete(devices).where(eq(devices.id, id)).returning({ id: devices.id });
-        if (gone.length) await recordAudit(tx, { entity_type: 'device', entity_id: id, action: 'delete', changes: auditChanges('device', cur, null) });
+        if (gone.length)
+          await recordAudit(tx, {
+            entity_type: 'device',
+            entity_id: id,
+            action: 'delete',
+            changes: auditChanges('device', cur, null),
+          });
       });
     },
   };

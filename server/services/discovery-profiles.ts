@@ -40,12 +40,39 @@ export function createDiscoveryProfileService(db: Db) {
     return r;
   };
   const checkRefs = async (p: Partial<DiscoveryProfileInput>) => {
-    if (p.agent_id !== undefined && !(await db.select({ id: agents.id }).from(agents).where(eq(agents.id, p.agent_id))).length) throw new AppError('NOT_FOUND', 'Agent not found', { agent_id: p.agent_id });
-    if (p.credential_profile_id !== undefined && !(await db.select({ id: credentialProfiles.id }).from(credentialProfiles).where(eq(credentialProfiles.id, p.credential_profile_id))).length) throw new AppError('NOT_FOUND', 'Credential Profile not found', { credential_profile_id: p.credential_profile_id });
-    if (p.plugin_id != null && !(await db.select({ id: plugins.id }).from(plugins).where(eq(plugins.id, p.plugin_id))).length) throw new AppError('NOT_FOUND', 'Plugin not found', { plugin_id: p.plugin_id });
+    if (
+      p.agent_id !== undefined &&
+      !(await db.select({ id: agents.id }).from(agents).where(eq(agents.id, p.agent_id))).length
+    )
+      throw new AppError('NOT_FOUND', 'Agent not found', { agent_id: p.agent_id });
+    if (
+      p.credential_profile_id !== undefined &&
+      !(
+        await db
+          .select({ id: credentialProfiles.id })
+          .from(credentialProfiles)
+          .where(eq(credentialProfiles.id, p.credential_profile_id))
+      ).length
+    )
+      throw new AppError('NOT_FOUND', 'Credential Profile not found', {
+        credential_profile_id: p.credential_profile_id,
+      });
+    if (
+      p.plugin_id != null &&
+      !(await db.select({ id: plugins.id }).from(plugins).where(eq(plugins.id, p.plugin_id))).length
+    )
+      throw new AppError('NOT_FOUND', 'Plugin not found', { plugin_id: p.plugin_id });
   };
   return {
-    list: async (page: Page) => (await db.select().from(discoveryProfiles).orderBy(asc(discoveryProfiles.id)).limit(page.limit).offset(page.offset)).map(toApi),
+    list: async (page: Page) =>
+      (
+        await db
+          .select()
+          .from(discoveryProfiles)
+          .orderBy(asc(discoveryProfiles.id))
+          .limit(page.limit)
+          .offset(page.offset)
+      ).map(toApi),
     get: async (id: number) => toApi(await get(id)),
     getRow: get,
     async create(p: DiscoveryProfileInput) {
@@ -54,9 +81,24 @@ export function createDiscoveryProfileService(db: Db) {
         const r = await db.transaction(async (tx) => {
           const [r] = await tx
             .insert(discoveryProfiles)
-            .values({ name: p.name, agent_id: p.agent_id, credential_profile_id: p.credential_profile_id, target: p.target, port_scan: p.port_scan ?? false, auto_provision: p.auto_provision ?? false, plugin_id: p.plugin_id ?? null, polling_interval: p.polling_interval ?? 60, authenticate_unverified: p.authenticate_unverified ?? false })
+            .values({
+              name: p.name,
+              agent_id: p.agent_id,
+              credential_profile_id: p.credential_profile_id,
+              target: p.target,
+              port_scan: p.port_scan ?? false,
+              auto_provision: p.auto_provision ?? false,
+              plugin_id: p.plugin_id ?? null,
+              polling_interval: p.polling_interval ?? 60,
+              authenticate_unverified: p.authenticate_unverified ?? false,
+            })
             .returning();
-          await recordAudit(tx, { entity_type: 'discovery_profile', entity_id: r!.id, action: 'create', changes: auditChanges('discovery_profile', null, r!) });
+          await recordAudit(tx, {
+            entity_type: 'discovery_profile',
+            entity_id: r!.id,
+            action: 'create',
+            changes: auditChanges('discovery_profile', null, r!),
+          });
           return r;
         });
         return toApi(r!);
@@ -68,13 +110,29 @@ export function createDiscoveryProfileService(db: Db) {
       const cur = await get(id);
       await checkRefs(p);
       const set: Partial<typeof discoveryProfiles.$inferInsert> = { updated_at: new Date() };
-      for (const k of ['name', 'agent_id', 'credential_profile_id', 'target', 'port_scan', 'auto_provision', 'plugin_id', 'polling_interval', 'authenticate_unverified'] as const) {
+      for (const k of [
+        'name',
+        'agent_id',
+        'credential_profile_id',
+        'target',
+        'port_scan',
+        'auto_provision',
+        'plugin_id',
+        'polling_interval',
+        'authenticate_unverified',
+      ] as const) {
         if (p[k] !== undefined) (set as Record<string, unknown>)[k] = p[k];
       }
       try {
         const r = await db.transaction(async (tx) => {
           const [r] = await tx.update(discoveryProfiles).set(set).where(eq(discoveryProfiles.id, id)).returning();
-          if (r) await recordAudit(tx, { entity_type: 'discovery_profile', entity_id: id, action: 'update', changes: auditChanges('discovery_profile', cur, r) });
+          if (r)
+            await recordAudit(tx, {
+              entity_type: 'discovery_profile',
+              entity_id: id,
+              action: 'update',
+              changes: auditChanges('discovery_profile', cur, r),
+            });
           return r;
         });
         if (!r) throw notFound('Discovery Profile', id);
@@ -87,8 +145,17 @@ export function createDiscoveryProfileService(db: Db) {
     async remove(id: number) {
       const cur = await get(id);
       await db.transaction(async (tx) => {
-        const gone = await tx.delete(discoveryProfiles).where(eq(discoveryProfiles.id, id)).returning({ id: discoveryProfiles.id });
-        if (gone.length) await recordAudit(tx, { entity_type: 'discovery_profile', entity_id: id, action: 'delete', changes: auditChanges('discovery_profile', cur, null) });
+        const gone = await tx
+          .delete(discoveryProfiles)
+          .where(eq(discoveryProfiles.id, id))
+          .returning({ id: discoveryProfiles.id });
+        if (gone.length)
+          await recordAudit(tx, {
+            entity_type: 'discovery_profile',
+            entity_id: id,
+            action: 'delete',
+            changes: auditChanges('discovery_profile', cur, null),
+          });
       });
     },
   };

@@ -47,7 +47,11 @@ export function createServices(d: ServiceDeps) {
     plugins: createPluginService(d.db, d.events),
     monitors: createMonitorService(d.db, d.events),
     monitorPolls: d.monitorPolls,
-    agents: createAgentService(d.db, d.pool, d.events, { enrollmentTtlHours: d.enrollmentTtlHours, isOnline: d.isAgentOnline, scheduleOf: d.scheduleOf }),
+    agents: createAgentService(d.db, d.pool, d.events, {
+      enrollmentTtlHours: d.enrollmentTtlHours,
+      isOnline: d.isAgentOnline,
+      scheduleOf: d.scheduleOf,
+    }),
     metrics: d.metrics,
     auditLog: createAuditLogReader(d.db),
     async health() {
@@ -57,7 +61,13 @@ export function createServices(d: ServiceDeps) {
       } catch {
         database = 'unavailable';
       }
-      return { status: database === 'ok' ? ('ok' as const) : ('degraded' as const), database, storage_mode: d.storageMode, version: d.version, time: new Date().toISOString() };
+      return {
+        status: database === 'ok' ? ('ok' as const) : ('degraded' as const),
+        database,
+        storage_mode: d.storageMode,
+        version: d.version,
+        time: new Date().toISOString(),
+      };
     },
   };
 }

@@ -40,20 +40,61 @@ export function createMonitorService(db: Db, events: EventBus) {
   };
   /** Seed 000 §7: each reference is checked, in this order, with its own 404. */
   const checkRefs = async (p: Partial<MonitorInput>) => {
-    if (p.device_id !== undefined && !(await db.select({ id: devices.id }).from(devices).where(eq(devices.id, p.device_id))).length) throw new AppError('NOT_FOUND', 'Device not found', { device_id: p.device_id });
-    if (p.credential_profile_id !== undefined && !(await db.select({ id: credentialProfiles.id }).from(credentialProfiles).where(eq(credentialProfiles.id, p.credential_profile_id))).length) throw new AppError('NOT_FOUND', 'Credential Profile not found', { credential_profile_id: p.credential_profile_id });
-    if (p.plugin_id !== undefined && !(await db.select({ id: plugins.id }).from(plugins).where(eq(plugins.id, p.plugin_id))).length) throw new AppError('NOT_FOUND', 'Plugin not found', { plugin_id: p.plugin_id });
+    if (
+      p.device_id !== undefined &&
+      !(await db.select({ id: devices.id }).from(devices).where(eq(devices.id, p.device_id))).length
+    )
+      throw new AppError('NOT_FOUND', 'Device not found', { device_id: p.device_id });
+    if (
+      p.credential_profile_id !== undefined &&
+      !(
+        await db
+          .select({ id: credentialProfiles.id })
+          .from(credentialProfiles)
+          .where(eq(credentialProfiles.id, p.credential_profile_id))
+      ).length
+    )
+      throw new AppError('NOT_FOUND', 'Credential Profile not found', {
+        credential_profile_id: p.credential_profile_id,
+      });
+    if (
+      p.plugin_id !== undefined &&
+      !(await db.select({ id: plugins.id }).from(plugins).where(eq(plugins.id, p.plugin_id))).length
+    )
+      throw new AppError('NOT_FOUND', 'Plugin not found', { plugin_id: p.plugin_id });
   };
   return {
     list: async (page: Page & { device_id?: number | undefined }) =>
-      (await db.select().from(monitors).where(page.device_id !== undefined ? eq(monitors.device_id, page.device_id) : undefined).orderBy(asc(monitors.id)).limit(page.limit).offset(page.offset)).map(monitorToApi),
+      (
+        await db
+          .select()
+          .from(monitors)
+          .where(page.device_id !== undefined ? eq(monitors.device_id, page.device_id) : undefined)
+          .orderBy(asc(monitors.id))
+          .limit(page.limit)
+          .offset(page.offset)
+      ).map(monitorToApi),
     get: async (id: number) => monitorToApi(await get(id)),
     getRow: get,
     async create(p: MonitorInput) {
       await checkRefs(p);
       const r = await db.transaction(async (tx) => {
-        const [r] = await tx.insert(monitors).values({ device_id: p.device_id, credential_profile_id: p.credential_profile_id, plugin_id: p.plugin_id, polling_interval: p.polling_interval ?? 60, enabled: p.enabled ?? true }).returning();
-        await recordAudit(tx, { entity_type: 'monitor', entity_id: r!.id, action: 'create', changes: auditChanges('monitor', null, r!) });
+        const [r] = await tx
+          .insert(monitors)
+          .values({
+            device_id: p.device_id,
+            credential_profile_id: p.credential_profile_id,
+            plugin_id: p.plugin_id,
+            polling_interval: p.polling_interval ?? 60,
+            enabled: p.enabled ?? true,
+          })
+          .returning();
+        await recordAudit(tx, {
+          entity_type: 'monitor',
+          entity_id: r!.id,
+          action: 'create',
+          changes: auditChanges('monitor', null, r!),
+        });
         return r;
       });
       events.emit('monitor.changed', { id: r!.id });
@@ -74,7 +115,13 @@ export function createMonitorService(db: Db, events: EventBus) {
           })
           .where(eq(monitors.id, id))
           .returning();
-        if (r) await recordAudit(tx, { entity_type: 'monitor', entity_id: id, action: 'update', changes: auditChanges('monitor', cur, r) });
+        if (r)
+          await recordAudit(tx, {
+            entity_type: 'monitor',
+            entity_id: id,
+            action: 'update',
+            changes: auditChanges('monitor', cur, r),
+          });
         return r;
       });
       if (!r) throw notFound('Monitor', id);
@@ -86,7 +133,13 @@ export function createMonitorService(db: Db, events: EventBus) {
       const cur = await get(id);
       await db.transaction(async (tx) => {
         const gone = await tx.delete(monitors).where(eq(monitors.id, id)).returning({ id: monitors.id });
-        if (gone.length) await recordAudit(tx, { entity_type: 'monitor', entity_id: id, action: 'delete', changes: auditChanges('monitor', cur, null) });
+        if (gone.length)
+          await recordAudit(tx, {
+            entity_type: 'monitor',
+            entity_id: id,
+            action: 'delete',
+            changes: auditChanges('monitor', cur, null),
+          });
       });
       events.emit('monitor.changed', { id, deleted: true });
     },

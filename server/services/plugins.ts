@@ -33,23 +33,39 @@ const toApi = (r: Row) => ({
 function checkConfig(type: string, config: Record<string, unknown> | undefined): void {
   if (type !== 'external') {
     const extra = Object.keys(config ?? {})[0];
-    if (extra !== undefined) throw new AppError('VALIDATION_ERROR', `config.${extra}: a ${type} plugin takes no settings`, { field: `config.${extra}` });
+    if (extra !== undefined)
+      throw new AppError('VALIDATION_ERROR', `config.${extra}: a ${type} plugin takes no settings`, {
+        field: `config.${extra}`,
+      });
     return;
   }
   if (typeof config?.command !== 'string' || !config.command) {
-    throw new AppError('VALIDATION_ERROR', "config.command: required for an external plugin (the name of a plugin installed in the agent's plugins folder)", { field: 'config.command' });
+    throw new AppError(
+      'VALIDATION_ERROR',
+      "config.command: required for an external plugin (the name of a plugin installed in the agent's plugins folder)",
+      { field: 'config.command' },
+    );
   }
   const r = ExternalPluginConfig.safeParse(config);
   if (!r.success) {
     const i = r.error.issues[0]!;
     const path = i.code === 'unrecognized_keys' ? [...i.path, i.keys[0]!] : i.path;
     const field = ['config', ...path.map(String)].join('.');
-    throw new AppError('VALIDATION_ERROR', `${field}: ${i.code === 'unrecognized_keys' ? 'not a setting of an external plugin' : i.message}`, { field });
+    throw new AppError(
+      'VALIDATION_ERROR',
+      `${field}: ${i.code === 'unrecognized_keys' ? 'not a setting of an external plugin' : i.message}`,
+      { field },
+    );
   }
 }
 
 function refuseBuiltin(r: Row, verb: string): void {
-  if (r.builtin) throw new AppError('VALIDATION_ERROR', `Plugin ${r.id} (${r.name}) is built in and read-only: it cannot be ${verb}`, { builtin: true });
+  if (r.builtin)
+    throw new AppError(
+      'VALIDATION_ERROR',
+      `Plugin ${r.id} (${r.name}) is built in and read-only: it cannot be ${verb}`,
+      { builtin: true },
+    );
 }
 
 export function createPluginService(db: Db, events: EventBus) {
@@ -59,15 +75,24 @@ export function createPluginService(db: Db, events: EventBus) {
     return r;
   };
   return {
-    list: async (page: Page) => (await db.select().from(plugins).orderBy(asc(plugins.id)).limit(page.limit).offset(page.offset)).map(toApi),
+    list: async (page: Page) =>
+      (await db.select().from(plugins).orderBy(asc(plugins.id)).limit(page.limit).offset(page.offset)).map(toApi),
     get: async (id: number) => toApi(await get(id)),
     getRow: get,
     async create(p: PluginInput) {
       checkConfig(p.type, p.config);
       try {
         const r = await db.transaction(async (tx) => {
-          const [r] = await tx.insert(plugins).values({ name: p.name, type: p.type, description: p.description ?? '', config: p.config ?? {} }).returning();
-          await recordAudit(tx, { entity_type: 'plugin', entity_id: r!.id, action: 'create', changes: auditChanges('plugin', null, r!) });
+          const [r] = await tx
+            .insert(plugins)
+            .values({ name: p.name, type: p.type, description: p.description ?? '', config: p.config ?? {} })
+            .returning();
+          await recordAudit(tx, {
+            entity_type: 'plugin',
+            entity_id: r!.id,
+            action: 'create',
+            changes: auditChanges('plugin', null, r!),
+          });
           return r;
         });
         return toApi(r!);
@@ -79,15 +104,28 @@ export function createPluginService(db: Db, events: EventBus) {
       const cur = await get(id);
       refuseBuiltin(cur, 'changed');
       // A description or name change leaves a stored config alone (one saved before the plugin-name rule still shows, and fails on the agent as not_allowed).
-      if (p.type !== undefined || p.config !== undefined) checkConfig(p.type ?? cur.type, p.config ?? (cur.config as Record<string, unknown>));
+      if (p.type !== undefined || p.config !== undefined)
+        checkConfig(p.type ?? cur.type, p.config ?? (cur.config as Record<string, unknown>));
       try {
         const r = await db.transaction(async (tx) => {
           const [r] = await tx
             .update(plugins)
-            .set({ ...(p.name !== undefined ? { name: p.name } : {}), ...(p.type !== undefined ? { type: p.type } : {}), ...(p.description !== undefined ? { description: p.description } : {}), ...(p.config !== undefined ? { config: p.config } : {}), updated_at: new Date() })
+            .set({
+              ...(p.name !== undefined ? { name: p.name } : {}),
+              ...(p.type !== undefined ? { type: p.type } : {}),
+              ...(p.description !== undefined ? { description: p.description } : {}),
+              ...(p.config !== undefined ? { config: p.config } : {}),
+              updated_at: new Date(),
+            })
             .where(eq(plugins.id, id))
             .returning();
-          if (r) await recordAudit(tx, { entity_type: 'plugin', entity_id: id, action: 'update', changes: auditChanges('plugin', cur, r) });
+          if (r)
+            await recordAudit(tx, {
+              entity_type: 'plugin',
+              entity_id: id,
+              action: 'update',
+              changes: auditChanges('plugin', cur, r),
+            });
           return r;
         });
         if (!r) throw notFound('Plugin', id);
@@ -104,10 +142,17 @@ export function createPluginService(db: Db, events: EventBus) {
       if (m!.n > 0) throw new AppError('IN_USE', `Plugin in use by ${m!.n} monitor(s)`, { monitors: m!.n });
       // A discovery profile that provisions monitors with it holds it too (the foreign key would refuse).
       const [d] = await db.select({ n: count() }).from(discoveryProfiles).where(eq(discoveryProfiles.plugin_id, id));
-      if (d!.n > 0) throw new AppError('IN_USE', `Plugin in use by ${d!.n} discovery profile(s)`, { discovery_profiles: d!.n });
+      if (d!.n > 0)
+        throw new AppError('IN_USE', `Plugin in use by ${d!.n} discovery profile(s)`, { discovery_profiles: d!.n });
       await db.transaction(async (tx) => {
         const gone = await tx.delete(plugins).where(eq(plugins.id, id)).returning({ id: plugins.id });
-        if (gone.length) await recordAudit(tx, { entity_type: 'plugin', entity_id: id, action: 'delete', changes: auditChanges('plugin', cur, null) });
+        if (gone.length)
+          await recordAudit(tx, {
+            entity_type: 'plugin',
+            entity_id: id,
+            action: 'delete',
+            changes: auditChanges('plugin', cur, null),
+          });
       });
     },
   };

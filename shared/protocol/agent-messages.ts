@@ -21,7 +21,10 @@ const HEALTH_ERROR_KEY = /^[a-z][a-z0-9_]{0,39}$/;
 
 /** Failures by class: bounded keys (snake_case, at most 40 characters, at most MAX_HEALTH_ERROR_KEYS of them) and counts. */
 export const HealthErrors = z
-  .record(z.string().regex(HEALTH_ERROR_KEY, 'must be a snake_case name of at most 40 characters'), z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER))
+  .record(
+    z.string().regex(HEALTH_ERROR_KEY, 'must be a snake_case name of at most 40 characters'),
+    z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  )
   .refine((o) => Object.keys(o).length <= MAX_HEALTH_ERROR_KEYS, `at most ${MAX_HEALTH_ERROR_KEYS} counters`);
 
 /** What an agent reports as `errors`: only counters the schema accepts, the first MAX_HEALTH_ERROR_KEYS of them. */
@@ -97,10 +100,16 @@ const ResultBase = z.object({
   time: z.string().datetime({ offset: true }),
   attempts: z.number().int().min(0).max(10).optional(),
 });
-export const ResultItem = z.union([ResultBase.extend({ metrics: MetricSampleWire }), ResultBase.extend({ failure: Failure })]);
+export const ResultItem = z.union([
+  ResultBase.extend({ metrics: MetricSampleWire }),
+  ResultBase.extend({ failure: Failure }),
+]);
 export type ResultItem = z.infer<typeof ResultItem>;
 
-export const ResultsBatch = z.object({ type: z.literal('results.batch'), results: z.array(ResultItem).min(1).max(5000) });
+export const ResultsBatch = z.object({
+  type: z.literal('results.batch'),
+  results: z.array(ResultItem).min(1).max(5000),
+});
 
 export const DiscoveryProgress = z.object({
   type: z.literal('discovery.progress'),
@@ -137,12 +146,33 @@ export const ScheduleResync = z.object({
 
 /** The answer to poll.now: what the poll collected, or why it failed. */
 export const PollResult = z.union([
-  z.object({ type: z.literal('poll.result'), request_id: z.string().max(100), time: z.string().datetime({ offset: true }), attempts: z.number().int().min(0).max(10), metrics: MetricSampleWire }),
-  z.object({ type: z.literal('poll.result'), request_id: z.string().max(100), time: z.string().datetime({ offset: true }), attempts: z.number().int().min(0).max(10), failure: Failure }),
+  z.object({
+    type: z.literal('poll.result'),
+    request_id: z.string().max(100),
+    time: z.string().datetime({ offset: true }),
+    attempts: z.number().int().min(0).max(10),
+    metrics: MetricSampleWire,
+  }),
+  z.object({
+    type: z.literal('poll.result'),
+    request_id: z.string().max(100),
+    time: z.string().datetime({ offset: true }),
+    attempts: z.number().int().min(0).max(10),
+    failure: Failure,
+  }),
 ]);
 
 export const AgentMessage = z.union([
-  z.discriminatedUnion('type', [Hello, Heartbeat, HeartbeatAck, ResultsBatch, DiscoveryProgress, DiscoveryResult, ScheduleAck, ScheduleResync]),
+  z.discriminatedUnion('type', [
+    Hello,
+    Heartbeat,
+    HeartbeatAck,
+    ResultsBatch,
+    DiscoveryProgress,
+    DiscoveryResult,
+    ScheduleAck,
+    ScheduleResync,
+  ]),
   PollResult,
 ]);
 export type AgentMessage = z.infer<typeof AgentMessage>;

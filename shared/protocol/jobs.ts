@@ -31,7 +31,10 @@ export const CredentialPayload = z
 export type CredentialPayload = z.infer<typeof CredentialPayload>;
 
 /** What one monitor's assignment refers to instead of carrying the JWE (many monitors share a profile). */
-export const CredentialRef = z.object({ profile_id: z.number().int().positive(), version: z.number().int().nonnegative() });
+export const CredentialRef = z.object({
+  profile_id: z.number().int().positive(),
+  version: z.number().int().nonnegative(),
+});
 export type CredentialRef = z.infer<typeof CredentialRef>;
 
 export const PluginSpec = z.object({ type: z.string().min(1).max(100), config: z.unknown().optional() });
@@ -55,7 +58,6 @@ export type Assignment = z.infer<typeof Assignment>;
 /** Most assignments and credentials in one schedule message; a larger set travels in parts. */
 export const SCHEDULE_PART_ASSIGNMENTS = 10_000;
 export const SCHEDULE_MAX_CREDENTIALS = 2_000;
-
 
 export const DiscoveryJob = z.object({
   run_id: z.string().min(1).max(100),

@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { Assignment, DiscoveryJob, SCHEDULE_MAX_CREDENTIALS, SCHEDULE_PART_ASSIGNMENTS, SealedCredential } from './jobs.ts';
+import {
+  Assignment,
+  DiscoveryJob,
+  SCHEDULE_MAX_CREDENTIALS,
+  SCHEDULE_PART_ASSIGNMENTS,
+  SealedCredential,
+} from './jobs.ts';
 
 export const Welcome = z.object({
   type: z.literal('welcome'),
@@ -21,7 +27,11 @@ export const Challenge = z.object({ type: z.literal('challenge'), nonce: z.strin
 
 export const ServerHeartbeat = z.object({ type: z.literal('heartbeat'), sent_at: z.number() });
 
-export const ServerHeartbeatAck = z.object({ type: z.literal('heartbeat.ack'), echo: z.number(), server_time: z.number() });
+export const ServerHeartbeatAck = z.object({
+  type: z.literal('heartbeat.ack'),
+  echo: z.number(),
+  server_time: z.number(),
+});
 
 /**
  * The agent's whole assignment set at `revision`, sent on every connect and whenever the agent asks
@@ -59,13 +69,19 @@ export const PollNow = z.object({
 });
 
 /** Sent only after the transaction storing these results committed. */
-export const ResultsAck = z.object({ type: z.literal('results.ack'), seqs: z.array(z.number().int().nonnegative()).max(10000) });
+export const ResultsAck = z.object({
+  type: z.literal('results.ack'),
+  seqs: z.array(z.number().int().nonnegative()).max(10000),
+});
 
 export const DiscoveryStart = z.object({ type: z.literal('discovery.start'), job: DiscoveryJob });
 
 export const DiscoveryCancel = z.object({ type: z.literal('discovery.cancel'), run_id: z.string().max(100) });
 
-export const CredentialsInvalidate = z.object({ type: z.literal('credentials.invalidate'), profile_id: z.number().int().positive() });
+export const CredentialsInvalidate = z.object({
+  type: z.literal('credentials.invalidate'),
+  profile_id: z.number().int().positive(),
+});
 
 export const ServerMessage = z.discriminatedUnion('type', [
   Challenge,

@@ -15,12 +15,21 @@ before(async () => {
 });
 after(() => s.stop());
 
-test('the linux-x64 single executable runs with no node_modules, enrolls and connects', { timeout: 180_000 }, async () => {
-  await run(process.execPath, ['--import', 'tsx', 'agent/build/build-sea.ts', '--only', 'linux-x64'], { cwd: ROOT, timeout: 150_000 });
+test('the linux-x64 single executable runs with no node_modules, enrolls and connects', {
+  timeout: 180_000,
+}, async () => {
+  await run(process.execPath, ['--import', 'tsx', 'agent/build/build-sea.ts', '--only', 'linux-x64'], {
+    cwd: ROOT,
+    timeout: 150_000,
+  });
   const built = `${ROOT}/dist/nmslite-agent-linux-x64`;
   assert.ok(existsSync(built), 'the build wrote the linux-x64 binary');
   // A single non-ASCII character would make V8 hold the whole script as UTF-16 (twice the memory).
-  assert.doesNotMatch(readFileSync(`${ROOT}/dist/sea/nmslite-agent.cjs`, 'utf8'), /[^\x00-\x7f]/, 'the bundled script is ASCII');
+  assert.doesNotMatch(
+    readFileSync(`${ROOT}/dist/sea/nmslite-agent.cjs`, 'utf8'),
+    /[^\x00-\x7f]/,
+    'the bundled script is ASCII',
+  );
   const dir = mkdtempSync('/tmp/nmslite-sea-');
   chmodSync(dir, 0o700);
   const bin = `${dir}/nmslite-agent`;
@@ -36,11 +45,27 @@ test('the linux-x64 single executable runs with no node_modules, enrolls and con
 
   const created = await s.api('POST', '/api/v1/agents', { name: 'sea-site' });
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir };
-  const e = await run(bin, ['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token', created.body.enrollment_token, '--home', `${dir}/state`], { cwd: dir, env });
+  const e = await run(
+    bin,
+    [
+      'enroll',
+      '--server',
+      `wss://127.0.0.1:${s.port}`,
+      '--token',
+      created.body.enrollment_token,
+      '--home',
+      `${dir}/state`,
+    ],
+    { cwd: dir, env },
+  );
   assert.equal(JSON.parse(e.stdout).agent_id, created.body.agent.id);
   const child = spawn(bin, ['run', '--home', `${dir}/state`], { cwd: dir, env, stdio: 'ignore' });
   try {
-    await waitFor('binary agent online', async () => (await s.api('GET', `/api/v1/agents/${created.body.agent.id}`)).body.online, 20_000);
+    await waitFor(
+      'binary agent online',
+      async () => (await s.api('GET', `/api/v1/agents/${created.body.agent.id}`)).body.online,
+      20_000,
+    );
     const status = await run(bin, ['status', '--home', `${dir}/state`], { cwd: dir, env });
     assert.equal(JSON.parse(status.stdout).agent_id, created.body.agent.id);
   } finally {

@@ -15,7 +15,16 @@ let agent: ReturnType<typeof startAgentProcess> | undefined;
 
 before(async () => {
   s = await startTestServer({ discovery: { wait_s: 20 } });
-  sim = await startWinsim({ hosts: 3, bind: `${NET}.1`, distinctAddresses: true, portBase: 5985, password: PASSWORD, auth: 'ntlm', seed: 5, clock: () => FROZEN });
+  sim = await startWinsim({
+    hosts: 3,
+    bind: `${NET}.1`,
+    distinctAddresses: true,
+    portBase: 5985,
+    password: PASSWORD,
+    auth: 'ntlm',
+    seed: 5,
+    clock: () => FROZEN,
+  });
   home = agentHome();
 });
 after(async () => {
@@ -28,9 +37,20 @@ test('an agent enrolls once with its one-time token and pins the server certific
   const created = await s.api('POST', '/api/v1/agents', { name: 'site-journey' });
   const token = created.body.enrollment_token as string;
   // The token from the environment, not the command line (which any local user can read in ps).
-  const missing = await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token-env', 'NMSLITE_TEST_NO_SUCH_VAR', '--home', home]);
+  const missing = await runAgentCommand([
+    'enroll',
+    '--server',
+    `wss://127.0.0.1:${s.port}`,
+    '--token-env',
+    'NMSLITE_TEST_NO_SUCH_VAR',
+    '--home',
+    home,
+  ]);
   assert.match(missing.stderr, /NMSLITE_TEST_NO_SUCH_VAR is not set/, 'a missing variable is named');
-  const r = await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token-env', 'ENROLL_TOKEN', '--home', home], { ENROLL_TOKEN: token });
+  const r = await runAgentCommand(
+    ['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token-env', 'ENROLL_TOKEN', '--home', home],
+    { ENROLL_TOKEN: token },
+  );
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.equal(out.agent_id, created.body.agent.id);
@@ -38,31 +58,81 @@ test('an agent enrolls once with its one-time token and pins the server certific
   assert.equal(statSync(`${home}/identity.json`).mode & 0o777, 0o600);
   assert.ok(!readFileSync(`${home}/identity.json`, 'utf8').includes(token), 'the token is not kept');
 
-  const again = await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token', token, '--home', agentHome()]);
+  const again = await runAgentCommand([
+    'enroll',
+    '--server',
+    `wss://127.0.0.1:${s.port}`,
+    '--token',
+    token,
+    '--home',
+    agentHome(),
+  ]);
   assert.notEqual(again.code, 0);
   assert.match(again.stderr, /enrollment refused \(HTTP 401\): the enrollment token is not valid/);
-  const forged = await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token', 'nmse_forgedforgedforgedforged', '--home', agentHome()]);
+  const forged = await runAgentCommand([
+    'enroll',
+    '--server',
+    `wss://127.0.0.1:${s.port}`,
+    '--token',
+    'nmse_forgedforgedforgedforged',
+    '--home',
+    agentHome(),
+  ]);
   assert.match(forged.stderr, /not valid/);
-  const wrongPin = await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token', token, '--fingerprint', 'ab'.repeat(32), '--home', agentHome()]);
+  const wrongPin = await runAgentCommand([
+    'enroll',
+    '--server',
+    `wss://127.0.0.1:${s.port}`,
+    '--token',
+    token,
+    '--fingerprint',
+    'ab'.repeat(32),
+    '--home',
+    agentHome(),
+  ]);
   assert.match(wrongPin.stderr, /certificate changed|refusing/);
   assert.equal((await s.api('GET', `/api/v1/agents/${out.agent_id}`)).body.status, 'active');
 });
 
-test('the running agent connects, discovery finds the Windows hosts, monitors produce the hosts\' true metrics', async () => {
+test("the running agent connects, discovery finds the Windows hosts, monitors produce the hosts' true metrics", async () => {
   agent = startAgentProcess(home);
   const agentId = JSON.parse(readFileSync(`${home}/identity.json`, 'utf8')).agent_id as number;
-  await waitFor('agent online', async () => (await s.api('GET', `/api/v1/agents/${agentId}`)).body.online === true, 20_000);
+  await waitFor(
+    'agent online',
+    async () => (await s.api('GET', `/api/v1/agents/${agentId}`)).body.online === true,
+    20_000,
+  );
   const a = (await s.api('GET', `/api/v1/agents/${agentId}`)).body;
   assert.ok(a.version && a.hostname, 'presence: version and hostname recorded');
 
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'journey-cred', type: 'winrm_ntlm', username: 'Administrator', password: PASSWORD })).body;
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'journey-cred',
+      type: 'winrm_ntlm',
+      username: 'Administrator',
+      password: PASSWORD,
+    })
+  ).body;
   // Over HTTP the credential goes to discovered hosts only with the profile's opt-in (issue 13, finding 4): a lab on loopback.
-  const dp = (await s.api('POST', '/api/v1/discovery-profiles', { name: 'journey-office', agent_id: agentId, credential_profile_id: cred.id, target: `${NET}.1-${NET}.6`, auto_provision: true, polling_interval: 10, authenticate_unverified: true })).body;
+  const dp = (
+    await s.api('POST', '/api/v1/discovery-profiles', {
+      name: 'journey-office',
+      agent_id: agentId,
+      credential_profile_id: cred.id,
+      target: `${NET}.1-${NET}.6`,
+      auto_provision: true,
+      polling_interval: 10,
+      authenticate_unverified: true,
+    })
+  ).body;
   const run = await s.api('POST', `/api/v1/discovery-profiles/${dp.id}/run`);
   assert.equal(run.status, 200, JSON.stringify(run.body));
   assert.equal(run.body.status, 'completed');
   assert.equal(run.body.found, 3);
-  assert.deepEqual(run.body.devices.map((d: { hostname: string }) => d.hostname.toUpperCase()).sort(), sim.hosts.map((h) => h.hostname.toUpperCase()).sort());
+  assert.deepEqual(
+    run.body.devices.map((d: { hostname: string }) => d.hostname.toUpperCase()).sort(),
+    sim.hosts.map((h) => h.hostname.toUpperCase()).sort(),
+  );
   assert.equal(run.body.provisioned_monitors, 3);
   assert.ok(run.body.devices.every((d: { os: string | null }) => /Windows Server/.test(d.os ?? '')));
 
@@ -71,10 +141,15 @@ test('the running agent connects, discovery finds the Windows hosts, monitors pr
   const host = sim.hosts[0]!;
   const device = run.body.devices.find((d: { ip: string }) => d.ip === host.address);
   const mon = monitors.find((m) => m.device_id === device.id)!;
-  const latest = await waitFor('first metrics', async () => {
-    const r = await s.api('GET', `/api/v1/monitors/${mon.id}/metrics`);
-    return r.status === 200 ? r.body : undefined;
-  }, 40_000, 500);
+  const latest = await waitFor(
+    'first metrics',
+    async () => {
+      const r = await s.api('GET', `/api/v1/monitors/${mon.id}/metrics`);
+      return r.status === 200 ? r.body : undefined;
+    },
+    40_000,
+    500,
+  );
   const truth = host.truth().sample;
   assert.equal(latest.memory.total_bytes, truth.memory_total);
   assert.equal(latest.memory.used_bytes, truth.memory_used);
@@ -90,20 +165,48 @@ test('the running agent connects, discovery finds the Windows hosts, monitors pr
 
   const again = await s.api('POST', `/api/v1/discovery-profiles/${dp.id}/run`);
   assert.equal(again.status, 200);
-  assert.equal((await s.api('GET', '/api/v1/devices')).body.length, 3, 're-running discovery updates, never duplicates');
+  assert.equal(
+    (await s.api('GET', '/api/v1/devices')).body.length,
+    3,
+    're-running discovery updates, never duplicates',
+  );
 });
 
 test('a wrong password shows up as an auth failure on the monitor', async () => {
   const agentId = JSON.parse(readFileSync(`${home}/identity.json`, 'utf8')).agent_id as number;
-  const bad = (await s.api('POST', '/api/v1/credential-profiles', { name: 'journey-bad', type: 'winrm_ntlm', username: 'Administrator', password: 'definitely-wrong' })).body;
-  const dev = (await s.api('POST', '/api/v1/devices', { agent_id: agentId, ip: sim.hosts[1]!.address, hostname: 'manual' })).body ?? (await s.api('GET', `/api/v1/devices?agent_id=${agentId}`)).body.find((d: { ip: string }) => d.ip === sim.hosts[1]!.address);
+  const bad = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'journey-bad',
+      type: 'winrm_ntlm',
+      username: 'Administrator',
+      password: 'definitely-wrong',
+    })
+  ).body;
+  const dev =
+    (await s.api('POST', '/api/v1/devices', { agent_id: agentId, ip: sim.hosts[1]!.address, hostname: 'manual' }))
+      .body ??
+    (await s.api('GET', `/api/v1/devices?agent_id=${agentId}`)).body.find(
+      (d: { ip: string }) => d.ip === sim.hosts[1]!.address,
+    );
   const devices = (await s.api('GET', `/api/v1/devices?agent_id=${agentId}`)).body as { id: number; ip: string }[];
   const target = devices.find((d) => d.ip === sim.hosts[1]!.address) ?? dev;
-  const mon = (await s.api('POST', '/api/v1/monitors', { device_id: target.id, credential_profile_id: bad.id, plugin_id: 1, polling_interval: 10 })).body;
-  const failed = await waitFor('auth failure recorded', async () => {
-    const r = (await s.api('GET', `/api/v1/monitors/${mon.id}`)).body;
-    return r.last_error_class ? r : undefined;
-  }, 40_000, 500);
+  const mon = (
+    await s.api('POST', '/api/v1/monitors', {
+      device_id: target.id,
+      credential_profile_id: bad.id,
+      plugin_id: 1,
+      polling_interval: 10,
+    })
+  ).body;
+  const failed = await waitFor(
+    'auth failure recorded',
+    async () => {
+      const r = (await s.api('GET', `/api/v1/monitors/${mon.id}`)).body;
+      return r.last_error_class ? r : undefined;
+    },
+    40_000,
+    500,
+  );
   assert.equal(failed.last_error_class, 'auth');
   assert.match(failed.last_error, /credential|401|rejected|password/i);
   assert.ok(!JSON.stringify(failed).includes('definitely-wrong'));
@@ -113,12 +216,18 @@ test('disabling the agent closes its session at once and it stays refused', asyn
   const agentId = JSON.parse(readFileSync(`${home}/identity.json`, 'utf8')).agent_id as number;
   const t0 = Date.now();
   await s.api('PUT', `/api/v1/agents/${agentId}`, { disabled: true });
-  const code = await Promise.race([agent!.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 5000))]);
+  const code = await Promise.race([
+    agent!.exited,
+    new Promise<string>((r) => setTimeout(() => r('still running'), 5000)),
+  ]);
   assert.equal(code, 3, 'the agent exits with the fatal-refusal code');
   assert.ok(Date.now() - t0 < 5000);
   assert.equal((await s.api('GET', `/api/v1/agents/${agentId}`)).body.online, false);
   const retry = startAgentProcess(home);
-  const retryCode = await Promise.race([retry.exited, new Promise<string>((r) => setTimeout(() => r('still running'), 10_000))]);
+  const retryCode = await Promise.race([
+    retry.exited,
+    new Promise<string>((r) => setTimeout(() => r('still running'), 10_000)),
+  ]);
   assert.equal(retryCode, 3);
   agent = undefined;
 });

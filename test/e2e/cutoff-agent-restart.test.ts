@@ -3,7 +3,22 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 import { agentStatus, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
-import { createSite, deadlockLines, removeSiteHomes, duplicateRows, iso, killChild, missingSlots, offSlot, sleep, startWinsimProcess, storedTimes, waitOnline, type Site, type WinsimProcess } from './edge-fixtures.ts';
+import {
+  createSite,
+  deadlockLines,
+  removeSiteHomes,
+  duplicateRows,
+  iso,
+  killChild,
+  missingSlots,
+  offSlot,
+  sleep,
+  startWinsimProcess,
+  storedTimes,
+  waitOnline,
+  type Site,
+  type WinsimProcess,
+} from './edge-fixtures.ts';
 
 // Issue 11, Tests: "Agent restart while cut off". The agent persists its assignment set, so an
 // agent restarted while the server is still unreachable keeps polling from what it has on disk.
@@ -34,11 +49,18 @@ after(async () => {
   await sim?.stop();
 });
 
-test('an agent SIGKILLed and restarted while the server is down keeps polling from its persisted assignments; the rows arrive after the server returns', { timeout: 480_000 }, async () => {
+test('an agent SIGKILLed and restarted while the server is down keeps polling from its persisted assignments; the rows arrive after the server returns', {
+  timeout: 480_000,
+}, async () => {
   const site: Site = await createSite(s!, sim!, { name: 'restart-site', auth: 'ntlm', interval: INTERVAL_S });
   agent = startAgentProcess(site.home);
   await waitOnline(s!, site.agentId);
-  await waitFor('two rows per monitor', async () => [...(await storedTimes(db!, site.monitors)).values()].every((t) => t.length >= 2), 90_000, 1000);
+  await waitFor(
+    'two rows per monitor',
+    async () => [...(await storedTimes(db!, site.monitors)).values()].every((t) => t.length >= 2),
+    90_000,
+    1000,
+  );
   const firstFull = Math.max(...[...(await storedTimes(db!, site.monitors)).values()].map((t) => t[0]!));
 
   const serverKilledAt = Date.now();
@@ -50,14 +72,26 @@ test('an agent SIGKILLed and restarted while the server is down keeps polling fr
   const agentStartedAt = Date.now();
   agent = startAgentProcess(site.home);
   await sleep(AGENT_START_MARGIN + 4 * INTERVAL);
-  assert.equal(agent.child.exitCode, null, `the restarted agent runs without its server:\n${agent.logs.slice(-20).join('\n')}`);
+  assert.equal(
+    agent.child.exitCode,
+    null,
+    `the restarted agent runs without its server:\n${agent.logs.slice(-20).join('\n')}`,
+  );
   // `nmslite-agent status` shows what the restarted agent runs on while it cannot reach its server.
   const st = await agentStatus(site.home, ['--json']);
   assert.equal(st.monitors_assigned, HOSTS, JSON.stringify(st));
   assert.ok(typeof st.schedule_revision === 'number', 'the persisted schedule revision');
-  assert.ok(st.offline_since && Date.parse(st.offline_since) <= agentKilledAt && Date.parse(st.offline_since) >= serverKilledAt - 5000, `offline since the server died: ${st.offline_since}`);
+  assert.ok(
+    st.offline_since &&
+      Date.parse(st.offline_since) <= agentKilledAt &&
+      Date.parse(st.offline_since) >= serverKilledAt - 5000,
+    `offline since the server died: ${st.offline_since}`,
+  );
   assert.ok(st.polls_offline >= HOSTS * 2, `polls run offline: ${st.polls_offline}`);
-  assert.ok(st.spool_backlog >= HOSTS * 2 && st.spool_oldest_age_ms > 0, `results waiting in the spool: ${st.spool_backlog}, oldest ${st.spool_oldest_age_ms} ms`);
+  assert.ok(
+    st.spool_backlog >= HOSTS * 2 && st.spool_oldest_age_ms > 0,
+    `results waiting in the spool: ${st.spool_backlog}, oldest ${st.spool_oldest_age_ms} ms`,
+  );
   assert.equal(st.polling_paused, false);
   const serverStartedAt = Date.now();
   await s!.start();
@@ -69,9 +103,16 @@ test('an agent SIGKILLed and restarted while the server is down keeps polling fr
   ];
   const holes = async (): Promise<string[]> => {
     const now = await storedTimes(db!, site.monitors);
-    return site.monitors.flatMap((m) => ran.flatMap(([from, to]) => missingSlots(m, INTERVAL, now.get(m)!, from, to).map((t) => `${m}@${iso(t)}`)));
+    return site.monitors.flatMap((m) =>
+      ran.flatMap(([from, to]) => missingSlots(m, INTERVAL, now.get(m)!, from, to).map((t) => `${m}@${iso(t)}`)),
+    );
   };
-  await waitFor('every slot polled while an agent ran stored', async () => (await holes()).length === 0, 120_000, 1000).catch(async (err) => {
+  await waitFor(
+    'every slot polled while an agent ran stored',
+    async () => (await holes()).length === 0,
+    120_000,
+    1000,
+  ).catch(async (err) => {
     const h = await holes();
     throw new Error(`${(err as Error).message}: ${h.length} missing, first ${h.slice(0, 10).join(', ')}`);
   });
@@ -82,11 +123,24 @@ test('an agent SIGKILLed and restarted while the server is down keeps polling fr
     const times = stored.get(m)!;
     assert.deepEqual(offSlot(m, INTERVAL, times).map(iso), [], `monitor ${m}: every row at one of its slots`);
     const byRestarted = times.filter((t) => t >= agentStartedAt && t < serverStartedAt);
-    assert.ok(byRestarted.length >= 3, `monitor ${m}: the restarted agent polled it ${byRestarted.length} times while the server was down`);
-    assert.ok(times.filter((t) => t >= serverKilledAt && t < agentKilledAt).length >= 1, `monitor ${m}: polled after the server died, before the agent was killed`);
+    assert.ok(
+      byRestarted.length >= 3,
+      `monitor ${m}: the restarted agent polled it ${byRestarted.length} times while the server was down`,
+    );
+    assert.ok(
+      times.filter((t) => t >= serverKilledAt && t < agentKilledAt).length >= 1,
+      `monitor ${m}: polled after the server died, before the agent was killed`,
+    );
   }
   // The rows came from the agent after the server returned (nothing could store them before).
-  const late = Number((await db!.query('SELECT count(*) AS n FROM metrics WHERE time >= $1 AND time < $2', [new Date(serverKilledAt), new Date(serverStartedAt)])).rows[0].n);
+  const late = Number(
+    (
+      await db!.query('SELECT count(*) AS n FROM metrics WHERE time >= $1 AND time < $2', [
+        new Date(serverKilledAt),
+        new Date(serverStartedAt),
+      ])
+    ).rows[0].n,
+  );
   assert.ok(late >= HOSTS * 4, `${late} rows of the outage stored after the restart`);
   assert.deepEqual(deadlockLines(s!), [], 'no deadlock in the server log');
 });

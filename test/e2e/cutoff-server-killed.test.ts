@@ -3,7 +3,23 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 import { startAgentProcess, waitFor } from '../helpers/agent-process.ts';
-import { createSite, deadlockLines, removeSiteHomes, duplicateRows, iso, killChild, missingSlots, offSlot, sleep, slotsBetween, startWinsimProcess, storedTimes, waitOnline, type Site, type WinsimProcess } from './edge-fixtures.ts';
+import {
+  createSite,
+  deadlockLines,
+  removeSiteHomes,
+  duplicateRows,
+  iso,
+  killChild,
+  missingSlots,
+  offSlot,
+  sleep,
+  slotsBetween,
+  startWinsimProcess,
+  storedTimes,
+  waitOnline,
+  type Site,
+  type WinsimProcess,
+} from './edge-fixtures.ts';
 
 // Issue 11, Tests: "Cut-off". The agent holds the site's schedule, so a dead server is no hole in
 // the graphs: every poll of the outage is run on the agent, spooled, and stored after the restart.
@@ -31,12 +47,19 @@ after(async () => {
   await sim?.stop();
 });
 
-test(`${HOSTS} hosts at ${INTERVAL_S} s: a server SIGKILLed for ${OUTAGE_MS / 1000} s loses no poll — every slot of the outage is stored once, at its aligned time`, { timeout: OUTAGE_MS + 480_000 }, async (t) => {
+test(`${HOSTS} hosts at ${INTERVAL_S} s: a server SIGKILLed for ${OUTAGE_MS / 1000} s loses no poll — every slot of the outage is stored once, at its aligned time`, {
+  timeout: OUTAGE_MS + 480_000,
+}, async (t) => {
   const site: Site = await createSite(s!, sim!, { name: 'cutoff-site', auth: 'ntlm', interval: INTERVAL_S });
   agent = startAgentProcess(site.home, ['--log-level', 'info']);
   await waitOnline(s!, site.agentId);
   // Steady state: every monitor has stored two polls, so the schedule runs on the agent.
-  await waitFor('two rows per monitor', async () => [...(await storedTimes(db!, site.monitors)).values()].every((t) => t.length >= 2), 90_000, 1000);
+  await waitFor(
+    'two rows per monitor',
+    async () => [...(await storedTimes(db!, site.monitors)).values()].every((t) => t.length >= 2),
+    90_000,
+    1000,
+  );
   const firstFull = Math.max(...[...(await storedTimes(db!, site.monitors)).values()].map((t) => t[0]!));
 
   const killAt = Date.now();
@@ -53,18 +76,38 @@ test(`${HOSTS} hosts at ${INTERVAL_S} s: a server SIGKILLed for ${OUTAGE_MS / 10
   assert.ok(Math.abs(expectedTotal - nominal) <= HOSTS, `${expectedTotal} slots for a nominal ${nominal}`);
 
   const inWindow = async (): Promise<number> =>
-    Number((await db!.query('SELECT count(*) AS n FROM metrics WHERE monitor_id = ANY($1) AND time >= $2 AND time < $3', [site.monitors, new Date(killAt), new Date(restartAt)])).rows[0].n);
-  await waitFor(`the ${expectedTotal} polls of the outage stored`, async () => (await inWindow()) >= expectedTotal, 180_000, 1000).catch(async (err) => {
+    Number(
+      (
+        await db!.query('SELECT count(*) AS n FROM metrics WHERE monitor_id = ANY($1) AND time >= $2 AND time < $3', [
+          site.monitors,
+          new Date(killAt),
+          new Date(restartAt),
+        ])
+      ).rows[0].n,
+    );
+  await waitFor(
+    `the ${expectedTotal} polls of the outage stored`,
+    async () => (await inWindow()) >= expectedTotal,
+    180_000,
+    1000,
+  ).catch(async (err) => {
     throw new Error(`${(err as Error).message}: ${await inWindow()} of ${expectedTotal} stored`);
   });
   // Polling goes on after the restart: two more slots per monitor, then the whole picture is final.
   const settle = Date.now() + 2 * INTERVAL;
   const holes = async (): Promise<string[]> => {
     const now = await storedTimes(db!, site.monitors);
-    return site.monitors.flatMap((m) => missingSlots(m, INTERVAL, now.get(m)!, firstFull, settle).map((t) => `${m}@${iso(t)}`));
+    return site.monitors.flatMap((m) =>
+      missingSlots(m, INTERVAL, now.get(m)!, firstFull, settle).map((t) => `${m}@${iso(t)}`),
+    );
   };
   await sleep(Math.max(0, settle - Date.now()));
-  await waitFor('every slot from the steady state to two slots past the restart stored', async () => (await holes()).length === 0, 120_000, 1000).catch(async (err) => {
+  await waitFor(
+    'every slot from the steady state to two slots past the restart stored',
+    async () => (await holes()).length === 0,
+    120_000,
+    1000,
+  ).catch(async (err) => {
     const h = await holes();
     throw new Error(`${(err as Error).message}: ${h.length} missing, first ${h.slice(0, 10).join(', ')}`);
   });
@@ -74,13 +117,23 @@ test(`${HOSTS} hosts at ${INTERVAL_S} s: a server SIGKILLed for ${OUTAGE_MS / 10
   assert.equal(await duplicateRows(db!), 0, 'none twice');
   for (const m of site.monitors) {
     const times = stored.get(m)!;
-    assert.deepEqual(offSlot(m, INTERVAL, times).map(iso), [], `monitor ${m}: every row at one of its ${INTERVAL_S} s slots`);
+    assert.deepEqual(
+      offSlot(m, INTERVAL, times).map(iso),
+      [],
+      `monitor ${m}: every row at one of its ${INTERVAL_S} s slots`,
+    );
     const window = times.filter((t) => t >= killAt && t < restartAt);
     assert.deepEqual(window.map(iso), expected.get(m)!.map(iso), `monitor ${m}: the outage's slots, each stored`);
     // No hole at the kill or at the restart either: the whole run is continuous.
-    assert.deepEqual(missingSlots(m, INTERVAL, times, firstFull, settle).map(iso), [], `monitor ${m}: no slot missing from ${iso(firstFull)} to ${iso(settle)}`);
+    assert.deepEqual(
+      missingSlots(m, INTERVAL, times, firstFull, settle).map(iso),
+      [],
+      `monitor ${m}: no slot missing from ${iso(firstFull)} to ${iso(settle)}`,
+    );
   }
-  t.diagnostic(`server down ${Math.round((restartAt - killAt) / 1000)} s: ${expectedTotal} polls scheduled in the outage (nominal ${nominal.toFixed(1)}), all stored`);
+  t.diagnostic(
+    `server down ${Math.round((restartAt - killAt) / 1000)} s: ${expectedTotal} polls scheduled in the outage (nominal ${nominal.toFixed(1)}), all stored`,
+  );
   const a = (await s!.api('GET', `/api/v1/agents/${site.agentId}`)).body;
   assert.equal(a.online, true);
   assert.deepEqual(deadlockLines(s!), [], 'no deadlock in the server log');

@@ -8,7 +8,10 @@ let s: TestServer;
 let sim: Winsim;
 let agent: ReturnType<typeof startAgentProcess> | undefined;
 before(async () => {
-  s = await startTestServer({ health: { failure_threshold: 2, window_s: 600 }, polling: { job_timeout_s: 5, grace_s: 3 } });
+  s = await startTestServer({
+    health: { failure_threshold: 2, window_s: 600 },
+    polling: { job_timeout_s: 5, grace_s: 3 },
+  });
   sim = await startWinsim({ hosts: 1, portBase: 0, auth: 'ntlm', password: 'Health-Pass-1', seed: 9 });
 });
 after(async () => {
@@ -20,21 +23,59 @@ after(async () => {
 test('a host that stops answering is marked inactive after the threshold, is no longer polled, and comes back when reactivated', async () => {
   const home = agentHome();
   const created = await s.api('POST', '/api/v1/agents', { name: 'health-site' });
-  assert.equal((await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token', created.body.enrollment_token, '--home', home])).code, 0);
+  assert.equal(
+    (
+      await runAgentCommand([
+        'enroll',
+        '--server',
+        `wss://127.0.0.1:${s.port}`,
+        '--token',
+        created.body.enrollment_token,
+        '--home',
+        home,
+      ])
+    ).code,
+    0,
+  );
   agent = startAgentProcess(home);
   const agentId = created.body.agent.id as number;
   await waitFor('agent online', async () => (await s.api('GET', `/api/v1/agents/${agentId}`)).body.online, 20_000);
   const h = sim.hosts[0]!;
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'health', type: 'winrm_ntlm', username: h.user, password: h.password, port: h.port })).body;
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'health',
+      type: 'winrm_ntlm',
+      username: h.user,
+      password: h.password,
+      port: h.port,
+    })
+  ).body;
   const dev = (await s.api('POST', '/api/v1/devices', { agent_id: agentId, ip: h.address, port: h.port })).body;
-  const mon = (await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 10 })).body;
-  await waitFor('first success', async () => (await s.api('GET', `/api/v1/monitors/${mon.id}`)).body.last_polled, 30_000, 300);
+  const mon = (
+    await s.api('POST', '/api/v1/monitors', {
+      device_id: dev.id,
+      credential_profile_id: cred.id,
+      plugin_id: 1,
+      polling_interval: 10,
+    })
+  ).body;
+  await waitFor(
+    'first success',
+    async () => (await s.api('GET', `/api/v1/monitors/${mon.id}`)).body.last_polled,
+    30_000,
+    300,
+  );
 
   await h.setFault({ portClosed: true });
-  const inactive = await waitFor('device inactive', async () => {
-    const d = (await s.api('GET', `/api/v1/devices/${dev.id}`)).body;
-    return d.status === 'inactive' ? d : undefined;
-  }, 60_000, 300);
+  const inactive = await waitFor(
+    'device inactive',
+    async () => {
+      const d = (await s.api('GET', `/api/v1/devices/${dev.id}`)).body;
+      return d.status === 'inactive' ? d : undefined;
+    },
+    60_000,
+    300,
+  );
   assert.equal(inactive.status, 'inactive');
   const m = (await s.api('GET', `/api/v1/monitors/${mon.id}`)).body;
   assert.equal(m.last_error_class, 'unreachable');
@@ -42,13 +83,22 @@ test('a host that stops answering is marked inactive after the threshold, is no 
 
   const attempted = m.last_attempted;
   await new Promise((r) => setTimeout(r, 12_000));
-  assert.equal((await s.api('GET', `/api/v1/monitors/${mon.id}`)).body.last_attempted, attempted, 'an inactive device is not polled');
+  assert.equal(
+    (await s.api('GET', `/api/v1/monitors/${mon.id}`)).body.last_attempted,
+    attempted,
+    'an inactive device is not polled',
+  );
 
   await h.setFault({ portClosed: false });
   const before = (await s.api('GET', `/api/v1/monitors/${mon.id}`)).body.last_polled;
   assert.equal((await s.api('PUT', `/api/v1/devices/${dev.id}`, { status: 'active' })).body.status, 'active');
-  await waitFor('polling resumes', async () => {
-    const r = (await s.api('GET', `/api/v1/monitors/${mon.id}`)).body;
-    return r.last_polled !== before && r.consecutive_failures === 0;
-  }, 30_000, 300);
+  await waitFor(
+    'polling resumes',
+    async () => {
+      const r = (await s.api('GET', `/api/v1/monitors/${mon.id}`)).body;
+      return r.last_polled !== before && r.consecutive_failures === 0;
+    },
+    30_000,
+    300,
+  );
 });

@@ -13,43 +13,105 @@ after(async () => {
   await s.stop();
 });
 
-test('a long discovery answers 202 with a run id, reports progress while it runs, and can be cancelled', { timeout: 120_000 }, async () => {
+test('a long discovery answers 202 with a run id, reports progress while it runs, and can be cancelled', {
+  timeout: 120_000,
+}, async () => {
   const home = agentHome();
   const created = await s.api('POST', '/api/v1/agents', { name: 'big-site' });
-  assert.equal((await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token', created.body.enrollment_token, '--home', home])).code, 0);
+  assert.equal(
+    (
+      await runAgentCommand([
+        'enroll',
+        '--server',
+        `wss://127.0.0.1:${s.port}`,
+        '--token',
+        created.body.enrollment_token,
+        '--home',
+        home,
+      ])
+    ).code,
+    0,
+  );
   agent = startAgentProcess(home);
-  await waitFor('agent online', async () => (await s.api('GET', `/api/v1/agents/${created.body.agent.id}`)).body.online, 20_000);
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'big', type: 'winrm_ntlm', username: 'a', password: 'b' })).body;
-  const dp = (await s.api('POST', '/api/v1/discovery-profiles', { name: 'big', agent_id: created.body.agent.id, credential_profile_id: cred.id, target: '127.90.0.0/16' })).body;
+  await waitFor(
+    'agent online',
+    async () => (await s.api('GET', `/api/v1/agents/${created.body.agent.id}`)).body.online,
+    20_000,
+  );
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'big',
+      type: 'winrm_ntlm',
+      username: 'a',
+      password: 'b',
+    })
+  ).body;
+  const dp = (
+    await s.api('POST', '/api/v1/discovery-profiles', {
+      name: 'big',
+      agent_id: created.body.agent.id,
+      credential_profile_id: cred.id,
+      target: '127.90.0.0/16',
+    })
+  ).body;
   const started = await s.api('POST', `/api/v1/discovery-profiles/${dp.id}/run`);
   assert.equal(started.status, 202);
   assert.equal(started.body.status, 'running');
   const runId = started.body.run_id as string;
-  const progressed = await waitFor('progress', async () => {
-    const r = (await s.api('GET', `/api/v1/discovery-runs/${runId}`)).body;
-    return r.scanned > 0 && r.total === 65534 ? r : undefined;
-  }, 30_000, 200);
+  const progressed = await waitFor(
+    'progress',
+    async () => {
+      const r = (await s.api('GET', `/api/v1/discovery-runs/${runId}`)).body;
+      return r.scanned > 0 && r.total === 65534 ? r : undefined;
+    },
+    30_000,
+    200,
+  );
   assert.ok(progressed.scanned < progressed.total);
   assert.equal((await s.api('POST', `/api/v1/discovery-profiles/${dp.id}/run`)).status, 409, 'one run per profile');
   // Other profiles on the same agent: a second sweep may run alongside, a third is refused by the agent.
-  const dp2 = (await s.api('POST', '/api/v1/discovery-profiles', { name: 'big-2', agent_id: created.body.agent.id, credential_profile_id: cred.id, target: '127.91.0.0/16' })).body;
-  const dp3 = (await s.api('POST', '/api/v1/discovery-profiles', { name: 'big-3', agent_id: created.body.agent.id, credential_profile_id: cred.id, target: '127.92.0.0/16' })).body;
+  const dp2 = (
+    await s.api('POST', '/api/v1/discovery-profiles', {
+      name: 'big-2',
+      agent_id: created.body.agent.id,
+      credential_profile_id: cred.id,
+      target: '127.91.0.0/16',
+    })
+  ).body;
+  const dp3 = (
+    await s.api('POST', '/api/v1/discovery-profiles', {
+      name: 'big-3',
+      agent_id: created.body.agent.id,
+      credential_profile_id: cred.id,
+      target: '127.92.0.0/16',
+    })
+  ).body;
   const run2 = (await s.api('POST', `/api/v1/discovery-profiles/${dp2.id}/run`)).body.run_id as string;
   const run3 = (await s.api('POST', `/api/v1/discovery-profiles/${dp3.id}/run`)).body.run_id as string;
-  const refused = await waitFor('third run refused', async () => {
-    const r = (await s.api('GET', `/api/v1/discovery-runs/${run3}`)).body;
-    return r.status !== 'running' ? r : undefined;
-  }, 10_000, 100);
+  const refused = await waitFor(
+    'third run refused',
+    async () => {
+      const r = (await s.api('GET', `/api/v1/discovery-runs/${run3}`)).body;
+      return r.status !== 'running' ? r : undefined;
+    },
+    10_000,
+    100,
+  );
   assert.equal(refused.status, 'failed', 'the third concurrent sweep is refused');
   assert.match(refused.error, /already running 2 discoveries/);
   assert.equal((await s.api('GET', `/api/v1/discovery-runs/${run2}`)).body.status, 'running', 'the second runs');
   assert.equal((await s.api('POST', `/api/v1/discovery-runs/${run2}/cancel`)).status, 200);
   const cancel = await s.api('POST', `/api/v1/discovery-runs/${runId}/cancel`);
   assert.equal(cancel.status, 200);
-  const done = await waitFor('cancelled', async () => {
-    const r = (await s.api('GET', `/api/v1/discovery-runs/${runId}`)).body;
-    return r.status !== 'running' ? r : undefined;
-  }, 20_000, 200);
+  const done = await waitFor(
+    'cancelled',
+    async () => {
+      const r = (await s.api('GET', `/api/v1/discovery-runs/${runId}`)).body;
+      return r.status !== 'running' ? r : undefined;
+    },
+    20_000,
+    200,
+  );
   assert.equal(done.status, 'cancelled');
   assert.ok(done.scanned < 65534);
   assert.equal((await s.api('GET', `/api/v1/discovery-runs/00000000-0000-4000-8000-000000000000`)).status, 404);

@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
+import type pg from 'pg';
 import { isSlot, nextSlot } from '../../shared/schedule.ts';
 import { decodeRecords } from '../../agent/spool/segment-file.ts';
 import { agentHome, runAgentCommand, waitFor } from '../helpers/agent-process.ts';
@@ -22,10 +22,33 @@ export interface WinsimProcess {
 }
 
 /** `test/winsim/cli.ts` in a child process (its CPU is not the test's), one address per host, OS-assigned ports (concurrent runs do not collide). */
-export async function startWinsimProcess(o: { hosts: number; bind: string; auth: 'ntlm' | 'basic'; password: string; seed?: number }): Promise<WinsimProcess> {
+export async function startWinsimProcess(o: {
+  hosts: number;
+  bind: string;
+  auth: 'ntlm' | 'basic';
+  password: string;
+  seed?: number;
+}): Promise<WinsimProcess> {
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', 'test/winsim/cli.ts', '--hosts', String(o.hosts), '--bind', o.bind, '--distinct-addresses', '--port-base', '0', '--auth', o.auth, '--password', o.password, '--seed', String(o.seed ?? 11)],
+    [
+      '--import',
+      'tsx',
+      'test/winsim/cli.ts',
+      '--hosts',
+      String(o.hosts),
+      '--bind',
+      o.bind,
+      '--distinct-addresses',
+      '--port-base',
+      '0',
+      '--auth',
+      o.auth,
+      '--password',
+      o.password,
+      '--seed',
+      String(o.seed ?? 11),
+    ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
@@ -45,7 +68,11 @@ export async function startWinsimProcess(o: { hosts: number; bind: string; auth:
     return false;
   })();
   let timer: NodeJS.Timeout | undefined;
-  const ok = await Promise.race([read, exited.then(() => false), new Promise<false>((r) => (timer = setTimeout(() => r(false), 60_000)))]);
+  const ok = await Promise.race([
+    read,
+    exited.then(() => false),
+    new Promise<false>((r) => (timer = setTimeout(() => r(false), 60_000))),
+  ]);
   clearTimeout(timer);
   if (!ok) {
     await stop();
@@ -133,23 +160,51 @@ export function removeSiteHomes(): void {
 export async function createSite(
   s: ServerProcess,
   sim: WinsimProcess,
-  o: { name: string; auth: 'ntlm' | 'basic'; interval: number; enabled?: boolean; serverUrl?: string; pluginId?: number; monitorsPerHost?: number },
+  o: {
+    name: string;
+    auth: 'ntlm' | 'basic';
+    interval: number;
+    enabled?: boolean;
+    serverUrl?: string;
+    pluginId?: number;
+    monitorsPerHost?: number;
+  },
 ): Promise<Site> {
   const created = await s.api('POST', '/api/v1/agents', { name: o.name });
-  if (created.status !== 201 && created.status !== 200) throw new Error(`create agent: ${created.status} ${JSON.stringify(created.body)}`);
+  if (created.status !== 201 && created.status !== 200)
+    throw new Error(`create agent: ${created.status} ${JSON.stringify(created.body)}`);
   const home = agentHome();
   siteHomes.push(home);
-  const enrolled = await runAgentCommand(['enroll', '--server', o.serverUrl ?? s.wsUrl, '--token', created.body.enrollment_token, '--home', home]);
+  const enrolled = await runAgentCommand([
+    'enroll',
+    '--server',
+    o.serverUrl ?? s.wsUrl,
+    '--token',
+    created.body.enrollment_token,
+    '--home',
+    home,
+  ]);
   if (enrolled.code !== 0) throw new Error(`enroll failed: ${enrolled.stderr}`);
   const agentId = created.body.agent.id as number;
-  const cred = await s.api('POST', '/api/v1/credential-profiles', { name: `${o.name}-cred`, type: o.auth === 'ntlm' ? 'winrm_ntlm' : 'winrm_basic', username: sim.hosts[0]!.user, password: sim.hosts[0]!.password });
+  const cred = await s.api('POST', '/api/v1/credential-profiles', {
+    name: `${o.name}-cred`,
+    type: o.auth === 'ntlm' ? 'winrm_ntlm' : 'winrm_basic',
+    username: sim.hosts[0]!.user,
+    password: sim.hosts[0]!.password,
+  });
   if (!cred.body?.id) throw new Error(`create credential: ${cred.status} ${JSON.stringify(cred.body)}`);
   const monitors: number[] = [];
   for (const h of sim.hosts) {
     const dev = await s.api('POST', '/api/v1/devices', { agent_id: agentId, ip: h.address, port: h.port });
     if (!dev.body?.id) throw new Error(`create device: ${dev.status} ${JSON.stringify(dev.body)}`);
     for (let i = 0; i < (o.monitorsPerHost ?? 1); i++) {
-      const mon = await s.api('POST', '/api/v1/monitors', { device_id: dev.body.id, credential_profile_id: cred.body.id, plugin_id: o.pluginId ?? 1, polling_interval: o.interval, enabled: o.enabled ?? true });
+      const mon = await s.api('POST', '/api/v1/monitors', {
+        device_id: dev.body.id,
+        credential_profile_id: cred.body.id,
+        plugin_id: o.pluginId ?? 1,
+        polling_interval: o.interval,
+        enabled: o.enabled ?? true,
+      });
       if (!mon.body?.id) throw new Error(`create monitor: ${mon.status} ${JSON.stringify(mon.body)}`);
       monitors.push(mon.body.id);
     }
@@ -158,19 +213,29 @@ export async function createSite(
 }
 
 export async function waitOnline(s: ServerProcess, agentId: number, online = true, timeoutMs = 60_000): Promise<void> {
-  await waitFor(`agent ${agentId} ${online ? 'online' : 'offline'}`, async () => (await s.api('GET', `/api/v1/agents/${agentId}`)).body?.online === online, timeoutMs, 250);
+  await waitFor(
+    `agent ${agentId} ${online ? 'online' : 'offline'}`,
+    async () => (await s.api('GET', `/api/v1/agents/${agentId}`)).body?.online === online,
+    timeoutMs,
+    250,
+  );
 }
 
 /** Every stored row's time (epoch ms) per monitor, ascending. */
 export async function storedTimes(db: pg.Client, monitors: number[]): Promise<Map<number, number[]>> {
-  const r = await db.query('SELECT monitor_id, round(extract(epoch FROM time) * 1000)::bigint AS t FROM metrics WHERE monitor_id = ANY($1) ORDER BY monitor_id, time', [monitors]);
+  const r = await db.query(
+    'SELECT monitor_id, round(extract(epoch FROM time) * 1000)::bigint AS t FROM metrics WHERE monitor_id = ANY($1) ORDER BY monitor_id, time',
+    [monitors],
+  );
   const out = new Map<number, number[]>(monitors.map((m) => [m, []]));
   for (const row of r.rows) out.get(row.monitor_id)!.push(Number(row.t));
   return out;
 }
 
 export async function duplicateRows(db: pg.Client): Promise<number> {
-  const r = await db.query('SELECT count(*)::int AS n FROM (SELECT monitor_id, time FROM metrics GROUP BY 1, 2 HAVING count(*) > 1) d');
+  const r = await db.query(
+    'SELECT count(*)::int AS n FROM (SELECT monitor_id, time FROM metrics GROUP BY 1, 2 HAVING count(*) > 1) d',
+  );
   return r.rows[0].n as number;
 }
 
@@ -182,7 +247,13 @@ export function slotsBetween(monitorId: number, intervalMs: number, from: number
 }
 
 /** Slots of [from, to) that have no stored row. */
-export function missingSlots(monitorId: number, intervalMs: number, stored: number[], from: number, to: number): number[] {
+export function missingSlots(
+  monitorId: number,
+  intervalMs: number,
+  stored: number[],
+  from: number,
+  to: number,
+): number[] {
   const have = new Set(stored);
   return slotsBetween(monitorId, intervalMs, from, to).filter((t) => !have.has(t));
 }
@@ -194,7 +265,9 @@ export function offSlot(monitorId: number, intervalMs: number, stored: number[])
 export const iso = (t: number): string => new Date(t).toISOString();
 
 /** Unacknowledged records in an agent's disk spool (read-only, as `nmslite-agent status` reads it). */
-export function spooledResults(spoolDir: string): { monitor_id: number; time: string; metrics?: unknown; failure?: unknown }[] {
+export function spooledResults(
+  spoolDir: string,
+): { monitor_id: number; time: string; metrics?: unknown; failure?: unknown }[] {
   const acked = new Set<number>();
   try {
     for (const line of readFileSync(join(spoolDir, 'acks.log'), 'utf8').split('\n')) if (line) acked.add(Number(line));
@@ -228,7 +301,10 @@ export function spooledResults(spoolDir: string): { monitor_id: number; time: st
 }
 
 /** Kills a child we started, if it still runs, and waits for it. */
-export async function killChild(p: { child: ChildProcess; exited: Promise<number | null> } | undefined, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+export async function killChild(
+  p: { child: ChildProcess; exited: Promise<number | null> } | undefined,
+  signal: NodeJS.Signals = 'SIGKILL',
+): Promise<void> {
   if (!p) return;
   if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(signal);
   await p.exited;

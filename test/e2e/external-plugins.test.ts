@@ -29,14 +29,37 @@ after(async () => {
   await s.stop();
 });
 
-test('hanging, crashing and garbage-printing plugins fail clearly; healthy monitors keep working', { timeout: 120_000 }, async () => {
+test('hanging, crashing and garbage-printing plugins fail clearly; healthy monitors keep working', {
+  timeout: 120_000,
+}, async () => {
   const created = await s.api('POST', '/api/v1/agents', { name: 'plugin-site' });
-  assert.equal((await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token', created.body.enrollment_token, '--home', home])).code, 0);
+  assert.equal(
+    (
+      await runAgentCommand([
+        'enroll',
+        '--server',
+        `wss://127.0.0.1:${s.port}`,
+        '--token',
+        created.body.enrollment_token,
+        '--home',
+        home,
+      ])
+    ).code,
+    0,
+  );
   agent = startAgentProcess(home, ['--ping-before-poll', 'false']);
   const agentId = created.body.agent.id as number;
   await waitFor('agent online', async () => (await s.api('GET', `/api/v1/agents/${agentId}`)).body.online, 20_000);
   const h = sim.hosts[0]!;
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'plug', type: 'winrm_ntlm', username: h.user, password: h.password, port: h.port })).body;
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'plug',
+      type: 'winrm_ntlm',
+      username: h.user,
+      password: h.password,
+      port: h.port,
+    })
+  ).body;
   const dev = (await s.api('POST', '/api/v1/devices', { agent_id: agentId, ip: h.address, port: h.port })).body;
   const plugins = {
     hang: script('hang.sh', 'sleep 60'),
@@ -44,7 +67,10 @@ test('hanging, crashing and garbage-printing plugins fail clearly; healthy monit
     garbage: script('garbage.sh', 'echo "this is not json"'),
     good: script('good.sh', 'cat >/dev/null; echo \'{"cpu_percent": 42, "process_count": 7, "collection_ms": 3}\''),
     // reads its password from stdin and prints it reversed: must not reach last_error
-    leaky: script('leaky.sh', `printf 'wrong password %s\\n' "$(sed 's/.*"password":"\\([^"]*\\)".*/\\1/' | rev)" >&2; exit 1`),
+    leaky: script(
+      'leaky.sh',
+      `printf 'wrong password %s\\n' "$(sed 's/.*"password":"\\([^"]*\\)".*/\\1/' | rev)" >&2; exit 1`,
+    ),
     // not in the agent's plugins folder: refused, whatever its args
     outside: 'not-installed',
   };
@@ -53,15 +79,34 @@ test('hanging, crashing and garbage-printing plugins fail clearly; healthy monit
     const config = { command, timeout_ms: 2000, ...(name === 'outside' ? { args: ['-c', `touch ${marker}`] } : {}) };
     const p = (await s.api('POST', '/api/v1/plugins', { name: `ext-${name}`, type: 'external', config })).body;
     assert.ok(p.id, JSON.stringify(p));
-    monitors[name] = (await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: p.id, polling_interval: 10 })).body.id;
+    monitors[name] = (
+      await s.api('POST', '/api/v1/monitors', {
+        device_id: dev.id,
+        credential_profile_id: cred.id,
+        plugin_id: p.id,
+        polling_interval: 10,
+      })
+    ).body.id;
   }
-  monitors.wmi = (await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 10 })).body.id;
+  monitors.wmi = (
+    await s.api('POST', '/api/v1/monitors', {
+      device_id: dev.id,
+      credential_profile_id: cred.id,
+      plugin_id: 1,
+      polling_interval: 10,
+    })
+  ).body.id;
 
   const state = async (id: number) => (await s.api('GET', `/api/v1/monitors/${id}`)).body;
-  await waitFor('every monitor attempted', async () => {
-    const all = await Promise.all(Object.values(monitors).map(state));
-    return all.every((m) => m.last_polled || m.last_error);
-  }, 60_000, 500);
+  await waitFor(
+    'every monitor attempted',
+    async () => {
+      const all = await Promise.all(Object.values(monitors).map(state));
+      return all.every((m) => m.last_polled || m.last_error);
+    },
+    60_000,
+    500,
+  );
   const hang = await state(monitors.hang!);
   assert.ok(['timeout', 'plugin_error'].includes(hang.last_error_class), hang.last_error_class);
   assert.match(hang.last_error, /time|deadline/i);
@@ -76,7 +121,8 @@ test('hanging, crashing and garbage-printing plugins fail clearly; healthy monit
   assert.equal(leaky.last_error_class, 'plugin_error');
   assert.match(leaky.last_error, /exited with code 1/);
   const rev = [...h.password].reverse().join('');
-  for (let i = 0; i + 4 <= rev.length; i++) assert.ok(!leaky.last_error.toLowerCase().includes(rev.slice(i, i + 4).toLowerCase()), leaky.last_error);
+  for (let i = 0; i + 4 <= rev.length; i++)
+    assert.ok(!leaky.last_error.toLowerCase().includes(rev.slice(i, i + 4).toLowerCase()), leaky.last_error);
   const outside = await state(monitors.outside!);
   assert.equal(outside.last_error_class, 'plugin_error');
   assert.match(outside.last_error, /plugin "not-installed" is not installed on this agent/);

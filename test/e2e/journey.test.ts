@@ -22,7 +22,15 @@ forEachBackend((backend) => {
   let agent: ReturnType<typeof startAgentProcess>;
   before(async () => {
     s = await withTestBackend(backend, () => startTestServer({ discovery: { wait_s: 30 } }));
-    sim = await startWinsim({ hosts: 20, bind: `${NET}.1`, distinctAddresses: true, portBase: 5985, password: PASSWORD, auth: 'ntlm', seed: 21 });
+    sim = await startWinsim({
+      hosts: 20,
+      bind: `${NET}.1`,
+      distinctAddresses: true,
+      portBase: 5985,
+      password: PASSWORD,
+      auth: 'ntlm',
+      seed: 21,
+    });
     impostor = createServer((_req, res) => res.writeHead(404).end('not WinRM'));
     await new Promise<void>((r) => impostor.listen(5985, `${NET}.21`, () => r()));
   });
@@ -33,7 +41,9 @@ forEachBackend((backend) => {
     await s?.stop();
   });
 
-  test('the seed 000 user journey: login → credential profile → discovery → provisioning → metrics → deletion rules', { timeout: 180_000 }, async () => {
+  test('the seed 000 user journey: login → credential profile → discovery → provisioning → metrics → deletion rules', {
+    timeout: 180_000,
+  }, async () => {
     // Step 1: authentication (the typed client logs in the same way).
     const login = await s.api('POST', '/api/v1/auth/login', TEST_ADMIN, null);
     assert.equal(login.status, 200);
@@ -42,17 +52,40 @@ forEachBackend((backend) => {
 
     const created = await s.api('POST', '/api/v1/agents', { name: 'journey-site' }, token);
     const home = agentHome();
-    assert.equal((await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token', created.body.enrollment_token, '--home', home])).code, 0);
+    assert.equal(
+      (
+        await runAgentCommand([
+          'enroll',
+          '--server',
+          `wss://127.0.0.1:${s.port}`,
+          '--token',
+          created.body.enrollment_token,
+          '--home',
+          home,
+        ])
+      ).code,
+      0,
+    );
     agent = startAgentProcess(home);
     const agentId = created.body.agent.id as number;
     await waitFor('agent online', async () => (await nms.agents.get.query({ id: agentId })).online, 20_000);
 
     // Step 2: credential profile (through the typed client).
-    const cred = await nms.credentialProfiles.create.mutate({ name: 'WindowsAdmin', type: 'winrm_ntlm', username: 'Administrator', password: PASSWORD });
+    const cred = await nms.credentialProfiles.create.mutate({
+      name: 'WindowsAdmin',
+      type: 'winrm_ntlm',
+      username: 'Administrator',
+      password: PASSWORD,
+    });
     assert.equal((cred as Record<string, unknown>).password, undefined);
 
     // Step 3: discovery profile linked to it.
-    const dp = await s.api('POST', '/api/v1/discovery-profiles', { name: 'Office', agent_id: agentId, credential_profile_id: cred.id, target: `${NET}.1-${NET}.30` }, token);
+    const dp = await s.api(
+      'POST',
+      '/api/v1/discovery-profiles',
+      { name: 'Office', agent_id: agentId, credential_profile_id: cred.id, target: `${NET}.1-${NET}.30` },
+      token,
+    );
     assert.equal(dp.status, 201);
 
     // Step 4: run discovery; a second run of the same profile meanwhile is refused.
@@ -71,20 +104,34 @@ forEachBackend((backend) => {
     assert.equal(progress.body.scanned, 30);
 
     // Step 5: provision a monitor for every discovered device.
-    const wmi = (await s.api('GET', '/api/v1/plugins', undefined, token)).body.find((p: { name: string }) => p.name === 'windows-wmi');
+    const wmi = (await s.api('GET', '/api/v1/plugins', undefined, token)).body.find(
+      (p: { name: string }) => p.name === 'windows-wmi',
+    );
     const monitors: { id: number; ip: string }[] = [];
     for (const d of run.body.devices) {
-      const m = await s.api('POST', '/api/v1/monitors', { device_id: d.id, credential_profile_id: cred.id, plugin_id: wmi.id, polling_interval: 10 }, token);
+      const m = await s.api(
+        'POST',
+        '/api/v1/monitors',
+        { device_id: d.id, credential_profile_id: cred.id, plugin_id: wmi.id, polling_interval: 10 },
+        token,
+      );
       assert.equal(m.status, 201);
       assert.equal(m.body.enabled, true);
       monitors.push({ id: m.body.id, ip: d.ip });
     }
 
     // Step 6: polling in the background until every monitor has data.
-    await waitFor('metrics for all 20 monitors', async () => {
-      const all = await Promise.all(monitors.map((m) => s.api('GET', `/api/v1/monitors/${m.id}/metrics`, undefined, token)));
-      return all.every((r) => r.status === 200);
-    }, 60_000, 500);
+    await waitFor(
+      'metrics for all 20 monitors',
+      async () => {
+        const all = await Promise.all(
+          monitors.map((m) => s.api('GET', `/api/v1/monitors/${m.id}/metrics`, undefined, token)),
+        );
+        return all.every((r) => r.status === 200);
+      },
+      60_000,
+      500,
+    );
 
     // Step 7: query metrics: latest matches the host; history in buckets.
     for (const m of monitors.slice(0, 5)) {
@@ -97,7 +144,12 @@ forEachBackend((backend) => {
       assert.ok(latest.process_count > 0);
     }
     const from = new Date(Date.now() - 3600_000).toISOString();
-    const hist = await s.api('GET', `/api/v1/monitors/${monitors[0]!.id}/metrics/history?from=${from}&bucket=5m`, undefined, token);
+    const hist = await s.api(
+      'GET',
+      `/api/v1/monitors/${monitors[0]!.id}/metrics/history?from=${from}&bucket=5m`,
+      undefined,
+      token,
+    );
     assert.equal(hist.status, 200);
     assert.ok(hist.body.data.length >= 1);
     assert.ok((await nms.monitors.list.query({})).length === 20);
@@ -110,17 +162,25 @@ forEachBackend((backend) => {
     assert.equal(r.body.error.message, 'Credential Profile in use by 20 monitor(s)');
     r = await s.api('DELETE', `/api/v1/devices/${device.id}`, undefined, token);
     assert.equal(r.body.error.message, 'Device in use by 1 monitor(s)');
-    for (const m of monitors) assert.equal((await s.api('DELETE', `/api/v1/monitors/${m.id}`, undefined, token)).status, 204);
+    for (const m of monitors)
+      assert.equal((await s.api('DELETE', `/api/v1/monitors/${m.id}`, undefined, token)).status, 204);
     r = await s.api('DELETE', `/api/v1/credential-profiles/${cred.id}`, undefined, token);
     assert.equal(r.body.error.message, 'Credential Profile in use by 1 discovery profile(s)');
     assert.equal((await s.api('DELETE', `/api/v1/discovery-profiles/${dp.body.id}`, undefined, token)).status, 204);
-    assert.equal((await s.api('GET', '/api/v1/devices', undefined, token)).body.length, 20, 'devices remain after their discovery profile is deleted');
+    assert.equal(
+      (await s.api('GET', '/api/v1/devices', undefined, token)).body.length,
+      20,
+      'devices remain after their discovery profile is deleted',
+    );
     assert.equal((await s.api('DELETE', `/api/v1/credential-profiles/${cred.id}`, undefined, token)).status, 204);
     assert.equal((await s.api('DELETE', `/api/v1/devices/${device.id}`, undefined, token)).status, 204);
   });
 
-  test('the same journey from the committed Postman collection (newman) and from a typed-client admin script', { timeout: 180_000 }, async () => {
-    const agentId = (await s.api('GET', '/api/v1/agents')).body.find((a: { name: string }) => a.name === 'journey-site').id as number;
+  test('the same journey from the committed Postman collection (newman) and from a typed-client admin script', {
+    timeout: 180_000,
+  }, async () => {
+    const agentId = (await s.api('GET', '/api/v1/agents')).body.find((a: { name: string }) => a.name === 'journey-site')
+      .id as number;
     const summary = await new Promise<newman.NewmanRunSummary>((resolve, reject) => {
       newman.run(
         {
@@ -140,17 +200,38 @@ forEachBackend((backend) => {
         (err, sum) => (err ? reject(err) : resolve(sum)),
       );
     });
-    assert.deepEqual(summary.run.failures.map((f) => `${f.source?.name}: ${f.error.message}`), []);
+    assert.deepEqual(
+      summary.run.failures.map((f) => `${f.source?.name}: ${f.error.message}`),
+      [],
+    );
     const run = summary.run.executions.find((e) => e.item.name.startsWith('Run discovery'))!;
     assert.equal(JSON.parse(run.response.stream!.toString()).found, 20, 'Postman run found the 20 Windows hosts');
 
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../fixtures/admin-journey.mts', import.meta.url))], {
-      cwd: fileURLToPath(new URL('../..', import.meta.url)),
-      env: { ...process.env, NMS_URL: s.url, NMS_PASSWORD: TEST_ADMIN.password, AGENT_ID: String(agentId), TARGET: `${NET}.1-${NET}.5`, WIN_PASSWORD: PASSWORD },
-      timeout: 150_000,
-    });
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', fileURLToPath(new URL('../fixtures/admin-journey.mts', import.meta.url))],
+      {
+        cwd: fileURLToPath(new URL('../..', import.meta.url)),
+        env: {
+          ...process.env,
+          NMS_URL: s.url,
+          NMS_PASSWORD: TEST_ADMIN.password,
+          AGENT_ID: String(agentId),
+          TARGET: `${NET}.1-${NET}.5`,
+          WIN_PASSWORD: PASSWORD,
+        },
+        timeout: 150_000,
+      },
+    );
     const out = JSON.parse(stdout.trim().split('\n').pop()!);
-    assert.deepEqual(out, { found: 5, status: 'completed', monitors: 5, with_data: 5, history_points: out.history_points, blocked: 'Credential Profile in use by 5 monitor(s)' });
+    assert.deepEqual(out, {
+      found: 5,
+      status: 'completed',
+      monitors: 5,
+      with_data: 5,
+      history_points: out.history_points,
+      blocked: 'Credential Profile in use by 5 monitor(s)',
+    });
     assert.ok(out.history_points >= 1);
   });
 });

@@ -4,7 +4,24 @@ import pg from 'pg';
 import { isSlot } from '../../shared/schedule.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 import { startAgentProcess, waitFor } from '../helpers/agent-process.ts';
-import { createSite, deadlockLines, removeSiteHomes, duplicateRows, iso, killChild, missingSlots, sleep, spooledResults, startLinkRelay, startWinsimProcess, storedTimes, waitOnline, type LinkRelay, type Site, type WinsimProcess } from './edge-fixtures.ts';
+import {
+  createSite,
+  deadlockLines,
+  removeSiteHomes,
+  duplicateRows,
+  iso,
+  killChild,
+  missingSlots,
+  sleep,
+  spooledResults,
+  startLinkRelay,
+  startWinsimProcess,
+  storedTimes,
+  waitOnline,
+  type LinkRelay,
+  type Site,
+  type WinsimProcess,
+} from './edge-fixtures.ts';
 
 // Issue 11, Tests: "Changes while offline". The link is cut (the server stays up, the agent keeps
 // polling what it last knew); meanwhile one monitor is deleted, one disabled and another's interval
@@ -38,12 +55,24 @@ after(async () => {
   await sim?.stop();
 });
 
-test('monitors deleted, disabled and re-timed while the agent is cut off: no row of the deleted or disabled one is stored after the change, the new interval applies after reconnect', { timeout: 420_000 }, async () => {
-  const site: Site = await createSite(s!, sim!, { name: 'offline-site', auth: 'ntlm', interval: INTERVAL_S, serverUrl: `wss://127.0.0.1:${relay!.port}` });
+test('monitors deleted, disabled and re-timed while the agent is cut off: no row of the deleted or disabled one is stored after the change, the new interval applies after reconnect', {
+  timeout: 420_000,
+}, async () => {
+  const site: Site = await createSite(s!, sim!, {
+    name: 'offline-site',
+    auth: 'ntlm',
+    interval: INTERVAL_S,
+    serverUrl: `wss://127.0.0.1:${relay!.port}`,
+  });
   const [deleted, disabled, retimed, ...unchanged] = site.monitors as [number, number, number, ...number[]];
   agent = startAgentProcess(site.home);
   await waitOnline(s!, site.agentId);
-  await waitFor('two rows per monitor', async () => [...(await storedTimes(db!, site.monitors)).values()].every((t) => t.length >= 2), 90_000, 1000);
+  await waitFor(
+    'two rows per monitor',
+    async () => [...(await storedTimes(db!, site.monitors)).values()].every((t) => t.length >= 2),
+    90_000,
+    1000,
+  );
   const firstFull = Math.max(...[...(await storedTimes(db!, site.monitors)).values()].map((t) => t[0]!));
 
   const cutAt = Date.now();
@@ -58,10 +87,18 @@ test('monitors deleted, disabled and re-timed while the agent is cut off: no row
   assert.equal(put.status, 200, JSON.stringify(put.body));
   assert.equal(put.body.polling_interval, NEW_INTERVAL_S);
   // The agent does not know yet: it goes on polling the deleted monitor and spools the results.
-  await waitFor('the deleted and the disabled monitor polled after the change, spooled on the agent', async () => {
-    const spooled = spooledResults(`${site.home}/spool`);
-    return spooled.filter((r) => r.monitor_id === deleted && Date.parse(r.time) > deletedAt).length >= 2 && spooled.filter((r) => r.monitor_id === disabled && Date.parse(r.time) > disabledAt).length >= 2;
-  }, 60_000, 1000);
+  await waitFor(
+    'the deleted and the disabled monitor polled after the change, spooled on the agent',
+    async () => {
+      const spooled = spooledResults(`${site.home}/spool`);
+      return (
+        spooled.filter((r) => r.monitor_id === deleted && Date.parse(r.time) > deletedAt).length >= 2 &&
+        spooled.filter((r) => r.monitor_id === disabled && Date.parse(r.time) > disabledAt).length >= 2
+      );
+    },
+    60_000,
+    1000,
+  );
   assert.equal(agent.child.exitCode, null);
 
   relay!.restore();
@@ -73,33 +110,72 @@ test('monitors deleted, disabled and re-timed while the agent is cut off: no row
   await sleep(end - Date.now());
   const holes = async (): Promise<string[]> => {
     const now = await storedTimes(db!, unchanged);
-    return unchanged.flatMap((m) => missingSlots(m, INTERVAL, now.get(m)!, firstFull, end).map((t) => `${m}@${iso(t)}`));
+    return unchanged.flatMap((m) =>
+      missingSlots(m, INTERVAL, now.get(m)!, firstFull, end).map((t) => `${m}@${iso(t)}`),
+    );
   };
-  await waitFor('every slot of the unchanged monitors stored, through the cut', async () => (await holes()).length === 0, 90_000, 1000).catch(async (err) => {
+  await waitFor(
+    'every slot of the unchanged monitors stored, through the cut',
+    async () => (await holes()).length === 0,
+    90_000,
+    1000,
+  ).catch(async (err) => {
     const h = await holes();
     throw new Error(`${(err as Error).message}: ${h.length} missing, first ${h.slice(0, 10).join(', ')}`);
   });
   await waitFor('the spool drained', async () => spooledResults(`${site.home}/spool`).length === 0, 60_000, 1000);
 
-  const deletedRows = Number((await db!.query('SELECT count(*) AS n FROM metrics WHERE monitor_id = $1', [deleted])).rows[0].n);
-  assert.equal(deletedRows, 0, 'no row of the deleted monitor is stored (its rows went with it, its offline results were dropped)');
-  const afterDeletion = Number((await db!.query('SELECT count(*) AS n FROM metrics WHERE monitor_id = $1 AND time > $2', [deleted, new Date(deletedAt)])).rows[0].n);
+  const deletedRows = Number(
+    (await db!.query('SELECT count(*) AS n FROM metrics WHERE monitor_id = $1', [deleted])).rows[0].n,
+  );
+  assert.equal(
+    deletedRows,
+    0,
+    'no row of the deleted monitor is stored (its rows went with it, its offline results were dropped)',
+  );
+  const afterDeletion = Number(
+    (
+      await db!.query('SELECT count(*) AS n FROM metrics WHERE monitor_id = $1 AND time > $2', [
+        deleted,
+        new Date(deletedAt),
+      ])
+    ).rows[0].n,
+  );
   assert.equal(afterDeletion, 0);
 
   const disabledTimes = (await storedTimes(db!, [disabled])).get(disabled)!;
-  assert.deepEqual(disabledTimes.filter((t) => t > disabledAt).map(iso), [], 'no row of the disabled monitor after it was disabled');
+  assert.deepEqual(
+    disabledTimes.filter((t) => t > disabledAt).map(iso),
+    [],
+    'no row of the disabled monitor after it was disabled',
+  );
   assert.ok(disabledTimes.filter((t) => t < cutAt).length >= 2, 'its rows from before stay');
 
   const times = (await storedTimes(db!, [retimed])).get(retimed)!;
   const onNew = times.filter((t) => t >= newRulesFrom);
   assert.ok(onNew.length >= 2, `the re-timed monitor polled ${onNew.length} times since the reconnect`);
-  assert.deepEqual(onNew.filter((t) => !isSlot(retimed, NEW_INTERVAL, t)).map(iso), [], `every poll since the reconnect on a ${NEW_INTERVAL_S} s slot`);
-  assert.deepEqual(missingSlots(retimed, NEW_INTERVAL, times, newRulesFrom, end - 2000).map(iso), [], `every ${NEW_INTERVAL_S} s slot since the reconnect polled`);
+  assert.deepEqual(
+    onNew.filter((t) => !isSlot(retimed, NEW_INTERVAL, t)).map(iso),
+    [],
+    `every poll since the reconnect on a ${NEW_INTERVAL_S} s slot`,
+  );
+  assert.deepEqual(
+    missingSlots(retimed, NEW_INTERVAL, times, newRulesFrom, end - 2000).map(iso),
+    [],
+    `every ${NEW_INTERVAL_S} s slot since the reconnect polled`,
+  );
   const beforeCut = times.filter((t) => t >= firstFull && t < cutAt);
-  assert.ok(beforeCut.every((t) => isSlot(retimed, INTERVAL, t)), 'before the change it ran on its old slots');
+  assert.ok(
+    beforeCut.every((t) => isSlot(retimed, INTERVAL, t)),
+    'before the change it ran on its old slots',
+  );
 
   const health = (await s!.api('GET', `/api/v1/agents/${site.agentId}`)).body.health;
-  assert.equal(health?.monitors_assigned, HOSTS - 2, `the agent holds the new assignment set (${JSON.stringify(health)})`);
+  assert.equal(
+    health?.monitors_assigned,
+    HOSTS - 2,
+    `the agent holds the new assignment set (${JSON.stringify(health)})`,
+  );
   assert.equal(await duplicateRows(db!), 0);
   assert.deepEqual(deadlockLines(s!), [], 'no deadlock in the server log');
 });

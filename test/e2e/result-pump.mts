@@ -10,24 +10,58 @@ import { createLink, type SpooledResult } from '../../agent/link/client.ts';
 import { openDiskSpool } from '../../agent/spool/disk-spool.ts';
 import { describeResult } from '../../agent/spool/spool.ts';
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { append: { type: 'string' }, monitors: { type: 'string' }, 'base-ms': { type: 'string' }, 'interval-ms': { type: 'string' } } });
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    append: { type: 'string' },
+    monitors: { type: 'string' },
+    'base-ms': { type: 'string' },
+    'interval-ms': { type: 'string' },
+  },
+});
 const [identityPath, spoolDir] = positionals as [string, string];
 const identity = loadIdentity(identityPath);
 const spool = openDiskSpool<SpooledResult>({ dir: spoolDir, capBytes: 1 << 30, describe: describeResult });
-const log = { info() {}, warn() {}, error: (o: object, m: string) => process.stderr.write(`${m} ${JSON.stringify(o)}\n`), debug() {} };
+const log = {
+  info() {},
+  warn() {},
+  error: (o: object, m: string) => process.stderr.write(`${m} ${JSON.stringify(o)}\n`),
+  debug() {},
+};
 
 if (values.append) {
   const n = Number(values.append);
   const monitors = values.monitors!.split(',').map(Number);
   const base = Number(values['base-ms']);
   const interval = Number(values['interval-ms'] ?? 60_000);
-  const sample = { cpu_percent: 12.5, memory_total: 8589934592, memory_used: 4294967296, disk_total: 107374182400, disk_used: 53687091200, net_sent_ps: 1000, net_recv_ps: 2000, net_utilization: 0.1, packets_sent: 10, packets_recv: 20, net_errors: 0, net_dropped: 0, process_count: 99, collection_ms: 5 };
+  const sample = {
+    cpu_percent: 12.5,
+    memory_total: 8589934592,
+    memory_used: 4294967296,
+    disk_total: 107374182400,
+    disk_used: 53687091200,
+    net_sent_ps: 1000,
+    net_recv_ps: 2000,
+    net_utilization: 0.1,
+    packets_sent: 10,
+    packets_recv: 20,
+    net_errors: 0,
+    net_dropped: 0,
+    process_count: 99,
+    collection_ms: 5,
+  };
   for (let i = 0; i < n; i += 1000) {
     const chunk: SpooledResult[] = [];
     for (let j = i; j < Math.min(n, i + 1000); j++) {
       const monitor = monitors[j % monitors.length]!;
       const slot = nextSlot(monitor, interval, base) + Math.floor(j / monitors.length) * interval;
-      chunk.push({ job_id: pollJobId(monitor, slot), monitor_id: monitor, time: new Date(slot).toISOString(), attempts: 1, metrics: { ...sample, process_count: j % 1000 } });
+      chunk.push({
+        job_id: pollJobId(monitor, slot),
+        monitor_id: monitor,
+        time: new Date(slot).toISOString(),
+        attempts: 1,
+        metrics: { ...sample, process_count: j % 1000 },
+      });
     }
     await spool.append(chunk);
   }
@@ -35,7 +69,12 @@ if (values.append) {
 }
 
 const link = createLink({
-  identity, spool, log, env: process.env, hostname: 'pump', maxInFlight: 10,
+  identity,
+  spool,
+  log,
+  env: process.env,
+  hostname: 'pump',
+  maxInFlight: 10,
   health: () => ({ spool_backlog: spool.stats().backlog, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }),
   scheduleRevision: () => null,
   onFatal: (r) => {

@@ -4,7 +4,23 @@ import pg from 'pg';
 import { isSlot } from '../../shared/schedule.ts';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 import { agentStatus, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
-import { createSite, deadlockLines, removeSiteHomes, duplicateRows, iso, killChild, missingSlots, sleep, slotsBetween, startLinkRelay, startWinsimProcess, storedTimes, waitOnline, type LinkRelay, type Site, type WinsimProcess } from './edge-fixtures.ts';
+import {
+  createSite,
+  deadlockLines,
+  removeSiteHomes,
+  duplicateRows,
+  iso,
+  killChild,
+  missingSlots,
+  slotsBetween,
+  startLinkRelay,
+  startWinsimProcess,
+  storedTimes,
+  waitOnline,
+  type LinkRelay,
+  type Site,
+  type WinsimProcess,
+} from './edge-fixtures.ts';
 
 // Issue 11, Tests: "Long outage". A 1 MB spool (the smallest cap the agent takes) fills during a
 // cut link; the oldest records go first; the agent's status and health and GET /agents/:id report
@@ -47,40 +63,71 @@ interface Range {
   count: number;
 }
 /** The spool_evicted object of a status or health report. */
-const evictedOf = (o: any): { records: number; ranges: Range[]; ranges_omitted?: number } | undefined => o?.spool_evicted ?? o?.spool?.evicted ?? o?.health?.spool_evicted;
-const byMonitorThenFrom = (a: Range, b: Range) => a.monitor_id - b.monitor_id || Date.parse(a.from) - Date.parse(b.from);
-const normalise = (rs: Range[]) => rs.map((r) => ({ monitor_id: r.monitor_id, from: Date.parse(r.from), to: Date.parse(r.to), count: r.count })).sort((a, b) => a.monitor_id - b.monitor_id || a.from - b.from);
+const evictedOf = (o: any): { records: number; ranges: Range[]; ranges_omitted?: number } | undefined =>
+  o?.spool_evicted ?? o?.spool?.evicted ?? o?.health?.spool_evicted;
+const byMonitorThenFrom = (a: Range, b: Range) =>
+  a.monitor_id - b.monitor_id || Date.parse(a.from) - Date.parse(b.from);
+const normalise = (rs: Range[]) =>
+  rs
+    .map((r) => ({ monitor_id: r.monitor_id, from: Date.parse(r.from), to: Date.parse(r.to), count: r.count }))
+    .sort((a, b) => a.monitor_id - b.monitor_id || a.from - b.from);
 
-test('a full spool evicts its oldest results first and the agent and the API report exactly the ranges the store is missing', { timeout: MAX_OUTAGE_MS + 360_000 }, async (t) => {
-  const site: Site = await createSite(s!, sim!, { name: 'evict-site', auth: 'ntlm', interval: INTERVAL_S, monitorsPerHost: PER_HOST, serverUrl: `wss://127.0.0.1:${relay!.port}` });
+test('a full spool evicts its oldest results first and the agent and the API report exactly the ranges the store is missing', {
+  timeout: MAX_OUTAGE_MS + 360_000,
+}, async (t) => {
+  const site: Site = await createSite(s!, sim!, {
+    name: 'evict-site',
+    auth: 'ntlm',
+    interval: INTERVAL_S,
+    monitorsPerHost: PER_HOST,
+    serverUrl: `wss://127.0.0.1:${relay!.port}`,
+  });
   assert.equal(site.monitors.length, MONITORS);
   agent = startAgentProcess(site.home, ['--spool-cap-mb', '1', '--log-level', 'info']);
   await waitOnline(s!, site.agentId);
-  await waitFor('three rows per monitor', async () => [...(await storedTimes(db!, site.monitors)).values()].every((t) => t.length >= 3), 90_000, 1000);
+  await waitFor(
+    'three rows per monitor',
+    async () => [...(await storedTimes(db!, site.monitors)).values()].every((t) => t.length >= 3),
+    90_000,
+    1000,
+  );
   const firstFull = Math.max(...[...(await storedTimes(db!, site.monitors)).values()].map((t) => t[0]!));
 
   const cutAt = Date.now();
   await relay!.cut();
   // Fill the spool past its cap, then a little more: records are evicted while the outage goes on.
   let evictedSeen = 0;
-  await waitFor('the agent evicting spooled results', async () => {
-    const st = await agentStatus(site.home, ['--json']);
-    evictedSeen = evictedOf(st)?.records ?? 0;
-    return evictedSeen >= MONITORS * 2;
-  }, MAX_OUTAGE_MS, 5000).catch((err) => {
+  await waitFor(
+    'the agent evicting spooled results',
+    async () => {
+      const st = await agentStatus(site.home, ['--json']);
+      evictedSeen = evictedOf(st)?.records ?? 0;
+      return evictedSeen >= MONITORS * 2;
+    },
+    MAX_OUTAGE_MS,
+    5000,
+  ).catch((err) => {
     throw new Error(`${(err as Error).message} (evicted so far: ${evictedSeen})`);
   });
   const offlineStatus = await agentStatus(site.home, ['--json']);
-  assert.ok(offlineStatus.spool?.bytes === undefined || offlineStatus.spool.bytes <= 1024 * 1024, `the spool stays within its cap: ${JSON.stringify(offlineStatus.spool)}`);
+  assert.ok(
+    offlineStatus.spool?.bytes === undefined || offlineStatus.spool.bytes <= 1024 * 1024,
+    `the spool stays within its cap: ${JSON.stringify(offlineStatus.spool)}`,
+  );
   assert.equal(agent.child.exitCode, null, 'the agent runs on with a full spool');
 
   relay!.restore();
   const reconnectAt = Date.now();
   await waitOnline(s!, site.agentId, true, 60_000);
-  const health = await waitFor('the backlog replayed and the evictions reported in GET /agents/:id', async () => {
-    const h = (await s!.api('GET', `/api/v1/agents/${site.agentId}`)).body?.health;
-    return h && h.spool_backlog === 0 && evictedOf(h)?.records ? h : undefined;
-  }, 120_000, 1000);
+  const health = await waitFor(
+    'the backlog replayed and the evictions reported in GET /agents/:id',
+    async () => {
+      const h = (await s!.api('GET', `/api/v1/agents/${site.agentId}`)).body?.health;
+      return h && h.spool_backlog === 0 && evictedOf(h)?.records ? h : undefined;
+    },
+    120_000,
+    1000,
+  );
   // Stop the agent so the picture is final; its persisted evictions stay readable by `status`.
   await killChild(agent, 'SIGTERM');
   agent = undefined;
@@ -90,10 +137,22 @@ test('a full spool evicts its oldest results first and the agent and the API rep
   const statusEvicted = evictedOf(await agentStatus(site.home, ['--json']))!;
   assert.ok(apiEvicted && statusEvicted, 'both report the evictions');
   assert.equal(apiEvicted.ranges_omitted ?? 0, 0, 'every range listed');
-  assert.deepEqual(normalise(statusEvicted.ranges), normalise(apiEvicted.ranges), 'the agent status and the API report the same ranges');
+  assert.deepEqual(
+    normalise(statusEvicted.ranges),
+    normalise(apiEvicted.ranges),
+    'the agent status and the API report the same ranges',
+  );
   assert.equal(statusEvicted.records, apiEvicted.records);
-  assert.equal(apiEvicted.records, apiEvicted.ranges.reduce((n, r) => n + r.count, 0), 'records = the sum of the ranges');
-  assert.deepEqual(Object.entries(health.errors ?? {}).filter(([, n]) => Number(n) > 0), [], 'no poll failed and nothing was dropped unspooled (so every slot missing from the store was evicted)');
+  assert.equal(
+    apiEvicted.records,
+    apiEvicted.ranges.reduce((n, r) => n + r.count, 0),
+    'records = the sum of the ranges',
+  );
+  assert.deepEqual(
+    Object.entries(health.errors ?? {}).filter(([, n]) => Number(n) > 0),
+    [],
+    'no poll failed and nothing was dropped unspooled (so every slot missing from the store was evicted)',
+  );
 
   const stored = await storedTimes(db!, site.monitors);
   assert.equal(await duplicateRows(db!), 0);
@@ -105,22 +164,37 @@ test('a full spool evicts its oldest results first and the agent and the API rep
     for (const r of mine) {
       const from = Date.parse(r.from);
       const to = Date.parse(r.to);
-      assert.ok(isSlot(m, INTERVAL, from) && isSlot(m, INTERVAL, to), `monitor ${m}: range ${r.from}..${r.to} on its slots`);
+      assert.ok(
+        isSlot(m, INTERVAL, from) && isSlot(m, INTERVAL, to),
+        `monitor ${m}: range ${r.from}..${r.to} on its slots`,
+      );
       const slots = slotsBetween(m, INTERVAL, from, to + 1);
       assert.equal(slots.length, r.count, `monitor ${m}: range ${r.from}..${r.to} counts every slot in it`);
       lost.push(...slots);
     }
     const times = stored.get(m)!;
     const missing = missingSlots(m, INTERVAL, times, firstFull, end);
-    assert.deepEqual(missing.map(iso), lost.map(iso), `monitor ${m}: the reported ranges are exactly the slots the store is missing`);
+    assert.deepEqual(
+      missing.map(iso),
+      lost.map(iso),
+      `monitor ${m}: the reported ranges are exactly the slots the store is missing`,
+    );
     assert.ok(lost.length > 0, `monitor ${m}: lost some polls to the cap`);
     // Oldest first: what was lost is the start of the outage; everything after it is stored.
-    assert.ok(lost[0]! <= cutAt + 3 * INTERVAL, `monitor ${m}: the loss begins at the cut (${iso(lost[0]!)}, cut at ${iso(cutAt)})`);
+    assert.ok(
+      lost[0]! <= cutAt + 3 * INTERVAL,
+      `monitor ${m}: the loss begins at the cut (${iso(lost[0]!)}, cut at ${iso(cutAt)})`,
+    );
     const keptDuringOutage = times.filter((t) => t >= cutAt && t < reconnectAt);
-    assert.ok(keptDuringOutage.length > 0 && keptDuringOutage[0]! > lost[lost.length - 1]!, `monitor ${m}: every kept poll of the outage is newer than every evicted one`);
+    assert.ok(
+      keptDuringOutage.length > 0 && keptDuringOutage[0]! > lost[lost.length - 1]!,
+      `monitor ${m}: every kept poll of the outage is newer than every evicted one`,
+    );
     lostTotal += lost.length;
   }
   assert.equal(lostTotal, apiEvicted.records, 'no range names a monitor of another site');
   assert.deepEqual(deadlockLines(s!), [], 'no deadlock in the server log');
-  t.diagnostic(`outage ${Math.round((reconnectAt - cutAt) / 1000)} s: ${apiEvicted.records} results evicted in ${apiEvicted.ranges.length} ranges over ${MONITORS} monitors`);
+  t.diagnostic(
+    `outage ${Math.round((reconnectAt - cutAt) / 1000)} s: ${apiEvicted.records} results evicted in ${apiEvicted.ranges.length} ranges over ${MONITORS} monitors`,
+  );
 });

@@ -11,7 +11,15 @@ let sim: Winsim;
 const agents: ReturnType<typeof startAgentProcess>[] = [];
 before(async () => {
   s = await startTestServer();
-  sim = await startWinsim({ hosts: 3, bind: `${NET}.1`, distinctAddresses: true, portBase: 5985, password: 'Two-Sites-1', auth: 'ntlm', seed: 31 });
+  sim = await startWinsim({
+    hosts: 3,
+    bind: `${NET}.1`,
+    distinctAddresses: true,
+    portBase: 5985,
+    password: 'Two-Sites-1',
+    auth: 'ntlm',
+    seed: 31,
+  });
 });
 after(async () => {
   for (const a of agents) a.child.kill('SIGKILL');
@@ -20,20 +28,58 @@ after(async () => {
 });
 
 test('the same private IP discovered by two agents gives two devices, one per site', { timeout: 120_000 }, async () => {
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'two', type: 'winrm_ntlm', username: 'Administrator', password: 'Two-Sites-1' })).body;
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'two',
+      type: 'winrm_ntlm',
+      username: 'Administrator',
+      password: 'Two-Sites-1',
+    })
+  ).body;
   const runs = [];
   for (const site of ['site-north', 'site-south']) {
     const created = await s.api('POST', '/api/v1/agents', { name: site });
     const home = agentHome();
-    assert.equal((await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token', created.body.enrollment_token, '--home', home])).code, 0);
+    assert.equal(
+      (
+        await runAgentCommand([
+          'enroll',
+          '--server',
+          `wss://127.0.0.1:${s.port}`,
+          '--token',
+          created.body.enrollment_token,
+          '--home',
+          home,
+        ])
+      ).code,
+      0,
+    );
     agents.push(startAgentProcess(home));
-    await waitFor(`${site} online`, async () => (await s.api('GET', `/api/v1/agents/${created.body.agent.id}`)).body.online, 20_000);
-    const dp = (await s.api('POST', '/api/v1/discovery-profiles', { name: `${site}-scan`, agent_id: created.body.agent.id, credential_profile_id: cred.id, target: `${NET}.1-${NET}.3` })).body;
+    await waitFor(
+      `${site} online`,
+      async () => (await s.api('GET', `/api/v1/agents/${created.body.agent.id}`)).body.online,
+      20_000,
+    );
+    const dp = (
+      await s.api('POST', '/api/v1/discovery-profiles', {
+        name: `${site}-scan`,
+        agent_id: created.body.agent.id,
+        credential_profile_id: cred.id,
+        target: `${NET}.1-${NET}.3`,
+      })
+    ).body;
     runs.push({ agentId: created.body.agent.id as number, dp: dp.id as number });
   }
   const results = await Promise.all(runs.map((r) => s.api('POST', `/api/v1/discovery-profiles/${r.dp}/run`)));
   for (const r of results) assert.equal(r.body.found, 3);
   const devices = (await s.api('GET', '/api/v1/devices')).body as { agent_id: number; ip: string }[];
   assert.equal(devices.length, 6);
-  for (const r of runs) assert.deepEqual(devices.filter((d) => d.agent_id === r.agentId).map((d) => d.ip).sort(), sim.hosts.map((h) => h.address).sort());
+  for (const r of runs)
+    assert.deepEqual(
+      devices
+        .filter((d) => d.agent_id === r.agentId)
+        .map((d) => d.ip)
+        .sort(),
+      sim.hosts.map((h) => h.address).sort(),
+    );
 });

@@ -24,7 +24,10 @@ forEachBackend((backend) => {
   });
 
   function pump(args: string[]): { child: ChildProcess; exited: Promise<number | null>; out: string[] } {
-    const child = spawn(process.execPath, ['--import', 'tsx', PUMP, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', PUMP, ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const out: string[] = [];
     child.stdout!.on('data', (c: Buffer) => out.push(c.toString()));
     child.stderr!.on('data', (c: Buffer) => out.push(c.toString()));
@@ -36,21 +39,56 @@ forEachBackend((backend) => {
   test(`${N} results survive a server restart, a cut socket and an agent SIGKILL, stored exactly once`, async () => {
     const home = agentHome();
     const created = await s.api('POST', '/api/v1/agents', { name: 'zero-loss-site' });
-    const enrolled = await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token', created.body.enrollment_token, '--home', home]);
+    const enrolled = await runAgentCommand([
+      'enroll',
+      '--server',
+      `wss://127.0.0.1:${s.port}`,
+      '--token',
+      created.body.enrollment_token,
+      '--home',
+      home,
+    ]);
     assert.equal(enrolled.code, 0, enrolled.stderr);
     const agentId = created.body.agent.id as number;
-    const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'zl', type: 'winrm_basic', username: 'u', password: 'p' })).body;
+    const cred = (
+      await s.api('POST', '/api/v1/credential-profiles', {
+        name: 'zl',
+        type: 'winrm_basic',
+        username: 'u',
+        password: 'p',
+      })
+    ).body;
     const monitors: number[] = [];
     for (let i = 0; i < 4; i++) {
       const dev = (await s.api('POST', '/api/v1/devices', { agent_id: agentId, ip: `10.20.0.${i + 1}` })).body;
       // Enabled: the server stores results only for monitors in the agent's assignment set (the pump
       // runs no polls; it replays 50 hours of slots from the past).
-      monitors.push((await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 60 })).body.id);
+      monitors.push(
+        (
+          await s.api('POST', '/api/v1/monitors', {
+            device_id: dev.id,
+            credential_profile_id: cred.id,
+            plugin_id: 1,
+            polling_interval: 60,
+          })
+        ).body.id,
+      );
     }
     const identity = `${home}/identity.json`;
     const spoolDir = `${home}/spool`;
 
-    const first = pump([identity, spoolDir, '--append', String(N), '--monitors', monitors.join(','), '--base-ms', String(Date.parse('2026-11-20T00:00:00Z')), '--interval-ms', String(60_000)]);
+    const first = pump([
+      identity,
+      spoolDir,
+      '--append',
+      String(N),
+      '--monitors',
+      monitors.join(','),
+      '--base-ms',
+      String(Date.parse('2026-11-20T00:00:00Z')),
+      '--interval-ms',
+      String(60_000),
+    ]);
     await waitFor('first rows', async () => (await rows()) >= 1500, 30_000, 20);
     await s.restart(300);
     const afterRestart = await rows();
@@ -67,9 +105,13 @@ forEachBackend((backend) => {
     const code = await second.exited;
     assert.equal(code, 0, second.out.join(''));
     assert.equal(await rows(), N, 'every result stored');
-    const distinct = Number((await db.query('SELECT count(*) AS n FROM (SELECT DISTINCT monitor_id, time FROM metrics) x')).rows[0].n);
+    const distinct = Number(
+      (await db.query('SELECT count(*) AS n FROM (SELECT DISTINCT monitor_id, time FROM metrics) x')).rows[0].n,
+    );
     assert.equal(distinct, N, 'and stored once');
-    const perMonitor = (await db.query('SELECT monitor_id, count(*)::int AS n FROM metrics GROUP BY 1 ORDER BY 1')).rows.map((r) => r.n);
+    const perMonitor = (
+      await db.query('SELECT monitor_id, count(*)::int AS n FROM metrics GROUP BY 1 ORDER BY 1')
+    ).rows.map((r) => r.n);
     assert.deepEqual(perMonitor, [N / 4, N / 4, N / 4, N / 4]);
   });
 });

@@ -82,7 +82,10 @@ const STALE_TEST_DB_MS = 6 * 3600_000;
 
 async function createTimescaleDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
   const admin = process.env[TIMESCALE_URL_ENV];
-  if (!admin) throw new Error(`${TIMESCALE_URL_ENV} is not set: a TimescaleDB test needs it (bash ../shared/tools/timescaledb.sh prints one)`);
+  if (!admin)
+    throw new Error(
+      `${TIMESCALE_URL_ENV} is not set: a TimescaleDB test needs it (bash ../shared/tools/timescaledb.sh prints one)`,
+    );
   let base: URL;
   try {
     base = new URL(admin);
@@ -94,15 +97,25 @@ async function createTimescaleDatabase(): Promise<{ url: string; drop(): Promise
   try {
     await client.connect();
   } catch (err) {
-    throw new Error(`${TIMESCALE_URL_ENV} is set (${safe}) but TimescaleDB cannot be reached: ${(err as Error).message}`);
+    throw new Error(
+      `${TIMESCALE_URL_ENV} is set (${safe}) but TimescaleDB cannot be reached: ${(err as Error).message}`,
+    );
   }
   const name = `nmslite_test_${Date.now()}_${randomBytes(4).toString('hex')}`;
   try {
-    const ok = await client.query("SELECT current_setting('shared_preload_libraries') ILIKE '%timescaledb%' AS preloaded, EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available");
-    if (!ok.rows[0].available || !ok.rows[0].preloaded) throw new Error(`${TIMESCALE_URL_ENV} (${safe}) is a PostgreSQL without TimescaleDB preloaded (shared_preload_libraries)`);
-    const stale = await client.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname ~ '^nmslite_test_[0-9]+_[0-9a-f]+$'");
+    const ok = await client.query(
+      "SELECT current_setting('shared_preload_libraries') ILIKE '%timescaledb%' AS preloaded, EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb') AS available",
+    );
+    if (!ok.rows[0].available || !ok.rows[0].preloaded)
+      throw new Error(
+        `${TIMESCALE_URL_ENV} (${safe}) is a PostgreSQL without TimescaleDB preloaded (shared_preload_libraries)`,
+      );
+    const stale = await client.query<{ datname: string }>(
+      "SELECT datname FROM pg_database WHERE datname ~ '^nmslite_test_[0-9]+_[0-9a-f]+$'",
+    );
     for (const { datname } of stale.rows) {
-      if (Date.now() - Number(datname.split('_')[2]) > STALE_TEST_DB_MS) await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`).catch(() => {});
+      if (Date.now() - Number(datname.split('_')[2]) > STALE_TEST_DB_MS)
+        await client.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`).catch(() => {});
     }
     await client.query(`CREATE DATABASE "${name}"`);
   } finally {
@@ -147,7 +160,9 @@ export async function startTestDatabase(o: { backend?: TestBackend; migrate?: bo
       mode = await runMigrations(created.url);
       if (mode !== 'timescaledb') {
         await created.drop();
-        throw new Error(`migrations on ${TIMESCALE_URL_ENV} reported '${mode}' storage: metrics did not become a hypertable`);
+        throw new Error(
+          `migrations on ${TIMESCALE_URL_ENV} reported '${mode}' storage: metrics did not become a hypertable`,
+        );
       }
     }
     return {
@@ -161,7 +176,11 @@ export async function startTestDatabase(o: { backend?: TestBackend; migrate?: bo
       },
     };
   }
-  const db = await startEmbeddedPostgres({ dataDir: join(dir, 'pg'), port: await freePort(), password: 'test-db-password' });
+  const db = await startEmbeddedPostgres({
+    dataDir: join(dir, 'pg'),
+    port: await freePort(),
+    password: 'test-db-password',
+  });
   const mode = o.migrate === false ? 'plain' : await runMigrations(db.url);
   return {
     url: db.url,

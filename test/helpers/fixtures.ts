@@ -34,7 +34,9 @@ export const winrmFixture = (name: string): string => readFixture(`winrm/${name}
 /** The file names in a fixture folder ('winrm'), the project's copies and ../shared's together. */
 export function fixtureNames(folder: string): string[] {
   const names = new Set<string>();
-  for (const dir of [OWN, SHARED]) if (existsSync(dir + folder)) for (const n of readdirSync(dir + folder)) if (n !== 'SOURCES.md' && n !== 'INDEX.md') names.add(n);
+  for (const dir of [OWN, SHARED])
+    if (existsSync(dir + folder))
+      for (const n of readdirSync(dir + folder)) if (n !== 'SOURCES.md' && n !== 'INDEX.md') names.add(n);
   return [...names].sort();
 }
 
@@ -53,7 +55,7 @@ export function test(name: string, fn: TestFn): Promise<void>;
 export function test(name: string, options: TestOptions, fn: TestFn): Promise<void>;
 export function test(name: string, a: unknown, b?: unknown): Promise<void> {
   const fn = (typeof a === 'function' ? a : b) as TestFn;
-  const options = (typeof a === 'function' ? {} : a ?? {}) as object;
+  const options = (typeof a === 'function' ? {} : (a ?? {})) as object;
   return nodeTest(name, options, async (t) => {
     try {
       await fn(t);

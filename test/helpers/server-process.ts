@@ -26,7 +26,12 @@ export interface ServerProcess {
   readonly running: boolean;
   /** The server's pid while running (for `kill`). */
   readonly pid: number | undefined;
-  api(method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any; headers: Headers }>;
+  api(
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string | null,
+  ): Promise<{ status: number; body: any; headers: Headers }>;
   /** Starts the server again on the same port, database and data directory; resolves once it listens. */
   start(): Promise<void>;
   /** Sends the signal and waits for the process to exit (SIGKILL: no shutdown code runs). */
@@ -39,7 +44,14 @@ export interface ServerProcess {
 function childEnv(extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || k.startsWith('NMSLITE_') || k === 'DATABASE_URL' || k.startsWith('AUTH_') || k === 'JWT_SECRET') continue;
+    if (
+      v === undefined ||
+      k.startsWith('NMSLITE_') ||
+      k === 'DATABASE_URL' ||
+      k.startsWith('AUTH_') ||
+      k === 'JWT_SECRET'
+    )
+      continue;
     env[k] = v;
   }
   return { ...env, ...extra };
@@ -82,7 +94,12 @@ export async function startServerProcess(o: { env?: Record<string, string> } = {
     if (body !== undefined) headers['content-type'] = 'application/json';
     const t = token === undefined ? sp.token : token;
     if (t) headers.authorization = `Bearer ${t}`;
-    return httpsRequest(method, `${url}${path}`, headers, body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body));
+    return httpsRequest(
+      method,
+      `${url}${path}`,
+      headers,
+      body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    );
   };
 
   const start = async (): Promise<void> => {
@@ -115,7 +132,9 @@ export async function startServerProcess(o: { env?: Record<string, string> } = {
       if (Date.now() - startedAt > START_TIMEOUT_MS) {
         c.kill('SIGKILL');
         await exited;
-        throw new Error(`the server did not start within ${START_TIMEOUT_MS} ms:\n${logs.slice(from).slice(-30).join('\n')}`);
+        throw new Error(
+          `the server did not start within ${START_TIMEOUT_MS} ms:\n${logs.slice(from).slice(-30).join('\n')}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 50));
     }

@@ -8,7 +8,12 @@ import { startServer, type RunningServer } from '../../server/server.ts';
 import { startTestDatabase } from './db.ts';
 
 /** HTTPS to the test server's self-signed certificate (verification off for this call only). */
-export function httpsRequest(method: string, url: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: any; headers: Headers }> {
+export function httpsRequest(
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<{ status: number; body: any; headers: Headers }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method, headers, rejectUnauthorized: false }, (res) => {
       const chunks: Buffer[] = [];
@@ -41,14 +46,21 @@ export interface TestServer {
   /** Every log line the server wrote, for redaction checks. */
   logs: string[];
   token: string;
-  api(method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any; headers: Headers }>;
+  api(
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string | null,
+  ): Promise<{ status: number; body: any; headers: Headers }>;
   /** Stops the server process part (not the database) and starts it again on the same port and data. */
   restart(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
 /** A real HTTPS server on a random port over a fresh embedded PostgreSQL. */
-export async function startTestServer(overrides: Partial<Record<keyof ServerConfigInput, unknown>> = {}): Promise<TestServer> {
+export async function startTestServer(
+  overrides: Partial<Record<keyof ServerConfigInput, unknown>> = {},
+): Promise<TestServer> {
   const db = await startTestDatabase();
   const dataDir = mkdtempSync('/tmp/nmslite-test-data-');
   chmodSync(dataDir, 0o755);
@@ -64,7 +76,12 @@ export async function startTestServer(overrides: Partial<Record<keyof ServerConf
     data_dir: dataDir,
     server: { host: '127.0.0.1', port: 0 },
     database: { url: db.url, pool_max: 10 },
-    auth: { username: TEST_ADMIN.username, password: TEST_ADMIN.password, jwt_secret: randomBytes(32).toString('hex'), login_max_failures: 5 },
+    auth: {
+      username: TEST_ADMIN.username,
+      password: TEST_ADMIN.password,
+      jwt_secret: randomBytes(32).toString('hex'),
+      login_max_failures: 5,
+    },
     master_key: randomBytes(32).toString('base64'),
     log: { level: 'info' },
     agents: { heartbeat_ms: 1000, ...agents },
@@ -79,7 +96,12 @@ export async function startTestServer(overrides: Partial<Record<keyof ServerConf
     if (body !== undefined) headers['content-type'] = 'application/json';
     const t = token === undefined ? ts.token : token;
     if (t) headers.authorization = `Bearer ${t}`;
-    return httpsRequest(method, `${url}${path}`, headers, body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body));
+    return httpsRequest(
+      method,
+      `${url}${path}`,
+      headers,
+      body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    );
   };
   const ts: TestServer = {
     server,
@@ -93,7 +115,9 @@ export async function startTestServer(overrides: Partial<Record<keyof ServerConf
       const port = server.port;
       await server.stop();
       await new Promise((r) => setTimeout(r, downMs));
-      server = await startServer(parseConfig({ ...cfg, server: { ...cfg.server, port } }), { log: createLog('info', sink) });
+      server = await startServer(parseConfig({ ...cfg, server: { ...cfg.server, port } }), {
+        log: createLog('info', sink),
+      });
       ts.server = server;
     },
     async stop() {

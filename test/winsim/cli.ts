@@ -9,10 +9,9 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-async function main(): Promise<void> {
-  let values;
+function parseCli() {
   try {
-    ({ values } = parseArgs({
+    return parseArgs({
       options: {
         hosts: { type: 'string', default: '10' },
         bind: { type: 'string' },
@@ -28,12 +27,18 @@ async function main(): Promise<void> {
         help: { type: 'boolean', default: false },
       },
       strict: true,
-    }));
+    }).values;
   } catch (err) {
     fail((err as Error).message);
   }
+}
+
+async function main(): Promise<void> {
+  const values = parseCli();
   if (values.help) {
-    process.stdout.write('usage: npm run winsim -- --hosts N [--bind 127.0.0.1] [--port-base P] [--user U --password P] [--auth ntlm|basic|both] [--https] [--distinct-addresses] [--seed N] [--tick-ms MS] [--latency-ms MS]\n');
+    process.stdout.write(
+      'usage: npm run winsim -- --hosts N [--bind 127.0.0.1] [--port-base P] [--user U --password P] [--auth ntlm|basic|both] [--https] [--distinct-addresses] [--seed N] [--tick-ms MS] [--latency-ms MS]\n',
+    );
     return;
   }
   const num = (v: string | undefined, name: string): number | undefined => {
@@ -43,8 +48,9 @@ async function main(): Promise<void> {
     return n;
   };
   const auth = values.auth;
-  if (auth !== undefined && auth !== 'ntlm' && auth !== 'basic' && auth !== 'both') fail('--auth must be ntlm, basic or both');
-  let sim;
+  if (auth !== undefined && auth !== 'ntlm' && auth !== 'basic' && auth !== 'both')
+    fail('--auth must be ntlm, basic or both');
+  let sim: Awaited<ReturnType<typeof startWinsim>>;
   try {
     const latency = num(values['latency-ms'], 'latency-ms');
     sim = await startWinsim({

@@ -17,7 +17,9 @@ export interface CommandResult {
 }
 
 /** Either a result, or the command waits for its script on stdin (`powershell -`). */
-export type CommandStart = { kind: 'done'; result: CommandResult } | { kind: 'stdin'; run(stdin: string): CommandResult };
+export type CommandStart =
+  | { kind: 'done'; result: CommandResult }
+  | { kind: 'stdin'; run(stdin: string): CommandResult };
 
 const notRecognizedCmd = (name: string): CommandResult => ({
   stdout: '',
@@ -71,7 +73,12 @@ export function resolveApplicationPath(name: string, cwd: string): string | unde
  * builtins, no PATH search). Null when the file does not exist: Windows answers that Command with fault
  * 2147942402 "The system cannot find the file specified."
  */
-export function startExecutable(application: string, args: string[], cwd: string, ctx: CommandContext): CommandStart | null {
+export function startExecutable(
+  application: string,
+  args: string[],
+  cwd: string,
+  ctx: CommandContext,
+): CommandStart | null {
   const path = resolveApplicationPath(application.trim(), cwd);
   const program = path === undefined ? undefined : PROGRAMS.get(path);
   if (!program) return null;
@@ -128,7 +135,15 @@ function runCmdBuiltin(line: string, ctx: CommandContext): CommandResult {
   }
 }
 
-const PS_VALUE_FLAGS = new Set(['-executionpolicy', '-ep', '-inputformat', '-outputformat', '-windowstyle', '-configurationname', '-version']);
+const PS_VALUE_FLAGS = new Set([
+  '-executionpolicy',
+  '-ep',
+  '-inputformat',
+  '-outputformat',
+  '-windowstyle',
+  '-configurationname',
+  '-version',
+]);
 
 function startPowerShell(args: string[], ctx: CommandContext): CommandStart {
   for (let i = 0; i < args.length; i++) {
@@ -193,7 +208,10 @@ function cut(text: string, width: number): string[] {
 function errorRecordLines(invocation: string, message: string, categoryInfo: string, errorId: string): string[] {
   const indent = 4;
   const width = PS_BUFFER_WIDTH - indent - 2;
-  const block = (label: string) => cut(label, width).map((piece) => ' '.repeat(indent) + piece).join('');
+  const block = (label: string) =>
+    cut(label, width)
+      .map((piece) => ' '.repeat(indent) + piece)
+      .join('');
   const text = `${invocation} : ${message}\n${block(`+ CategoryInfo          : ${categoryInfo}`)}\n${block(`+ FullyQualifiedErrorId : ${errorId}`)}\n `;
   return text.split(/\r?\n/).flatMap((line) => cut(line, PS_BUFFER_WIDTH - 1));
 }
@@ -204,7 +222,16 @@ function psStringLiteral(text: string): string | undefined {
   let m: RegExpExecArray | null;
   if ((m = /^'((?:[^']|'')*)'$/.exec(t))) return m[1]!.replace(/''/g, "'");
   if ((m = /^"((?:[^"`$]|`[\s\S]|"")*)"$/.exec(t))) {
-    const escapes: Record<string, string> = { n: '\n', r: '\r', t: '\t', '0': '\0', a: '\x07', b: '\b', f: '\f', v: '\v' };
+    const escapes: Record<string, string> = {
+      n: '\n',
+      r: '\r',
+      t: '\t',
+      '0': '\0',
+      a: '\x07',
+      b: '\b',
+      f: '\f',
+      v: '\v',
+    };
     return m[1]!.replace(/""/g, '"').replace(/`([\s\S])/g, (_x, c: string) => escapes[c] ?? c);
   }
   if (/^[^\s'"`$(){};,|&<>@#]+$/.test(t)) return t;
@@ -256,11 +283,21 @@ function runScriptIn(session: PsSession, script: string, ctx: CommandContext): n
       session.lastFailed = false;
     } else if ((m = /^exit(?:\s+(-?\d+))?$/i.exec(st))) return Number(m[1] ?? 0) >>> 0;
     else if ((m = /^start-sleep(?:\s+-(s|seconds|m|milliseconds))?\s+(\d+(?:\.\d+)?)$/i.exec(st))) {
-      session.delayMs += Number(m[2]) * (m[1] && m[1].toLowerCase().startsWith('m') ? 1 : 1000);
+      session.delayMs += Number(m[2]) * (m[1]?.toLowerCase().startsWith('m') ? 1 : 1000);
       session.lastFailed = false;
-    } else if ((m = /^write-error(?:\s+-m(?:e(?:s(?:s(?:a(?:g(?:e)?)?)?)?)?)?)?\s+([\s\S]+)$/i.exec(st)) && (text = psStringLiteral(m[1]!)) !== undefined) {
+    } else if (
+      (m = /^write-error(?:\s+-m(?:e(?:s(?:s(?:a(?:g(?:e)?)?)?)?)?)?)?\s+([\s\S]+)$/i.exec(st)) &&
+      (text = psStringLiteral(m[1]!)) !== undefined
+    ) {
       // Non-terminating: the record goes to the error stream and the script carries on.
-      session.errors.push(...errorRecordLines(script, text, 'NotSpecified: (:) [Write-Error], WriteErrorException', 'Microsoft.PowerShell.Commands.WriteErrorException'));
+      session.errors.push(
+        ...errorRecordLines(
+          script,
+          text,
+          'NotSpecified: (:) [Write-Error], WriteErrorException',
+          'Microsoft.PowerShell.Commands.WriteErrorException',
+        ),
+      );
       session.lastFailed = true;
     } else {
       const word = st.split(/\s+/)[0]!;
@@ -274,19 +311,26 @@ function runScriptIn(session: PsSession, script: string, ctx: CommandContext): n
 }
 
 function finish(session: PsSession, exitCode: number | undefined): CommandResult {
-  return { stdout: session.stdout, stderr: clixmlErrors(session.errors), exitCode: exitCode ?? (session.lastFailed ? 1 : 0), delayMs: session.delayMs };
+  return {
+    stdout: session.stdout,
+    stderr: clixmlErrors(session.errors),
+    exitCode: exitCode ?? (session.lastFailed ? 1 : 0),
+    delayMs: session.delayMs,
+  };
 }
 
 /** `powershell -EncodedCommand|-Command <script>`: the statements this host understands; an unknown one ends the run with exit 1. */
 export function runPowerShellScript(script: string, ctx: CommandContext): CommandResult {
-  if (script.includes(ctx.metricsMarker)) return { stdout: `${ctx.metricsJson()}\r\n`, stderr: '', exitCode: 0, delayMs: 0 };
+  if (script.includes(ctx.metricsMarker))
+    return { stdout: `${ctx.metricsJson()}\r\n`, stderr: '', exitCode: 0, delayMs: 0 };
   const session: PsSession = { stdout: '', errors: [], delayMs: 0, lastFailed: false };
   return finish(session, runScriptIn(session, script, ctx));
 }
 
 /** `powershell -` reads its script from stdin and runs it line by line, each line its own command. */
 function runPowerShellStdin(stdin: string, ctx: CommandContext): CommandResult {
-  if (stdin.includes(ctx.metricsMarker)) return { stdout: `${ctx.metricsJson()}\r\n`, stderr: '', exitCode: 0, delayMs: 0 };
+  if (stdin.includes(ctx.metricsMarker))
+    return { stdout: `${ctx.metricsJson()}\r\n`, stderr: '', exitCode: 0, delayMs: 0 };
   const session: PsSession = { stdout: '', errors: [], delayMs: 0, lastFailed: false };
   for (const line of stdin.split(/\r?\n/)) {
     const code = runScriptIn(session, line, ctx);

@@ -37,13 +37,25 @@ export class EnumerationStore {
   enumerate(req: WsmanRequest, items: string[]): SoapReply {
     this.expire();
     if (findElement(req.body, 'OptimizeEnumeration') === undefined) {
-      return reply(req, 'EnumerateResponse', `<n:EnumerateResponse><n:EnumerationContext>${this.store(items, 0)}</n:EnumerationContext></n:EnumerateResponse>`);
+      return reply(
+        req,
+        'EnumerateResponse',
+        `<n:EnumerateResponse><n:EnumerationContext>${this.store(items, 0)}</n:EnumerationContext></n:EnumerateResponse>`,
+      );
     }
     const page = takePage(items, 0, maxElements(req), req.maxEnvelopeSize);
     if (page.end >= items.length) {
-      return reply(req, 'EnumerateResponse', `<n:EnumerateResponse><n:EnumerationContext></n:EnumerationContext><w:Items>${page.xml}</w:Items><w:EndOfSequence/></n:EnumerateResponse>`);
+      return reply(
+        req,
+        'EnumerateResponse',
+        `<n:EnumerateResponse><n:EnumerationContext></n:EnumerationContext><w:Items>${page.xml}</w:Items><w:EndOfSequence/></n:EnumerateResponse>`,
+      );
     }
-    return reply(req, 'EnumerateResponse', `<n:EnumerateResponse><n:EnumerationContext>${this.store(items, page.end)}</n:EnumerationContext><w:Items>${page.xml}</w:Items></n:EnumerateResponse>`);
+    return reply(
+      req,
+      'EnumerateResponse',
+      `<n:EnumerateResponse><n:EnumerationContext>${this.store(items, page.end)}</n:EnumerationContext><w:Items>${page.xml}</w:Items></n:EnumerateResponse>`,
+    );
   }
 
   /** The next page; each context is good for one Pull, which hands out a new one while items remain. */
@@ -55,9 +67,17 @@ export class EnumerationStore {
     this.open.delete(context);
     const page = takePage(e.items, e.pos, maxElements(req), req.maxEnvelopeSize);
     if (page.end >= e.items.length) {
-      return reply(req, 'PullResponse', `<n:PullResponse><n:Items>${page.xml}</n:Items><n:EndOfSequence/></n:PullResponse>`);
+      return reply(
+        req,
+        'PullResponse',
+        `<n:PullResponse><n:Items>${page.xml}</n:Items><n:EndOfSequence/></n:PullResponse>`,
+      );
     }
-    return reply(req, 'PullResponse', `<n:PullResponse><n:EnumerationContext>${this.store(e.items, page.end)}</n:EnumerationContext><n:Items>${page.xml}</n:Items></n:PullResponse>`);
+    return reply(
+      req,
+      'PullResponse',
+      `<n:PullResponse><n:EnumerationContext>${this.store(e.items, page.end)}</n:EnumerationContext><n:Items>${page.xml}</n:Items></n:PullResponse>`,
+    );
   }
 
   release(req: WsmanRequest): SoapReply {
@@ -89,7 +109,12 @@ function maxElements(req: WsmanRequest): number {
 }
 
 /** Items from `start`, at most `max`, cut before the response would exceed MaxEnvelopeSize (at least one). */
-function takePage(items: string[], start: number, max: number, maxEnvelope: number | undefined): { xml: string; end: number } {
+function takePage(
+  items: string[],
+  start: number,
+  max: number,
+  maxEnvelope: number | undefined,
+): { xml: string; end: number } {
   const budget = (maxEnvelope && maxEnvelope > 0 ? maxEnvelope : DEFAULT_MAX_ENVELOPE) - ENVELOPE_OVERHEAD;
   let xml = '';
   let size = 0;

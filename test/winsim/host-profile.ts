@@ -90,16 +90,31 @@ const SERVICES: readonly [string, string, 'Auto' | 'Manual' | 'Disabled', string
   ['EventLog', 'Windows Event Log', 'Auto', 'C:\\Windows\\System32\\svchost.exe -k LocalServiceNetworkRestricted -p'],
   ['LanmanServer', 'Server', 'Auto', 'C:\\Windows\\system32\\svchost.exe -k netsvcs -p'],
   ['LanmanWorkstation', 'Workstation', 'Auto', 'C:\\Windows\\System32\\svchost.exe -k NetworkService -p'],
-  ['MpsSvc', 'Windows Defender Firewall', 'Auto', 'C:\\Windows\\system32\\svchost.exe -k LocalServiceNoNetworkFirewall -p'],
+  [
+    'MpsSvc',
+    'Windows Defender Firewall',
+    'Auto',
+    'C:\\Windows\\system32\\svchost.exe -k LocalServiceNoNetworkFirewall -p',
+  ],
   ['RpcSs', 'Remote Procedure Call (RPC)', 'Auto', 'C:\\Windows\\system32\\svchost.exe -k rpcss -p'],
   ['Schedule', 'Task Scheduler', 'Auto', 'C:\\Windows\\system32\\svchost.exe -k netsvcs -p'],
   ['Spooler', 'Print Spooler', 'Auto', 'C:\\Windows\\System32\\spoolsv.exe'],
   ['TermService', 'Remote Desktop Services', 'Manual', 'C:\\Windows\\System32\\svchost.exe -k NetworkService'],
   ['W32Time', 'Windows Time', 'Manual', 'C:\\Windows\\system32\\svchost.exe -k LocalService'],
-  ['WinRM', 'Windows Remote Management (WS-Management)', 'Auto', 'C:\\Windows\\System32\\svchost.exe -k NetworkService -p'],
+  [
+    'WinRM',
+    'Windows Remote Management (WS-Management)',
+    'Auto',
+    'C:\\Windows\\System32\\svchost.exe -k NetworkService -p',
+  ],
   ['Winmgmt', 'Windows Management Instrumentation', 'Auto', 'C:\\Windows\\system32\\svchost.exe -k netsvcs -p'],
   ['wuauserv', 'Windows Update', 'Manual', 'C:\\Windows\\system32\\svchost.exe -k netsvcs -p'],
-  ['MSSQLSERVER', 'SQL Server (MSSQLSERVER)', 'Auto', '"C:\\Program Files\\Microsoft SQL Server\\MSSQL15.MSSQLSERVER\\MSSQL\\Binn\\sqlservr.exe" -sMSSQLSERVER'],
+  [
+    'MSSQLSERVER',
+    'SQL Server (MSSQLSERVER)',
+    'Auto',
+    '"C:\\Program Files\\Microsoft SQL Server\\MSSQL15.MSSQLSERVER\\MSSQL\\Binn\\sqlservr.exe" -sMSSQLSERVER',
+  ],
   ['W3SVC', 'World Wide Web Publishing Service', 'Auto', 'C:\\Windows\\system32\\svchost.exe -k iissvcs'],
   ['RemoteRegistry', 'Remote Registry', 'Disabled', 'C:\\Windows\\system32\\svchost.exe -k localService -p'],
 ];
@@ -113,7 +128,9 @@ export function createHostProfile(seed: number, index: number, osOverride?: OsRe
   let tag = '';
   for (let i = 0; i < 7; i++) tag += ALNUM[hash32(...h('hostname', i)) % ALNUM.length];
   const hostname = `WIN-${tag}${index.toString(36).toUpperCase().padStart(4, '0')}`;
-  const os = osOverride ? OS_RELEASES.find((r) => r.name === osOverride)! : (OS_RELEASES[index % OS_RELEASES.length] as OsRelease);
+  const os = osOverride
+    ? OS_RELEASES.find((r) => r.name === osOverride)!
+    : (OS_RELEASES[index % OS_RELEASES.length] as OsRelease);
   const edition = rand01(...h('edition')) < 0.6 ? 'Standard' : 'Datacenter';
   const platform = pick(PLATFORMS, ...h('platform'));
   const cpuCount = pick([2, 4, 8, 16] as const, ...h('cpus'));
@@ -127,7 +144,10 @@ export function createHostProfile(seed: number, index: number, osOverride?: OsRe
       sizeBytes: pick([60, 80, 100, 127, 250] as const, ...h('csize')) * GIB - 524288000,
       fileSystem: 'NTFS',
       volumeName: '',
-      serial: hash32(...h('cserial')).toString(16).toUpperCase().padStart(8, '0'),
+      serial: hash32(...h('cserial'))
+        .toString(16)
+        .toUpperCase()
+        .padStart(8, '0'),
       freeFraction: 0.15 + rand01(...h('cfree')) * 0.6,
     },
   ];
@@ -138,12 +158,23 @@ export function createHostProfile(seed: number, index: number, osOverride?: OsRe
       sizeBytes: pick([200, 500, 1000, 2000] as const, ...h('dsize')) * GIB - 135266304,
       fileSystem: 'NTFS',
       volumeName: 'Data',
-      serial: hash32(...h('dserial')).toString(16).toUpperCase().padStart(8, '0'),
+      serial: hash32(...h('dserial'))
+        .toString(16)
+        .toUpperCase()
+        .padStart(8, '0'),
       freeFraction: 0.1 + rand01(...h('dfree')) * 0.8,
     });
   }
   if (rand01(...h('hasCd')) < 0.35) {
-    disks.push({ deviceId: disks.length === 2 ? 'E:' : 'D:', driveType: 5, sizeBytes: null, fileSystem: null, volumeName: '', serial: '', freeFraction: 0 });
+    disks.push({
+      deviceId: disks.length === 2 ? 'E:' : 'D:',
+      driveType: 5,
+      sizeBytes: null,
+      fileSystem: null,
+      volumeName: '',
+      serial: '',
+      freeFraction: 0,
+    });
   }
 
   const nicCount = rand01(...h('nics')) < 0.3 ? 2 : 1;
@@ -162,19 +193,34 @@ export function createHostProfile(seed: number, index: number, osOverride?: OsRe
     });
   }
   if (os.name === '2012 R2' || os.name === '2016') {
-    const guid = `{${hash32(...h('isatap')).toString(16).toUpperCase().padStart(8, '0')}-9D3B-4E1C-A7F0-2C5B1E0D4A11}`;
-    nics.push({ name: `isatap.${guid}`, physical: false, bandwidth: 100000, sentBase: 0, recvBase: 0, packetSize: 1, errorEvery: 0, discardEvery: 0 });
+    const guid = `{${hash32(...h('isatap'))
+      .toString(16)
+      .toUpperCase()
+      .padStart(8, '0')}-9D3B-4E1C-A7F0-2C5B1E0D4A11}`;
+    nics.push({
+      name: `isatap.${guid}`,
+      physical: false,
+      bandwidth: 100000,
+      sentBase: 0,
+      recvBase: 0,
+      packetSize: 1,
+      errorEvery: 0,
+      discardEvery: 0,
+    });
   }
 
-  const services = SERVICES.filter((s, i) => i < 15 || rand01(...h('svc', i)) < 0.5).map(([name, displayName, startMode, pathName], i) => ({
-    name,
-    displayName,
-    startMode,
-    state: startMode === 'Auto' || rand01(...h('svcstate', i)) < 0.3 ? ('Running' as const) : ('Stopped' as const),
-    processId: 0,
-    pathName,
-  }));
-  for (const [i, s] of services.entries()) if (s.state === 'Running') s.processId = 400 + 4 * hash32(...h('svcpid', i)) % 8000;
+  const services = SERVICES.filter((s, i) => i < 15 || rand01(...h('svc', i)) < 0.5).map(
+    ([name, displayName, startMode, pathName], i) => ({
+      name,
+      displayName,
+      startMode,
+      state: startMode === 'Auto' || rand01(...h('svcstate', i)) < 0.3 ? ('Running' as const) : ('Stopped' as const),
+      processId: 0,
+      pathName,
+    }),
+  );
+  for (const [i, s] of services.entries())
+    if (s.state === 'Running') s.processId = 400 + ((4 * hash32(...h('svcpid', i))) % 8000);
 
   return {
     index,

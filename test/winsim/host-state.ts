@@ -55,7 +55,8 @@ export function createHostDynamics(profile: HostProfile, tickMs: number, startMs
   const base = randInt(4, 65, ...k('cpubase'));
   const room = Math.min(base, 100 - base);
   const cpuPairs: Telescoped[] = [];
-  for (let p = 0; p < Math.floor(profile.cpuCount / 2); p++) cpuPairs.push(telescoped(0, Math.floor(room / 4), ...k('cpupair', p)));
+  for (let p = 0; p < Math.floor(profile.cpuCount / 2); p++)
+    cpuPairs.push(telescoped(0, Math.floor(room / 4), ...k('cpupair', p)));
   return {
     profile,
     tickMs,
@@ -114,12 +115,18 @@ function stepParts(d: HostDynamics, step: number): StepParts {
     coreOffSum,
     freeKb: Math.round(profile.memoryTotalKb * (1 - used)),
     disks: profile.disks.map((disk, i) => {
-      if (disk.sizeBytes === null) return { deviceId: disk.deviceId, driveType: disk.driveType, sizeBytes: null, freeBytes: null };
+      if (disk.sizeBytes === null)
+        return { deviceId: disk.deviceId, driveType: disk.driveType, sizeBytes: null, freeBytes: null };
       const jitter = (rand01(...k('diskstep', i, step)) - 0.5) * 0.004;
       const free = Math.floor((disk.sizeBytes * (disk.freeFraction + jitter)) / 4096) * 4096;
       return { deviceId: disk.deviceId, driveType: disk.driveType, sizeBytes: disk.sizeBytes, freeBytes: free };
     }),
-    nicRates: d.nics.map((g) => ({ sent: g.sent.rate(step), recv: g.recv.rate(step), psent: g.psent.rate(step), precv: g.precv.rate(step) })),
+    nicRates: d.nics.map((g) => ({
+      sent: g.sent.rate(step),
+      recv: g.recv.rate(step),
+      psent: g.psent.rate(step),
+      precv: g.precv.rate(step),
+    })),
     nicSums: d.nics.map((g) => {
       const sum = (tel: Telescoped): number => tel.sum(step) - tel.sum(bootStep);
       return { sent: sum(g.sent), recv: sum(g.recv), psent: sum(g.psent), precv: sum(g.precv) };
@@ -143,13 +150,17 @@ export function computeHostState(d: HostDynamics, timeMs: number): HostState {
   // CPU: idle time integrates (100 - busy%) over whole steps plus the current partial step.
   const perMsPerPercent = 100; // 100 ns ticks per ms per percent = 10000 / 100
   const { totalPercent, totalBusySum } = p;
-  const totalIdleTicks = tickMs * perMsPerPercent * (100 * steps - totalBusySum) + intoStep * perMsPerPercent * (100 - totalPercent);
+  const totalIdleTicks =
+    tickMs * perMsPerPercent * (100 * steps - totalBusySum) + intoStep * perMsPerPercent * (100 - totalPercent);
   const corePercent: number[] = [];
   const coreIdleTicks: number[] = [];
   for (let c = 0; c < profile.cpuCount; c++) {
     const off = p.coreOff[c]!;
     corePercent.push(totalPercent + off);
-    coreIdleTicks.push(tickMs * perMsPerPercent * (100 * steps - totalBusySum - p.coreOffSum[c]!) + intoStep * perMsPerPercent * (100 - totalPercent - off));
+    coreIdleTicks.push(
+      tickMs * perMsPerPercent * (100 * steps - totalBusySum - p.coreOffSum[c]!) +
+        intoStep * perMsPerPercent * (100 - totalPercent - off),
+    );
   }
 
   const nics: NicState[] = profile.nics.map((n, i) => {

@@ -36,7 +36,8 @@ export function authenticateRequest(authorization: string, conn: ConnectionState
     const pass = colon < 0 ? '' : decoded.slice(colon + 1);
     conn.session = undefined;
     conn.user = undefined;
-    if (name.toLowerCase() !== stripDomain(host.user).toLowerCase() || pass !== host.password || host.wrongPassword) return { kind: 'denied' };
+    if (name.toLowerCase() !== stripDomain(host.user).toLowerCase() || pass !== host.password || host.wrongPassword)
+      return { kind: 'denied' };
     return { kind: 'ok', user: name };
   }
   if (scheme !== 'negotiate' || host.auth === 'basic' || !host.ntlm) return { kind: 'denied' };

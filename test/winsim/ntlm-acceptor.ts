@@ -7,7 +7,11 @@ export interface NtlmAcceptor {
   /** Returns the CHALLENGE token and the state to keep on the connection until AUTHENTICATE. */
   challenge(negotiate: Buffer): { token: Buffer; pending: unknown };
   /** undefined when the response does not prove knowledge of the password. */
-  authenticate(pending: unknown, authenticate: Buffer, password: string): { user: string; domain: string; session: NtlmServerSession } | undefined;
+  authenticate(
+    pending: unknown,
+    authenticate: Buffer,
+    password: string,
+  ): { user: string; domain: string; session: NtlmServerSession } | undefined;
 }
 
 export interface NtlmServerSession {
@@ -17,4 +21,5 @@ export interface NtlmServerSession {
   encryptResponse(plain: Buffer): Buffer;
 }
 
-export const ENCRYPTED_CONTENT_TYPE = 'multipart/encrypted;protocol="application/HTTP-SPNEGO-session-encrypted";boundary="Encrypted Boundary"';
+export const ENCRYPTED_CONTENT_TYPE =
+  'multipart/encrypted;protocol="application/HTTP-SPNEGO-session-encrypted";boundary="Encrypted Boundary"';

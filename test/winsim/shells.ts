@@ -1,7 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { EnumerationStore } from './enumerations.ts';
-import { startCommand, startExecutable, type CommandContext, type CommandResult, type CommandStart } from './commands.ts';
-import { attribute, elementText, findElement, findElements, parseDurationMs, unescapeXml, type WsmanRequest } from './soap-request.ts';
+import {
+  startCommand,
+  startExecutable,
+  type CommandContext,
+  type CommandResult,
+  type CommandStart,
+} from './commands.ts';
+import {
+  attribute,
+  elementText,
+  findElement,
+  findElements,
+  parseDurationMs,
+  unescapeXml,
+  type WsmanRequest,
+} from './soap-request.ts';
 import {
   ACTIONS,
   commandNotFoundFault,
@@ -138,7 +152,15 @@ export class ShellService {
     switch (req.action) {
       case ACTIONS.delete:
         this.shells.delete(shell.id);
-        return { status: 200, body: envelope('transfer', 'http://schemas.xmlsoap.org/ws/2004/09/transfer/DeleteResponse', req.messageId, '') };
+        return {
+          status: 200,
+          body: envelope(
+            'transfer',
+            'http://schemas.xmlsoap.org/ws/2004/09/transfer/DeleteResponse',
+            req.messageId,
+            '',
+          ),
+        };
       case ACTIONS.command:
         return this.command(shell, req);
       case ACTIONS.send:
@@ -149,7 +171,10 @@ export class ShellService {
         const signal = findElement(req.body, 'Signal');
         const id = signal ? attribute(signal.attrs, 'CommandId') : undefined;
         if (id) shell.commands.delete(id);
-        return { status: 200, body: envelope('shell', `${NS_RSP}/SignalResponse`, req.messageId, '<rsp:SignalResponse/>') };
+        return {
+          status: 200,
+          body: envelope('shell', `${NS_RSP}/SignalResponse`, req.messageId, '<rsp:SignalResponse/>'),
+        };
       }
       default:
         return invalidSelectorsFault(machine, req.messageId);
@@ -185,7 +210,10 @@ export class ShellService {
       lastActivityAt: now,
     };
     this.shells.set(id, shell);
-    const cwd = workingDirectory === undefined ? '' : `<rsp:WorkingDirectory>${escapeXml(workingDirectory)}</rsp:WorkingDirectory>`;
+    const cwd =
+      workingDirectory === undefined
+        ? ''
+        : `<rsp:WorkingDirectory>${escapeXml(workingDirectory)}</rsp:WorkingDirectory>`;
     const body =
       `<x:ResourceCreated><a:Address>${escapeXml(this.host.endpoint())}</a:Address><a:ReferenceParameters><w:ResourceURI>${RESOURCE_SHELL_CMD}</w:ResourceURI>` +
       `<w:SelectorSet><w:Selector Name="ShellId">${id}</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>` +
@@ -193,7 +221,10 @@ export class ShellService {
       `<rsp:Owner>${escapeXml(owner)}</rsp:Owner><rsp:ClientIP>${escapeXml(clientIp)}</rsp:ClientIP>${cwd}<rsp:IdleTimeOut>${secondsDuration(shell.idleTimeoutMs)}</rsp:IdleTimeOut>` +
       `<rsp:InputStreams>${escapeXml(shell.inputStreams)}</rsp:InputStreams><rsp:OutputStreams>${escapeXml(shell.outputStreams)}</rsp:OutputStreams>` +
       `<rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime><rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>`;
-    return { status: 200, body: envelope('shell', 'http://schemas.xmlsoap.org/ws/2004/09/transfer/CreateResponse', req.messageId, body) };
+    return {
+      status: 200,
+      body: envelope('shell', 'http://schemas.xmlsoap.org/ws/2004/09/transfer/CreateResponse', req.messageId, body),
+    };
   }
 
   /**
@@ -203,7 +234,10 @@ export class ShellService {
   private shellXml(shell: Shell, now: number): string {
     const owner = /[\\@]/.test(shell.owner) ? shell.owner : `${this.host.commandContext.hostname}\\${shell.owner}`;
     const running = [...shell.commands.values()].filter((c) => !c.delivered).length;
-    const cwd = shell.workingDirectory === undefined ? '' : `<rsp:WorkingDirectory>${escapeXml(shell.workingDirectory)}</rsp:WorkingDirectory>`;
+    const cwd =
+      shell.workingDirectory === undefined
+        ? ''
+        : `<rsp:WorkingDirectory>${escapeXml(shell.workingDirectory)}</rsp:WorkingDirectory>`;
     return (
       `<rsp:Shell xmlns:rsp="${NS_RSP}"><rsp:ShellId>${shell.id}</rsp:ShellId><rsp:ResourceUri>${RESOURCE_SHELL_CMD}</rsp:ResourceUri>` +
       `<rsp:Owner>${escapeXml(owner)}</rsp:Owner><rsp:ClientIP>${escapeXml(shell.clientIp)}</rsp:ClientIP><rsp:ProcessId>${shell.processId}</rsp:ProcessId>${cwd}` +
@@ -254,12 +288,24 @@ export class ShellService {
     const extra = this.host.commandDelayMs();
     const cmd: Command =
       started.kind === 'done'
-        ? { id, result: started.result, runStdin: null, stdin: [], readyAt: Date.now() + started.result.delayMs + extra, delivered: false }
+        ? {
+            id,
+            result: started.result,
+            runStdin: null,
+            stdin: [],
+            readyAt: Date.now() + started.result.delayMs + extra,
+            delivered: false,
+          }
         : { id, result: null, runStdin: started.run, stdin: [], readyAt: Number.POSITIVE_INFINITY, delivered: false };
     shell.commands.set(id, cmd);
     return {
       status: 200,
-      body: envelope('shell', `${NS_RSP}/CommandResponse`, req.messageId, `<rsp:CommandResponse><rsp:CommandId>${id}</rsp:CommandId></rsp:CommandResponse>`),
+      body: envelope(
+        'shell',
+        `${NS_RSP}/CommandResponse`,
+        req.messageId,
+        `<rsp:CommandResponse><rsp:CommandId>${id}</rsp:CommandId></rsp:CommandResponse>`,
+      ),
     };
   }
 
@@ -288,10 +334,13 @@ export class ShellService {
     const wait = cmd.readyAt - Date.now();
     if (wait > 0) {
       await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          this.waiters.delete(t);
-          resolve();
-        }, Math.min(wait, timeout));
+        const t = setTimeout(
+          () => {
+            this.waiters.delete(t);
+            resolve();
+          },
+          Math.min(wait, timeout),
+        );
         this.waiters.add(t);
       });
       if (cmd.readyAt > Date.now() || !cmd.result) return operationTimeoutFault(this.host.machine, req.messageId);
@@ -300,7 +349,10 @@ export class ShellService {
     let streams = '';
     if (!cmd.delivered) {
       cmd.delivered = true;
-      for (const [name, text] of [['stdout', result.stdout], ['stderr', result.stderr]] as const) {
+      for (const [name, text] of [
+        ['stdout', result.stdout],
+        ['stderr', result.stderr],
+      ] as const) {
         const bytes = toCodepage(text, shell.codepage);
         for (let off = 0; off < bytes.length; off += STREAM_CHUNK) {
           streams += `<rsp:Stream Name="${name}" CommandId="${id}">${bytes.subarray(off, off + STREAM_CHUNK).toString('base64')}</rsp:Stream>`;
@@ -309,7 +361,14 @@ export class ShellService {
     }
     streams += `<rsp:Stream Name="stdout" CommandId="${id}" End="true"></rsp:Stream><rsp:Stream Name="stderr" CommandId="${id}" End="true"></rsp:Stream>`;
     const state = `<rsp:CommandState CommandId="${id}" State="${STATE_DONE}"><rsp:ExitCode>${result.exitCode}</rsp:ExitCode></rsp:CommandState>`;
-    return { status: 200, body: envelope('shell', `${NS_RSP}/ReceiveResponse`, req.messageId, `<rsp:ReceiveResponse>${streams}${state}</rsp:ReceiveResponse>`) };
+    return {
+      status: 200,
+      body: envelope(
+        'shell',
+        `${NS_RSP}/ReceiveResponse`,
+        req.messageId,
+        `<rsp:ReceiveResponse>${streams}${state}</rsp:ReceiveResponse>`,
+      ),
+    };
   }
 }
-

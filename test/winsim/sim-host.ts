@@ -70,7 +70,14 @@ export class SimHost {
   private readonly shells: ShellService;
   private lastState: HostState | undefined;
   /** Counters tests and benchmarks read: what the host actually saw on the wire. */
-  readonly stats = { requests: 0, ntlmHandshakes: 0, encryptedRequests: 0, refusedUnencrypted: 0, unauthorized: 0, faults: 0 };
+  readonly stats = {
+    requests: 0,
+    ntlmHandshakes: 0,
+    encryptedRequests: 0,
+    refusedUnencrypted: 0,
+    unauthorized: 0,
+    faults: 0,
+  };
   private listening = false;
   private stopped = false;
 
@@ -89,7 +96,12 @@ export class SimHost {
       machine: o.address,
       profile: o.profile,
       state: () => this.state(),
-      configXml: () => configXml({ allowUnencrypted: !this.faults.unencryptedRefused, basic: o.auth !== 'ntlm', maxShells: o.maxShells }),
+      configXml: () =>
+        configXml({
+          allowUnencrypted: !this.faults.unencryptedRefused,
+          basic: o.auth !== 'ntlm',
+          maxShells: o.maxShells,
+        }),
     });
     this.shells = new ShellService({
       machine: o.address,
@@ -194,7 +206,11 @@ export class SimHost {
 
   private unauthorized(close = true): HttpReply {
     this.stats.unauthorized++;
-    return { status: 401, headers: { 'WWW-Authenticate': this.wwwAuthenticate(), ...(close ? { Connection: 'close' } : {}) }, body: Buffer.alloc(0) };
+    return {
+      status: 401,
+      headers: { 'WWW-Authenticate': this.wwwAuthenticate(), ...(close ? { Connection: 'close' } : {}) },
+      body: Buffer.alloc(0),
+    };
   }
 
   private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -224,14 +240,19 @@ export class SimHost {
       return;
     }
     if (res.destroyed) return;
-    res.writeHead(reply.status, { Server: SERVER_HEADER, 'Content-Length': String(reply.body.length), ...reply.headers });
+    res.writeHead(reply.status, {
+      Server: SERVER_HEADER,
+      'Content-Length': String(reply.body.length),
+      ...reply.headers,
+    });
     res.end(reply.body);
     if (reply.headers.Connection === 'close') res.once('finish', () => req.socket.end());
   }
 
   private async process(req: IncomingMessage, body: Buffer): Promise<HttpReply> {
     if (req.method !== 'POST') return { status: 405, headers: { Allow: 'POST' }, body: Buffer.alloc(0) };
-    if ((req.url ?? '').split('?')[0]!.toLowerCase() !== '/wsman') return { status: 404, headers: {}, body: Buffer.alloc(0) };
+    if ((req.url ?? '').split('?')[0]!.toLowerCase() !== '/wsman')
+      return { status: 404, headers: {}, body: Buffer.alloc(0) };
     const socket = req.socket;
     let conn = this.connections.get(socket);
     if (!conn) {
@@ -241,7 +262,11 @@ export class SimHost {
     const contentType = String(req.headers['content-type'] ?? '');
     const encrypted = contentType.toLowerCase().startsWith('multipart/encrypted');
 
-    if (!encrypted && String(req.headers.wsmanidentify ?? '').toLowerCase() === 'unauthenticated' && /Identify[\s/>]/.test(body.toString('utf8'))) {
+    if (
+      !encrypted &&
+      String(req.headers.wsmanidentify ?? '').toLowerCase() === 'unauthenticated' &&
+      /Identify[\s/>]/.test(body.toString('utf8'))
+    ) {
       return soap(200, identifyResponse(`OS: 0.0.0 SP: 0.0 Stack: ${this.profile.os.stack}`, false));
     }
 
@@ -254,7 +279,11 @@ export class SimHost {
     });
     if (outcome.kind === 'challenge') {
       this.stats.ntlmHandshakes++;
-      return { status: 401, headers: { 'WWW-Authenticate': `Negotiate ${outcome.token.toString('base64')}` }, body: Buffer.alloc(0) };
+      return {
+        status: 401,
+        headers: { 'WWW-Authenticate': `Negotiate ${outcome.token.toString('base64')}` },
+        body: Buffer.alloc(0),
+      };
     }
     if (outcome.kind === 'denied') return this.unauthorized();
     const user = outcome.user;
@@ -286,7 +315,11 @@ export class SimHost {
     const out = await this.dispatch(plain.toString('utf8'), user, req.socket.remoteAddress ?? '');
     if (out.status === 500) this.stats.faults++;
     if (session) {
-      return { status: out.status, headers: { 'Content-Type': ENCRYPTED_CONTENT_TYPE }, body: session.encryptResponse(Buffer.from(out.body, 'utf8')) };
+      return {
+        status: out.status,
+        headers: { 'Content-Type': ENCRYPTED_CONTENT_TYPE },
+        body: session.encryptResponse(Buffer.from(out.body, 'utf8')),
+      };
     }
     return soap(out.status, out.body);
   }
@@ -295,15 +328,26 @@ export class SimHost {
     const request = parseWsmanRequest(xml);
     const machine = this.address;
     if (request.isIdentify) {
-      return { status: 200, body: identifyResponse(`OS: ${this.profile.os.version} SP: 0.0 Stack: ${this.profile.os.stack}`, true) };
+      return {
+        status: 200,
+        body: identifyResponse(`OS: ${this.profile.os.version} SP: 0.0 Stack: ${this.profile.os.stack}`, true),
+      };
     }
     if (this.faults.accessDenied) return accessDeniedFault(machine, request.messageId);
     if (this.faults.http500) {
-      return injectedFault(machine, this.faults.http500 === true ? DEFAULT_INJECTED_FAULT : this.faults.http500, request.messageId);
+      return injectedFault(
+        machine,
+        this.faults.http500 === true ? DEFAULT_INJECTED_FAULT : this.faults.http500,
+        request.messageId,
+      );
     }
     if (request.operationTimeoutMs !== undefined && !(request.operationTimeoutMs >= 0)) {
       const raw = /<(?:[\w.-]+:)?OperationTimeout[^>]*>([^<]*)</.exec(request.header)?.[1] ?? '';
-      return invalidHeaderFault(machine, `The WS-Management service cannot process the request. The XML contains an invalid timeout field in the SOAP header: ${raw}. `, request.messageId);
+      return invalidHeaderFault(
+        machine,
+        `The WS-Management service cannot process the request. The XML contains an invalid timeout field in the SOAP header: ${raw}. `,
+        request.messageId,
+      );
     }
     const clientIp = remote.replace(/^::ffff:/, '');
     if (request.resourceUri.toLowerCase().startsWith('http://schemas.microsoft.com/wbem/wsman/1/windows/shell')) {

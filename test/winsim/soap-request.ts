@@ -19,7 +19,9 @@ const XML_ENTITIES: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot:
 
 export function unescapeXml(text: string): string {
   return text.replace(/&(#x[0-9a-fA-F]+|#\d+|lt|gt|amp|quot|apos);/g, (_, e: string) =>
-    e[0] === '#' ? String.fromCodePoint(e[1] === 'x' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10)) : XML_ENTITIES[e]!,
+    e[0] === '#'
+      ? String.fromCodePoint(e[1] === 'x' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10))
+      : XML_ENTITIES[e]!,
   );
 }
 
@@ -72,9 +74,11 @@ export function parseWsmanRequest(xml: string): WsmanRequest {
   const header = headerHit?.inner ?? '';
   const body = findElement(xml, 'Body')?.inner ?? '';
   const selectors = new Map<string, string>();
-  for (const s of findElements(header, 'Selector')) selectors.set(attribute(s.attrs, 'Name') ?? '', unescapeXml(s.inner).trim());
+  for (const s of findElements(header, 'Selector'))
+    selectors.set(attribute(s.attrs, 'Name') ?? '', unescapeXml(s.inner).trim());
   const options = new Map<string, string>();
-  for (const o of findElements(header, 'Option')) options.set((attribute(o.attrs, 'Name') ?? '').toUpperCase(), unescapeXml(o.inner).trim());
+  for (const o of findElements(header, 'Option'))
+    options.set((attribute(o.attrs, 'Name') ?? '').toUpperCase(), unescapeXml(o.inner).trim());
   const timeout = elementText(header, 'OperationTimeout');
   const envelope = elementText(header, 'MaxEnvelopeSize');
   return {

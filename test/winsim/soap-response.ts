@@ -36,7 +36,12 @@ const NS_TRANSFER = `xml:lang="en-US" xmlns:s="${NS_S}" xmlns:a="${NS_A}" xmlns:
 const NS_FAULT = `xml:lang="en-US" xmlns:s="${NS_S}" xmlns:a="${NS_A}" xmlns:x="${NS_X}" xmlns:e="${NS_E}" xmlns:n="${NS_N}" xmlns:w="${NS_W}" xmlns:p="${NS_P}"`;
 
 export type EnvelopeKind = 'enumeration' | 'shell' | 'transfer' | 'fault';
-const NAMESPACES: Record<EnvelopeKind, string> = { enumeration: NS_ENUM, shell: NS_SHELL, transfer: NS_TRANSFER, fault: NS_FAULT };
+const NAMESPACES: Record<EnvelopeKind, string> = {
+  enumeration: NS_ENUM,
+  shell: NS_SHELL,
+  transfer: NS_TRANSFER,
+  fault: NS_FAULT,
+};
 
 export function newMessageId(): string {
   return `uuid:${randomUUID().toUpperCase()}`;
@@ -72,7 +77,11 @@ const WSMAN_FAULT_ACTION = 'http://schemas.dmtf.org/wbem/wsman/1/wsman/fault';
 
 function fault(spec: FaultSpec): SoapFault {
   const body = `<s:Fault><s:Code><s:Value>${spec.code}</s:Value><s:Subcode><s:Value>${spec.subcode}</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">${escapeXml(spec.reason)}</s:Text></s:Reason><s:Detail>${spec.detail}</s:Detail></s:Fault>`;
-  return { status: 500, body: envelope('fault', spec.action ?? WSMAN_FAULT_ACTION, spec.relatesTo, body), code: spec.wsmanCode };
+  return {
+    status: 500,
+    body: envelope('fault', spec.action ?? WSMAN_FAULT_ACTION, spec.relatesTo, body),
+    code: spec.wsmanCode,
+  };
 }
 
 function wsmanFault(code: number, machine: string, message: string): string {
@@ -80,12 +89,27 @@ function wsmanFault(code: number, machine: string, message: string): string {
 }
 
 export function operationTimeoutFault(machine: string, relatesTo: string | null): SoapFault {
-  const text = 'The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  ';
-  return fault({ code: 's:Receiver', subcode: 'w:TimedOut', reason: text, detail: wsmanFault(2150858793, machine, text), wsmanCode: 2150858793, relatesTo });
+  const text =
+    'The WS-Management service cannot complete the operation within the time specified in OperationTimeout.  ';
+  return fault({
+    code: 's:Receiver',
+    subcode: 'w:TimedOut',
+    reason: text,
+    detail: wsmanFault(2150858793, machine, text),
+    wsmanCode: 2150858793,
+    relatesTo,
+  });
 }
 
-export function invalidClassFault(machine: string, hostname: string, wql: string, relatesTo: string | null, message = 'The specified class does not exist in the given namespace. '): SoapFault {
-  const reason = 'The data source could not process the filter. The filter might be missing or it might be invalid. Change the filter and try the request again.  ';
+export function invalidClassFault(
+  machine: string,
+  hostname: string,
+  wql: string,
+  relatesTo: string | null,
+  message = 'The specified class does not exist in the given namespace. ',
+): SoapFault {
+  const reason =
+    'The data source could not process the filter. The filter might be missing or it might be invalid. Change the filter and try the request again.  ';
   const status = `<p:__ExtendedStatus xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common" xmlns:p="${RESOURCE_CIMV2}__ExtendedStatus" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="p:__ExtendedStatus_Type"><p:Description xsi:nil="true"/><p:Operation>ExecQuery</p:Operation><p:ParameterInfo>${escapeXml(wql)}</p:ParameterInfo><p:ProviderName>WinMgmt</p:ProviderName><p:StatusCode xsi:nil="true"/></p:__ExtendedStatus>`;
   const inner = `<f:ProviderFault path="%systemroot%\\system32\\WsmWmiPl.dll" provider="WMI Provider">${wsmanFault(2150858778, hostname, escapeXml(message))}<f:ExtendedError>${status}</f:ExtendedError></f:ProviderFault>`;
   return fault({
@@ -100,7 +124,8 @@ export function invalidClassFault(machine: string, hostname: string, wql: string
 }
 
 export function invalidEnumerationContextFault(machine: string, relatesTo: string | null): SoapFault {
-  const text = 'The WS-Enumeration context in the enumeration is not valid. Enumeration may have been completed or canceled. You cannot use this enumeration context anymore. Start a new enumeration. ';
+  const text =
+    'The WS-Enumeration context in the enumeration is not valid. Enumeration may have been completed or canceled. You cannot use this enumeration context anymore. Start a new enumeration. ';
   return fault({
     action: 'http://schemas.xmlsoap.org/ws/2004/09/enumeration/fault',
     code: 's:Receiver',
@@ -113,7 +138,8 @@ export function invalidEnumerationContextFault(machine: string, relatesTo: strin
 }
 
 export function invalidSelectorsFault(machine: string, relatesTo: string | null): SoapFault {
-  const text = 'The WS-Management service cannot process the request because the request contained invalid selectors for the resource. ';
+  const text =
+    'The WS-Management service cannot process the request because the request contained invalid selectors for the resource. ';
   const inner = `<f:ProviderFault provider="Shell provider" path="%systemroot%\\system32\\WsmSvc.dll">${wsmanFault(2150858843, machine, text)}</f:ProviderFault>`;
   return fault({
     code: 's:Sender',
@@ -126,7 +152,8 @@ export function invalidSelectorsFault(machine: string, relatesTo: string | null)
 }
 
 export function resourceNotFoundFault(machine: string, hostname: string, relatesTo: string | null): SoapFault {
-  const text = 'The WS-Management service cannot process the request. The service cannot find the resource identified by the resource URI and selectors. ';
+  const text =
+    'The WS-Management service cannot process the request. The service cannot find the resource identified by the resource URI and selectors. ';
   const inner = `<f:ProviderFault provider="WMI Provider" path="%systemroot%\\system32\\WsmWmiPl.dll">${wsmanFault(2150858752, hostname, text)}</f:ProviderFault>`;
   return fault({
     code: 's:Sender',
@@ -143,7 +170,8 @@ export function invalidHeaderFault(machine: string, detailText: string, relatesT
     action: 'http://schemas.xmlsoap.org/ws/2004/08/addressing/fault',
     code: 's:Sender',
     subcode: 'a:InvalidMessageInformationHeader',
-    reason: 'The WS-Management service cannot process the request. The request contains one or more invalid SOAP headers. ',
+    reason:
+      'The WS-Management service cannot process the request. The request contains one or more invalid SOAP headers. ',
     detail: wsmanFault(2150858767, machine, escapeXml(detailText)),
     wsmanCode: 2150858767,
     relatesTo,
@@ -167,19 +195,34 @@ export function actionNotSupportedFault(machine: string, action: string, relates
 export function shellQuotaFault(maxShells: number): SoapFault {
   const msg = `The WS-Management service cannot process the request. This user is allowed a maximum number of ${maxShells} concurrent shells, which has been exceeded. Close existing shells or raise the quota for this user. `;
   const t = (name: string, type: string, value: string | null): string =>
-    value === null ? `<p:${name} xsi:nil="true" xsi:type="cim:${type}"/>` : `<p:${name} xsi:type="cim:${type}">${escapeXml(value)}</p:${name}>`;
+    value === null
+      ? `<p:${name} xsi:nil="true" xsi:type="cim:${type}"/>`
+      : `<p:${name} xsi:type="cim:${type}">${escapeXml(value)}</p:${name}>`;
   const detail =
     `<p:MSFT_WmiError b:IsCIM_Error="true" xmlns:b="http://schemas.dmtf.org/wbem/wsman/1/cimbinding.xsd" xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common" xmlns:p="http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/MSFT_WmiError" xsi:type="p:MSFT_WmiError_Type" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">` +
-    t('CIMStatusCode', 'cimUnsignedInt', '27') + t('CIMStatusCodeDescription', 'cimString', null) + t('ErrorSource', 'cimString', null) +
-    t('ErrorSourceFormat', 'cimUnsignedShort', '0') + t('ErrorType', 'cimUnsignedShort', '0') + t('Message', 'cimString', msg) +
-    t('MessageID', 'cimString', 'HRESULT 0x803381a5') + t('OtherErrorSourceFormat', 'cimString', null) + t('OtherErrorType', 'cimString', null) +
-    t('OwningEntity', 'cimString', null) + t('PerceivedSeverity', 'cimUnsignedShort', '0') + t('ProbableCause', 'cimUnsignedShort', '0') +
-    t('ProbableCauseDescription', 'cimString', null) + t('error_Category', 'cimUnsignedInt', '30') + t('error_Code', 'cimUnsignedInt', '2150859173') +
-    t('error_Type', 'cimString', 'HRESULT') + t('error_WindowsErrorMessage', 'cimString', msg) + '</p:MSFT_WmiError>';
+    t('CIMStatusCode', 'cimUnsignedInt', '27') +
+    t('CIMStatusCodeDescription', 'cimString', null) +
+    t('ErrorSource', 'cimString', null) +
+    t('ErrorSourceFormat', 'cimUnsignedShort', '0') +
+    t('ErrorType', 'cimUnsignedShort', '0') +
+    t('Message', 'cimString', msg) +
+    t('MessageID', 'cimString', 'HRESULT 0x803381a5') +
+    t('OtherErrorSourceFormat', 'cimString', null) +
+    t('OtherErrorType', 'cimString', null) +
+    t('OwningEntity', 'cimString', null) +
+    t('PerceivedSeverity', 'cimUnsignedShort', '0') +
+    t('ProbableCause', 'cimUnsignedShort', '0') +
+    t('ProbableCauseDescription', 'cimString', null) +
+    t('error_Category', 'cimUnsignedInt', '30') +
+    t('error_Code', 'cimUnsignedInt', '2150859173') +
+    t('error_Type', 'cimString', 'HRESULT') +
+    t('error_WindowsErrorMessage', 'cimString', msg) +
+    '</p:MSFT_WmiError>';
   return fault({
     code: 's:Sender',
     subcode: 'w:QuotaLimit',
-    reason: 'The WS-Management service cannot process the request. The maximum number of concurrent shells for this user has been exceeded. Close existing shells or raise the quota for this user. ',
+    reason:
+      'The WS-Management service cannot process the request. The maximum number of concurrent shells for this user has been exceeded. Close existing shells or raise the quota for this user. ',
     detail,
     wsmanCode: 2150859173,
     relatesTo: null,
@@ -188,7 +231,14 @@ export function shellQuotaFault(maxShells: number): SoapFault {
 
 export function accessDeniedFault(machine: string, relatesTo: string | null): SoapFault {
   const text = 'Access is denied. ';
-  return fault({ code: 's:Sender', subcode: 'w:AccessDenied', reason: text, detail: wsmanFault(5, machine, text), wsmanCode: 5, relatesTo });
+  return fault({
+    code: 's:Sender',
+    subcode: 'w:AccessDenied',
+    reason: text,
+    detail: wsmanFault(5, machine, text),
+    wsmanCode: 5,
+    relatesTo,
+  });
 }
 
 export interface InjectedFault {
@@ -197,7 +247,11 @@ export interface InjectedFault {
   message: string;
 }
 
-export const DEFAULT_INJECTED_FAULT: InjectedFault = { code: 2147749889, subcode: 'w:InternalError', message: 'Generic failure ' };
+export const DEFAULT_INJECTED_FAULT: InjectedFault = {
+  code: 2147749889,
+  subcode: 'w:InternalError',
+  message: 'Generic failure ',
+};
 
 export function injectedFault(machine: string, spec: InjectedFault, relatesTo: string | null): SoapFault {
   return fault({
@@ -213,7 +267,14 @@ export function injectedFault(machine: string, spec: InjectedFault, relatesTo: s
 export function commandNotFoundFault(machine: string, relatesTo: string | null): SoapFault {
   const text = 'The system cannot find the file specified. ';
   const inner = `<f:ProviderFault provider="Shell cmd plugin" path="%systemroot%\\system32\\winrscmd.dll">${text}</f:ProviderFault>`;
-  return fault({ code: 's:Receiver', subcode: 'w:InternalError', reason: text, detail: wsmanFault(2147942402, machine, inner), wsmanCode: 2147942402, relatesTo });
+  return fault({
+    code: 's:Receiver',
+    subcode: 'w:InternalError',
+    reason: text,
+    detail: wsmanFault(2147942402, machine, inner),
+    wsmanCode: 2147942402,
+    relatesTo,
+  });
 }
 
 export function invalidParameterFault(machine: string, relatesTo: string | null): SoapFault {

@@ -10,7 +10,10 @@ export const DEFAULT_METRICS_MARKER = 'nmslite-metrics-v1';
 export const WinsimOptions = z
   .object({
     hosts: z.number().int().min(1).max(20000),
-    bind: z.string().regex(/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, 'bind must be a loopback IPv4 address').default('127.0.0.1'),
+    bind: z
+      .string()
+      .regex(/^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/, 'bind must be a loopback IPv4 address')
+      .default('127.0.0.1'),
     /** Each host gets its own address (bind, bind+1, …) on portBase instead of its own port. */
     distinctAddresses: z.boolean().default(false),
     /** 0 = OS-assigned ports (tests); default 5985 with distinctAddresses, else 15985. */

@@ -17,7 +17,9 @@ function tagsFor(cls: WmiClass): ClassTags {
     tags = {
       open: `<p:${cls.name} xmlns:xsi="${NS_XSI}" xmlns:p="${RESOURCE_CIMV2}${cls.name}" xmlns:cim="${NS_CIM}" xsi:type="p:${cls.name}_Type">`,
       close: `</p:${cls.name}>`,
-      typed: new Map(cls.properties.map((p) => [p, { open: `<p:${p}>`, close: `</p:${p}>`, nil: `<p:${p} xsi:nil="true"/>` }])),
+      typed: new Map(
+        cls.properties.map((p) => [p, { open: `<p:${p}>`, close: `</p:${p}>`, nil: `<p:${p} xsi:nil="true"/>` }]),
+      ),
     };
     tagCache.set(cls.name, tags);
   }
@@ -38,7 +40,8 @@ export function renderTyped(cls: WmiClass, row: WmiInstance): string {
     const v = row[prop] ?? null;
     if (v === null) out += t.nil;
     else if (Array.isArray(v)) for (const item of v) out += t.open + escapeXml(item) + t.close;
-    else if (typeof v === 'object' && 'datetime' in v) out += `${t.open}<cim:Datetime>${v.datetime}</cim:Datetime>${t.close}`;
+    else if (typeof v === 'object' && 'datetime' in v)
+      out += `${t.open}<cim:Datetime>${v.datetime}</cim:Datetime>${t.close}`;
     else out += t.open + scalar(v as Exclude<WmiValue, null | readonly string[]>) + t.close;
   }
   return out + tags.close;

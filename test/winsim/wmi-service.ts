@@ -61,7 +61,8 @@ export class WmiService {
     const { machine, profile } = this.host;
     const filter = findElement(req.body, 'Filter');
     const uri = req.resourceUri;
-    if (!uri.toLowerCase().startsWith(RESOURCE_CIMV2.toLowerCase())) return resourceNotFoundFault(machine, profile.hostname, req.messageId);
+    if (!uri.toLowerCase().startsWith(RESOURCE_CIMV2.toLowerCase()))
+      return resourceNotFoundFault(machine, profile.hostname, req.messageId);
     const uriClass = uri.slice(RESOURCE_CIMV2.length);
     if (!filter) {
       const cls = findWmiClass(uriClass);
@@ -70,7 +71,8 @@ export class WmiService {
     }
     const dialect = attribute(filter.attrs, 'Dialect') ?? '';
     const wql = elementText(req.body, 'Filter') ?? '';
-    if (dialect !== WQL_DIALECT) return invalidClassFault(machine, profile.hostname, wql, req.messageId, 'The filter dialect is not supported. ');
+    if (dialect !== WQL_DIALECT)
+      return invalidClassFault(machine, profile.hostname, wql, req.messageId, 'The filter dialect is not supported. ');
     let q = parsedQueries.get(wql);
     try {
       if (!q) {
@@ -79,7 +81,8 @@ export class WmiService {
         parsedQueries.set(wql, q);
       }
     } catch (err) {
-      if (err instanceof WqlSyntaxError) return invalidClassFault(machine, profile.hostname, wql, req.messageId, 'Invalid query ');
+      if (err instanceof WqlSyntaxError)
+        return invalidClassFault(machine, profile.hostname, wql, req.messageId, 'Invalid query ');
       throw err;
     }
     const cls = findWmiClass(q.className);
@@ -107,9 +110,19 @@ export class WmiService {
     const { machine, profile } = this.host;
     if (req.action !== ACTIONS.get) return resourceNotFoundFault(machine, profile.hostname, req.messageId);
     if (req.resourceUri === 'http://schemas.microsoft.com/wbem/wsman/1/config') {
-      return { status: 200, body: envelope('transfer', 'http://schemas.xmlsoap.org/ws/2004/09/transfer/GetResponse', req.messageId, this.host.configXml()) };
+      return {
+        status: 200,
+        body: envelope(
+          'transfer',
+          'http://schemas.xmlsoap.org/ws/2004/09/transfer/GetResponse',
+          req.messageId,
+          this.host.configXml(),
+        ),
+      };
     }
-    const cls = req.resourceUri.toLowerCase().startsWith(RESOURCE_CIMV2.toLowerCase()) ? findWmiClass(req.resourceUri.slice(RESOURCE_CIMV2.length)) : undefined;
+    const cls = req.resourceUri.toLowerCase().startsWith(RESOURCE_CIMV2.toLowerCase())
+      ? findWmiClass(req.resourceUri.slice(RESOURCE_CIMV2.length))
+      : undefined;
     if (!cls) return resourceNotFoundFault(machine, profile.hostname, req.messageId);
     const rows = cls.instances(profile, this.host.state());
     const row =
@@ -117,9 +130,21 @@ export class WmiService {
         ? rows.length === 1
           ? rows[0]
           : undefined
-        : rows.find((r) => [...req.selectors].every(([k, v]) => String(r[this.props(cls).get(k.toLowerCase()) ?? ''] ?? '').toLowerCase() === v.toLowerCase()));
+        : rows.find((r) =>
+            [...req.selectors].every(
+              ([k, v]) => String(r[this.props(cls).get(k.toLowerCase()) ?? ''] ?? '').toLowerCase() === v.toLowerCase(),
+            ),
+          );
     if (!row) return resourceNotFoundFault(machine, profile.hostname, req.messageId);
-    return { status: 200, body: envelope('transfer', 'http://schemas.xmlsoap.org/ws/2004/09/transfer/GetResponse', req.messageId, renderTyped(cls, row)) };
+    return {
+      status: 200,
+      body: envelope(
+        'transfer',
+        'http://schemas.xmlsoap.org/ws/2004/09/transfer/GetResponse',
+        req.messageId,
+        renderTyped(cls, row),
+      ),
+    };
   }
 
   get openEnumerations(): number {

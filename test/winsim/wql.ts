@@ -17,7 +17,8 @@ export type WqlCondition =
 
 export class WqlSyntaxError extends Error {}
 
-const TOKEN = /\s*(?:(\d+(?:\.\d+)?)|('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|(<>|!=|<=|>=|=|<|>)|([(),*])|([A-Za-z_][A-Za-z0-9_]*))/y;
+const TOKEN =
+  /\s*(?:(\d+(?:\.\d+)?)|('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|(<>|!=|<=|>=|=|<|>)|([(),*])|([A-Za-z_][A-Za-z0-9_]*))/y;
 
 type Token = { type: 'num' | 'str' | 'op' | 'punct' | 'word'; text: string };
 
@@ -179,7 +180,13 @@ function compare(value: WmiValue, op: string, lit: WqlLiteral): boolean {
     return compare((value as { datetime: string }).datetime, op, lit);
   }
   if (op === 'like') {
-    const re = new RegExp(`^${String(lit).replace(/[.+?^${}()|\\]/g, '\\$&').replace(/%/g, '.*').replace(/_/g, '.')}$`, 'i');
+    const re = new RegExp(
+      `^${String(lit)
+        .replace(/[.+?^${}()|\\]/g, '\\$&')
+        .replace(/%/g, '.*')
+        .replace(/_/g, '.')}$`,
+      'i',
+    );
     return re.test(String(value));
   }
   let a: number | string;

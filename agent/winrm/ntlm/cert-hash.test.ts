@@ -13,7 +13,11 @@ function certificate(args: string[]): Buffer {
   const dir = mkdtempSync(join(tmpdir(), 'cbt-'));
   try {
     const out = join(dir, 'c.pem');
-    execFileSync('openssl', ['req', '-x509', ...args, '-nodes', '-keyout', join(dir, 'k.pem'), '-out', out, '-days', '1', '-subj', '/CN=cbt'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      ['req', '-x509', ...args, '-nodes', '-keyout', join(dir, 'k.pem'), '-out', out, '-days', '1', '-subj', '/CN=cbt'],
+      { stdio: 'ignore' },
+    );
     return new X509Certificate(readFileSync(out)).raw;
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -36,7 +40,9 @@ for (const [name, args, hash] of cases) {
     const app = Buffer.concat([Buffer.from('tls-server-end-point:'), createHash(hash).update(der).digest()]);
     const len = Buffer.alloc(4);
     len.writeUInt32LE(app.length);
-    const expected = createHash('md5').update(Buffer.concat([Buffer.alloc(16), len, app])).digest();
+    const expected = createHash('md5')
+      .update(Buffer.concat([Buffer.alloc(16), len, app]))
+      .digest();
     assert.deepEqual(channelBindingsHash(der), expected, 'MsvAvChannelBindings value');
   });
 }

@@ -68,7 +68,7 @@ function oid(der: Uint8Array, t: Tlv): string {
 
 /** RSASSA-PSS parameters: `[0] hashAlgorithm` (default SHA-1). */
 function pssHash(der: Uint8Array, params: Tlv | undefined): string {
-  if (!params || params.tag !== 0x30 || params.start === params.end) return 'sha256';
+  if (params?.tag !== 0x30 || params.start === params.end) return 'sha256';
   const first = tlv(der, params.start, params.end);
   if (first.tag !== 0xa0) return 'sha256';
   const alg = tlv(der, first.start, first.end);
@@ -83,7 +83,8 @@ export function channelBindingHashAlgorithm(certDer: Uint8Array): string {
     const algId = tlv(certDer, tbs.end, cert.end);
     const algOidTlv = tlv(certDer, algId.start, algId.end);
     const sigOid = oid(certDer, algOidTlv);
-    if (sigOid === RSASSA_PSS) return pssHash(certDer, algOidTlv.end < algId.end ? tlv(certDer, algOidTlv.end, algId.end) : undefined);
+    if (sigOid === RSASSA_PSS)
+      return pssHash(certDer, algOidTlv.end < algId.end ? tlv(certDer, algOidTlv.end, algId.end) : undefined);
     return HASH_BY_SIGNATURE_OID[sigOid] ?? 'sha256';
   } catch {
     return 'sha256';

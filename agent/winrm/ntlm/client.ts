@@ -1,12 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import {
-  channelBindingsHash,
-  clientBlob,
-  computeV2Responses,
-  encryptSessionKey,
-  hmacMd5,
-  ntowfV2,
-} from './crypto.ts';
+import { channelBindingsHash, clientBlob, computeV2Responses, encryptSessionKey, hmacMd5, ntowfV2 } from './crypto.ts';
 import { NtlmProtocolError } from './errors.ts';
 import {
   CLIENT_FLAGS,
@@ -78,7 +71,10 @@ export function createNtlmClient(creds: NtlmCredentials, opts: NtlmClientOptions
       const avFlags = Buffer.alloc(4);
       avFlags.writeUInt32LE((existingFlags | (stamp ? 0x2 : 0)) >>> 0);
       pairs.push({ id: MsvAvFlags, value: avFlags });
-      pairs.push({ id: MsvAvChannelBindings, value: peerCertDer ? channelBindingsHash(peerCertDer) : Buffer.alloc(16) });
+      pairs.push({
+        id: MsvAvChannelBindings,
+        value: peerCertDer ? channelBindingsHash(peerCertDer) : Buffer.alloc(16),
+      });
 
       const { user, domain } = splitUser(creds);
       const responseKey = ntowfV2(creds.password, user, domain);

@@ -27,7 +27,15 @@ export const ntowfV2 = (password: string, user: string, domain: string): Buffer 
 
 /** The NTLMv2 client blob ("temp", MS-NLMP 3.3.2) that follows NTProofStr. */
 export function clientBlob(timestamp: Buffer, clientChallenge: Buffer, targetInfo: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([1, 1]), Buffer.alloc(6), timestamp, clientChallenge, Buffer.alloc(4), targetInfo, Buffer.alloc(4)]);
+  return Buffer.concat([
+    Buffer.from([1, 1]),
+    Buffer.alloc(6),
+    timestamp,
+    clientChallenge,
+    Buffer.alloc(4),
+    targetInfo,
+    Buffer.alloc(4),
+  ]);
 }
 
 export interface V2Responses {

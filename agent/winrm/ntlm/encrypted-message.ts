@@ -18,7 +18,16 @@ export function encodeEncryptedMessage(session: NtlmSession, soap: Buffer): Buff
   const header =
     '\tContent-Type: application/HTTP-SPNEGO-session-encrypted\r\n' +
     `\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=${soap.length}\r\n`;
-  return Buffer.concat([BOUNDARY, Buffer.from(header, 'latin1'), BOUNDARY, OCTET_HEADER, sigLen, signature, sealed, END]);
+  return Buffer.concat([
+    BOUNDARY,
+    Buffer.from(header, 'latin1'),
+    BOUNDARY,
+    OCTET_HEADER,
+    sigLen,
+    signature,
+    sealed,
+    END,
+  ]);
 }
 
 export interface EncryptedParts {
@@ -28,11 +37,13 @@ export interface EncryptedParts {
 }
 
 export function splitEncryptedMessage(body: Buffer): EncryptedParts {
-  if (!body.subarray(0, BOUNDARY.length).equals(BOUNDARY)) throw new NtlmProtocolError('encrypted body does not start with the boundary');
+  if (!body.subarray(0, BOUNDARY.length).equals(BOUNDARY))
+    throw new NtlmProtocolError('encrypted body does not start with the boundary');
   const second = body.indexOf(BOUNDARY, BOUNDARY.length);
   if (second < 0) throw new NtlmProtocolError('encrypted body has no second part');
   const header = body.subarray(BOUNDARY.length, second).toString('latin1');
-  if (!/application\/HTTP-SPNEGO-session-encrypted/i.test(header)) throw new NtlmProtocolError('encrypted body has an unexpected protocol');
+  if (!/application\/HTTP-SPNEGO-session-encrypted/i.test(header))
+    throw new NtlmProtocolError('encrypted body has an unexpected protocol');
   const m = /Length=(\d+)/.exec(header);
   if (!m) throw new NtlmProtocolError('encrypted body has no OriginalContent length');
   let pos = second + BOUNDARY.length;
@@ -44,7 +55,8 @@ export function splitEncryptedMessage(body: Buffer): EncryptedParts {
   if (pos + 4 > body.length) throw new NtlmProtocolError('encrypted body is truncated');
   const sigLen = body.readUInt32LE(pos);
   pos += 4;
-  if (sigLen !== 16 || pos + sigLen > body.length) throw new NtlmProtocolError('encrypted body has a bad signature length');
+  if (sigLen !== 16 || pos + sigLen > body.length)
+    throw new NtlmProtocolError('encrypted body has a bad signature length');
   const signature = body.subarray(pos, pos + sigLen);
   pos += sigLen;
   const originalLength = Number(m[1]);
@@ -52,7 +64,8 @@ export function splitEncryptedMessage(body: Buffer): EncryptedParts {
   if (body.subarray(end - END.length).equals(END)) end -= END.length;
   else if (body.subarray(end - END.length + 2).equals(END.subarray(0, END.length - 2))) end -= END.length - 2;
   const sealed = body.subarray(pos, end);
-  if (sealed.length !== originalLength) throw new NtlmProtocolError('encrypted body length does not match OriginalContent');
+  if (sealed.length !== originalLength)
+    throw new NtlmProtocolError('encrypted body length does not match OriginalContent');
   return { originalLength, signature, sealed };
 }
 

@@ -42,7 +42,8 @@ export function createNtlmSession(exportedSessionKey: Buffer, isServer: boolean)
       return { sealed, signature };
     },
     unseal(sealed, signature) {
-      if (signature.length !== 16 || signature.readUInt32LE(0) !== 1) throw new NtlmProtocolError('bad NTLM signature header');
+      if (signature.length !== 16 || signature.readUInt32LE(0) !== 1)
+        throw new NtlmProtocolError('bad NTLM signature header');
       const seq = inn.seq++;
       const plain = inn.rc4.update(sealed);
       const expected = inn.rc4.update(checksum(inn, seq, plain));

@@ -27,13 +27,45 @@ function challenge(pairs: [number, string | Buffer][], version?: number[]): Buff
 }
 
 test('the CHALLENGE names the computer and domain, and its VERSION the OS build', () => {
-  const t = readNtlmTarget(challenge([[2, 'CORP'], [1, 'WEB01'], [4, 'corp.example.com'], [3, 'web01.corp.example.com'], [5, 'example.com']], [10, 0, 0x63, 0x45, 0, 0, 0, 15]));
-  assert.deepEqual(t, { netbiosComputer: 'WEB01', netbiosDomain: 'CORP', dnsComputer: 'web01.corp.example.com', dnsDomain: 'corp.example.com', dnsTree: 'example.com', osVersion: '10.0.17763' });
+  const t = readNtlmTarget(
+    challenge(
+      [
+        [2, 'CORP'],
+        [1, 'WEB01'],
+        [4, 'corp.example.com'],
+        [3, 'web01.corp.example.com'],
+        [5, 'example.com'],
+      ],
+      [10, 0, 0x63, 0x45, 0, 0, 0, 15],
+    ),
+  );
+  assert.deepEqual(t, {
+    netbiosComputer: 'WEB01',
+    netbiosDomain: 'CORP',
+    dnsComputer: 'web01.corp.example.com',
+    dnsDomain: 'corp.example.com',
+    dnsTree: 'example.com',
+    osVersion: '10.0.17763',
+  });
 });
 
 test('names that are not host names (spaces, markup, controls, too long) are dropped, and no VERSION means no OS version', () => {
-  const t = readNtlmTarget(challenge([[1, '<img src=x>'], [3, 'a\u0000b'], [2, 'x'.repeat(256)], [4, 'ok-domain']]));
-  assert.deepEqual(t, { netbiosComputer: undefined, netbiosDomain: undefined, dnsComputer: undefined, dnsDomain: 'ok-domain', dnsTree: undefined, osVersion: undefined });
+  const t = readNtlmTarget(
+    challenge([
+      [1, '<img src=x>'],
+      [3, 'a\u0000b'],
+      [2, 'x'.repeat(256)],
+      [4, 'ok-domain'],
+    ]),
+  );
+  assert.deepEqual(t, {
+    netbiosComputer: undefined,
+    netbiosDomain: undefined,
+    dnsComputer: undefined,
+    dnsDomain: 'ok-domain',
+    dnsTree: undefined,
+    osVersion: undefined,
+  });
 });
 
 test('a malformed CHALLENGE throws instead of yielding names', () => {

@@ -38,8 +38,13 @@ export function readNtlmTarget(challenge: Buffer): NtlmTarget {
   const av = (id: number): Buffer | undefined => ch.avPairs.find((p) => p.id === id)?.value;
   let osVersion: string | undefined;
   // VERSION sits at 48..55 when negotiated, before the payload (whose fields then start at 56 or later).
-  const payloadFrom = (lenAt: number): number => (challenge.readUInt16LE(lenAt) === 0 ? Infinity : challenge.readUInt32LE(lenAt + 4));
-  if (ch.flags & NTLMSSP_NEGOTIATE_VERSION && challenge.length >= 56 && Math.min(payloadFrom(12), payloadFrom(40)) >= 56) {
+  const payloadFrom = (lenAt: number): number =>
+    challenge.readUInt16LE(lenAt) === 0 ? Infinity : challenge.readUInt32LE(lenAt + 4);
+  if (
+    ch.flags & NTLMSSP_NEGOTIATE_VERSION &&
+    challenge.length >= 56 &&
+    Math.min(payloadFrom(12), payloadFrom(40)) >= 56
+  ) {
     const major = challenge[48]!;
     const minor = challenge[49]!;
     const build = challenge.readUInt16LE(50);

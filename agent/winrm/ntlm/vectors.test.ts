@@ -1,16 +1,7 @@
 import { readFixture, test } from '../../../test/helpers/fixtures.ts';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import {
-  clientBlob,
-  computeV2Responses,
-  deriveSessionKeys,
-  encryptSessionKey,
-  ntHash,
-  ntowfV2,
-} from './crypto.ts';
+import { clientBlob, computeV2Responses, deriveSessionKeys, encryptSessionKey, ntHash, ntowfV2 } from './crypto.ts';
 import { parseAvPairs, parseChallenge } from './messages.ts';
 import { createNtlmSession } from './session.ts';
 import { decodeEncryptedMessage, encodeEncryptedMessage, splitEncryptedMessage } from './encrypted-message.ts';
@@ -23,7 +14,10 @@ const hex = (s: string) => Buffer.from(s, 'hex');
 
 test('NT hash and NTOWFv2 match MS-NLMP 4.2.2.1.2 and 4.2.4.1.1', () => {
   assert.equal(ntHash(common.password.text).toString('hex'), vectors.ntlmv1_4_2_2.NTOWFv1_nt_hash.hex);
-  assert.equal(ntowfV2(common.password.text, common.user.text, common.user_domain.text).toString('hex'), v2.NTOWFv2_response_key_nt.hex);
+  assert.equal(
+    ntowfV2(common.password.text, common.user.text, common.user_domain.text).toString('hex'),
+    v2.NTOWFv2_response_key_nt.hex,
+  );
 });
 
 test('NTLMv2 responses, session base key and key exchange match MS-NLMP 4.2.4', () => {
@@ -35,7 +29,10 @@ test('NTLMv2 responses, session base key and key exchange match MS-NLMP 4.2.4', 
   assert.equal(r.ntChallengeResponse.toString('hex'), v2.ntlmv2_response.hex);
   assert.equal(r.lmChallengeResponse.toString('hex'), v2.lmv2_response.hex);
   assert.equal(r.sessionBaseKey.toString('hex'), v2.session_base_key.hex);
-  assert.equal(encryptSessionKey(r.sessionBaseKey, hex(v2.exported_session_key.hex)).toString('hex'), v2.encrypted_random_session_key.hex);
+  assert.equal(
+    encryptSessionKey(r.sessionBaseKey, hex(v2.exported_session_key.hex)).toString('hex'),
+    v2.encrypted_random_session_key.hex,
+  );
 });
 
 test('sign and seal keys match MS-NLMP 4.2.4.4 for both directions', () => {
@@ -103,13 +100,19 @@ test('the client reproduces the NTProofStr of a real captured AUTHENTICATE', () 
   const r = computeV2Responses(key, challenge.serverChallenge, Buffer.alloc(8), blob);
   assert.equal(r.ntProofStr.toString('hex'), cap.ntproofstr);
   assert.equal(r.sessionBaseKey.toString('hex'), cap.derived_by_research.session_base_key);
-  assert.equal(encryptSessionKey(r.sessionBaseKey, hex(cap.exported_session_key.hex)).toString('hex'), cap.encrypted_random_session_key);
+  assert.equal(
+    encryptSessionKey(r.sessionBaseKey, hex(cap.exported_session_key.hex)).toString('hex'),
+    cap.encrypted_random_session_key,
+  );
 });
 
 test('authenticate answers a real Windows challenge with NTLMv2, a MIC and the key exchange', () => {
   const cap = vectors.real_captured_exchange_pyspnego;
   const exportedSessionKey = Buffer.alloc(16, 7);
-  const ctx = createNtlmClient({ username: 'vagrant', password: cap.password, domain: 'DOMAIN' }, { exportedSessionKey });
+  const ctx = createNtlmClient(
+    { username: 'vagrant', password: cap.password, domain: 'DOMAIN' },
+    { exportedSessionKey },
+  );
   const neg = ctx.negotiate();
   const auth = ctx.authenticate(hex(cap.challenge_message));
   assert.equal(auth.subarray(0, 8).toString('latin1'), 'NTLMSSP\0');

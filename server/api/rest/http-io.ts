@@ -4,7 +4,11 @@ import { jsonDepthExceeds } from '../json-depth.ts';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   res.end(text);
 }
 
@@ -34,7 +38,10 @@ export function readBodyText(req: IncomingMessage, limit: number): Promise<strin
 }
 
 export const tooDeepError = (maxDepth: number): AppError =>
-  new AppError('VALIDATION_ERROR', `the request body nests arrays/objects deeper than ${maxDepth} levels`, { field: '(body)', reason: `nested deeper than ${maxDepth}` });
+  new AppError('VALIDATION_ERROR', `the request body nests arrays/objects deeper than ${maxDepth} levels`, {
+    field: '(body)',
+    reason: `nested deeper than ${maxDepth}`,
+  });
 
 /**
  * Reads a JSON body up to `limit` bytes and `maxDepth` levels of nesting; undefined when empty.

@@ -5,7 +5,8 @@ import { appRouter } from '../router.ts';
 export function buildOpenApiDocument(baseUrl: string, version: string) {
   return generateOpenApiDocument(appRouter, {
     title: 'NMSlite API',
-    description: 'Monitor Windows fleets across many sites. Log in with POST /auth/login, then send `Authorization: Bearer <token>`.',
+    description:
+      'Monitor Windows fleets across many sites. Log in with POST /auth/login, then send `Authorization: Bearer <token>`.',
     version,
     baseUrl,
     securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },

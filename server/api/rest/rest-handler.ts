@@ -26,7 +26,13 @@ function buildRoutes(): Route[] {
       params.push(name);
       return '([^/]+)';
     });
-    routes.push({ method: meta.openapi.method, regex: new RegExp(`^${pattern}/?$`), params, key, status: meta.status ?? 200 });
+    routes.push({
+      method: meta.openapi.method,
+      regex: new RegExp(`^${pattern}/?$`),
+      params,
+      key,
+      status: meta.status ?? 200,
+    });
   }
   return routes;
 }
@@ -35,21 +41,37 @@ const createCaller = createCallerFactory(appRouter);
 
 export function createRestHandler(o: { bodyLimitBytes: number; jsonMaxDepth: number }) {
   const routes = buildRoutes();
-  return async function handleRest(req: IncomingMessage, res: ServerResponse, path: string, ctx: ApiContext, log: Log): Promise<void> {
+  return async function handleRest(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    ctx: ApiContext,
+    log: Log,
+  ): Promise<void> {
     let url: URL;
     try {
       url = new URL(path, 'http://x');
     } catch {
-      return sendJson(res, 400, { error: { code: 'VALIDATION_ERROR', message: '(path): malformed URL', details: { field: '(path)', reason: 'malformed URL' } } });
+      return sendJson(res, 400, {
+        error: {
+          code: 'VALIDATION_ERROR',
+          message: '(path): malformed URL',
+          details: { field: '(path)', reason: 'malformed URL' },
+        },
+      });
     }
     const candidates = routes.filter((r) => r.regex.test(url.pathname));
     const route = candidates.find((r) => r.method === req.method);
     if (!route) {
       if (candidates.length) {
         res.setHeader('allow', candidates.map((r) => r.method).join(', '));
-        return sendJson(res, 405, { error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not allowed here`, details: {} } });
+        return sendJson(res, 405, {
+          error: { code: 'METHOD_NOT_ALLOWED', message: `${req.method} is not allowed here`, details: {} },
+        });
       }
-      return sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no endpoint ${req.method} /api/v1${url.pathname}`, details: {} } });
+      return sendJson(res, 404, {
+        error: { code: 'NOT_FOUND', message: `no endpoint ${req.method} /api/v1${url.pathname}`, details: {} },
+      });
     }
     try {
       let input: Record<string, unknown> = {};
@@ -57,7 +79,13 @@ export function createRestHandler(o: { bodyLimitBytes: number; jsonMaxDepth: num
         const body = await readJsonBody(req, o.bodyLimitBytes, o.jsonMaxDepth);
         if (body !== undefined) {
           if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-            return sendJson(res, 400, { error: { code: 'VALIDATION_ERROR', message: 'the request body must be a JSON object', details: { field: '(body)' } } });
+            return sendJson(res, 400, {
+              error: {
+                code: 'VALIDATION_ERROR',
+                message: 'the request body must be a JSON object',
+                details: { field: '(body)' },
+              },
+            });
           }
           input = body as Record<string, unknown>;
         }
@@ -69,7 +97,13 @@ export function createRestHandler(o: { bodyLimitBytes: number; jsonMaxDepth: num
         try {
           input[p] = decodeURIComponent(m[i + 1]!);
         } catch {
-          return sendJson(res, 400, { error: { code: 'VALIDATION_ERROR', message: `${p}: malformed percent-encoding`, details: { field: p, reason: 'malformed percent-encoding' } } });
+          return sendJson(res, 400, {
+            error: {
+              code: 'VALIDATION_ERROR',
+              message: `${p}: malformed percent-encoding`,
+              details: { field: p, reason: 'malformed percent-encoding' },
+            },
+          });
         }
       }
       let target: unknown = createCaller(ctx);
@@ -84,7 +118,8 @@ export function createRestHandler(o: { bodyLimitBytes: number; jsonMaxDepth: num
     } catch (err) {
       const body = toErrorBody(err);
       if (body.status >= 500) log.error({ err }, 'request failed');
-      if (body.status === 429 && typeof body.error.details.retry_after === 'number') res.setHeader('retry-after', String(body.error.details.retry_after));
+      if (body.status === 429 && typeof body.error.details.retry_after === 'number')
+        res.setHeader('retry-after', String(body.error.details.retry_after));
       if (body.status === 401) res.setHeader('www-authenticate', 'Bearer');
       sendJson(res, body.status, { error: body.error });
     }

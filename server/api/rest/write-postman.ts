@@ -4,5 +4,5 @@ import { SERVER_VERSION } from '../../server.ts';
 import { buildPostmanCollection } from './postman.ts';
 
 export const POSTMAN_COLLECTION_PATH = fileURLToPath(new URL('./postman-collection.json', import.meta.url));
-writeFileSync(POSTMAN_COLLECTION_PATH, JSON.stringify(buildPostmanCollection(SERVER_VERSION), null, 2) + '\n');
+writeFileSync(POSTMAN_COLLECTION_PATH, `${JSON.stringify(buildPostmanCollection(SERVER_VERSION), null, 2)}\n`);
 console.log(`wrote ${POSTMAN_COLLECTION_PATH}`);

@@ -46,30 +46,75 @@ export const AgentWithToken = z.object({ agent: AgentOutput, enrollment_token: z
 
 const tags = ['agents'];
 export const agentsRouter = router({
-  list: authedProcedure.meta({ openapi: { method: 'GET', path: '/agents', tags } }).input(PageInput).output(z.array(AgentOutput)).query(({ ctx, input }) => ctx.services.agents.list(input)),
-  get: authedProcedure.meta({ openapi: { method: 'GET', path: '/agents/{id}', tags } }).input(IdInput).output(AgentOutput).query(({ ctx, input }) => ctx.services.agents.get(input.id)),
+  list: authedProcedure
+    .meta({ openapi: { method: 'GET', path: '/agents', tags } })
+    .input(PageInput)
+    .output(z.array(AgentOutput))
+    .query(({ ctx, input }) => ctx.services.agents.list(input)),
+  get: authedProcedure
+    .meta({ openapi: { method: 'GET', path: '/agents/{id}', tags } })
+    .input(IdInput)
+    .output(AgentOutput)
+    .query(({ ctx, input }) => ctx.services.agents.get(input.id)),
   create: authedProcedure
-    .meta({ status: 201, openapi: { method: 'POST', path: '/agents', tags, summary: 'Create an agent; the one-time enrollment token is shown only here' } })
+    .meta({
+      status: 201,
+      openapi: {
+        method: 'POST',
+        path: '/agents',
+        tags,
+        summary: 'Create an agent; the one-time enrollment token is shown only here',
+      },
+    })
     .input(z.object({ name: Name }).strict())
     .output(AgentWithToken)
     .mutation(({ ctx, input }) => ctx.services.agents.create(input)),
   enroll: publicProcedure
-    .meta({ openapi: { method: 'POST', path: '/agents/enroll', tags, summary: 'Used by `nmslite-agent enroll`: redeem a one-time token with the agent\'s public keys' } })
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/agents/enroll',
+        tags,
+        summary: "Used by `nmslite-agent enroll`: redeem a one-time token with the agent's public keys",
+      },
+    })
     .input(EnrollRequest)
     .output(z.object({ agent_id: z.number(), name: z.string() }))
     .mutation(({ ctx, input }) => ctx.services.agents.enroll(input)),
   reissueToken: authedProcedure
-    .meta({ openapi: { method: 'POST', path: '/agents/{id}/enrollment-token', tags, summary: 'Issue a new one-time enrollment token' } })
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/agents/{id}/enrollment-token',
+        tags,
+        summary: 'Issue a new one-time enrollment token',
+      },
+    })
     .input(IdInput)
     .output(AgentWithToken)
     .mutation(({ ctx, input }) => ctx.services.agents.reissueToken(input.id)),
   update: authedProcedure
-    .meta({ openapi: { method: 'PUT', path: '/agents/{id}', tags, summary: 'Rename, or disable (closes its session at once)' } })
+    .meta({
+      openapi: {
+        method: 'PUT',
+        path: '/agents/{id}',
+        tags,
+        summary: 'Rename, or disable (closes its session at once)',
+      },
+    })
     .input(z.object({ id: Id, name: Name.optional(), disabled: z.boolean().optional() }).strict())
     .output(AgentOutput)
     .mutation(({ ctx, input: { id, ...rest } }) => ctx.services.agents.update(id, rest)),
   delete: authedProcedure
-    .meta({ status: 204, openapi: { method: 'DELETE', path: '/agents/{id}', tags, summary: 'Delete (refused while devices or discovery profiles use it)' } })
+    .meta({
+      status: 204,
+      openapi: {
+        method: 'DELETE',
+        path: '/agents/{id}',
+        tags,
+        summary: 'Delete (refused while devices or discovery profiles use it)',
+      },
+    })
     .input(IdInput)
     .output(z.void())
     .mutation(async ({ ctx, input }) => {

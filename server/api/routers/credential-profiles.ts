@@ -33,7 +33,14 @@ export const CredentialProfileOutput = z.object({
 const tags = ['credential-profiles'];
 export const credentialProfilesRouter = router({
   list: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/credential-profiles', tags, summary: 'List credential profiles (never with passwords)' } })
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: '/credential-profiles',
+        tags,
+        summary: 'List credential profiles (never with passwords)',
+      },
+    })
     .input(PageInput)
     .output(z.array(CredentialProfileOutput))
     .query(({ ctx, input }) => ctx.services.credentialProfiles.list(input)),
@@ -43,7 +50,10 @@ export const credentialProfilesRouter = router({
     .output(CredentialProfileOutput)
     .query(({ ctx, input }) => ctx.services.credentialProfiles.get(input.id)),
   create: authedProcedure
-    .meta({ status: 201, openapi: { method: 'POST', path: '/credential-profiles', tags, successDescription: 'Created' } })
+    .meta({
+      status: 201,
+      openapi: { method: 'POST', path: '/credential-profiles', tags, successDescription: 'Created' },
+    })
     .input(CredentialProfileCreate)
     .output(CredentialProfileOutput)
     .mutation(({ ctx, input }) => ctx.services.credentialProfiles.create(input)),
@@ -53,7 +63,15 @@ export const credentialProfilesRouter = router({
     .output(CredentialProfileOutput)
     .mutation(({ ctx, input: { id, ...rest } }) => ctx.services.credentialProfiles.update(id, rest)),
   delete: authedProcedure
-    .meta({ status: 204, openapi: { method: 'DELETE', path: '/credential-profiles/{id}', tags, summary: 'Delete (refused while monitors or discovery profiles use it)' } })
+    .meta({
+      status: 204,
+      openapi: {
+        method: 'DELETE',
+        path: '/credential-profiles/{id}',
+        tags,
+        summary: 'Delete (refused while monitors or discovery profiles use it)',
+      },
+    })
     .input(IdInput)
     .output(z.void())
     .mutation(async ({ ctx, input }) => {

@@ -15,7 +15,13 @@ export const DeviceCreate = z
   })
   .strict();
 export const DeviceUpdate = z
-  .object({ id: Id, status: Status.optional(), hostname: z.string().trim().max(255).nullable().optional(), port: Port.optional(), use_ssl: z.boolean().optional() })
+  .object({
+    id: Id,
+    status: Status.optional(),
+    hostname: z.string().trim().max(255).nullable().optional(),
+    port: Port.optional(),
+    use_ssl: z.boolean().optional(),
+  })
   .strict();
 export const DeviceOutput = z.object({
   id: z.number(),
@@ -40,19 +46,36 @@ export const devicesRouter = router({
     .input(PageInput.extend({ agent_id: Id.optional(), status: Status.optional() }).strict())
     .output(z.array(DeviceOutput))
     .query(({ ctx, input }) => ctx.services.devices.list(input)),
-  get: authedProcedure.meta({ openapi: { method: 'GET', path: '/devices/{id}', tags } }).input(IdInput).output(DeviceOutput).query(({ ctx, input }) => ctx.services.devices.get(input.id)),
+  get: authedProcedure
+    .meta({ openapi: { method: 'GET', path: '/devices/{id}', tags } })
+    .input(IdInput)
+    .output(DeviceOutput)
+    .query(({ ctx, input }) => ctx.services.devices.get(input.id)),
   create: authedProcedure
-    .meta({ status: 201, openapi: { method: 'POST', path: '/devices', tags, summary: 'Add a device by hand (discovery adds them too)' } })
+    .meta({
+      status: 201,
+      openapi: { method: 'POST', path: '/devices', tags, summary: 'Add a device by hand (discovery adds them too)' },
+    })
     .input(DeviceCreate)
     .output(DeviceOutput)
     .mutation(({ ctx, input }) => ctx.services.devices.create(input)),
   update: authedProcedure
-    .meta({ openapi: { method: 'PUT', path: '/devices/{id}', tags, summary: 'Update; status "active" reactivates an inactive device and its monitors' } })
+    .meta({
+      openapi: {
+        method: 'PUT',
+        path: '/devices/{id}',
+        tags,
+        summary: 'Update; status "active" reactivates an inactive device and its monitors',
+      },
+    })
     .input(DeviceUpdate)
     .output(DeviceOutput)
     .mutation(({ ctx, input: { id, ...rest } }) => ctx.services.devices.update(id, rest)),
   delete: authedProcedure
-    .meta({ status: 204, openapi: { method: 'DELETE', path: '/devices/{id}', tags, summary: 'Delete (refused while monitors use it)' } })
+    .meta({
+      status: 204,
+      openapi: { method: 'DELETE', path: '/devices/{id}', tags, summary: 'Delete (refused while monitors use it)' },
+    })
     .input(IdInput)
     .output(z.void())
     .mutation(async ({ ctx, input }) => {

@@ -17,7 +17,9 @@ export const DiscoveryProfileCreate = z
       .boolean()
       .optional()
       .describe(
-        'Default false: the credential goes only to hosts proven by HTTPS with a verified or pinned certificate. True also sends it over WinRM HTTP and unchecked HTTPS, where anything on the network answering as Windows receives an NTLMv2 response it can crack offline.',
+        'Default false: the credential goes only to hosts proven by HTTPS with a verified or pinned certificate. True ' +
+          'also sends it over WinRM HTTP and unchecked HTTPS, where anything on the network answering as Windows ' +
+          'receives an NTLMv2 response it can crack offline.',
       ),
   })
   .strict();
@@ -53,8 +55,16 @@ export const DiscoveryRunOutput = z.object({
 
 const tags = ['discovery-profiles'];
 export const discoveryProfilesRouter = router({
-  list: authedProcedure.meta({ openapi: { method: 'GET', path: '/discovery-profiles', tags } }).input(PageInput).output(z.array(DiscoveryProfileOutput)).query(({ ctx, input }) => ctx.services.discoveryProfiles.list(input)),
-  get: authedProcedure.meta({ openapi: { method: 'GET', path: '/discovery-profiles/{id}', tags } }).input(IdInput).output(DiscoveryProfileOutput).query(({ ctx, input }) => ctx.services.discoveryProfiles.get(input.id)),
+  list: authedProcedure
+    .meta({ openapi: { method: 'GET', path: '/discovery-profiles', tags } })
+    .input(PageInput)
+    .output(z.array(DiscoveryProfileOutput))
+    .query(({ ctx, input }) => ctx.services.discoveryProfiles.list(input)),
+  get: authedProcedure
+    .meta({ openapi: { method: 'GET', path: '/discovery-profiles/{id}', tags } })
+    .input(IdInput)
+    .output(DiscoveryProfileOutput)
+    .query(({ ctx, input }) => ctx.services.discoveryProfiles.get(input.id)),
   create: authedProcedure
     .meta({ status: 201, openapi: { method: 'POST', path: '/discovery-profiles', tags } })
     .input(DiscoveryProfileCreate)
@@ -66,14 +76,30 @@ export const discoveryProfilesRouter = router({
     .output(DiscoveryProfileOutput)
     .mutation(({ ctx, input: { id, ...rest } }) => ctx.services.discoveryProfiles.update(id, rest)),
   delete: authedProcedure
-    .meta({ status: 204, openapi: { method: 'DELETE', path: '/discovery-profiles/{id}', tags, summary: 'Delete (the devices it found remain)' } })
+    .meta({
+      status: 204,
+      openapi: {
+        method: 'DELETE',
+        path: '/discovery-profiles/{id}',
+        tags,
+        summary: 'Delete (the devices it found remain)',
+      },
+    })
     .input(IdInput)
     .output(z.void())
     .mutation(async ({ ctx, input }) => {
       await ctx.services.discoveryProfiles.remove(input.id);
     }),
   run: authedProcedure
-    .meta({ openapi: { method: 'POST', path: '/discovery-profiles/{id}/run', tags, summary: 'Run discovery on the profile\'s agent: 200 with {found, devices} when it finishes within the wait, else 202 with a run id' } })
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/discovery-profiles/{id}/run',
+        tags,
+        summary:
+          "Run discovery on the profile's agent: 200 with {found, devices} when it finishes within the wait, else 202 with a run id",
+      },
+    })
     .input(IdInput)
     .output(DiscoveryRunOutput)
     .mutation(async ({ ctx, input }) => {
@@ -82,7 +108,14 @@ export const discoveryProfilesRouter = router({
       return r.body;
     }),
   getRun: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/discovery-runs/{run_id}', tags, summary: 'Progress and result of a discovery run' } })
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: '/discovery-runs/{run_id}',
+        tags,
+        summary: 'Progress and result of a discovery run',
+      },
+    })
     .input(z.object({ run_id: z.string().uuid() }).strict())
     .output(DiscoveryRunOutput)
     .query(({ ctx, input }) => ctx.services.discoveryRuns.get(input.run_id)),

@@ -11,7 +11,9 @@ export const PluginCreate = z
       .record(z.string(), z.unknown())
       .optional()
       .describe(
-        "external: {command, args?, timeout_ms?, max_output_bytes?}, where command is the name of a plugin the site installed in the agent's plugins folder (<home>/plugins/<name>; letters, digits, . _ -, no path). The built-in types take no settings.",
+        'external: {command, args?, timeout_ms?, max_output_bytes?}, where command is the name of a plugin the site ' +
+          "installed in the agent's plugins folder (<home>/plugins/<name>; letters, digits, . _ -, no path). " +
+          'The built-in types take no settings.',
       ),
   })
   .strict();
@@ -29,16 +31,38 @@ export const PluginOutput = z.object({
 
 const tags = ['plugins'];
 export const pluginsRouter = router({
-  list: authedProcedure.meta({ openapi: { method: 'GET', path: '/plugins', tags } }).input(PageInput).output(z.array(PluginOutput)).query(({ ctx, input }) => ctx.services.plugins.list(input)),
-  get: authedProcedure.meta({ openapi: { method: 'GET', path: '/plugins/{id}', tags } }).input(IdInput).output(PluginOutput).query(({ ctx, input }) => ctx.services.plugins.get(input.id)),
-  create: authedProcedure.meta({ status: 201, openapi: { method: 'POST', path: '/plugins', tags } }).input(PluginCreate).output(PluginOutput).mutation(({ ctx, input }) => ctx.services.plugins.create(input)),
+  list: authedProcedure
+    .meta({ openapi: { method: 'GET', path: '/plugins', tags } })
+    .input(PageInput)
+    .output(z.array(PluginOutput))
+    .query(({ ctx, input }) => ctx.services.plugins.list(input)),
+  get: authedProcedure
+    .meta({ openapi: { method: 'GET', path: '/plugins/{id}', tags } })
+    .input(IdInput)
+    .output(PluginOutput)
+    .query(({ ctx, input }) => ctx.services.plugins.get(input.id)),
+  create: authedProcedure
+    .meta({ status: 201, openapi: { method: 'POST', path: '/plugins', tags } })
+    .input(PluginCreate)
+    .output(PluginOutput)
+    .mutation(({ ctx, input }) => ctx.services.plugins.create(input)),
   update: authedProcedure
-    .meta({ openapi: { method: 'PUT', path: '/plugins/{id}', tags, summary: 'Update (built-in plugins are read-only: 400)' } })
+    .meta({
+      openapi: { method: 'PUT', path: '/plugins/{id}', tags, summary: 'Update (built-in plugins are read-only: 400)' },
+    })
     .input(PluginUpdate)
     .output(PluginOutput)
     .mutation(({ ctx, input: { id, ...rest } }) => ctx.services.plugins.update(id, rest)),
   delete: authedProcedure
-    .meta({ status: 204, openapi: { method: 'DELETE', path: '/plugins/{id}', tags, summary: 'Delete (refused while monitors use it, and for built-in plugins)' } })
+    .meta({
+      status: 204,
+      openapi: {
+        method: 'DELETE',
+        path: '/plugins/{id}',
+        tags,
+        summary: 'Delete (refused while monitors use it, and for built-in plugins)',
+      },
+    })
     .input(IdInput)
     .output(z.void())
     .mutation(async ({ ctx, input }) => {

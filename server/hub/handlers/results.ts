@@ -6,11 +6,25 @@ import type { AgentHandlers } from './handler.ts';
 
 /** PostgreSQL text cannot hold NUL; a plugin's or host's message may contain one. */
 const withoutNul = (f: Failure): Failure =>
-  f.message.includes('\0') || f.code?.includes('\0') ? { ...f, message: f.message.replaceAll('\0', ''), ...(f.code !== undefined ? { code: f.code.replaceAll('\0', '') } : {}) } : f;
+  f.message.includes('\0') || f.code?.includes('\0')
+    ? {
+        ...f,
+        message: f.message.replaceAll('\0', ''),
+        ...(f.code !== undefined ? { code: f.code.replaceAll('\0', '') } : {}),
+      }
+    : f;
 
 const toPollResult = (r: ResultItem): PollResult => {
-  const base = { monitor_id: r.monitor_id, time: new Date(r.time), agent_seq: r.seq, source: 'agent' as const, ...(r.attempts !== undefined ? { attempts: r.attempts } : {}) };
-  return 'metrics' in r ? { ...base, ok: true as const, sample: r.metrics } : { ...base, ok: false as const, failure: withoutNul(r.failure) };
+  const base = {
+    monitor_id: r.monitor_id,
+    time: new Date(r.time),
+    agent_seq: r.seq,
+    source: 'agent' as const,
+    ...(r.attempts !== undefined ? { attempts: r.attempts } : {}),
+  };
+  return 'metrics' in r
+    ? { ...base, ok: true as const, sample: r.metrics }
+    : { ...base, ok: false as const, failure: withoutNul(r.failure) };
 };
 
 /**
@@ -32,7 +46,10 @@ export function createResultsHandler(o: {
       owned = await o.assignments.ownResults(ctx.agentId, msg.results);
       if (owned.length > 0) await o.writer.write(owned.map(toPollResult));
     } catch (err) {
-      o.log.error({ err: (err as Error).message, agent_id: ctx.agentId, count: seqs.length }, 'storing results failed; the agent will resend them');
+      o.log.error(
+        { err: (err as Error).message, agent_id: ctx.agentId, count: seqs.length },
+        'storing results failed; the agent will resend them',
+      );
       ctx.close(CloseCode.serverError, 'results could not be stored; resend');
       return;
     }

@@ -22,7 +22,12 @@ test('agent collect: bad flag values are usage errors (exit 2) naming the flag, 
 
 test('build-sea --only with an unknown target fails instead of building nothing and succeeding', async () => {
   const r = await new Promise<{ code: number; stderr: string }>((resolve) =>
-    execFile(process.execPath, ['--import', 'tsx', 'agent/build/build-sea.ts', '--only', 'win64'], { cwd: ROOT }, (err, _o, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr })),
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'agent/build/build-sea.ts', '--only', 'win64'],
+      { cwd: ROOT },
+      (err, _o, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
+    ),
   );
   assert.equal(r.code, 1, 'exit code');
   assert.match(r.stderr, /--only needs one of .*linux-x64/, 'lists the targets');

@@ -47,16 +47,41 @@ async function scripted(onHello: (ws: WebSocket, hello: Msg) => void) {
 }
 
 function link(port: number, extra: Partial<Parameters<typeof createLink>[0]> = {}): { link: Link; logs: string[] } {
-  const identity: AgentIdentity = { agent_id: 3, name: 'p', server: `wss://127.0.0.1:${port}`, server_fingerprint: cert.fingerprint.replace(/:/g, '').toLowerCase(), ...generateAgentKeys(), enrolled_at: new Date().toISOString() };
+  const identity: AgentIdentity = {
+    agent_id: 3,
+    name: 'p',
+    server: `wss://127.0.0.1:${port}`,
+    server_fingerprint: cert.fingerprint.replace(/:/g, '').toLowerCase(),
+    ...generateAgentKeys(),
+    enrolled_at: new Date().toISOString(),
+  };
   const logs: string[] = [];
   const rec = (o: object, m: string) => void logs.push(`${m} ${JSON.stringify(o)}`);
-  const l = createLink({ identity, spool: createMemorySpool<SpooledResult>(), log: { info: rec, warn: rec, error: rec, debug() {} }, env: {}, hostname: 't', maxInFlight: 5, health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }), backoff: { baseMs: 5000, capMs: 5000 }, ...extra });
+  const l = createLink({
+    identity,
+    spool: createMemorySpool<SpooledResult>(),
+    log: { info: rec, warn: rec, error: rec, debug() {} },
+    env: {},
+    hostname: 't',
+    maxInFlight: 5,
+    health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }),
+    backoff: { baseMs: 5000, capMs: 5000 },
+    ...extra,
+  });
   cleanup.push(() => l.stop());
   l.start();
   return { link: l, logs };
 }
 
-const welcome = (hello: Msg) => JSON.stringify({ type: 'welcome', agent_id: 3, protocol: PROTOCOL_VERSION, server_time: Date.now(), echo: hello.sent_at, heartbeat_ms: 200 });
+const welcome = (hello: Msg) =>
+  JSON.stringify({
+    type: 'welcome',
+    agent_id: 3,
+    protocol: PROTOCOL_VERSION,
+    server_time: Date.now(),
+    echo: hello.sent_at,
+    heartbeat_ms: 200,
+  });
 
 test('a second welcome on one session is a protocol error: the link closes instead of running two heartbeat timers', async () => {
   const srv = await scripted((ws, hello) => {
@@ -67,7 +92,10 @@ test('a second welcome on one session is a protocol error: the link closes inste
   await waitFor('the close', async () => srv.closes.length > 0, 5000, 20);
   assert.equal(srv.closes[0]!.code, CloseCode.protocolError);
   assert.match(srv.closes[0]!.reason, /second welcome/);
-  assert.ok(logs.some((l) => /broke the protocol/.test(l)), logs.join('\n'));
+  assert.ok(
+    logs.some((l) => /broke the protocol/.test(l)),
+    logs.join('\n'),
+  );
   const beats = srv.received.filter((m) => m.type === 'heartbeat').length;
   await new Promise((r) => setTimeout(r, 700));
   assert.equal(srv.received.filter((m) => m.type === 'heartbeat').length, beats, 'no heartbeat after the close');
@@ -116,10 +144,21 @@ test('results whose batch would exceed the largest message travel in several bat
   const spool = createMemorySpool<SpooledResult>();
   // 2,000 control characters escape to 12,000 bytes: 500 such results make a 6 MB batch.
   const message = '\u0001'.repeat(2000);
-  await spool.append(Array.from({ length: 500 }, (_, i) => ({ job_id: `${i + 1}-0`, monitor_id: i + 1, time: new Date(0).toISOString(), attempts: 1, failure: { class: 'winrm_fault' as const, message } })));
+  await spool.append(
+    Array.from({ length: 500 }, (_, i) => ({
+      job_id: `${i + 1}-0`,
+      monitor_id: i + 1,
+      time: new Date(0).toISOString(),
+      attempts: 1,
+      failure: { class: 'winrm_fault' as const, message },
+    })),
+  );
   link((server.address() as { port: number }).port, { spool });
   await waitFor('every result delivered', async () => got.size === 500, 10_000, 20);
   assert.deepEqual(closes, [], 'the server never closed the link');
-  assert.ok(batches.length >= 2 && batches.every((n) => n <= MAX_MESSAGE_BYTES), `batches of ${batches.join(', ')} bytes`);
+  assert.ok(
+    batches.length >= 2 && batches.every((n) => n <= MAX_MESSAGE_BYTES),
+    `batches of ${batches.join(', ')} bytes`,
+  );
   await waitFor('all acknowledged', async () => spool.stats().backlog === 0, 5000, 20);
 });

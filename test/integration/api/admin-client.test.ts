@@ -31,5 +31,8 @@ test('the typed client pins the certificate fingerprint and maps errors', async 
   assert.match(agent.enrollment_token, /^nmse_/);
   await assert.rejects(nms.monitors.get.query({ id: 999999 }), /not found/);
   await assert.rejects(createAdminClient({ url: s.url, ...TEST_ADMIN, fingerprint: 'aa'.repeat(32) }), /fingerprint/);
-  await assert.rejects(createAdminClient({ url: s.url, username: 'admin', password: 'wrong-password', insecure: true }), /login failed/);
+  await assert.rejects(
+    createAdminClient({ url: s.url, username: 'admin', password: 'wrong-password', insecure: true }),
+    /login failed/,
+  );
 });

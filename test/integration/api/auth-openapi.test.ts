@@ -18,7 +18,9 @@ test('the OpenAPI document never takes its server URL from the Host header', asy
 });
 
 test('with server.public_url set, the document points there', async () => {
-  const s = await startTestServer({ server: { host: '127.0.0.1', port: 0, public_url: 'https://nms.example.org:8443/' } });
+  const s = await startTestServer({
+    server: { host: '127.0.0.1', port: 0, public_url: 'https://nms.example.org:8443/' },
+  });
   try {
     const r = await httpsRequest('GET', `${s.url}/api/v1/openapi.json`, { host: 'attacker.example' });
     assert.equal(r.status, 200);

@@ -32,7 +32,15 @@ async function start(pw: string): Promise<void> {
   );
 }
 const api = (method: string, path: string, token?: string, body?: unknown) =>
-  httpsRequest(method, `https://127.0.0.1:${server.port}${path}`, { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, body === undefined ? undefined : JSON.stringify(body));
+  httpsRequest(
+    method,
+    `https://127.0.0.1:${server.port}${path}`,
+    {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body === undefined ? undefined : JSON.stringify(body),
+  );
 async function login(): Promise<string> {
   const r = await api('POST', '/api/v1/auth/login', undefined, { username: 'admin', password });
   assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -66,10 +74,20 @@ test('POST /auth/logout revokes every token issued so far, over REST', async () 
 
 test('auth.logout over tRPC revokes too', async () => {
   const a = await login();
-  const r = await httpsRequest('POST', `https://127.0.0.1:${server.port}/trpc/auth.logout`, { authorization: `Bearer ${a}`, 'content-type': 'application/json' }, '{}');
+  const r = await httpsRequest(
+    'POST',
+    `https://127.0.0.1:${server.port}/trpc/auth.logout`,
+    { authorization: `Bearer ${a}`, 'content-type': 'application/json' },
+    '{}',
+  );
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(await works(a), 401);
-  const anon = await httpsRequest('POST', `https://127.0.0.1:${server.port}/trpc/auth.logout`, { 'content-type': 'application/json' }, '{}');
+  const anon = await httpsRequest(
+    'POST',
+    `https://127.0.0.1:${server.port}/trpc/auth.logout`,
+    { 'content-type': 'application/json' },
+    '{}',
+  );
   assert.equal(anon.status, 401, 'logout needs a valid token');
 });
 
@@ -95,7 +113,8 @@ test('a correctly signed token with a lifetime over the maximum, another subject
   const real = await login();
   const claims = decodeJwt(real);
   const key = new TextEncoder().encode(SECRET);
-  const resign = (c: Record<string, unknown>) => new SignJWT(c).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(key);
+  const resign = (c: Record<string, unknown>) =>
+    new SignJWT(c).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).sign(key);
   assert.equal(await works(await resign({ ...claims })), 200, 'control: the same claims signed again');
   const now = Math.floor(Date.now() / 1000);
   const cases: Array<[string, Record<string, unknown>]> = [

@@ -28,7 +28,14 @@ test('login returns a 24 h JWT that opens the API', async () => {
 });
 
 test('every route but health and login refuses a missing token with 401 and the error shape', async () => {
-  for (const path of ['/api/v1/monitors', '/api/v1/devices', '/api/v1/plugins', '/api/v1/agents', '/api/v1/credential-profiles', '/api/v1/discovery-profiles']) {
+  for (const path of [
+    '/api/v1/monitors',
+    '/api/v1/devices',
+    '/api/v1/plugins',
+    '/api/v1/agents',
+    '/api/v1/credential-profiles',
+    '/api/v1/discovery-profiles',
+  ]) {
     const r = await s.api('GET', path, undefined, null);
     assert.equal(r.status, 401, path);
     assert.equal(r.body.error.code, 'UNAUTHORIZED');
@@ -41,13 +48,46 @@ test('tampered, expired, alg none and wrong-secret tokens get 401', async () => 
   const [h, p, sig] = good.split('.');
   const payload = JSON.parse(Buffer.from(p!, 'base64url').toString());
   const tampered = `${h}.${Buffer.from(JSON.stringify({ ...payload, sub: 'mallory' })).toString('base64url')}.${sig}`;
-  const expired = await new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'HS256' }).setSubject('admin').setIssuer('nmslite').setIssuedAt(Math.floor(Date.now() / 1000) - 7200).setExpirationTime(Math.floor(Date.now() / 1000) - 3600).sign(key);
-  const none = new UnsecuredJWT({ role: 'admin' }).setSubject('admin').setIssuer('nmslite').setExpirationTime('1h').encode();
-  const wrong = await new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'HS256' }).setSubject('admin').setIssuer('nmslite').setExpirationTime('1h').sign(new TextEncoder().encode('another-secret-another-secret-another-secret'));
-  const forever = await new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'HS256' }).setSubject('admin').setIssuer('nmslite').sign(key);
+  const expired = await new SignJWT({ role: 'admin' })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject('admin')
+    .setIssuer('nmslite')
+    .setIssuedAt(Math.floor(Date.now() / 1000) - 7200)
+    .setExpirationTime(Math.floor(Date.now() / 1000) - 3600)
+    .sign(key);
+  const none = new UnsecuredJWT({ role: 'admin' })
+    .setSubject('admin')
+    .setIssuer('nmslite')
+    .setExpirationTime('1h')
+    .encode();
+  const wrong = await new SignJWT({ role: 'admin' })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject('admin')
+    .setIssuer('nmslite')
+    .setExpirationTime('1h')
+    .sign(new TextEncoder().encode('another-secret-another-secret-another-secret'));
+  const forever = await new SignJWT({ role: 'admin' })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject('admin')
+    .setIssuer('nmslite')
+    .sign(key);
   // Signed with the right secret but made without a login: it lacks the revocation epoch.
-  const noEpoch = await new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'HS256' }).setSubject('admin').setIssuer('nmslite').setIssuedAt().setExpirationTime('1h').sign(key);
-  for (const [name, tok] of [['tampered', tampered], ['expired', expired], ['alg none', none], ['wrong secret', wrong], ['no expiry', forever], ['no epoch', noEpoch], ['garbage', 'abc.def']] as const) {
+  const noEpoch = await new SignJWT({ role: 'admin' })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject('admin')
+    .setIssuer('nmslite')
+    .setIssuedAt()
+    .setExpirationTime('1h')
+    .sign(key);
+  for (const [name, tok] of [
+    ['tampered', tampered],
+    ['expired', expired],
+    ['alg none', none],
+    ['wrong secret', wrong],
+    ['no expiry', forever],
+    ['no epoch', noEpoch],
+    ['garbage', 'abc.def'],
+  ] as const) {
     const r = await s.api('GET', '/api/v1/monitors', undefined, tok);
     assert.equal(r.status, 401, name);
   }

@@ -21,8 +21,20 @@ after(async () => {
 
 test('authenticate_unverified is false unless set, can be changed, and must be a boolean', async () => {
   const agent = (await s.api('POST', '/api/v1/agents', { name: 'opt-in-site' })).body;
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'opt-in-cred', type: 'winrm_ntlm', username: 'u', password: 'p' })).body;
-  const p = await s.api('POST', '/api/v1/discovery-profiles', { name: 'opt-in', agent_id: agent.agent.id, credential_profile_id: cred.id, target: '10.9.0.0/24' });
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'opt-in-cred',
+      type: 'winrm_ntlm',
+      username: 'u',
+      password: 'p',
+    })
+  ).body;
+  const p = await s.api('POST', '/api/v1/discovery-profiles', {
+    name: 'opt-in',
+    agent_id: agent.agent.id,
+    credential_profile_id: cred.id,
+    target: '10.9.0.0/24',
+  });
   assert.equal(p.status, 201, JSON.stringify(p.body));
   assert.equal(p.body.authenticate_unverified, false);
   const on = await s.api('PUT', `/api/v1/discovery-profiles/${p.body.id}`, { authenticate_unverified: true });
@@ -35,10 +47,27 @@ test('authenticate_unverified is false unless set, can be changed, and must be a
 
 test('the discovery job tells the agent whether the profile opted in', async () => {
   const sent: unknown[] = [];
-  const profile = { id: 1, agent_id: 1, credential_profile_id: 1, target: '10.9.0.1', port_scan: false, auto_provision: false, plugin_id: null, polling_interval: 60 };
-  for (const [opt, want] of [[undefined, false], [false, false], [true, true]] as const) {
+  const profile = {
+    id: 1,
+    agent_id: 1,
+    credential_profile_id: 1,
+    target: '10.9.0.1',
+    port_scan: false,
+    auto_provision: false,
+    plugin_id: null,
+    polling_interval: 60,
+  };
+  for (const [opt, want] of [
+    [undefined, false],
+    [false, false],
+    [true, true],
+  ] as const) {
     const svc = createDiscoveryRunService({
-      pool, events: createEventBus(), log: { info() {}, warn() {}, error() {}, debug() {} } as never, waitMs: 1, runTimeoutMs: 60_000,
+      pool,
+      events: createEventBus(),
+      log: { info() {}, warn() {}, error() {}, debug() {} } as never,
+      waitMs: 1,
+      runTimeoutMs: 60_000,
       hub: { isOnline: () => true, send: (_id: number, m: unknown) => (sent.push(m), true) },
       sealer: { seal: async () => ({ profile_id: 1, version: 1, sealed: 'x' }) } as unknown as CredentialSealer,
       getProfile: async () => (opt === undefined ? profile : { ...profile, authenticate_unverified: opt }),

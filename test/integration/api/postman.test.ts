@@ -25,7 +25,7 @@ test('the served OpenAPI document lists every REST endpoint', async () => {
   assert.ok(r.body.paths['/credential-profiles/{id}'].delete);
 });
 
-test('newman runs the collection\'s journey against a live server with every assertion passing', async () => {
+test("newman runs the collection's journey against a live server with every assertion passing", async () => {
   const summary = await new Promise<newman.NewmanRunSummary>((resolve, reject) => {
     newman.run(
       {

@@ -23,21 +23,43 @@ async function makeAgent(name: string) {
 }
 
 test('credential profiles: create 201, list, get, update, duplicate 409, never a password', async () => {
-  const c = await s.api('POST', '/api/v1/credential-profiles', { name: 'WindowsAdmin', type: 'winrm_ntlm', username: 'administrator', password: PASSWORD, domain: 'CORP' });
+  const c = await s.api('POST', '/api/v1/credential-profiles', {
+    name: 'WindowsAdmin',
+    type: 'winrm_ntlm',
+    username: 'administrator',
+    password: PASSWORD,
+    domain: 'CORP',
+  });
   assert.equal(c.status, 201);
   assert.equal(c.body.port, 5985);
   assert.equal(c.body.password, undefined);
   assert.equal(c.body.version, 1);
-  const dup = await s.api('POST', '/api/v1/credential-profiles', { name: 'WindowsAdmin', type: 'winrm_basic', username: 'x', password: 'y' });
+  const dup = await s.api('POST', '/api/v1/credential-profiles', {
+    name: 'WindowsAdmin',
+    type: 'winrm_basic',
+    username: 'x',
+    password: 'y',
+  });
   assert.equal(dup.status, 409);
   assert.equal(dup.body.error.code, 'CONFLICT');
-  const u = await s.api('PUT', `/api/v1/credential-profiles/${c.body.id}`, { password: `${PASSWORD}-2`, use_ssl: true, port: 5986 });
+  const u = await s.api('PUT', `/api/v1/credential-profiles/${c.body.id}`, {
+    password: `${PASSWORD}-2`,
+    use_ssl: true,
+    port: 5986,
+  });
   assert.equal(u.status, 200);
   assert.equal(u.body.version, 2);
   assert.equal(u.body.use_ssl, true);
   assert.equal((await s.api('GET', `/api/v1/credential-profiles/${c.body.id}`)).body.name, 'WindowsAdmin');
   assert.ok((await s.api('GET', '/api/v1/credential-profiles')).body.some((p: { id: number }) => p.id === c.body.id));
-  const pin = await s.api('POST', '/api/v1/credential-profiles', { name: 'Pinned', type: 'winrm_basic', username: 'a', password: 'b', use_ssl: true, tls_verify: 'pin' });
+  const pin = await s.api('POST', '/api/v1/credential-profiles', {
+    name: 'Pinned',
+    type: 'winrm_basic',
+    username: 'a',
+    password: 'b',
+    use_ssl: true,
+    tls_verify: 'pin',
+  });
   assert.equal(pin.status, 400);
   assert.equal(pin.body.error.details.field, 'tls_fingerprint');
 });
@@ -55,25 +77,77 @@ test('the stored password is AES-GCM ciphertext with a key id, not the password'
 
 test('validation errors name the field and the reason', async () => {
   const agent = await makeAgent('validation-site');
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'v-cred', type: 'winrm_basic', username: 'u', password: 'p' })).body;
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'v-cred',
+      type: 'winrm_basic',
+      username: 'u',
+      password: 'p',
+    })
+  ).body;
   const cases: [string, string, unknown, string][] = [
     ['POST', '/api/v1/devices', { agent_id: agent.agent.id, ip: '999.1.1.1' }, 'ip'],
     ['POST', '/api/v1/devices', { agent_id: agent.agent.id, ip: '10.0.0.1', port: 0 }, 'port'],
-    ['POST', '/api/v1/discovery-profiles', { name: 'd', agent_id: agent.agent.id, credential_profile_id: cred.id, target: '10.0.0.0/8' }, 'target'],
-    ['POST', '/api/v1/discovery-profiles', { name: 'd', agent_id: agent.agent.id, credential_profile_id: cred.id, target: '10.0.0.50-10.0.0.1' }, 'target'],
-    ['POST', '/api/v1/discovery-profiles', { name: 'd', agent_id: agent.agent.id, credential_profile_id: cred.id, target: 'not-an-ip' }, 'target'],
-    ['POST', '/api/v1/monitors', { device_id: 1, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 5 }, 'polling_interval'],
-    ['POST', '/api/v1/monitors', { device_id: 1, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 100000 }, 'polling_interval'],
+    [
+      'POST',
+      '/api/v1/discovery-profiles',
+      { name: 'd', agent_id: agent.agent.id, credential_profile_id: cred.id, target: '10.0.0.0/8' },
+      'target',
+    ],
+    [
+      'POST',
+      '/api/v1/discovery-profiles',
+      { name: 'd', agent_id: agent.agent.id, credential_profile_id: cred.id, target: '10.0.0.50-10.0.0.1' },
+      'target',
+    ],
+    [
+      'POST',
+      '/api/v1/discovery-profiles',
+      { name: 'd', agent_id: agent.agent.id, credential_profile_id: cred.id, target: 'not-an-ip' },
+      'target',
+    ],
+    [
+      'POST',
+      '/api/v1/monitors',
+      { device_id: 1, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 5 },
+      'polling_interval',
+    ],
+    [
+      'POST',
+      '/api/v1/monitors',
+      { device_id: 1, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 100000 },
+      'polling_interval',
+    ],
     ['POST', '/api/v1/plugins', { name: 'x'.repeat(101), type: 'external', config: { command: 'check' } }, 'name'],
     ['POST', '/api/v1/plugins', { name: '', type: 'external' }, 'name'],
-    ['POST', '/api/v1/credential-profiles', { name: 'n', type: 'winrm_kerberos', username: 'u', password: 'p' }, 'type'],
-    ['POST', '/api/v1/credential-profiles', { name: 'n', type: 'winrm_basic', username: 'u', password: 'p', extra: true }, 'extra'],
+    [
+      'POST',
+      '/api/v1/credential-profiles',
+      { name: 'n', type: 'winrm_kerberos', username: 'u', password: 'p' },
+      'type',
+    ],
+    [
+      'POST',
+      '/api/v1/credential-profiles',
+      { name: 'n', type: 'winrm_basic', username: 'u', password: 'p', extra: true },
+      'extra',
+    ],
     ['POST', '/api/v1/agents', { name: 'a', status: 'active' }, 'status'],
     ['GET', '/api/v1/monitors/abc', undefined, 'id'],
     ['GET', '/api/v1/devices/%E0%A4%A', undefined, 'id'],
     ['GET', '/api/v1//[', undefined, '(path)'],
-    ['POST', '/api/v1/credential-profiles', { name: 'a\u0000b', type: 'winrm_basic', username: 'u', password: 'p' }, 'name'],
-    ['POST', '/api/v1/plugins', { name: 'p', type: 'external', config: { command: 'check', args: ['x\u0000'] } }, 'config.args.0'],
+    [
+      'POST',
+      '/api/v1/credential-profiles',
+      { name: 'a\u0000b', type: 'winrm_basic', username: 'u', password: 'p' },
+      'name',
+    ],
+    [
+      'POST',
+      '/api/v1/plugins',
+      { name: 'p', type: 'external', config: { command: 'check', args: ['x\u0000'] } },
+      'config.args.0',
+    ],
   ];
   for (const [method, path, body, field] of cases) {
     const r = await s.api(method, path, body);
@@ -92,7 +166,14 @@ test('validation errors name the field and the reason', async () => {
 });
 
 test('unknown ids are 404, unknown routes 404, wrong methods 405', async () => {
-  for (const p of ['/api/v1/monitors/999999', '/api/v1/devices/999999', '/api/v1/plugins/999999', '/api/v1/agents/999999', '/api/v1/credential-profiles/999999', '/api/v1/discovery-profiles/999999']) {
+  for (const p of [
+    '/api/v1/monitors/999999',
+    '/api/v1/devices/999999',
+    '/api/v1/plugins/999999',
+    '/api/v1/agents/999999',
+    '/api/v1/credential-profiles/999999',
+    '/api/v1/discovery-profiles/999999',
+  ]) {
     const r = await s.api('GET', p);
     assert.equal(r.status, 404, p);
     assert.equal(r.body.error.code, 'NOT_FOUND');
@@ -103,16 +184,40 @@ test('unknown ids are 404, unknown routes 404, wrong methods 405', async () => {
 
 test('provisioning checks each reference with its own 404 (seed 000 §7)', async () => {
   const agent = await makeAgent('prov-site');
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'prov-cred', type: 'winrm_basic', username: 'u', password: 'p' })).body;
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'prov-cred',
+      type: 'winrm_basic',
+      username: 'u',
+      password: 'p',
+    })
+  ).body;
   const dev = (await s.api('POST', '/api/v1/devices', { agent_id: agent.agent.id, ip: '10.1.1.1' })).body;
-  const r1 = await s.api('POST', '/api/v1/monitors', { device_id: 999999, credential_profile_id: cred.id, plugin_id: 1 });
+  const r1 = await s.api('POST', '/api/v1/monitors', {
+    device_id: 999999,
+    credential_profile_id: cred.id,
+    plugin_id: 1,
+  });
   assert.equal(r1.status, 404);
   assert.equal(r1.body.error.message, 'Device not found');
-  const r2 = await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: 999999, plugin_id: 1 });
+  const r2 = await s.api('POST', '/api/v1/monitors', {
+    device_id: dev.id,
+    credential_profile_id: 999999,
+    plugin_id: 1,
+  });
   assert.equal(r2.body.error.message, 'Credential Profile not found');
-  const r3 = await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 999999 });
+  const r3 = await s.api('POST', '/api/v1/monitors', {
+    device_id: dev.id,
+    credential_profile_id: cred.id,
+    plugin_id: 999999,
+  });
   assert.equal(r3.body.error.message, 'Plugin not found');
-  const ok = await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 60 });
+  const ok = await s.api('POST', '/api/v1/monitors', {
+    device_id: dev.id,
+    credential_profile_id: cred.id,
+    plugin_id: 1,
+    polling_interval: 60,
+  });
   assert.equal(ok.status, 201);
   assert.equal(ok.body.enabled, true);
   const upd = await s.api('PUT', `/api/v1/monitors/${ok.body.id}`, { enabled: false, polling_interval: 120 });
@@ -125,13 +230,33 @@ test('provisioning checks each reference with its own 404 (seed 000 §7)', async
 
 test('deletion rules and messages follow seed 000 §12 in its order', async () => {
   const agent = await makeAgent('delete-site');
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'del-cred', type: 'winrm_ntlm', username: 'u', password: PASSWORD })).body;
-  const plugin = (await s.api('POST', '/api/v1/plugins', { name: 'del-plugin', type: 'external', config: { command: 'check' } })).body;
-  const dp = (await s.api('POST', '/api/v1/discovery-profiles', { name: 'Office', agent_id: agent.agent.id, credential_profile_id: cred.id, target: '10.9.0.0/24' })).body;
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'del-cred',
+      type: 'winrm_ntlm',
+      username: 'u',
+      password: PASSWORD,
+    })
+  ).body;
+  const plugin = (
+    await s.api('POST', '/api/v1/plugins', { name: 'del-plugin', type: 'external', config: { command: 'check' } })
+  ).body;
+  const dp = (
+    await s.api('POST', '/api/v1/discovery-profiles', {
+      name: 'Office',
+      agent_id: agent.agent.id,
+      credential_profile_id: cred.id,
+      target: '10.9.0.0/24',
+    })
+  ).body;
   const d1 = (await s.api('POST', '/api/v1/devices', { agent_id: agent.agent.id, ip: '10.9.0.1' })).body;
   const d2 = (await s.api('POST', '/api/v1/devices', { agent_id: agent.agent.id, ip: '10.9.0.2' })).body;
-  const m1 = (await s.api('POST', '/api/v1/monitors', { device_id: d1.id, credential_profile_id: cred.id, plugin_id: plugin.id })).body;
-  const m2 = (await s.api('POST', '/api/v1/monitors', { device_id: d2.id, credential_profile_id: cred.id, plugin_id: plugin.id })).body;
+  const m1 = (
+    await s.api('POST', '/api/v1/monitors', { device_id: d1.id, credential_profile_id: cred.id, plugin_id: plugin.id })
+  ).body;
+  const m2 = (
+    await s.api('POST', '/api/v1/monitors', { device_id: d2.id, credential_profile_id: cred.id, plugin_id: plugin.id })
+  ).body;
 
   let r = await s.api('DELETE', `/api/v1/credential-profiles/${cred.id}`);
   assert.equal(r.status, 400);
@@ -187,20 +312,43 @@ test('devices: manual create, same IP under two agents, duplicate under one is 4
   const u = await s.api('PUT', `/api/v1/devices/${d1.body.id}`, { status: 'inactive' });
   assert.equal(u.body.status, 'inactive');
   const list = await s.api('GET', `/api/v1/devices?agent_id=${a.agent.id}`);
-  assert.deepEqual(list.body.map((d: { ip: string }) => d.ip), ['192.168.1.10']);
+  assert.deepEqual(
+    list.body.map((d: { ip: string }) => d.ip),
+    ['192.168.1.10'],
+  );
   assert.equal((await s.api('POST', '/api/v1/devices', { agent_id: 999999, ip: '10.0.0.1' })).status, 404);
 });
 
 test('discovery profiles and plugins: CRUD; running discovery without a connected agent is 503', async () => {
   const a = await makeAgent('disc-site');
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'disc-cred', type: 'winrm_basic', username: 'u', password: 'p' })).body;
-  const p = await s.api('POST', '/api/v1/discovery-profiles', { name: 'Lab', agent_id: a.agent.id, credential_profile_id: cred.id, target: '10.0.0.1-10.0.0.50', port_scan: true });
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'disc-cred',
+      type: 'winrm_basic',
+      username: 'u',
+      password: 'p',
+    })
+  ).body;
+  const p = await s.api('POST', '/api/v1/discovery-profiles', {
+    name: 'Lab',
+    agent_id: a.agent.id,
+    credential_profile_id: cred.id,
+    target: '10.0.0.1-10.0.0.50',
+    port_scan: true,
+  });
   assert.equal(p.status, 201);
-  assert.equal((await s.api('PUT', `/api/v1/discovery-profiles/${p.body.id}`, { target: '10.0.0.0/24' })).body.target, '10.0.0.0/24');
+  assert.equal(
+    (await s.api('PUT', `/api/v1/discovery-profiles/${p.body.id}`, { target: '10.0.0.0/24' })).body.target,
+    '10.0.0.0/24',
+  );
   const run = await s.api('POST', `/api/v1/discovery-profiles/${p.body.id}/run`);
   assert.equal(run.status, 503);
   assert.match(run.body.error.message, /no agent connected/);
-  const pl = await s.api('POST', '/api/v1/plugins', { name: 'custom', type: 'external', config: { command: 'check', timeout_ms: 5000 } });
+  const pl = await s.api('POST', '/api/v1/plugins', {
+    name: 'custom',
+    type: 'external',
+    config: { command: 'check', timeout_ms: 5000 },
+  });
   assert.equal(pl.status, 201);
   assert.equal((await s.api('PUT', `/api/v1/plugins/${pl.body.id}`, { description: 'mine' })).body.description, 'mine');
   assert.equal((await s.api('GET', `/api/v1/plugins/${pl.body.id}`)).body.config.command, 'check');
@@ -209,26 +357,57 @@ test('discovery profiles and plugins: CRUD; running discovery without a connecte
 
 test('no response body or log line ever contains a credential password', async () => {
   await s.api('GET', '/api/v1/credential-profiles');
-  await s.api('POST', '/api/v1/credential-profiles', { name: 'log-check', type: 'winrm_basic', username: 'u', password: PASSWORD, bogus: PASSWORD });
+  await s.api('POST', '/api/v1/credential-profiles', {
+    name: 'log-check',
+    type: 'winrm_basic',
+    username: 'u',
+    password: PASSWORD,
+    bogus: PASSWORD,
+  });
   await s.api('POST', '/api/v1/auth/login', { username: 'admin', password: PASSWORD }, null);
   const everything = seen.join('\n');
   assert.ok(seen.length > 30);
   assert.ok(!everything.includes(PASSWORD), 'a response contained the password');
   assert.ok(!s.logs.join('\n').includes(PASSWORD), 'a log line contained the password');
   assert.ok(!s.logs.join('\n').includes(s.token), 'a log line contained a session token');
-  assert.ok(s.logs.some((l) => l.includes('"req_id"')), 'requests are logged with a request id');
+  assert.ok(
+    s.logs.some((l) => l.includes('"req_id"')),
+    'requests are logged with a request id',
+  );
 });
 
 test('the tRPC endpoint refuses a body over the request limit with 413, before authentication', async () => {
-  const r = await httpsRequest('POST', `${s.url}/trpc/auth.login`, { 'content-type': 'application/json' }, JSON.stringify({ username: 'x'.repeat(2 * 1024 * 1024), password: 'p' }));
+  const r = await httpsRequest(
+    'POST',
+    `${s.url}/trpc/auth.login`,
+    { 'content-type': 'application/json' },
+    JSON.stringify({ username: 'x'.repeat(2 * 1024 * 1024), password: 'p' }),
+  );
   assert.equal(r.status, 413, 'payload too large');
 });
 
 test('a plugin a discovery profile provisions with cannot be deleted: 400 naming the discovery profile, not 500', async () => {
   const agent = await makeAgent('plugin-dp-site');
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'plugin-dp-cred', type: 'winrm_ntlm', username: 'u', password: 'p' })).body;
-  const plugin = (await s.api('POST', '/api/v1/plugins', { name: 'plugin-dp', type: 'external', config: { command: 'check' } })).body;
-  const dp = (await s.api('POST', '/api/v1/discovery-profiles', { name: 'plugin-dp', agent_id: agent.agent.id, credential_profile_id: cred.id, target: '10.0.0.1', plugin_id: plugin.id })).body;
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'plugin-dp-cred',
+      type: 'winrm_ntlm',
+      username: 'u',
+      password: 'p',
+    })
+  ).body;
+  const plugin = (
+    await s.api('POST', '/api/v1/plugins', { name: 'plugin-dp', type: 'external', config: { command: 'check' } })
+  ).body;
+  const dp = (
+    await s.api('POST', '/api/v1/discovery-profiles', {
+      name: 'plugin-dp',
+      agent_id: agent.agent.id,
+      credential_profile_id: cred.id,
+      target: '10.0.0.1',
+      plugin_id: plugin.id,
+    })
+  ).body;
   const r = await s.api('DELETE', `/api/v1/plugins/${plugin.id}`);
   assert.equal(r.status, 400, JSON.stringify(r.body));
   assert.equal(r.body.error.message, 'Plugin in use by 1 discovery profile(s)');

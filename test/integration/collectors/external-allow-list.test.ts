@@ -57,7 +57,16 @@ test('only a plugin the site installed runs: paths, command lines and names not 
   install('ok', '#!/bin/sh\ncat >/dev/null\necho \'{"cpu_percent": 5}\'\n');
   assert.equal((await collector.collect(request({ command: 'ok' }), new AbortController().signal)).cpu_percent, 5);
 
-  for (const command of [outside, '/bin/sh', 'sh -c id', '../outside.sh', 'plugins/../outside.sh', '.', '..', 'outside.sh']) {
+  for (const command of [
+    outside,
+    '/bin/sh',
+    'sh -c id',
+    '../outside.sh',
+    'plugins/../outside.sh',
+    '.',
+    '..',
+    'outside.sh',
+  ]) {
     const f = await failureOf(collector, { command, args: ['-c', `touch ${marker}`] });
     assert.equal(f.failureClass, 'plugin_error', command);
     assert.equal(f.code, 'not_allowed', command);
@@ -71,7 +80,9 @@ test('only a plugin the site installed runs: paths, command lines and names not 
   assert.match(none.message, /no plugins folder/);
 });
 
-test('a plugin someone else on the machine could have written or changed is refused', { skip: process.platform === 'win32' }, async () => {
+test('a plugin someone else on the machine could have written or changed is refused', {
+  skip: process.platform === 'win32',
+}, async () => {
   install('shared-file', '#!/bin/sh\necho \'{"cpu_percent": 5}\'\n', 0o777);
   const f = await failureOf(collector, { command: 'shared-file' });
   assert.equal(f.code, 'not_allowed');
@@ -87,10 +98,13 @@ test('a plugin someone else on the machine could have written or changed is refu
   if (process.getuid?.() === 0) {
     const foreign = install('foreign', '#!/bin/sh\necho \'{"cpu_percent": 5}\'\n');
     chownSync(foreign, 65534, 65534);
-    assert.match((await failureOf(collector, { command: 'foreign' })).message, /belongs to another account \(uid 65534\)/);
+    assert.match(
+      (await failureOf(collector, { command: 'foreign' })).message,
+      /belongs to another account \(uid 65534\)/,
+    );
   }
 
-  install('not-exec', '#!/bin/sh\necho \'{}\'\n', 0o644);
+  install('not-exec', "#!/bin/sh\necho '{}'\n", 0o644);
   assert.match((await failureOf(collector, { command: 'not-exec' })).message, /not executable|permission denied/);
   symlinkSync('/bin', join(pluginsDir, 'a-dir'));
   assert.match((await failureOf(collector, { command: 'a-dir' })).message, /not a file/);
@@ -100,7 +114,10 @@ test('a plugin that prints its password reversed, in pieces or over many lines d
   const rev = [...PASSWORD].reverse().join('');
   const cases: [string, string][] = [
     // stderr on a failed exit: every line of it
-    ['rev-stderr', `#!/bin/sh\nprintf 'login failed for %s\\n' "$(cat | sed 's/.*"password":"\\([^"]*\\)".*/\\1/' | rev)" >&2\nexit 2\n`],
+    [
+      'rev-stderr',
+      `#!/bin/sh\nprintf 'login failed for %s\\n' "$(cat | sed 's/.*"password":"\\([^"]*\\)".*/\\1/' | rev)" >&2\nexit 2\n`,
+    ],
     ['second-line', `#!/bin/sh\nprintf 'cannot connect\\nyour password is ${PASSWORD}\\n' >&2\nexit 1\n`],
     ['reported', `#!/bin/sh\ncat >/dev/null\nprintf '{"error": "wrong password ${rev}"}'\n`],
     ['piece', `#!/bin/sh\ncat >/dev/null\nprintf '{"error": "bad: ${PASSWORD.slice(2, 8).toUpperCase()}"}'\n`],
@@ -118,15 +135,24 @@ test('a plugin that prints its password reversed, in pieces or over many lines d
   }
   const all = messages.join('\n').toLowerCase();
   for (let i = 0; i + 4 <= PASSWORD.length; i++) {
-    assert.ok(!all.includes(PASSWORD.slice(i, i + 4).toLowerCase()), `a piece of the password in: ${messages.join(' | ')}`);
-    assert.ok(!all.includes(rev.slice(i, i + 4).toLowerCase()), `a piece of the reversed password in: ${messages.join(' | ')}`);
+    assert.ok(
+      !all.includes(PASSWORD.slice(i, i + 4).toLowerCase()),
+      `a piece of the password in: ${messages.join(' | ')}`,
+    );
+    assert.ok(
+      !all.includes(rev.slice(i, i + 4).toLowerCase()),
+      `a piece of the reversed password in: ${messages.join(' | ')}`,
+    );
   }
   assert.match(messages[0]!, /exited with code 2: \(withheld: it resembled the credential\)/);
   assert.equal(messages[1], 'the plugin exited with code 1: cannot connect');
 });
 
 test('control and invisible characters in a plugin message become spaces and its length is bounded', async () => {
-  install('noisy', `#!/bin/sh\ncat >/dev/null\nprintf '{"error": "a\\\\u001b[31mred\\\\u202e\\\\u0007 ${'y'.repeat(5000)}"}'\n`);
+  install(
+    'noisy',
+    `#!/bin/sh\ncat >/dev/null\nprintf '{"error": "a\\\\u001b[31mred\\\\u202e\\\\u0007 ${'y'.repeat(5000)}"}'\n`,
+  );
   const f = await failureOf(collector, { command: 'noisy' });
   assert.ok(!/[\u0000-\u001f\u007f\u202e]/.test(f.message), JSON.stringify(f.message));
   assert.match(f.message, /^the plugin reported: a \[31mred y+…$/);

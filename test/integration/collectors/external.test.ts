@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync, readFileSync, rmSync, existsSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -74,7 +74,10 @@ process.stdin.on('end', () => {
 });
 `,
   );
-  const sample = await collector.collect(request({ command: 'node', args: [path, '--flag'] }), new AbortController().signal);
+  const sample = await collector.collect(
+    request({ command: 'node', args: [path, '--flag'] }),
+    new AbortController().signal,
+  );
   assert.equal(sample.cpu_percent, 12.5);
   assert.equal(sample.memory_total, 8589934592);
   assert.equal(sample.memory_used, 4294967296);
@@ -82,7 +85,11 @@ process.stdin.on('end', () => {
   assert.equal(sample.disk_total, null);
   assert.equal(sample.net_sent_ps, null);
   assert.ok(Number.isInteger(sample.collection_ms));
-  const s = JSON.parse(readFileSync(seen, 'utf8')) as { job: Record<string, any>; argv: string[]; env: Record<string, string> };
+  const s = JSON.parse(readFileSync(seen, 'utf8')) as {
+    job: Record<string, any>;
+    argv: string[];
+    env: Record<string, string>;
+  };
   assert.equal(s.job.job_id, 'job-1');
   assert.equal(s.job.monitor_id, 7);
   assert.deepEqual(s.job.target, { ip: '127.0.0.1', port: 5985, use_ssl: false });
@@ -105,7 +112,9 @@ setInterval(() => {}, 1000);
 `,
   );
   const t0 = Date.now();
-  const f = await failureOf(collector.collect(request({ command: 'node', args: [path], timeout_ms: 700 }), new AbortController().signal));
+  const f = await failureOf(
+    collector.collect(request({ command: 'node', args: [path], timeout_ms: 700 }), new AbortController().signal),
+  );
   const elapsed = Date.now() - t0;
   assert.equal(f.failureClass, 'timeout');
   assert.match(f.message, /did not finish within its 700 ms timeout/);
@@ -118,7 +127,12 @@ setInterval(() => {}, 1000);
 
 test('the job deadline bounds a plugin even when its own timeout is longer', async () => {
   const path = script('hang2.mjs', 'setInterval(() => {}, 1000);\n');
-  const f = await failureOf(collector.collect(request({ command: 'node', args: [path], timeout_ms: 60_000 }, 400), new AbortController().signal));
+  const f = await failureOf(
+    collector.collect(
+      request({ command: 'node', args: [path], timeout_ms: 60_000 }, 400),
+      new AbortController().signal,
+    ),
+  );
   assert.equal(f.failureClass, 'timeout');
   assert.match(f.message, /job deadline/);
 });
@@ -145,7 +159,9 @@ process.stdin.on('end', () => {
 });
 `,
   );
-  const f = await failureOf(collector.collect(request({ command: 'node', args: [path] }), new AbortController().signal));
+  const f = await failureOf(
+    collector.collect(request({ command: 'node', args: [path] }), new AbortController().signal),
+  );
   assert.equal(f.failureClass, 'plugin_error');
   assert.equal(f.code, 'exit_3');
   assert.match(f.message, /exited with code 3: cannot log on as admin with \*\*\*: access is denied/);
@@ -154,39 +170,57 @@ process.stdin.on('end', () => {
 
 test('a plugin killed by a signal says which', async () => {
   const path = script('segv.mjs', "process.kill(process.pid, 'SIGTERM'); setInterval(() => {}, 1000);\n");
-  const f = await failureOf(collector.collect(request({ command: 'node', args: [path] }), new AbortController().signal));
+  const f = await failureOf(
+    collector.collect(request({ command: 'node', args: [path] }), new AbortController().signal),
+  );
   assert.equal(f.failureClass, 'plugin_error');
   assert.match(f.message, /killed by SIGTERM/);
 });
 
 test('garbage on stdout is a clear plugin_error quoting the start of it', async () => {
   const path = script('garbage.mjs', "process.stdout.write('Traceback (most recent call last): oops');\n");
-  const f = await failureOf(collector.collect(request({ command: 'node', args: [path] }), new AbortController().signal));
+  const f = await failureOf(
+    collector.collect(request({ command: 'node', args: [path] }), new AbortController().signal),
+  );
   assert.equal(f.failureClass, 'plugin_error');
   assert.match(f.message, /not JSON: "Traceback \(most recent call last\): oops"/);
 });
 
 test('metrics outside the schema name the field', async () => {
-  const path = script('bad-metric.mjs', "process.stdout.write(JSON.stringify({ cpu_percent: 150 }));\n");
-  const f = await failureOf(collector.collect(request({ command: 'node', args: [path] }), new AbortController().signal));
+  const path = script('bad-metric.mjs', 'process.stdout.write(JSON.stringify({ cpu_percent: 150 }));\n');
+  const f = await failureOf(
+    collector.collect(request({ command: 'node', args: [path] }), new AbortController().signal),
+  );
   assert.equal(f.failureClass, 'plugin_error');
   assert.match(f.message, /invalid metrics: cpu_percent:/);
-  const typo = script('typo.mjs', "process.stdout.write(JSON.stringify({ cpu_precent: 5 }));\n");
-  const g = await failureOf(collector.collect(request({ command: 'node', args: [typo] }), new AbortController().signal));
+  const typo = script('typo.mjs', 'process.stdout.write(JSON.stringify({ cpu_precent: 5 }));\n');
+  const g = await failureOf(
+    collector.collect(request({ command: 'node', args: [typo] }), new AbortController().signal),
+  );
   assert.match(g.message, /cpu_precent/);
 });
 
 test('a plugin may report its own failure as {"error": ...}', async () => {
   const path = script('says-error.mjs', "process.stdout.write(JSON.stringify({ error: 'WMI service stopped' }));\n");
-  const f = await failureOf(collector.collect(request({ command: 'node', args: [path] }), new AbortController().signal));
+  const f = await failureOf(
+    collector.collect(request({ command: 'node', args: [path] }), new AbortController().signal),
+  );
   assert.equal(f.failureClass, 'plugin_error');
   assert.equal(f.message, 'the plugin reported: WMI service stopped');
 });
 
 test('huge output is cut at the size limit and the plugin killed', async () => {
-  const path = script('huge.mjs', "const s = 'x'.repeat(65536); const w = () => { while (process.stdout.write(s)); process.stdout.once('drain', w); }; w();\n");
+  const path = script(
+    'huge.mjs',
+    "const s = 'x'.repeat(65536); const w = () => { while (process.stdout.write(s)); process.stdout.once('drain', w); }; w();\n",
+  );
   const t0 = Date.now();
-  const f = await failureOf(collector.collect(request({ command: 'node', args: [path], max_output_bytes: 100_000 }), new AbortController().signal));
+  const f = await failureOf(
+    collector.collect(
+      request({ command: 'node', args: [path], max_output_bytes: 100_000 }),
+      new AbortController().signal,
+    ),
+  );
   assert.equal(f.failureClass, 'plugin_error');
   assert.equal(f.code, 'output_limit');
   assert.match(f.message, /more than 100000 bytes/);
@@ -201,14 +235,21 @@ test('a plugin the site did not install and a bad config are plugin errors, not 
   assert.match(f.message, /plugin "does-not-exist" is not installed on this agent \(no .*plugins\/does-not-exist\)/);
   assert.throws(
     () => collector.validateConfig({ command: '', timeout_ms: 5 }),
-    (e: unknown) => e instanceof CollectFailure && e.failureClass === 'plugin_error' && !e.retryable && /invalid external plugin config: command/.test(e.message),
+    (e: unknown) =>
+      e instanceof CollectFailure &&
+      e.failureClass === 'plugin_error' &&
+      !e.retryable &&
+      /invalid external plugin config: command/.test(e.message),
   );
   assert.throws(() => collector.validateConfig({ command: 'x', shell: true }), /shell/);
 });
 
 test('a helper the plugin leaves running in the background is killed once the plugin is done', async () => {
   const pidFile = join(dir, 'leftover.pid');
-  const path = script('leftover.sh', `sleep 60 </dev/null >/dev/null 2>&1 &\necho $! > ${JSON.stringify(pidFile)}\necho '{"cpu_percent": 1}'\n`);
+  const path = script(
+    'leftover.sh',
+    `sleep 60 </dev/null >/dev/null 2>&1 &\necho $! > ${JSON.stringify(pidFile)}\necho '{"cpu_percent": 1}'\n`,
+  );
   const sample = await collector.collect(request({ command: 'sh', args: [path] }), new AbortController().signal);
   assert.equal(sample.cpu_percent, 1, 'the plugin succeeded');
   const pid = Number(readFileSync(pidFile, 'utf8'));

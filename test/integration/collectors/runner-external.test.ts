@@ -18,7 +18,7 @@ test('through the runner, a hanging, a crashing and a garbage plugin each get a 
       return p;
     };
     const plugins = {
-      good: script('good.mjs', "process.stdout.write(JSON.stringify({ cpu_percent: 42, process_count: 7 }));\n"),
+      good: script('good.mjs', 'process.stdout.write(JSON.stringify({ cpu_percent: 42, process_count: 7 }));\n'),
       hang: script('hang.mjs', 'setInterval(() => {}, 1000);\n'),
       crash: script('crash.mjs', "process.stderr.write('fatal: WMI repository is corrupt\\n'); process.exit(2);\n"),
       garbage: script('garbage.mjs', "process.stdout.write('<html>oops</html>');\n"),

@@ -54,7 +54,9 @@ test('windows-powershell returns the same true metrics through a shell, and leav
 
 test('repeated polls of one target reuse one client and its connection', async () => {
   const created: WinrmClient[] = [];
-  const wmi = createWindowsWmiCollector({ create: (o) => (created.push(createWinrmClient(o)), created[created.length - 1]!) });
+  const wmi = createWindowsWmiCollector({
+    create: (o) => (created.push(createWinrmClient(o)), created[created.length - 1]!),
+  });
   try {
     const h = sim.hosts[2]!;
     await wmi.collect(request(h) as CollectRequest<never>, new AbortController().signal);
@@ -64,7 +66,9 @@ test('repeated polls of one target reuse one client and its connection', async (
     assert.equal(created.length, 1);
     assert.equal(created[0]!.stats.connectionsOpened, afterFirst, 'later polls opened new connections');
     // A changed password is a different credential: a new client.
-    await assert.rejects(wmi.collect(request(h, { password: 'Changed-1' }) as CollectRequest<never>, new AbortController().signal));
+    await assert.rejects(
+      wmi.collect(request(h, { password: 'Changed-1' }) as CollectRequest<never>, new AbortController().signal),
+    );
     assert.equal(created.length, 2);
   } finally {
     wmi.close?.();
@@ -100,7 +104,10 @@ test('a host that never answers is cut off at the job deadline as timeout', asyn
     const t0 = Date.now();
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 400);
-    await assert.rejects(registry.find('windows-wmi')!.collect(request(h, { deadlineMs: 400 }), ac.signal), (e: unknown) => e instanceof CollectFailure && e.failureClass === 'timeout');
+    await assert.rejects(
+      registry.find('windows-wmi')!.collect(request(h, { deadlineMs: 400 }), ac.signal),
+      (e: unknown) => e instanceof CollectFailure && e.failureClass === 'timeout',
+    );
     assert.ok(Date.now() - t0 < 2000);
   } finally {
     await h.setFault({ timeout: false });
@@ -109,11 +116,26 @@ test('a host that never answers is cut off at the job deadline as timeout', asyn
 
 test('collectOnce reports success and failure as data', async () => {
   const h = sim.hosts[0]!;
-  const ok = await collectOnce({ registry, plugin: { type: 'windows-wmi' }, target: { ip: h.address, port: h.port, use_ssl: true }, credential: credential(h) });
+  const ok = await collectOnce({
+    registry,
+    plugin: { type: 'windows-wmi' },
+    target: { ip: h.address, port: h.port, use_ssl: true },
+    credential: credential(h),
+  });
   assert.ok(ok.ok && ok.metrics.process_count === h.truth().sample.process_count);
-  const bad = await collectOnce({ registry, plugin: { type: 'windows-wmi' }, target: { ip: h.address, port: h.port, use_ssl: true }, credential: credential(h, 'Nope-123') });
+  const bad = await collectOnce({
+    registry,
+    plugin: { type: 'windows-wmi' },
+    target: { ip: h.address, port: h.port, use_ssl: true },
+    credential: credential(h, 'Nope-123'),
+  });
   assert.deepEqual(bad.ok ? null : bad.failure.class, 'auth');
-  const unknown = await collectOnce({ registry, plugin: { type: 'snmp' }, target: { ip: h.address, port: h.port, use_ssl: true }, credential: null });
+  const unknown = await collectOnce({
+    registry,
+    plugin: { type: 'snmp' },
+    target: { ip: h.address, port: h.port, use_ssl: true },
+    credential: null,
+  });
   assert.match(unknown.ok ? '' : unknown.failure.message, /unknown plugin type 'snmp'/);
 });
 

@@ -8,14 +8,19 @@ import { openParentsFor } from '../../../server/db/embedded.ts';
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const postgresIds = (): { uid: number; gid: number } | undefined => {
   try {
-    return { uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })), gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })) };
+    return {
+      uid: Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })),
+      gid: Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })),
+    };
   } catch {
     return undefined;
   }
 };
 const mode = (p: string) => (statSync(p).mode & 0o7777).toString(8).padStart(4, '0');
 
-test('as root, only the parent folders the postgres user cannot search get o+x, and each is reported', { skip: !isRoot || !postgresIds() ? 'needs root and a postgres user' : false }, () => {
+test('as root, only the parent folders the postgres user cannot search get o+x, and each is reported', {
+  skip: !isRoot || !postgresIds() ? 'needs root and a postgres user' : false,
+}, () => {
   const ids = postgresIds()!;
   const root = mkdtempSync('/tmp/nmslite-parents-');
   try {
@@ -34,7 +39,11 @@ test('as root, only the parent folders the postgres user cannot search get o+x, 
     chmodSync(open, 0o711);
     const opened = openParentsFor(data);
     assert.deepEqual(opened, [{ folder: closed, mode_before: '0700', mode_after: '0701' }]);
-    assert.deepEqual([mode(closed), mode(viaGroup), mode(owned), mode(open)], ['0701', '0750', '0700', '0711'], 'no group bit added, no other folder touched');
+    assert.deepEqual(
+      [mode(closed), mode(viaGroup), mode(owned), mode(open)],
+      ['0701', '0750', '0700', '0711'],
+      'no group bit added, no other folder touched',
+    );
     assert.deepEqual(openParentsFor(data), [], 'a second start changes nothing');
   } finally {
     rmSync(root, { recursive: true, force: true });

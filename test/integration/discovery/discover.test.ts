@@ -20,7 +20,12 @@ let notWinrm: HttpServer;
 let rpcOnly: TcpServer;
 
 // NTLM, as Windows hosts accept by default (Basic is never sent in clear text to a listener the profile did not choose).
-const credential: CollectCredential = { type: 'winrm_ntlm', username: 'Administrator', password: PASSWORD, tls_verify: 'insecure' };
+const credential: CollectCredential = {
+  type: 'winrm_ntlm',
+  username: 'Administrator',
+  password: PASSWORD,
+  tls_verify: 'insecure',
+};
 
 function listen(server: HttpServer | TcpServer, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -30,8 +35,27 @@ function listen(server: HttpServer | TcpServer, host: string, port: number): Pro
 }
 
 before(async () => {
-  plain = await startWinsim({ hosts: 19, bind: `${NET}.1`, distinctAddresses: true, portBase: 5985, password: PASSWORD, auth: 'both', seed: 7, faults: { unencryptedRefused: false } });
-  secure = await startWinsim({ hosts: 1, bind: `${NET}.20`, distinctAddresses: true, portBase: 5986, https: true, password: PASSWORD, auth: 'both', seed: 8, os: '2022' });
+  plain = await startWinsim({
+    hosts: 19,
+    bind: `${NET}.1`,
+    distinctAddresses: true,
+    portBase: 5985,
+    password: PASSWORD,
+    auth: 'both',
+    seed: 7,
+    faults: { unencryptedRefused: false },
+  });
+  secure = await startWinsim({
+    hosts: 1,
+    bind: `${NET}.20`,
+    distinctAddresses: true,
+    portBase: 5986,
+    https: true,
+    password: PASSWORD,
+    auth: 'both',
+    seed: 8,
+    os: '2022',
+  });
   notWinrm = createHttpServer((_req, res) => {
     res.writeHead(404, { 'content-type': 'text/html' });
     res.end('<html>not here</html>');
@@ -45,22 +69,44 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.all([plain?.stop(), secure?.stop(), new Promise((r) => notWinrm?.close(r)), new Promise((r) => (rpcOnly?.listening ? rpcOnly.close(r) : r(undefined)))]);
+  await Promise.all([
+    plain?.stop(),
+    secure?.stop(),
+    new Promise((r) => notWinrm?.close(r)),
+    new Promise((r) => (rpcOnly?.listening ? rpcOnly.close(r) : r(undefined))),
+  ]);
 });
 
-test('the ping sweep reports loopback addresses as alive', { skip: skipUnlessRequired(defaultPingMethod() === 'none' ? 'needs fping or ping (apt-get install fping iputils-ping)' : undefined) }, async () => {
+test('the ping sweep reports loopback addresses as alive', {
+  skip: skipUnlessRequired(
+    defaultPingMethod() === 'none' ? 'needs fping or ping (apt-get install fping iputils-ping)' : undefined,
+  ),
+}, async () => {
   const r = await sweep([`${NET}.1`, `${NET}.2`, `${NET}.200`], { timeoutMs: 300 });
   assert.notEqual(r.method, 'none', 'install fping or iputils-ping');
   assert.deepEqual([...r.alive].sort(), [`${NET}.1`, `${NET}.2`, `${NET}.200`]);
 });
 
-test('discovery of a /24 finds exactly the Windows hosts, with hostname, OS and listener, within 10 s', { skip: skipUnlessRequired(findExecutable('fping') ? undefined : 'needs fping for a sweep this fast (apt-get install fping)') }, async () => {
+test('discovery of a /24 finds exactly the Windows hosts, with hostname, OS and listener, within 10 s', {
+  skip: skipUnlessRequired(
+    findExecutable('fping') ? undefined : 'needs fping for a sweep this fast (apt-get install fping)',
+  ),
+}, async () => {
   const progress: DiscoveryProgress[] = [];
   const t0 = Date.now();
   // The profile opted in to authenticating over HTTP and unchecked HTTPS (authenticate_unverified).
-  const r = await discover({ target: `${NET}.0/24`, credential, authenticateUnverified: true, concurrency: 64, perHostTimeoutMs: 3000, onProgress: (p) => progress.push(p) });
+  const r = await discover({
+    target: `${NET}.0/24`,
+    credential,
+    authenticateUnverified: true,
+    concurrency: 64,
+    perHostTimeoutMs: 3000,
+    onProgress: (p) => progress.push(p),
+  });
   const elapsed = Date.now() - t0;
-  console.log(`# discovery of ${r.total} addresses (${r.found.length} Windows) took ${elapsed} ms via ${r.ping_method}`);
+  console.log(
+    `# discovery of ${r.total} addresses (${r.found.length} Windows) took ${elapsed} ms via ${r.ping_method}`,
+  );
   assert.ok(elapsed < 10_000, `took ${elapsed} ms`);
   assert.equal(r.total, 254);
   assert.equal(r.scanned, 254);
@@ -86,8 +132,16 @@ test('discovery of a /24 finds exactly the Windows hosts, with hostname, OS and 
 });
 
 test('a wrong password still finds the hosts and says authentication failed', async () => {
-  const r = await discover({ target: `${NET}.1-3`, credential: { ...credential, password: 'Bad-Pa55word' }, authenticateUnverified: true, perHostTimeoutMs: 3000 });
-  assert.deepEqual(r.found.map((h) => h.ip), [`${NET}.1`, `${NET}.2`, `${NET}.3`]);
+  const r = await discover({
+    target: `${NET}.1-3`,
+    credential: { ...credential, password: 'Bad-Pa55word' },
+    authenticateUnverified: true,
+    perHostTimeoutMs: 3000,
+  });
+  assert.deepEqual(
+    r.found.map((h) => h.ip),
+    [`${NET}.1`, `${NET}.2`, `${NET}.3`],
+  );
   for (const [i, f] of r.found.entries()) {
     assert.equal(f.hostname, plain.hosts[i]!.hostname.toLowerCase(), 'named from the NTLM CHALLENGE');
     assert.equal(f.os, null);
@@ -100,27 +154,56 @@ test('a wrong password still finds the hosts and says authentication failed', as
 test('without a credential hosts are recognised by anonymous Identify and named by their NTLM CHALLENGE', async () => {
   const r = await discover({ target: `${NET}.1,${NET}.40,${NET}.41,${NET}.99`, credential: null });
   // winsim's CHALLENGE claims Windows 10.0 build 17739 whatever the host's profile says.
-  assert.deepEqual(r.found, [{ ip: `${NET}.1`, port: 5985, use_ssl: false, hostname: plain.hosts[0]!.hostname.toLowerCase(), os: null, os_version: '10.0.17739', winrm_stack: '3.0' }]);
+  assert.deepEqual(r.found, [
+    {
+      ip: `${NET}.1`,
+      port: 5985,
+      use_ssl: false,
+      hostname: plain.hosts[0]!.hostname.toLowerCase(),
+      os: null,
+      os_version: '10.0.17739',
+      winrm_stack: '3.0',
+    },
+  ]);
   assert.equal(r.scanned, 4);
 });
 
 test('by default the credential goes only to an HTTPS host whose certificate is pinned or verified', async () => {
   const s = secure.hosts[0]!;
   const targets = `${NET}.1,${NET}.2,${s.address}`;
-  const pinned = await discover({ target: targets, credential: { ...credential, tls_verify: 'pin', tls_fingerprint: s.fingerprint! }, perHostTimeoutMs: 3000 });
-  assert.deepEqual(pinned.found.map((h) => [h.ip, h.os]), [[`${NET}.1`, null], [`${NET}.2`, null], [s.address, s.sim.profile.caption]], 'only the proven host was queried');
+  const pinned = await discover({
+    target: targets,
+    credential: { ...credential, tls_verify: 'pin', tls_fingerprint: s.fingerprint! },
+    perHostTimeoutMs: 3000,
+  });
+  assert.deepEqual(
+    pinned.found.map((h) => [h.ip, h.os]),
+    [
+      [`${NET}.1`, null],
+      [`${NET}.2`, null],
+      [s.address, s.sim.profile.caption],
+    ],
+    'only the proven host was queried',
+  );
   const proven = pinned.found[2]!;
   assert.equal(proven.hostname?.toUpperCase(), s.hostname.toUpperCase());
   assert.equal(proven.os_version, s.sim.profile.os.version);
   assert.equal(proven.error, undefined);
   const unchecked = await discover({ target: s.address, credential, perHostTimeoutMs: 3000 });
-  assert.deepEqual(unchecked.found.map((h) => [h.os, h.hostname, h.error]), [[null, s.hostname.toLowerCase(), undefined]], 'HTTPS without a certificate check is not proof');
+  assert.deepEqual(
+    unchecked.found.map((h) => [h.os, h.hostname, h.error]),
+    [[null, s.hostname.toLowerCase(), undefined]],
+    'HTTPS without a certificate check is not proof',
+  );
 });
 
 test('port_scan probes every address without a ping sweep', async () => {
   const r = await discover({ target: `${NET}.1-5`, portScan: true, credential });
   assert.equal(r.ping_method, 'skipped');
-  assert.deepEqual(r.found.map((h) => h.hostname?.toUpperCase()), plain.hosts.slice(0, 5).map((h) => h.hostname.toUpperCase()));
+  assert.deepEqual(
+    r.found.map((h) => h.hostname?.toUpperCase()),
+    plain.hosts.slice(0, 5).map((h) => h.hostname.toUpperCase()),
+  );
 });
 
 test('hosts that do not answer ping are found only with port_scan', async () => {
@@ -130,10 +213,15 @@ test('hosts that do not answer ping are found only with port_scan', async () => 
   assert.equal(without.found.length, 0);
   assert.equal(without.scanned, 4);
   const withScan = await discover({ target: `${NET}.1-4`, credential, portScan: true, sweepFn: silent });
-  assert.deepEqual(withScan.found.map((h) => h.ip), [`${NET}.1`, `${NET}.2`, `${NET}.3`, `${NET}.4`]);
+  assert.deepEqual(
+    withScan.found.map((h) => h.ip),
+    [`${NET}.1`, `${NET}.2`, `${NET}.3`, `${NET}.4`],
+  );
 });
 
-test('the ping package is used when fping is not wanted', { skip: skipUnlessRequired(defaultPingMethod() === 'none' ? 'needs ping (apt-get install iputils-ping)' : undefined) }, async () => {
+test('the ping package is used when fping is not wanted', {
+  skip: skipUnlessRequired(defaultPingMethod() === 'none' ? 'needs ping (apt-get install iputils-ping)' : undefined),
+}, async () => {
   const r = await discover({ target: `${NET}.1-6`, credential, pingMethod: 'ping' });
   assert.equal(r.ping_method, 'ping');
   assert.equal(r.found.length, 6);
@@ -167,5 +255,8 @@ test('a /16 discovery reports throttled progress and stops promptly when cancell
 });
 
 test('a target outside the limits is refused before anything is sent', async () => {
-  await assert.rejects(discover({ target: '127.0.0.0/8', credential }), (e: unknown) => e instanceof TargetError && /16,777,216/.test(e.message));
+  await assert.rejects(
+    discover({ target: '127.0.0.0/8', credential }),
+    (e: unknown) => e instanceof TargetError && /16,777,216/.test(e.message),
+  );
 });

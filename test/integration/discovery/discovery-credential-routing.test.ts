@@ -46,34 +46,74 @@ before(async () => {
 });
 after(() => new Promise<void>((r) => server.close(() => r())));
 
-const basic: CollectCredential = { type: 'winrm_basic', username: 'svc', password: 'Cle4r-Text!', tls_verify: 'verify' };
+const basic: CollectCredential = {
+  type: 'winrm_basic',
+  username: 'svc',
+  password: 'Cle4r-Text!',
+  tls_verify: 'verify',
+};
 const ntlm: CollectCredential = { ...basic, type: 'winrm_ntlm' };
 
 test('by default a host over HTTP gets no credential: its name and OS version come from its NTLM CHALLENGE', async () => {
   for (const credential of [ntlm, basic]) {
     seen.length = 0;
     const host = await identifyHost({ ip: IP, openPorts: [5985], credential, timeoutMs: 3000 });
-    assert.deepEqual(host, { ip: IP, port: 5985, use_ssl: false, hostname: 'impostor', os: null, os_version: '10.0.17739', winrm_stack: '3.0' });
+    assert.deepEqual(host, {
+      ip: IP,
+      port: 5985,
+      use_ssl: false,
+      hostname: 'impostor',
+      os: null,
+      os_version: '10.0.17739',
+      winrm_stack: '3.0',
+    });
     assert.deepEqual(credentialBearing(), [], `${credential.type}: a credential was sent to an unproven host`);
-    assert.ok(seen.some((h) => h.startsWith('Negotiate ')), 'the NEGOTIATE was sent (it carries no secret)');
+    assert.ok(
+      seen.some((h) => h.startsWith('Negotiate ')),
+      'the NEGOTIATE was sent (it carries no secret)',
+    );
   }
 });
 
 test('a profile for HTTPS on 5986 finds the host on 5985 but sends it no credential', async () => {
   seen.length = 0;
-  const host = await identifyHost({ ip: IP, openPorts: [5985], credential: ntlm, prefer: { port: 5986, use_ssl: true }, authenticateUnverified: true, timeoutMs: 3000 });
-  assert.deepEqual([host?.port, host?.use_ssl, host?.hostname, host?.error], [5985, false, 'impostor', undefined], 'found as Windows, not queried');
+  const host = await identifyHost({
+    ip: IP,
+    openPorts: [5985],
+    credential: ntlm,
+    prefer: { port: 5986, use_ssl: true },
+    authenticateUnverified: true,
+    timeoutMs: 3000,
+  });
+  assert.deepEqual(
+    [host?.port, host?.use_ssl, host?.hostname, host?.error],
+    [5985, false, 'impostor', undefined],
+    'found as Windows, not queried',
+  );
   assert.deepEqual(credentialBearing(), []);
 });
 
 test('with authenticate_unverified the profile accepts the risk: NTLM is sent over HTTP, Basic still never in clear text', async () => {
   seen.length = 0;
-  const b = await identifyHost({ ip: IP, openPorts: [5985], credential: basic, prefer: { port: 5985, use_ssl: false }, authenticateUnverified: true, timeoutMs: 3000 });
+  const b = await identifyHost({
+    ip: IP,
+    openPorts: [5985],
+    credential: basic,
+    prefer: { port: 5985, use_ssl: false },
+    authenticateUnverified: true,
+    timeoutMs: 3000,
+  });
   assert.deepEqual(credentialBearing(), [], 'no Basic in clear text');
   assert.equal(b?.error?.class, 'auth', 'reported as an auth problem');
   assert.match(b?.error?.message ?? '', /clear text/, 'saying why');
   seen.length = 0;
-  const n = await identifyHost({ ip: IP, openPorts: [5985], credential: ntlm, authenticateUnverified: true, timeoutMs: 3000 });
+  const n = await identifyHost({
+    ip: IP,
+    openPorts: [5985],
+    credential: ntlm,
+    authenticateUnverified: true,
+    timeoutMs: 3000,
+  });
   assert.equal(credentialBearing().length, 1, 'one AUTHENTICATE: the opted-in risk');
   assert.equal(n?.error?.class, 'auth');
   assert.equal(n?.hostname, 'impostor', 'the name from the CHALLENGE stays when the query fails');

@@ -9,13 +9,35 @@ before(async () => {
 });
 after(() => s.stop());
 
-const host = (ip: unknown, more: Record<string, unknown> = {}) => ({ ip, port: 5985, use_ssl: false, hostname: `h-${String(ip).slice(0, 20)}`, os: 'Microsoft Windows Server 2022', os_version: '10.0.20348', winrm_stack: '3.0', ...more });
+const host = (ip: unknown, more: Record<string, unknown> = {}) => ({
+  ip,
+  port: 5985,
+  use_ssl: false,
+  hostname: `h-${String(ip).slice(0, 20)}`,
+  os: 'Microsoft Windows Server 2022',
+  os_version: '10.0.20348',
+  winrm_stack: '3.0',
+  ...more,
+});
 
 test("an agent's discovery result is stored only for IPv4 hosts inside the profile's target with sane fields; the rest is counted and logged, never stored or provisioned", async () => {
   const id = await enrollRaw(s, 'evil-discoverer');
   const agent = await connectRaw(s, id);
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'disc-cred', type: 'winrm_basic', username: 'u', password: 'p-secret-1' })).body;
-  const dp = await s.api('POST', '/api/v1/discovery-profiles', { name: 'evil', agent_id: id.agent_id, credential_profile_id: cred.id, target: '10.66.0.0/29', auto_provision: true });
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'disc-cred',
+      type: 'winrm_basic',
+      username: 'u',
+      password: 'p-secret-1',
+    })
+  ).body;
+  const dp = await s.api('POST', '/api/v1/discovery-profiles', {
+    name: 'evil',
+    agent_id: id.agent_id,
+    credential_profile_id: cred.id,
+    target: '10.66.0.0/29',
+    auto_provision: true,
+  });
   assert.equal(dp.status, 201, JSON.stringify(dp.body));
   const started = await s.api('POST', `/api/v1/discovery-profiles/${dp.body.id}/run`);
   assert.equal(started.status, 202, JSON.stringify(started.body));
@@ -50,11 +72,21 @@ test("an agent's discovery result is stored only for IPv4 hosts inside the profi
   assert.equal(run.status, 'completed', JSON.stringify(run));
   assert.deepEqual(run.devices.map((d: { ip: string }) => d.ip).sort(), ['10.66.0.1', '10.66.0.2']);
   assert.equal(run.provisioned_monitors, 2);
-  const stored = (await s.api('GET', `/api/v1/devices?agent_id=${id.agent_id}`)).body as { ip: string; hostname: string | null }[];
+  const stored = (await s.api('GET', `/api/v1/devices?agent_id=${id.agent_id}`)).body as {
+    ip: string;
+    hostname: string | null;
+  }[];
   assert.deepEqual(stored.map((d) => d.ip).sort(), ['10.66.0.1', '10.66.0.2'], 'nothing refused is stored');
-  const monitors = (await s.server.pool.query('SELECT count(*)::int AS n FROM monitors m JOIN devices d ON d.id = m.device_id WHERE d.agent_id = $1', [id.agent_id])).rows[0].n;
+  const monitors = (
+    await s.server.pool.query(
+      'SELECT count(*)::int AS n FROM monitors m JOIN devices d ON d.id = m.device_id WHERE d.agent_id = $1',
+      [id.agent_id],
+    )
+  ).rows[0].n;
   assert.equal(monitors, 2, 'nor provisioned');
-  const lines = s.logs.slice(logsBefore).filter((l) => l.includes('hosts outside the target or malformed were refused'));
+  const lines = s.logs
+    .slice(logsBefore)
+    .filter((l) => l.includes('hosts outside the target or malformed were refused'));
   assert.equal(lines.length, 1, 'one log line per result, not one per host');
   const line = JSON.parse(lines[0]!);
   assert.equal(line.refused, 10);
@@ -66,7 +98,14 @@ test("an agent's discovery result is stored only for IPv4 hosts inside the profi
 
 test('discovery targets the agent refuses or nobody should scan are a 400 naming the field and the reason', async () => {
   const id = await enrollRaw(s, 'target-checks');
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'target-cred', type: 'winrm_basic', username: 'u', password: 'p' })).body;
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'target-cred',
+      type: 'winrm_basic',
+      username: 'u',
+      password: 'p',
+    })
+  ).body;
   const cases: [string, RegExp][] = [
     ['10.0.0.0/16/16', /not a valid IPv4 CIDR/],
     ['0.0.0.0/16', /0\.0\.0\.0\/8/],
@@ -76,13 +115,23 @@ test('discovery targets the agent refuses or nobody should scan are a 400 naming
     ['10.1.1.1, 169.254.0.0/16', /169\.254/],
   ];
   for (const [target, re] of cases) {
-    const r = await s.api('POST', '/api/v1/discovery-profiles', { name: `t-${target}`, agent_id: id.agent_id, credential_profile_id: cred.id, target });
+    const r = await s.api('POST', '/api/v1/discovery-profiles', {
+      name: `t-${target}`,
+      agent_id: id.agent_id,
+      credential_profile_id: cred.id,
+      target,
+    });
     assert.equal(r.status, 400, `${target}: ${JSON.stringify(r.body)}`);
     assert.equal(r.body.error.details.field, 'target', target);
     assert.match(r.body.error.message, /^target: /, target);
     assert.match(r.body.error.details.reason, re, target);
   }
-  const ok = await s.api('POST', '/api/v1/discovery-profiles', { name: 't-ok', agent_id: id.agent_id, credential_profile_id: cred.id, target: '127.0.0.1-5' });
+  const ok = await s.api('POST', '/api/v1/discovery-profiles', {
+    name: 't-ok',
+    agent_id: id.agent_id,
+    credential_profile_id: cred.id,
+    target: '127.0.0.1-5',
+  });
   assert.equal(ok.status, 201, 'loopback and the short range form are fine');
   const upd = await s.api('PUT', `/api/v1/discovery-profiles/${ok.body.id}`, { target: '169.254.169.254' });
   assert.equal(upd.status, 400, 'an update too');

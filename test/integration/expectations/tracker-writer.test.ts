@@ -23,8 +23,20 @@ after(async () => {
 });
 
 const sample = {
-  cpu_percent: 5, memory_total: 100, memory_used: 50, disk_total: 10, disk_used: 5, net_sent_ps: 1, net_recv_ps: 2,
-  net_utilization: 0.5, packets_sent: 3, packets_recv: 4, net_errors: 0, net_dropped: 0, process_count: 9, collection_ms: 3,
+  cpu_percent: 5,
+  memory_total: 100,
+  memory_used: 50,
+  disk_total: 10,
+  disk_used: 5,
+  net_sent_ps: 1,
+  net_recv_ps: 2,
+  net_utilization: 0.5,
+  packets_sent: 3,
+  packets_recv: 4,
+  net_errors: 0,
+  net_dropped: 0,
+  process_count: 9,
+  collection_ms: 3,
 };
 
 test('missing results become agent_offline, then timeout, in last_error only; agent failures still count and deactivate', async () => {
@@ -36,7 +48,11 @@ test('missing results become agent_offline, then timeout, in last_error only; ag
   const writes: Promise<void>[] = [];
   const writer = createMetricsWriter({ pool, log: silent, flushMs: 1 });
   const tracker = createExpectationTracker({
-    log: silent, clock, graceMs: 15_000, isAgentOnline: (a) => online.has(a), report: (rs) => void writes.push(writer.write(rs)),
+    log: silent,
+    clock,
+    graceMs: 15_000,
+    isAgentOnline: (a) => online.has(a),
+    report: (rs) => void writes.push(writer.write(rs)),
   });
   const events = createEventBus();
   const health = createHealthMonitor({ pool, events, log: silent as never, threshold: 1, windowMs: 3_600_000 });
@@ -49,7 +65,8 @@ test('missing results become agent_offline, then timeout, in last_error only; ag
   };
   const agent = (r: PollResult) => writer.write([r]);
   const row = async (m = id) => (await pool.query('SELECT * FROM monitors WHERE id = $1', [m])).rows[0];
-  const deviceStatus = async () => (await pool.query('SELECT status FROM devices WHERE id = $1', [deviceIds[0]])).rows[0].status;
+  const deviceStatus = async () =>
+    (await pool.query('SELECT status FROM devices WHERE id = $1', [deviceIds[0]])).rows[0].status;
 
   tracker.set({ monitor_id: id, agent_id: agentId, interval_ms: IV });
   tracker.set({ monitor_id: other, agent_id: agentId, interval_ms: IV });
@@ -59,7 +76,10 @@ test('missing results become agent_offline, then timeout, in last_error only; ag
   clock.advance(Math.max(first, tracker.nextExpected(other)!) + IV + 16_000 - clock.now());
   await settle();
   let m = await row();
-  assert.deepEqual([m.last_error_class, m.last_error_at.getTime(), m.consecutive_failures, m.last_attempted], ['agent_offline', first, 0, null]);
+  assert.deepEqual(
+    [m.last_error_class, m.last_error_at.getTime(), m.consecutive_failures, m.last_attempted],
+    ['agent_offline', first, 0, null],
+  );
   assert.match(m.last_error, /agent is offline/);
   assert.equal(await deviceStatus(), 'active', 'the health monitor ignored it (threshold 1)');
   assert.equal(tracker.stats().overdue, 2);
@@ -71,19 +91,40 @@ test('missing results become agent_offline, then timeout, in last_error only; ag
   assert.equal(tracker.stats().overdue, 1, "the agent's result, committed, ended that monitor's streak");
   assert.equal(tracker.nextExpected(id), slot + IV);
   m = await row();
-  assert.deepEqual([m.last_polled.getTime(), m.last_attempted.getTime(), m.last_error_class], [slot, slot, 'agent_offline']);
+  assert.deepEqual(
+    [m.last_polled.getTime(), m.last_attempted.getTime(), m.last_error_class],
+    [slot, slot, 'agent_offline'],
+  );
 
   clock.advance(slot + 2 * IV + 16_000 - clock.now());
   await settle();
   m = await row();
-  assert.deepEqual([m.last_error_class, m.last_error_at.getTime(), m.consecutive_failures], ['timeout', slot + IV, 0], 'connected agent, no result: timeout, not counted');
+  assert.deepEqual(
+    [m.last_error_class, m.last_error_at.getTime(), m.consecutive_failures],
+    ['timeout', slot + IV, 0],
+    'connected agent, no result: timeout, not counted',
+  );
   assert.equal(await deviceStatus(), 'active');
-  assert.equal((await pool.query('SELECT count(*)::int AS n FROM metrics WHERE monitor_id = ANY($1)', [monitorIds])).rows[0].n, 1, 'made-up failures store no rows');
+  assert.equal(
+    (await pool.query('SELECT count(*)::int AS n FROM metrics WHERE monitor_id = ANY($1)', [monitorIds])).rows[0].n,
+    1,
+    'made-up failures store no rows',
+  );
 
-  await agent({ monitor_id: id, time: new Date(slot + IV), ok: false, attempts: 3, failure: { class: 'unreachable', message: 'no route to host' } });
+  await agent({
+    monitor_id: id,
+    time: new Date(slot + IV),
+    ok: false,
+    attempts: 3,
+    failure: { class: 'unreachable', message: 'no route to host' },
+  });
   await settle();
   m = await row();
-  assert.deepEqual([m.last_error_class, m.consecutive_failures, m.last_attempted.getTime()], ['unreachable', 1, slot + IV], "the agent's late result for that slot replaces the made-up one");
+  assert.deepEqual(
+    [m.last_error_class, m.consecutive_failures, m.last_attempted.getTime()],
+    ['unreachable', 1, slot + IV],
+    "the agent's late result for that slot replaces the made-up one",
+  );
   assert.equal(await deviceStatus(), 'inactive', 'and the health monitor counts agent-reported failures as before');
 
   tracker.stop();

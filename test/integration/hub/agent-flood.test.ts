@@ -15,11 +15,27 @@ const health = { spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Issue 13 finding 3 (the session's part): a heartbeat flood is cut off; another agent keeps storing results. */
-test('an enrolled agent flooding heartbeats is closed with 4029 after its burst; memory stays bounded and another agent keeps storing', { timeout: 90_000 }, async () => {
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'flood2-cred', type: 'winrm_ntlm', username: 'u', password: 'p' })).body;
+test('an enrolled agent flooding heartbeats is closed with 4029 after its burst; memory stays bounded and another agent keeps storing', {
+  timeout: 90_000,
+}, async () => {
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'flood2-cred',
+      type: 'winrm_ntlm',
+      username: 'u',
+      password: 'p',
+    })
+  ).body;
   const goodId = await enrollRaw(s, 'flood2-good');
   const dev = (await s.api('POST', '/api/v1/devices', { agent_id: goodId.agent_id, ip: '10.78.0.1' })).body;
-  const mon = (await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 60 })).body;
+  const mon = (
+    await s.api('POST', '/api/v1/monitors', {
+      device_id: dev.id,
+      credential_profile_id: cred.id,
+      plugin_id: 1,
+      polling_interval: 60,
+    })
+  ).body;
   const good = await connectRaw(s, goodId);
   await good.next('schedule.full', (m) => !m.more);
   const bad = await connectRaw(s, await enrollRaw(s, 'flood2-bad'));
@@ -34,7 +50,19 @@ test('an enrolled agent flooding heartbeats is closed with 4029 after its burst;
   const storeOne = async () => {
     const k = ++seq;
     const from = good.messages.length;
-    good.send({ type: 'results.batch', results: [{ seq: k, job_id: `g${k}`, monitor_id: mon.id, time: new Date(base + k * 60_000).toISOString(), attempts: 1, failure: { class: 'internal', message: 'x' } }] });
+    good.send({
+      type: 'results.batch',
+      results: [
+        {
+          seq: k,
+          job_id: `g${k}`,
+          monitor_id: mon.id,
+          time: new Date(base + k * 60_000).toISOString(),
+          attempts: 1,
+          failure: { class: 'internal', message: 'x' },
+        },
+      ],
+    });
     await good.next('results.ack', (m) => m.seqs.includes(k), 10_000, from);
   };
   try {
@@ -52,7 +80,10 @@ test('an enrolled agent flooding heartbeats is closed with 4029 after its burst;
     await storeOne();
     const stored = await s.api('GET', `/api/v1/monitors/${mon.id}`);
     assert.equal(stored.status, 200);
-    assert.ok(peak - rss0 < 200 * 1024 * 1024, `RSS grew ${((peak - rss0) / 1e6).toFixed(0)} MB during the flood (client and server share this process)`);
+    assert.ok(
+      peak - rss0 < 200 * 1024 * 1024,
+      `RSS grew ${((peak - rss0) / 1e6).toFixed(0)} MB during the flood (client and server share this process)`,
+    );
   } finally {
     clearInterval(sampler);
     good.close();
@@ -61,23 +92,58 @@ test('an enrolled agent flooding heartbeats is closed with 4029 after its burst;
 });
 
 /** Issue 13 finding 3 (inbound size): a batch over MAX_MESSAGE_BYTES is refused with 4008 and a reason; maximum-size batches sent without waiting are bounded. */
-test('oversized result batches are closed with 4008; maximum-size batches sent without waiting for acks keep RSS bounded and another agent keeps storing', { timeout: 120_000 }, async () => {
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'flood3-cred', type: 'winrm_ntlm', username: 'u', password: 'p' })).body;
+test('oversized result batches are closed with 4008; maximum-size batches sent without waiting for acks keep RSS bounded and another agent keeps storing', {
+  timeout: 120_000,
+}, async () => {
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'flood3-cred',
+      type: 'winrm_ntlm',
+      username: 'u',
+      password: 'p',
+    })
+  ).body;
   const goodId = await enrollRaw(s, 'flood3-good');
   const gdev = (await s.api('POST', '/api/v1/devices', { agent_id: goodId.agent_id, ip: '10.78.1.1' })).body;
-  const gmon = (await s.api('POST', '/api/v1/monitors', { device_id: gdev.id, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 60 })).body;
+  const gmon = (
+    await s.api('POST', '/api/v1/monitors', {
+      device_id: gdev.id,
+      credential_profile_id: cred.id,
+      plugin_id: 1,
+      polling_interval: 60,
+    })
+  ).body;
   const good = await connectRaw(s, goodId);
   await good.next('schedule.full', (m) => !m.more);
   const bigId = await enrollRaw(s, 'flood3-big');
   const bdev = (await s.api('POST', '/api/v1/devices', { agent_id: bigId.agent_id, ip: '10.78.1.2' })).body;
-  const bmon = (await s.api('POST', '/api/v1/monitors', { device_id: bdev.id, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 60 })).body;
+  const bmon = (
+    await s.api('POST', '/api/v1/monitors', {
+      device_id: bdev.id,
+      credential_profile_id: cred.id,
+      plugin_id: 1,
+      polling_interval: 60,
+    })
+  ).body;
 
   const base = Date.now() - 86_400_000;
   let seq = 0;
   const storeOne = async () => {
     const k = ++seq;
     const from = good.messages.length;
-    good.send({ type: 'results.batch', results: [{ seq: k, job_id: `g3-${k}`, monitor_id: gmon.id, time: new Date(base + k * 60_000).toISOString(), attempts: 1, failure: { class: 'internal', message: 'x' } }] });
+    good.send({
+      type: 'results.batch',
+      results: [
+        {
+          seq: k,
+          job_id: `g3-${k}`,
+          monitor_id: gmon.id,
+          time: new Date(base + k * 60_000).toISOString(),
+          attempts: 1,
+          failure: { class: 'internal', message: 'x' },
+        },
+      ],
+    });
     await good.next('results.ack', (m) => m.seqs.includes(k), 15_000, from);
   };
   // 5,000 results (the schema's most) with failure messages sized so the batch is just under MAX_MESSAGE_BYTES.
@@ -86,7 +152,14 @@ test('oversized result batches are closed with 4008; maximum-size batches sent w
       type: 'results.batch',
       results: Array.from({ length: 5000 }, (_, i) => {
         const k = b * 5000 + i;
-        return { seq: k + 1, job_id: `b${k}`, monitor_id: bmon.id, time: new Date(base - k * 1000).toISOString(), attempts: 1, failure: { class: 'internal', message: 'y'.repeat(messageChars) } };
+        return {
+          seq: k + 1,
+          job_id: `b${k}`,
+          monitor_id: bmon.id,
+          time: new Date(base - k * 1000).toISOString(),
+          attempts: 1,
+          failure: { class: 'internal', message: 'y'.repeat(messageChars) },
+        };
       }),
     });
   const probe = Buffer.byteLength(batch(20, 0)); // later batches have longer seqs and job ids
@@ -109,7 +182,11 @@ test('oversized result batches are closed with 4008; maximum-size batches sent w
   const big = await connectRaw(s, bigId);
   await big.next('schedule.full', (m) => !m.more);
   const texts = Array.from({ length: BATCHES }, (_, b) => batch(b, chars));
-  for (const t of texts) assert.ok(Buffer.byteLength(t) <= MAX_MESSAGE_BYTES && Buffer.byteLength(t) > MAX_MESSAGE_BYTES - 100_000, `a batch of ${Buffer.byteLength(t)} bytes is maximum-size`);
+  for (const t of texts)
+    assert.ok(
+      Buffer.byteLength(t) <= MAX_MESSAGE_BYTES && Buffer.byteLength(t) > MAX_MESSAGE_BYTES - 100_000,
+      `a batch of ${Buffer.byteLength(t)} bytes is maximum-size`,
+    );
   global.gc?.();
   const rss0 = process.memoryUsage().rss;
   let peak = rss0;
@@ -127,10 +204,21 @@ test('oversized result batches are closed with 4008; maximum-size batches sent w
       await sleep(100);
     }
     assert.equal(acked(), BATCHES * 5000, 'every maximum-size batch acknowledged');
-    assert.equal(await Promise.race([big.closed.then((c) => `closed ${c.code}`), sleep(50).then(() => 'open')]), 'open', 'valid maximum-size batches do not close the session');
+    assert.equal(
+      await Promise.race([big.closed.then((c) => `closed ${c.code}`), sleep(50).then(() => 'open')]),
+      'open',
+      'valid maximum-size batches do not close the session',
+    );
     assert.equal((await s.api('GET', `/api/v1/monitors/${bmon.id}`)).body.last_attempted, new Date(base).toISOString());
-    assert.equal((await s.api('GET', `/api/v1/monitors/${gmon.id}`)).body.last_attempted, new Date(base + seq * 60_000).toISOString(), 'the other agent stored throughout');
-    assert.ok(peak - rss0 < 400 * 1024 * 1024, `RSS grew ${((peak - rss0) / 1e6).toFixed(0)} MB for ${BATCHES} batches of ${(MAX_MESSAGE_BYTES / 1e6).toFixed(1)} MB (client and server share this process)`);
+    assert.equal(
+      (await s.api('GET', `/api/v1/monitors/${gmon.id}`)).body.last_attempted,
+      new Date(base + seq * 60_000).toISOString(),
+      'the other agent stored throughout',
+    );
+    assert.ok(
+      peak - rss0 < 400 * 1024 * 1024,
+      `RSS grew ${((peak - rss0) / 1e6).toFixed(0)} MB for ${BATCHES} batches of ${(MAX_MESSAGE_BYTES / 1e6).toFixed(1)} MB (client and server share this process)`,
+    );
   } finally {
     clearInterval(sampler);
     good.close();

@@ -22,15 +22,20 @@ interface Sock {
 }
 
 async function dial(o: { subprotocol?: boolean } = {}): Promise<Sock> {
-  const ws = new WebSocket(`wss://127.0.0.1:${s.port}/agent`, o.subprotocol === false ? [] : [SUBPROTOCOL], { rejectUnauthorized: false });
+  const ws = new WebSocket(`wss://127.0.0.1:${s.port}/agent`, o.subprotocol === false ? [] : [SUBPROTOCOL], {
+    rejectUnauthorized: false,
+  });
   const messages: Array<Record<string, any>> = [];
   ws.on('error', () => {});
   ws.on('message', (raw) => {
     const m = JSON.parse(String(raw)) as Record<string, any>;
     messages.push(m);
-    if (m.type === 'heartbeat') ws.send(JSON.stringify({ type: 'heartbeat.ack', echo: m.sent_at, agent_time: Date.now() }));
+    if (m.type === 'heartbeat')
+      ws.send(JSON.stringify({ type: 'heartbeat.ack', echo: m.sent_at, agent_time: Date.now() }));
   });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
     ws.once('error', reject);
@@ -47,10 +52,29 @@ async function dial(o: { subprotocol?: boolean } = {}): Promise<Sock> {
   return { ws, messages, closed, next };
 }
 
-function hello(id: RawIdentity, claims: Record<string, unknown>, o: { exp?: boolean; iatOffsetS?: number } = {}): Promise<string> {
-  let jwt = new SignJWT(claims).setProtectedHeader({ alg: 'EdDSA' }).setSubject(String(id.agent_id)).setAudience('nmslite-agent-hub').setIssuedAt(Math.floor(Date.now() / 1000) + (o.iatOffsetS ?? 0));
+function hello(
+  id: RawIdentity,
+  claims: Record<string, unknown>,
+  o: { exp?: boolean; iatOffsetS?: number } = {},
+): Promise<string> {
+  let jwt = new SignJWT(claims)
+    .setProtectedHeader({ alg: 'EdDSA' })
+    .setSubject(String(id.agent_id))
+    .setAudience('nmslite-agent-hub')
+    .setIssuedAt(Math.floor(Date.now() / 1000) + (o.iatOffsetS ?? 0));
   if (o.exp !== false) jwt = jwt.setExpirationTime('2m');
-  return jwt.sign(createPrivateKey(id.sign_private_key)).then((token) => JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, token, agent_version: 'replay-test', hostname: 'h', max_in_flight: 1, sent_at: Date.now(), schedule_revision: null }));
+  return jwt.sign(createPrivateKey(id.sign_private_key)).then((token) =>
+    JSON.stringify({
+      type: 'hello',
+      protocol: PROTOCOL_VERSION,
+      token,
+      agent_version: 'replay-test',
+      hostname: 'h',
+      max_in_flight: 1,
+      sent_at: Date.now(),
+      schedule_revision: null,
+    }),
+  );
 }
 
 /** The real agent: answers the server's challenge (if any) and is welcomed. */
@@ -59,7 +83,10 @@ async function realSession(id: RawIdentity): Promise<{ sock: Sock; captured: str
   const challenge = await sock.next('challenge', 1000);
   const captured = await hello(id, challenge ? { nonce: challenge.nonce } : {});
   sock.ws.send(captured);
-  assert.ok(await sock.next('welcome'), `the real agent is welcomed (got ${sock.messages.map((m) => m.type).join(', ')})`);
+  assert.ok(
+    await sock.next('welcome'),
+    `the real agent is welcomed (got ${sock.messages.map((m) => m.type).join(', ')})`,
+  );
   return { sock, captured };
 }
 
@@ -68,16 +95,30 @@ test('a captured hello replayed on a second socket is refused and does not repla
   const real = await realSession(id);
   for (const subprotocol of [true, false]) {
     const attacker = await dial({ subprotocol });
-    if (subprotocol) assert.ok(await attacker.next('challenge', 1000), 'a socket offering the subprotocol is challenged');
+    if (subprotocol)
+      assert.ok(await attacker.next('challenge', 1000), 'a socket offering the subprotocol is challenged');
     attacker.ws.send(real.captured);
-    const closed = await Promise.race([attacker.closed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000))]);
+    const closed = await Promise.race([
+      attacker.closed,
+      new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000)),
+    ]);
     assert.ok(closed, 'the replaying socket is closed');
-    assert.ok([CloseCode.unauthorized, CloseCode.protocolError].includes(closed.code as never), `closed with ${closed.code} ${closed.reason}`);
-    assert.equal(attacker.messages.find((m) => m.type === 'welcome'), undefined, 'no welcome for the replay');
+    assert.ok(
+      [CloseCode.unauthorized, CloseCode.protocolError].includes(closed.code as never),
+      `closed with ${closed.code} ${closed.reason}`,
+    );
+    assert.equal(
+      attacker.messages.find((m) => m.type === 'welcome'),
+      undefined,
+      'no welcome for the replay',
+    );
   }
   const before = real.sock.messages.filter((m) => m.type === 'heartbeat').length;
   await new Promise((r) => setTimeout(r, 1500));
-  assert.ok(real.sock.messages.filter((m) => m.type === 'heartbeat').length > before, 'the real session is still served');
+  assert.ok(
+    real.sock.messages.filter((m) => m.type === 'heartbeat').length > before,
+    'the real session is still served',
+  );
   assert.equal(real.sock.ws.readyState, WebSocket.OPEN, 'the real session was not replaced');
   real.sock.ws.close();
 });

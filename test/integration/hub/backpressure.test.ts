@@ -10,11 +10,27 @@ before(async () => {
 });
 after(() => s.stop());
 
-test('an agent that sends batches without waiting for acks is not read further while 16 are being stored, and loses nothing', { timeout: 60_000 }, async () => {
+test('an agent that sends batches without waiting for acks is not read further while 16 are being stored, and loses nothing', {
+  timeout: 60_000,
+}, async () => {
   const id = await enrollRaw(s, 'flood');
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'flood-cred', type: 'winrm_ntlm', username: 'u', password: 'p' })).body;
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'flood-cred',
+      type: 'winrm_ntlm',
+      username: 'u',
+      password: 'p',
+    })
+  ).body;
   const dev = (await s.api('POST', '/api/v1/devices', { agent_id: id.agent_id, ip: '10.77.0.1' })).body;
-  const mon = (await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 60 })).body;
+  const mon = (
+    await s.api('POST', '/api/v1/monitors', {
+      device_id: dev.id,
+      credential_profile_id: cred.id,
+      plugin_id: 1,
+      polling_interval: 60,
+    })
+  ).body;
   const a = await connectRaw(s, id);
   await a.next('schedule.full', (m) => !m.more);
 
@@ -41,7 +57,14 @@ test('an agent that sends batches without waiting for acks is not read further w
       type: 'results.batch',
       results: Array.from({ length: PER }, (_, i) => {
         const k = b * PER + i;
-        return { seq: k + 1, job_id: `j${k}`, monitor_id: mon.id, time: new Date(base + k * 1000).toISOString(), attempts: 1, failure: { class: 'internal', message } };
+        return {
+          seq: k + 1,
+          job_id: `j${k}`,
+          monitor_id: mon.id,
+          time: new Date(base + k * 1000).toISOString(),
+          attempts: 1,
+          failure: { class: 'internal', message },
+        };
       }),
     }),
   );
@@ -51,17 +74,25 @@ test('an agent that sends batches without waiting for acks is not read further w
     // Longer than two heartbeats: not reading must not count as the agent going silent.
     await new Promise((r) => setTimeout(r, 2500));
     const stuck = a.bufferedAmount();
-    assert.ok(stuck > 20 * 1024 * 1024, `the server stopped reading: ${(stuck / 1e6).toFixed(1)} MB of ${(sent / 1e6).toFixed(1)} MB still unsent`);
+    assert.ok(
+      stuck > 20 * 1024 * 1024,
+      `the server stopped reading: ${(stuck / 1e6).toFixed(1)} MB of ${(sent / 1e6).toFixed(1)} MB still unsent`,
+    );
     assert.equal(a.messages.filter((m) => m.type === 'results.ack').length, 0);
   } finally {
     await release();
   }
   const deadline = Date.now() + 40_000;
-  const acked = () => a.messages.filter((m) => m.type === 'results.ack').flatMap((m) => (m.type === 'results.ack' ? m.seqs : [])).length;
+  const acked = () =>
+    a.messages.filter((m) => m.type === 'results.ack').flatMap((m) => (m.type === 'results.ack' ? m.seqs : [])).length;
   while (acked() < BATCHES * PER && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   assert.equal(acked(), BATCHES * PER, 'every batch acknowledged on the same session once the database is back');
   const m = (await s.api('GET', `/api/v1/monitors/${mon.id}`)).body;
   assert.equal(m.last_attempted, new Date(base + (BATCHES * PER - 1) * 1000).toISOString());
-  assert.equal((await s.api('GET', `/api/v1/agents/${id.agent_id}`)).body.online, true, 'not cut off for missed heartbeats while not read');
+  assert.equal(
+    (await s.api('GET', `/api/v1/agents/${id.agent_id}`)).body.online,
+    true,
+    'not cut off for missed heartbeats while not read',
+  );
   a.close();
 });

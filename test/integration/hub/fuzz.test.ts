@@ -20,8 +20,26 @@ function garbage(i: number): string | Buffer {
     () => JSON.stringify([1, 2, 3]),
     () => JSON.stringify({ type: 'jobs.dispatch', jobs: [] }),
     () => Buffer.from([0xff, 0xfe, 0x00, i & 0xff]),
-    () => JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, token: 'a.b.c', agent_version: '1', hostname: 'h', max_in_flight: 1, sent_at: 1 }),
-    () => JSON.stringify({ type: 'hello', protocol: 1, token: 'a.b.c', agent_version: '1', hostname: 'h', max_in_flight: 1, sent_at: 1 }),
+    () =>
+      JSON.stringify({
+        type: 'hello',
+        protocol: PROTOCOL_VERSION,
+        token: 'a.b.c',
+        agent_version: '1',
+        hostname: 'h',
+        max_in_flight: 1,
+        sent_at: 1,
+      }),
+    () =>
+      JSON.stringify({
+        type: 'hello',
+        protocol: 1,
+        token: 'a.b.c',
+        agent_version: '1',
+        hostname: 'h',
+        max_in_flight: 1,
+        sent_at: 1,
+      }),
     () => JSON.stringify({ type: 'schedule.ack', revision: i }),
     () => JSON.stringify({ type: 'poll.result', request_id: 'x', time: 'now', attempts: 1 }),
     () => JSON.stringify({ type: 'discovery.result', run_id: 'x' }),
@@ -43,37 +61,67 @@ test('1,000+ malformed messages close their sockets with reason codes; the serve
   const url = `wss://127.0.0.1:${s.port}/agent`;
   for (let round = 0; round < 5; round++) {
     await Promise.all(
-      Array.from({ length: 50 }, (_, k) =>
-        new Promise<void>((resolve) => {
-          const ws = new WebSocket(url, { rejectUnauthorized: false });
-          ws.on('open', () => {
-            for (let m = 0; m < 5; m++) {
-              ws.send(garbage(round * 1000 + k * 5 + m));
-              sent++;
-            }
-          });
-          ws.on('message', () => received++);
-          ws.on('close', (code) => {
-            codes.set(code, (codes.get(code) ?? 0) + 1);
-            resolve();
-          });
-          ws.on('error', () => {});
-        }),
+      Array.from(
+        { length: 50 },
+        (_, k) =>
+          new Promise<void>((resolve) => {
+            const ws = new WebSocket(url, { rejectUnauthorized: false });
+            ws.on('open', () => {
+              for (let m = 0; m < 5; m++) {
+                ws.send(garbage(round * 1000 + k * 5 + m));
+                sent++;
+              }
+            });
+            ws.on('message', () => received++);
+            ws.on('close', (code) => {
+              codes.set(code, (codes.get(code) ?? 0) + 1);
+              resolve();
+            });
+            ws.on('error', () => {});
+          }),
       ),
     );
   }
   assert.ok(sent >= 1000, `sent ${sent}`);
   assert.equal(received, 0, 'an unauthenticated socket never receives anything');
-  for (const code of codes.keys()) assert.ok([CloseCode.protocolError, CloseCode.unauthorized, CloseCode.versionMismatch, 1006, 1009].includes(code as never), `unexpected close code ${code}`);
+  for (const code of codes.keys())
+    assert.ok(
+      [CloseCode.protocolError, CloseCode.unauthorized, CloseCode.versionMismatch, 1006, 1009].includes(code as never),
+      `unexpected close code ${code}`,
+    );
   assert.ok((codes.get(CloseCode.protocolError) ?? 0) > 100);
 
   assert.equal((await s.api('GET', '/api/v1/health', undefined, null)).status, 200);
-  assert.equal(good.messages.some((m) => m.type === 'welcome'), true);
+  assert.equal(
+    good.messages.some((m) => m.type === 'welcome'),
+    true,
+  );
   const dev = (await s.api('POST', '/api/v1/devices', { agent_id: id.agent_id, ip: '10.30.0.1' })).body;
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'fz', type: 'winrm_basic', username: 'u', password: 'p' })).body;
-  const mon = (await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1 })).body;
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'fz',
+      type: 'winrm_basic',
+      username: 'u',
+      password: 'p',
+    })
+  ).body;
+  const mon = (
+    await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1 })
+  ).body;
   await good.next('schedule.delta', (d) => d.upsert.some((a) => a.monitor_id === mon.id), 3000);
-  good.send({ type: 'results.batch', results: [{ seq: 1, job_id: 'x', monitor_id: mon.id, time: new Date().toISOString(), attempts: 1, failure: { class: 'unreachable', message: 'test' } }] });
+  good.send({
+    type: 'results.batch',
+    results: [
+      {
+        seq: 1,
+        job_id: 'x',
+        monitor_id: mon.id,
+        time: new Date().toISOString(),
+        attempts: 1,
+        failure: { class: 'unreachable', message: 'test' },
+      },
+    ],
+  });
   assert.deepEqual((await good.next('results.ack')).seqs, [1], 'the good agent is still served');
   const m = (await s.api('GET', `/api/v1/monitors/${mon.id}`)).body;
   assert.equal(m.last_error_class, 'unreachable');
@@ -104,7 +152,19 @@ test('a hello with another protocol version is refused with the version-mismatch
   const url = `wss://127.0.0.1:${s.port}/agent`;
   const code = await new Promise<number>((resolve) => {
     const ws = new WebSocket(url, { rejectUnauthorized: false });
-    ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', protocol: 99, token: 'a.b.c', agent_version: '1', hostname: 'h', max_in_flight: 1, sent_at: 1 })));
+    ws.on('open', () =>
+      ws.send(
+        JSON.stringify({
+          type: 'hello',
+          protocol: 99,
+          token: 'a.b.c',
+          agent_version: '1',
+          hostname: 'h',
+          max_in_flight: 1,
+          sent_at: 1,
+        }),
+      ),
+    );
     ws.on('close', (c) => resolve(c));
     ws.on('error', () => {});
   });

@@ -11,8 +11,18 @@ before(async () => {
 after(() => s.stop());
 
 const closedWithin = (a: { closed: Promise<{ code: number; reason: string }> }, ms = 5000) =>
-  Promise.race([a.closed, new Promise<{ code: number; reason: string }>((res) => setTimeout(() => res({ code: -1, reason: 'still open' }), ms))]);
-const health = (errors: Record<string, number>) => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors });
+  Promise.race([
+    a.closed,
+    new Promise<{ code: number; reason: string }>((res) =>
+      setTimeout(() => res({ code: -1, reason: 'still open' }), ms),
+    ),
+  ]);
+const health = (errors: Record<string, number>) => ({
+  spool_backlog: 0,
+  jobs_in_flight: 0,
+  job_lateness_ms: 0,
+  errors,
+});
 
 test("an agent's health report with an unbounded errors map is refused and never stored", async () => {
   const id = await enrollRaw(s, 'errors-flood');
@@ -24,7 +34,11 @@ test("an agent's health report with an unbounded errors map is refused and never
     if (r.body.health?.errors?.timeout === 3) break;
     await new Promise((res) => setTimeout(res, 50));
   }
-  assert.deepEqual((await s.api('GET', `/api/v1/agents/${id.agent_id}`)).body.health?.errors, { timeout: 3, spool_dropped: 0 }, 'a normal report is stored');
+  assert.deepEqual(
+    (await s.api('GET', `/api/v1/agents/${id.agent_id}`)).body.health?.errors,
+    { timeout: 3, spool_dropped: 0 },
+    'a normal report is stored',
+  );
 
   const flood = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`k${i}`, i]));
   agent.send({ type: 'heartbeat', sent_at: Date.now(), health: health(flood) });

@@ -27,7 +27,14 @@ before(async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;
-  identity = { agent_id: 9, name: 'x', server: `wss://127.0.0.1:${port}`, server_fingerprint: cert.fingerprint.replace(/:/g, '').toLowerCase(), ...generateAgentKeys(), enrolled_at: new Date().toISOString() };
+  identity = {
+    agent_id: 9,
+    name: 'x',
+    server: `wss://127.0.0.1:${port}`,
+    server_fingerprint: cert.fingerprint.replace(/:/g, '').toLowerCase(),
+    ...generateAgentKeys(),
+    enrolled_at: new Date().toISOString(),
+  };
 });
 after(async () => {
   for (const c of wss.clients) c.terminate();
@@ -38,8 +45,15 @@ after(async () => {
 const quiet = { info() {}, warn() {}, error() {}, debug() {} };
 function link(connectTimeoutMs: number): Link {
   return createLink({
-    identity, spool: createMemorySpool<SpooledResult>(), log: quiet, env: {}, hostname: 't', maxInFlight: 5,
-    health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }), backoff: { baseMs: 100, capMs: 2000 }, connectTimeoutMs,
+    identity,
+    spool: createMemorySpool<SpooledResult>(),
+    log: quiet,
+    env: {},
+    hostname: 't',
+    maxInFlight: 5,
+    health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }),
+    backoff: { baseMs: 100, capMs: 2000 },
+    connectTimeoutMs,
   });
 }
 
@@ -58,7 +72,16 @@ test('a server that welcomes and closes at once gets backed off, not hammered', 
   onSocket = (ws) => {
     ws.once('message', (raw) => {
       const hello = JSON.parse(String(raw)) as { sent_at: number };
-      ws.send(JSON.stringify({ type: 'welcome', agent_id: 9, protocol: PROTOCOL_VERSION, server_time: Date.now(), echo: hello.sent_at, heartbeat_ms: 60_000 }));
+      ws.send(
+        JSON.stringify({
+          type: 'welcome',
+          agent_id: 9,
+          protocol: PROTOCOL_VERSION,
+          server_time: Date.now(),
+          echo: hello.sent_at,
+          heartbeat_ms: 60_000,
+        }),
+      );
       ws.close(1011, 'results could not be stored; resend');
     });
   };

@@ -27,25 +27,65 @@ after(async () => {
 async function enrolled(name: string): Promise<AgentIdentity> {
   const created = await s.api('POST', '/api/v1/agents', { name });
   const keys = generateAgentKeys();
-  const r = await postJson(new URL(`${s.url}/api/v1/agents/enroll`), { token: created.body.enrollment_token, sign_public_key: keys.sign_public_key, seal_public_key: keys.seal_public_key }, { env: {} });
+  const r = await postJson(
+    new URL(`${s.url}/api/v1/agents/enroll`),
+    {
+      token: created.body.enrollment_token,
+      sign_public_key: keys.sign_public_key,
+      seal_public_key: keys.seal_public_key,
+    },
+    { env: {} },
+  );
   assert.equal(r.status, 200);
-  return { agent_id: (r.body as { agent_id: number }).agent_id, name, server: `wss://127.0.0.1:${s.port}`, server_fingerprint: r.fingerprint, ...keys, enrolled_at: new Date().toISOString() };
+  return {
+    agent_id: (r.body as { agent_id: number }).agent_id,
+    name,
+    server: `wss://127.0.0.1:${s.port}`,
+    server_fingerprint: r.fingerprint,
+    ...keys,
+    enrolled_at: new Date().toISOString(),
+  };
 }
 
 /** A monitor on a new device of `agentId`, straight in the database (the agent's set is read again when it connects). */
 async function seedMonitor(db: pg.Client, agentId: number, ip: string): Promise<number> {
   const tag = `${agentId}-${ip}`;
-  const cred = await db.query(`INSERT INTO credential_profiles (name, type, username, password_enc, key_id, port) VALUES ($1, 'winrm_basic', 'u', 'x', 'k', 5985) RETURNING id`, [`c-${tag}`]);
-  const plugin = await db.query(`INSERT INTO plugins (name, type) VALUES ($1, 'windows-wmi') RETURNING id`, [`p-${tag}`]);
-  const d = await db.query(`INSERT INTO devices (agent_id, ip, status) VALUES ($1, $2, 'active') RETURNING id`, [agentId, ip]);
-  const m = await db.query(`INSERT INTO monitors (device_id, credential_profile_id, plugin_id, polling_interval, enabled) VALUES ($1, $2, $3, 60, true) RETURNING id`, [d.rows[0].id, cred.rows[0].id, plugin.rows[0].id]);
+  const cred = await db.query(
+    `INSERT INTO credential_profiles (name, type, username, password_enc, key_id, port) VALUES ($1, 'winrm_basic', 'u', 'x', 'k', 5985) RETURNING id`,
+    [`c-${tag}`],
+  );
+  const plugin = await db.query(`INSERT INTO plugins (name, type) VALUES ($1, 'windows-wmi') RETURNING id`, [
+    `p-${tag}`,
+  ]);
+  const d = await db.query(`INSERT INTO devices (agent_id, ip, status) VALUES ($1, $2, 'active') RETURNING id`, [
+    agentId,
+    ip,
+  ]);
+  const m = await db.query(
+    `INSERT INTO monitors (device_id, credential_profile_id, plugin_id, polling_interval, enabled) VALUES ($1, $2, $3, 60, true) RETURNING id`,
+    [d.rows[0].id, cred.rows[0].id, plugin.rows[0].id],
+  );
   return m.rows[0].id as number;
 }
 
-function link(identity: AgentIdentity, extra: Partial<Parameters<typeof createLink>[0]> = {}, logs: string[] = []): Link {
+function link(
+  identity: AgentIdentity,
+  extra: Partial<Parameters<typeof createLink>[0]> = {},
+  logs: string[] = [],
+): Link {
   const spool = createMemorySpool<SpooledResult>();
   const rec = (o: object, m: string) => void logs.push(`${m} ${JSON.stringify(o)}`);
-  const l = createLink({ identity, spool, log: { info: rec, warn: rec, error: rec, debug() {} }, env: {}, hostname: 't', maxInFlight: 5, health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }), backoff: { baseMs: 100, capMs: 500 }, ...extra });
+  const l = createLink({
+    identity,
+    spool,
+    log: { info: rec, warn: rec, error: rec, debug() {} },
+    env: {},
+    hostname: 't',
+    maxInFlight: 5,
+    health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }),
+    backoff: { baseMs: 100, capMs: 500 },
+    ...extra,
+  });
   links.push(l);
   return l;
 }
@@ -54,10 +94,20 @@ test('an expired enrollment token is refused with a clear error', async () => {
   const created = await s.api('POST', '/api/v1/agents', { name: 'expired-token' });
   const db = new pg.Client({ connectionString: s.dbUrl });
   await db.connect();
-  await db.query("UPDATE agents SET enrollment_expires_at = now() - interval '1 minute' WHERE id = $1", [created.body.agent.id]);
+  await db.query("UPDATE agents SET enrollment_expires_at = now() - interval '1 minute' WHERE id = $1", [
+    created.body.agent.id,
+  ]);
   await db.end();
   const keys = generateAgentKeys();
-  const r = await postJson(new URL(`${s.url}/api/v1/agents/enroll`), { token: created.body.enrollment_token, sign_public_key: keys.sign_public_key, seal_public_key: keys.seal_public_key }, { env: {} });
+  const r = await postJson(
+    new URL(`${s.url}/api/v1/agents/enroll`),
+    {
+      token: created.body.enrollment_token,
+      sign_public_key: keys.sign_public_key,
+      seal_public_key: keys.seal_public_key,
+    },
+    { env: {} },
+  );
   assert.equal(r.status, 401);
   assert.match((r.body as { error: { message: string } }).error.message, /expired/);
 });
@@ -78,7 +128,9 @@ test('over the connection limit the server answers 503 with Retry-After and the 
   await waitFor('two connected', async () => a.connected() && b.connected(), 10_000, 50);
   const refused = await new Promise<{ status: number; retry: string | undefined }>((resolve) => {
     const ws = new WebSocket(`wss://127.0.0.1:${s.port}/agent`, { rejectUnauthorized: false });
-    ws.on('unexpected-response', (_req, res) => resolve({ status: res.statusCode!, retry: res.headers['retry-after'] as string | undefined }));
+    ws.on('unexpected-response', (_req, res) =>
+      resolve({ status: res.statusCode!, retry: res.headers['retry-after'] as string | undefined }),
+    );
     ws.on('error', () => {});
   });
   assert.deepEqual(refused, { status: 503, retry: '1' });
@@ -86,7 +138,12 @@ test('over the connection limit the server answers 503 with Retry-After and the 
   const c = link(await enrolled('limit-c'), {}, logs);
   const t0 = Date.now();
   c.start();
-  await waitFor('c refused', async () => logs.some((l) => l.includes('refused the connection') && l.includes('"retry_after_ms":1000')), 10_000, 20);
+  await waitFor(
+    'c refused',
+    async () => logs.some((l) => l.includes('refused the connection') && l.includes('"retry_after_ms":1000')),
+    10_000,
+    20,
+  );
   await a.stop();
   await waitFor('c connected', async () => c.connected(), 15_000, 20);
   assert.ok(Date.now() - t0 >= 1000, 'the retry-after hint was obeyed');
@@ -120,7 +177,15 @@ test('the link reaches the server through an HTTP CONNECT proxy from HTTPS_PROXY
   const created = await s.api('POST', '/api/v1/agents', { name: 'proxied-enroll' });
   const keys = generateAgentKeys();
   const env = { HTTPS_PROXY: `http://127.0.0.1:${proxyPort}` };
-  const r = await postJson(new URL(`${s.url}/api/v1/agents/enroll`), { token: created.body.enrollment_token, sign_public_key: keys.sign_public_key, seal_public_key: keys.seal_public_key }, { env, pin: s.server.fingerprint });
+  const r = await postJson(
+    new URL(`${s.url}/api/v1/agents/enroll`),
+    {
+      token: created.body.enrollment_token,
+      sign_public_key: keys.sign_public_key,
+      seal_public_key: keys.seal_public_key,
+    },
+    { env, pin: s.server.fingerprint },
+  );
   assert.equal(r.status, 200, 'enrolled through the proxy');
   assert.equal(connects, 2, 'one tunnel for the enrollment');
   proxy.close();
@@ -131,7 +196,14 @@ test('changing a credential profile tells connected agents to drop their cached 
   const l = link(await enrolled('invalidate'), { onInvalidate: (id) => void seen.push(id) });
   l.start();
   await waitFor('connected', async () => l.connected(), 10_000, 50);
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'inv', type: 'winrm_basic', username: 'u', password: 'p' })).body;
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'inv',
+      type: 'winrm_basic',
+      username: 'u',
+      password: 'p',
+    })
+  ).body;
   await s.api('PUT', `/api/v1/credential-profiles/${cred.id}`, { password: 'p2' });
   await waitFor('invalidation received', async () => seen.includes(cred.id), 5000, 20);
   await l.stop();
@@ -150,18 +222,46 @@ test("an agent's results for another agent's monitors are acknowledged but not s
     l.start();
     await waitFor('connected', async () => l.connected(), 10_000, 50);
     const time = '2026-11-20T10:00:00.000Z';
-    const metrics = { cpu_percent: 5, memory_total: 1, memory_used: 1, disk_total: 1, disk_used: 1, net_sent_ps: 0, net_recv_ps: 0, net_utilization: 0, packets_sent: 0, packets_recv: 0, net_errors: 0, net_dropped: 0, process_count: 1, collection_ms: 1 };
+    const metrics = {
+      cpu_percent: 5,
+      memory_total: 1,
+      memory_used: 1,
+      disk_total: 1,
+      disk_used: 1,
+      net_sent_ps: 0,
+      net_recv_ps: 0,
+      net_utilization: 0,
+      packets_sent: 0,
+      packets_recv: 0,
+      net_errors: 0,
+      net_dropped: 0,
+      process_count: 1,
+      collection_ms: 1,
+    };
     await spool.append([
       { job_id: 'forged-1', monitor_id: theirs, time, metrics },
-      { job_id: 'forged-2', monitor_id: theirs, time: '2026-11-20T10:01:00.000Z', failure: { class: 'unreachable', message: 'forged' } },
+      {
+        job_id: 'forged-2',
+        monitor_id: theirs,
+        time: '2026-11-20T10:01:00.000Z',
+        failure: { class: 'unreachable', message: 'forged' },
+      },
       { job_id: 'own-1', monitor_id: mine, time, metrics },
     ]);
     l.kick();
     await waitFor('all acknowledged', async () => spool.stats().backlog === 0, 10_000, 50);
     const stored = await db.query('SELECT monitor_id FROM metrics WHERE monitor_id = ANY($1::int[])', [[mine, theirs]]);
-    assert.deepEqual(stored.rows.map((r) => r.monitor_id), [mine], "only the agent's own monitor got a row");
+    assert.deepEqual(
+      stored.rows.map((r) => r.monitor_id),
+      [mine],
+      "only the agent's own monitor got a row",
+    );
     const state = await db.query('SELECT consecutive_failures, last_error FROM monitors WHERE id = $1', [theirs]);
-    assert.deepEqual(state.rows[0], { consecutive_failures: 0, last_error: null }, "the other agent's monitor state is untouched");
+    assert.deepEqual(
+      state.rows[0],
+      { consecutive_failures: 0, last_error: null },
+      "the other agent's monitor state is untouched",
+    );
     await l.stop();
   } finally {
     await db.end();
@@ -179,7 +279,11 @@ test('with a pinned fingerprint that does not match, the enrollment token is nev
   await new Promise<void>((r) => impostor.listen(0, '127.0.0.1', r));
   try {
     const url = new URL(`https://127.0.0.1:${(impostor.address() as AddressInfo).port}/api/v1/agents/enroll`);
-    await assert.rejects(postJson(url, { token: 'one-time-secret' }, { env: {}, pin: 'ab'.repeat(32) }), /certificate/i, 'pin mismatch');
+    await assert.rejects(
+      postJson(url, { token: 'one-time-secret' }, { env: {}, pin: 'ab'.repeat(32) }),
+      /certificate/i,
+      'pin mismatch',
+    );
     assert.equal(received, 0, 'no request reached the impostor');
     const ok = await postJson(url, { token: 'x' }, { env: {}, pin: cert.fingerprint.replace(/:/g, '').toLowerCase() });
     assert.equal(ok.status, 200, 'the right pin sends it');
@@ -195,16 +299,21 @@ test('enrolling again with new keys ends the session that still uses the old one
   const l = link(old, { onFatal: (r) => void (fatal = r) });
   l.start();
   await waitFor('connected', async () => l.connected(), 10_000, 50);
-  const token = (await s.api('POST', `/api/v1/agents/${old.agent_id}/enrollment-token`)).body.enrollment_token as string;
+  const token = (await s.api('POST', `/api/v1/agents/${old.agent_id}/enrollment-token`)).body
+    .enrollment_token as string;
   const keys = generateAgentKeys();
-  const r = await postJson(new URL(`${s.url}/api/v1/agents/enroll`), { token, sign_public_key: keys.sign_public_key, seal_public_key: keys.seal_public_key }, { env: {} });
+  const r = await postJson(
+    new URL(`${s.url}/api/v1/agents/enroll`),
+    { token, sign_public_key: keys.sign_public_key, seal_public_key: keys.seal_public_key },
+    { env: {} },
+  );
   assert.equal(r.status, 200, 'enrolled again');
   await waitFor('old session refused', async () => fatal, 10_000, 50);
   assert.equal(l.connected(), false, 'the old keys are no longer connected');
   await l.stop();
 });
 
-test('values the database cannot store (an older agent\'s spool) are dropped row by row; the batch is acknowledged, not resent forever', async () => {
+test("values the database cannot store (an older agent's spool) are dropped row by row; the batch is acknowledged, not resent forever", async () => {
   const a = await enrolled('odd-values');
   const db = new pg.Client({ connectionString: s.dbUrl });
   await db.connect();
@@ -214,16 +323,40 @@ test('values the database cannot store (an older agent\'s spool) are dropped row
     const l = link(a, { spool });
     l.start();
     await waitFor('connected', async () => l.connected(), 10_000, 50);
-    const metrics = { cpu_percent: 5, memory_total: 1, memory_used: 1, disk_total: 1, disk_used: 1, net_sent_ps: 0, net_recv_ps: 0, net_utilization: 0, packets_sent: 0, packets_recv: 0, net_errors: 0, net_dropped: 0, process_count: 1, collection_ms: 1 };
+    const metrics = {
+      cpu_percent: 5,
+      memory_total: 1,
+      memory_used: 1,
+      disk_total: 1,
+      disk_used: 1,
+      net_sent_ps: 0,
+      net_recv_ps: 0,
+      net_utilization: 0,
+      packets_sent: 0,
+      packets_recv: 0,
+      net_errors: 0,
+      net_dropped: 0,
+      process_count: 1,
+      collection_ms: 1,
+    };
     await spool.append([
-      { job_id: 'big', monitor_id: mon, time: '2026-11-20T10:00:00.000Z', metrics: { ...metrics, process_count: 3_000_000_000 } },
+      {
+        job_id: 'big',
+        monitor_id: mon,
+        time: '2026-11-20T10:00:00.000Z',
+        metrics: { ...metrics, process_count: 3_000_000_000 },
+      },
       { job_id: 'huge-id', monitor_id: 3_000_000_000, time: '2026-11-20T10:00:00.000Z', metrics },
       { job_id: 'good', monitor_id: mon, time: '2026-11-20T10:01:00.000Z', metrics },
     ]);
     l.kick();
     await waitFor('all acknowledged', async () => spool.stats().backlog === 0, 10_000, 50);
     const stored = await db.query('SELECT time FROM metrics WHERE monitor_id = $1', [mon]);
-    assert.deepEqual(stored.rows.map((r) => (r.time as Date).toISOString()), ['2026-11-20T10:01:00.000Z'], 'the storable row is stored');
+    assert.deepEqual(
+      stored.rows.map((r) => (r.time as Date).toISOString()),
+      ['2026-11-20T10:01:00.000Z'],
+      'the storable row is stored',
+    );
     assert.equal(l.stats().disconnects, 0, 'the session was never closed over it');
     await l.stop();
   } finally {

@@ -20,11 +20,27 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * to send it (full sets of 4,000 monitors, asked for again and again) is closed with 4029 'not
  * reading' once agents.max_unsent_mb is unsent, instead of the server buffering without bound.
  */
-test('an agent that stops reading is closed with 4029 "not reading" at agents.max_unsent_mb; RSS stays bounded and another agent keeps storing', { timeout: 90_000 }, async () => {
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'nr-cred', type: 'winrm_ntlm', username: 'u', password: 'p' })).body;
+test('an agent that stops reading is closed with 4029 "not reading" at agents.max_unsent_mb; RSS stays bounded and another agent keeps storing', {
+  timeout: 90_000,
+}, async () => {
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'nr-cred',
+      type: 'winrm_ntlm',
+      username: 'u',
+      password: 'p',
+    })
+  ).body;
   const goodId = await enrollRaw(s, 'nr-good');
   const gdev = (await s.api('POST', '/api/v1/devices', { agent_id: goodId.agent_id, ip: '10.80.0.1' })).body;
-  const mon = (await s.api('POST', '/api/v1/monitors', { device_id: gdev.id, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 60 })).body;
+  const mon = (
+    await s.api('POST', '/api/v1/monitors', {
+      device_id: gdev.id,
+      credential_profile_id: cred.id,
+      plugin_id: 1,
+      polling_interval: 60,
+    })
+  ).body;
   const good = await connectRaw(s, goodId);
   await good.next('schedule.full', (m) => !m.more);
 
@@ -33,7 +49,10 @@ test('an agent that stops reading is closed with 4029 "not reading" at agents.ma
   const bdev = (await s.api('POST', '/api/v1/devices', { agent_id: badId.agent_id, ip: '10.80.0.2' })).body;
   const db = new pg.Client({ connectionString: s.dbUrl });
   await db.connect();
-  await db.query('INSERT INTO monitors (device_id, credential_profile_id, plugin_id, polling_interval) SELECT $1, $2, 1, 60 FROM generate_series(1, $3)', [bdev.id, cred.id, MONITORS]);
+  await db.query(
+    'INSERT INTO monitors (device_id, credential_profile_id, plugin_id, polling_interval) SELECT $1, $2, 1, 60 FROM generate_series(1, $3)',
+    [bdev.id, cred.id, MONITORS],
+  );
   await db.end();
   const bad = await connectRaw(s, badId);
   const full = await bad.next('schedule.full', (m) => !m.more, 20_000);
@@ -49,10 +68,26 @@ test('an agent that stops reading is closed with 4029 "not reading" at agents.ma
   const storeOne = async () => {
     const k = ++seq;
     const from = good.messages.length;
-    good.send({ type: 'results.batch', results: [{ seq: k, job_id: `nr${k}`, monitor_id: mon.id, time: new Date(base + k * 60_000).toISOString(), attempts: 1, failure: { class: 'internal', message: 'x' } }] });
+    good.send({
+      type: 'results.batch',
+      results: [
+        {
+          seq: k,
+          job_id: `nr${k}`,
+          monitor_id: mon.id,
+          time: new Date(base + k * 60_000).toISOString(),
+          attempts: 1,
+          failure: { class: 'internal', message: 'x' },
+        },
+      ],
+    });
     await good.next('results.ack', (m) => m.seqs.includes(k), 10_000, from);
   };
-  const notReading = () => s.logs.find((l) => l.includes('closing agent socket') && l.includes('not reading') && l.includes(`"agent_id":${badId.agent_id}`));
+  const notReading = () =>
+    s.logs.find(
+      (l) =>
+        l.includes('closing agent socket') && l.includes('not reading') && l.includes(`"agent_id":${badId.agent_id}`),
+    );
   let resyncs = 0;
   try {
     bad.pauseReading();
@@ -65,22 +100,36 @@ test('an agent that stops reading is closed with 4029 "not reading" at agents.ma
       await sleep(50);
     }
     const line = notReading();
-    assert.ok(line, `closed for not reading after ${resyncs} full sets of ${(fullBytes / 1e6).toFixed(2)} MB were asked for`);
+    assert.ok(
+      line,
+      `closed for not reading after ${resyncs} full sets of ${(fullBytes / 1e6).toFixed(2)} MB were asked for`,
+    );
     assert.match(line!, /"code":4029/);
     assert.match(line!, new RegExp(`not reading: over ${LIMIT_MB * 1024 * 1024} bytes unsent`));
-    const warn = s.logs.find((l) => l.includes('agent is not reading its socket') && l.includes(`"agent_id":${badId.agent_id}`));
+    const warn = s.logs.find(
+      (l) => l.includes('agent is not reading its socket') && l.includes(`"agent_id":${badId.agent_id}`),
+    );
     assert.ok(warn, 'the reason is logged');
     const buffered = Number(/"buffered":(\d+)/.exec(warn!)?.[1]);
-    assert.ok(buffered > LIMIT_MB * 1024 * 1024 && buffered <= LIMIT_MB * 1024 * 1024 + fullBytes + 65_536, `closed at ${buffered} bytes unsent: past the limit by at most one message`);
+    assert.ok(
+      buffered > LIMIT_MB * 1024 * 1024 && buffered <= LIMIT_MB * 1024 * 1024 + fullBytes + 65_536,
+      `closed at ${buffered} bytes unsent: past the limit by at most one message`,
+    );
     // The close frame is queued behind what it never read; once it reads again the socket is gone.
     bad.resumeReading();
     const closed = await Promise.race([bad.closed, sleep(10_000).then(() => ({ code: -1, reason: 'still open' }))]);
-    assert.notEqual(closed.code, -1, 'the slow agent\'s socket was closed by the server');
+    assert.notEqual(closed.code, -1, "the slow agent's socket was closed by the server");
     assert.equal((await s.api('GET', `/api/v1/agents/${badId.agent_id}`)).body.online, false);
     // The other agent was never held up and stores one more now.
     await storeOne();
-    assert.equal((await s.api('GET', `/api/v1/monitors/${mon.id}`)).body.last_attempted, new Date(base + seq * 60_000).toISOString());
-    assert.ok(peak - rss0 < 200 * 1024 * 1024, `RSS grew ${((peak - rss0) / 1e6).toFixed(0)} MB (client and server share this process)`);
+    assert.equal(
+      (await s.api('GET', `/api/v1/monitors/${mon.id}`)).body.last_attempted,
+      new Date(base + seq * 60_000).toISOString(),
+    );
+    assert.ok(
+      peak - rss0 < 200 * 1024 * 1024,
+      `RSS grew ${((peak - rss0) / 1e6).toFixed(0)} MB (client and server share this process)`,
+    );
   } finally {
     clearInterval(sampler);
     good.close();

@@ -20,20 +20,59 @@ after(async () => {
   await s?.stop();
 });
 
-test('a monitor polled on demand through the real agent answers with the host\'s metrics, or the auth failure with a wrong password, and stores nothing', async () => {
+test("a monitor polled on demand through the real agent answers with the host's metrics, or the auth failure with a wrong password, and stores nothing", async () => {
   const home = agentHome();
   const created = await s.api('POST', '/api/v1/agents', { name: 'poll-now-site' });
-  assert.equal((await runAgentCommand(['enroll', '--server', `wss://127.0.0.1:${s.port}`, '--token', created.body.enrollment_token, '--home', home])).code, 0);
+  assert.equal(
+    (
+      await runAgentCommand([
+        'enroll',
+        '--server',
+        `wss://127.0.0.1:${s.port}`,
+        '--token',
+        created.body.enrollment_token,
+        '--home',
+        home,
+      ])
+    ).code,
+    0,
+  );
   const agentId = created.body.agent.id as number;
   agent = startAgentProcess(home);
-  await waitFor('agent online', async () => (await s.api('GET', `/api/v1/agents/${agentId}`)).body.online === true, 20_000);
+  await waitFor(
+    'agent online',
+    async () => (await s.api('GET', `/api/v1/agents/${agentId}`)).body.online === true,
+    20_000,
+  );
 
   const host = sim.hosts[0]!;
-  const good = (await s.api('POST', '/api/v1/credential-profiles', { name: 'pn-good', type: 'winrm_ntlm', username: host.user, password: PASSWORD })).body;
-  const bad = (await s.api('POST', '/api/v1/credential-profiles', { name: 'pn-bad', type: 'winrm_ntlm', username: host.user, password: 'wrong-password' })).body;
+  const good = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'pn-good',
+      type: 'winrm_ntlm',
+      username: host.user,
+      password: PASSWORD,
+    })
+  ).body;
+  const bad = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'pn-bad',
+      type: 'winrm_ntlm',
+      username: host.user,
+      password: 'wrong-password',
+    })
+  ).body;
   const dev = (await s.api('POST', '/api/v1/devices', { agent_id: agentId, ip: host.address, port: host.port })).body;
   // Disabled: never scheduled, so any row would have come from the on-demand poll.
-  const mon = (await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: good.id, plugin_id: 1, polling_interval: 60, enabled: false })).body;
+  const mon = (
+    await s.api('POST', '/api/v1/monitors', {
+      device_id: dev.id,
+      credential_profile_id: good.id,
+      plugin_id: 1,
+      polling_interval: 60,
+      enabled: false,
+    })
+  ).body;
   const r = await s.api('POST', `/api/v1/monitors/${mon.id}/poll`);
   assert.equal(r.status, 200, JSON.stringify(r.body));
   assert.equal(r.body.ok, true, JSON.stringify(r.body));
@@ -48,9 +87,19 @@ test('a monitor polled on demand through the real agent answers with the host\'s
   const db = new pg.Client({ connectionString: s.dbUrl });
   await db.connect();
   try {
-    assert.equal((await db.query('SELECT count(*)::int AS n FROM metrics WHERE monitor_id = $1', [mon.id])).rows[0].n, 0, 'nothing stored');
-    const state = (await db.query('SELECT last_polled, last_error, consecutive_failures FROM monitors WHERE id = $1', [mon.id])).rows[0];
-    assert.deepEqual(state, { last_polled: null, last_error: null, consecutive_failures: 0 }, 'monitor state untouched');
+    assert.equal(
+      (await db.query('SELECT count(*)::int AS n FROM metrics WHERE monitor_id = $1', [mon.id])).rows[0].n,
+      0,
+      'nothing stored',
+    );
+    const state = (
+      await db.query('SELECT last_polled, last_error, consecutive_failures FROM monitors WHERE id = $1', [mon.id])
+    ).rows[0];
+    assert.deepEqual(
+      state,
+      { last_polled: null, last_error: null, consecutive_failures: 0 },
+      'monitor state untouched',
+    );
   } finally {
     await db.end();
   }

@@ -11,10 +11,25 @@ before(async () => {
 });
 after(() => s.stop());
 
-test('a set of 25,000 monitors with bulky plugin configs goes out in parts that each fit a message, applied whole', { timeout: 120_000 }, async () => {
+test('a set of 25,000 monitors with bulky plugin configs goes out in parts that each fit a message, applied whole', {
+  timeout: 120_000,
+}, async () => {
   const id = await enrollRaw(s, 'large-site');
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'large-cred', type: 'winrm_ntlm', username: 'u', password: 'p' })).body;
-  const plugin = (await s.api('POST', '/api/v1/plugins', { name: 'bulky', type: 'external', config: { command: 'check', args: ['x'.repeat(300)] } })).body;
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', {
+      name: 'large-cred',
+      type: 'winrm_ntlm',
+      username: 'u',
+      password: 'p',
+    })
+  ).body;
+  const plugin = (
+    await s.api('POST', '/api/v1/plugins', {
+      name: 'bulky',
+      type: 'external',
+      config: { command: 'check', args: ['x'.repeat(300)] },
+    })
+  ).body;
   const db = new pg.Client({ connectionString: s.dbUrl });
   await db.connect();
   try {
@@ -29,11 +44,21 @@ test('a set of 25,000 monitors with bulky plugin configs goes out in parts that 
   const sizes: number[] = [];
   const a = await connectRaw(s, id);
   const last = await a.next('schedule.full', (m) => !m.more, 60_000);
-  const parts = a.messages.filter((m): m is Extract<ServerMessage, { type: 'schedule.full' }> => m.type === 'schedule.full');
+  const parts = a.messages.filter(
+    (m): m is Extract<ServerMessage, { type: 'schedule.full' }> => m.type === 'schedule.full',
+  );
   for (const p of parts) sizes.push(Buffer.byteLength(JSON.stringify(p)));
   assert.ok(parts.length >= 3, `${parts.length} parts`);
-  assert.ok(sizes.every((n) => n < MAX_MESSAGE_BYTES), `sizes ${sizes.join(', ')}`);
-  assert.ok(parts.every((p) => p.assignments.length <= SCHEDULE_PART_ASSIGNMENTS && p.revision === last.revision && p.credentials.length === 1));
+  assert.ok(
+    sizes.every((n) => n < MAX_MESSAGE_BYTES),
+    `sizes ${sizes.join(', ')}`,
+  );
+  assert.ok(
+    parts.every(
+      (p) =>
+        p.assignments.length <= SCHEDULE_PART_ASSIGNMENTS && p.revision === last.revision && p.credentials.length === 1,
+    ),
+  );
   assert.equal(a.held().size, 25_000);
 
   // One change to this large set is one small delta, in time: only the changed monitor is re-read.

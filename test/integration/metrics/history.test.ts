@@ -30,7 +30,10 @@ forEachBackend((backend) => {
   let monitorId: number;
   let noisyId: number;
   const history = (id: number, from: number, to: number, bucket?: string) =>
-    s.api('GET', `/api/v1/monitors/${id}/metrics/history?from=${iso(from)}&to=${iso(to)}${bucket ? `&bucket=${bucket}` : ''}`);
+    s.api(
+      'GET',
+      `/api/v1/monitors/${id}/metrics/history?from=${iso(from)}&to=${iso(to)}${bucket ? `&bucket=${bucket}` : ''}`,
+    );
 
   before(async () => {
     s = await withTestBackend(backend, () => startTestServer({ metrics: { max_raw_points: 500, latest_cache_ms: 0 } }));
@@ -38,10 +41,24 @@ forEachBackend((backend) => {
     db = new pg.Client({ connectionString: s.dbUrl });
     await db.connect();
     const agent = (await s.api('POST', '/api/v1/agents', { name: 'hist' })).body;
-    const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'hist', type: 'winrm_basic', username: 'u', password: 'p' })).body;
+    const cred = (
+      await s.api('POST', '/api/v1/credential-profiles', {
+        name: 'hist',
+        type: 'winrm_basic',
+        username: 'u',
+        password: 'p',
+      })
+    ).body;
     const monitor = async (ip: string) => {
       const dev = (await s.api('POST', '/api/v1/devices', { agent_id: agent.agent.id, ip })).body;
-      return (await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1, enabled: false })).body.id as number;
+      return (
+        await s.api('POST', '/api/v1/monitors', {
+          device_id: dev.id,
+          credential_profile_id: cred.id,
+          plugin_id: 1,
+          enabled: false,
+        })
+      ).body.id as number;
     };
     monitorId = await monitor('10.50.0.1');
     noisyId = await monitor('10.50.0.2');
@@ -130,11 +147,17 @@ forEachBackend((backend) => {
     // T0 is Sunday 2026-11-22: its 7-day bucket is the week from Monday 2026-11-16.
     const r = await history(monitorId, T0, T0 + 86400_000, '7d');
     assert.equal(r.status, 200);
-    assert.deepEqual(r.body.data.map((p: { timestamp: string }) => p.timestamp), ['2026-11-16T00:00:00.000Z'], 'one bucket, starting Monday');
+    assert.deepEqual(
+      r.body.data.map((p: { timestamp: string }) => p.timestamp),
+      ['2026-11-16T00:00:00.000Z'],
+      'one bucket, starting Monday',
+    );
   });
 
   test('the same history through tRPC', async () => {
-    const input = encodeURIComponent(JSON.stringify({ id: monitorId, from: iso(T0), to: iso(T0 + 3600_000), bucket: '1h' }));
+    const input = encodeURIComponent(
+      JSON.stringify({ id: monitorId, from: iso(T0), to: iso(T0 + 3600_000), bucket: '1h' }),
+    );
     const r = await s.api('GET', `/trpc/monitors.metricsHistory?input=${input}`);
     assert.equal(r.status, 200);
     assert.equal(r.body.result.data.source, ts ? '1h' : 'raw');
@@ -147,9 +170,14 @@ forEachBackend((backend) => {
       // Compress what is old enough, raw and aggregates.
       await refreshAggregates(db);
       for (const rel of ['metrics', 'metrics_5m', 'metrics_1h']) {
-        await db.query('SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks($1::regclass, older_than => $2::timestamptz) c', [rel, iso(T0 + 2 * 86400_000)]);
+        await db.query(
+          'SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks($1::regclass, older_than => $2::timestamptz) c',
+          [rel, iso(T0 + 2 * 86400_000)],
+        );
       }
-      const c = await db.query("SELECT count(*)::int AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'metrics' AND is_compressed");
+      const c = await db.query(
+        "SELECT count(*)::int AS n FROM timescaledb_information.chunks WHERE hypertable_name = 'metrics' AND is_compressed",
+      );
       assert.ok(c.rows[0].n >= 2, 'raw chunks are compressed');
     }
     const cases: [string, number, number, number][] = [
@@ -181,7 +209,10 @@ forEachBackend((backend) => {
         close(p.cpu.usage_percent, w.cpu, `cpu avg @${p.timestamp}`);
         close(p.min.cpu.usage_percent, w.cpu_min, 'cpu min');
         close(p.max.cpu.usage_percent, w.cpu_max, 'cpu max');
-        assert.ok(Math.abs(p.memory.used_bytes - Number(w.mem)) <= 0.5, `${bucket} memory avg ${p.memory.used_bytes} vs ${w.mem}`);
+        assert.ok(
+          Math.abs(p.memory.used_bytes - Number(w.mem)) <= 0.5,
+          `${bucket} memory avg ${p.memory.used_bytes} vs ${w.mem}`,
+        );
         assert.equal(p.min.memory.used_bytes, Number(w.mem_min));
         assert.equal(p.max.memory.used_bytes, Number(w.mem_max));
         assert.equal(p.max.disk.used_bytes, Number(w.disk_max));
@@ -200,7 +231,10 @@ forEachBackend((backend) => {
       const hour = (Math.floor(Date.now() / 3600_000) + 2) * 3600_000;
       await refreshAggregates(db);
       // Samples after the refresh: not materialized anywhere yet.
-      await db.query('INSERT INTO metrics (time, monitor_id, cpu_percent) SELECT to_timestamp($2 / 1000.0) + make_interval(secs => i * 10), $1, 50 + i FROM generate_series(0, 5) i', [monitorId, hour]);
+      await db.query(
+        'INSERT INTO metrics (time, monitor_id, cpu_percent) SELECT to_timestamp($2 / 1000.0) + make_interval(secs => i * 10), $1, 50 + i FROM generate_series(0, 5) i',
+        [monitorId, hour],
+      );
       const r5 = await history(monitorId, hour, hour + 3600_000, '5m');
       assert.equal(r5.body.source, '5m');
       assert.equal(r5.body.data[0].samples, 6);
@@ -209,7 +243,10 @@ forEachBackend((backend) => {
       assert.equal(r1.body.source, '1h');
       assert.equal(r1.body.data[0].samples, 6);
       assert.equal(r1.body.data[0].cpu.usage_percent, 52.5);
-      await db.query('DELETE FROM metrics WHERE monitor_id = $1 AND time >= to_timestamp($2 / 1000.0)', [monitorId, hour]);
+      await db.query('DELETE FROM metrics WHERE monitor_id = $1 AND time >= to_timestamp($2 / 1000.0)', [
+        monitorId,
+        hour,
+      ]);
     });
   }
 
@@ -221,7 +258,10 @@ forEachBackend((backend) => {
       assert.equal(before.body.source, '1h');
       assert.equal(before.body.data.length, 0, 'no samples that day yet');
       // An agent's spool, sent after an outage: a day that the aggregates have already passed.
-      await db.query('INSERT INTO metrics (time, monitor_id, cpu_percent) SELECT to_timestamp($2 / 1000.0) + make_interval(mins => i), $1, 70 FROM generate_series(0, 1439) i', [monitorId, day]);
+      await db.query(
+        'INSERT INTO metrics (time, monitor_id, cpu_percent) SELECT to_timestamp($2 / 1000.0) + make_interval(mins => i), $1, 70 FROM generate_series(0, 1439) i',
+        [monitorId, day],
+      );
       const late = await history(monitorId, day, day + 86400_000, '1h');
       assert.equal(late.body.source, 'raw', 'both aggregates are stale there');
       assert.equal(late.body.data.length, 24);
@@ -230,7 +270,10 @@ forEachBackend((backend) => {
       const after = await history(monitorId, day, day + 86400_000, '1h');
       assert.equal(after.body.source, '1h');
       assert.deepEqual(after.body.data, late.body.data, 'the same answer from the aggregate once refreshed');
-      await db.query("DELETE FROM metrics WHERE monitor_id = $1 AND time >= to_timestamp($2 / 1000.0) AND time < to_timestamp($2 / 1000.0) + interval '1 day'", [monitorId, day]);
+      await db.query(
+        "DELETE FROM metrics WHERE monitor_id = $1 AND time >= to_timestamp($2 / 1000.0) AND time < to_timestamp($2 / 1000.0) + interval '1 day'",
+        [monitorId, day],
+      );
       await refreshAggregates(db);
     });
   }
@@ -239,8 +282,12 @@ forEachBackend((backend) => {
     test('retention deletes metrics older than the configured days on plain PostgreSQL, and nothing by default', async () => {
       const pool = new pg.Pool({ connectionString: s.dbUrl });
       const log = s.server.log;
-      const count = async () => Number((await db.query('SELECT count(*) AS n FROM metrics WHERE monitor_id = $1', [monitorId])).rows[0].n);
-      await db.query("INSERT INTO metrics (time, monitor_id, cpu_percent) VALUES (now() - interval '40 days', $1, 1), (now(), $1, 2)", [monitorId]);
+      const count = async () =>
+        Number((await db.query('SELECT count(*) AS n FROM metrics WHERE monitor_id = $1', [monitorId])).rows[0].n);
+      await db.query(
+        "INSERT INTO metrics (time, monitor_id, cpu_percent) VALUES (now() - interval '40 days', $1, 1), (now(), $1, 2)",
+        [monitorId],
+      );
       const before = await count();
       (await applyRetention({ pool, mode: 'plain', log, retentionDays: 0, compressAfterDays: 7 }))();
       assert.equal(await count(), before, 'keep forever by default');

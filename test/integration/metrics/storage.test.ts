@@ -11,7 +11,12 @@ import { seedMonitors } from './seed-monitors.ts';
 import { httpsRequest } from '../../helpers/server.ts';
 
 /** Starts the real server on `db` with these metrics settings (a restart is stop + start again). */
-async function start(db: TestDatabase, dataDir: string, secrets: Record<string, string>, metrics: Record<string, unknown> = {}): Promise<RunningServer> {
+async function start(
+  db: TestDatabase,
+  dataDir: string,
+  secrets: Record<string, string>,
+  metrics: Record<string, unknown> = {},
+): Promise<RunningServer> {
   const cfg = parseConfig({
     data_dir: dataDir,
     server: { host: '127.0.0.1', port: 0 },
@@ -41,10 +46,12 @@ forEachBackend((backend) => {
   });
 
   const jobs = async () =>
-    (await pool.query(
-      `SELECT job_id, hypertable_name AS rel, proc_name AS proc, config FROM timescaledb_information.jobs
+    (
+      await pool.query(
+        `SELECT job_id, hypertable_name AS rel, proc_name AS proc, config FROM timescaledb_information.jobs
         WHERE hypertable_name IN ('metrics', 'metrics_5m', 'metrics_1h') ORDER BY job_id`,
-    )).rows;
+      )
+    ).rows;
 
   if (backend === 'timescaledb') {
     test('after start and after a restart the aggregates exist with their policies: no duplicate jobs, the same job ids', async () => {
@@ -52,13 +59,24 @@ forEachBackend((backend) => {
       assert.equal(s.storageMode, 'timescaledb');
       const first = await jobs();
       await s.stop();
-      const aggs = await pool.query('SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates ORDER BY 1');
-      assert.deepEqual(aggs.rows, [{ view_name: 'metrics_1h', materialized_only: false }, { view_name: 'metrics_5m', materialized_only: false }]);
-      assert.deepEqual(first.map((j) => `${j.rel} ${j.proc}`).sort(), [
-        'metrics policy_compression',
-        'metrics_1h policy_compression', 'metrics_1h policy_refresh_continuous_aggregate',
-        'metrics_5m policy_compression', 'metrics_5m policy_refresh_continuous_aggregate',
-      ], 'defaults: raw kept forever, aggregates kept forever, all compressed');
+      const aggs = await pool.query(
+        'SELECT view_name, materialized_only FROM timescaledb_information.continuous_aggregates ORDER BY 1',
+      );
+      assert.deepEqual(aggs.rows, [
+        { view_name: 'metrics_1h', materialized_only: false },
+        { view_name: 'metrics_5m', materialized_only: false },
+      ]);
+      assert.deepEqual(
+        first.map((j) => `${j.rel} ${j.proc}`).sort(),
+        [
+          'metrics policy_compression',
+          'metrics_1h policy_compression',
+          'metrics_1h policy_refresh_continuous_aggregate',
+          'metrics_5m policy_compression',
+          'metrics_5m policy_refresh_continuous_aggregate',
+        ],
+        'defaults: raw kept forever, aggregates kept forever, all compressed',
+      );
       s = await start(db, dataDir, secrets);
       await s.stop();
       s = await start(db, dataDir, secrets);
@@ -68,26 +86,47 @@ forEachBackend((backend) => {
 
     test('a changed retention or chunk setting is applied on the next start', async () => {
       const before = await jobs();
-      const s = await start(db, dataDir, secrets, { retention_days: 45, compress_after_days: 3, chunk_interval_h: 12, aggregate_5m_retention_days: 400, aggregate_1h_retention_days: 2000, aggregate_compress_after_days: 60 });
+      const s = await start(db, dataDir, secrets, {
+        retention_days: 45,
+        compress_after_days: 3,
+        chunk_interval_h: 12,
+        aggregate_5m_retention_days: 400,
+        aggregate_1h_retention_days: 2000,
+        aggregate_compress_after_days: 60,
+      });
       await s.stop();
       const after = await jobs();
-      const find = (list: typeof before, rel: string, proc: string) => list.find((j) => j.rel === rel && j.proc === proc);
+      const find = (list: typeof before, rel: string, proc: string) =>
+        list.find((j) => j.rel === rel && j.proc === proc);
       assert.equal(find(after, 'metrics', 'policy_retention')?.config.drop_after, '45 days');
       assert.equal(find(after, 'metrics', 'policy_compression')?.config.compress_after, '3 days');
-      assert.equal(find(after, 'metrics', 'policy_compression')?.job_id, find(before, 'metrics', 'policy_compression')?.job_id, 'altered, not replaced');
+      assert.equal(
+        find(after, 'metrics', 'policy_compression')?.job_id,
+        find(before, 'metrics', 'policy_compression')?.job_id,
+        'altered, not replaced',
+      );
       assert.equal(find(after, 'metrics_5m', 'policy_retention')?.config.drop_after, '400 days');
       assert.equal(find(after, 'metrics_1h', 'policy_retention')?.config.drop_after, '2000 days');
       assert.equal(find(after, 'metrics_5m', 'policy_compression')?.config.compress_after, '60 days');
       assert.equal(find(after, 'metrics_5m', 'policy_refresh_continuous_aggregate')?.config.start_offset, '45 days');
       assert.equal(find(after, 'metrics_1h', 'policy_refresh_continuous_aggregate')?.config.start_offset, '400 days');
-      const dim = await pool.query("SELECT extract(epoch FROM time_interval)::float8 / 3600 AS h FROM timescaledb_information.dimensions WHERE hypertable_name = 'metrics'");
+      const dim = await pool.query(
+        "SELECT extract(epoch FROM time_interval)::float8 / 3600 AS h FROM timescaledb_information.dimensions WHERE hypertable_name = 'metrics'",
+      );
       assert.equal(Number(dim.rows[0].h), 12);
       // Chunks created from now on use it.
       await pool.query('TRUNCATE metrics');
       const { monitorIds } = await seedMonitors(pool, 1);
-      await pool.query("INSERT INTO metrics (time, monitor_id, cpu_percent) VALUES ('2026-01-01T01:00:00Z', $1, 1)", [monitorIds[0]]);
-      const c = await pool.query("SELECT extract(epoch FROM range_end - range_start)::float8 / 3600 AS h FROM timescaledb_information.chunks WHERE hypertable_name = 'metrics'");
-      assert.deepEqual(c.rows.map((r) => Number(r.h)), [12]);
+      await pool.query("INSERT INTO metrics (time, monitor_id, cpu_percent) VALUES ('2026-01-01T01:00:00Z', $1, 1)", [
+        monitorIds[0],
+      ]);
+      const c = await pool.query(
+        "SELECT extract(epoch FROM range_end - range_start)::float8 / 3600 AS h FROM timescaledb_information.chunks WHERE hypertable_name = 'metrics'",
+      );
+      assert.deepEqual(
+        c.rows.map((r) => Number(r.h)),
+        [12],
+      );
     });
   }
 
@@ -105,15 +144,25 @@ forEachBackend((backend) => {
       if (backend === 'timescaledb') {
         await pool.query("CALL refresh_continuous_aggregate('metrics_5m', NULL, NULL)");
         await pool.query("CALL refresh_continuous_aggregate('metrics_1h', NULL, NULL)");
-        await pool.query("SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('metrics', older_than => TIMESTAMPTZ '2026-10-03T00:00:00Z') c");
+        await pool.query(
+          "SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('metrics', older_than => TIMESTAMPTZ '2026-10-03T00:00:00Z') c",
+        );
         await pool.query("SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('metrics_5m') c");
       }
-      const count = async (rel: string, id: number) => (await pool.query(`SELECT count(*)::int AS n FROM ${rel} WHERE monitor_id = $1`, [id])).rows[0].n;
+      const count = async (rel: string, id: number) =>
+        (await pool.query(`SELECT count(*)::int AS n FROM ${rel} WHERE monitor_id = $1`, [id])).rows[0].n;
       for (const rel of rels) assert.ok((await count(rel, gone)) > 0, `${rel} holds the monitor's rows before`);
       // Through the API, as an operator deletes it.
-      const login = await httpsRequest('POST', `${s.url}/api/v1/auth/login`, { 'content-type': 'application/json' }, JSON.stringify({ username: 'admin', password: 'storage-test-password' }));
+      const login = await httpsRequest(
+        'POST',
+        `${s.url}/api/v1/auth/login`,
+        { 'content-type': 'application/json' },
+        JSON.stringify({ username: 'admin', password: 'storage-test-password' }),
+      );
       assert.equal(login.status, 200);
-      const del = await httpsRequest('DELETE', `${s.url}/api/v1/monitors/${gone}`, { authorization: `Bearer ${login.body.token}` });
+      const del = await httpsRequest('DELETE', `${s.url}/api/v1/monitors/${gone}`, {
+        authorization: `Bearer ${login.body.token}`,
+      });
       assert.equal(del.status, 204);
       for (const rel of rels) {
         assert.equal(await count(rel, gone), 0, `${rel}: none of the deleted monitor's rows left`);
@@ -133,12 +182,23 @@ forEachBackend((backend) => {
 });
 
 test('storage settings are validated: chunk interval from the environment, each aggregate kept at least as long as the layer below', () => {
-  const cfg = parseConfig(loadConfig([], { NMSLITE_METRICS_CHUNK_INTERVAL_H: '6', NMSLITE_METRICS_AGGREGATE_5M_RETENTION_DAYS: '0' }));
+  const cfg = parseConfig(
+    loadConfig([], { NMSLITE_METRICS_CHUNK_INTERVAL_H: '6', NMSLITE_METRICS_AGGREGATE_5M_RETENTION_DAYS: '0' }),
+  );
   assert.equal(cfg.metrics.chunk_interval_h, 6);
   assert.equal(parseConfig({}).metrics.chunk_interval_h, 24, 'one day by default');
   assert.throws(() => parseConfig({ metrics: { chunk_interval_h: 0 } }), /chunk_interval_h/);
-  assert.throws(() => parseConfig({ metrics: { retention_days: 30, aggregate_5m_retention_days: 10 } }), /aggregate_5m_retention_days: must be 0 \(forever\) or at least retention_days \(30\)/);
-  assert.throws(() => parseConfig({ metrics: { aggregate_1h_retention_days: 400 } }), /aggregate_1h_retention_days/, 'the 5-minute layer keeps forever: the 1-hour one must too');
-  const ok = parseConfig({ metrics: { retention_days: 30, aggregate_5m_retention_days: 365, aggregate_1h_retention_days: 0 } }).metrics;
+  assert.throws(
+    () => parseConfig({ metrics: { retention_days: 30, aggregate_5m_retention_days: 10 } }),
+    /aggregate_5m_retention_days: must be 0 \(forever\) or at least retention_days \(30\)/,
+  );
+  assert.throws(
+    () => parseConfig({ metrics: { aggregate_1h_retention_days: 400 } }),
+    /aggregate_1h_retention_days/,
+    'the 5-minute layer keeps forever: the 1-hour one must too',
+  );
+  const ok = parseConfig({
+    metrics: { retention_days: 30, aggregate_5m_retention_days: 365, aggregate_1h_retention_days: 0 },
+  }).metrics;
   assert.deepEqual([ok.retention_days, ok.aggregate_5m_retention_days, ok.aggregate_1h_retention_days], [30, 365, 0]);
 });

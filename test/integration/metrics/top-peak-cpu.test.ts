@@ -36,21 +36,33 @@ forEachBackend((backend) => {
     await c.connect();
     pool = new pg.Pool({ connectionString: db.url, max: 2 });
     await c.query("INSERT INTO agents (name, status) VALUES ('top', 'active')");
-    await c.query("INSERT INTO credential_profiles (name, type, username, password_enc, key_id, port) VALUES ('top', 'winrm_basic', 'u', 'x', 'k', 5985)");
-    await c.query(`INSERT INTO devices (agent_id, ip, status) SELECT (SELECT min(id) FROM agents), ('10.9.0.0'::inet + i)::text, 'active' FROM generate_series(1, ${MONITORS}) i`);
-    await c.query(`INSERT INTO monitors (device_id, credential_profile_id, plugin_id, polling_interval, enabled) SELECT id, (SELECT min(id) FROM credential_profiles), 1, 60, false FROM devices ORDER BY id`);
+    await c.query(
+      "INSERT INTO credential_profiles (name, type, username, password_enc, key_id, port) VALUES ('top', 'winrm_basic', 'u', 'x', 'k', 5985)",
+    );
+    await c.query(
+      `INSERT INTO devices (agent_id, ip, status) SELECT (SELECT min(id) FROM agents), ('10.9.0.0'::inet + i)::text, 'active' FROM generate_series(1, ${MONITORS}) i`,
+    );
+    await c.query(
+      `INSERT INTO monitors (device_id, credential_profile_id, plugin_id, polling_interval, enabled) SELECT id, (SELECT min(id) FROM credential_profiles), 1, 60, false FROM devices ORDER BY id`,
+    );
     const ids = (await c.query<{ id: number }>('SELECT id FROM monitors ORDER BY id')).rows.map((r) => r.id);
-    assert.deepEqual(ids, Array.from({ length: MONITORS }, (_, i) => i + 1), 'monitor ids 1..N (the generated samples use them)');
+    assert.deepEqual(
+      ids,
+      Array.from({ length: MONITORS }, (_, i) => i + 1),
+      'monitor ids 1..N (the generated samples use them)',
+    );
     await insert(T0 - 60 * MIN, T0 + 4 * 60 * MIN);
     if (ts) {
-      for (const view of ['metrics_5m', 'metrics_1h']) await c.query('CALL refresh_continuous_aggregate($1, NULL, NULL)', [view]);
+      for (const view of ['metrics_5m', 'metrics_1h'])
+        await c.query('CALL refresh_continuous_aggregate($1, NULL, NULL)', [view]);
     }
     // After the refresh: only aggregated in real time.
     await insert(T0 + 4 * 60 * MIN, T0 + 7 * 60 * MIN);
     // Peaks: monitor 41 at T0 + 0:21 (5-minute part at the start of the range below), 42 at
     // T0 + 6:31 (raw minutes at its end), 43 at T0 + 2:30 (a whole hour, materialized), 44 at
     // T0 + 6:40 (after the range: must not count), 45 and 46 tie with 43.
-    const set = (id: number, at: number, v: number) => c.query('UPDATE metrics SET cpu_percent = $3 WHERE monitor_id = $1 AND time = $2', [id, new Date(at), v]);
+    const set = (id: number, at: number, v: number) =>
+      c.query('UPDATE metrics SET cpu_percent = $3 WHERE monitor_id = $1 AND time = $2', [id, new Date(at), v]);
     await set(41, T0 + 21 * MIN, 95.5);
     await set(42, T0 + 391 * MIN, 97.25);
     await set(43, T0 + 150 * MIN, 96);
@@ -60,7 +72,11 @@ forEachBackend((backend) => {
     if (ts) {
       // The updates above invalidated their hours; refresh again (as the policy would), but the last
       // hours stay real time.
-      for (const view of ['metrics_5m', 'metrics_1h']) await c.query('CALL refresh_continuous_aggregate($1, NULL, $2::timestamptz)', [view, new Date(T0 + 4 * 60 * MIN)]);
+      for (const view of ['metrics_5m', 'metrics_1h'])
+        await c.query('CALL refresh_continuous_aggregate($1, NULL, $2::timestamptz)', [
+          view,
+          new Date(T0 + 4 * 60 * MIN),
+        ]);
     }
   });
   after(async () => {
@@ -75,7 +91,10 @@ forEachBackend((backend) => {
         'SELECT monitor_id, max(cpu_percent) AS peak FROM metrics WHERE time >= $1 AND time < $2 GROUP BY 1 ORDER BY peak DESC NULLS LAST, monitor_id LIMIT $3',
         [new Date(from), new Date(to), limit],
       )
-    ).rows.map((r) => ({ monitor_id: r.monitor_id, peak_cpu_percent: r.peak === null ? null : Math.round(r.peak * 100) / 100 }));
+    ).rows.map((r) => ({
+      monitor_id: r.monitor_id,
+      peak_cpu_percent: r.peak === null ? null : Math.round(r.peak * 100) / 100,
+    }));
 
   test('the top N by peak CPU equals plain SQL over the raw rows: ties at the cut, peaks in partial hours, real-time hours', async () => {
     const q = createMetricsQuery({ pool, mode: db.mode, maxRawPoints: 1_000_000, latestCacheMs: 0 });
@@ -98,11 +117,23 @@ forEachBackend((backend) => {
     const ten = (await q.topPeakCpu(new Date(from), new Date(to), 10)).rows;
     assert.equal(ten[9]!.peak_cpu_percent, 80);
     // Other ranges: whole hours only, one partial hour, minutes only.
-    for (const [a, b] of [[T0, T0 + 6 * 60 * MIN], [T0 + 61 * MIN, T0 + 118 * MIN], [T0 + 391 * MIN, T0 + 394 * MIN], [T0 - 60 * MIN, T0 + 7 * 60 * MIN]] as const) {
-      assert.deepEqual((await q.topPeakCpu(new Date(a), new Date(b), 10)).rows, await expected(a, b, 10), `[${new Date(a).toISOString()}, ${new Date(b).toISOString()})`);
+    for (const [a, b] of [
+      [T0, T0 + 6 * 60 * MIN],
+      [T0 + 61 * MIN, T0 + 118 * MIN],
+      [T0 + 391 * MIN, T0 + 394 * MIN],
+      [T0 - 60 * MIN, T0 + 7 * 60 * MIN],
+    ] as const) {
+      assert.deepEqual(
+        (await q.topPeakCpu(new Date(a), new Date(b), 10)).rows,
+        await expected(a, b, 10),
+        `[${new Date(a).toISOString()}, ${new Date(b).toISOString()})`,
+      );
     }
     // The raw path answers the same.
-    assert.deepEqual((await q.topPeakCpu(new Date(from), new Date(to), 10, { source: 'raw' })).rows, await expected(from, to, 10));
+    assert.deepEqual(
+      (await q.topPeakCpu(new Date(from), new Date(to), 10, { source: 'raw' })).rows,
+      await expected(from, to, 10),
+    );
   });
 
   if (ts) {
@@ -111,7 +142,10 @@ forEachBackend((backend) => {
         `SELECT i.relname AS indexname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
           WHERE i.relname IN ('metrics_5m_bucket_cpu_max_top', 'metrics_1h_bucket_cpu_max_top') ORDER BY 1`,
       );
-      assert.deepEqual(r.rows.map((x) => x.indexname), ['metrics_1h_bucket_cpu_max_top', 'metrics_5m_bucket_cpu_max_top']);
+      assert.deepEqual(
+        r.rows.map((x) => x.indexname),
+        ['metrics_1h_bucket_cpu_max_top', 'metrics_5m_bucket_cpu_max_top'],
+      );
     });
   }
 });

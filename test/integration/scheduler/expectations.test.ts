@@ -11,20 +11,32 @@ before(async () => {
 after(() => s.stop());
 
 async function monitorOn(agentId: number, ip: string, name: string): Promise<{ id: number; device: number }> {
-  const cred = (await s.api('POST', '/api/v1/credential-profiles', { name, type: 'winrm_basic', username: 'u', password: 'p' })).body;
+  const cred = (
+    await s.api('POST', '/api/v1/credential-profiles', { name, type: 'winrm_basic', username: 'u', password: 'p' })
+  ).body;
   const dev = (await s.api('POST', '/api/v1/devices', { agent_id: agentId, ip })).body;
-  const mon = (await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 10 })).body;
+  const mon = (
+    await s.api('POST', '/api/v1/monitors', {
+      device_id: dev.id,
+      credential_profile_id: cred.id,
+      plugin_id: 1,
+      polling_interval: 10,
+    })
+  ).body;
   return { id: mon.id, device: dev.id };
 }
 
-test('an assigned monitor without results is marked agent_offline when its agent is away and timeout when it is connected, without counting against the host', { timeout: 60_000 }, async () => {
+test('an assigned monitor without results is marked agent_offline when its agent is away and timeout when it is connected, without counting against the host', {
+  timeout: 60_000,
+}, async () => {
   const away = await enrollRaw(s, 'expect-away');
   const here = await enrollRaw(s, 'expect-here');
   const a = await monitorOn(away.agent_id, '10.44.0.1', 'exp-a');
   const b = await monitorOn(here.agent_id, '10.44.0.2', 'exp-b');
   const agent = await connectRaw(s, here);
   await agent.next('schedule.full', (m) => !m.more);
-  const classOf = async (id: number) => (await s.api('GET', `/api/v1/monitors/${id}`)).body.last_error_class as string | null;
+  const classOf = async (id: number) =>
+    (await s.api('GET', `/api/v1/monitors/${id}`)).body.last_error_class as string | null;
   await waitFor('both marked', async () => (await classOf(a.id)) && (await classOf(b.id)), 40_000, 250);
   assert.equal(await classOf(a.id), 'agent_offline');
   assert.equal(await classOf(b.id), 'timeout');

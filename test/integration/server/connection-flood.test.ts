@@ -51,10 +51,20 @@ async function openMany<T>(n: number, open: () => Promise<T>): Promise<T[]> {
 }
 
 /** Issue 13 finding 2: idle sockets and half-sent requests from several addresses cannot starve the port. */
-test('a connection flood from several 127.x addresses is capped per address and timed out; /health, the API and an enrolled agent keep working', { timeout: 120_000 }, async () => {
+test('a connection flood from several 127.x addresses is capped per address and timed out; /health, the API and an enrolled agent keep working', {
+  timeout: 120_000,
+}, async () => {
   const PER_ADDRESS = 200;
   const s = await startTestServer({
-    server: { host: '127.0.0.1', port: 0, max_connections: 3000, max_connections_per_address: PER_ADDRESS, tls_handshake_timeout_ms: 8000, headers_timeout_ms: 8000, request_timeout_ms: 10_000 },
+    server: {
+      host: '127.0.0.1',
+      port: 0,
+      max_connections: 3000,
+      max_connections_per_address: PER_ADDRESS,
+      tls_handshake_timeout_ms: 8000,
+      headers_timeout_ms: 8000,
+      request_timeout_ms: 10_000,
+    },
   });
   try {
     const caps = s.logs.find((l) => l.includes('HTTPS connection caps'));
@@ -63,16 +73,32 @@ test('a connection flood from several 127.x addresses is capped per address and 
     assert.match(caps!, /"max_connections_per_address":200/);
 
     // An enrolled agent with an assigned monitor, connected from 127.0.0.1 (not one of the flooding addresses).
-    const cred = (await s.api('POST', '/api/v1/credential-profiles', { name: 'cf-cred', type: 'winrm_ntlm', username: 'u', password: 'p' })).body;
+    const cred = (
+      await s.api('POST', '/api/v1/credential-profiles', {
+        name: 'cf-cred',
+        type: 'winrm_ntlm',
+        username: 'u',
+        password: 'p',
+      })
+    ).body;
     const agentId = await enrollRaw(s, 'cf-agent');
     const dev = (await s.api('POST', '/api/v1/devices', { agent_id: agentId.agent_id, ip: '10.79.0.1' })).body;
-    const mon = (await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1, polling_interval: 60 })).body;
+    const mon = (
+      await s.api('POST', '/api/v1/monitors', {
+        device_id: dev.id,
+        credential_profile_id: cred.id,
+        plugin_id: 1,
+        polling_interval: 60,
+      })
+    ).body;
     const agent = await connectRaw(s, agentId);
     await agent.next('schedule.full', (m) => !m.more && m.assignments.some((a) => a.monitor_id === mon.id));
 
     const started = Date.now();
     const idleFrom = ['127.0.3.1', '127.0.3.2', '127.0.3.3', '127.0.3.4', '127.0.3.5'];
-    const idle = (await Promise.all(idleFrom.map((from) => openMany(PER_ADDRESS * 2, () => openIdle(s.port, from))))).flat();
+    const idle = (
+      await Promise.all(idleFrom.map((from) => openMany(PER_ADDRESS * 2, () => openIdle(s.port, from))))
+    ).flat();
     const halfFrom = ['127.0.4.1', '127.0.4.2', '127.0.4.3'];
     const half = (await Promise.all(halfFrom.map((from) => openMany(100, () => openHalfSent(s.port, from))))).flat();
     await sleep(300);
@@ -81,8 +107,15 @@ test('a connection flood from several 127.x addresses is capped per address and 
     const opening = Date.now() - started;
     assert.ok(opening < 7000, `the flood opened in ${opening} ms, before any timeout`);
     const refusedEarly = idle.filter((t) => t.closedAt !== undefined).length;
-    assert.ok(refusedEarly >= idleFrom.length * PER_ADDRESS * 0.95 && refusedEarly <= idleFrom.length * PER_ADDRESS * 1.05, `about ${idleFrom.length * PER_ADDRESS} refused by the per-address cap, got ${refusedEarly}`);
-    assert.equal(half.filter((t) => t.closedAt !== undefined).length, 0, 'half-sent requests (within the cap) are still open before headersTimeout');
+    assert.ok(
+      refusedEarly >= idleFrom.length * PER_ADDRESS * 0.95 && refusedEarly <= idleFrom.length * PER_ADDRESS * 1.05,
+      `about ${idleFrom.length * PER_ADDRESS} refused by the per-address cap, got ${refusedEarly}`,
+    );
+    assert.equal(
+      half.filter((t) => t.closedAt !== undefined).length,
+      0,
+      'half-sent requests (within the cap) are still open before headersTimeout',
+    );
 
     // During the flood: the public health check and an authenticated API call answer, quickly.
     const t0 = Date.now();
@@ -92,12 +125,28 @@ test('a connection flood from several 127.x addresses is capped per address and 
     // The enrolled agent's results are acknowledged and stored during the flood; its session survives it.
     const slot = new Date(Math.floor((Date.now() - 3600_000) / 60_000) * 60_000).toISOString();
     const from = agent.messages.length;
-    agent.send({ type: 'results.batch', results: [{ seq: 1, job_id: `cf-${mon.id}`, monitor_id: mon.id, time: slot, attempts: 1, failure: { class: 'internal', message: 'during the flood' } }] });
+    agent.send({
+      type: 'results.batch',
+      results: [
+        {
+          seq: 1,
+          job_id: `cf-${mon.id}`,
+          monitor_id: mon.id,
+          time: slot,
+          attempts: 1,
+          failure: { class: 'internal', message: 'during the flood' },
+        },
+      ],
+    });
     await agent.next('results.ack', (m) => m.seqs.includes(1), 5000, from);
     assert.ok(Date.now() - t0 < 6000, `the agent's batch was acknowledged ${Date.now() - t0} ms into the checks`);
     const stored = (await s.api('GET', `/api/v1/monitors/${mon.id}`)).body;
     assert.equal(stored.last_attempted, slot, 'the result is stored');
-    assert.equal((await s.api('GET', `/api/v1/agents/${agentId.agent_id}`)).body.online, true, 'the agent is still online');
+    assert.equal(
+      (await s.api('GET', `/api/v1/agents/${agentId.agent_id}`)).body.online,
+      true,
+      'the agent is still online',
+    );
     // A fresh connection from an address of the flood (at its cap) is refused; others are not.
     const extra = await openIdle(s.port, '127.0.3.1');
     await sleep(200);
@@ -119,7 +168,11 @@ test('a connection flood from several 127.x addresses is capped per address and 
     await sleep(100);
     assert.equal(again.closedAt, undefined, 'the address is below its cap again');
     // The agent kept its session through the whole flood (heartbeats answered, no reconnect).
-    assert.equal(await Promise.race([agent.closed.then(() => 'closed'), sleep(50).then(() => 'open')]), 'open', 'the agent\'s session outlived the flood');
+    assert.equal(
+      await Promise.race([agent.closed.then(() => 'closed'), sleep(50).then(() => 'open')]),
+      'open',
+      "the agent's session outlived the flood",
+    );
     agent.close();
   } finally {
     for (const c of clients) c.destroy();

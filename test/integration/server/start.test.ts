@@ -10,8 +10,29 @@ import { httpsRequest } from '../../helpers/server.ts';
 
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 
-function start(dataDir: string, port: number, pgPort: number, env: Record<string, string> = { DATABASE_URL: '', AUTH_PASSWORD: '', JWT_SECRET: '', NMSLITE_MASTER_KEY: '' }) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts', '--data_dir', dataDir, '--server.port', String(port), '--database.embedded_port', String(pgPort), '--log.level', 'warn'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+function start(
+  dataDir: string,
+  port: number,
+  pgPort: number,
+  env: Record<string, string> = { DATABASE_URL: '', AUTH_PASSWORD: '', JWT_SECRET: '', NMSLITE_MASTER_KEY: '' },
+) {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'server/main.ts',
+      '--data_dir',
+      dataDir,
+      '--server.port',
+      String(port),
+      '--database.embedded_port',
+      String(pgPort),
+      '--log.level',
+      'warn',
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } },
+  );
   let err = '';
   child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
   const up = new Promise<string>((resolve, reject) => {
@@ -27,7 +48,9 @@ function start(dataDir: string, port: number, pgPort: number, env: Record<string
   return { child, up };
 }
 
-test('npm start works with no setup, survives a SIGKILL (postgres left running) and reuses its data', { timeout: 120_000 }, async () => {
+test('npm start works with no setup, survives a SIGKILL (postgres left running) and reuses its data', {
+  timeout: 120_000,
+}, async () => {
   const dataDir = mkdtempSync('/tmp/nmslite-start-');
   chmodSync(dataDir, 0o755);
   const port = await freePort();
@@ -41,22 +64,50 @@ test('npm start works with no setup, survives a SIGKILL (postgres left running) 
   assert.ok(password, 'the generated admin password is printed once');
   assert.match(out1, /fingerprint: ([0-9A-F]{2}:){31}[0-9A-F]{2}/);
   assert.equal(statSync(`${dataDir}/secrets.json`).mode & 0o777, 0o600);
-  const login = await httpsRequest('POST', `https://127.0.0.1:${port}/api/v1/auth/login`, { 'content-type': 'application/json' }, JSON.stringify({ username: 'admin', password }));
+  const login = await httpsRequest(
+    'POST',
+    `https://127.0.0.1:${port}/api/v1/auth/login`,
+    { 'content-type': 'application/json' },
+    JSON.stringify({ username: 'admin', password }),
+  );
   assert.equal(login.status, 200);
-  await httpsRequest('POST', `https://127.0.0.1:${port}/api/v1/agents`, { 'content-type': 'application/json', authorization: `Bearer ${login.body.token}` }, JSON.stringify({ name: 'kept' }));
+  await httpsRequest(
+    'POST',
+    `https://127.0.0.1:${port}/api/v1/agents`,
+    { 'content-type': 'application/json', authorization: `Bearer ${login.body.token}` },
+    JSON.stringify({ name: 'kept' }),
+  );
 
   first.child.kill('SIGKILL');
   await new Promise((r) => first.child.once('exit', r));
   const second = start(dataDir, port, pgPort);
   const out2 = await second.up;
   assert.ok(!/password: /.test(out2), 'the password is not printed again');
-  const again = await httpsRequest('POST', `https://127.0.0.1:${port}/api/v1/auth/login`, { 'content-type': 'application/json' }, JSON.stringify({ username: 'admin', password }));
+  const again = await httpsRequest(
+    'POST',
+    `https://127.0.0.1:${port}/api/v1/auth/login`,
+    { 'content-type': 'application/json' },
+    JSON.stringify({ username: 'admin', password }),
+  );
   assert.equal(again.status, 200, 'same secrets after the restart');
-  const agents = await httpsRequest('GET', `https://127.0.0.1:${port}/api/v1/agents`, { authorization: `Bearer ${again.body.token}` });
-  assert.deepEqual(agents.body.map((a: { name: string }) => a.name), ['kept'], 'same data after the restart');
+  const agents = await httpsRequest('GET', `https://127.0.0.1:${port}/api/v1/agents`, {
+    authorization: `Bearer ${again.body.token}`,
+  });
+  assert.deepEqual(
+    agents.body.map((a: { name: string }) => a.name),
+    ['kept'],
+    'same data after the restart',
+  );
 
   const tls11 = await new Promise<string>((resolve) => {
-    const sock = connect({ host: '127.0.0.1', port, maxVersion: 'TLSv1.1', minVersion: 'TLSv1', rejectUnauthorized: false, ciphers: 'DEFAULT@SECLEVEL=0' });
+    const sock = connect({
+      host: '127.0.0.1',
+      port,
+      maxVersion: 'TLSv1.1',
+      minVersion: 'TLSv1',
+      rejectUnauthorized: false,
+      ciphers: 'DEFAULT@SECLEVEL=0',
+    });
     sock.once('secureConnect', () => resolve('connected'));
     sock.once('error', (e) => resolve(e.message));
   });
@@ -67,11 +118,18 @@ test('npm start works with no setup, survives a SIGKILL (postgres left running) 
   assert.equal(code, 0, 'a clean shutdown on SIGTERM');
 });
 
-test('with an external database (DATABASE_URL, as in docker compose) SIGTERM is a clean shutdown with exit 0', { timeout: 120_000 }, async () => {
+test('with an external database (DATABASE_URL, as in docker compose) SIGTERM is a clean shutdown with exit 0', {
+  timeout: 120_000,
+}, async () => {
   const db = await startTestDatabase();
   try {
     const dataDir = mkdtempSync('/tmp/nmslite-start-ext-');
-    const env = { DATABASE_URL: db.url, AUTH_PASSWORD: 'ext-admin-pw-1', JWT_SECRET: randomBytes(32).toString('hex'), NMSLITE_MASTER_KEY: randomBytes(32).toString('hex') };
+    const env = {
+      DATABASE_URL: db.url,
+      AUTH_PASSWORD: 'ext-admin-pw-1',
+      JWT_SECRET: randomBytes(32).toString('hex'),
+      NMSLITE_MASTER_KEY: randomBytes(32).toString('hex'),
+    };
     const s = start(dataDir, await freePort(), await freePort(), env);
     await s.up;
     s.child.kill('SIGTERM');

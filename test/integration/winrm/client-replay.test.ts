@@ -40,11 +40,18 @@ const options = (extra: Partial<WinrmClientOptions> = {}): WinrmClientOptions =>
 });
 
 // These answers are GPL txwinrm captures, read in place from ../shared (never copied into the project).
-const GPL_CAPTURES = [0, 1, 2].map((i) => `winrm/enumerate_win32_perfrawdata_perfproc_process_win2008r2_star_page${i}_response.xml`).concat('winrm/fault_max_concurrent_operations_2150859174_response.xml');
-const gplSkip = skipUnlessRequired(GPL_CAPTURES.every(hasFixture) ? undefined : 'needs the GPL txwinrm captures in ../shared/fixtures/winrm/ (not copied into the project)');
+const GPL_CAPTURES = [0, 1, 2]
+  .map((i) => `winrm/enumerate_win32_perfrawdata_perfproc_process_win2008r2_star_page${i}_response.xml`)
+  .concat('winrm/fault_max_concurrent_operations_2150859174_response.xml');
+const gplSkip = skipUnlessRequired(
+  GPL_CAPTURES.every(hasFixture)
+    ? undefined
+    : 'needs the GPL txwinrm captures in ../shared/fixtures/winrm/ (not copied into the project)',
+);
 
 const pagedProcess: ReplayHandler = (r) => {
-  if (r.action === 'Enumerate') return reply('enumerate_win32_perfrawdata_perfproc_process_win2008r2_star_page0_response.xml', r);
+  if (r.action === 'Enumerate')
+    return reply('enumerate_win32_perfrawdata_perfproc_process_win2008r2_star_page0_response.xml', r);
   if (r.action === 'Pull' && r.xml.includes('uuid:6D1F923E-81AF-4041-8957-49A793641040'))
     return reply('enumerate_win32_perfrawdata_perfproc_process_win2008r2_star_page1_response.xml', r);
   if (r.action === 'Pull' && r.xml.includes('uuid:64368224-8269-4FD5-A8AD-DF482A58279A'))
@@ -53,7 +60,9 @@ const pagedProcess: ReplayHandler = (r) => {
 };
 
 describe('WinRM client over HTTPS with Basic', () => {
-  test('enumerates through Pull pages with the latest context, on one kept-alive connection', { skip: gplSkip }, async () => {
+  test('enumerates through Pull pages with the latest context, on one kept-alive connection', {
+    skip: gplSkip,
+  }, async () => {
     handler = pagedProcess;
     const start = srv.requests.length;
     const conns = srv.connections();
@@ -65,8 +74,14 @@ describe('WinRM client over HTTPS with Basic', () => {
       const total = items.find((i) => wmiString(i, 'Name') === '_Total');
       assert.equal(wmiBigInt(total, 'Timestamp_Sys100NS'), 130105311790194745n);
       const reqs = srv.requests.slice(start);
-      assert.deepEqual(reqs.map((r) => r.action), ['Enumerate', 'Pull', 'Pull']);
-      assert.match(reqs[0]!.xml, /<w:Filter Dialect="http:\/\/schemas.microsoft.com\/wbem\/wsman\/1\/WQL">SELECT \* FROM Win32_PerfRawData_PerfProc_Process<\/w:Filter>/);
+      assert.deepEqual(
+        reqs.map((r) => r.action),
+        ['Enumerate', 'Pull', 'Pull'],
+      );
+      assert.match(
+        reqs[0]!.xml,
+        /<w:Filter Dialect="http:\/\/schemas.microsoft.com\/wbem\/wsman\/1\/WQL">SELECT \* FROM Win32_PerfRawData_PerfProc_Process<\/w:Filter>/,
+      );
       assert.match(reqs[0]!.xml, /<w:OptimizeEnumeration\/>/);
       assert.match(reqs[0]!.xml, /wmi\/root\/cimv2\/\*<\/w:ResourceURI>/);
       assert.equal(srv.connections() - conns, 1);
@@ -85,16 +100,24 @@ describe('WinRM client over HTTPS with Basic', () => {
     const start = srv.requests.length;
     const client = createWinrmClient(options());
     try {
-      await assert.rejects(client.enumerate('SELECT * FROM Win32_Process'), (e: unknown) => e instanceof WinrmQuotaError && e.code === '2150859174');
+      await assert.rejects(
+        client.enumerate('SELECT * FROM Win32_Process'),
+        (e: unknown) => e instanceof WinrmQuotaError && e.code === '2150859174',
+      );
       const reqs = srv.requests.slice(start);
-      assert.deepEqual(reqs.map((r) => r.action), ['Enumerate', 'Pull', 'Release']);
+      assert.deepEqual(
+        reqs.map((r) => r.action),
+        ['Enumerate', 'Pull', 'Release'],
+      );
       assert.match(reqs[2]!.xml, /uuid:12AE5286-91FE-48F3-937E-0C22FF1AD7A1/);
     } finally {
       client.close();
     }
   });
 
-  test('a Pull that times out (w:TimedOut, 2150858793) is asked again with the same context, not abandoned', { skip: gplSkip }, async () => {
+  test('a Pull that times out (w:TimedOut, 2150858793) is asked again with the same context, not abandoned', {
+    skip: gplSkip,
+  }, async () => {
     let timeouts = 0;
     handler = (r) => {
       if (r.action === 'Pull' && r.xml.includes('uuid:6D1F923E-81AF-4041-8957-49A793641040') && timeouts < 2) {
@@ -108,7 +131,11 @@ describe('WinRM client over HTTPS with Basic', () => {
     try {
       const items = await client.enumerate('SELECT * FROM Win32_PerfRawData_PerfProc_Process');
       assert.equal(items.length, 1 + 37 + 5, 'every page arrives');
-      assert.deepEqual(srv.requests.slice(start).map((r) => r.action), ['Enumerate', 'Pull', 'Pull', 'Pull', 'Pull'], 'two retried Pulls, no Release');
+      assert.deepEqual(
+        srv.requests.slice(start).map((r) => r.action),
+        ['Enumerate', 'Pull', 'Pull', 'Pull', 'Pull'],
+        'two retried Pulls, no Release',
+      );
     } finally {
       client.close();
     }
@@ -192,7 +219,9 @@ describe('WinRM client over HTTPS with Basic', () => {
   test('a response relating to another MessageID is refused', async () => {
     handler = (r) => {
       const a = reply('shell_create_response.xml', r);
-      return typeof a === 'string' ? a : { ...a, xml: a.xml.replace(r.messageId, 'uuid:00000000-0000-4000-8000-000000000000') };
+      return typeof a === 'string'
+        ? a
+        : { ...a, xml: a.xml.replace(r.messageId, 'uuid:00000000-0000-4000-8000-000000000000') };
     };
     const client = createWinrmClient(options());
     try {
@@ -229,12 +258,18 @@ describe('WinRM client over HTTPS with Basic', () => {
       const res = await client.runCommand('cmd.exe', ['/c', 'echo', 'hi']);
       assert.deepEqual(res, { exitCode: 0, stdout: 'hi\r\n', stderr: '' });
       const reqs = srv.requests.slice(start);
-      assert.deepEqual(reqs.map((r) => r.action), ['Create', 'Command', 'Receive', 'Receive', 'Signal', 'Delete']);
+      assert.deepEqual(
+        reqs.map((r) => r.action),
+        ['Create', 'Command', 'Receive', 'Receive', 'Signal', 'Delete'],
+      );
       assert.match(reqs[0]!.xml, /<w:Option Name="WINRS_CODEPAGE">65001<\/w:Option>/);
       assert.match(reqs[0]!.xml, /<w:Option Name="WINRS_NOPROFILE">TRUE<\/w:Option>/);
       assert.match(reqs[1]!.xml, /<w:Selector Name="ShellId">4283CBDC-3706-415B-88BD-B385F3E51A53<\/w:Selector>/);
       assert.match(reqs[1]!.xml, /<rsp:Command>cmd.exe<\/rsp:Command><rsp:Arguments>\/c<\/rsp:Arguments>/);
-      assert.match(reqs[2]!.xml, /<rsp:DesiredStream CommandId="CF84C20A-0A35-43FA-AF78-0B4711DA5F30">stdout stderr<\/rsp:DesiredStream>/);
+      assert.match(
+        reqs[2]!.xml,
+        /<rsp:DesiredStream CommandId="CF84C20A-0A35-43FA-AF78-0B4711DA5F30">stdout stderr<\/rsp:DesiredStream>/,
+      );
       assert.match(reqs[4]!.xml, /signal\/terminate/);
     } finally {
       client.close();
@@ -267,7 +302,11 @@ describe('WinRM client over HTTPS with Basic', () => {
       assert.match(res.stderr, /^Write-Error "Error" : Error/);
       assert.ok(!res.stderr.includes('CLIXML'));
       const create = srv.requests.slice(start).find((r) => r.action === 'Create')!;
-      assert.match(create.xml, /<rsp:IdleTimeOut>PT300S<\/rsp:IdleTimeOut>/, 'a lost Delete leaves the shell for 5 minutes, not 2 hours');
+      assert.match(
+        create.xml,
+        /<rsp:IdleTimeOut>PT300S<\/rsp:IdleTimeOut>/,
+        'a lost Delete leaves the shell for 5 minutes, not 2 hours',
+      );
       const cmd = srv.requests.slice(start).find((r) => r.action === 'Command')!;
       const encoded = /<rsp:Arguments>-EncodedCommand<\/rsp:Arguments><rsp:Arguments>([^<]+)</.exec(cmd.xml)?.[1];
       assert.ok(encoded);
@@ -283,7 +322,10 @@ describe('WinRM client TLS modes and network failures', () => {
     handler = (r) => reply('identify_response_win2012r2_stack3.xml', r);
     const client = createWinrmClient(options({ tls: { mode: 'verify' } }));
     try {
-      await assert.rejects(client.identify(), (e: unknown) => e instanceof WinrmTlsError && e.toFailure().class === 'tls');
+      await assert.rejects(
+        client.identify(),
+        (e: unknown) => e instanceof WinrmTlsError && e.toFailure().class === 'tls',
+      );
     } finally {
       client.close();
     }
@@ -291,11 +333,16 @@ describe('WinRM client TLS modes and network failures', () => {
 
   test('pin accepts the right SHA-256 fingerprint and refuses another', async () => {
     handler = (r) => reply('identify_response_win2012r2_stack3.xml', r);
-    const good = createWinrmClient(options({ tls: { mode: 'pin', fingerprint: srv.fingerprint.toUpperCase().replace(/(..)(?!$)/g, '$1:') } }));
+    const good = createWinrmClient(
+      options({ tls: { mode: 'pin', fingerprint: srv.fingerprint.toUpperCase().replace(/(..)(?!$)/g, '$1:') } }),
+    );
     const bad = createWinrmClient(options({ tls: { mode: 'pin', fingerprint: 'ab'.repeat(32) } }));
     try {
       assert.equal((await good.identify()).stackVersion, '3.0');
-      await assert.rejects(bad.identify(), (e: unknown) => e instanceof WinrmTlsError && e.code === 'fingerprint_mismatch');
+      await assert.rejects(
+        bad.identify(),
+        (e: unknown) => e instanceof WinrmTlsError && e.code === 'fingerprint_mismatch',
+      );
     } finally {
       good.close();
       bad.close();
@@ -319,7 +366,11 @@ describe('WinRM client TLS modes and network failures', () => {
     await new Promise<void>((r) => probe.close(() => r()));
     const client = createWinrmClient(options({ port }));
     try {
-      await assert.rejects(client.identify(), (e: unknown) => e instanceof WinrmConnectError && e.code === 'ECONNREFUSED' && e.toFailure().class === 'unreachable');
+      await assert.rejects(
+        client.identify(),
+        (e: unknown) =>
+          e instanceof WinrmConnectError && e.code === 'ECONNREFUSED' && e.toFailure().class === 'unreachable',
+      );
     } finally {
       client.close();
     }
@@ -329,7 +380,10 @@ describe('WinRM client TLS modes and network failures', () => {
     handler = () => 'hang';
     const client = createWinrmClient(options({ timeouts: { connectMs: 1000, readMs: 300, operationSec: 0.1 } }));
     try {
-      await assert.rejects(client.identify(), (e: unknown) => e instanceof WinrmTimeoutError && e.toFailure().class === 'timeout');
+      await assert.rejects(
+        client.identify(),
+        (e: unknown) => e instanceof WinrmTimeoutError && e.toFailure().class === 'timeout',
+      );
     } finally {
       client.close();
     }

@@ -19,10 +19,22 @@ before(async () => {
 after(() => new Promise<void>((r) => server.close(() => r())));
 
 test('a declared Content-Length beyond the limit is refused from the head, before any body arrives', async () => {
-  answer = (sock) => sock.write('HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml\r\nContent-Length: 10000000000\r\n\r\n');
-  const client = createWinrmClient({ host: '127.0.0.1', port, auth: 'basic', username: 'u', password: 'p', encryption: 'never' });
+  answer = (sock) =>
+    sock.write('HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml\r\nContent-Length: 10000000000\r\n\r\n');
+  const client = createWinrmClient({
+    host: '127.0.0.1',
+    port,
+    auth: 'basic',
+    username: 'u',
+    password: 'p',
+    encryption: 'never',
+  });
   try {
-    await assert.rejects(client.identify(), (e: unknown) => e instanceof WinrmConnectError && e.code === 'bad_http' && /larger than 32 MiB/.test(e.message), 'bad_http, too large');
+    await assert.rejects(
+      client.identify(),
+      (e: unknown) => e instanceof WinrmConnectError && e.code === 'bad_http' && /larger than 32 MiB/.test(e.message),
+      'bad_http, too large',
+    );
   } finally {
     client.close();
   }
@@ -36,13 +48,25 @@ test('a body streamed without end is cut off at the limit and the socket closed'
     const pump = (): void => {
       while (!sock.destroyed && written < 64 * 1024 * 1024) {
         written += chunk.length;
-        if (!sock.write(`${chunk.length.toString(16)}\r\n${chunk.toString('latin1')}\r\n`, 'latin1')) return void sock.once('drain', pump);
+        if (!sock.write(`${chunk.length.toString(16)}\r\n${chunk.toString('latin1')}\r\n`, 'latin1'))
+          return void sock.once('drain', pump);
       }
     };
     pump();
   };
-  const conn = await HttpConnection.open({ host: '127.0.0.1', port, https: false, tls: { mode: 'verify' }, connectTimeoutMs: 2000, maxResponseBytes: 1024 * 1024 });
-  await assert.rejects(conn.request('POST /wsman HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n', Buffer.alloc(0), 10_000), (e: unknown) => e instanceof WinrmConnectError && e.code === 'bad_http', 'bad_http');
+  const conn = await HttpConnection.open({
+    host: '127.0.0.1',
+    port,
+    https: false,
+    tls: { mode: 'verify' },
+    connectTimeoutMs: 2000,
+    maxResponseBytes: 1024 * 1024,
+  });
+  await assert.rejects(
+    conn.request('POST /wsman HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n', Buffer.alloc(0), 10_000),
+    (e: unknown) => e instanceof WinrmConnectError && e.code === 'bad_http',
+    'bad_http',
+  );
   assert.equal(conn.alive, false, 'the connection is closed');
   assert.ok(written < 64 * 1024 * 1024, `the server was stopped early (${written} bytes written)`);
 });
@@ -53,9 +77,20 @@ test('Basic is never sent in clear text over HTTP unless the caller allows unenc
     requests++;
     sock.end('HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n');
   };
-  const client = createWinrmClient({ host: '127.0.0.1', port, auth: 'basic', username: 'u', password: 'Clear-Text-pw' });
+  const client = createWinrmClient({
+    host: '127.0.0.1',
+    port,
+    auth: 'basic',
+    username: 'u',
+    password: 'Clear-Text-pw',
+  });
   try {
-    await assert.rejects(client.enumerate('SELECT * FROM Win32_OperatingSystem'), (e: unknown) => e instanceof WinrmAuthError && e.code === 'basic_over_http' && !e.message.includes('Clear-Text-pw'), 'refused before sending');
+    await assert.rejects(
+      client.enumerate('SELECT * FROM Win32_OperatingSystem'),
+      (e: unknown) =>
+        e instanceof WinrmAuthError && e.code === 'basic_over_http' && !e.message.includes('Clear-Text-pw'),
+      'refused before sending',
+    );
     assert.equal(requests, 0, 'no request reached the host');
   } finally {
     client.close();

@@ -31,7 +31,10 @@ before(async () => {
       if (sealed) {
         forged++;
         const body = Buffer.from(FAKE, 'utf8');
-        res.writeHead(forgedStatus, { 'Content-Type': 'application/soap+xml;charset=UTF-8', 'Content-Length': String(body.length) });
+        res.writeHead(forgedStatus, {
+          'Content-Type': 'application/soap+xml;charset=UTF-8',
+          'Content-Length': String(body.length),
+        });
         res.end(body);
         return;
       }
@@ -41,17 +44,20 @@ before(async () => {
         agents.set(req.socket, agent);
         req.socket.on('close', () => agent!.destroy());
       }
-      const up = http.request({ host: h.address, port: h.port, method: req.method, path: req.url, headers: req.headers, agent }, (ur) => {
-        const body: Buffer[] = [];
-        ur.on('data', (c: Buffer) => body.push(c));
-        ur.on('end', () => {
-          const b = Buffer.concat(body);
-          const headers = { ...ur.headers, 'content-length': String(b.length) };
-          delete headers['transfer-encoding'];
-          res.writeHead(ur.statusCode ?? 502, headers);
-          res.end(b);
-        });
-      });
+      const up = http.request(
+        { host: h.address, port: h.port, method: req.method, path: req.url, headers: req.headers, agent },
+        (ur) => {
+          const body: Buffer[] = [];
+          ur.on('data', (c: Buffer) => body.push(c));
+          ur.on('end', () => {
+            const b = Buffer.concat(body);
+            const headers = { ...ur.headers, 'content-length': String(b.length) };
+            delete headers['transfer-encoding'];
+            res.writeHead(ur.statusCode ?? 502, headers);
+            res.end(b);
+          });
+        },
+      );
       up.on('error', () => res.destroy());
       up.end(Buffer.concat(chunks));
     });
@@ -67,8 +73,22 @@ after(async () => {
 
 test('over NTLM on HTTP a plain 200 after a sealed request is refused as tls, never read as the host answer', async () => {
   const h = sim.hosts[0]!;
-  const direct = createWinrmClient({ host: h.address, port: h.port, https: false, auth: 'ntlm', username: h.user, password: h.password });
-  const viaPath = createWinrmClient({ host: '127.0.0.1', port: proxyPort, https: false, auth: 'ntlm', username: h.user, password: h.password });
+  const direct = createWinrmClient({
+    host: h.address,
+    port: h.port,
+    https: false,
+    auth: 'ntlm',
+    username: h.user,
+    password: h.password,
+  });
+  const viaPath = createWinrmClient({
+    host: '127.0.0.1',
+    port: proxyPort,
+    https: false,
+    auth: 'ntlm',
+    username: h.user,
+    password: h.password,
+  });
   try {
     assert.equal(viaPath.encrypted, true, 'NTLM over HTTP seals by default');
     const real = await direct.enumerate('SELECT Name FROM Win32_ComputerSystem');
@@ -93,10 +113,20 @@ test('over NTLM on HTTP a plain 200 after a sealed request is refused as tls, ne
 
 test('a plain 500 (a forged SOAP fault) on a sealed connection is refused the same way', async () => {
   const h = sim.hosts[0]!;
-  const viaPath = createWinrmClient({ host: '127.0.0.1', port: proxyPort, https: false, auth: 'ntlm', username: h.user, password: h.password });
+  const viaPath = createWinrmClient({
+    host: '127.0.0.1',
+    port: proxyPort,
+    https: false,
+    auth: 'ntlm',
+    username: h.user,
+    password: h.password,
+  });
   forgedStatus = 500;
   try {
-    await assert.rejects(viaPath.enumerate('SELECT Name FROM Win32_ComputerSystem'), (err: unknown) => err instanceof WinrmTlsError && err.code === 'ntlm_unsealed' && /HTTP 500/.test(err.message));
+    await assert.rejects(
+      viaPath.enumerate('SELECT Name FROM Win32_ComputerSystem'),
+      (err: unknown) => err instanceof WinrmTlsError && err.code === 'ntlm_unsealed' && /HTTP 500/.test(err.message),
+    );
   } finally {
     forgedStatus = 200;
     viaPath.close();

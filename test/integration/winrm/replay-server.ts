@@ -45,9 +45,29 @@ function selfSignedCert(): { key: string; cert: string } {
   if (cert) return cert;
   const dir = mkdtempSync(join(tmpdir(), 'winrm-replay-'));
   try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-keyout', join(dir, 'k.pem'), '-out', join(dir, 'c.pem')], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+        '-keyout',
+        join(dir, 'k.pem'),
+        '-out',
+        join(dir, 'c.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
     cert = { key: readFileSync(join(dir, 'k.pem'), 'utf8'), cert: readFileSync(join(dir, 'c.pem'), 'utf8') };
     return cert;
   } finally {
@@ -91,7 +111,13 @@ export async function startReplayServer(o: {
       }
       const action = /<(?:\w+:)?Action[^>]*>([^<]*)</.exec(xml)?.[1] ?? (xml.includes('Identify') ? 'Identify' : '');
       const messageId = /<(?:\w+:)?MessageID>([^<]*)</.exec(xml)?.[1] ?? '';
-      const r: ReplayRequest = { action: action.slice(action.lastIndexOf('/') + 1), messageId, xml, headers: req.headers, connection: sockets.get(socket) ?? -1 };
+      const r: ReplayRequest = {
+        action: action.slice(action.lastIndexOf('/') + 1),
+        messageId,
+        xml,
+        headers: req.headers,
+        connection: sockets.get(socket) ?? -1,
+      };
       requests.push(r);
       let answer: ReplayAnswer | 'hang' | 'drop';
       try {

@@ -50,7 +50,9 @@ export async function runPywinrm(script: string, vars: Record<string, string>, t
     delete env.PYTHONPATH;
     delete env.PYTHONHOME;
     const stdout = await new Promise<string>((resolve, reject) =>
-      execFile(PYTHON, [file], { env, timeout: timeoutMs }, (err, out, errOut) => (err ? reject(new Error(`pywinrm failed: ${errOut || err.message}`)) : resolve(out))),
+      execFile(PYTHON, [file], { env, timeout: timeoutMs }, (err, out, errOut) =>
+        err ? reject(new Error(`pywinrm failed: ${errOut || err.message}`)) : resolve(out),
+      ),
     );
     const last = stdout.trim().split('\n').pop() ?? '';
     return JSON.parse(last) as PyResult;

@@ -9,7 +9,17 @@ import { Agent as HttpsAgent } from 'node:https';
 import { after, before, describe } from 'node:test';
 import { hasFixture, test, winrmFixture } from '../../helpers/fixtures.ts';
 import { skipUnlessRequired } from '../../helpers/skip.ts';
-import { nsAttr, nsChild, nsChildren, nsDeepText, nsFindAll, parseNsXml, qname, resolveQName, type NsElement } from '../../helpers/ns-xml.ts';
+import {
+  nsAttr,
+  nsChild,
+  nsChildren,
+  nsDeepText,
+  nsFindAll,
+  parseNsXml,
+  qname,
+  resolveQName,
+  type NsElement,
+} from '../../helpers/ns-xml.ts';
 import { startWinsim, type Winsim } from '../../winsim/index.ts';
 import { basic, identifyXml, post, type RawResponse } from './wsman-raw.ts';
 
@@ -88,7 +98,18 @@ function faultOf(s: Soap): FaultView | undefined {
     reason: squash(nsChild(nsChild(f, SOAP12, 'Reason'), SOAP12, 'Text')?.text ?? ''),
     wsmanCode: nsAttr(wsf, 'Code'),
     faultDetail: detail?.children.find((c) => c.local === 'FaultDetail')?.text.trim(),
-    message: squash(nsDeepText(nsChild(wsf, WSMANFAULT, 'Message') ?? { ns: '', local: '', attrs: [], children: [], text: '', scope: new Map() })),
+    message: squash(
+      nsDeepText(
+        nsChild(wsf, WSMANFAULT, 'Message') ?? {
+          ns: '',
+          local: '',
+          attrs: [],
+          children: [],
+          text: '',
+          scope: new Map(),
+        },
+      ),
+    ),
   };
 }
 
@@ -108,7 +129,8 @@ function unlikeWindows(res: RawResponse, request: Soap, windowsFile: string, dep
     return [...diffs, `answer is not a SOAP 1.2 envelope: ${(err as Error).message}: ${res.body.slice(0, 200)}`];
   }
   if (sim.action !== win.action) diffs.push(`Action ${sim.action}, Windows ${win.action}`);
-  if (sim.relatesTo !== request.messageId) diffs.push(`RelatesTo ${sim.relatesTo}, request MessageID ${request.messageId}`);
+  if (sim.relatesTo !== request.messageId)
+    diffs.push(`RelatesTo ${sim.relatesTo}, request MessageID ${request.messageId}`);
   const simBody = sim.body.children.map(qname).join(' ');
   const winBody = win.body.children.map(qname).join(' ');
   if (simBody !== winBody) diffs.push(`body ${simBody || '(empty)'}, Windows ${winBody || '(empty)'}`);
@@ -117,7 +139,8 @@ function unlikeWindows(res: RawResponse, request: Soap, windowsFile: string, dep
   if (sf && !wf) diffs.push(`fault ${sf.subcode} ${sf.wsmanCode}: ${sf.reason}`);
   if (simBody !== winBody) return diffs;
   if (wf && sf) {
-    for (const k of Object.keys(wf) as (keyof FaultView)[]) if (sf[k] !== wf[k]) diffs.push(`fault ${k} ${JSON.stringify(sf[k])}, Windows ${JSON.stringify(wf[k])}`);
+    for (const k of Object.keys(wf) as (keyof FaultView)[])
+      if (sf[k] !== wf[k]) diffs.push(`fault ${k} ${JSON.stringify(sf[k])}, Windows ${JSON.stringify(wf[k])}`);
   } else if (!wf) {
     for (let i = 0; i < Math.min(sim.body.children.length, win.body.children.length); i++) {
       const a = shape(sim.body.children[i], depth);
@@ -152,18 +175,32 @@ function withIds(xml: string, ids: { shellId?: string; commandId?: string }): st
 
 function streams(s: Soap, name: string): string {
   const r = nsChild(s.body, RSP, 'ReceiveResponse');
-  return Buffer.concat(nsChildren(r, RSP, 'Stream').filter((x) => nsAttr(x, 'Name') === name).map((x) => Buffer.from(x.text.trim(), 'base64'))).toString('utf8');
+  return Buffer.concat(
+    nsChildren(r, RSP, 'Stream')
+      .filter((x) => nsAttr(x, 'Name') === name)
+      .map((x) => Buffer.from(x.text.trim(), 'base64')),
+  ).toString('utf8');
 }
 
-function commandState(s: Soap): { state: string | undefined; exitCode: string | undefined; commandId: string | undefined } {
+function commandState(s: Soap): {
+  state: string | undefined;
+  exitCode: string | undefined;
+  commandId: string | undefined;
+} {
   const cs = nsChild(nsChild(s.body, RSP, 'ReceiveResponse'), RSP, 'CommandState');
-  return { state: nsAttr(cs, 'State')?.replace(/^.*\//, ''), exitCode: nsChild(cs, RSP, 'ExitCode')?.text.trim(), commandId: nsAttr(cs, 'CommandId') };
+  return {
+    state: nsAttr(cs, 'State')?.replace(/^.*\//, ''),
+    exitCode: nsChild(cs, RSP, 'ExitCode')?.text.trim(),
+    commandId: nsAttr(cs, 'CommandId'),
+  };
 }
 
 for (const https of [false, true]) {
   describe(`winsim answers captured Windows client requests like Windows (${https ? 'HTTPS' : 'HTTP'}, Basic)`, () => {
     let sim: Winsim;
-    const agent = https ? new HttpsAgent({ keepAlive: true, maxSockets: 2 }) : new Agent({ keepAlive: true, maxSockets: 2 });
+    const agent = https
+      ? new HttpsAgent({ keepAlive: true, maxSockets: 2 })
+      : new Agent({ keepAlive: true, maxSockets: 2 });
     before(async () => {
       sim = await startWinsim({ hosts: 1, portBase: 0, auth: 'basic', https, seed: 23, maxShellsPerHost: 30 });
     });
@@ -174,9 +211,16 @@ for (const https of [false, true]) {
     const host = () => sim.hosts[0]!;
 
     /** POSTs one request as bytes; returns the parsed request (for its MessageID) and the raw answer. */
-    async function replay(xml: string, headers: Record<string, string> = {}): Promise<{ req: Soap; res: RawResponse; ans: Soap | undefined }> {
+    async function replay(
+      xml: string,
+      headers: Record<string, string> = {},
+    ): Promise<{ req: Soap; res: RawResponse; ans: Soap | undefined }> {
       const req = soap(xml);
-      const res = await post(host().url, xml, { headers: { ...basic(host().user, host().password), ...headers }, agent, timeoutMs: 30_000 });
+      const res = await post(host().url, xml, {
+        headers: { ...basic(host().user, host().password), ...headers },
+        agent,
+        timeoutMs: 30_000,
+      });
       let ans: Soap | undefined;
       try {
         ans = soap(res.body);
@@ -229,9 +273,16 @@ for (const https of [false, true]) {
         assert.equal(res.status, 200);
         assert.equal(qname(ans!.first!), qname(win.first!));
         for (const local of ['ProtocolVersion', 'ProductVendor']) {
-          assert.equal(nsChild(ans!.first, win.first!.ns, local)?.text, nsChild(win.first, win.first!.ns, local)?.text, local);
+          assert.equal(
+            nsChild(ans!.first, win.first!.ns, local)?.text,
+            nsChild(win.first, win.first!.ns, local)?.text,
+            local,
+          );
         }
-        assert.match(nsChild(ans!.first, win.first!.ns, 'ProductVersion')!.text, /^OS: [\d.]+ SP: [\d.]+ Stack: [\d.]+$/);
+        assert.match(
+          nsChild(ans!.first, win.first!.ns, 'ProductVersion')!.text,
+          /^OS: [\d.]+ SP: [\d.]+ Stack: [\d.]+$/,
+        );
       }
     });
 
@@ -242,10 +293,21 @@ for (const https of [false, true]) {
     });
 
     test('enumerate_wql_request_template.xml: SELECT * and a property list answer in one optimized page like Windows', async () => {
-      const star = fillTemplate(fixture('enumerate_wql_request_template.xml'), { resource_uri: CIMV2_ALL, envelope_size: '153600', wql: 'SELECT * FROM Win32_OperatingSystem' });
+      const star = fillTemplate(fixture('enumerate_wql_request_template.xml'), {
+        resource_uri: CIMV2_ALL,
+        envelope_size: '153600',
+        wql: 'SELECT * FROM Win32_OperatingSystem',
+      });
       const a = await replay(star);
-      assert.deepEqual(unlikeWindows(a.res, a.req, 'enumerate_win32_operatingsystem_win2008r2_star_response.xml', 2), []);
-      const winItem = nsFindAll(soap(fixture('enumerate_win32_operatingsystem_win2008r2_star_response.xml')).body, W, 'Items')[0]!.children[0]!;
+      assert.deepEqual(
+        unlikeWindows(a.res, a.req, 'enumerate_win32_operatingsystem_win2008r2_star_response.xml', 2),
+        [],
+      );
+      const winItem = nsFindAll(
+        soap(fixture('enumerate_win32_operatingsystem_win2008r2_star_response.xml')).body,
+        W,
+        'Items',
+      )[0]!.children[0]!;
       const simItem = nsFindAll(a.ans!.body, W, 'Items')[0]!.children[0]!;
       assert.equal(qname(simItem), qname(winItem));
       assert.equal(nsAttr(simItem, 'type', XSI), nsAttr(winItem, 'type', XSI));
@@ -257,17 +319,34 @@ for (const https of [false, true]) {
         wql: 'SELECT Caption,CSName,FreePhysicalMemory,NumberOfProcesses,TotalVisibleMemorySize FROM Win32_OperatingSystem',
       });
       const b = await replay(fragment);
-      assert.deepEqual(unlikeWindows(b.res, b.req, 'enumerate_win32_operatingsystem_win2012_xmlfragment_response.xml', 2), []);
-      const winFrag = nsFindAll(soap(fixture('enumerate_win32_operatingsystem_win2012_xmlfragment_response.xml')).body, W, 'XmlFragment')[0]!;
+      assert.deepEqual(
+        unlikeWindows(b.res, b.req, 'enumerate_win32_operatingsystem_win2012_xmlfragment_response.xml', 2),
+        [],
+      );
+      const winFrag = nsFindAll(
+        soap(fixture('enumerate_win32_operatingsystem_win2012_xmlfragment_response.xml')).body,
+        W,
+        'XmlFragment',
+      )[0]!;
       const simFrag = nsFindAll(b.ans!.body, W, 'XmlFragment')[0]!;
       assert.ok(simFrag, 'a w:XmlFragment item');
-      assert.deepEqual([...new Set(simFrag.children.map((c) => c.ns))], [...new Set(winFrag.children.map((c) => c.ns))], 'unprefixed property names');
+      assert.deepEqual(
+        [...new Set(simFrag.children.map((c) => c.ns))],
+        [...new Set(winFrag.children.map((c) => c.ns))],
+        'unprefixed property names',
+      );
     });
 
     test('enumerate_wql_request_template.xml then pull_request_template.xml page a large class like Windows, latest context each time', async () => {
       const wql = 'SELECT * FROM Win32_Process';
       const before = host().truth().processCount;
-      const first = await replay(fillTemplate(fixture('enumerate_wql_request_template.xml'), { resource_uri: CIMV2_ALL, envelope_size: '8192', wql }));
+      const first = await replay(
+        fillTemplate(fixture('enumerate_wql_request_template.xml'), {
+          resource_uri: CIMV2_ALL,
+          envelope_size: '8192',
+          wql,
+        }),
+      );
       assert.deepEqual(unlikeWindows(first.res, first.req, 'enumerate_win32_process_win2008r2_response.xml', 1), []);
       const itemsOf = (s: Soap) => s.first!.children.find((c) => c.local === 'Items')?.children.length ?? 0;
       const contextOf = (s: Soap) => s.first!.children.find((c) => c.local === 'EnumerationContext')?.text.trim();
@@ -276,22 +355,44 @@ for (const https of [false, true]) {
       assert.match(context ?? '', /^uuid:[0-9A-F-]{36}$/i);
       let pulls = 0;
       for (;;) {
-        const pull = await replay(fillTemplate(fixture('pull_request_template.xml'), { resource_uri: CIMV2_ALL, envelope_size: '8192', enumeration_context: context! }));
+        const pull = await replay(
+          fillTemplate(fixture('pull_request_template.xml'), {
+            resource_uri: CIMV2_ALL,
+            envelope_size: '8192',
+            enumeration_context: context!,
+          }),
+        );
         pulls++;
         items += itemsOf(pull.ans!);
         const next = contextOf(pull.ans!);
         if (next === undefined) {
-          assert.deepEqual(unlikeWindows(pull.res, pull.req, 'pull_win32_process_win2008r2_end_response.xml', 1), [], 'last Pull');
+          assert.deepEqual(
+            unlikeWindows(pull.res, pull.req, 'pull_win32_process_win2008r2_end_response.xml', 1),
+            [],
+            'last Pull',
+          );
           break;
         }
-        assert.deepEqual(unlikeWindows(pull.res, pull.req, 'enumerate_win32_perfrawdata_perfproc_process_win2008r2_star_page1_response.xml', 1), [], `Pull #${pulls}`);
+        assert.deepEqual(
+          unlikeWindows(
+            pull.res,
+            pull.req,
+            'enumerate_win32_perfrawdata_perfproc_process_win2008r2_star_page1_response.xml',
+            1,
+          ),
+          [],
+          `Pull #${pulls}`,
+        );
         assert.notEqual(next, context, 'each Pull hands out a new context');
         context = next;
         assert.ok(pulls < 1000, 'paging ends');
       }
       assert.ok(pulls >= 2, `paged over ${pulls} Pulls`);
       // The process count moves every step; the enumeration holds the one of the step it started in.
-      assert.ok([before, host().truth().processCount].includes(items), `every process once (${items} items, ${before} processes when it began)`);
+      assert.ok(
+        [before, host().truth().processCount].includes(items),
+        `every process once (${items} items, ${before} processes when it began)`,
+      );
     });
 
     test('pypsrp test_winrs_standard: Create → cmd.exe /c echo hi → Receive until Done → Signal ctrl_c → Delete', async () => {
@@ -305,7 +406,10 @@ for (const https of [false, true]) {
       await signalAndDelete(shellId, commandId);
       // The shell is gone: Windows answers w:InvalidSelectors (derived request: the capture's Receive, replayed late).
       const gone = await replay(withIds(fixture('shell_receive_request.xml'), { shellId, commandId }));
-      assert.deepEqual(unlikeWindows(gone.res, gone.req, 'fault_get_shell_invalid_selectors_2150858843_response.xml'), []);
+      assert.deepEqual(
+        unlikeWindows(gone.res, gone.req, 'fault_get_shell_invalid_selectors_2150858843_response.xml'),
+        [],
+      );
     });
 
     test('pypsrp test_winrs_send on a WINRS_CODEPAGE=65001 shell: powershell.exe - fed by two Sends prints both lines', async () => {
@@ -323,9 +427,16 @@ for (const https of [false, true]) {
     });
 
     test('WINRS_NOPROFILE shell runs pywinrm\'s "powershell -encodedcommand" Write-Error: exit 1 with CLIXML stderr', async (t) => {
-      const shellId = await createShell('shell_create_request_noprofile.xml', 'shell_create_response_with_activityid.xml');
+      const shellId = await createShell(
+        'shell_create_request_noprofile.xml',
+        'shell_create_response_with_activityid.xml',
+      );
       const commandId = await command('shell_command_request_powershell_encodedcommand.xml', shellId);
-      const pages = await receiveUntilDone(shellId, commandId, 'shell_receive_response_powershell_write_error_clixml_exit1.xml');
+      const pages = await receiveUntilDone(
+        shellId,
+        commandId,
+        'shell_receive_response_powershell_write_error_clixml_exit1.xml',
+      );
       const win = soap(fixture('shell_receive_response_powershell_write_error_clixml_exit1.xml'));
       assert.equal(commandState(pages[pages.length - 1]!).exitCode, commandState(win).exitCode);
       const stderr = pages.map((p) => streams(p, 'stderr')).join('');
@@ -338,7 +449,10 @@ for (const https of [false, true]) {
     });
 
     test('derived from shell_command_request_powershell_encodedcommand.xml: any Write-Error "X" writes the record for X, and $? decides the exit code', async () => {
-      const shellId = await createShell('shell_create_request_noprofile.xml', 'shell_create_response_with_activityid.xml');
+      const shellId = await createShell(
+        'shell_create_request_noprofile.xml',
+        'shell_create_response_with_activityid.xml',
+      );
       const capture = fixture('shell_command_request_powershell_encodedcommand.xml');
       const encoded = (script: string) => Buffer.from(script, 'utf16le').toString('base64');
       assert.ok(capture.includes(encoded('Write-Error "Error"')), 'the capture encodes Write-Error "Error"');
@@ -347,7 +461,11 @@ for (const https of [false, true]) {
         const { req, res, ans } = await replay(xml);
         assert.deepEqual(unlikeWindows(res, req, 'shell_command_response.xml'), [], script);
         const commandId = nsChild(nsChild(ans!.body, RSP, 'CommandResponse'), RSP, 'CommandId')!.text.trim();
-        const pages = await receiveUntilDone(shellId, commandId, 'shell_receive_response_powershell_write_error_clixml_exit1.xml');
+        const pages = await receiveUntilDone(
+          shellId,
+          commandId,
+          'shell_receive_response_powershell_write_error_clixml_exit1.xml',
+        );
         const sig = await replay(withIds(fixture('shell_signal_ctrl_c_request.xml'), { shellId, commandId }));
         assert.deepEqual(unlikeWindows(sig.res, sig.req, 'shell_signal_response.xml'), [], 'Signal ctrl_c');
         return {
@@ -356,7 +474,8 @@ for (const https of [false, true]) {
           exitCode: commandState(pages[pages.length - 1]!).exitCode,
         };
       };
-      const records = (stderr: string) => [...stderr.matchAll(/<S S="Error">([^<]*)<\/S>/g)].map((m) => m[1]!.replace(/_x000D__x000A_$/, ''));
+      const records = (stderr: string) =>
+        [...stderr.matchAll(/<S S="Error">([^<]*)<\/S>/g)].map((m) => m[1]!.replace(/_x000D__x000A_$/, ''));
 
       const disk = await runScript('Write-Error "Disk C: is full"');
       assert.equal(disk.exitCode, '1');
@@ -405,7 +524,12 @@ for (const https of [false, true]) {
       // The rsp:Shell block echoes WorkingDirectory and IdleTimeOut (PT60S requested → PT60.000S) like Windows.
       const shell = (s: Soap) => nsChild(s.body, RSP, 'Shell');
       assert.deepEqual(shape(shell(ans!), 1), shape(shell(win), 1));
-      const fields = (s: Soap) => Object.fromEntries((shell(s)?.children ?? []).filter((c) => ['WorkingDirectory', 'IdleTimeOut'].includes(c.local)).map((c) => [c.local, c.text]));
+      const fields = (s: Soap) =>
+        Object.fromEntries(
+          (shell(s)?.children ?? [])
+            .filter((c) => ['WorkingDirectory', 'IdleTimeOut'].includes(c.local))
+            .map((c) => [c.local, c.text]),
+        );
       assert.deepEqual(fields(ans!), fields(win));
       assert.deepEqual(fields(ans!), { WorkingDirectory: 'C:\\Windows', IdleTimeOut: 'PT60.000S' });
       // Without them in the request: no WorkingDirectory, the default IdleTimeOut (shell_create_response.xml).
@@ -422,81 +546,133 @@ for (const https of [false, true]) {
     test('fault captures: the simulator faults where Windows faulted, with the same codes and texts', async (t) => {
       const shellId = await createShell('shell_create_request.xml');
 
-      await t.test('fault_invalid_timeout_header_request.xml (PT-1S) → a:InvalidMessageInformationHeader 2150858767', async () => {
-        const { req, res } = await replay(withIds(fixture('fault_invalid_timeout_header_request.xml'), { shellId }));
-        assert.deepEqual(unlikeWindows(res, req, 'fault_invalid_timeout_header_2150858767_response.xml'), []);
-      });
+      await t.test(
+        'fault_invalid_timeout_header_request.xml (PT-1S) → a:InvalidMessageInformationHeader 2150858767',
+        async () => {
+          const { req, res } = await replay(withIds(fixture('fault_invalid_timeout_header_request.xml'), { shellId }));
+          assert.deepEqual(unlikeWindows(res, req, 'fault_invalid_timeout_header_2150858767_response.xml'), []);
+        },
+      );
 
       await t.test('fault_receive_invalid_parameter_request.xml (no CommandId) → w:InvalidParameter 87', async () => {
         const { req, res } = await replay(withIds(fixture('fault_receive_invalid_parameter_request.xml'), { shellId }));
         assert.deepEqual(unlikeWindows(res, req, 'fault_receive_invalid_parameter_87_response.xml'), []);
       });
 
-      await t.test('fault_receive_operation_timeout_request.xml on a command still waiting for stdin → w:TimedOut 2150858793', async () => {
-        const commandId = await command('shell_command_request_powershell_stdin.xml', shellId);
-        // Only the timeout is shortened (PT20S → PT2S) so the test does not sit for 20 s per transport.
-        const capture = fixture('fault_receive_operation_timeout_request.xml');
-        const shortened = capture.replace('<w:OperationTimeout>PT20S</w:OperationTimeout>', '<w:OperationTimeout>PT2S</w:OperationTimeout>');
-        assert.notEqual(shortened, capture);
-        const started = Date.now();
-        const { req, res } = await replay(withIds(shortened, { shellId, commandId }));
-        assert.ok(Date.now() - started >= 1900, 'the host held the Receive for OperationTimeout');
-        assert.deepEqual(unlikeWindows(res, req, 'fault_receive_operation_timeout_2150858793_response.xml'), []);
-      });
+      await t.test(
+        'fault_receive_operation_timeout_request.xml on a command still waiting for stdin → w:TimedOut 2150858793',
+        async () => {
+          const commandId = await command('shell_command_request_powershell_stdin.xml', shellId);
+          // Only the timeout is shortened (PT20S → PT2S) so the test does not sit for 20 s per transport.
+          const capture = fixture('fault_receive_operation_timeout_request.xml');
+          const shortened = capture.replace(
+            '<w:OperationTimeout>PT20S</w:OperationTimeout>',
+            '<w:OperationTimeout>PT2S</w:OperationTimeout>',
+          );
+          assert.notEqual(shortened, capture);
+          const started = Date.now();
+          const { req, res } = await replay(withIds(shortened, { shellId, commandId }));
+          assert.ok(Date.now() - started >= 1900, 'the host held the Receive for OperationTimeout');
+          assert.deepEqual(unlikeWindows(res, req, 'fault_receive_operation_timeout_2150858793_response.xml'), []);
+        },
+      );
 
-      await t.test('fault_command_file_not_found_request.xml (WINRS_SKIP_CMD_SHELL=True, bare powershell.exe) → w:InternalError 2147942402', async () => {
-        const { req, res } = await replay(withIds(fixture('fault_command_file_not_found_request.xml'), { shellId }));
-        assert.deepEqual(unlikeWindows(res, req, 'fault_command_file_not_found_2147942402_response.xml'), []);
-      });
+      await t.test(
+        'fault_command_file_not_found_request.xml (WINRS_SKIP_CMD_SHELL=True, bare powershell.exe) → w:InternalError 2147942402',
+        async () => {
+          const { req, res } = await replay(withIds(fixture('fault_command_file_not_found_request.xml'), { shellId }));
+          assert.deepEqual(unlikeWindows(res, req, 'fault_command_file_not_found_2147942402_response.xml'), []);
+        },
+      );
 
-      await t.test('derived: without cmd.exe only a full path starts a program (pypsrp test_winrs_no_cmd_shell retries with the full path)', async () => {
-        const capture = fixture('fault_command_file_not_found_request.xml');
-        const withExe = (exe: string) => withIds(capture.replace('<rsp:Command>powershell.exe</rsp:Command>', `<rsp:Command>${exe}</rsp:Command>`), { shellId });
-        for (const bare of ['cmd.exe', 'powershell', 'C:\\Windows\\system32\\WindowsPowerShell\\v1.0\\powershell']) {
-          const { req, res } = await replay(withExe(bare));
-          assert.deepEqual(unlikeWindows(res, req, 'fault_command_file_not_found_2147942402_response.xml'), [], bare);
-        }
-        const { req, res, ans } = await replay(withExe('C:\\Windows\\system32\\WindowsPowerShell\\v1.0\\powershell.exe'));
-        assert.deepEqual(unlikeWindows(res, req, 'shell_command_response.xml'), [], 'full path');
-        const commandId = nsChild(nsChild(ans!.body, RSP, 'CommandResponse'), RSP, 'CommandId')!.text.trim();
-        const pages = await receiveUntilDone(shellId, commandId, 'shell_receive_response_echo_hi_done.xml');
-        // pypsrp asserts rc 0, stdout b"hi\n", stderr b"" for this run.
-        assert.equal(pages.map((p) => streams(p, 'stdout')).join(''), 'hi\n');
-        assert.equal(pages.map((p) => streams(p, 'stderr')).join(''), '');
-        assert.equal(commandState(pages[pages.length - 1]!).exitCode, '0');
-      });
+      await t.test(
+        'derived: without cmd.exe only a full path starts a program (pypsrp test_winrs_no_cmd_shell retries with the full path)',
+        async () => {
+          const capture = fixture('fault_command_file_not_found_request.xml');
+          const withExe = (exe: string) =>
+            withIds(capture.replace('<rsp:Command>powershell.exe</rsp:Command>', `<rsp:Command>${exe}</rsp:Command>`), {
+              shellId,
+            });
+          for (const bare of ['cmd.exe', 'powershell', 'C:\\Windows\\system32\\WindowsPowerShell\\v1.0\\powershell']) {
+            const { req, res } = await replay(withExe(bare));
+            assert.deepEqual(unlikeWindows(res, req, 'fault_command_file_not_found_2147942402_response.xml'), [], bare);
+          }
+          const { req, res, ans } = await replay(
+            withExe('C:\\Windows\\system32\\WindowsPowerShell\\v1.0\\powershell.exe'),
+          );
+          assert.deepEqual(unlikeWindows(res, req, 'shell_command_response.xml'), [], 'full path');
+          const commandId = nsChild(nsChild(ans!.body, RSP, 'CommandResponse'), RSP, 'CommandId')!.text.trim();
+          const pages = await receiveUntilDone(shellId, commandId, 'shell_receive_response_echo_hi_done.xml');
+          // pypsrp asserts rc 0, stdout b"hi\n", stderr b"" for this run.
+          assert.equal(pages.map((p) => streams(p, 'stdout')).join(''), 'hi\n');
+          assert.equal(pages.map((p) => streams(p, 'stderr')).join(''), '');
+          assert.equal(commandState(pages[pages.length - 1]!).exitCode, '0');
+        },
+      );
 
-      await t.test('enumerate_shells_request.xml lists the open shells in one optimized EnumerateResponse', async () => {
-        const { req, res, ans } = await replay(fixture('enumerate_shells_request.xml'));
-        assert.deepEqual(unlikeWindows(res, req, 'enumerate_shells_optimized_response.xml', 1), []);
-        const listed = nsFindAll(ans!.body, RSP, 'Shell');
-        const shells = listed.map((s) => nsChild(s, RSP, 'ShellId')?.text.trim());
-        assert.ok(shells.includes(shellId), `open shell ${shellId} listed`);
-        assert.equal(shells.length, host().sim.openShells, 'every open shell of this caller, once');
-        const winShell = nsFindAll(soap(fixture('enumerate_shells_optimized_response.xml')).body, RSP, 'Shell')[0]!;
-        const mine = listed.find((s) => nsChild(s, RSP, 'ShellId')?.text.trim() === shellId)!;
-        assert.deepEqual(shape(mine, 1), shape(winShell, 1), 'rsp:Shell carries the elements Windows lists');
-        assert.match(nsChild(mine, RSP, 'Owner')!.text, new RegExp(`\\\\${host().user}$`));
-      });
+      await t.test(
+        'enumerate_shells_request.xml lists the open shells in one optimized EnumerateResponse',
+        async () => {
+          const { req, res, ans } = await replay(fixture('enumerate_shells_request.xml'));
+          assert.deepEqual(unlikeWindows(res, req, 'enumerate_shells_optimized_response.xml', 1), []);
+          const listed = nsFindAll(ans!.body, RSP, 'Shell');
+          const shells = listed.map((s) => nsChild(s, RSP, 'ShellId')?.text.trim());
+          assert.ok(shells.includes(shellId), `open shell ${shellId} listed`);
+          assert.equal(shells.length, host().sim.openShells, 'every open shell of this caller, once');
+          const winShell = nsFindAll(soap(fixture('enumerate_shells_optimized_response.xml')).body, RSP, 'Shell')[0]!;
+          const mine = listed.find((s) => nsChild(s, RSP, 'ShellId')?.text.trim() === shellId)!;
+          assert.deepEqual(shape(mine, 1), shape(winShell, 1), 'rsp:Shell carries the elements Windows lists');
+          assert.match(nsChild(mine, RSP, 'Owner')!.text, new RegExp(`\\\\${host().user}$`));
+        },
+      );
 
-      await t.test('derived: enumerate_shells_request.xml without OptimizeEnumeration, MaxElements 1 → context, then Pulls', { skip: skipUnlessRequired(hasFixture('winrm/pull_request_template.xml') ? undefined : 'needs the GPL pull_request_template.xml in ../shared/fixtures/winrm/ (not copied into the project)') }, async () => {
-        const capture = fixture('enumerate_shells_request.xml');
-        const plain = capture.replace('<wsman:OptimizeEnumeration /><wsman:MaxElements>32000</wsman:MaxElements>', '');
-        assert.notEqual(plain, capture);
-        const first = await replay(plain);
-        assert.equal(first.res.status, 200, first.res.body.slice(0, 300));
-        let context = nsFindAll(first.ans!.body, 'http://schemas.xmlsoap.org/ws/2004/09/enumeration', 'EnumerationContext')[0]?.text.trim() ?? '';
-        assert.match(context, /^uuid:/);
-        const seen: string[] = [];
-        for (let i = 0; i < 100 && context; i++) {
-          const pull = await replay(fillTemplate(fixture('pull_request_template.xml'), { resource_uri: RSP, envelope_size: '153600', enumeration_context: context }));
-          assert.equal(pull.res.status, 200, pull.res.body.slice(0, 300));
-          seen.push(...nsFindAll(pull.ans!.body, RSP, 'ShellId').map((e) => e.text.trim()));
-          context = nsFindAll(pull.ans!.body, 'http://schemas.xmlsoap.org/ws/2004/09/enumeration', 'EnumerationContext')[0]?.text.trim() ?? '';
-        }
-        assert.ok(seen.includes(shellId), `open shell ${shellId} pulled`);
-        assert.equal(new Set(seen).size, seen.length, 'each shell once');
-      });
+      await t.test(
+        'derived: enumerate_shells_request.xml without OptimizeEnumeration, MaxElements 1 → context, then Pulls',
+        {
+          skip: skipUnlessRequired(
+            hasFixture('winrm/pull_request_template.xml')
+              ? undefined
+              : 'needs the GPL pull_request_template.xml in ../shared/fixtures/winrm/ (not copied into the project)',
+          ),
+        },
+        async () => {
+          const capture = fixture('enumerate_shells_request.xml');
+          const plain = capture.replace(
+            '<wsman:OptimizeEnumeration /><wsman:MaxElements>32000</wsman:MaxElements>',
+            '',
+          );
+          assert.notEqual(plain, capture);
+          const first = await replay(plain);
+          assert.equal(first.res.status, 200, first.res.body.slice(0, 300));
+          let context =
+            nsFindAll(
+              first.ans!.body,
+              'http://schemas.xmlsoap.org/ws/2004/09/enumeration',
+              'EnumerationContext',
+            )[0]?.text.trim() ?? '';
+          assert.match(context, /^uuid:/);
+          const seen: string[] = [];
+          for (let i = 0; i < 100 && context; i++) {
+            const pull = await replay(
+              fillTemplate(fixture('pull_request_template.xml'), {
+                resource_uri: RSP,
+                envelope_size: '153600',
+                enumeration_context: context,
+              }),
+            );
+            assert.equal(pull.res.status, 200, pull.res.body.slice(0, 300));
+            seen.push(...nsFindAll(pull.ans!.body, RSP, 'ShellId').map((e) => e.text.trim()));
+            context =
+              nsFindAll(
+                pull.ans!.body,
+                'http://schemas.xmlsoap.org/ws/2004/09/enumeration',
+                'EnumerationContext',
+              )[0]?.text.trim() ?? '';
+          }
+          assert.ok(seen.includes(shellId), `open shell ${shellId} pulled`);
+          assert.equal(new Set(seen).size, seen.length, 'each shell once');
+        },
+      );
 
       const del = await replay(withIds(fixture('shell_delete_request.xml'), { shellId }));
       assert.deepEqual(unlikeWindows(del.res, del.req, 'shell_delete_response.xml'), []);

@@ -6,10 +6,28 @@ import { test } from 'node:test';
 import { basic, enumerateXml, post, text } from './wsman-raw.ts';
 
 test('npm run winsim prints one JSON line per listening host and exits cleanly on SIGTERM', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/winsim/cli.ts', '--hosts', '3', '--port-base', '0', '--auth', 'basic', '--user', 'ops', '--password', 'S3cret!'], {
-    cwd: new URL('../../../', import.meta.url),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'test/winsim/cli.ts',
+      '--hosts',
+      '3',
+      '--port-base',
+      '0',
+      '--auth',
+      'basic',
+      '--user',
+      'ops',
+      '--password',
+      'S3cret!',
+    ],
+    {
+      cwd: new URL('../../../', import.meta.url),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   try {
     const lines: Record<string, unknown>[] = [];
     for await (const line of createInterface({ input: child.stdout! })) {
@@ -23,7 +41,11 @@ test('npm run winsim prints one JSON line per listening host and exits cleanly o
       assert.equal(l.password, 'S3cret!');
       assert.equal(l.auth, 'basic');
       assert.equal(l.tls, false);
-      const res = await post(`http://${l.address}:${l.port}/wsman`, enumerateXml('SELECT CSName FROM Win32_OperatingSystem', { maxElements: 10 }), { headers: basic('ops', 'S3cret!') });
+      const res = await post(
+        `http://${l.address}:${l.port}/wsman`,
+        enumerateXml('SELECT CSName FROM Win32_OperatingSystem', { maxElements: 10 }),
+        { headers: basic('ops', 'S3cret!') },
+      );
       assert.equal(res.status, 200);
       assert.equal(text(res.body, 'CSName'), l.hostname);
     }
@@ -36,10 +58,14 @@ test('npm run winsim prints one JSON line per listening host and exits cleanly o
 });
 
 test('the CLI refuses a non-loopback bind address', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'test/winsim/cli.ts', '--hosts', '1', '--bind', '10.0.0.1'], {
-    cwd: new URL('../../../', import.meta.url),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'test/winsim/cli.ts', '--hosts', '1', '--bind', '10.0.0.1'],
+    {
+      cwd: new URL('../../../', import.meta.url),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
   const [code] = (await once(child, 'exit')) as [number | null];

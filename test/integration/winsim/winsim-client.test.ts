@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { collectWindowsMetrics, collectWindowsMetricsPowerShell, createWinrmClient, WinrmAuthError, WinrmAccessDeniedError, WinrmFaultError } from '../../../agent/winrm/index.ts';
+import {
+  collectWindowsMetrics,
+  collectWindowsMetricsPowerShell,
+  createWinrmClient,
+  WinrmAuthError,
+  WinrmAccessDeniedError,
+  WinrmFaultError,
+} from '../../../agent/winrm/index.ts';
 import { defaultNtlmFactory } from '../../../agent/winrm/ntlm-factory.ts';
 import type { NtlmFactory } from '../../../agent/winrm/transport.ts';
 import { startWinsim, type Winsim } from '../../winsim/index.ts';
@@ -96,7 +103,14 @@ describe('agent WinRM client against winsim over HTTP with NTLM and message encr
 
   test('collectWindowsMetrics seals every request on one authenticated connection', async () => {
     const h = sim.hosts[0]!;
-    const c = createWinrmClient({ host: h.address, port: h.port, auth: 'ntlm', username: h.user, password: h.password, maxConnections: 1 });
+    const c = createWinrmClient({
+      host: h.address,
+      port: h.port,
+      auth: 'ntlm',
+      username: h.user,
+      password: h.password,
+      maxConnections: 1,
+    });
     try {
       const sample = await collectWindowsMetrics(c);
       const { collection_ms: _ms, ...values } = sample;
@@ -113,11 +127,21 @@ describe('agent WinRM client against winsim over HTTP with NTLM and message encr
 
   test('a long script goes on stdin and runs whole: output, then its own exit code', async () => {
     const h = sim.hosts[0]!;
-    const c = createWinrmClient({ host: h.address, port: h.port, auth: 'ntlm', username: h.user, password: h.password });
+    const c = createWinrmClient({
+      host: h.address,
+      port: h.port,
+      auth: 'ntlm',
+      username: h.user,
+      password: h.password,
+    });
     try {
-      const padding = '# ' + 'x'.repeat(6000);
+      const padding = `# ${'x'.repeat(6000)}`;
       const r = await c.runPowerShell(`${padding}\nWrite-Output 'first'\nhostname\nexit 7`);
-      assert.deepEqual([r.stdout.split(/\r?\n/).filter(Boolean), r.exitCode], [['first', h.hostname], 7], 'whole script ran');
+      assert.deepEqual(
+        [r.stdout.split(/\r?\n/).filter(Boolean), r.exitCode],
+        [['first', h.hostname], 7],
+        'whole script ran',
+      );
     } finally {
       c.close();
     }
@@ -146,11 +170,18 @@ describe('agent WinRM client against winsim over HTTP with NTLM and message encr
         },
       };
     };
-    const c = createWinrmClient({ host: h.address, port: h.port, auth: 'ntlm', username: h.user, password: h.password, maxConnections: 1 }, { ntlm });
+    const c = createWinrmClient(
+      { host: h.address, port: h.port, auth: 'ntlm', username: h.user, password: h.password, maxConnections: 1 },
+      { ntlm },
+    );
     try {
       await c.identify();
       breakNext = true;
-      await assert.rejects(c.identify(), (e: unknown) => e instanceof WinrmFaultError && e.code === 'ntlm_unseal', 'the unseal failure is reported');
+      await assert.rejects(
+        c.identify(),
+        (e: unknown) => e instanceof WinrmFaultError && e.code === 'ntlm_unseal',
+        'the unseal failure is reported',
+      );
       for (let i = 0; i < 3; i++) await c.identify();
       assert.equal(c.stats.handshakes, 2, 'one new handshake on a new connection, then reuse');
     } finally {

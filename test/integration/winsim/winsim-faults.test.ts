@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { connect } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import { startWinsim, type Winsim } from '../../winsim/index.ts';
@@ -18,7 +18,16 @@ describe('winsim fault injection', () => {
   const h = () => sim.hosts[0]!;
   const auth = () => basic(h().user, h().password);
   const reset = () =>
-    h().setFault({ wrongPassword: false, accessDenied: false, latencyMs: 0, timeout: false, http500: false, dropConnections: false, unencryptedRefused: false, portClosed: false });
+    h().setFault({
+      wrongPassword: false,
+      accessDenied: false,
+      latencyMs: 0,
+      timeout: false,
+      http500: false,
+      dropConnections: false,
+      unencryptedRefused: false,
+      portClosed: false,
+    });
 
   test('over HTTP a plain SOAP request is refused with 401 by default (AllowUnencrypted=false)', async () => {
     assert.equal(h().faults().unencryptedRefused, true);
@@ -61,7 +70,13 @@ describe('winsim fault injection', () => {
     let res = await post(h().url, OS_QUERY, { headers: auth() });
     assert.equal(res.status, 500);
     assert.match(res.body, /Code="2147749889"/);
-    await h().setFault({ http500: { code: 2150859174, subcode: 'w:InternalError', message: 'The maximum number of concurrent operations for this user has been exceeded. ' } });
+    await h().setFault({
+      http500: {
+        code: 2150859174,
+        subcode: 'w:InternalError',
+        message: 'The maximum number of concurrent operations for this user has been exceeded. ',
+      },
+    });
     res = await post(h().url, OS_QUERY, { headers: auth() });
     assert.match(res.body, /Code="2150859174"/);
     await reset();
@@ -87,7 +102,10 @@ describe('winsim fault injection', () => {
   test('dropped connection: the socket is destroyed mid-request', async () => {
     await reset();
     await h().setFault({ dropConnections: true });
-    await assert.rejects(post(h().url, OS_QUERY, { headers: auth() }), (err: NodeJS.ErrnoException) => err.code === 'ECONNRESET' || /socket hang up/.test(err.message));
+    await assert.rejects(
+      post(h().url, OS_QUERY, { headers: auth() }),
+      (err: NodeJS.ErrnoException) => err.code === 'ECONNRESET' || /socket hang up/.test(err.message),
+    );
     await reset();
   });
 
@@ -95,7 +113,10 @@ describe('winsim fault injection', () => {
     await reset();
     const port = h().port;
     await h().setFault({ portClosed: true });
-    await assert.rejects(post(h().url, OS_QUERY, { headers: auth() }), (err: NodeJS.ErrnoException) => err.code === 'ECONNREFUSED');
+    await assert.rejects(
+      post(h().url, OS_QUERY, { headers: auth() }),
+      (err: NodeJS.ErrnoException) => err.code === 'ECONNREFUSED',
+    );
     await h().setFault({ portClosed: false });
     assert.equal(h().port, port);
     assert.equal((await post(h().url, OS_QUERY, { headers: auth() })).status, 200);

@@ -25,7 +25,15 @@ describe('winsim over raw HTTP', () => {
   let sim: Winsim;
   const agent = new Agent({ keepAlive: true, maxSockets: 4 });
   before(async () => {
-    sim = await startWinsim({ hosts: 3, portBase: 0, auth: 'both', seed: 7, clock: () => now, faults: { unencryptedRefused: false }, maxShellsPerHost: 3 });
+    sim = await startWinsim({
+      hosts: 3,
+      portBase: 0,
+      auth: 'both',
+      seed: 7,
+      clock: () => now,
+      faults: { unencryptedRefused: false },
+      maxShellsPerHost: 3,
+    });
   });
   after(async () => {
     agent.destroy();
@@ -60,7 +68,11 @@ describe('winsim over raw HTTP', () => {
   });
 
   test('a Basic enumerate of Win32_OperatingSystem returns a typed item with the true values inline', async () => {
-    const res = await post(host().url, enumerateXml('SELECT * FROM Win32_OperatingSystem', { maxElements: 32000, messageId: 'uuid:AAAA-1' }), { headers: auth(), agent });
+    const res = await post(
+      host().url,
+      enumerateXml('SELECT * FROM Win32_OperatingSystem', { maxElements: 32000, messageId: 'uuid:AAAA-1' }),
+      { headers: auth(), agent },
+    );
     assert.equal(res.status, 200);
     const t = host().truth();
     assert.match(res.body, /<a:RelatesTo>uuid:AAAA-1<\/a:RelatesTo>/);
@@ -72,20 +84,38 @@ describe('winsim over raw HTTP', () => {
     assert.equal(Number(text(res.body, 'p:FreePhysicalMemory')), t.memoryFreeKb);
     assert.equal(Number(text(res.body, 'p:NumberOfProcesses')), t.processCount);
     assert.match(res.body, /<p:CSDVersion xsi:nil="true"\/>/);
-    assert.match(res.body, /<p:LastBootUpTime><cim:Datetime>\d{4}-\d\d-\d\dT[^<]+Z<\/cim:Datetime><\/p:LastBootUpTime>/);
+    assert.match(
+      res.body,
+      /<p:LastBootUpTime><cim:Datetime>\d{4}-\d\d-\d\dT[^<]+Z<\/cim:Datetime><\/p:LastBootUpTime>/,
+    );
   });
 
   test('a property list gives XmlFragment items and the DriveType filter keeps fixed disks only', async () => {
-    const res = await post(host(2).url, enumerateXml('SELECT DeviceID,Size,FreeSpace FROM Win32_LogicalDisk WHERE DriveType=3', { maxElements: 100 }), { headers: auth(2), agent });
+    const res = await post(
+      host(2).url,
+      enumerateXml('SELECT DeviceID,Size,FreeSpace FROM Win32_LogicalDisk WHERE DriveType=3', { maxElements: 100 }),
+      { headers: auth(2), agent },
+    );
     assert.equal(res.status, 200);
-    const fixed = host(2).truth().disks.filter((d) => d.driveType === 3);
+    const fixed = host(2)
+      .truth()
+      .disks.filter((d) => d.driveType === 3);
     assert.equal(count(res.body, /<w:XmlFragment /), fixed.length);
-    for (const d of fixed) assert.match(res.body, new RegExp(`<DeviceID>${d.deviceId}</DeviceID><FreeSpace>${d.freeBytes}</FreeSpace><Size>${d.sizeBytes}</Size>`));
+    for (const d of fixed)
+      assert.match(
+        res.body,
+        new RegExp(
+          `<DeviceID>${d.deviceId}</DeviceID><FreeSpace>${d.freeBytes}</FreeSpace><Size>${d.sizeBytes}</Size>`,
+        ),
+      );
   });
 
   test('paging: Enumerate then Pull with the latest context until EndOfSequence returns every process once', async () => {
     const expected = host().truth().processCount;
-    let res = await post(host().url, enumerateXml('SELECT Name,ProcessId FROM Win32_Process', { maxElements: 20 }), { headers: auth(), agent });
+    let res = await post(host().url, enumerateXml('SELECT Name,ProcessId FROM Win32_Process', { maxElements: 20 }), {
+      headers: auth(),
+      agent,
+    });
     assert.equal(res.status, 200);
     let items = count(res.body, /<w:XmlFragment /);
     assert.equal(items, 20);
@@ -93,7 +123,7 @@ describe('winsim over raw HTTP', () => {
     assert.match(ctx, /^uuid:[0-9A-F-]{36}$/);
     const seen = new Set([ctx]);
     let pages = 1;
-    let first = ctx;
+    const first = ctx;
     for (;;) {
       res = await post(host().url, pullXml(ctx, 20), { headers: auth(), agent });
       assert.equal(res.status, 200);
@@ -110,7 +140,10 @@ describe('winsim over raw HTTP', () => {
     }
     // The host's process count moves every step: the enumeration holds the count of the step it started in.
     const after = host().truth().processCount;
-    assert.ok(items === expected || items === after, `items ${items} is the process count when the enumeration began (${expected}, or ${after} after a step boundary)`);
+    assert.ok(
+      items === expected || items === after,
+      `items ${items} is the process count when the enumeration began (${expected}, or ${after} after a step boundary)`,
+    );
     assert.equal(pages, Math.ceil(items / 20));
     const stale = await post(host().url, pullXml(first), { headers: auth(), agent });
     assert.equal(stale.status, 500);
@@ -118,7 +151,10 @@ describe('winsim over raw HTTP', () => {
   });
 
   test('without OptimizeEnumeration the first answer is a context only', async () => {
-    const res = await post(host().url, enumerateXml('SELECT * FROM Win32_Processor', { optimize: false }), { headers: auth(), agent });
+    const res = await post(host().url, enumerateXml('SELECT * FROM Win32_Processor', { optimize: false }), {
+      headers: auth(),
+      agent,
+    });
     assert.equal(res.status, 200);
     assert.doesNotMatch(res.body, /Items/);
     const pull = await post(host().url, pullXml(text(res.body, 'EnumerationContext')!), { headers: auth(), agent });
@@ -130,21 +166,41 @@ describe('winsim over raw HTTP', () => {
     const res = await post(host().url, enumerateXml('SELECT * FROM Win32_Processa'), { headers: auth(), agent });
     assert.equal(res.status, 500);
     assert.match(res.body, /<s:Value>n:CannotProcessFilter<\/s:Value>/);
-    assert.match(res.body, /<f:WSManFault xmlns:f="http:\/\/schemas.microsoft.com\/wbem\/wsman\/1\/wsmanfault" Code="2150858778"/);
+    assert.match(
+      res.body,
+      /<f:WSManFault xmlns:f="http:\/\/schemas.microsoft.com\/wbem\/wsman\/1\/wsmanfault" Code="2150858778"/,
+    );
     assert.match(res.body, /<p:ParameterInfo>SELECT \* FROM Win32_Processa<\/p:ParameterInfo>/);
   });
 
   test('PerfFormatted gives the true CPU percent and two PerfRaw samples give it back from counters', async () => {
-    const res = await post(host().url, enumerateXml("SELECT Name,PercentProcessorTime FROM Win32_PerfFormattedData_PerfOS_Processor WHERE Name='_Total'", { maxElements: 10 }), { headers: auth(), agent });
+    const res = await post(
+      host().url,
+      enumerateXml(
+        "SELECT Name,PercentProcessorTime FROM Win32_PerfFormattedData_PerfOS_Processor WHERE Name='_Total'",
+        { maxElements: 10 },
+      ),
+      { headers: auth(), agent },
+    );
     assert.equal(count(res.body, /<w:XmlFragment /), 1);
     const t = host().truth();
     assert.equal(Number(text(res.body, 'PercentProcessorTime')), t.cpuPercent);
-    const rawQuery = enumerateXml("SELECT PercentProcessorTime,Timestamp_Sys100NS FROM Win32_PerfRawData_PerfOS_Processor WHERE Name='_Total'", { maxElements: 10 });
-    const nicQuery = enumerateXml('SELECT Name,BytesSentPersec,Timestamp_Sys100NS FROM Win32_PerfRawData_Tcpip_NetworkInterface', { maxElements: 10 });
+    const rawQuery = enumerateXml(
+      "SELECT PercentProcessorTime,Timestamp_Sys100NS FROM Win32_PerfRawData_PerfOS_Processor WHERE Name='_Total'",
+      { maxElements: 10 },
+    );
+    const nicQuery = enumerateXml(
+      'SELECT Name,BytesSentPersec,Timestamp_Sys100NS FROM Win32_PerfRawData_Tcpip_NetworkInterface',
+      { maxElements: 10 },
+    );
     const sample = async () => {
       const cpu = await post(host().url, rawQuery, { headers: auth(), agent });
       const nic = await post(host().url, nicQuery, { headers: auth(), agent });
-      return { idle: BigInt(text(cpu.body, 'PercentProcessorTime')!), ts: BigInt(text(cpu.body, 'Timestamp_Sys100NS')!), sent: BigInt(text(nic.body, 'BytesSentPersec')!) };
+      return {
+        idle: BigInt(text(cpu.body, 'PercentProcessorTime')!),
+        ts: BigInt(text(cpu.body, 'Timestamp_Sys100NS')!),
+        sent: BigInt(text(nic.body, 'BytesSentPersec')!),
+      };
     };
     const a = await sample();
     now += 2000;
@@ -154,7 +210,10 @@ describe('winsim over raw HTTP', () => {
       assert.equal(dt, 20_000_000);
       assert.equal(Math.round(100 * (1 - Number(b.idle - a.idle) / dt)), t.cpuPercent);
       const perSec = Number(b.sent - a.sent) / (dt / 1e7);
-      assert.ok(Math.abs(perSec - t.interfaces[0]!.bytesSentPerSec) <= 1, `${perSec} vs ${t.interfaces[0]!.bytesSentPerSec}`);
+      assert.ok(
+        Math.abs(perSec - t.interfaces[0]!.bytesSentPerSec) <= 1,
+        `${perSec} vs ${t.interfaces[0]!.bytesSentPerSec}`,
+      );
     } finally {
       now = FROZEN;
     }
@@ -162,11 +221,18 @@ describe('winsim over raw HTTP', () => {
 
   test('Get returns one instance by selector, and an unknown instance is fault 2150858752', async () => {
     const get = (selectors: Record<string, string>) =>
-      envelope({ action: 'http://schemas.xmlsoap.org/ws/2004/09/transfer/Get', resourceUri: 'http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_LogicalDisk', selectors, body: '' });
+      envelope({
+        action: 'http://schemas.xmlsoap.org/ws/2004/09/transfer/Get',
+        resourceUri: 'http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_LogicalDisk',
+        selectors,
+        body: '',
+      });
     const res = await post(host().url, get({ DeviceID: 'C:' }), { headers: auth(), agent });
     assert.equal(res.status, 200);
     assert.match(res.body, /transfer\/GetResponse/);
-    const c = host().truth().disks.find((d) => d.deviceId === 'C:')!;
+    const c = host()
+      .truth()
+      .disks.find((d) => d.deviceId === 'C:')!;
     assert.equal(Number(text(res.body, 'p:Size')), c.sizeBytes);
     const missing = await post(host().url, get({ DeviceID: 'Q:' }), { headers: auth(), agent });
     assert.equal(missing.status, 500);
@@ -174,7 +240,13 @@ describe('winsim over raw HTTP', () => {
   });
 
   test('Release drops an open enumeration; WQL LIKE and AND filter rows', async () => {
-    const res = await post(host().url, enumerateXml("SELECT Name,State FROM Win32_Service WHERE Name LIKE 'Win%' AND State = 'Running'", { maxElements: 1 }), { headers: auth(), agent });
+    const res = await post(
+      host().url,
+      enumerateXml("SELECT Name,State FROM Win32_Service WHERE Name LIKE 'Win%' AND State = 'Running'", {
+        maxElements: 1,
+      }),
+      { headers: auth(), agent },
+    );
     assert.equal(res.status, 200);
     const names = host().sim.profile.services.filter((sv) => /^win/i.test(sv.name) && sv.state === 'Running');
     assert.ok(names.length >= 2);
@@ -182,7 +254,11 @@ describe('winsim over raw HTTP', () => {
     const before = host().sim.openEnumerations;
     const rel = await post(
       host().url,
-      envelope({ action: 'http://schemas.xmlsoap.org/ws/2004/09/enumeration/Release', resourceUri: 'http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/*', body: `<n:Release><n:EnumerationContext>${ctx}</n:EnumerationContext></n:Release>` }),
+      envelope({
+        action: 'http://schemas.xmlsoap.org/ws/2004/09/enumeration/Release',
+        resourceUri: 'http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/*',
+        body: `<n:Release><n:EnumerationContext>${ctx}</n:EnumerationContext></n:Release>`,
+      }),
       { headers: auth(), agent },
     );
     assert.equal(rel.status, 200);
@@ -204,7 +280,11 @@ describe('winsim over raw HTTP', () => {
       const r = await post(h.url, receiveXml(shellId, id), { headers: auth(1), agent });
       assert.equal(r.status, 200);
       assert.match(r.body, /CommandState\/Done/);
-      return { stdout: streamText(r.body, 'stdout'), stderr: streamText(r.body, 'stderr'), exit: Number(text(r.body, 'rsp:ExitCode')) };
+      return {
+        stdout: streamText(r.body, 'stdout'),
+        stderr: streamText(r.body, 'stderr'),
+        exit: Number(text(r.body, 'rsp:ExitCode')),
+      };
     };
     assert.deepEqual(await run('hostname'), { stdout: `${h.hostname}\r\n`, stderr: '', exit: 0 });
     assert.deepEqual(await run('echo', ['hello', 'world']), { stdout: 'hello world\r\n', stderr: '', exit: 0 });
@@ -227,7 +307,11 @@ describe('winsim over raw HTTP', () => {
     const shellId = /<w:Selector Name="ShellId">([^<]+)</.exec(created.body)![1]!;
     const script = "$ProgressPreference = 'SilentlyContinue'\n# nmslite-metrics-v1\n'{}'";
     const enc = Buffer.from(script, 'utf16le').toString('base64');
-    const c = await post(h.url, commandXml(shellId, `powershell.exe -NoProfile -NonInteractive -EncodedCommand ${enc}`), { headers: auth(2), agent });
+    const c = await post(
+      h.url,
+      commandXml(shellId, `powershell.exe -NoProfile -NonInteractive -EncodedCommand ${enc}`),
+      { headers: auth(2), agent },
+    );
     const r = await post(h.url, receiveXml(shellId, text(c.body, 'rsp:CommandId')!), { headers: auth(2), agent });
     assert.equal(Number(text(r.body, 'rsp:ExitCode')), 0);
     assert.deepEqual(JSON.parse(streamText(r.body, 'stdout')), h.truth().sample);
@@ -238,7 +322,10 @@ describe('winsim over raw HTTP', () => {
     const h = host(2);
     const created = await post(h.url, createShellXml(), { headers: auth(2), agent });
     const shellId = /<w:Selector Name="ShellId">([^<]+)</.exec(created.body)![1]!;
-    const c = await post(h.url, commandXml(shellId, 'powershell.exe', ['-NoProfile', '-']), { headers: auth(2), agent });
+    const c = await post(h.url, commandXml(shellId, 'powershell.exe', ['-NoProfile', '-']), {
+      headers: auth(2),
+      agent,
+    });
     const id = text(c.body, 'rsp:CommandId')!;
     const send = (data: string, end: boolean) =>
       envelope({
@@ -297,12 +384,23 @@ describe('winsim over raw HTTP', () => {
 });
 
 test('distinct addresses: each host listens on its own 127.x address and the same port', async () => {
-  const sim = await startWinsim({ hosts: 3, bind: '127.0.3.10', distinctAddresses: true, portBase: 25985, auth: 'basic' });
+  const sim = await startWinsim({
+    hosts: 3,
+    bind: '127.0.3.10',
+    distinctAddresses: true,
+    portBase: 25985,
+    auth: 'basic',
+  });
   try {
-    assert.deepEqual(sim.hosts.map((h) => h.address), ['127.0.3.10', '127.0.3.11', '127.0.3.12']);
+    assert.deepEqual(
+      sim.hosts.map((h) => h.address),
+      ['127.0.3.10', '127.0.3.11', '127.0.3.12'],
+    );
     for (const h of sim.hosts) {
       assert.equal(h.port, 25985);
-      const res = await post(h.url, enumerateXml('SELECT CSName FROM Win32_OperatingSystem', { maxElements: 5 }), { headers: basic(h.user, h.password) });
+      const res = await post(h.url, enumerateXml('SELECT CSName FROM Win32_OperatingSystem', { maxElements: 5 }), {
+        headers: basic(h.user, h.password),
+      });
       assert.equal(text(res.body, 'CSName'), h.hostname);
     }
   } finally {

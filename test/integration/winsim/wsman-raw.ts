@@ -1,7 +1,7 @@
 // Hand-built WS-Man requests for black-box tests of the simulator (no client library involved).
 import { randomUUID } from 'node:crypto';
-import { Agent, request } from 'node:http';
-import { request as httpsRequest, Agent as HttpsAgent } from 'node:https';
+import { type Agent, request } from 'node:http';
+import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 
 export interface RawResponse {
   status: number;
@@ -12,7 +12,13 @@ export interface RawResponse {
 export function post(
   url: string,
   body: string,
-  o: { headers?: Record<string, string>; agent?: Agent | HttpsAgent; method?: string; timeoutMs?: number; ca?: string } = {},
+  o: {
+    headers?: Record<string, string>;
+    agent?: Agent | HttpsAgent;
+    method?: string;
+    timeoutMs?: number;
+    ca?: string;
+  } = {},
 ): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
@@ -24,13 +30,19 @@ export function post(
         path: u.pathname,
         method: o.method ?? 'POST',
         agent: o.agent,
-        headers: { 'Content-Type': 'application/soap+xml;charset=UTF-8', 'Content-Length': Buffer.byteLength(body), ...o.headers },
+        headers: {
+          'Content-Type': 'application/soap+xml;charset=UTF-8',
+          'Content-Length': Buffer.byteLength(body),
+          ...o.headers,
+        },
         ...(u.protocol === 'https:' ? { rejectUnauthorized: false } : {}),
       },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }),
+        );
         res.on('error', reject);
       },
     );
@@ -49,11 +61,25 @@ const NS =
   'xmlns:n="http://schemas.xmlsoap.org/ws/2004/09/enumeration" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" ' +
   'xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"';
 
-export function envelope(o: { action: string; resourceUri: string; body: string; messageId?: string; timeout?: string; selectors?: Record<string, string>; options?: Record<string, string> }): string {
+export function envelope(o: {
+  action: string;
+  resourceUri: string;
+  body: string;
+  messageId?: string;
+  timeout?: string;
+  selectors?: Record<string, string>;
+  options?: Record<string, string>;
+}): string {
   const sel = o.selectors
-    ? `<w:SelectorSet>${Object.entries(o.selectors).map(([k, v]) => `<w:Selector Name="${k}">${v}</w:Selector>`).join('')}</w:SelectorSet>`
+    ? `<w:SelectorSet>${Object.entries(o.selectors)
+        .map(([k, v]) => `<w:Selector Name="${k}">${v}</w:Selector>`)
+        .join('')}</w:SelectorSet>`
     : '';
-  const opt = o.options ? `<w:OptionSet>${Object.entries(o.options).map(([k, v]) => `<w:Option Name="${k}">${v}</w:Option>`).join('')}</w:OptionSet>` : '';
+  const opt = o.options
+    ? `<w:OptionSet>${Object.entries(o.options)
+        .map(([k, v]) => `<w:Option Name="${k}">${v}</w:Option>`)
+        .join('')}</w:OptionSet>`
+    : '';
   return (
     `<s:Envelope ${NS}><s:Header><a:To>http://localhost/wsman</a:To><w:ResourceURI s:mustUnderstand="true">${o.resourceUri}</w:ResourceURI>` +
     `<a:ReplyTo><a:Address s:mustUnderstand="true">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo>` +
@@ -69,7 +95,10 @@ const ENUM = 'http://schemas.xmlsoap.org/ws/2004/09/enumeration/';
 const SHELL = 'http://schemas.microsoft.com/wbem/wsman/1/windows/shell/';
 const TRANSFER = 'http://schemas.xmlsoap.org/ws/2004/09/transfer/';
 
-export function enumerateXml(wql: string, o: { maxElements?: number; optimize?: boolean; messageId?: string } = {}): string {
+export function enumerateXml(
+  wql: string,
+  o: { maxElements?: number; optimize?: boolean; messageId?: string } = {},
+): string {
   const opt = o.optimize === false ? '' : '<w:OptimizeEnumeration/>';
   const max = o.maxElements === undefined ? '' : `<w:MaxElements>${o.maxElements}</w:MaxElements>`;
   return envelope({

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { readFixture, test } from '../../helpers/fixtures.ts';
 import { md4 } from './md4.ts';
 import { createNtlmAcceptor, createSealingSession, sealingKeys } from './ntlm-server.ts';

@@ -24,7 +24,17 @@ const F = {
   N56: 0x80000000,
 } as const;
 
-const ECHOED = F.UNICODE | F.SIGN | F.SEAL | F.NTLM | F.ALWAYS_SIGN | F.EXTENDED_SESSIONSECURITY | F.VERSION | F.N128 | F.KEY_EXCH | F.N56;
+const ECHOED =
+  F.UNICODE |
+  F.SIGN |
+  F.SEAL |
+  F.NTLM |
+  F.ALWAYS_SIGN |
+  F.EXTENDED_SESSIONSECURITY |
+  F.VERSION |
+  F.N128 |
+  F.KEY_EXCH |
+  F.N56;
 
 interface Pending {
   serverChallenge: Buffer;
@@ -108,11 +118,15 @@ export function createNtlmAcceptor(o: { computerName: (() => string) | string })
         if (user === '' || ntResponse.length < 48) return undefined; // anonymous or NTLMv1: refused
         const ntProof = ntResponse.subarray(0, 16);
         const blob = ntResponse.subarray(16);
-        const responseKey = hmacMd5(md4(Buffer.from(password, 'utf16le')), Buffer.from(user.toUpperCase() + domain, 'utf16le'));
+        const responseKey = hmacMd5(
+          md4(Buffer.from(password, 'utf16le')),
+          Buffer.from(user.toUpperCase() + domain, 'utf16le'),
+        );
         const expected = hmacMd5(responseKey, pending.serverChallenge, blob);
         if (!timingSafeEqual(expected, ntProof)) return undefined;
         const sessionBaseKey = hmacMd5(responseKey, ntProof);
-        const exported = flags & F.KEY_EXCH && encryptedKey.length === 16 ? rc4Once(sessionBaseKey, encryptedKey) : sessionBaseKey;
+        const exported =
+          flags & F.KEY_EXCH && encryptedKey.length === 16 ? rc4Once(sessionBaseKey, encryptedKey) : sessionBaseKey;
         return { user, domain, session: createSealingSession(exported, flags) };
       } catch {
         return undefined;
@@ -137,7 +151,12 @@ export interface SealingKeys {
 
 /** MS-NLMP 3.4.5.2/3.4.5.3 with extended session security. */
 export function sealingKeys(exportedSessionKey: Buffer, flags: number): SealingKeys {
-  const base = flags & F.N128 ? exportedSessionKey : flags & F.N56 ? exportedSessionKey.subarray(0, 7) : exportedSessionKey.subarray(0, 5);
+  const base =
+    flags & F.N128
+      ? exportedSessionKey
+      : flags & F.N56
+        ? exportedSessionKey.subarray(0, 7)
+        : exportedSessionKey.subarray(0, 5);
   return {
     c2sSign: md5(exportedSessionKey, Buffer.from(MAGIC.c2sSign, 'latin1')),
     s2cSign: md5(exportedSessionKey, Buffer.from(MAGIC.s2cSign, 'latin1')),
@@ -147,7 +166,10 @@ export function sealingKeys(exportedSessionKey: Buffer, flags: number): SealingK
 }
 
 /** The server's half of a sealed NTLM session: unseal/verify requests, seal/sign responses. */
-export function createSealingSession(exportedSessionKey: Buffer, flags: number): NtlmServerSession & { keys: SealingKeys } {
+export function createSealingSession(
+  exportedSessionKey: Buffer,
+  flags: number,
+): NtlmServerSession & { keys: SealingKeys } {
   const keys = sealingKeys(exportedSessionKey, flags);
   const inbound = new Rc4(keys.c2sSeal);
   const outbound = new Rc4(keys.s2cSeal);

@@ -11,7 +11,10 @@ export function encodeEncryptedBody(signature: Buffer, sealed: Buffer, plainLeng
   length.writeUInt32LE(signature.length);
   return Buffer.concat([
     BOUNDARY,
-    Buffer.from(`${PROTOCOL_HEADER}\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=${plainLength}\r\n`, 'latin1'),
+    Buffer.from(
+      `${PROTOCOL_HEADER}\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=${plainLength}\r\n`,
+      'latin1',
+    ),
     BOUNDARY,
     OCTET_HEADER,
     length,
@@ -29,7 +32,8 @@ export function decodeEncryptedBody(body: Buffer): { signature: Buffer; sealed: 
   const m = /Length=(\d+)/.exec(header);
   if (!m) throw new Error('missing OriginalContent Length');
   let pos = second + BOUNDARY.length;
-  if (!body.subarray(pos, pos + OCTET_HEADER.length).equals(OCTET_HEADER)) throw new Error('missing octet-stream part header');
+  if (!body.subarray(pos, pos + OCTET_HEADER.length).equals(OCTET_HEADER))
+    throw new Error('missing octet-stream part header');
   pos += OCTET_HEADER.length;
   const sigLen = body.readUInt32LE(pos);
   pos += 4;
