@@ -169,6 +169,20 @@ export const ServerConfig = z
       .object({ retention_days: int(0, 100_000).default(365) })
       .strict()
       .prefault({}),
+    /** GET /metrics (Prometheus). Off unless a token is set (then it is required) or enabled is true (then served without one). */
+    prometheus: z
+      .object({
+        enabled: _bool.optional(),
+        token: z
+          .string()
+          .min(16, 'must be at least 16 characters')
+          .max(512)
+          .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces (it is sent as a bearer token)')
+          .refine(notPlaceholder, PLACEHOLDER_MESSAGE)
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 export type ServerConfig = z.infer<typeof ServerConfig>;
@@ -188,6 +202,7 @@ const ENV_ALIASES: Record<string, string> = {
   NMSLITE_SERVER_HOST: 'server.host',
   NMSLITE_TLS_CERT_FILE: 'server.tls_cert_file',
   NMSLITE_TLS_KEY_FILE: 'server.tls_key_file',
+  NMSLITE_METRICS_TOKEN: 'prometheus.token',
 };
 
 export class ConfigError extends Error {

@@ -31,6 +31,9 @@ import { createAgentRegistry } from './hub/registry.ts';
 import { createLog, type Log } from './log.ts';
 import { createMetricsQuery } from './metrics/query.ts';
 import { createMetricsWriter } from './metrics/write.ts';
+import { createRouteResolver, trackHttpRequest } from './observability/http-metrics.ts';
+import { createMetricsEndpoint, METRICS_PATH } from './observability/metrics-endpoint.ts';
+import { createServerMetrics } from './observability/prometheus.ts';
 import { applyRetention } from './metrics/retention.ts';
 import { startAuditRetention } from './audit/audit-retention.ts';
 import { createHealthMonitor } from './health/health-monitor.ts';
@@ -66,6 +69,7 @@ export interface RunningServer {
  */
 export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } = {}): Promise<RunningServer> {
   const log = o.log ?? createLog(cfg.log.level);
+  const observability = createServerMetrics({ enabled: cfg.prometheus.enabled ?? cfg.prometheus.token !== undefined });
   const secrets = resolveSecrets(cfg);
   let embedded: EmbeddedDb | undefined;
   let url = cfg.database.url;
@@ -115,6 +119,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     flushMs: cfg.metrics.writer_flush_ms,
     maxQueued: cfg.metrics.writer_max_queued,
     maxWaitMs: cfg.metrics.writer_max_wait_s * 1000,
+    recorder: observability.writer,
   });
   const health = createHealthMonitor({
     pool,
@@ -201,12 +206,30 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     log,
     registry,
     events,
-    handlers: createAgentHandlers({ assignments, writer, tracker, log, polls, discoveryRuns }),
+    handlers: createAgentHandlers({
+      assignments,
+      writer,
+      tracker,
+      log,
+      polls,
+      discoveryRuns,
+      recorder: observability.hub,
+    }),
     heartbeatMs: cfg.agents.heartbeat_ms,
     authTimeoutMs: cfg.agents.auth_timeout_ms,
     maxConnections: cfg.agents.max_connections,
     retryAfterSeconds: cfg.agents.retry_after_s,
     maxUnsentBytes: cfg.agents.max_unsent_mb * 1024 * 1024,
+    recorder: observability.hub,
+  });
+  observability.attach({
+    agentsConnected: () => registry.onlineAgents().length,
+    isOnline: registry.isOnline,
+    writerQueue: () => writer.stats(),
+    agentNames: async () =>
+      new Map(
+        (await pool.query<{ id: number; name: string }>('SELECT id, name FROM agents')).rows.map((r) => [r.id, r.name]),
+      ),
   });
   await assignments.start();
   tracker.start();
@@ -249,6 +272,17 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
   });
   // Built once; the request's Host header never reaches it (a forged one would be served to everyone).
   const openapi = buildOpenApiDocument(`${cfg.server.public_url ?? ''}/api/v1`, SERVER_VERSION);
+  const routeOf = createRouteResolver({
+    restBase: '/api/v1',
+    rest: (openapi.paths ?? {}) as Record<string, Record<string, unknown>>,
+    trpc: Object.keys((appRouter._def as unknown as { procedures: Record<string, unknown> }).procedures),
+    fixed: [METRICS_PATH, '/api/v1/openapi.json'],
+  });
+  const serveMetrics = observability.enabled
+    ? createMetricsEndpoint({ metrics: observability, token: cfg.prometheus.token, log })
+    : undefined;
+  if (serveMetrics && cfg.prometheus.token === undefined)
+    log.warn('GET /metrics is served without a token (prometheus.enabled without prometheus.token)');
 
   /** A request refused before tRPC saw it, in tRPC's error shape (as the errorFormatter in api/trpc.ts). */
   const sendTrpcError = (res: ServerResponse, err: AppError, status: 400 | 413 = 400): void =>
@@ -270,6 +304,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     const rlog = log.child({ req_id: reqId });
     const started = process.hrtime.bigint();
     res.setHeader('x-request-id', reqId);
+    if (observability.enabled) trackHttpRequest(observability.http, routeOf, req, res);
     res.on('finish', () =>
       rlog.info(
         {
@@ -283,6 +318,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     );
     const path = req.url ?? '/';
     try {
+      if (serveMetrics && path.split('?')[0] === METRICS_PATH) return await serveMetrics(req, res);
       if (path.startsWith('/trpc/')) {
         // Bodies (and GET's ?input=) are read and depth-checked here, before tRPC parses them; tRPC then
         // takes the checked text from req.body. Oversize (413) and too deep (400) answer in tRPC's error shape.
@@ -401,6 +437,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
       await writer.close();
       await pool.end();
       await embedded?.stop();
+      observability.close();
     },
   };
 }

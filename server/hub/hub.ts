@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type pg from 'pg';
 import { WebSocketServer } from 'ws';
-import { CloseCode } from '../../shared/protocol/index.ts';
+import { type AgentHealth, CloseCode } from '../../shared/protocol/index.ts';
 import type { EventBus } from '../events.ts';
 import { authenticateAgent } from './agent-auth.ts';
 import type { AgentHandlers } from './handlers/handler.ts';
@@ -23,6 +23,11 @@ export interface HubOptions {
   retryAfterSeconds: number;
   /** Bytes a session's socket may hold unsent before it is closed with 4029 'not reading' (default MAX_OUTBOUND_BUFFERED_BYTES). */
   maxUnsentBytes?: number;
+  /** Told of every heartbeat's health and of deleted agents (Prometheus: server/observability). */
+  recorder?: {
+    agentHealth(agentId: number, name: string, health: AgentHealth): void;
+    agentDeleted(agentId: number): void;
+  };
 }
 
 export interface Hub {
@@ -79,6 +84,7 @@ export function createHub(o: HubOptions): Hub {
       o.events.emit('agent.offline', { id: s.agentId, connection: s.connection });
     },
     heartbeat(s, health) {
+      if (s.agent) o.recorder?.agentHealth(s.agentId, s.agent.name, health);
       const now = Date.now();
       if (now - (lastHealthWrite.get(s.agentId) ?? 0) < o.heartbeatMs / 2) return;
       lastHealthWrite.set(s.agentId, now);
@@ -92,7 +98,10 @@ export function createHub(o: HubOptions): Hub {
   // An agent disabled, deleted or enrolled again with new keys loses its session at once.
   const unsubscribe = [
     o.events.on('agent.disabled', (e) => o.registry.closeAgent(e.id, CloseCode.agentDisabled, 'agent disabled')),
-    o.events.on('agent.deleted', (e) => o.registry.closeAgent(e.id, CloseCode.unauthorized, 'agent deleted')),
+    o.events.on('agent.deleted', (e) => {
+      o.registry.closeAgent(e.id, CloseCode.unauthorized, 'agent deleted');
+      o.recorder?.agentDeleted(e.id);
+    }),
     o.events.on('agent.reenrolled', (e) =>
       o.registry.closeAgent(e.id, CloseCode.replaced, 'the agent enrolled again with new keys'),
     ),

@@ -36,6 +36,8 @@ export interface MetricsWriterOptions {
   maxQueued?: number;
   /** Longest a write waits for room in the queue before WriterBusyError; default 30 s. */
   maxWaitMs?: number;
+  /** Told of every batch stored or failed (Prometheus: server/observability). */
+  recorder?: { batch(outcome: 'stored' | 'failed', results: number, rows: number, seconds: number): void };
 }
 
 /** The writer's queue stayed full for maxWaitMs; the caller should have the results sent again later. */
@@ -218,6 +220,9 @@ export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
   const store = async (results: readonly PollResult[]): Promise<WriteOutcome[]> => {
     const samples = results.filter((r): r is Extract<PollResult, { ok: true }> => r.ok && r.source !== 'server');
     const summaries = summarise(results);
+    const started = process.hrtime.bigint();
+    const seconds = (): number => Number(process.hrtime.bigint() - started) / 1e9;
+    let inserted = 0;
     const client = await pool.connect();
     let broken: Error | undefined;
     try {
@@ -231,10 +236,12 @@ export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
       if (samples.length > 0) {
         await copyInto(client, STAGING, encodeCopyRows(samples));
         const r = await client.query(INSERT);
-        counters.rows += r.rowCount ?? 0;
+        inserted = r.rowCount ?? 0;
+        counters.rows += inserted;
       }
       const devices = await updateMonitorState(client, summaries);
       await client.query('COMMIT');
+      opts.recorder?.batch('stored', results.length, inserted, seconds());
       const outcomes: WriteOutcome[] = [];
       for (const r of results) {
         const device_id = devices.get(r.monitor_id);
@@ -255,6 +262,7 @@ export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
       }
       return outcomes;
     } catch (err) {
+      opts.recorder?.batch('failed', results.length, 0, seconds());
       try {
         await client.query('ROLLBACK');
       } catch (rollbackErr) {

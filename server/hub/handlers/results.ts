@@ -38,8 +38,10 @@ export function createResultsHandler(o: {
   writer: { write(results: readonly PollResult[]): Promise<void> };
   tracker: { observe(monitorId: number, time: Date): void };
   log: Log;
+  recorder?: { resultsReceived(count: number): void };
 }): AgentHandlers['results.batch'] {
   return async (ctx, msg) => {
+    o.recorder?.resultsReceived(msg.results.length);
     const seqs = msg.results.map((r) => r.seq);
     let owned: ResultItem[];
     try {
