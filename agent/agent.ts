@@ -161,20 +161,12 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
           if (!link.send({ type: 'discovery.progress', run_id: job.run_id, ...p })) ac.abort();
         },
       });
-      const devices = res.found.map((h) => ({
-        ip: h.ip,
-        port: h.port,
-        use_ssl: h.use_ssl,
-        hostname: h.hostname,
-        os: h.os,
-        os_version: h.os_version,
-        winrm_stack: h.winrm_stack,
-      }));
+      // Each host as found, with the error its authenticated query met (shown by GET /discovery-runs/:id).
       for (const part of discoveryResultParts(job.run_id, {
         scanned: res.scanned,
         total: res.total,
         cancelled: res.cancelled,
-        devices,
+        devices: res.found,
       }))
         link.send(part);
     } catch (err) {

@@ -1,7 +1,6 @@
 import { compactDecrypt } from 'jose';
 import type { KeyObject } from 'node:crypto';
 import { CredentialPayload, type SealedCredential } from '../shared/protocol/index.ts';
-import type { CollectCredential } from './collectors/collector.ts';
 
 /** Profiles whose opened credential is kept (the least recently used goes first past it). */
 export const MAX_OPEN_CREDENTIALS = 2_500;
@@ -13,9 +12,9 @@ export const MAX_OPEN_CREDENTIALS = 2_500;
  * their own; at most `max` profiles are kept, so profiles no longer used do not stay in memory.
  */
 export function createCredentialCache(key: KeyObject, max = MAX_OPEN_CREDENTIALS) {
-  const cache = new Map<number, { version: number; value: Promise<CollectCredential> }>();
+  const cache = new Map<number, { version: number; value: Promise<CredentialPayload> }>();
 
-  const decrypt = async (sealed: SealedCredential): Promise<CollectCredential> => {
+  const decrypt = async (sealed: SealedCredential): Promise<CredentialPayload> => {
     const { plaintext } = await compactDecrypt(sealed.sealed, key);
     const p = CredentialPayload.parse(JSON.parse(Buffer.from(plaintext).toString('utf8')));
     return {
@@ -29,7 +28,7 @@ export function createCredentialCache(key: KeyObject, max = MAX_OPEN_CREDENTIALS
   };
 
   return {
-    open(sealed: SealedCredential): Promise<CollectCredential> {
+    open(sealed: SealedCredential): Promise<CredentialPayload> {
       const hit = cache.get(sealed.profile_id);
       if (hit && hit.version === sealed.version) {
         cache.delete(sealed.profile_id);

@@ -1,13 +1,14 @@
 import type { Failure } from '../../shared/failures.ts';
 import type { MetricSample } from '../../shared/metrics.ts';
-import { CollectFailure, toCollectFailure, type CollectCredential, type CollectTarget } from './collector.ts';
+import type { CredentialPayload, PollTarget } from '../../shared/protocol/index.ts';
+import { ClassifiedError, toFailure } from '../failure.ts';
 import type { CollectorRegistry } from './registry.ts';
 
 export interface CollectOnceInput {
   registry: CollectorRegistry;
   plugin: { type: string; config?: unknown };
-  target: CollectTarget;
-  credential: CollectCredential | null;
+  target: PollTarget;
+  credential: CredentialPayload | null;
   timeoutMs?: number;
   signal?: AbortSignal;
 }
@@ -27,7 +28,7 @@ export async function collectOnce(input: CollectOnceInput): Promise<CollectOnceR
   try {
     const collector = input.registry.find(input.plugin.type);
     if (!collector)
-      throw new CollectFailure(
+      throw new ClassifiedError(
         'plugin_error',
         `unknown plugin type '${input.plugin.type}' (this agent knows ${input.registry.names.join(', ')})`,
         { code: 'unknown_plugin' },
@@ -46,7 +47,7 @@ export async function collectOnce(input: CollectOnceInput): Promise<CollectOnceR
     );
     return { ok: true, metrics };
   } catch (err) {
-    return { ok: false, failure: toCollectFailure(err).toFailure() };
+    return { ok: false, failure: toFailure(err) };
   } finally {
     clearTimeout(timer);
     input.signal?.removeEventListener('abort', onOuterAbort);

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { z } from 'zod';
 import { ExternalPluginConfig } from '../../shared/external-plugin.ts';
 import { MetricSample } from '../../shared/metrics.ts';
-import { CollectFailure, describeZodError, type Collector, type CollectRequest } from './collector.ts';
+import { ClassifiedError } from '../failure.ts';
+import { describeZodError, type Collector, type CollectRequest } from './collector.ts';
 import { resolveInstalledPlugin } from './plugin-folder.ts';
 import { summarisePluginText } from './plugin-text.ts';
 
@@ -99,7 +100,7 @@ function killTree(child: ChildProcess): void {
 export function parsePluginOutput(stdout: string, secret: string | undefined, collectionMs: number): MetricSample {
   const text = stdout.trim();
   if (text === '')
-    throw new CollectFailure(
+    throw new ClassifiedError(
       'plugin_error',
       'the plugin printed nothing on stdout (expected a JSON object of metrics)',
       { code: 'empty_output' },
@@ -108,14 +109,14 @@ export function parsePluginOutput(stdout: string, secret: string | undefined, co
   try {
     data = JSON.parse(text);
   } catch {
-    throw new CollectFailure(
+    throw new ClassifiedError(
       'plugin_error',
       `the plugin printed something that is not JSON: "${summarisePluginText(text, secret, GARBAGE_CHARS)}"`,
       { code: 'bad_output' },
     );
   }
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    throw new CollectFailure('plugin_error', 'the plugin printed JSON that is not an object of metrics', {
+    throw new ClassifiedError('plugin_error', 'the plugin printed JSON that is not an object of metrics', {
       code: 'bad_output',
     });
   }
@@ -123,7 +124,7 @@ export function parsePluginOutput(stdout: string, secret: string | undefined, co
   if (reported.success) {
     const e = reported.data.error;
     const msg = typeof e === 'string' ? e : e.message;
-    throw new CollectFailure(
+    throw new ClassifiedError(
       'plugin_error',
       `the plugin reported: ${summarisePluginText(msg, secret, REPORTED_CHARS) || '(no message)'}`,
       { code: 'plugin_reported' },
@@ -131,7 +132,7 @@ export function parsePluginOutput(stdout: string, secret: string | undefined, co
   }
   const parsed = PluginOutput.safeParse(data);
   if (!parsed.success) {
-    throw new CollectFailure(
+    throw new ClassifiedError(
       'plugin_error',
       `the plugin printed invalid metrics: ${summarisePluginText(describeZodError(parsed.error), secret, REPORTED_CHARS)}`,
       { code: 'bad_output' },
@@ -174,7 +175,7 @@ function spawnPlugin(path: string, req: CollectRequest<ExternalConfig>, signal: 
   return new Promise<MetricSample>((resolve, reject) => {
     if (signal.aborted || budget <= 0) {
       reject(
-        new CollectFailure('timeout', 'the job deadline passed before the plugin could start', { code: 'deadline' }),
+        new ClassifiedError('timeout', 'the job deadline passed before the plugin could start', { code: 'deadline' }),
       );
       return;
     }
@@ -188,7 +189,7 @@ function spawnPlugin(path: string, req: CollectRequest<ExternalConfig>, signal: 
       });
     } catch (err) {
       reject(
-        new CollectFailure('plugin_error', `the plugin could not be started: ${(err as Error).message}`, {
+        new ClassifiedError('plugin_error', `the plugin could not be started: ${(err as Error).message}`, {
           code: 'spawn',
         }),
       );
@@ -201,7 +202,7 @@ function spawnPlugin(path: string, req: CollectRequest<ExternalConfig>, signal: 
     let settled = false;
     let exitGrace: NodeJS.Timeout | undefined;
 
-    const finish = (err: CollectFailure | null, value?: MetricSample): void => {
+    const finish = (err: ClassifiedError | null, value?: MetricSample): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
@@ -210,7 +211,7 @@ function spawnPlugin(path: string, req: CollectRequest<ExternalConfig>, signal: 
       if (err) reject(err);
       else resolve(value!);
     };
-    const abortWith = (err: CollectFailure): void => {
+    const abortWith = (err: ClassifiedError): void => {
       killTree(child);
       child.stdout?.destroy();
       child.stderr?.destroy();
@@ -219,13 +220,13 @@ function spawnPlugin(path: string, req: CollectRequest<ExternalConfig>, signal: 
     const timer = setTimeout(() => {
       const why = budget < cfg.timeout_ms ? 'the job deadline' : `its ${cfg.timeout_ms} ms timeout`;
       abortWith(
-        new CollectFailure('timeout', `the plugin did not finish within ${why} (${budget} ms) and was killed`, {
+        new ClassifiedError('timeout', `the plugin did not finish within ${why} (${budget} ms) and was killed`, {
           code: 'plugin_timeout',
         }),
       );
     }, budget);
     const onAbort = (): void =>
-      abortWith(new CollectFailure('timeout', 'the job deadline passed; the plugin was killed', { code: 'deadline' }));
+      abortWith(new ClassifiedError('timeout', 'the job deadline passed; the plugin was killed', { code: 'deadline' }));
     signal.addEventListener('abort', onAbort, { once: true });
 
     child.on('error', (err: NodeJS.ErrnoException) => {
@@ -235,7 +236,7 @@ function spawnPlugin(path: string, req: CollectRequest<ExternalConfig>, signal: 
           : err.code === 'EACCES'
             ? `permission denied running ${cfg.command}`
             : `the plugin could not be started (${err.code ?? err.message})`;
-      finish(new CollectFailure('plugin_error', what, { code: err.code ?? 'spawn' }));
+      finish(new ClassifiedError('plugin_error', what, { code: err.code ?? 'spawn' }));
     });
     child.stdin?.on('error', () => undefined); // a plugin that ignores stdin closes it early: not a failure
     child.stdin?.end(pluginInput(req));
@@ -244,7 +245,7 @@ function spawnPlugin(path: string, req: CollectRequest<ExternalConfig>, signal: 
       stdoutBytes += chunk.length;
       if (stdoutBytes > cfg.max_output_bytes) {
         abortWith(
-          new CollectFailure(
+          new ClassifiedError(
             'plugin_error',
             `the plugin printed more than ${cfg.max_output_bytes} bytes on stdout and was killed`,
             { code: 'output_limit' },
@@ -274,7 +275,7 @@ function spawnPlugin(path: string, req: CollectRequest<ExternalConfig>, signal: 
       if (code !== 0) {
         const how = sig ? `was killed by ${sig}` : `exited with code ${code}`;
         finish(
-          new CollectFailure('plugin_error', `the plugin ${how}${err ? `: ${err}` : ' (no stderr)'}`, {
+          new ClassifiedError('plugin_error', `the plugin ${how}${err ? `: ${err}` : ' (no stderr)'}`, {
             code: sig ? `signal_${sig}` : `exit_${code}`,
           }),
         );
@@ -283,7 +284,7 @@ function spawnPlugin(path: string, req: CollectRequest<ExternalConfig>, signal: 
       try {
         finish(null, parsePluginOutput(Buffer.concat(stdout).toString('utf8'), secret, elapsed));
       } catch (e) {
-        finish(e as CollectFailure);
+        finish(e as ClassifiedError);
       }
     });
   });
@@ -299,7 +300,7 @@ export function createExternalCollector(o: { pluginsDir?: string | undefined } =
     validateConfig(config: unknown): ExternalConfig {
       const r = ExternalConfig.safeParse(config ?? {});
       if (!r.success)
-        throw new CollectFailure('plugin_error', `invalid external plugin config: ${describeZodError(r.error)}`, {
+        throw new ClassifiedError('plugin_error', `invalid external plugin config: ${describeZodError(r.error)}`, {
           code: 'bad_config',
           retryable: false,
         });

@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PLUGIN_NAME_RE } from '../../shared/external-plugin.ts';
-import { CollectFailure } from './collector.ts';
+import { ClassifiedError } from '../failure.ts';
 
 /*
  * The site decides what runs at the site: the server names an external plugin, and the agent runs
@@ -12,8 +12,8 @@ import { CollectFailure } from './collector.ts';
  * on the machine could install a plugin.
  */
 
-const notAllowed = (message: string): CollectFailure =>
-  new CollectFailure('plugin_error', message, { code: 'not_allowed', retryable: false });
+const notAllowed = (message: string): ClassifiedError =>
+  new ClassifiedError('plugin_error', message, { code: 'not_allowed', retryable: false });
 
 const shown = (name: string): string => JSON.stringify(name.length > 100 ? `${name.slice(0, 100)}…` : name);
 
@@ -47,7 +47,7 @@ export async function resolveInstalledPlugin(pluginsDir: string | undefined, nam
     await checkNotShared(path, 'the plugin');
     await access(path, constants.X_OK);
   } catch (err) {
-    if (err instanceof CollectFailure) throw err;
+    if (err instanceof ClassifiedError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR')
       throw notAllowed(

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { collectWindowsMetricsPowerShell } from '../winrm/index.ts';
-import { CollectFailure, describeZodError, type Collector } from './collector.ts';
+import { ClassifiedError } from '../failure.ts';
+import { describeZodError, type Collector } from './collector.ts';
 import { createWinrmClientCache, type WinrmClientCacheOptions } from './winrm-client-cache.ts';
 import { collectOverWinrm } from './winrm-collect.ts';
 
@@ -23,7 +24,7 @@ export function createWindowsPowerShellCollector(o: WinrmClientCacheOptions = {}
     validateConfig(config) {
       const r = WindowsPowerShellConfig.safeParse(config ?? {});
       if (!r.success)
-        throw new CollectFailure('plugin_error', `invalid windows-powershell config: ${describeZodError(r.error)}`, {
+        throw new ClassifiedError('plugin_error', `invalid windows-powershell config: ${describeZodError(r.error)}`, {
           code: 'bad_config',
           retryable: false,
         });

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { collectWindowsMetrics } from '../winrm/index.ts';
-import { CollectFailure, describeZodError, type Collector } from './collector.ts';
+import { ClassifiedError } from '../failure.ts';
+import { describeZodError, type Collector } from './collector.ts';
 import { createWinrmClientCache, type WinrmClientCacheOptions } from './winrm-client-cache.ts';
 import { collectOverWinrm } from './winrm-collect.ts';
 
@@ -16,7 +17,7 @@ export function createWindowsWmiCollector(o: WinrmClientCacheOptions = {}): Coll
     validateConfig(config) {
       const r = WindowsWmiConfig.safeParse(config ?? {});
       if (!r.success)
-        throw new CollectFailure('plugin_error', `invalid windows-wmi config: ${describeZodError(r.error)}`, {
+        throw new ClassifiedError('plugin_error', `invalid windows-wmi config: ${describeZodError(r.error)}`, {
           code: 'bad_config',
           retryable: false,
         });

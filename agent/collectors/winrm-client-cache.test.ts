@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { WinrmClient, WinrmClientOptions } from '../winrm/index.ts';
-import { CollectFailure, type CollectCredential } from './collector.ts';
+import type { CredentialPayload } from '../../shared/protocol/index.ts';
+import { ClassifiedError } from '../failure.ts';
 import { createWinrmClientCache } from './winrm-client-cache.ts';
 
 function fakes() {
@@ -15,7 +16,7 @@ function fakes() {
 }
 
 const target = { ip: '127.0.0.5', port: 5986, use_ssl: true };
-const cred: CollectCredential = {
+const cred: CredentialPayload = {
   type: 'winrm_ntlm',
   username: 'CORP\\svc',
   password: 'pw-1',
@@ -55,7 +56,7 @@ test('a broken lease closes and forgets its client; a job without a credential i
   assert.equal(made.length, 2);
   assert.throws(
     () => cache.acquire(target, null),
-    (e: unknown) => e instanceof CollectFailure && e.failureClass === 'auth' && !e.retryable,
+    (e: unknown) => e instanceof ClassifiedError && e.failureClass === 'auth' && !e.retryable,
   );
   cache.close();
 });

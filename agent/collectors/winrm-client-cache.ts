@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createWinrmClient, type WinrmClient, type WinrmClientOptions } from '../winrm/index.ts';
-import { CollectFailure, type CollectCredential, type CollectTarget } from './collector.ts';
+import type { CredentialPayload, PollTarget } from '../../shared/protocol/index.ts';
+import { ClassifiedError } from '../failure.ts';
 
 export interface WinrmClientCacheOptions {
   /** A client unused this long is closed (its keep-alive connections with it). */
@@ -21,7 +22,7 @@ export interface CachedClient {
 }
 
 export interface WinrmClientCache {
-  acquire(target: CollectTarget, credential: CollectCredential | null): CachedClient;
+  acquire(target: PollTarget, credential: CredentialPayload | null): CachedClient;
   readonly size: number;
   close(): void;
 }
@@ -36,13 +37,12 @@ interface Entry {
 }
 
 export function winrmClientOptions(
-  target: CollectTarget,
-  credential: CollectCredential,
+  target: PollTarget,
+  credential: CredentialPayload,
   o: { maxConnections?: number; connectTimeoutMs?: number } = {},
 ): WinrmClientOptions {
   const tls: NonNullable<WinrmClientOptions['tls']> = { mode: credential.tls_verify ?? 'verify' };
   if (credential.tls_fingerprint) tls.fingerprint = credential.tls_fingerprint;
-  if (credential.tls_ca) tls.ca = credential.tls_ca;
   const options: WinrmClientOptions = {
     host: target.ip,
     port: target.port,
@@ -93,7 +93,7 @@ export function createWinrmClientCache(o: WinrmClientCacheOptions = {}): WinrmCl
   return {
     acquire(target, credential) {
       if (!credential)
-        throw new CollectFailure('auth', 'the job carries no credential for this WinRM target', {
+        throw new ClassifiedError('auth', 'the job carries no credential for this WinRM target', {
           code: 'no_credential',
           retryable: false,
         });
@@ -108,7 +108,6 @@ export function createWinrmClientCache(o: WinrmClientCacheOptions = {}): WinrmCl
         secret,
         credential.tls_verify ?? '',
         credential.tls_fingerprint ?? '',
-        credential.tls_ca ?? '',
       ].join('|');
       let e = entries.get(key);
       if (!e) {
@@ -116,7 +115,7 @@ export function createWinrmClientCache(o: WinrmClientCacheOptions = {}): WinrmCl
         try {
           client = create(winrmClientOptions(target, credential, o));
         } catch (err) {
-          throw new CollectFailure(
+          throw new ClassifiedError(
             'internal',
             `cannot build a WinRM client for this target: ${(err as Error).message}`,
             { retryable: false },

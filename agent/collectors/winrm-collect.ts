@@ -1,6 +1,7 @@
 import type { MetricSample } from '../../shared/metrics.ts';
 import type { WinrmClient } from '../winrm/index.ts';
-import { CollectFailure, toCollectFailure, type CollectRequest } from './collector.ts';
+import { ClassifiedError, classify } from '../failure.ts';
+import type { CollectRequest } from './collector.ts';
 import type { WinrmClientCache } from './winrm-client-cache.ts';
 
 /**
@@ -15,13 +16,15 @@ export function collectOverWinrm(
 ): Promise<MetricSample> {
   if (signal.aborted)
     return Promise.reject(
-      new CollectFailure('timeout', 'the job deadline passed before collection started', { code: 'deadline' }),
+      new ClassifiedError('timeout', 'the job deadline passed before collection started', { code: 'deadline' }),
     );
   const lease = cache.acquire(req.target, req.credential);
   return new Promise<MetricSample>((resolve, reject) => {
     const onAbort = (): void => {
       lease.release(true);
-      reject(new CollectFailure('timeout', 'the job deadline passed while waiting for the host', { code: 'deadline' }));
+      reject(
+        new ClassifiedError('timeout', 'the job deadline passed while waiting for the host', { code: 'deadline' }),
+      );
     };
     signal.addEventListener('abort', onAbort, { once: true });
     run(lease.client).then(
@@ -32,7 +35,7 @@ export function collectOverWinrm(
       },
       (err: unknown) => {
         signal.removeEventListener('abort', onAbort);
-        const f = toCollectFailure(err);
+        const f = classify(err);
         // A client that could not reach or authenticate is not worth keeping warm.
         lease.release(
           f.failureClass === 'unreachable' ||

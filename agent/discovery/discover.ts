@@ -1,9 +1,9 @@
-import type { CollectCredential } from '../collectors/collector.ts';
-import { identifyHost, type DiscoveredHost } from './identify.ts';
+import type { CredentialPayload, DiscoveredHost } from '../../shared/protocol/index.ts';
+import { identifyHost } from './identify.ts';
 import { createLimiter, mapLimit } from './map-limit.ts';
 import { probeHost, WINDOWS_PORTS } from './probe.ts';
 import { sweep, type PingMethod, type SweepOptions, type SweepResult } from './sweep.ts';
-import { parseTarget } from './targets.ts';
+import { parseTarget } from '../../shared/targets.ts';
 
 export interface DiscoveryProgress {
   scanned: number;
@@ -12,12 +12,12 @@ export interface DiscoveryProgress {
 }
 
 export interface DiscoverOptions {
-  /** CIDR, range `a-b`, or comma list, up to a /16 (TargetError otherwise, before anything is sent). */
+  /** CIDR, range `a-b` or `a-lastOctet`, address, or comma list, up to a /16 (shared/targets.ts; TargetError otherwise, before anything is sent). */
   target: string;
   /** Also TCP-probe hosts that do not answer ping (firewalled ICMP). */
   portScan?: boolean;
   /** For hostname and OS; without one, hosts are found by Identify alone. */
-  credential: CollectCredential | null;
+  credential: CredentialPayload | null;
   /** The credential profile's WinRM listener, tried first. */
   prefer?: { port: number; use_ssl: boolean };
   /** Send the credential also to hosts whose identity is not proven (see identifyHost); default false. */
@@ -72,7 +72,7 @@ function* chunks(it: Iterable<string>, size: number): Generator<string[]> {
 export async function discover(o: DiscoverOptions): Promise<DiscoveryResult> {
   const started = Date.now();
   const targets = parseTarget(o.target);
-  const total = targets.total;
+  const total = targets.count;
   const concurrency = o.concurrency ?? 128;
   const perHostTimeoutMs = o.perHostTimeoutMs ?? 3000;
   const progressIntervalMs = o.progressIntervalMs ?? 250;

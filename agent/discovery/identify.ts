@@ -1,5 +1,5 @@
-import type { Failure } from '../../shared/failures.ts';
-import { toCollectFailure, type CollectCredential } from '../collectors/collector.ts';
+import type { CredentialPayload, DiscoveredHost } from '../../shared/protocol/index.ts';
+import { ClassifiedError, toFailure } from '../failure.ts';
 import { winrmClientOptions } from '../collectors/winrm-client-cache.ts';
 import {
   createWinrmClient,
@@ -10,25 +10,11 @@ import {
   type WinrmClient,
 } from '../winrm/index.ts';
 
-/** A Windows host found by discovery, as the server stores it (one device per agent + ip). */
-export interface DiscoveredHost {
-  ip: string;
-  port: number;
-  use_ssl: boolean;
-  hostname: string | null;
-  os: string | null;
-  os_version: string | null;
-  /** WS-Management stack version from Identify (`Stack: 3.0`). */
-  winrm_stack: string | null;
-  /** Why the authenticated query failed (bad password, account not allowed …); the host is still Windows. */
-  error?: Failure;
-}
-
 export interface IdentifyHostOptions {
   ip: string;
   /** Ports that accepted a TCP connection. */
   openPorts: readonly number[];
-  credential: CollectCredential | null;
+  credential: CredentialPayload | null;
   /** WinRM listener to try first (the credential profile's port / use_ssl). */
   prefer?: { port: number; use_ssl: boolean };
   /**
@@ -64,7 +50,7 @@ function bounded<T>(
     const stop = (why: string): void => {
       cleanup();
       onGiveUp();
-      reject(Object.assign(new Error(why), { failureClass: 'timeout' }));
+      reject(new ClassifiedError('timeout', why));
     };
     const timer = setTimeout(
       () => stop('the host did not answer within the per-host timeout'),
@@ -95,7 +81,7 @@ function bounded<T>(
  * network can answer Identify as Microsoft; over HTTP or unchecked HTTPS it would get an NTLMv2
  * response to crack offline (or a Basic password), so there only when the profile opted in.
  */
-function mayAuthenticate(l: Listener, o: IdentifyHostOptions, credential: CollectCredential): boolean {
+function mayAuthenticate(l: Listener, o: IdentifyHostOptions, credential: CredentialPayload): boolean {
   if (o.prefer && !(l.port === o.prefer.port && l.use_ssl === o.prefer.use_ssl)) return false;
   const proven = l.use_ssl && (credential.tls_verify ?? 'verify') !== 'insecure';
   return proven || o.authenticateUnverified === true;
@@ -194,7 +180,7 @@ export async function identifyHost(o: IdentifyHostOptions): Promise<DiscoveredHo
       host.os = wmiString(os, 'Caption') || null;
       host.os_version = wmiString(os, 'Version') || host.os_version;
     } catch (err) {
-      host.error = toCollectFailure(err).toFailure();
+      host.error = toFailure(err);
     } finally {
       client?.close();
     }

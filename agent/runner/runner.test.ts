@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FailureClass } from '../../shared/failures.ts';
 import type { MetricSample } from '../../shared/metrics.ts';
-import { CollectFailure, type Collector, type CollectRequest } from '../collectors/collector.ts';
+import type { Collector, CollectRequest } from '../collectors/collector.ts';
+import { ClassifiedError } from '../failure.ts';
 import { createRunner, type JobResult, type JobResultInfo, type RunnerJob, type RunnerOptions } from './runner.ts';
 
 const SAMPLE: MetricSample = {
@@ -32,7 +33,7 @@ function fakeCollector(behaviour: Behaviour): Collector & { calls: Map<string, n
     calls,
     validateConfig: (c) => {
       if (c && typeof c === 'object' && 'bad' in c)
-        throw new CollectFailure('plugin_error', 'bad config', { retryable: false });
+        throw new ClassifiedError('plugin_error', 'bad config', { retryable: false });
       return c;
     },
     collect(req, signal) {
@@ -78,7 +79,7 @@ function job(ip: string, deadlineInMs = 5000, extra: Partial<RunnerJob> = {}): R
   };
 }
 
-const failWith = (cls: FailureClass) => new CollectFailure(cls, `failed with ${cls}`);
+const failWith = (cls: FailureClass) => new ClassifiedError(cls, `failed with ${cls}`);
 const classOf = (r: JobResult): string => ('failure' in r ? r.failure.class : 'ok');
 
 test('never runs more jobs than the agent cap, nor more per target than the target cap', async () => {

@@ -1,13 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Failure } from '../../shared/failures.ts';
 import type { MetricSample } from '../../shared/metrics.ts';
-import {
-  CollectFailure,
-  toCollectFailure,
-  type CollectCredential,
-  type CollectTarget,
-  type Collector,
-} from '../collectors/collector.ts';
+import type { CredentialPayload, PollTarget } from '../../shared/protocol/index.ts';
+import type { Collector } from '../collectors/collector.ts';
+import { ClassifiedError, classify } from '../failure.ts';
 import type { CollectorRegistry } from '../collectors/registry.ts';
 import { createKeyedQueue } from './keyed-queue.ts';
 import { HealthCounters, type RunnerHealth } from './runner-health.ts';
@@ -15,12 +11,13 @@ import { HealthCounters, type RunnerHealth } from './runner-health.ts';
 /** A poll job as the link hands it over (already validated against the protocol schema). */
 export interface RunnerJob {
   job_id: string;
-  monitor_id: number | string;
+  /** The assignment's monitor (0 for a collection that is not a monitor's). */
+  monitor_id: number;
   /** Epoch milliseconds or an ISO 8601 timestamp. */
   deadline: number | string;
-  target: CollectTarget;
+  target: PollTarget;
   plugin: { type: string; config?: unknown };
-  credential: CollectCredential | null;
+  credential: CredentialPayload | null;
   /** Ping the host first (when the runner has a pinger); default true. */
   ping?: boolean;
   /**
@@ -34,8 +31,8 @@ export interface RunnerJob {
 
 /** One result per job; the caller (link/spool) adds its sequence number. `time` is ISO 8601. */
 export type JobResult =
-  | { job_id: string; monitor_id: number | string; time: string; attempts: number; metrics: MetricSample }
-  | { job_id: string; monitor_id: number | string; time: string; attempts: number; failure: Failure };
+  | { job_id: string; monitor_id: number; time: string; attempts: number; metrics: MetricSample }
+  | { job_id: string; monitor_id: number; time: string; attempts: number; failure: Failure };
 
 export interface JobResultInfo {
   attempts: number;
@@ -82,13 +79,13 @@ function deadlineMs(d: number | string): number {
   return Number.isFinite(n) ? n : 0;
 }
 
-function timeoutFailure(attempts: number, last: CollectFailure | undefined): CollectFailure {
+function timeoutFailure(attempts: number, last: ClassifiedError | undefined): ClassifiedError {
   const tail = last && last.failureClass !== 'timeout' ? `; last error (${last.failureClass}): ${last.message}` : '';
   const msg =
     attempts === 0
       ? 'the job deadline passed before collection could start'
       : `the job deadline passed after ${attempts} attempt${attempts > 1 ? 's' : ''}${tail}`;
-  return new CollectFailure('timeout', msg.slice(0, 2000), { code: 'deadline' });
+  return new ClassifiedError('timeout', msg.slice(0, 2000), { code: 'deadline' });
 }
 
 export function createRunner(o: RunnerOptions): Runner {
@@ -108,7 +105,7 @@ export function createRunner(o: RunnerOptions): Runner {
 
   const report = (
     p: Pending,
-    outcome: { metrics: MetricSample; time: number } | { failure: CollectFailure },
+    outcome: { metrics: MetricSample; time: number } | { failure: ClassifiedError },
     info: JobResultInfo,
   ): void => {
     active.delete(p.job.job_id);
@@ -124,9 +121,9 @@ export function createRunner(o: RunnerOptions): Runner {
 
   // A job cut short by stop() did not time out: it is not the host's failure (class internal is
   // not counted against the device), and the poll never finished.
-  const abortFailure = (attempts: number, last: CollectFailure | undefined): CollectFailure =>
+  const abortFailure = (attempts: number, last: ClassifiedError | undefined): ClassifiedError =>
     stopped
-      ? new CollectFailure('internal', 'the agent stopped before this poll finished', { code: 'agent_stopping' })
+      ? new ClassifiedError('internal', 'the agent stopped before this poll finished', { code: 'agent_stopping' })
       : timeoutFailure(attempts, last);
 
   const pump = (): void => {
@@ -164,7 +161,7 @@ export function createRunner(o: RunnerOptions): Runner {
     try {
       const collector: Collector | undefined = o.registry.find(p.job.plugin.type);
       if (!collector) {
-        const f = new CollectFailure(
+        const f = new ClassifiedError(
           'plugin_error',
           `this agent has no collector for plugin type '${p.job.plugin.type}'`,
           { code: 'unknown_plugin' },
@@ -175,9 +172,9 @@ export function createRunner(o: RunnerOptions): Runner {
       try {
         config = collector.validateConfig(p.job.plugin.config ?? {});
       } catch (err) {
-        return report(p, { failure: toCollectFailure(err) }, { attempts, waitedMs });
+        return report(p, { failure: classify(err) }, { attempts, waitedMs });
       }
-      let last: CollectFailure | undefined;
+      let last: ClassifiedError | undefined;
       while (attempts < MAX_ATTEMPTS) {
         if (ac.signal.aborted) return report(p, { failure: abortFailure(attempts, last) }, { attempts, waitedMs });
         attempts++;
@@ -187,7 +184,7 @@ export function createRunner(o: RunnerOptions): Runner {
           return report(p, { metrics, time: started }, { attempts, waitedMs });
         } catch (err) {
           // What a collector throws once aborted is about the abort; keep the error that led here.
-          if (!ac.signal.aborted) last = toCollectFailure(err);
+          if (!ac.signal.aborted) last = classify(err);
         }
         if (ac.signal.aborted) return report(p, { failure: abortFailure(attempts, last) }, { attempts, waitedMs });
         if (!last?.retryable || attempts >= MAX_ATTEMPTS) break;
@@ -233,7 +230,7 @@ export function createRunner(o: RunnerOptions): Runner {
       onAbort = () =>
         setTimeout(
           () =>
-            reject(new CollectFailure('timeout', 'the collector did not stop at the deadline', { code: 'deadline' })),
+            reject(new ClassifiedError('timeout', 'the collector did not stop at the deadline', { code: 'deadline' })),
           100,
         );
       if (signal.aborted) onAbort();
@@ -278,7 +275,7 @@ export function createRunner(o: RunnerOptions): Runner {
       else
         report(
           p,
-          { failure: new CollectFailure('ping', `${p.job.target.ip} did not answer ping`, { code: 'no_echo_reply' }) },
+          { failure: new ClassifiedError('ping', `${p.job.target.ip} did not answer ping`, { code: 'no_echo_reply' }) },
           { attempts: 0, waitedMs: Date.now() - (p.job.due ?? p.arrived) },
         );
     }

@@ -1,8 +1,7 @@
 import type { Failure } from '../../shared/failures.ts';
 import type { MetricSample } from '../../shared/metrics.ts';
-import type { Assignment, SealedCredential } from '../../shared/protocol/index.ts';
+import type { Assignment, CredentialPayload, SealedCredential } from '../../shared/protocol/index.ts';
 import { pollJobId } from '../../shared/schedule.ts';
-import type { CollectCredential } from '../collectors/collector.ts';
 import type { PollNow, PollResult, SpooledResult } from '../link/client.ts';
 import type { JobResult, Runner, RunnerJob } from '../runner/runner.ts';
 import type { DuePoll } from './poll-schedule.ts';
@@ -21,7 +20,7 @@ export interface PollerOptions {
   /** The sealed credential an assignment refers to (the assignment store). */
   findCredential: (a: Assignment) => SealedCredential | undefined;
   /** Opens a sealed credential (in memory only). */
-  openCredential: (sealed: SealedCredential) => Promise<CollectCredential>;
+  openCredential: (sealed: SealedCredential) => Promise<CredentialPayload>;
   /** Resolves once the collectors are loaded (lazily, with the first poll). */
   ready: () => Promise<unknown>;
   /** Server clock minus agent clock (ms). */
@@ -80,7 +79,7 @@ export function createPoller(o: PollerOptions): Poller {
     sealed: SealedCredential | null | undefined,
     job: Omit<RunnerJob, 'target' | 'plugin' | 'credential' | 'monitor_id'>,
   ): Promise<RunnerJob | Failure> {
-    let credential: CollectCredential | null = null;
+    let credential: CredentialPayload | null = null;
     if (a.credential) {
       if (!sealed)
         return {

@@ -13,7 +13,6 @@ export {
   WinrmQuotaError,
   WinrmInvalidClassError,
   WinrmFaultError,
-  toFailure,
 } from './errors.ts';
 export { collectWindowsMetrics, collectWindowsMetricsPowerShell, METRIC_QUERIES } from './metrics.ts';
 export { METRICS_SCRIPT, METRICS_SCRIPT_MARKER } from './metrics-script.ts';

@@ -1,10 +1,13 @@
 import { z } from 'zod';
+import { Failure } from '../failures.ts';
 
+/** Where a monitor is polled: the device's address as the server knows it. */
 export const PollTarget = z.object({
   ip: z.string().min(1).max(255),
   port: z.number().int().min(1).max(65535),
   use_ssl: z.boolean(),
 });
+export type PollTarget = z.infer<typeof PollTarget>;
 
 /**
  * A credential sealed to the agent's X25519 key (compact JWE, ECDH-ES). The agent caches the
@@ -17,15 +20,21 @@ export const SealedCredential = z.object({
 });
 export type SealedCredential = z.infer<typeof SealedCredential>;
 
-/** What a sealed credential decrypts to. */
+/**
+ * What a sealed credential decrypts to, and what the agent's collectors and discovery are handed.
+ * Held in memory only; never logged, never put on a command line or in an environment variable.
+ * The server always sends every field; the agent's own callers (`nmslite-agent collect`) may leave
+ * out the optional ones.
+ */
 export const CredentialPayload = z
   .object({
     type: z.enum(['winrm_basic', 'winrm_ntlm']),
     username: z.string().min(1).max(256),
     password: z.string().max(1024),
-    domain: z.string().max(256).nullable(),
-    tls_verify: z.enum(['verify', 'pin', 'insecure']),
-    tls_fingerprint: z.string().max(200).nullable(),
+    domain: z.string().max(256).nullish(),
+    /** TLS for use_ssl targets: verify against the system CAs (absent: verify), pin a SHA-256 fingerprint, or skip. */
+    tls_verify: z.enum(['verify', 'pin', 'insecure']).nullish(),
+    tls_fingerprint: z.string().max(200).nullish(),
   })
   .strict();
 export type CredentialPayload = z.infer<typeof CredentialPayload>;
@@ -72,6 +81,7 @@ export const DiscoveryJob = z.object({
 });
 export type DiscoveryJob = z.infer<typeof DiscoveryJob>;
 
+/** A Windows host a discovery found, as the agent reports it and the server stores it (one device per agent + ip). */
 export const DiscoveredHost = z.object({
   ip: z.string(),
   port: z.number().int(),
@@ -79,6 +89,9 @@ export const DiscoveredHost = z.object({
   hostname: z.string().nullable(),
   os: z.string().nullable(),
   os_version: z.string().nullable(),
+  /** WS-Management stack version from Identify (`Stack: 3.0`). */
   winrm_stack: z.string().nullable().optional(),
+  /** Why the authenticated query failed (bad password, account not allowed …); the host is still reported. */
+  error: Failure.optional(),
 });
 export type DiscoveredHost = z.infer<typeof DiscoveredHost>;

@@ -4,7 +4,8 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, symli
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createExternalCollector, type ExternalConfig } from '../../../agent/collectors/external.ts';
-import { CollectFailure, type CollectRequest } from '../../../agent/collectors/collector.ts';
+import type { CollectRequest } from '../../../agent/collectors/collector.ts';
+import { ClassifiedError } from '../../../agent/failure.ts';
 
 // Issue 13, finding 1: the site decides what runs at the site, and a plugin's output reaches the
 // server only as one sanitised line.
@@ -31,11 +32,11 @@ function request(config: unknown): CollectRequest<ExternalConfig> {
   };
 }
 
-async function failureOf(c: ReturnType<typeof createExternalCollector>, config: unknown): Promise<CollectFailure> {
+async function failureOf(c: ReturnType<typeof createExternalCollector>, config: unknown): Promise<ClassifiedError> {
   try {
     await c.collect({ ...request(config), config: c.validateConfig(config) }, new AbortController().signal);
   } catch (err) {
-    assert.ok(err instanceof CollectFailure, `expected CollectFailure, got ${String(err)}`);
+    assert.ok(err instanceof ClassifiedError, `expected ClassifiedError, got ${String(err)}`);
     return err;
   }
   assert.fail('expected the plugin to be refused');

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createExternalCollector, type ExternalConfig } from '../../../agent/collectors/external.ts';
-import { CollectFailure, type CollectRequest } from '../../../agent/collectors/collector.ts';
+import type { CollectRequest } from '../../../agent/collectors/collector.ts';
+import { ClassifiedError } from '../../../agent/failure.ts';
 
 const PASSWORD = 'S3cret!pw-external';
 let dir: string;
@@ -29,11 +30,11 @@ function request(config: unknown, deadlineMs = 10_000): CollectRequest<ExternalC
   };
 }
 
-async function failureOf(p: Promise<unknown>): Promise<CollectFailure> {
+async function failureOf(p: Promise<unknown>): Promise<ClassifiedError> {
   try {
     await p;
   } catch (err) {
-    assert.ok(err instanceof CollectFailure, `expected CollectFailure, got ${String(err)}`);
+    assert.ok(err instanceof ClassifiedError, `expected ClassifiedError, got ${String(err)}`);
     return err;
   }
   assert.fail('expected the collection to fail');
@@ -236,7 +237,7 @@ test('a plugin the site did not install and a bad config are plugin errors, not 
   assert.throws(
     () => collector.validateConfig({ command: '', timeout_ms: 5 }),
     (e: unknown) =>
-      e instanceof CollectFailure &&
+      e instanceof ClassifiedError &&
       e.failureClass === 'plugin_error' &&
       !e.retryable &&
       /invalid external plugin config: command/.test(e.message),

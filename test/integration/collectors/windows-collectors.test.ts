@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { createWinrmClient, type WinrmClient } from '../../../agent/winrm/index.ts';
 import { createRegistry, type CollectorRegistry } from '../../../agent/collectors/registry.ts';
 import { createWindowsWmiCollector } from '../../../agent/collectors/windows-wmi.ts';
-import { CollectFailure, type CollectCredential, type CollectRequest } from '../../../agent/collectors/collector.ts';
+import type { CollectRequest } from '../../../agent/collectors/collector.ts';
+import { ClassifiedError } from '../../../agent/failure.ts';
+import type { CredentialPayload } from '../../../shared/protocol/index.ts';
 import { collectOnce } from '../../../agent/collectors/collect-once.ts';
 import { createRunner, type JobResult, type RunnerJob } from '../../../agent/runner/runner.ts';
 import { startWinsim, type Winsim, type WinsimHost } from '../../winsim/index.ts';
@@ -22,7 +24,7 @@ after(async () => {
   await sim.stop();
 });
 
-function credential(h: WinsimHost, password = h.password): CollectCredential {
+function credential(h: WinsimHost, password = h.password): CredentialPayload {
   return { type: 'winrm_basic', username: h.user, password, tls_verify: 'pin', tls_fingerprint: h.fingerprint! };
 }
 
@@ -83,7 +85,7 @@ test('failures come back classified: wrong password is auth, a closed port is un
       await wmi.collect(req, new AbortController().signal);
       return 'ok';
     } catch (err) {
-      assert.ok(err instanceof CollectFailure);
+      assert.ok(err instanceof ClassifiedError);
       assert.ok(!err.message.includes(h.password) && !err.message.includes('Wr0ng-pw'));
       return err.failureClass;
     }
@@ -106,7 +108,7 @@ test('a host that never answers is cut off at the job deadline as timeout', asyn
     setTimeout(() => ac.abort(), 400);
     await assert.rejects(
       registry.find('windows-wmi')!.collect(request(h, { deadlineMs: 400 }), ac.signal),
-      (e: unknown) => e instanceof CollectFailure && e.failureClass === 'timeout',
+      (e: unknown) => e instanceof ClassifiedError && e.failureClass === 'timeout',
     );
     assert.ok(Date.now() - t0 < 2000);
   } finally {

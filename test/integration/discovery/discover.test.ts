@@ -5,8 +5,8 @@ import { createServer as createTcpServer, type Server as TcpServer } from 'node:
 import { startWinsim, type Winsim } from '../../winsim/index.ts';
 import { discover, type DiscoveryProgress } from '../../../agent/discovery/discover.ts';
 import { sweep, defaultPingMethod } from '../../../agent/discovery/sweep.ts';
-import { TargetError } from '../../../agent/discovery/targets.ts';
-import type { CollectCredential } from '../../../agent/collectors/collector.ts';
+import { TargetError } from '../../../shared/targets.ts';
+import type { CredentialPayload } from '../../../shared/protocol/index.ts';
 import { findExecutable } from '../../../agent/discovery/ping-method.ts';
 import { skipUnlessRequired } from '../../helpers/skip.ts';
 
@@ -20,7 +20,7 @@ let notWinrm: HttpServer;
 let rpcOnly: TcpServer;
 
 // NTLM, as Windows hosts accept by default (Basic is never sent in clear text to a listener the profile did not choose).
-const credential: CollectCredential = {
+const credential: CredentialPayload = {
   type: 'winrm_ntlm',
   username: 'Administrator',
   password: PASSWORD,

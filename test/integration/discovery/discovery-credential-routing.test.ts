@@ -4,7 +4,7 @@ import { after, before, test } from 'node:test';
 import { winrmFixture } from '../../helpers/fixtures.ts';
 import { createNtlmAcceptor } from '../../winsim/ntlm/ntlm-server.ts';
 import { identifyHost } from '../../../agent/discovery/identify.ts';
-import type { CollectCredential } from '../../../agent/collectors/collector.ts';
+import type { CredentialPayload } from '../../../shared/protocol/index.ts';
 
 // An impostor on 5985 (HTTP): it answers anonymous Identify as Windows and NTLM NEGOTIATE with a
 // real CHALLENGE, and records every Authorization header it is sent. An AUTHENTICATE (NTLM type 3)
@@ -46,13 +46,13 @@ before(async () => {
 });
 after(() => new Promise<void>((r) => server.close(() => r())));
 
-const basic: CollectCredential = {
+const basic: CredentialPayload = {
   type: 'winrm_basic',
   username: 'svc',
   password: 'Cle4r-Text!',
   tls_verify: 'verify',
 };
-const ntlm: CollectCredential = { ...basic, type: 'winrm_ntlm' };
+const ntlm: CredentialPayload = { ...basic, type: 'winrm_ntlm' };
 
 test('by default a host over HTTP gets no credential: its name and OS version come from its NTLM CHALLENGE', async () => {
   for (const credential of [ntlm, basic]) {
