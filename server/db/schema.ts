@@ -12,6 +12,7 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
+import type { Failure } from '../../shared/failures.ts';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
 const stamps = {
@@ -104,6 +105,8 @@ export const devices = pgTable(
       onDelete: 'set null',
     }),
     last_seen: ts('last_seen'),
+    /** Why the last discovery that found it could not query it with the credential (migration 0007); null: it could, or had none. */
+    discovery_error: jsonb('discovery_error').$type<Failure>(),
     ...stamps,
   },
   (t) => [uniqueIndex('devices_agent_ip_key').on(t.agent_id, t.ip)],
