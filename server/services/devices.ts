@@ -31,6 +31,7 @@ export const deviceToApi = (r: Row) => ({
   os_version: r.os_version,
   status: r.status,
   discovery_profile_id: r.discovery_profile_id,
+  discovery_error: r.discovery_error ?? null,
   last_seen: iso(r.last_seen),
   created_at: iso(r.created_at)!,
   updated_at: iso(r.updated_at)!,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Failure } from '../../shared/failures.ts';
 import type { DiscoveredHost } from '../../shared/protocol/index.ts';
 import { targetIncludes } from '../../shared/targets.ts';
 
@@ -21,6 +22,14 @@ const StorableHost = z.object({
   os: text(255).nullable(),
   os_version: text(100).nullable(),
   winrm_stack: text(50).nullable().optional(),
+  error: Failure.optional(),
+});
+
+/** The agent's per-host error as stored and shown: its class and code, its message on one bounded line. */
+const storableError = (f: Failure): Failure => ({
+  class: f.class,
+  message: f.message.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').slice(0, 500),
+  ...(f.code !== undefined && /^[\w.:-]{1,100}$/.test(f.code) ? { code: f.code } : {}),
 });
 
 export type RefusalReason = 'outside_target' | 'bad_port' | 'bad_hostname' | 'bad_os' | 'bad_field';
@@ -72,6 +81,7 @@ export function screenHosts(
       os: r.data.os,
       os_version: r.data.os_version,
       winrm_stack: r.data.winrm_stack ?? null,
+      ...(r.data.error ? { error: storableError(r.data.error) } : {}),
     });
   }
   return out;

@@ -117,11 +117,11 @@ export function createDiscoveryRunService(d: Deps) {
         before.set(o.ip, o);
       for (const h of hosts) {
         const r = await client.query(
-          `INSERT INTO devices (agent_id, ip, port, use_ssl, hostname, os, os_version, status, discovery_profile_id, last_seen)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, 'discovered', $8, now())
+          `INSERT INTO devices (agent_id, ip, port, use_ssl, hostname, os, os_version, status, discovery_profile_id, last_seen, discovery_error)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, 'discovered', $8, now(), $9)
            ON CONFLICT (agent_id, ip) DO UPDATE SET port = EXCLUDED.port, use_ssl = EXCLUDED.use_ssl,
              hostname = COALESCE(EXCLUDED.hostname, devices.hostname), os = COALESCE(EXCLUDED.os, devices.os),
-             os_version = COALESCE(EXCLUDED.os_version, devices.os_version), last_seen = now(), updated_at = now(),
+             os_version = COALESCE(EXCLUDED.os_version, devices.os_version), last_seen = now(), updated_at = now(), discovery_error = EXCLUDED.discovery_error,
              discovery_profile_id = COALESCE(devices.discovery_profile_id, EXCLUDED.discovery_profile_id),
              status = CASE WHEN devices.status IN ('inactive', 'unreachable') THEN 'active' ELSE devices.status END
            RETURNING *, (xmax = 0) AS inserted, (SELECT status FROM devices o WHERE o.agent_id = $1 AND o.ip = $2) AS old_status,
@@ -135,6 +135,7 @@ export function createDiscoveryRunService(d: Deps) {
             h.os,
             h.os_version,
             profile ? run.discovery_profile_id : null,
+            h.error ?? null,
           ],
         );
         let row = r.rows[0];
@@ -230,7 +231,8 @@ export function createDiscoveryRunService(d: Deps) {
         agent_id: p.agent_id,
         status: 'running' as const,
         scanned: 0,
-        total: 0,
+        // The target as the agent will count it (shared/targets.ts); the agent's progress reports the same number.
+        total: target.count,
         found: 0,
         devices: [],
         provisioned_monitors: 0,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Failure } from '../../../shared/failures.ts';
 import { authedProcedure, router } from '../trpc.ts';
 import { Id, IdInput, Ipv4, PageInput, Port } from '../schemas.ts';
 
@@ -34,6 +35,9 @@ export const DeviceOutput = z.object({
   os_version: z.string().nullable(),
   status: Status,
   discovery_profile_id: z.number().nullable(),
+  discovery_error: Failure.nullable().describe(
+    "Why the last discovery that found this device could not query it with the profile's credential (class auth: wrong password); null when it could",
+  ),
   last_seen: z.string().nullable(),
   created_at: z.string(),
   updated_at: z.string(),
