@@ -38,7 +38,6 @@ import { applyRetention } from './metrics/retention.ts';
 import { startAuditRetention } from './audit/audit-retention.ts';
 import { createHealthMonitor } from './health/health-monitor.ts';
 import { resolveSecrets } from './secrets.ts';
-import { createDiscoveryRunService } from './services/discovery-runs.ts';
 import { createCredentialProfileService } from './services/credential-profiles.ts';
 import { createDiscoveryProfileService } from './services/discovery-profiles.ts';
 import { createServices } from './services/index.ts';
@@ -121,13 +120,6 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     maxWaitMs: cfg.metrics.writer_max_wait_s * 1000,
     recorder: observability.writer,
   });
-  const health = createHealthMonitor({
-    pool,
-    events,
-    log,
-    threshold: cfg.health.failure_threshold,
-    windowMs: cfg.health.window_s * 1000,
-  });
   const tracker = createExpectationTracker({
     log,
     graceMs: cfg.polling.grace_s * 1000,
@@ -138,7 +130,6 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
         .catch((err: Error) => log.error({ err: err.message }, 'recording missing results failed')),
   });
   writer.onCommit((outcomes) => metrics.invalidate([...new Set(outcomes.map((x) => x.monitor_id))]));
-  writer.onCommit(health.observe);
 
   const store = createAssignmentStore(pool, { jobTimeoutMs: cfg.polling.job_timeout_s * 1000 });
   const assignments = createAssignmentService({
@@ -160,18 +151,6 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     perAgent: cfg.polling.on_demand_per_agent,
     marginMs: cfg.polling.on_demand_margin_s * 1000,
   });
-  const discoveryRuns = createDiscoveryRunService({
-    pool,
-    hub: registry,
-    sealer,
-    events,
-    log,
-    getProfile: discoveryProfiles.getRow,
-    getCredential: credentialProfiles.get,
-    waitMs: cfg.discovery.wait_s * 1000,
-    runTimeoutMs: cfg.discovery.run_timeout_s * 1000,
-  });
-  events.on('agent.offline', (e) => discoveryRuns.onAgentOffline(e.id));
   const services = createServices({
     db,
     pool,
@@ -198,9 +177,25 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     version: SERVER_VERSION,
     credentialProfiles,
     discoveryProfiles,
-    discoveryRuns,
     monitorPolls: polls,
+    agentGateway: {
+      isOnline: registry.isOnline,
+      send: registry.send,
+      sealFor: (agentId, profileId) => sealer.seal(agentId, profileId),
+    },
+    log,
+    discovery: { waitMs: cfg.discovery.wait_s * 1000, runTimeoutMs: cfg.discovery.run_timeout_s * 1000 },
   });
+  const { discoveryRuns } = services;
+  events.on('agent.offline', (e) => discoveryRuns.onAgentOffline(e.id));
+  const health = createHealthMonitor({
+    devices: services.devices,
+    events,
+    log,
+    threshold: cfg.health.failure_threshold,
+    windowMs: cfg.health.window_s * 1000,
+  });
+  writer.onCommit(health.observe);
   const hub = createHub({
     pool,
     log,

@@ -1,5 +1,3 @@
-import type pg from 'pg';
-import { SYSTEM_HEALTH_MONITOR } from '../audit/actor.ts';
 import type { EventBus } from '../events.ts';
 import type { Log } from '../log.ts';
 import type { WriteOutcome } from '../metrics/poll-result.ts';
@@ -15,7 +13,8 @@ const NOT_THE_DEVICE = new Set(['agent_offline', 'internal', 'plugin_error']);
  * the device.
  */
 export function createHealthMonitor(o: {
-  pool: pg.Pool;
+  /** The devices service: it makes the change, audits it and announces it (device.status_changed). */
+  devices: { markInactive(deviceId: number, failures: number): Promise<boolean> };
   events: EventBus;
   log: Log;
   threshold: number;
@@ -40,18 +39,8 @@ export function createHealthMonitor(o: {
     if (marking.has(deviceId)) return;
     marking.add(deviceId);
     try {
-      // One statement: the status change and its audit entry commit together.
-      const r = await o.pool.query(
-        `WITH u AS (UPDATE devices d SET status = 'inactive', updated_at = now() FROM (SELECT id, status FROM devices WHERE id = $1) old
-                     WHERE d.id = old.id AND d.status IN ('active', 'discovered') RETURNING d.id, old.status AS was)
-         INSERT INTO audit_log (actor, source_address, entity_type, entity_id, action, changes)
-         SELECT $2, NULL, 'device', id, 'update', jsonb_build_object('status', jsonb_build_object('from', was, 'to', 'inactive'), 'failures', jsonb_build_object('to', $3::int)) FROM u`,
-        [deviceId, SYSTEM_HEALTH_MONITOR.actor, count],
-      );
-      if (r.rowCount) {
+      if (await o.devices.markInactive(deviceId, count))
         o.log.warn({ device_id: deviceId, failures: count }, 'device marked inactive after consecutive failures');
-        o.events.emit('device.status_changed', { id: deviceId, status: 'inactive' });
-      }
       failures.delete(deviceId);
     } catch (err) {
       o.log.error({ err: (err as Error).message, device_id: deviceId }, 'marking a device inactive failed');

@@ -4,7 +4,9 @@ import type { PollResult } from './poll-result.ts';
 /**
  * Per-monitor summary of one batch, applied with one UPDATE. The metrics writer is the only code
  * that updates monitors' state columns (last_polled, last_attempted, last_error*,
- * consecutive_failures), always in the transaction that stores the batch's metrics.
+ * consecutive_failures), always in the transaction that stores the batch's metrics; the one other
+ * write is the monitors service's reset of consecutive_failures when a device is set active again,
+ * which locks the rows in the same (id) order.
  *
  * Replays are harmless: a success counts only if newer than last_polled, an agent failure counts in
  * consecutive_failures only if newer than last_attempted (the newest agent result seen), so the
@@ -156,34 +158,4 @@ export async function updateMonitorState(
     cAt,
   ]);
   return new Map(r.rows.map((row) => [Number(row.id), Number(row.device_id)]));
-}
-
-/**
- * Starts a device's failure count again (a user set it `active`). For services/devices.ts, so
- * that monitor state keeps one writer and one lock order: rows locked in id order, then updated,
- * in a transaction of its own.
- */
-export async function resetConsecutiveFailures(pool: pg.Pool, deviceId: number): Promise<number> {
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  try {
-    await client.query('BEGIN');
-    const locked = await client.query<{ id: number }>(
-      'SELECT id FROM monitors WHERE device_id = $1 ORDER BY id FOR NO KEY UPDATE',
-      [deviceId],
-    );
-    const ids = locked.rows.map((r) => Number(r.id));
-    if (ids.length > 0)
-      await client.query(
-        'UPDATE monitors SET consecutive_failures = 0 WHERE id = ANY($1::int[]) AND consecutive_failures <> 0',
-        [ids],
-      );
-    await client.query('COMMIT');
-    return ids.length;
-  } catch (err) {
-    await client.query('ROLLBACK').catch((e: Error) => (broken = e));
-    throw err;
-  } finally {
-    client.release(broken);
-  }
 }

@@ -1,4 +1,8 @@
+import type { Db } from '../db/client.ts';
 import { AppError } from '../errors.ts';
+
+/** A drizzle transaction: what a verb that changes several tables in one commit is handed. */
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
 export const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
 

@@ -1,12 +1,13 @@
-import { and, asc, count, eq, type SQL } from 'drizzle-orm';
-import type pg from 'pg';
+import { and, asc, count, eq, inArray, type SQL } from 'drizzle-orm';
+import type { DiscoveredHost } from '../../shared/protocol/index.ts';
 import type { Db } from '../db/client.ts';
 import { agents, devices, monitors } from '../db/schema.ts';
 import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
-import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { resetConsecutiveFailures } from '../metrics/monitor-state.ts';
-import { iso, mapDbError, type Page } from './common.ts';
+import { SYSTEM_DISCOVERY, SYSTEM_HEALTH_MONITOR, type AuditActor } from '../audit/actor.ts';
+import { auditChanges, recordAudit, type AuditChanges, type AuditEntry } from '../audit/audit-log.ts';
+import { iso, mapDbError, type Page, type Tx } from './common.ts';
+import type { MonitorService } from './monitors.ts';
 
 type Row = typeof devices.$inferSelect;
 export type DeviceStatus = Row['status'];
@@ -38,12 +39,90 @@ export const deviceToApi = (r: Row) => ({
 });
 export type Device = ReturnType<typeof deviceToApi>;
 
-export function createDeviceService(db: Db, pool: pg.Pool, events: EventBus) {
+type Patch = Partial<
+  Pick<
+    Row,
+    | 'status'
+    | 'hostname'
+    | 'port'
+    | 'use_ssl'
+    | 'os'
+    | 'os_version'
+    | 'discovery_profile_id'
+    | 'discovery_error'
+    | 'last_seen'
+  >
+>;
+/** What a committed change means to the rest of the server (announced on the event bus after the commit). */
+export interface DeviceEffects {
+  id: number;
+  /** The new status, when it changed. */
+  status?: DeviceStatus | undefined;
+  /** The port or TLS setting changed (its monitors' targets did). */
+  moved: boolean;
+}
+export interface DiscoveredDevice {
+  row: Row;
+  created: boolean;
+  effects: DeviceEffects;
+}
+
+/** Statuses from which the health monitor takes a device out of polling, and from which discovery brings one back. */
+const POLLED: readonly DeviceStatus[] = ['active', 'discovered'];
+const REACTIVATED_BY_DISCOVERY: readonly DeviceStatus[] = ['inactive', 'unreachable'];
+
+/**
+ * The devices table's one writer: what users change, what discovery finds, what the health monitor
+ * decides. Every change of an existing device goes through `change`, so a device set active again
+ * is the same event, audit entry and failure-count reset whoever does it.
+ */
+export function createDeviceService(db: Db, events: EventBus, monitorService: Pick<MonitorService, 'resetFailures'>) {
   const get = async (id: number): Promise<Row> => {
     const [r] = await db.select().from(devices).where(eq(devices.id, id));
     if (!r) throw notFound('Device', id);
     return r;
   };
+  // The lock an UPDATE of non-key columns takes: a monitor inserted for the device (foreign key) does not wait for it.
+  const lock = async (tx: Tx, id: number): Promise<Row | undefined> =>
+    (await tx.select().from(devices).where(eq(devices.id, id)).for('no key update'))[0];
+
+  /** Applies `patch` to the locked row `cur`; returns the audit entry (to record in the same transaction) and the effects. */
+  async function change(
+    tx: Tx,
+    cur: Row,
+    patch: Patch,
+    o: { by?: AuditActor; recordUnchanged?: boolean; note?: AuditChanges } = {},
+  ): Promise<{ row: Row; effects: DeviceEffects; audit: AuditEntry | undefined }> {
+    const [row] = await tx
+      .update(devices)
+      .set({ ...patch, updated_at: new Date() })
+      .where(eq(devices.id, cur.id))
+      .returning();
+    const effects: DeviceEffects = {
+      id: cur.id,
+      status: row!.status !== cur.status ? row!.status : undefined,
+      moved: row!.port !== cur.port || row!.use_ssl !== cur.use_ssl,
+    };
+    if (effects.status === 'active') await monitorService.resetFailures(tx, cur.id);
+    const changes = { ...auditChanges('device', cur, row!), ...o.note };
+    const audit =
+      o.recordUnchanged || Object.keys(changes).length > 0
+        ? {
+            entity_type: 'device' as const,
+            entity_id: cur.id,
+            action: 'update' as const,
+            changes,
+            ...(o.by ? { by: o.by } : {}),
+          }
+        : undefined;
+    return { row: row!, effects, audit };
+  }
+
+  const announce = (e: DeviceEffects): void => {
+    if (e.status !== undefined) events.emit('device.status_changed', { id: e.id, status: e.status });
+    if (e.moved) events.emit('device.changed', { id: e.id });
+  };
+
   return {
     async list(page: Page & { agent_id?: number | undefined; status?: DeviceStatus | undefined }) {
       const where: SQL[] = [];
@@ -102,38 +181,141 @@ export function createDeviceService(db: Db, pool: pg.Pool, events: EventBus) {
         use_ssl?: boolean | undefined;
       },
     ) {
-      const cur = await get(id);
-      const r = await db.transaction(async (tx) => {
-        const [r] = await tx
-          .update(devices)
-          .set({
+      const done = await db.transaction(async (tx) => {
+        const cur = await lock(tx, id);
+        if (!cur) return undefined;
+        const r = await change(
+          tx,
+          cur,
+          {
             ...(p.status !== undefined ? { status: p.status } : {}),
             ...(p.hostname !== undefined ? { hostname: p.hostname } : {}),
             ...(p.port !== undefined ? { port: p.port } : {}),
             ...(p.use_ssl !== undefined ? { use_ssl: p.use_ssl } : {}),
-            updated_at: new Date(),
-          })
-          .where(eq(devices.id, id))
-          .returning();
-        if (r)
-          await recordAudit(tx, {
-            entity_type: 'device',
-            entity_id: id,
-            action: 'update',
-            changes: auditChanges('device', cur, r),
-          });
+          },
+          { recordUnchanged: true },
+        );
+        await recordAudit(tx, r.audit!);
         return r;
       });
-      if (!r) throw notFound('Device', id);
-      if (p.status !== undefined && p.status !== cur.status) {
-        // Monitor state belongs to the metrics writer's module (rows locked in id order: no deadlock with a batch).
-        if (p.status === 'active') await resetConsecutiveFailures(pool, id);
-        events.emit('device.status_changed', { id, status: p.status });
-      }
-      if ((p.port !== undefined && p.port !== cur.port) || (p.use_ssl !== undefined && p.use_ssl !== cur.use_ssl))
-        events.emit('device.changed', { id });
-      return deviceToApi(r!);
+      if (!done) throw notFound('Device', id);
+      announce(done.effects);
+      return deviceToApi(done.row);
     },
+    /**
+     * The health monitor's verdict: `failures` in a row take a polled device out of polling. False
+     * when it was no longer polled (already inactive, set so meanwhile) or is gone.
+     */
+    async markInactive(id: number, failures: number): Promise<boolean> {
+      const done = await db.transaction(async (tx) => {
+        const cur = await lock(tx, id);
+        if (!cur || !POLLED.includes(cur.status)) return undefined;
+        const r = await change(
+          tx,
+          cur,
+          { status: 'inactive' },
+          { by: SYSTEM_HEALTH_MONITOR, note: { failures: { to: failures } } },
+        );
+        await recordAudit(tx, r.audit!);
+        return r;
+      });
+      if (done) announce(done.effects);
+      return done !== undefined;
+    },
+    /**
+     * What one discovery result part found, in the caller's transaction (in the hosts' order): a new
+     * host becomes a device in `createdStatus`; a known one is updated, and set active again if it
+     * was inactive or unreachable. The caller announces the effects after its commit.
+     */
+    async recordDiscovered(
+      tx: Tx,
+      p: {
+        agent_id: number;
+        discovery_profile_id: number | null;
+        createdStatus: 'active' | 'discovered';
+        hosts: readonly DiscoveredHost[];
+      },
+    ): Promise<DiscoveredDevice[]> {
+      if (p.hosts.length === 0) return [];
+      // Known rows locked in one statement, in ip order (two runs on one agent lock in the same order).
+      const known = new Map<string, Row>();
+      const byIp = (ip: string) => and(eq(devices.agent_id, p.agent_id), eq(devices.ip, ip));
+      for (const r of await tx
+        .select()
+        .from(devices)
+        .where(
+          and(
+            eq(devices.agent_id, p.agent_id),
+            inArray(
+              devices.ip,
+              p.hosts.map((h) => h.ip),
+            ),
+          ),
+        )
+        .orderBy(asc(devices.ip))
+        .for('no key update'))
+        known.set(r.ip, r);
+      const out: DiscoveredDevice[] = [];
+      const audit: AuditEntry[] = [];
+      for (const h of p.hosts) {
+        let cur = known.get(h.ip);
+        if (!cur) {
+          const [created] = await tx
+            .insert(devices)
+            .values({
+              agent_id: p.agent_id,
+              ip: h.ip,
+              port: h.port,
+              use_ssl: h.use_ssl,
+              hostname: h.hostname,
+              os: h.os,
+              os_version: h.os_version,
+              status: p.createdStatus,
+              discovery_profile_id: p.discovery_profile_id,
+              discovery_error: h.error ?? null,
+              last_seen: new Date(),
+            })
+            .onConflictDoNothing()
+            .returning();
+          if (created) {
+            audit.push({
+              entity_type: 'device',
+              entity_id: created.id,
+              action: 'create',
+              changes: auditChanges('device', null, created),
+              by: SYSTEM_DISCOVERY,
+            });
+            known.set(h.ip, created);
+            out.push({ row: created, created: true, effects: { id: created.id, moved: false } });
+            continue;
+          }
+          // Another run of this agent stored it since the lock above.
+          cur = (await tx.select().from(devices).where(byIp(h.ip)).for('no key update'))[0]!;
+        }
+        const r = await change(
+          tx,
+          cur,
+          {
+            port: h.port,
+            use_ssl: h.use_ssl,
+            hostname: h.hostname ?? cur.hostname,
+            os: h.os ?? cur.os,
+            os_version: h.os_version ?? cur.os_version,
+            last_seen: new Date(),
+            discovery_profile_id: cur.discovery_profile_id ?? p.discovery_profile_id,
+            discovery_error: h.error ?? null,
+            ...(REACTIVATED_BY_DISCOVERY.includes(cur.status) ? { status: 'active' as const } : {}),
+          },
+          { by: SYSTEM_DISCOVERY },
+        );
+        if (r.audit) audit.push(r.audit);
+        known.set(h.ip, r.row);
+        out.push({ row: r.row, created: false, effects: r.effects });
+      }
+      await recordAudit(tx, ...audit);
+      return out;
+    },
+    announce,
     async remove(id: number) {
       const cur = await get(id);
       const [m] = await db.select({ n: count() }).from(monitors).where(eq(monitors.device_id, id));
@@ -151,3 +333,4 @@ export function createDeviceService(db: Db, pool: pg.Pool, events: EventBus) {
     },
   };
 }
+export type DeviceService = ReturnType<typeof createDeviceService>;

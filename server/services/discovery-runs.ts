@@ -1,14 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import type pg from 'pg';
-import type { DiscoveredHost, SealedCredential, ServerMessage } from '../../shared/protocol/index.ts';
+import { eq } from 'drizzle-orm';
+import type { DiscoveredHost } from '../../shared/protocol/index.ts';
+import type { Db } from '../db/client.ts';
+import { plugins } from '../db/schema.ts';
 import { AppError } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { Log } from '../log.ts';
 import { checkTarget } from '../../shared/targets.ts';
 import { SYSTEM_DISCOVERY } from '../audit/actor.ts';
-import { auditChanges, recordAuditPg, type AuditEntry } from '../audit/audit-log.ts';
+import { auditChanges, recordAudit } from '../audit/audit-log.ts';
+import type { AgentGateway } from './agent-gateway.ts';
 import { screenHosts } from './discovered-hosts.ts';
-import { deviceToApi, type Device } from './devices.ts';
+import { deviceToApi, type Device, type DeviceService } from './devices.ts';
+import type { MonitorService } from './monitors.ts';
 
 export interface DiscoveryRun {
   run_id: string;
@@ -25,11 +29,12 @@ export interface DiscoveryRun {
   finished_at: string | null;
 }
 
-interface Deps {
-  pool: pg.Pool;
-  /** The connected agents (the hub's registry). */
-  hub: { isOnline(agentId: number): boolean; send(agentId: number, msg: ServerMessage): boolean };
-  sealer: { seal(agentId: number, profileId: number): Promise<SealedCredential> };
+export interface DiscoveryRunDeps {
+  db: Db;
+  /** Found hosts become devices, and auto-provisioned monitors, through their services (one transaction per part). */
+  devices: Pick<DeviceService, 'recordDiscovered' | 'announce'>;
+  monitors: Pick<MonitorService, 'provision'>;
+  agents: AgentGateway;
   events: EventBus;
   log: Log;
   getProfile: (id: number) => Promise<{
@@ -53,7 +58,7 @@ interface Deps {
  * at a time. Runs live in memory: a server restart fails the runs in progress (the agent's result
  * for an unknown run is ignored), which the user sees as a 404 and simply runs again.
  */
-export function createDiscoveryRunService(d: Deps) {
+export function createDiscoveryRunService(d: DiscoveryRunDeps) {
   // `parts`: result parts arrive in order but are stored one after another (each is a transaction).
   const runs = new Map<
     string,
@@ -95,106 +100,50 @@ export function createDiscoveryRunService(d: Deps) {
     setTimeout(() => runs.delete(id), 3600_000).unref();
   }
 
-  /** Upserts one result part; `append` adds to the parts stored before instead of replacing them. */
+  /** Stores one result part; `append` adds to the parts stored before instead of replacing them. */
   async function store(run: DiscoveryRun, hosts: DiscoveredHost[], append: boolean): Promise<void> {
     const profile = await d.getProfile(run.discovery_profile_id).catch(() => undefined);
-    const client = await d.pool.connect();
-    const reactivated: number[] = [];
-    const moved: number[] = [];
-    let provisioned = 0;
-    try {
-      await client.query('BEGIN');
-      const devices: Device[] = [];
-      const audit: AuditEntry[] = [];
-      const monitorAudit: AuditEntry[] = [];
-      const before = new Map<string, Record<string, unknown>>();
-      for (const o of (
-        await client.query('SELECT * FROM devices WHERE agent_id = $1 AND ip = ANY($2::text[])', [
-          run.agent_id,
-          hosts.map((h) => h.ip),
-        ])
-      ).rows)
-        before.set(o.ip, o);
-      for (const h of hosts) {
-        const r = await client.query(
-          `INSERT INTO devices (agent_id, ip, port, use_ssl, hostname, os, os_version, status, discovery_profile_id, last_seen, discovery_error)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, 'discovered', $8, now(), $9)
-           ON CONFLICT (agent_id, ip) DO UPDATE SET port = EXCLUDED.port, use_ssl = EXCLUDED.use_ssl,
-             hostname = COALESCE(EXCLUDED.hostname, devices.hostname), os = COALESCE(EXCLUDED.os, devices.os),
-             os_version = COALESCE(EXCLUDED.os_version, devices.os_version), last_seen = now(), updated_at = now(), discovery_error = EXCLUDED.discovery_error,
-             discovery_profile_id = COALESCE(devices.discovery_profile_id, EXCLUDED.discovery_profile_id),
-             status = CASE WHEN devices.status IN ('inactive', 'unreachable') THEN 'active' ELSE devices.status END
-           RETURNING *, (xmax = 0) AS inserted, (SELECT status FROM devices o WHERE o.agent_id = $1 AND o.ip = $2) AS old_status,
-             (SELECT port FROM devices o WHERE o.agent_id = $1 AND o.ip = $2) AS old_port, (SELECT use_ssl FROM devices o WHERE o.agent_id = $1 AND o.ip = $2) AS old_use_ssl`,
-          [
-            run.agent_id,
-            h.ip,
-            h.port,
-            h.use_ssl,
-            h.hostname,
-            h.os,
-            h.os_version,
-            profile ? run.discovery_profile_id : null,
-            h.error ?? null,
-          ],
-        );
-        let row = r.rows[0];
-        if (!row.inserted && ['inactive', 'unreachable'].includes(row.old_status)) reactivated.push(row.id);
-        else if (!row.inserted && (row.old_port !== row.port || row.old_use_ssl !== row.use_ssl)) moved.push(row.id);
-        if (row.inserted && profile?.auto_provision) {
-          const plugin =
-            profile.plugin_id ?? (await client.query("SELECT id FROM plugins WHERE name = 'windows-wmi'")).rows[0]?.id;
-          if (plugin) {
-            const m = (
-              await client.query(
-                'INSERT INTO monitors (device_id, credential_profile_id, plugin_id, polling_interval) VALUES ($1, $2, $3, $4) RETURNING *',
-                [row.id, profile.credential_profile_id, plugin, profile.polling_interval],
-              )
-            ).rows[0];
-            monitorAudit.push({
-              entity_type: 'monitor',
-              entity_id: m.id,
-              action: 'create',
-              changes: auditChanges('monitor', null, m),
-              by: SYSTEM_DISCOVERY,
-            });
-            row = (await client.query("UPDATE devices SET status = 'active' WHERE id = $1 RETURNING *", [row.id]))
-              .rows[0];
-            provisioned++;
-          }
+    const { stored, provisioned } = await d.db.transaction(async (tx) => {
+      const plugin = !profile?.auto_provision
+        ? undefined
+        : (profile.plugin_id ??
+          (await tx.select({ id: plugins.id }).from(plugins).where(eq(plugins.name, 'windows-wmi')))[0]?.id);
+      // A new host that gets a monitor is active at once; otherwise it waits as 'discovered'.
+      const stored = await d.devices.recordDiscovered(tx, {
+        agent_id: run.agent_id,
+        discovery_profile_id: profile ? run.discovery_profile_id : null,
+        createdStatus: plugin ? 'active' : 'discovered',
+        hosts,
+      });
+      let provisioned = 0;
+      if (profile && plugin)
+        for (const s of stored.filter((x) => x.created)) {
+          await d.monitors.provision(
+            tx,
+            {
+              device_id: s.row.id,
+              credential_profile_id: profile.credential_profile_id,
+              plugin_id: plugin,
+              polling_interval: profile.polling_interval,
+            },
+            SYSTEM_DISCOVERY,
+          );
+          provisioned++;
         }
-        const was = r.rows[0].inserted ? null : (before.get(h.ip) ?? null);
-        const changes = auditChanges('device', was, row);
-        if (was === null || Object.keys(changes).length)
-          audit.push({
-            entity_type: 'device',
-            entity_id: row.id,
-            action: was === null ? 'create' : 'update',
-            changes,
-            by: SYSTEM_DISCOVERY,
-          });
-        before.set(h.ip, row);
-        devices.push(deviceToApi(row));
-      }
-      await recordAuditPg(client, [...audit, ...monitorAudit]);
-      await client.query('COMMIT');
-      run.devices = append ? run.devices.concat(devices) : devices;
-      run.found = run.devices.length;
-      run.provisioned_monitors = (append ? run.provisioned_monitors : 0) + provisioned;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw err;
-    } finally {
-      client.release();
-    }
-    for (const id of reactivated) d.events.emit('device.status_changed', { id, status: 'active' });
-    for (const id of moved) d.events.emit('device.changed', { id });
+      return { stored, provisioned };
+    });
+    const devices = stored.map((s) => deviceToApi(s.row));
+    run.devices = append ? run.devices.concat(devices) : devices;
+    run.found = run.devices.length;
+    run.provisioned_monitors = (append ? run.provisioned_monitors : 0) + provisioned;
+    for (const s of stored) d.devices.announce(s.effects);
     // Only a part that created monitors changes the agent's assignments.
     if (provisioned > 0) d.events.emit('monitor.changed', { id: 0, agent_id: run.agent_id });
   }
 
   return {
-    async start(profileId: number): Promise<{ status: 200 | 202; body: DiscoveryRun }> {
+    /** Waits up to `waitMs` for the run to end; the run as it stands then (the API answers 202 while it runs). */
+    async start(profileId: number): Promise<DiscoveryRun> {
       const p = await d.getProfile(profileId);
       // A profile stored before the target rules were this strict is refused here, not scanned.
       const target = checkTarget(p.target);
@@ -204,7 +153,7 @@ export function createDiscoveryRunService(d: Deps) {
           reason: target.reason,
           discovery_profile_id: profileId,
         });
-      if (!d.hub.isOnline(p.agent_id))
+      if (!d.agents.isOnline(p.agent_id))
         throw new AppError('UNAVAILABLE', "no agent connected: the discovery profile's agent is offline", {
           agent_id: p.agent_id,
         });
@@ -213,16 +162,14 @@ export function createDiscoveryRunService(d: Deps) {
           run_id: byProfile.get(profileId),
         });
       const cred = await d.getCredential(p.credential_profile_id);
-      const sealed = await d.sealer.seal(p.agent_id, p.credential_profile_id);
+      const sealed = await d.agents.sealFor(p.agent_id, p.credential_profile_id);
       const run_id = randomUUID();
-      await recordAuditPg(d.pool, [
-        {
-          entity_type: 'discovery_profile',
-          entity_id: profileId,
-          action: 'run',
-          changes: auditChanges('discovery_profile', null, { run_id }),
-        },
-      ]);
+      await recordAudit(d.db, {
+        entity_type: 'discovery_profile',
+        entity_id: profileId,
+        action: 'run',
+        changes: auditChanges('discovery_profile', null, { run_id }),
+      });
       let finish = () => {};
       const done = new Promise<void>((r) => (finish = r));
       const run = {
@@ -252,7 +199,7 @@ export function createDiscoveryRunService(d: Deps) {
       run.timer.unref();
       runs.set(run_id, run);
       byProfile.set(profileId, run_id);
-      const sent = d.hub.send(p.agent_id, {
+      const sent = d.agents.send(p.agent_id, {
         type: 'discovery.start',
         job: {
           run_id,
@@ -270,12 +217,8 @@ export function createDiscoveryRunService(d: Deps) {
           agent_id: p.agent_id,
         });
       }
-      const waited = await Promise.race([
-        done.then(() => true),
-        new Promise<boolean>((r) => setTimeout(() => r(false), d.waitMs).unref()),
-      ]);
-      const view = publicView(runs.get(run_id)!);
-      return { status: waited && view.status === 'completed' ? 200 : 202, body: view };
+      await Promise.race([done, new Promise<void>((r) => setTimeout(r, d.waitMs).unref())]);
+      return publicView(runs.get(run_id)!);
     },
     get(runId: string): DiscoveryRun {
       const r = runs.get(runId);
@@ -285,7 +228,7 @@ export function createDiscoveryRunService(d: Deps) {
     cancel(runId: string): DiscoveryRun {
       const r = runs.get(runId);
       if (!r) throw new AppError('NOT_FOUND', 'Discovery run not found', { run_id: runId });
-      if (r.status === 'running') d.hub.send(r.agent_id, { type: 'discovery.cancel', run_id: runId });
+      if (r.status === 'running') d.agents.send(r.agent_id, { type: 'discovery.cancel', run_id: runId });
       return publicView(r);
     },
     onProgress(agentId: number, m: { run_id: string; scanned: number; total: number; found: number }): void {

@@ -1,10 +1,11 @@
-import { asc, eq } from 'drizzle-orm';
+import { and, asc, eq, inArray, ne } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { credentialProfiles, devices, monitors, plugins } from '../db/schema.ts';
 import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
+import type { AuditActor } from '../audit/actor.ts';
 import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, type Page } from './common.ts';
+import { iso, type Page, type Tx } from './common.ts';
 
 type Row = typeof monitors.$inferSelect;
 export interface MonitorInput {
@@ -32,6 +33,12 @@ export const monitorToApi = (r: Row) => ({
   updated_at: iso(r.updated_at)!,
 });
 
+/**
+ * The monitors table's one writer besides the metrics writer, which alone updates the poll state
+ * (last_polled, last_attempted, last_error*, consecutive_failures) in the transaction that stores
+ * the metrics (server/metrics/monitor-state.ts). The one exception is `resetFailures`, when a
+ * device is set active again.
+ */
 export function createMonitorService(db: Db, events: EventBus) {
   const get = async (id: number): Promise<Row> => {
     const [r] = await db.select().from(monitors).where(eq(monitors.id, id));
@@ -63,6 +70,26 @@ export function createMonitorService(db: Db, events: EventBus) {
     )
       throw new AppError('NOT_FOUND', 'Plugin not found', { plugin_id: p.plugin_id });
   };
+  const insert = async (tx: Tx, p: MonitorInput, by?: AuditActor): Promise<Row> => {
+    const [r] = await tx
+      .insert(monitors)
+      .values({
+        device_id: p.device_id,
+        credential_profile_id: p.credential_profile_id,
+        plugin_id: p.plugin_id,
+        polling_interval: p.polling_interval ?? 60,
+        enabled: p.enabled ?? true,
+      })
+      .returning();
+    await recordAudit(tx, {
+      entity_type: 'monitor',
+      entity_id: r!.id,
+      action: 'create',
+      changes: auditChanges('monitor', null, r!),
+      ...(by ? { by } : {}),
+    });
+    return r!;
+  };
   return {
     list: async (page: Page & { device_id?: number | undefined }) =>
       (
@@ -78,27 +105,34 @@ export function createMonitorService(db: Db, events: EventBus) {
     getRow: get,
     async create(p: MonitorInput) {
       await checkRefs(p);
-      const r = await db.transaction(async (tx) => {
-        const [r] = await tx
-          .insert(monitors)
-          .values({
-            device_id: p.device_id,
-            credential_profile_id: p.credential_profile_id,
-            plugin_id: p.plugin_id,
-            polling_interval: p.polling_interval ?? 60,
-            enabled: p.enabled ?? true,
-          })
-          .returning();
-        await recordAudit(tx, {
-          entity_type: 'monitor',
-          entity_id: r!.id,
-          action: 'create',
-          changes: auditChanges('monitor', null, r!),
-        });
-        return r;
-      });
-      events.emit('monitor.changed', { id: r!.id });
-      return monitorToApi(r!);
+      const r = await db.transaction((tx) => insert(tx, p));
+      events.emit('monitor.changed', { id: r.id });
+      return monitorToApi(r);
+    },
+    /**
+     * A monitor made by the server itself (discovery's auto-provisioning) in the caller's transaction,
+     * whose references the caller vouches for. The caller announces it after the commit.
+     */
+    provision: (tx: Tx, p: MonitorInput, by: AuditActor) => insert(tx, p, by),
+    /**
+     * Starts a device's failure count again (it was set active), in the caller's transaction. The rows
+     * are locked in id order in a statement of their own first, as the metrics writer locks them: the
+     * two never deadlock. Returns how many monitors the device has.
+     */
+    async resetFailures(tx: Tx, deviceId: number): Promise<number> {
+      const locked = await tx
+        .select({ id: monitors.id })
+        .from(monitors)
+        .where(eq(monitors.device_id, deviceId))
+        .orderBy(asc(monitors.id))
+        .for('no key update');
+      const ids = locked.map((r) => r.id);
+      if (ids.length > 0)
+        await tx
+          .update(monitors)
+          .set({ consecutive_failures: 0 })
+          .where(and(inArray(monitors.id, ids), ne(monitors.consecutive_failures, 0)));
+      return ids.length;
     },
     async update(id: number, p: Partial<Omit<MonitorInput, 'device_id'>>) {
       const cur = await get(id);
@@ -145,3 +179,4 @@ export function createMonitorService(db: Db, events: EventBus) {
     },
   };
 }
+export type MonitorService = ReturnType<typeof createMonitorService>;

@@ -109,7 +109,7 @@ export function createRestHandler(o: { bodyLimitBytes: number; jsonMaxDepth: num
       let target: unknown = createCaller(ctx);
       for (const part of route.key.split('.')) target = (target as Record<string, unknown>)[part];
       const result = await (target as (i: unknown) => Promise<unknown>)(input);
-      const status = Number(ctx.responseHeaders['x-status'] ?? route.status);
+      const status = ctx.reply.status ?? route.status;
       if (status === 204) {
         res.writeHead(204).end();
         return;

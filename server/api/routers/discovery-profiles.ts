@@ -103,9 +103,9 @@ export const discoveryProfilesRouter = router({
     .input(IdInput)
     .output(DiscoveryRunOutput)
     .mutation(async ({ ctx, input }) => {
-      const r = await ctx.services.discoveryRuns.start(input.id);
-      ctx.responseHeaders['x-status'] = String(r.status);
-      return r.body;
+      const run = await ctx.services.discoveryRuns.start(input.id);
+      ctx.reply.status = run.status === 'completed' ? 200 : 202;
+      return run;
     }),
   getRun: authedProcedure
     .meta({

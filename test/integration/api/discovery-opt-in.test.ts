@@ -4,7 +4,7 @@ import pg from 'pg';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
 import { createEventBus } from '../../../server/events.ts';
 import { createDiscoveryRunService } from '../../../server/services/discovery-runs.ts';
-import type { CredentialSealer } from '../../../server/hub/credential-sealer.ts';
+import { createTableServices } from '../../helpers/services.ts';
 
 // Issue 13, finding 4 (server side): a discovery profile sends its credential to unproven hosts
 // only when it says so, and the agent is told.
@@ -62,20 +62,24 @@ test('the discovery job tells the agent whether the profile opted in', async () 
     [false, false],
     [true, true],
   ] as const) {
+    const events = createEventBus();
     const svc = createDiscoveryRunService({
-      pool,
-      events: createEventBus(),
+      ...createTableServices(pool, events),
+      events,
       log: { info() {}, warn() {}, error() {}, debug() {} } as never,
       waitMs: 1,
       runTimeoutMs: 60_000,
-      hub: { isOnline: () => true, send: (_id: number, m: unknown) => (sent.push(m), true) },
-      sealer: { seal: async () => ({ profile_id: 1, version: 1, sealed: 'x' }) } as unknown as CredentialSealer,
+      agents: {
+        isOnline: () => true,
+        send: (_id: number, m: unknown) => (sent.push(m), true),
+        sealFor: async () => ({ profile_id: 1, version: 1, sealed: 'x' }),
+      },
       getProfile: async () => (opt === undefined ? profile : { ...profile, authenticate_unverified: opt }),
       getCredential: async () => ({ port: 5985, use_ssl: false }),
     });
     const r = await svc.start(1);
     const job = (sent.pop() as { job: { authenticate_unverified: boolean } }).job;
-    svc.cancel(r.body.run_id);
+    svc.cancel(r.run_id);
     assert.equal(job.authenticate_unverified, want, `profile value ${opt}`);
   }
 });

@@ -6,6 +6,7 @@ import { loadConfig, parseConfig } from '../../../server/config.ts';
 import { createEventBus } from '../../../server/events.ts';
 import { createHealthMonitor } from '../../../server/health/health-monitor.ts';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
+import { createTableServices } from '../../helpers/services.ts';
 import { connectRaw, enrollRaw } from '../hub/raw-agent.ts';
 
 let s: TestServer;
@@ -240,9 +241,10 @@ test("the server's own changes are recorded as the health monitor's and discover
   );
   agent.close();
 
+  const events = createEventBus();
   const health = createHealthMonitor({
-    pool: s.server.pool,
-    events: createEventBus(),
+    devices: createTableServices(s.server.pool, events).devices,
+    events,
     log: s.server.log,
     threshold: 2,
     windowMs: 60_000,

@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { createEventBus } from '../../../server/events.ts';
 import { createDiscoveryRunService } from '../../../server/services/discovery-runs.ts';
-import type { CredentialSealer } from '../../../server/hub/credential-sealer.ts';
+import { createTableServices } from '../../helpers/services.ts';
 import { startTestDatabase } from '../../helpers/db.ts';
 
 let db: Awaited<ReturnType<typeof startTestDatabase>>;
@@ -52,20 +52,24 @@ test('a discovery result in parts is stored part after part and the run complete
     plugin_id: null,
     polling_interval: 60,
   };
+  const events = createEventBus();
   const svc = createDiscoveryRunService({
-    pool,
-    events: createEventBus(),
+    ...createTableServices(pool, events),
+    events,
     log: silent as never,
     waitMs: 10,
     runTimeoutMs: 60_000,
-    hub: { isOnline: () => true, send: () => true },
-    sealer: { seal: async () => ({ profile_id: cred, version: 1, sealed: 'x' }) } as unknown as CredentialSealer,
+    agents: {
+      isOnline: () => true,
+      send: () => true,
+      sealFor: async () => ({ profile_id: cred, version: 1, sealed: 'x' }),
+    },
     getProfile: async () => profile,
     getCredential: async () => ({ port: 5985, use_ssl: false }),
   });
   const started = await svc.start(profileId);
-  assert.equal(started.status, 202, 'running');
-  const runId = started.body.run_id;
+  assert.equal(started.status, 'running');
+  const runId = started.run_id;
   // Delivered back to back, as messages from one socket are: the service must not interleave them.
   const first = svc.onResult(agent, {
     run_id: runId,

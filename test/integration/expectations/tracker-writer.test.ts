@@ -8,6 +8,7 @@ import { createExpectationTracker } from '../../../server/expectations/tracker.t
 import { createMetricsWriter, type PollResult } from '../../../server/metrics/write.ts';
 import { createHealthMonitor } from '../../../server/health/health-monitor.ts';
 import { createManualClock } from '../../../server/expectations/clock.ts';
+import { createTableServices } from '../../helpers/services.ts';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
 let db: Awaited<ReturnType<typeof startTestDatabase>>;
@@ -55,7 +56,8 @@ test('missing results become agent_offline, then timeout, in last_error only; ag
     report: (rs) => void writes.push(writer.write(rs)),
   });
   const events = createEventBus();
-  const health = createHealthMonitor({ pool, events, log: silent as never, threshold: 1, windowMs: 3_600_000 });
+  const { devices } = createTableServices(pool, events);
+  const health = createHealthMonitor({ devices, events, log: silent as never, threshold: 1, windowMs: 3_600_000 });
   writer.onCommit((o) => tracker.observeOutcomes(o));
   writer.onCommit((o) => health.observe(o));
   const settle = async () => {

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { forEachBackend, startTestDatabase } from '../../helpers/db.ts';
 import { createMetricsWriter, type PollResult, type WriteOutcome } from '../../../server/metrics/write.ts';
-import { resetConsecutiveFailures } from '../../../server/metrics/monitor-state.ts';
+import { createEventBus } from '../../../server/events.ts';
+import { createTableServices } from '../../helpers/services.ts';
 import { seedMonitors } from './seed-monitors.ts';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
@@ -340,7 +341,8 @@ forEachBackend((backend) => {
         (id): PollResult => ({ monitor_id: id, time: t, ok: false, failure: { class: 'auth', message: 'no' } }),
       ),
     );
-    assert.equal(await resetConsecutiveFailures(pool, a.deviceIds[0]!), 1);
+    const { db, monitors } = createTableServices(pool, createEventBus());
+    assert.equal(await db.transaction((tx) => monitors.resetFailures(tx, a.deviceIds[0]!)), 1);
     const r = await pool.query('SELECT id, consecutive_failures FROM monitors WHERE id = ANY($1) ORDER BY id', [
       [a.monitorIds[0], b.monitorIds[0]],
     ]);
