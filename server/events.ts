@@ -18,7 +18,6 @@ export interface ServerEvents {
   'agent.deleted': { id: number };
   /** New keys replaced the agent's old ones. */
   'agent.reenrolled': { id: number };
-  'metrics.written': { monitorIds: number[] };
 }
 
 export interface EventBus {
