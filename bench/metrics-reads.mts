@@ -19,7 +19,7 @@ import pg from 'pg';
 import { startTestDatabase } from '../test/helpers/db.ts';
 import { applyRetention } from '../server/metrics/retention.ts';
 import { createMetricsQuery, type MetricsBucket } from '../server/metrics/query.ts';
-import { REALISTIC_SAMPLES, seedBenchMonitors, timed } from './storage.mts';
+import { REALISTIC_COLUMNS, REALISTIC_SAMPLES, seedBenchMonitors, timed } from './storage.mts';
 
 const arg = (name: string, def: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -76,12 +76,18 @@ try {
     const yearStart = new Date(recentStart.getTime() - 365 * 86400_000);
     await q('SELECT setseed(0.7)');
     await timed(`${MONITORS} monitors × 25 h`, () =>
-      q(`INSERT INTO metrics ${REALISTIC_SAMPLES} ORDER BY 1, 2`, [recentStart, 1, MONITORS, 0, 25 * 60]),
+      q(`INSERT INTO metrics (${REALISTIC_COLUMNS}) ${REALISTIC_SAMPLES} ORDER BY 1, 2`, [
+        recentStart,
+        1,
+        MONITORS,
+        0,
+        25 * 60,
+      ]),
     );
     // A year in 30-day slices (one statement each keeps memory flat).
     await timed(`${YEAR_MONITORS} monitors × 365 days`, async () => {
       for (let d = 0; d < 365; d += 30) {
-        await q(`INSERT INTO metrics ${REALISTIC_SAMPLES} ORDER BY 1, 2`, [
+        await q(`INSERT INTO metrics (${REALISTIC_COLUMNS}) ${REALISTIC_SAMPLES} ORDER BY 1, 2`, [
           yearStart,
           1,
           YEAR_MONITORS,

@@ -21,6 +21,11 @@ export const MetricSampleWire = z
     net_sent_ps: z.number().nonnegative().nullable(),
     net_recv_ps: z.number().nonnegative().nullable(),
     net_utilization: z.number().min(0).nullable(),
+    /**
+     * Link bandwidth in bits/s (sum of the interfaces' CurrentBandwidth). When present the server
+     * stores it instead of net_utilization, which it derives again at read time (migration 0008).
+     */
+    net_bandwidth: z.number().int().nonnegative().nullable().optional(),
     packets_sent: z.number().int().nonnegative().nullable(),
     packets_recv: z.number().int().nonnegative().nullable(),
     net_errors: z.number().int().nonnegative().nullable(),

@@ -24,7 +24,7 @@ $diskTotal = [decimal]0; $diskFree = [decimal]0
 foreach ($d in @(Get-WmiObject -Query 'SELECT Size,FreeSpace FROM Win32_LogicalDisk WHERE DriveType=3')) {
   if ($d.Size -ne $null) { $diskTotal += [decimal]$d.Size; $diskFree += [decimal]$d.FreeSpace }
 }
-$sent = $null; $recv = $null; $util = $null; $ps = $null; $pr = $null; $errs = $null; $drops = $null
+$sent = $null; $recv = $null; $util = $null; $bwOut = $null; $ps = $null; $pr = $null; $errs = $null; $drops = $null
 try {
   $q = 'SELECT Name,BytesSentPersec,BytesReceivedPersec,CurrentBandwidth,PacketsSentPersec,PacketsReceivedPersec,' +
     'PacketsOutboundErrors,PacketsReceivedErrors,PacketsOutboundDiscarded,PacketsReceivedDiscarded ' +
@@ -37,11 +37,11 @@ try {
     $errs += [decimal]$n.PacketsOutboundErrors + [decimal]$n.PacketsReceivedErrors
     $drops += [decimal]$n.PacketsOutboundDiscarded + [decimal]$n.PacketsReceivedDiscarded
   }
-  if ($bw -gt 0) { $util = [Math]::Round(($sent + $recv) * 8 * 100 / $bw, 4) }
+  if ($bw -gt 0) { $util = [Math]::Round(($sent + $recv) * 8 * 100 / $bw, 4); $bwOut = $bw }
 } catch { }
 '{"cpu_percent":' + (N $cpu) + ',"memory_total":' + (N $memTotal) + ',"memory_used":' + (N $memUsed) +
   ',"disk_total":' + (N $diskTotal) + ',"disk_used":' + (N ($diskTotal - $diskFree)) +
-  ',"net_sent_ps":' + (N $sent) + ',"net_recv_ps":' + (N $recv) + ',"net_utilization":' + (N $util) +
+  ',"net_sent_ps":' + (N $sent) + ',"net_recv_ps":' + (N $recv) + ',"net_utilization":' + (N $util) + ',"net_bandwidth":' + (N $bwOut) +
   ',"packets_sent":' + (N $ps) + ',"packets_recv":' + (N $pr) + ',"net_errors":' + (N $errs) +
   ',"net_dropped":' + (N $drops) + ',"process_count":' + (N $os.NumberOfProcesses) + '}'
 `;

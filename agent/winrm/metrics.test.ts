@@ -69,6 +69,7 @@ test('network: physical interfaces only, utilization against CurrentBandwidth bi
     net_sent_ps: 1000000,
     net_recv_ps: 250000,
     net_utilization: 1,
+    net_bandwidth: 1000000000,
     packets_sent: 900,
     packets_recv: 800,
     net_errors: 3,

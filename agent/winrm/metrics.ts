@@ -72,7 +72,14 @@ export function networkFromInstances(
   nics: WmiInstance[],
 ): Pick<
   Part,
-  'net_sent_ps' | 'net_recv_ps' | 'net_utilization' | 'packets_sent' | 'packets_recv' | 'net_errors' | 'net_dropped'
+  | 'net_sent_ps'
+  | 'net_recv_ps'
+  | 'net_utilization'
+  | 'net_bandwidth'
+  | 'packets_sent'
+  | 'packets_recv'
+  | 'net_errors'
+  | 'net_dropped'
 > {
   let sent = 0,
     recv = 0,
@@ -100,6 +107,7 @@ export function networkFromInstances(
       net_sent_ps: null,
       net_recv_ps: null,
       net_utilization: null,
+      net_bandwidth: null,
       packets_sent: null,
       packets_recv: null,
       net_errors: null,
@@ -111,6 +119,7 @@ export function networkFromInstances(
     net_recv_ps: recv,
     // CurrentBandwidth is bits/s; the byte rates are bytes/s.
     net_utilization: bw > 0 ? Math.round(((sent + recv) * 8 * 100 * 10000) / bw) / 10000 : null,
+    net_bandwidth: bw > 0 ? int(bw) : null,
     packets_sent: int(ps),
     packets_recv: int(pr),
     net_errors: int(errs),

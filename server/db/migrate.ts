@@ -19,14 +19,15 @@ function firstStatement(file: string, mustInclude: string): string {
  * Run on every start, not once, read from the migrations themselves so the two cannot drift apart:
  * makes `metrics` a hypertable whenever TimescaleDB can be used (0001), then ensures its continuous
  * aggregates and the trigger that removes a deleted monitor's aggregate rows (0002) and their
- * per-bucket top-CPU indexes (0005). A database
+ * per-bucket top-CPU indexes (0005), and the Grafana reader's grants and hourly view (0006). A database
  * restored into a TimescaleDB server (say, from a plain one) has its migrations recorded already but
  * `metrics` is still a plain table.
  */
 const ENSURE_ON_START = [
   firstStatement('0001_storage_and_seeds.sql', 'create_hypertable'),
-  firstStatement('0002_metrics_aggregates.sql', 'metrics_5m'),
+  firstStatement('0008_metrics_compact_columns.sql', 'metrics_5m'),
   firstStatement('0005_metrics_top_cpu_indexes.sql', 'metrics_1h_bucket_cpu_max_top'),
+  firstStatement('0006_grafana_reader.sql', 'nmslite_grafana'),
 ];
 
 /** 'timescaledb' only when `metrics` really is a hypertable, not merely when the extension exists. */

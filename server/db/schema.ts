@@ -142,7 +142,12 @@ export const monitors = pgTable(
   ],
 );
 
-/** Columns mirror shared/metrics.ts MetricSample; percentages are derived at query time. */
+/**
+ * Columns mirror shared/metrics.ts MetricSample; percentages are derived at query time. Memory is
+ * stored as whole KiB (memory_*_kb; the byte columns keep a value that is not a whole KiB) and the
+ * link bandwidth instead of the utilization (kept only when sent without one): migration 0008. Read
+ * them through the `metrics_values` view, which gives bytes and percent.
+ */
 export const metrics = pgTable(
   'metrics',
   {
@@ -154,11 +159,14 @@ export const metrics = pgTable(
     cpu_percent: doublePrecision('cpu_percent'),
     memory_total: bigint('memory_total', { mode: 'number' }),
     memory_used: bigint('memory_used', { mode: 'number' }),
+    memory_total_kb: bigint('memory_total_kb', { mode: 'number' }),
+    memory_used_kb: bigint('memory_used_kb', { mode: 'number' }),
     disk_total: bigint('disk_total', { mode: 'number' }),
     disk_used: bigint('disk_used', { mode: 'number' }),
     net_sent_ps: doublePrecision('net_sent_ps'),
     net_recv_ps: doublePrecision('net_recv_ps'),
     net_utilization: doublePrecision('net_utilization'),
+    net_bandwidth: bigint('net_bandwidth', { mode: 'number' }),
     packets_sent: bigint('packets_sent', { mode: 'number' }),
     packets_recv: bigint('packets_recv', { mode: 'number' }),
     net_errors: bigint('net_errors', { mode: 'number' }),

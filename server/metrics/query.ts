@@ -288,7 +288,7 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
     async latest(monitorId: number): Promise<MetricsPoint | null> {
       const hit = cache.get(monitorId);
       if (hit && Date.now() - hit.at < o.latestCacheMs) return hit.point;
-      const r = await o.pool.query('SELECT * FROM metrics WHERE monitor_id = $1 ORDER BY time DESC LIMIT 1', [
+      const r = await o.pool.query('SELECT * FROM metrics_values WHERE monitor_id = $1 ORDER BY time DESC LIMIT 1', [
         monitorId,
       ]);
       const point = r.rows[0] ? toPoint(r.rows[0]) : null;
@@ -324,7 +324,7 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
           );
         }
         const r = await o.pool.query(
-          'SELECT * FROM metrics WHERE monitor_id = $1 AND time >= $2 AND time < $3 ORDER BY time',
+          'SELECT * FROM metrics_values WHERE monitor_id = $1 AND time >= $2 AND time < $3 ORDER BY time',
           [monitorId, from, to],
         );
         return { bucket: null, source: 'raw', points: r.rows.map(toPoint) };
@@ -345,7 +345,7 @@ export function createMetricsQuery(o: MetricsQueryOptions) {
         params.push(p.from, p.to);
         const [x, y] = [`$${params.length - 1}`, `$${params.length}`];
         return p.view === null
-          ? `SELECT time AS t, ${RAW_PARTIAL} FROM metrics WHERE monitor_id = $1 AND time >= ${x} AND time < ${y}`
+          ? `SELECT time AS t, ${RAW_PARTIAL} FROM metrics_values WHERE monitor_id = $1 AND time >= ${x} AND time < ${y}`
           : `SELECT bucket AS t, ${PARTIAL_COLUMNS.join(', ')} FROM ${p.view} WHERE monitor_id = $1 AND bucket >= ${x} AND bucket < ${y}`;
       });
       const r = await o.pool.query(

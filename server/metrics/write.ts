@@ -73,10 +73,24 @@ interface Pending {
 }
 
 const STAGING = 'nmslite_metrics_staging';
-const COLS = METRIC_COLUMNS.join(', ');
+/**
+ * The stored columns (migration 0008): memory as whole KiB where it is one (the byte columns keep
+ * any other value), the bandwidth instead of the utilization derived from it when the sample has one.
+ * `metrics_values` reads them back as bytes and percent.
+ */
+const STORED: Record<string, string> = {
+  memory_total: 'CASE WHEN s.memory_total % 1024 <> 0 THEN s.memory_total END',
+  memory_used: 'CASE WHEN s.memory_used % 1024 <> 0 THEN s.memory_used END',
+  net_utilization: 'CASE WHEN s.net_bandwidth IS NULL OR s.net_bandwidth = 0 THEN s.net_utilization END',
+};
+const KIB_COLUMNS = {
+  memory_total_kb: 'CASE WHEN s.memory_total % 1024 = 0 THEN s.memory_total / 1024 END',
+  memory_used_kb: 'CASE WHEN s.memory_used % 1024 = 0 THEN s.memory_used / 1024 END',
+};
 const INSERT = `
-  INSERT INTO metrics (${COLS})
-  SELECT ${COLS} FROM ${STAGING} s
+  INSERT INTO metrics (${[...METRIC_COLUMNS, ...Object.keys(KIB_COLUMNS)].join(', ')})
+  SELECT ${[...METRIC_COLUMNS.map((c) => STORED[c] ?? `s.${c}`), ...Object.values(KIB_COLUMNS)].join(', ')}
+    FROM ${STAGING} s
    WHERE EXISTS (SELECT 1 FROM monitors m WHERE m.id = s.monitor_id)
    ORDER BY s.monitor_id, s.time
   ON CONFLICT (monitor_id, time) DO NOTHING`;

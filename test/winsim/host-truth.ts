@@ -59,6 +59,7 @@ export function computeTruth(profile: HostProfile, state: HostState): HostTruth 
       net_sent_ps: sent,
       net_recv_ps: recv,
       net_utilization: bw > 0 ? Math.round(((sent + recv) * 8 * 100 * 10000) / bw) / 10000 : null,
+      net_bandwidth: bw > 0 ? bw : null,
       packets_sent: sum((n) => n.packetsSentPerSec),
       packets_recv: sum((n) => n.packetsReceivedPerSec),
       net_errors: sum((n) => n.packetsOutboundErrors + n.packetsReceivedErrors),
@@ -75,7 +76,8 @@ export function metricsScriptJson(truth: HostTruth): string {
   return (
     `{"cpu_percent":${n(s.cpu_percent)},"memory_total":${n(s.memory_total)},"memory_used":${n(s.memory_used)},` +
     `"disk_total":${n(s.disk_total)},"disk_used":${n(s.disk_used)},"net_sent_ps":${n(s.net_sent_ps)},` +
-    `"net_recv_ps":${n(s.net_recv_ps)},"net_utilization":${n(s.net_utilization)},"packets_sent":${n(s.packets_sent)},` +
+    `"net_recv_ps":${n(s.net_recv_ps)},"net_utilization":${n(s.net_utilization)},` +
+    `"net_bandwidth":${n(s.net_bandwidth ?? null)},"packets_sent":${n(s.packets_sent)},` +
     `"packets_recv":${n(s.packets_recv)},"net_errors":${n(s.net_errors)},"net_dropped":${n(s.net_dropped)},` +
     `"process_count":${n(s.process_count)}}`
   );

@@ -104,6 +104,7 @@ test('collectWindowsMetrics maps WMI to a sample with one round trip per class o
         net_sent_ps: 125000,
         net_recv_ps: 375000,
         net_utilization: 0.4,
+        net_bandwidth: 1000000000,
         packets_sent: 100,
         packets_recv: 300,
         net_errors: 1,
