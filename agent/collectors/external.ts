@@ -146,7 +146,7 @@ export function parsePluginOutput(stdout: string, secret: string | undefined, co
 }
 
 /** The document a plugin reads on stdin: the job, with the credential (the only place the password goes). */
-export function pluginInput(req: CollectRequest<ExternalConfig>): string {
+function pluginInput(req: CollectRequest<ExternalConfig>): string {
   return `${JSON.stringify({
     job_id: req.job_id,
     monitor_id: req.monitor_id,
@@ -158,7 +158,7 @@ export function pluginInput(req: CollectRequest<ExternalConfig>): string {
 }
 
 /** Runs the installed plugin `req.config.command` from `pluginsDir`; refuses (not_allowed) anything else. */
-export async function runExternalPlugin(
+async function runExternalPlugin(
   req: CollectRequest<ExternalConfig>,
   signal: AbortSignal,
   pluginsDir: string | undefined,

@@ -27,7 +27,7 @@ function reversed(s: string): string {
 }
 
 /** True when `text` holds FRAGMENT or more consecutive characters of the secret, either way round, any case. */
-export function resemblesSecret(text: string, secret: string): boolean {
+function resemblesSecret(text: string, secret: string): boolean {
   const hay = text.toLowerCase();
   const k = Math.min(FRAGMENT, [...secret].length);
   for (const s of [secret.toLowerCase(), reversed(secret.toLowerCase())]) {

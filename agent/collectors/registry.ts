@@ -6,7 +6,7 @@ import { createWindowsWmiCollector } from './windows-wmi.ts';
 import type { WinrmClientCacheOptions } from './winrm-client-cache.ts';
 
 /** The plugin types a monitor may name; the server's `plugins.type` uses the same strings. */
-export const BUILTIN_COLLECTORS = ['windows-wmi', 'windows-powershell', 'external'] as const;
+const BUILTIN_COLLECTORS = ['windows-wmi', 'windows-powershell', 'external'] as const;
 export type BuiltinCollector = (typeof BUILTIN_COLLECTORS)[number];
 
 export interface CollectorRegistry {

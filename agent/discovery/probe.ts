@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 export const WINDOWS_PORTS = [135, 5985, 5986] as const;
 
 /** True when a TCP connection to ip:port completes within timeoutMs. */
-export function probePort(ip: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+function probePort(ip: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve(false);
     const socket = connect({ host: ip, port });

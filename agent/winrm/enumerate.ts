@@ -16,7 +16,7 @@ export interface EnumeratePage {
 }
 
 /** Reads an EnumerateResponse or PullResponse body (optimized enumeration puts items inline). */
-export function readEnumeratePage(res: SoapResponse): EnumeratePage {
+function readEnumeratePage(res: SoapResponse): EnumeratePage {
   const r = child(res.body, 'EnumerateResponse') ?? child(res.body, 'PullResponse');
   if (!r) throw new WinrmFaultError('the host answered an enumeration with an unexpected body', 'bad_response');
   const ctx = child(r, 'EnumerationContext')?.text.trim();

@@ -11,7 +11,7 @@ export interface GetOptions {
   selectors?: Record<string, string>;
 }
 
-export function readGetResponse(res: SoapResponse): WmiInstance {
+function readGetResponse(res: SoapResponse): WmiInstance {
   const el = res.body.children[0];
   if (!el) throw new WinrmFaultError('the host answered Get with an empty body', 'bad_response');
   return readInstance(el);

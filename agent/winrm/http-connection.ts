@@ -47,7 +47,7 @@ export class ConnectionLostError extends WinrmConnectError {}
 
 const EMPTY = Buffer.alloc(0);
 
-export function normalizeFingerprint(fp: string): string {
+function normalizeFingerprint(fp: string): string {
   return fp.replace(/[^0-9a-fA-F]/g, '').toLowerCase();
 }
 

@@ -51,7 +51,7 @@ export interface RunOptions {
   skipCmdShell?: boolean;
 }
 
-export function readShellId(res: SoapResponse): string {
+function readShellId(res: SoapResponse): string {
   const selectors = childrenNamed(path(res.body, 'ResourceCreated', 'ReferenceParameters', 'SelectorSet'), 'Selector');
   const id =
     selectors.find((s) => s.attrs.Name === 'ShellId')?.text.trim() ?? path(res.body, 'Shell', 'ShellId')?.text.trim();
@@ -65,7 +65,7 @@ export function readCommandId(res: SoapResponse): string {
   return id;
 }
 
-export function readReceivePage(res: SoapResponse): ReceivePage {
+function readReceivePage(res: SoapResponse): ReceivePage {
   const r = child(res.body, 'ReceiveResponse');
   if (!r) throw new WinrmFaultError('the host answered Receive with an unexpected body', 'bad_response');
   const streams = childrenNamed(r, 'Stream').map((s) => ({

@@ -161,7 +161,7 @@ function squash(s: string, max = 400): string {
 }
 
 /** Reads code, subcode and the most specific human message out of an s:Fault element. */
-export function readFault(fault: XmlElement): FaultInfo {
+function readFault(fault: XmlElement): FaultInfo {
   const subValue = path(fault, 'Code', 'Subcode', 'Value')?.text.trim();
   const subcode = subValue ? subValue.slice(subValue.indexOf(':') + 1) : undefined;
   const reasonTexts = childrenNamed(child(fault, 'Reason'), 'Text');

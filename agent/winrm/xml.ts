@@ -215,13 +215,6 @@ export function findDeep(el: XmlElement | undefined, name: string): XmlElement |
   return undefined;
 }
 
-/** All text under an element, in document order (for fault messages wrapped in markup). */
-export function deepText(el: XmlElement): string {
-  let out = el.text;
-  for (const c of el.children) out += deepText(c);
-  return out;
-}
-
 export function isNil(el: XmlElement): boolean {
   return el.attrs.nil === 'true';
 }

@@ -36,7 +36,3 @@ export const Fingerprint = z
     (v) => /^[0-9a-f]{64}$/i.test(v.replace(/[:\s]/g, '')),
     'must be a SHA-256 fingerprint (64 hex digits, colons allowed)',
   );
-export const IsoTime = z.string();
-export const NullableIso = z.string().nullable();
-export const Empty = z.object({}).strict();
-export const NoContent = z.void();

@@ -1,4 +1,3 @@
-import type pg from 'pg';
 import { auditLog } from '../db/schema.ts';
 import { currentActor, type AuditActor } from './actor.ts';
 
@@ -138,22 +137,4 @@ interface Inserter {
 /** Records entries with the transaction that makes the change (drizzle). */
 export async function recordAudit(tx: Inserter, ...entries: AuditEntry[]): Promise<void> {
   if (entries.length) await tx.insert(auditLog).values(entries.map(row));
-}
-
-/** The same for code holding a pg client inside BEGIN … COMMIT. */
-export async function recordAuditPg(client: Pick<pg.PoolClient, 'query'>, entries: AuditEntry[]): Promise<void> {
-  if (!entries.length) return;
-  const rows = entries.map(row);
-  await client.query(
-    `INSERT INTO audit_log (actor, source_address, entity_type, entity_id, action, changes)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::jsonb[])`,
-    [
-      rows.map((r) => r.actor),
-      rows.map((r) => r.source_address),
-      rows.map((r) => r.entity_type),
-      rows.map((r) => r.entity_id),
-      rows.map((r) => r.action),
-      rows.map((r) => JSON.stringify(r.changes)),
-    ],
-  );
 }
