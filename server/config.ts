@@ -169,6 +169,19 @@ export const ServerConfig = z
       .object({ retention_days: int(0, 100_000).default(365) })
       .strict()
       .prefault({}),
+    grafana: z
+      .object({
+        /** Password of the read-only role nmslite_grafana (Grafana's data source); set: the role may log in with it. */
+        db_password: z
+          .string()
+          .min(16, 'must be at least 16 characters')
+          .max(200)
+          .regex(/^[ -~]+$/, 'must be printable ASCII')
+          .refine(notPlaceholder, PLACEHOLDER_MESSAGE)
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
     /** GET /metrics (Prometheus). Off unless a token is set (then it is required) or enabled is true (then served without one). */
     prometheus: z
       .object({

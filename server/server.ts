@@ -19,6 +19,7 @@ import type { ServerConfig } from './config.ts';
 import { createDb } from './db/client.ts';
 import { startEmbeddedPostgres, type EmbeddedDb } from './db/embedded.ts';
 import { runMigrations } from './db/migrate.ts';
+import { setupGrafanaReader } from './db/grafana-reader.ts';
 import { createEventBus } from './events.ts';
 import { createAssignmentService, type AssignmentService } from './assignments/assignments.ts';
 import { createAssignmentStore } from './assignments/assignment-store.ts';
@@ -93,6 +94,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
       ? 'metrics stored in a TimescaleDB hypertable'
       : 'TimescaleDB not available: metrics stored in a plain PostgreSQL table',
   );
+  await setupGrafanaReader(url, cfg.grafana.db_password, log);
   const { pool, db } = createDb(url, cfg.database.pool_max);
   const events = createEventBus();
   const vault = createVault(secrets.masterKey);

@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { isServerEnv } from '../server/config.ts';
 import { isAgentEnv } from '../agent/config.ts';
+import { GRAFANA_READER_ROLE } from '../server/db/grafana-reader.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const compose = parse(readFileSync(`${ROOT}docker-compose.yml`, 'utf8'));
@@ -72,4 +73,56 @@ test('a service image that runs as a non-root user owns the directories its volu
       );
     }
   }
+});
+
+test('Grafana: a pinned image, provisioning mounted read-only, the data source logs in as the read-only role', () => {
+  const grafana = compose.services.grafana;
+  assert.match(grafana.image, /^grafana\/grafana(-oss)?:\d+\.\d+\.\d+$/, 'pinned to a release, not latest');
+  assert.deepEqual(grafana.ports, ['3000:3000']);
+  assert.match(grafana.environment.GF_SECURITY_ADMIN_PASSWORD, /^\$\{GRAFANA_ADMIN_PASSWORD:\?/);
+  const mounts = new Map((grafana.volumes as string[]).map((v) => [v.split(':')[1]!, v]));
+  for (const [dir, target] of [
+    ['./grafana/provisioning', '/etc/grafana/provisioning'],
+    ['./grafana/dashboards', '/etc/grafana/dashboards'],
+  ] as const) {
+    assert.equal(mounts.get(target), `${dir}:${target}:ro`, `${dir} mounted read-only at ${target}`);
+  }
+
+  const ds = parse(readFileSync(`${ROOT}grafana/provisioning/datasources/nmslite.yaml`, 'utf8')).datasources;
+  assert.equal(ds.length, 1);
+  const [source] = ds;
+  assert.equal(source.type, 'grafana-postgresql-datasource');
+  assert.equal(source.user, GRAFANA_READER_ROLE);
+  assert.equal(source.url, 'timescaledb:5432');
+  assert.equal(source.jsonData.database, compose.services.timescaledb.environment.POSTGRES_DB);
+  assert.equal(source.jsonData.timescaledb, true, 'the compose database is TimescaleDB');
+  // Grafana expands ${VAR} in provisioning files from its own environment; the server sets the same password on the role.
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's ${VAR} syntax, not a template
+  assert.equal(source.secureJsonData.password, '${NMSLITE_GRAFANA_DB_PASSWORD}');
+  assert.equal(
+    grafana.environment.NMSLITE_GRAFANA_DB_PASSWORD,
+    compose.services.server.environment.NMSLITE_GRAFANA_DB_PASSWORD,
+  );
+  assert.ok(isServerEnv('NMSLITE_GRAFANA_DB_PASSWORD'));
+  const migration = readFileSync(`${ROOT}migrations/0006_grafana_reader.sql`, 'utf8');
+  assert.ok(
+    migration.includes(`CREATE ROLE ${GRAFANA_READER_ROLE} NOLOGIN`),
+    'the migrations create the role the data source uses',
+  );
+
+  const providers = parse(readFileSync(`${ROOT}grafana/provisioning/dashboards/nmslite.yaml`, 'utf8')).providers;
+  assert.deepEqual(
+    providers.map((p: { options: { path: string } }) => p.options.path),
+    ['/etc/grafana/dashboards'],
+  );
+  const files = readdirSync(`${ROOT}grafana/dashboards`).filter((f) => f.endsWith('.json'));
+  assert.deepEqual(files.sort(), ['fleet.json', 'host.json']);
+  for (const f of files) {
+    const d = JSON.parse(readFileSync(`${ROOT}grafana/dashboards/${f}`, 'utf8'));
+    for (const p of d.panels.filter((x: { type: string }) => x.type !== 'row'))
+      for (const t of p.targets)
+        assert.equal(t.datasource.uid, source.uid, `${f}: ${p.title} uses the provisioned data source`);
+  }
+  assert.equal(grafana.environment.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH, '/etc/grafana/dashboards/fleet.json');
+  assert.ok(readme.includes('http://localhost:3000'));
 });

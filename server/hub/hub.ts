@@ -10,8 +10,17 @@ import type { AgentRegistry } from './registry.ts';
 import { AgentSession, type HubLog, type SessionHost } from './session.ts';
 import { MAX_FRAME_BYTES, MAX_OUTBOUND_BUFFERED_BYTES } from './session-limits.ts';
 
+/** Where the hub records agents' presence: the agents service (server/services/agents.ts). */
+export interface AgentPresence {
+  recordOnline(agentId: number, p: { version: string; hostname: string }): Promise<unknown>;
+  recordSeen(agentId: number): Promise<unknown>;
+  recordHealth(agentId: number, health: AgentHealth): Promise<unknown>;
+}
+
 export interface HubOptions {
+  /** Read to authenticate agents (server/hub/agent-auth.ts). */
   pool: pg.Pool;
+  presence: AgentPresence;
   log: HubLog;
   registry: AgentRegistry;
   events: EventBus;
@@ -42,18 +51,15 @@ export interface Hub {
 /**
  * The WebSocket endpoint agents dial. Sessions that pass the hello join the registry and are
  * announced on the event bus (agent.online / agent.offline); their messages go to `handlers`.
- * Presence (last_seen, version, hostname, health) is written here, throttled per agent.
+ * Presence (last_seen, version, hostname, health) is recorded through `presence`, health throttled per agent.
  */
 export function createHub(o: HubOptions): Hub {
   const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
   const sockets = new Set<AgentSession>();
   const lastHealthWrite = new Map<number, number>();
 
-  const presenceWrite = (id: number, sql: string, params: unknown[]): void => {
-    o.pool
-      .query(sql, params)
-      .catch((err: Error) => o.log.warn({ err: err.message, agent_id: id }, 'presence update failed'));
-  };
+  const presenceWrite = (id: number, write: Promise<unknown>): void =>
+    void write.catch((err: Error) => o.log.warn({ err: err.message, agent_id: id }, 'presence update failed'));
 
   const host: SessionHost = {
     log: o.log,
@@ -68,11 +74,7 @@ export function createHub(o: HubOptions): Hub {
         replaced.close(CloseCode.replaced, 'replaced by a newer connection of this agent');
         o.events.emit('agent.offline', { id: replaced.agentId, connection: replaced.connection });
       }
-      presenceWrite(s.agentId, 'UPDATE agents SET last_seen = now(), version = $2, hostname = $3 WHERE id = $1', [
-        s.agentId,
-        hello.version,
-        hello.hostname,
-      ]);
+      presenceWrite(s.agentId, o.presence.recordOnline(s.agentId, hello));
       o.events.emit('agent.online', { id: s.agentId, connection: s.connection });
     },
     closed(s) {
@@ -80,7 +82,7 @@ export function createHub(o: HubOptions): Hub {
       if (!o.registry.remove(s)) return;
       // The next session's first report is written at once (and a deleted agent leaves nothing behind).
       lastHealthWrite.delete(s.agentId);
-      presenceWrite(s.agentId, 'UPDATE agents SET last_seen = now() WHERE id = $1', [s.agentId]);
+      presenceWrite(s.agentId, o.presence.recordSeen(s.agentId));
       o.events.emit('agent.offline', { id: s.agentId, connection: s.connection });
     },
     heartbeat(s, health) {
@@ -88,10 +90,7 @@ export function createHub(o: HubOptions): Hub {
       const now = Date.now();
       if (now - (lastHealthWrite.get(s.agentId) ?? 0) < o.heartbeatMs / 2) return;
       lastHealthWrite.set(s.agentId, now);
-      presenceWrite(s.agentId, 'UPDATE agents SET last_seen = now(), health = $2 WHERE id = $1', [
-        s.agentId,
-        JSON.stringify(health),
-      ]);
+      presenceWrite(s.agentId, o.presence.recordHealth(s.agentId, health));
     },
   };
 

@@ -1,17 +1,40 @@
-import { randomBytes } from 'node:crypto';
-import { asc, count, eq } from 'drizzle-orm';
+import { createHash, createPublicKey, randomBytes } from 'node:crypto';
+import { and, asc, count, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { agents, devices, discoveryProfiles } from '../db/schema.ts';
 import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
-import { EnrollRefused, enrollAgent, hashEnrollmentToken } from '../hub/enroll.ts';
-import type pg from 'pg';
 import { AgentHealth } from '../../shared/protocol/index.ts';
 import type { ScheduleState } from '../assignments/assignments.ts';
+import { currentActor } from '../audit/actor.ts';
 import { auditChanges, recordAudit } from '../audit/audit-log.ts';
 import { iso, mapDbError, type Page } from './common.ts';
 
 type Row = typeof agents.$inferSelect;
+
+/** What `nmslite-agent enroll` presents (validated by the API: server/api/routers/agents.ts). */
+export interface EnrollInput {
+  token: string;
+  sign_public_key: string;
+  seal_public_key: string;
+  hostname?: string | undefined;
+  version?: string | undefined;
+}
+
+const hashEnrollmentToken = (token: string): string => createHash('sha256').update(token, 'utf8').digest('hex');
+const TOKEN_NOT_VALID = 'the enrollment token is not valid (unknown, already used, or revoked)';
+
+/** The key in canonical SPKI PEM form, or a 400 naming the field. */
+function checkKey(pem: string, type: 'ed25519' | 'x25519', field: string): string {
+  try {
+    const key = createPublicKey(pem);
+    if (key.asymmetricKeyType !== type) throw new Error('wrong type');
+    return key.export({ type: 'spki', format: 'pem' }).toString();
+  } catch {
+    const reason = `must be an ${type} public key in SPKI PEM form`;
+    throw new AppError('VALIDATION_ERROR', `${field} ${reason}`, { field, reason });
+  }
+}
 
 /**
  * What the agent's last health report says about running cut off: how long, how many polls, and
@@ -42,7 +65,6 @@ function offlineFacts(raw: unknown) {
 
 export function createAgentService(
   db: Db,
-  pool: pg.Pool,
   events: EventBus,
   o: { enrollmentTtlHours: number; isOnline: (id: number) => boolean; scheduleOf: (id: number) => ScheduleState },
 ) {
@@ -151,21 +173,92 @@ export function createAgentService(
         mapDbError(err, 'an Agent with this name');
       }
     },
-    /** Public: the agent presents its one-time token and public keys. */
-    async enroll(input: unknown) {
-      try {
-        const enrolled = await enrollAgent(pool, input);
-        // A session still open with the previous keys (re-enrolment after a reissued token) ends now.
-        events.emit('agent.reenrolled', { id: enrolled.agent_id });
-        return enrolled;
-      } catch (err) {
-        if (err instanceof EnrollRefused)
-          throw new AppError(
-            err.code === 'FORBIDDEN' ? 'FORBIDDEN' : err.code === 'UNAUTHORIZED' ? 'UNAUTHORIZED' : 'VALIDATION_ERROR',
-            err.message,
-          );
-        throw err;
-      }
+    /**
+     * Public: the agent redeems its one-time token with its public keys. The token hash is cleared in
+     * the same UPDATE that stores the keys, so a token works once even under concurrent attempts.
+     */
+    async enroll(p: EnrollInput): Promise<{ agent_id: number; name: string }> {
+      const signKey = checkKey(p.sign_public_key, 'ed25519', 'sign_public_key');
+      const sealKey = checkKey(p.seal_public_key, 'x25519', 'seal_public_key');
+      const hash = hashEnrollmentToken(p.token);
+      const [row] = await db
+        .select({
+          id: agents.id,
+          name: agents.name,
+          status: agents.status,
+          expired: sql<boolean>`${agents.enrollment_expires_at} < now()`,
+        })
+        .from(agents)
+        .where(eq(agents.enrollment_token_hash, hash));
+      if (!row) throw new AppError('UNAUTHORIZED', TOKEN_NOT_VALID);
+      if (row.expired)
+        throw new AppError('UNAUTHORIZED', 'the enrollment token has expired; create a new one for this agent');
+      if (row.status === 'disabled') throw new AppError('FORBIDDEN', 'this agent is disabled');
+      const enrolled = await db.transaction(async (tx) => {
+        const now = new Date();
+        const [r] = await tx
+          .update(agents)
+          .set({
+            sign_public_key: signKey,
+            seal_public_key: sealKey,
+            hostname: p.hostname ?? null,
+            version: p.version ?? null,
+            enrollment_token_hash: null,
+            enrollment_expires_at: null,
+            status: 'active',
+            enrolled_at: now,
+            updated_at: now,
+          })
+          .where(and(eq(agents.id, row.id), eq(agents.enrollment_token_hash, hash)))
+          .returning({ id: agents.id });
+        if (!r) return false;
+        // The keys are named, not stored, in the audit log.
+        await recordAudit(tx, {
+          entity_type: 'agent',
+          entity_id: row.id,
+          action: 'enroll',
+          changes: auditChanges(
+            'agent',
+            { status: row.status },
+            { status: 'active', hostname: p.hostname ?? null, version: p.version ?? null },
+            ['keys'],
+          ),
+          by: { actor: `agent: ${row.name}`, address: currentActor().address },
+        });
+        return true;
+      });
+      if (!enrolled) throw new AppError('UNAUTHORIZED', TOKEN_NOT_VALID);
+      // A session still open with the previous keys (re-enrolment after a reissued token) ends now.
+      events.emit('agent.reenrolled', { id: row.id });
+      return { agent_id: row.id, name: row.name };
+    },
+    /**
+     * Presence, for the hub (server/hub/hub.ts): a session was welcomed, ended, or reported its
+     * health (throttled by the hub). False when the agent no longer exists.
+     */
+    async recordOnline(id: number, p: { version: string; hostname: string }): Promise<boolean> {
+      const r = await db
+        .update(agents)
+        .set({ last_seen: sql`now()`, version: p.version, hostname: p.hostname })
+        .where(eq(agents.id, id))
+        .returning({ id: agents.id });
+      return r.length > 0;
+    },
+    async recordSeen(id: number): Promise<boolean> {
+      const r = await db
+        .update(agents)
+        .set({ last_seen: sql`now()` })
+        .where(eq(agents.id, id))
+        .returning({ id: agents.id });
+      return r.length > 0;
+    },
+    async recordHealth(id: number, health: AgentHealth): Promise<boolean> {
+      const r = await db
+        .update(agents)
+        .set({ last_seen: sql`now()`, health })
+        .where(eq(agents.id, id))
+        .returning({ id: agents.id });
+      return r.length > 0;
     },
     async remove(id: number) {
       const cur = await get(id);
@@ -188,3 +281,4 @@ export function createAgentService(
     },
   };
 }
+export type AgentService = ReturnType<typeof createAgentService>;

@@ -68,7 +68,7 @@ export function createServices(d: ServiceDeps) {
     monitors,
     monitorPolls: d.monitorPolls,
     install: d.install,
-    agents: createAgentService(d.db, d.pool, d.events, {
+    agents: createAgentService(d.db, d.events, {
       enrollmentTtlHours: d.enrollmentTtlHours,
       isOnline: d.isAgentOnline,
       scheduleOf: d.scheduleOf,

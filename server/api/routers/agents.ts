@@ -1,7 +1,17 @@
 import { z } from 'zod';
 import { authedProcedure, publicProcedure, router } from '../trpc.ts';
-import { EnrollRequest } from '../../hub/enroll.ts';
 import { Id, IdInput, Name, PageInput } from '../schemas.ts';
+
+/** What `nmslite-agent enroll` sends: its one-time token and public keys (checked further by the agents service). */
+export const EnrollRequest = z
+  .object({
+    token: z.string().min(10).max(200),
+    sign_public_key: z.string().max(2000),
+    seal_public_key: z.string().max(2000),
+    hostname: z.string().max(255).optional(),
+    version: z.string().max(50).optional(),
+  })
+  .strict();
 
 export const AgentOutput = z.object({
   id: z.number(),
