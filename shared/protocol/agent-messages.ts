@@ -81,8 +81,8 @@ export const Hello = z.object({
   token: z.string().min(1).max(4096),
   agent_version: z.string().max(50),
   hostname: z.string().max(255),
-  /** Flow control: the server never has more of this agent's jobs in flight. */
-  max_in_flight: z.number().int().min(1).max(100000),
+  /** Deprecated, ignored: flow control for server-dispatched jobs, which protocol 2 replaced by the agent's own schedule. Optional so agents may stop sending it. */
+  max_in_flight: z.number().int().min(1).max(100000).optional(),
   sent_at: z.number(),
   /** The schedule revision the agent holds (persisted), null if none. The server sends the full set anyway. */
   schedule_revision: z.number().int().nonnegative().nullable().optional(),
