@@ -45,8 +45,9 @@ import { createServices } from './services/index.ts';
 import { chooseConnectionCaps, limitConnections, openFileLimit } from './net/connection-limit.ts';
 import { loadOrCreateTls, formatFingerprint } from './tls.ts';
 import { createVault } from './vault/credentials.ts';
+import { SERVER_VERSION } from './version.ts';
 
-export const SERVER_VERSION = '0.1.0';
+export { SERVER_VERSION };
 
 export interface RunningServer {
   url: string;

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import newman from 'newman';
 import { buildPostmanCollection } from '../../../server/api/rest/postman.ts';
-import { SERVER_VERSION } from '../../../server/server.ts';
+import { SERVER_VERSION } from '../../../server/version.ts';
 import { startTestServer, TEST_ADMIN, type TestServer } from '../../helpers/server.ts';
 
 const COLLECTION = fileURLToPath(new URL('../../../server/api/rest/postman-collection.json', import.meta.url));
