@@ -183,7 +183,8 @@ forEachBackend((backend) => {
     values,
     variables: d.templating.list,
   });
-  const fleetValues = () => ({ agent: [ids.siteA, ids.siteB, ids.siteC].map(String) });
+  /** The dashboard's default: All (its custom all value, a subquery); the state test also picks agents one by one. */
+  const fleetValues = (): Record<string, string | string[]> => ({ agent: ['$__all'] });
   const hostValues = () => ({ agent: String(ids.siteA), device: String(ids.db01) });
 
   async function run(d: Dashboard, panel: Panel, target: Target, ctx: GrafanaQueryContext) {
@@ -296,6 +297,9 @@ forEachBackend((backend) => {
       (await byTitle('Devices gone inactive', { agent: [String(ids.siteB)] })).map((r) => r.device),
       ['10.0.2.12'],
     );
+    assert.deepEqual(await byTitle('Agents online', { agent: [String(ids.siteA), String(ids.siteC)] }), [
+      { online: '1', enrolled: '1' },
+    ]);
     const top = await byTitle('Top 10 hosts by CPU');
     assert.deepEqual(
       top.map((r) => r.host),

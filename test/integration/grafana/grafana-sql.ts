@@ -4,7 +4,8 @@
  * source (pkg/tsdb/grafana-postgresql-datasource/macros.go, pkg/tsdb/sqleng, the SQL data sources'
  * interpolateVariable), reimplemented:
  *
- * 1. The browser replaces template variables: `$name`, `${name}`, `[[name]]`. A variable that is
+ * 1. The browser replaces template variables: `$name`, `${name}`, `[[name]]`. "All" selected
+ *    (`$__all`) with a custom all value becomes that value as written; a variable that is
  *    multi-value or has "All" becomes its values each quoted as a string literal, joined by commas;
  *    any other is its raw value.
  * 2. The server replaces `$__interval_ms` (milliseconds), `$__interval` (e.g. `1m`), `$__unixEpochFrom()`
@@ -24,6 +25,8 @@ export interface GrafanaVariable {
   name: string;
   multi?: boolean;
   includeAll?: boolean;
+  /** The custom all value, used unquoted when "All" is selected. */
+  allValue?: string;
 }
 
 export interface GrafanaQueryContext {
@@ -77,6 +80,10 @@ export function interpolateVariables(sql: string, ctx: GrafanaQueryContext): str
     const def = ctx.variables.find((v) => v.name === name);
     const value = ctx.values[name];
     if (!def || value === undefined) throw new UnknownMacroError(`unknown template variable $${name}`);
+    if ([value].flat().includes('$__all')) {
+      if (!def.includeAll || !def.allValue) throw new UnknownMacroError(`$${name}: All needs a custom all value here`);
+      return def.allValue;
+    }
     if (Array.isArray(value) || def.multi || def.includeAll) return [value].flat().map(quote).join(',');
     return value;
   });
