@@ -48,7 +48,7 @@ export interface RunningAgent {
  * acknowledges. A saved schedule is loaded and run before the first connect, so an agent restarted
  * while the server is unreachable keeps polling (up to max_offline_hours).
  */
-export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<string, string | undefined>): RunningAgent {
+export function startAgent(cfg: AgentConfig, log: pino.Logger): RunningAgent {
   const identity = loadIdentity(cfg.identity);
   mkdirSync(cfg.home, { recursive: true, mode: 0o700 });
   // At its cap the spool evicts the oldest results, counted per monitor and reported in health.
@@ -187,7 +187,7 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger, env: Record<strin
     identity,
     spool,
     log,
-    env,
+    proxy: cfg.proxy,
     hostname: hostname(),
     maxInFlight: cfg.max_in_flight,
     initialOffsetMs,

@@ -3,9 +3,46 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 
+/** The proxy variables the agent reads (either case). */
+const PROXY_VARIABLES = ['https_proxy', 'no_proxy'] as const;
+/** Most characters of NO_PROXY read (a list of host names: far below this in practice). */
+const NO_PROXY_MAX_CHARS = 65_536;
+
+/** `host:port` or `http://[user:pass@]host[:port]` → the proxy's URL; only HTTP CONNECT proxies are spoken. */
+const ProxyUrl = z
+  .string()
+  .trim()
+  .min(1)
+  .transform((raw, ctx) => {
+    let u: URL;
+    try {
+      u = new URL(raw.includes('://') ? raw : `http://${raw}`);
+    } catch {
+      // The value is not echoed: it may carry the proxy's password.
+      ctx.addIssue({ code: 'custom', message: 'is not a URL (expected http://[user:password@]host[:port])' });
+      return z.NEVER;
+    }
+    if (u.protocol !== 'http:' || !u.hostname) {
+      ctx.addIssue({ code: 'custom', message: `must be an http:// proxy (HTTP CONNECT; got ${u.protocol}//)` });
+      return z.NEVER;
+    }
+    return u.href;
+  });
+
+/**
+ * The connection to the server through an HTTP CONNECT proxy, from the standard variables
+ * (https_proxy / HTTPS_PROXY, no_proxy / NO_PROXY; the lowercase one wins, as in curl).
+ */
+export const ProxySettings = z
+  .object({ https_proxy: ProxyUrl.optional(), no_proxy: z.string().max(NO_PROXY_MAX_CHARS) })
+  .strict();
+export type ProxySettings = z.infer<typeof ProxySettings>;
+
 /** Agent settings: command-line flags > NMSLITE_AGENT_* environment > JSON config file > defaults. */
 export const AgentConfig = z
   .object({
+    /** From the proxy variables only (loadProxySettings), never flags or the config file. */
+    proxy: ProxySettings,
     home: z.string().min(1),
     identity: z.string().min(1),
     spool_dir: z.string().min(1),
@@ -41,12 +78,27 @@ const KEYS: (keyof AgentConfig)[] = [
 /** True when the agent reads this environment variable (used to check deployment files). */
 export const isAgentEnv = (name: string): boolean =>
   name === 'NMSLITE_AGENT_CONFIG' ||
-  name === 'HTTPS_PROXY' ||
-  name === 'NO_PROXY' ||
+  PROXY_VARIABLES.includes(name.toLowerCase() as (typeof PROXY_VARIABLES)[number]) ||
   KEYS.some((k) => name === `NMSLITE_AGENT_${k.toUpperCase()}`);
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+}
+
+/** Parses the proxy variables once; a bad HTTPS_PROXY names the variable. */
+export function loadProxySettings(env: Record<string, string | undefined>): ProxySettings {
+  const read = (name: (typeof PROXY_VARIABLES)[number]): [string, string | undefined] => {
+    const lower = env[name];
+    if (lower) return [name, lower];
+    return [name.toUpperCase(), env[name.toUpperCase()] || undefined];
+  };
+  const [proxyName, proxy] = read('https_proxy');
+  const r = ProxySettings.safeParse({ ...(proxy ? { https_proxy: proxy } : {}), no_proxy: read('no_proxy')[1] ?? '' });
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new ConfigError(`invalid ${i.path[0] === 'https_proxy' ? proxyName : 'NO_PROXY'}: ${i.message}`);
+  }
+  return Object.freeze(r.data);
 }
 
 export function loadAgentConfig(
@@ -71,6 +123,7 @@ export function loadAgentConfig(
   };
   const home = (pick('home') as string | undefined) ?? join(homedir(), '.nmslite-agent');
   const raw: Record<string, unknown> = {
+    proxy: loadProxySettings(env),
     home,
     identity: pick('identity') ?? join(home, 'identity.json'),
     spool_dir: pick('spool_dir') ?? join(home, 'spool'),
@@ -89,5 +142,5 @@ export function loadAgentConfig(
     const i = r.error.issues[0]!;
     throw new ConfigError(`invalid agent setting '${i.path.join('.')}': ${i.message}`);
   }
-  return Object.freeze(r.data);
+  return Object.freeze({ ...r.data, proxy: Object.freeze(r.data.proxy) });
 }

@@ -1,8 +1,10 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { generateAgentKeys, saveIdentity, type AgentIdentity } from './identity.ts';
+import type { ProxySettings } from './config.ts';
 import { postJson } from './link/https-json.ts';
-import { normalizeFingerprint } from './link/pinned-tls.ts';
+import { formatFingerprint, normalizeFingerprint } from './link/pinned-tls.ts';
+import { proxyFor } from './link/proxy.ts';
 import { AGENT_VERSION } from './version.ts';
 
 export interface EnrollOptions {
@@ -10,7 +12,9 @@ export interface EnrollOptions {
   token: string;
   fingerprint?: string;
   identityPath: string;
-  env: Record<string, string | undefined>;
+  proxy: ProxySettings;
+  /** Told what enrollment is doing (the CLI shows it on a terminal). */
+  onStep?: (text: string) => void;
 }
 
 const EnrollAnswer = z.object({ agent_id: z.number().int().positive(), name: z.string() });
@@ -39,6 +43,8 @@ export async function enroll(o: EnrollOptions): Promise<AgentIdentity> {
   if (pin !== undefined && !/^[0-9a-f]{64}$/.test(pin))
     throw new EnrollError('--fingerprint must be a SHA-256 fingerprint (64 hex digits, colons allowed)');
   const keys = generateAgentKeys();
+  const proxy = proxyFor(base, o.proxy);
+  o.onStep?.(`contacting the server at ${base.host}${proxy ? ` through the proxy ${proxy.host}` : ''}…`);
   const answer = await postJson(
     new URL('/api/v1/agents/enroll', base),
     {
@@ -48,7 +54,13 @@ export async function enroll(o: EnrollOptions): Promise<AgentIdentity> {
       hostname: hostname(),
       version: AGENT_VERSION,
     },
-    { env: o.env, ...(pin ? { pin } : {}) },
+    { proxy: o.proxy, ...(pin ? { pin } : {}) },
+  );
+  o.onStep?.(
+    `server certificate sha256 ${formatFingerprint(answer.fingerprint)} ` +
+      (pin
+        ? '(matches --fingerprint)'
+        : '(not checked: no --fingerprint given; compare it with the one the server printed, this agent pins it from now on)'),
   );
   if (answer.status !== 200 && answer.status !== 201) {
     const msg = (answer.body as { error?: { message?: string } } | undefined)?.error?.message;

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { hostname } from 'node:os';
+import { createCliProgress } from './cli-progress.ts';
 import { AGENT_VERSION } from './version.ts';
 
 // Each command loads only the modules it needs (dynamic imports stay lazy in the single-executable
@@ -29,11 +30,15 @@ Common options (also NMSLITE_AGENT_<NAME> environment variables or a JSON file v
   --max-offline-hours H      keep polling this long without the server, then pause (default 72)
 
 status prints a summary; --json (or a non-terminal stdout) prints it as JSON.
+On a terminal, progress and what each command is doing go to stderr; piped, only results and errors.
 
 HTTPS_PROXY / NO_PROXY are honoured for the connection to the server (HTTP CONNECT).`;
 
+/** What the command is doing, on stderr when it is a terminal (nothing when piped). */
+const progress = createCliProgress();
 const print = (o: unknown): void => void process.stdout.write(`${JSON.stringify(o, null, 2)}\n`);
 const fail = (message: string, code = 1): never => {
+  progress.done();
   process.stderr.write(`nmslite-agent: ${message}\n`);
   process.exit(code);
 };
@@ -120,7 +125,8 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
         server: values.server!,
         token: token!,
         identityPath: cfg.identity,
-        env,
+        proxy: cfg.proxy,
+        onStep: (text) => progress.step(text),
         ...(values.fingerprint ? { fingerprint: values.fingerprint } : {}),
       });
       print({
@@ -141,7 +147,7 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
       ]);
       boundHeapGrowth();
       const log = createAgentLog(cfg.log_level);
-      const agent = startAgent(cfg, log, env);
+      const agent = startAgent(cfg, log);
       const stop = async (sig: string) => {
         log.info({ sig }, 'stopping');
         await agent.stop();
@@ -160,8 +166,10 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
         import('./agent-status.ts'),
       ]);
       const id = loadIdentity(cfg.identity);
+      progress.update(`reading the schedule, state and spool in ${cfg.home}…`);
       // Read-only: the agent may be running and writing these files right now.
       const st = collectAgentStatus(cfg, id, { version: AGENT_VERSION, hostname: hostname() });
+      progress.clear();
       if (values.json || !process.stdout.isTTY) return print(st);
       process.stdout.write(`${formatAgentStatus(st)}\n`);
       return;
@@ -175,14 +183,19 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
       ]);
       const registry = createRegistry({ pluginsDir: pluginsDirOf(cfg.home) });
       const useSsl = Boolean(values.https);
+      const port = intFlag('port', 65535) ?? (useSsl ? 5986 : 5985);
+      const plugin = values.plugin ?? 'windows-wmi';
+      const credential = credentialFromFlags();
+      progress.update(`collecting from ${host}:${port} (${useSsl ? 'HTTPS' : 'HTTP'}) with ${plugin}…`);
       const res = await collectOnce({
         registry,
-        plugin: { type: values.plugin ?? 'windows-wmi' },
-        target: { ip: host!, port: intFlag('port', 65535) ?? (useSsl ? 5986 : 5985), use_ssl: useSsl },
-        credential: credentialFromFlags(),
+        plugin: { type: plugin },
+        target: { ip: host!, port, use_ssl: useSsl },
+        credential,
         timeoutMs: intFlag('timeout', 3_600_000) ?? 30_000,
       });
       registry.close();
+      progress.clear();
       if (res.ok) return print({ host, time: new Date().toISOString(), ...res.metrics });
       print({ host, error: res.failure });
       process.exit(1);
@@ -192,14 +205,23 @@ async function main(argv: string[], env: Record<string, string | undefined>): Pr
       const target = positionals[1];
       if (!target) fail('discover needs a TARGET (CIDR, range a-b, or comma list)', 2);
       const { discover } = await import('./discovery/discover.ts');
+      const portScan = Boolean(values['port-scan']);
+      const credential = credentialFromFlags();
+      progress.step(
+        `discovering ${target}: ${portScan ? 'probing every address' : 'ping sweep'}, then WinRM on the hosts found…`,
+      );
       const res = await discover({
         target: target!,
-        portScan: Boolean(values['port-scan']),
-        credential: credentialFromFlags(),
+        portScan,
+        credential,
         // Without it the credential goes only to HTTPS hosts with a verified certificate (see README: discovery and credentials).
         authenticateUnverified: Boolean(values['authenticate-unverified']),
-        onProgress: (p) => process.stderr.write(`scanned ${p.scanned}/${p.total}, found ${p.found}\n`),
+        onProgress: (p) =>
+          progress.update(
+            `swept ${p.scanned}/${p.total} addresses, ${p.found} Windows host${p.found === 1 ? '' : 's'}`,
+          ),
       });
+      progress.done();
       return print(res);
     }
     default:

@@ -247,10 +247,11 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
 
   const stopAuditRetention = startAuditRetention({ pool, log, retentionDays: cfg.audit.retention_days });
 
-  const tls = loadOrCreateTls({
+  const tls = await loadOrCreateTls({
     certFile: cfg.server.tls_cert_file,
     keyFile: cfg.server.tls_key_file,
     dataDir: cfg.data_dir,
+    names: [cfg.server.host, cfg.server.public_url && new URL(cfg.server.public_url).hostname],
   });
   const bodyLimit = cfg.server.request_body_limit_kb * 1024;
   const jsonMaxDepth = cfg.server.json_max_depth;

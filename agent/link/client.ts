@@ -15,6 +15,7 @@ import {
   type ResultItem,
   type ServerMessage,
 } from '../../shared/protocol/index.ts';
+import type { ProxySettings } from '../config.ts';
 import { signingKey, type AgentIdentity } from '../identity.ts';
 import type { Spool } from '../spool/spool.ts';
 import { AGENT_VERSION } from '../version.ts';
@@ -42,7 +43,8 @@ export interface LinkOptions {
   identity: AgentIdentity;
   spool: Spool<SpooledResult>;
   log: LinkLog;
-  env: Record<string, string | undefined>;
+  /** HTTPS_PROXY / NO_PROXY as parsed by config.ts (DIRECT: none). */
+  proxy: ProxySettings;
   hostname: string;
   maxInFlight: number;
   health: () => AgentHealth;
@@ -196,7 +198,7 @@ export function createLink(o: LinkOptions): Link {
 
   function connect(): void {
     if (stopped) return;
-    const proxy = proxyFor(url.hostname, o.env);
+    const proxy = proxyFor(url, o.proxy);
     const timeoutMs = o.connectTimeoutMs ?? 10_000;
     const sock = new WebSocket(url, [AGENT_SUBPROTOCOL], {
       rejectUnauthorized: false,

@@ -1,5 +1,6 @@
 import { request } from 'node:https';
 import type { TLSSocket } from 'node:tls';
+import type { ProxySettings } from '../config.ts';
 import { connectThroughProxy, proxyFor } from './proxy.ts';
 import { PinMismatchError, peerFingerprint } from './pinned-tls.ts';
 
@@ -17,10 +18,10 @@ export interface HttpsJsonAnswer {
 export function postJson(
   url: URL,
   payload: unknown,
-  o: { pin?: string; env: Record<string, string | undefined>; timeoutMs?: number },
+  o: { pin?: string; proxy: ProxySettings; timeoutMs?: number },
 ): Promise<HttpsJsonAnswer> {
   const timeoutMs = o.timeoutMs ?? 15_000;
-  const proxy = proxyFor(url.hostname, o.env);
+  const proxy = proxyFor(url, o.proxy);
   const body = Buffer.from(JSON.stringify(payload));
   return new Promise((resolve, reject) => {
     const req = request({

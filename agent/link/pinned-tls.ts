@@ -9,6 +9,9 @@ export function normalizeFingerprint(fp: string): string {
     .toLowerCase();
 }
 
+/** Lowercase hex → `AB:CD:…`, as the server prints its own fingerprint. */
+export const formatFingerprint = (hex: string): string => hex.toUpperCase().match(/../g)?.join(':') ?? '';
+
 export function certFingerprint(der: Buffer): string {
   return createHash('sha256').update(der).digest('hex');
 }

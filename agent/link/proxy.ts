@@ -1,17 +1,38 @@
 import { request as httpRequest } from 'node:http';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { isIP, type Socket } from 'node:net';
+import { getProxyForUrl } from 'proxy-from-env';
+import type { ProxySettings } from '../config.ts';
 
-/** Proxy URL for a target, from HTTPS_PROXY / https_proxy, unless NO_PROXY matches the host. */
-export function proxyFor(host: string, env: Record<string, string | undefined>): URL | undefined {
-  const raw = env.HTTPS_PROXY ?? env.https_proxy;
-  if (!raw) return undefined;
-  const noProxy = (env.NO_PROXY ?? env.no_proxy ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (noProxy.some((n) => n === '*' || host === n || host.endsWith(n.startsWith('.') ? n : `.${n}`))) return undefined;
-  return new URL(raw.includes('://') ? raw : `http://${raw}`);
+/** No proxy: every connection goes direct. */
+export const DIRECT: ProxySettings = Object.freeze({ no_proxy: '' });
+
+/** The variables proxy-from-env reads; they are set from the parsed settings for the one call below. */
+const LIBRARY_VARIABLES = ['https_proxy', 'HTTPS_PROXY', 'no_proxy', 'NO_PROXY', 'all_proxy', 'ALL_PROXY'] as const;
+
+/**
+ * The proxy for an HTTPS (or WSS) connection to `target`, or undefined to connect directly.
+ * NO_PROXY is matched by proxy-from-env, with curl's rules: `*` is every host; `example.com` only
+ * that host; `.example.com` and `*.example.com` its subdomains (and, as in curl, names ending so);
+ * `host:port` only that port (443 when the URL has none). The library reads process.env, so for
+ * this synchronous call it sees exactly the settings parsed in config.ts and nothing else.
+ */
+export function proxyFor(target: URL, settings: ProxySettings): URL | undefined {
+  if (!settings.https_proxy) return undefined;
+  const saved = LIBRARY_VARIABLES.map((k) => [k, process.env[k]] as const);
+  let chosen: string;
+  try {
+    for (const k of LIBRARY_VARIABLES) delete process.env[k];
+    process.env.https_proxy = settings.https_proxy;
+    if (settings.no_proxy) process.env.no_proxy = settings.no_proxy;
+    chosen = getProxyForUrl({ protocol: 'https:', host: target.host, port: target.port });
+  } finally {
+    for (const [k, v] of saved) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+  return chosen ? new URL(chosen) : undefined;
 }
 
 /** Opens a TLS connection to host:port through an HTTP CONNECT proxy. */

@@ -4,6 +4,7 @@ import { after, before, test } from 'node:test';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { generateAgentKeys, type AgentIdentity } from '../../../agent/identity.ts';
 import { createLink, type Link, type SpooledResult } from '../../../agent/link/client.ts';
+import { DIRECT } from '../../../agent/link/proxy.ts';
 import { createMemorySpool } from '../../../agent/spool/memory-spool.ts';
 import { CloseCode, PROTOCOL_VERSION } from '../../../shared/protocol/index.ts';
 import { waitFor } from '../../helpers/agent-process.ts';
@@ -61,7 +62,7 @@ function link(port: number, extra: Partial<Parameters<typeof createLink>[0]> = {
     identity,
     spool: createMemorySpool<SpooledResult>(),
     log: { info: rec, warn: rec, error: rec, debug() {} },
-    env: {},
+    proxy: DIRECT,
     hostname: 't',
     maxInFlight: 5,
     health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }),

@@ -5,6 +5,7 @@ import { after, before, test } from 'node:test';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { generateAgentKeys, type AgentIdentity } from '../../../agent/identity.ts';
 import { createLink, type Link, type SpooledResult } from '../../../agent/link/client.ts';
+import { DIRECT } from '../../../agent/link/proxy.ts';
 import { createMemorySpool } from '../../../agent/spool/memory-spool.ts';
 import { PROTOCOL_VERSION } from '../../../shared/protocol/index.ts';
 import { selfSignedCert } from '../../winsim/tls-cert.ts';
@@ -48,7 +49,7 @@ function link(connectTimeoutMs: number): Link {
     identity,
     spool: createMemorySpool<SpooledResult>(),
     log: quiet,
-    env: {},
+    proxy: DIRECT,
     hostname: 't',
     maxInFlight: 5,
     health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }),

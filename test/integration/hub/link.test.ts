@@ -11,6 +11,8 @@ import { waitFor } from '../../helpers/agent-process.ts';
 import { generateAgentKeys, type AgentIdentity } from '../../../agent/identity.ts';
 import { createLink, type Link, type SpooledResult } from '../../../agent/link/client.ts';
 import { postJson } from '../../../agent/link/https-json.ts';
+import { loadProxySettings } from '../../../agent/config.ts';
+import { DIRECT } from '../../../agent/link/proxy.ts';
 import { createMemorySpool } from '../../../agent/spool/memory-spool.ts';
 import { selfSignedCert } from '../../winsim/tls-cert.ts';
 
@@ -34,7 +36,7 @@ async function enrolled(name: string): Promise<AgentIdentity> {
       sign_public_key: keys.sign_public_key,
       seal_public_key: keys.seal_public_key,
     },
-    { env: {} },
+    { proxy: DIRECT },
   );
   assert.equal(r.status, 200);
   return {
@@ -79,7 +81,7 @@ function link(
     identity,
     spool,
     log: { info: rec, warn: rec, error: rec, debug() {} },
-    env: {},
+    proxy: DIRECT,
     hostname: 't',
     maxInFlight: 5,
     health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }),
@@ -106,7 +108,7 @@ test('an expired enrollment token is refused with a clear error', async () => {
       sign_public_key: keys.sign_public_key,
       seal_public_key: keys.seal_public_key,
     },
-    { env: {} },
+    { proxy: DIRECT },
   );
   assert.equal(r.status, 401);
   assert.match((r.body as { error: { message: string } }).error.message, /expired/);
@@ -168,7 +170,9 @@ test('the link reaches the server through an HTTP CONNECT proxy from HTTPS_PROXY
   });
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
   const proxyPort = (proxy.address() as { port: number }).port;
-  const l = link(await enrolled('proxied'), { env: { HTTPS_PROXY: `http://127.0.0.1:${proxyPort}` } });
+  const l = link(await enrolled('proxied'), {
+    proxy: loadProxySettings({ HTTPS_PROXY: `http://127.0.0.1:${proxyPort}` }),
+  });
   l.start();
   await waitFor('connected through the proxy', async () => l.connected(), 10_000, 50);
   assert.equal(connects, 1);
@@ -176,7 +180,7 @@ test('the link reaches the server through an HTTP CONNECT proxy from HTTPS_PROXY
   // Enrollment (HTTPS POST) goes through the same proxy, pin checked on the tunnelled handshake.
   const created = await s.api('POST', '/api/v1/agents', { name: 'proxied-enroll' });
   const keys = generateAgentKeys();
-  const env = { HTTPS_PROXY: `http://127.0.0.1:${proxyPort}` };
+  const proxySettings = loadProxySettings({ HTTPS_PROXY: `127.0.0.1:${proxyPort}` });
   const r = await postJson(
     new URL(`${s.url}/api/v1/agents/enroll`),
     {
@@ -184,7 +188,7 @@ test('the link reaches the server through an HTTP CONNECT proxy from HTTPS_PROXY
       sign_public_key: keys.sign_public_key,
       seal_public_key: keys.seal_public_key,
     },
-    { env, pin: s.server.fingerprint },
+    { proxy: proxySettings, pin: s.server.fingerprint },
   );
   assert.equal(r.status, 200, 'enrolled through the proxy');
   assert.equal(connects, 2, 'one tunnel for the enrollment');
@@ -280,12 +284,16 @@ test('with a pinned fingerprint that does not match, the enrollment token is nev
   try {
     const url = new URL(`https://127.0.0.1:${(impostor.address() as AddressInfo).port}/api/v1/agents/enroll`);
     await assert.rejects(
-      postJson(url, { token: 'one-time-secret' }, { env: {}, pin: 'ab'.repeat(32) }),
+      postJson(url, { token: 'one-time-secret' }, { proxy: DIRECT, pin: 'ab'.repeat(32) }),
       /certificate/i,
       'pin mismatch',
     );
     assert.equal(received, 0, 'no request reached the impostor');
-    const ok = await postJson(url, { token: 'x' }, { env: {}, pin: cert.fingerprint.replace(/:/g, '').toLowerCase() });
+    const ok = await postJson(
+      url,
+      { token: 'x' },
+      { proxy: DIRECT, pin: cert.fingerprint.replace(/:/g, '').toLowerCase() },
+    );
     assert.equal(ok.status, 200, 'the right pin sends it');
     assert.equal(received, 1, 'exactly one request');
   } finally {
@@ -305,7 +313,7 @@ test('enrolling again with new keys ends the session that still uses the old one
   const r = await postJson(
     new URL(`${s.url}/api/v1/agents/enroll`),
     { token, sign_public_key: keys.sign_public_key, seal_public_key: keys.seal_public_key },
-    { env: {} },
+    { proxy: DIRECT },
   );
   assert.equal(r.status, 200, 'enrolled again');
   await waitFor('old session refused', async () => fatal, 10_000, 50);
