@@ -196,6 +196,20 @@ export const ServerConfig = z
       })
       .strict()
       .prefault({}),
+    /** GET /install/*: agent binaries (`npm run build:agent` writes them to ./dist) and install scripts, unauthenticated, within these limits. */
+    install: z
+      .object({
+        agents_dir: z.string().min(1).default('./dist'),
+        max_binary_mb: int(1, 4096).default(512),
+        /** Requests to /install/ per source address per minute. */
+        requests_per_minute: int(1, 1_000_000).default(60),
+        max_concurrent_downloads: int(1, 10_000).default(8),
+        max_downloads_per_address: int(1, 10_000).default(2),
+        /** A binary download still running after this long is cut off (its slot freed). */
+        download_timeout_s: int(10, 86_400).default(900),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict();
 export type ServerConfig = z.infer<typeof ServerConfig>;

@@ -44,6 +44,7 @@ import { createDiscoveryProfileService } from './services/discovery-profiles.ts'
 import { createServices } from './services/index.ts';
 import { chooseConnectionCaps, limitConnections, openFileLimit } from './net/connection-limit.ts';
 import { loadOrCreateTls, formatFingerprint } from './tls.ts';
+import { createAgentInstall } from './install/agent-install.ts';
 import { createVault } from './vault/credentials.ts';
 import { SERVER_VERSION } from './version.ts';
 
@@ -72,6 +73,28 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
   const log = o.log ?? createLog(cfg.log.level);
   const observability = createServerMetrics({ enabled: cfg.prometheus.enabled ?? cfg.prometheus.token !== undefined });
   const secrets = resolveSecrets(cfg);
+  // The certificate first: the install commands (services) carry its pins.
+  const tls = await loadOrCreateTls({
+    certFile: cfg.server.tls_cert_file,
+    keyFile: cfg.server.tls_key_file,
+    dataDir: cfg.data_dir,
+    names: [cfg.server.host, cfg.server.public_url && new URL(cfg.server.public_url).hostname],
+  });
+  // /install/: the agent binaries this server was built with and the install scripts (server/install).
+  const install = createAgentInstall({
+    dir: cfg.install.agents_dir,
+    maxBinaryBytes: cfg.install.max_binary_mb * 1024 * 1024,
+    maxConcurrentDownloads: cfg.install.max_concurrent_downloads,
+    maxDownloadsPerAddress: cfg.install.max_downloads_per_address,
+    requestsPerMinute: cfg.install.requests_per_minute,
+    downloadTimeoutMs: cfg.install.download_timeout_s * 1000,
+    publicUrl: cfg.server.public_url,
+    port: () => (server.address() as { port: number } | null)?.port ?? cfg.server.port,
+    cert: tls.cert,
+    fingerprint: tls.fingerprint,
+    version: SERVER_VERSION,
+    log,
+  });
   let embedded: EmbeddedDb | undefined;
   let url = cfg.database.url;
   if (!url) {
@@ -181,6 +204,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     credentialProfiles,
     discoveryProfiles,
     monitorPolls: polls,
+    install,
     agentGateway: {
       isOnline: registry.isOnline,
       send: registry.send,
@@ -247,12 +271,6 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
 
   const stopAuditRetention = startAuditRetention({ pool, log, retentionDays: cfg.audit.retention_days });
 
-  const tls = await loadOrCreateTls({
-    certFile: cfg.server.tls_cert_file,
-    keyFile: cfg.server.tls_key_file,
-    dataDir: cfg.data_dir,
-    names: [cfg.server.host, cfg.server.public_url && new URL(cfg.server.public_url).hostname],
-  });
   const bodyLimit = cfg.server.request_body_limit_kb * 1024;
   const jsonMaxDepth = cfg.server.json_max_depth;
   const rest = createRestHandler({ bodyLimitBytes: bodyLimit, jsonMaxDepth });
@@ -338,6 +356,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
         }
         return trpc(req, res);
       }
+      if (path.startsWith('/install/')) return await install.handle(req, res, path);
       if (path === '/api/v1/openapi.json' && req.method === 'GET') {
         return sendJson(res, 200, openapi);
       }

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { authedProcedure, publicProcedure, router } from '../trpc.ts';
 import { Id, IdInput, Name, PageInput } from '../schemas.ts';
+import { InstallCommands } from '../../install/commands.ts';
 
 /** What `nmslite-agent enroll` sends: its one-time token and public keys (checked further by the agents service). */
 export const EnrollRequest = z
@@ -52,7 +53,8 @@ export const AgentOutput = z.object({
   created_at: z.string(),
   updated_at: z.string(),
 });
-export const AgentWithToken = z.object({ agent: AgentOutput, enrollment_token: z.string() });
+/** `install`: ready commands that download, verify, enroll and start the agent with this token (server/install). */
+export const AgentWithToken = z.object({ agent: AgentOutput, enrollment_token: z.string(), install: InstallCommands });
 
 const tags = ['agents'];
 export const agentsRouter = router({
@@ -78,7 +80,10 @@ export const agentsRouter = router({
     })
     .input(z.object({ name: Name }).strict())
     .output(AgentWithToken)
-    .mutation(({ ctx, input }) => ctx.services.agents.create(input)),
+    .mutation(async ({ ctx, input }) => {
+      const r = await ctx.services.agents.create(input);
+      return { ...r, install: await ctx.services.install.commands(r.enrollment_token) };
+    }),
   enroll: publicProcedure
     .meta({
       openapi: {
@@ -102,7 +107,10 @@ export const agentsRouter = router({
     })
     .input(IdInput)
     .output(AgentWithToken)
-    .mutation(({ ctx, input }) => ctx.services.agents.reissueToken(input.id)),
+    .mutation(async ({ ctx, input }) => {
+      const r = await ctx.services.agents.reissueToken(input.id);
+      return { ...r, install: await ctx.services.install.commands(r.enrollment_token) };
+    }),
   update: authedProcedure
     .meta({
       openapi: {
