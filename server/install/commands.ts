@@ -51,7 +51,9 @@ export function windowsCommand(t: InstallTarget, token: string): string {
   return [
     `$env:${TOKEN_ENV}=${psQuote(token)}`,
     '[Net.ServicePointManager]::SecurityProtocol=[Net.SecurityProtocolType]::Tls12',
-    `[Net.ServicePointManager]::ServerCertificateValidationCallback={param($s,$c) [BitConverter]::ToString([Security.Cryptography.SHA256]::Create().ComputeHash($c.GetRawCertData())).Replace('-','') -eq '${fp}'}`,
+    // The certificate's DER SHA-256 (as the agent pins it); any other certificate is refused.
+    '[Net.ServicePointManager]::ServerCertificateValidationCallback={param($s,$c) ' +
+      `[BitConverter]::ToString([Security.Cryptography.SHA256]::Create().ComputeHash($c.GetRawCertData())).Replace('-','') -eq '${fp}'}`,
     `& ([scriptblock]::Create((New-Object Net.WebClient).DownloadString(${psQuote(`${t.baseUrl}/install/agent.ps1`)}))) -TokenEnv ${TOKEN_ENV}`,
   ].join('; ');
 }
