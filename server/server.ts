@@ -11,7 +11,6 @@ import { createTokenEpochStore } from './auth/token-epoch.ts';
 import { createApiContext } from './api/context.ts';
 import { appRouter } from './api/router.ts';
 import { buildOpenApiDocument } from './api/rest/openapi.ts';
-import { API_DOCS_PREFIX, createApiDocsHandler } from './api/rest/api-docs.ts';
 import { createRestHandler } from './api/rest/rest-handler.ts';
 import { readBodyText, sendJson, tooDeepError } from './api/rest/http-io.ts';
 import { jsonDepthExceeds } from './api/json-depth.ts';
@@ -288,7 +287,6 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
         log.error({ err: error.cause ?? error }, 'tRPC request failed');
     },
   });
-  const apiDocs = createApiDocsHandler({ publicUrl: cfg.server.public_url });
   // Built once; the request's Host header never reaches it (a forged one would be served to everyone).
   const openapi = buildOpenApiDocument(`${cfg.server.public_url ?? ''}/api/v1`, SERVER_VERSION);
   const routeOf = createRouteResolver({
@@ -296,6 +294,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
     rest: (openapi.paths ?? {}) as Record<string, Record<string, unknown>>,
     trpc: Object.keys((appRouter._def as unknown as { procedures: Record<string, unknown> }).procedures),
     fixed: [METRICS_PATH, '/api/v1/openapi.json'],
+    prefixes: ['/api/docs', '/install'],
   });
   const serveMetrics = observability.enabled
     ? createMetricsEndpoint({ metrics: observability, token: cfg.prometheus.token, log })
@@ -362,7 +361,6 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
       if (path === '/api/v1/openapi.json' && req.method === 'GET') {
         return sendJson(res, 200, openapi);
       }
-      if (path === API_DOCS_PREFIX || /^\/api\/docs[/?]/.test(path)) return apiDocs(req, res, path);
       if (path.startsWith('/api/v1/'))
         return await rest(req, res, path.slice('/api/v1'.length), await createApiContext(req, services, rlog), rlog);
       sendJson(res, 404, {

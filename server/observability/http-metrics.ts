@@ -20,6 +20,8 @@ export interface RouteTable {
   trpc: readonly string[];
   /** Other fixed paths the server answers (`/metrics`, `/api/v1/openapi.json`). */
   fixed: readonly string[];
+  /** Trees served under one prefix (`/api/docs`, `/install`): every path in one is labelled by the prefix. */
+  prefixes?: readonly string[];
 }
 
 /**
@@ -45,6 +47,8 @@ export function createRouteResolver(t: RouteTable): (method: string, url: string
   return (method, url) => {
     const path = url.split('?')[0] ?? '';
     if (fixed.has(path)) return path;
+    const prefix = t.prefixes?.find((p) => path === p || path.startsWith(`${p}/`));
+    if (prefix !== undefined) return prefix;
     if (path.startsWith('/trpc/')) {
       const names = path.slice('/trpc/'.length).split(',');
       if (names.length > 1) return names.every((n) => procedures.has(n)) ? '/trpc/(batch)' : UNMATCHED_ROUTE;
