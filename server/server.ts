@@ -11,6 +11,7 @@ import { createTokenEpochStore } from './auth/token-epoch.ts';
 import { createApiContext } from './api/context.ts';
 import { appRouter } from './api/router.ts';
 import { buildOpenApiDocument } from './api/rest/openapi.ts';
+import { API_DOCS_PREFIX, createApiDocsHandler } from './api/rest/api-docs.ts';
 import { createRestHandler } from './api/rest/rest-handler.ts';
 import { readBodyText, sendJson, tooDeepError } from './api/rest/http-io.ts';
 import { jsonDepthExceeds } from './api/json-depth.ts';
@@ -287,6 +288,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
         log.error({ err: error.cause ?? error }, 'tRPC request failed');
     },
   });
+  const apiDocs = createApiDocsHandler({ publicUrl: cfg.server.public_url });
   // Built once; the request's Host header never reaches it (a forged one would be served to everyone).
   const openapi = buildOpenApiDocument(`${cfg.server.public_url ?? ''}/api/v1`, SERVER_VERSION);
   const routeOf = createRouteResolver({
@@ -361,6 +363,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
       if (path === '/api/v1/openapi.json' && req.method === 'GET') {
         return sendJson(res, 200, openapi);
       }
+      if (path === API_DOCS_PREFIX || /^\/api\/docs[/?]/.test(path)) return apiDocs(req, res, path);
       if (path.startsWith('/api/v1/'))
         return await rest(req, res, path.slice('/api/v1'.length), await createApiContext(req, services, rlog), rlog);
       sendJson(res, 404, {
