@@ -17,11 +17,13 @@ function firstStatement(file: string, mustInclude: string): string {
 
 /**
  * Run on every start, not once, read from the migrations themselves so the two cannot drift apart:
- * makes `metrics` a hypertable whenever TimescaleDB can be used (0001), then ensures its continuous
- * aggregates and the trigger that removes a deleted monitor's aggregate rows (0002) and their
- * per-bucket top-CPU indexes (0005), and the Grafana reader role's grants and metric functions (0006). A database
- * restored into a TimescaleDB server (say, from a plain one) has its migrations recorded already but
- * `metrics` is still a plain table.
+ * makes `metrics` a hypertable whenever TimescaleDB can be used (0001); ensures the compact columns,
+ * the `metrics_values` view, the continuous aggregates in their current definition and the trigger
+ * that removes a deleted monitor's aggregate rows (0008, which supersedes 0002's definition); the
+ * aggregates' per-bucket top-CPU indexes (0005); and the Grafana reader role's grants and metric
+ * functions (0006, last: it grants again on whatever 0008 rebuilt). A database restored into a
+ * TimescaleDB server (say, from a plain one) has its migrations recorded already but `metrics` is
+ * still a plain table.
  */
 const ENSURE_ON_START = [
   firstStatement('0001_storage_and_seeds.sql', 'create_hypertable'),
