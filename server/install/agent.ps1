@@ -91,6 +91,8 @@ try {
   Say "installed $target"
 } finally {
   Remove-Item -Recurse -Force -Path $tmp -ErrorAction SilentlyContinue
+  # The pin was for this server only: the operator's session checks certificates normally again.
+  [Net.ServicePointManager]::ServerCertificateValidationCallback = $null
 }
 
 if ($NoService) {
