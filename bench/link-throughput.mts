@@ -15,6 +15,7 @@ import { boundHeapGrowth } from '../agent/heap-tuning.ts';
 import { copyInto, encodeCopyRows } from '../server/metrics/copy-rows.ts';
 import { startTestServer } from '../test/helpers/server.ts';
 import { agentHome, runAgentCommand } from '../test/helpers/agent-process.ts';
+import { DIRECT } from '../agent/link/proxy.ts';
 
 const arg = (n: string, d: number) =>
   process.argv.includes(`--${n}`) ? Number(process.argv[process.argv.indexOf(`--${n}`) + 1]) : d;
@@ -114,7 +115,7 @@ try {
     identity: loadIdentity(`${home}/identity.json`),
     spool,
     log: quiet,
-    env: {},
+    proxy: DIRECT,
     hostname: 'bench',
     maxInFlight: 10,
     health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }),

@@ -9,6 +9,7 @@ import { createLink, type Link, type SpooledResult } from '../agent/link/client.
 import { postJson } from '../agent/link/https-json.ts';
 import { createMemorySpool } from '../agent/spool/memory-spool.ts';
 import { startTestServer } from '../test/helpers/server.ts';
+import { DIRECT } from '../agent/link/proxy.ts';
 
 const arg = (n: string, d: number) =>
   process.argv.includes(`--${n}`) ? Number(process.argv[process.argv.indexOf(`--${n}`) + 1]) : d;
@@ -33,7 +34,7 @@ for (let i = 0; i < N; i++) {
       sign_public_key: keys.sign_public_key,
       seal_public_key: keys.seal_public_key,
     },
-    { env: {} },
+    { proxy: DIRECT },
   );
   identities.push({
     agent_id: (r.body as { agent_id: number }).agent_id,
@@ -50,7 +51,7 @@ const links: Link[] = identities.map((identity) => {
     identity,
     spool,
     log,
-    env: {},
+    proxy: DIRECT,
     hostname: 'storm',
     maxInFlight: 10,
     health: () => ({ spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }),

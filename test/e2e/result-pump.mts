@@ -5,6 +5,7 @@
 // Usage: result-pump.mts <identity> <spoolDir> [--append N --monitors 1,2,3 --base-ms T --interval-ms I]
 import { parseArgs } from 'node:util';
 import { nextSlot, pollJobId } from '../../shared/schedule.ts';
+import { loadProxySettings } from '../../agent/config.ts';
 import { loadIdentity } from '../../agent/identity.ts';
 import { createLink, type SpooledResult } from '../../agent/link/client.ts';
 import { openDiskSpool } from '../../agent/spool/disk-spool.ts';
@@ -72,7 +73,7 @@ const link = createLink({
   identity,
   spool,
   log,
-  env: process.env,
+  proxy: loadProxySettings(process.env),
   hostname: 'pump',
   maxInFlight: 10,
   health: () => ({ spool_backlog: spool.stats().backlog, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} }),
