@@ -135,8 +135,8 @@ const ERROR_RESPONSES: Record<number, { description: string; example: unknown }>
   },
   409: {
     description: 'Conflicts with the current state (a unique name taken, a run already in progress)',
-    example: err('CONFLICT', 'a Device with this IP for this agent already exists (devices agent id ip)', {
-      constraint: 'devices_agent_id_ip_unique',
+    example: err('CONFLICT', 'a Device with this IP for this agent already exists (devices agent ip)', {
+      constraint: 'devices_agent_ip_key',
     }),
   },
   429: {
@@ -224,6 +224,21 @@ function notFoundExample(path: string): unknown {
   });
 }
 
+/** The unique constraint each resource can hit, as services/common.ts mapDbError words it. */
+const UNIQUE: Record<string, [string, string]> = {
+  agents: ['an Agent with this name', 'agents_name_unique'],
+  'credential-profiles': ['a Credential Profile with this name', 'credential_profiles_name_unique'],
+  'discovery-profiles': ['a Discovery Profile with this name', 'discovery_profiles_name_unique'],
+  plugins: ['a Plugin with this name', 'plugins_name_unique'],
+  devices: ['a Device with this IP for this agent', 'devices_agent_ip_key'],
+};
+function conflictExample(path: string): unknown {
+  const u = UNIQUE[path.split('/')[1] ?? ''];
+  if (!u) return ERROR_RESPONSES[409]!.example;
+  const words = u[1].replace(/_key$|_unique$/, '').replace(/_/g, ' ');
+  return err('CONFLICT', `${u[0]} already exists (${words})`, { constraint: u[1] });
+}
+
 function errorStatuses(path: string, d: OperationDoc | undefined): number[] {
   const set = new Set<number>([400, 500, ...(d?.errors ?? [])]);
   if (!d?.public) set.add(401);
@@ -286,7 +301,8 @@ export function documentOperations<D extends object>(
       }
       for (const s of errorStatuses(path, d)) {
         const e = ERROR_RESPONSES[s]!;
-        const example = d?.errorExamples?.[s] ?? (s === 404 ? notFoundExample(path) : e.example);
+        const example =
+          d?.errorExamples?.[s] ?? (s === 404 ? notFoundExample(path) : s === 409 ? conflictExample(path) : e.example);
         responses[String(s)] = {
           description: e.description,
           content: { 'application/json': { schema: ERROR_REF, example } },
