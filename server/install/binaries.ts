@@ -27,7 +27,21 @@ export interface BinaryScan {
   skipped: { name: string; reason: string }[];
 }
 
-function sha256File(path: string): Promise<string> {
+/** Hashes by path, size and modification time: servers started again in one process (tests) hash a file once. */
+const hashed = new Map<string, Promise<string>>();
+
+function sha256File(path: string, size: number, mtimeMs: number): Promise<string> {
+  const key = `${path}\0${size}\0${mtimeMs}`;
+  let p = hashed.get(key);
+  if (!p) {
+    p = hashStream(path);
+    hashed.set(key, p);
+    p.catch(() => hashed.delete(key));
+  }
+  return p;
+}
+
+function hashStream(path: string): Promise<string> {
   return new Promise((done, fail) => {
     const h = createHash('sha256');
     createReadStream(path, { highWaterMark: 1 << 20 })
@@ -59,7 +73,7 @@ export async function scanBinaries(dir: string, maxBytes: number): Promise<Binar
       continue;
     }
     try {
-      const sha256 = await sha256File(path);
+      const sha256 = await sha256File(path, st.size, st.mtimeMs);
       const after = statSync(path);
       if (after.size !== st.size || after.mtimeMs !== st.mtimeMs) {
         skipped.push({ name: b.file, reason: 'changed while it was being hashed (a build running?)' });
