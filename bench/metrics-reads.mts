@@ -20,6 +20,7 @@ import { startTestDatabase } from '../test/helpers/db.ts';
 import { applyRetention } from '../server/metrics/retention.ts';
 import { createMetricsQuery, type MetricsBucket } from '../server/metrics/query.ts';
 import { REALISTIC_COLUMNS, REALISTIC_SAMPLES, seedBenchMonitors, timed } from './storage.mts';
+import { RETENTION_DEFAULTS } from '../test/helpers/config-defaults.ts';
 
 const arg = (name: string, def: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -67,7 +68,14 @@ try {
     : Math.floor(Date.now() / 60_000) * 60_000;
   if (!loaded) {
     await q('SET synchronous_commit = off');
-    await applyRetention({ pool, mode: 'timescaledb', log: silent, retentionDays: 0, compressAfterDays: 7 });
+    await applyRetention({
+      ...RETENTION_DEFAULTS,
+      pool,
+      mode: 'timescaledb',
+      log: silent,
+      retentionDays: 0,
+      compressAfterDays: 7,
+    });
     await q(
       "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs WHERE hypertable_name IN ('metrics', 'metrics_5m', 'metrics_1h')",
     );

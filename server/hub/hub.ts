@@ -8,7 +8,7 @@ import { authenticateAgent } from './agent-auth.ts';
 import type { AgentHandlers } from './handlers/handler.ts';
 import type { AgentRegistry } from './registry.ts';
 import { AgentSession, type HubLog, type SessionHost } from './session.ts';
-import { MAX_FRAME_BYTES, MAX_OUTBOUND_BUFFERED_BYTES } from './session-limits.ts';
+import { MAX_FRAME_BYTES } from './session-limits.ts';
 
 /** Where the hub records agents' presence: the agents service (server/services/agents.ts). */
 export interface AgentPresence {
@@ -30,8 +30,8 @@ export interface HubOptions {
   /** Sockets (authenticated or not) beyond which new ones get 503 + Retry-After. */
   maxConnections: number;
   retryAfterSeconds: number;
-  /** Bytes a session's socket may hold unsent before it is closed with 4029 'not reading' (default MAX_OUTBOUND_BUFFERED_BYTES). */
-  maxUnsentBytes?: number;
+  /** Bytes a session's socket may hold unsent before it is closed with 4029 'not reading' (agents.max_unsent_mb). */
+  maxUnsentBytes: number;
   /** Told of every heartbeat's health and of deleted agents (Prometheus: server/observability). */
   recorder?: {
     agentHealth(agentId: number, name: string, health: AgentHealth): void;
@@ -65,7 +65,7 @@ export function createHub(o: HubOptions): Hub {
     log: o.log,
     heartbeatMs: o.heartbeatMs,
     authTimeoutMs: o.authTimeoutMs,
-    maxUnsentBytes: o.maxUnsentBytes ?? MAX_OUTBOUND_BUFFERED_BYTES,
+    maxUnsentBytes: o.maxUnsentBytes,
     handlers: o.handlers,
     authenticate: (token) => authenticateAgent(o.pool, token),
     welcomed(s, hello) {

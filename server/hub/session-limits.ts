@@ -2,9 +2,8 @@
  * Per-session limits of an agent socket (issue 13 finding 3: 1M heartbeats sent without reading
  * the replies took the server from 112 to 430 MB, the replies piling up in the socket's buffer).
  *
- * - Outbound: a session whose socket holds more than MAX_OUTBOUND_BUFFERED_BYTES (the default of
- *   agents.max_unsent_mb) not yet written
- *   (the agent is not reading) is closed with 4029 "not reading" instead of buffering more. It is
+ * - Outbound: a session whose socket holds more than agents.max_unsent_mb (server/config.ts) not
+ *   yet written (the agent is not reading) is closed with 4029 "not reading" instead of buffering more. It is
  *   well above a whole schedule.full (parts of up to MAX_MESSAGE_BYTES go out back to back: 25,000
  *   monitors with bulky configs are several parts), so only an agent that stopped reading meets it.
  * - Inbound: at most MESSAGES_PER_SECOND messages a second on average, bursts up to MESSAGE_BURST
@@ -12,7 +11,6 @@
  *   every heartbeat_ms, its acks and at most a few result batches at a time (the session stops
  *   reading while 16 are being stored), far below this.
  */
-export const MAX_OUTBOUND_BUFFERED_BYTES = 64 * 1024 * 1024;
 /**
  * The largest WebSocket message the hub's socket layer buffers (ws maxPayload). Messages over the
  * protocol's MAX_MESSAGE_BYTES but within this are closed by the session with 4008 and a reason;

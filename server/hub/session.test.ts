@@ -6,6 +6,7 @@ import { AGENT_SUBPROTOCOL, CloseCode, FATAL_CLOSE_CODES, PROTOCOL_VERSION } fro
 import { AgentAuthError, type AuthenticatedAgent } from './agent-auth.ts';
 import type { AgentHandlers } from './handlers/handler.ts';
 import { AgentSession, type SessionHost } from './session.ts';
+import { parseConfig } from '../config.ts';
 
 const logged: string[] = [];
 const log = {
@@ -50,6 +51,7 @@ async function helloAgainst(
   const host: SessionHost = {
     log,
     heartbeatMs: 60_000,
+    maxUnsentBytes: parseConfig({}).agents.max_unsent_mb * 1024 * 1024,
     authTimeoutMs: 5_000,
     authenticate,
     handlers,
@@ -102,6 +104,7 @@ test('messages go to the handler of their type; a handler that fails closes the 
   const host: SessionHost = {
     log,
     heartbeatMs: 60_000,
+    maxUnsentBytes: parseConfig({}).agents.max_unsent_mb * 1024 * 1024,
     authTimeoutMs: 5_000,
     authenticate: async () => ({ id: 1, name: 'a', seal_public_key: 'k' }),
     handlers: {

@@ -13,7 +13,7 @@ import {
 import { AgentAuthError, answersChallenge, createChallengeNonce, type AuthenticatedAgent } from './agent-auth.ts';
 import type { AgentContext, AgentHandlers, HandledMessage } from './handlers/handler.ts';
 import type { ConnectedAgent } from './registry.ts';
-import { MAX_OUTBOUND_BUFFERED_BYTES, MESSAGES_PER_SECOND, MessageRate } from './session-limits.ts';
+import { MESSAGES_PER_SECOND, MessageRate } from './session-limits.ts';
 
 export interface HubLog {
   info(o: object, msg: string): void;
@@ -28,7 +28,7 @@ export interface SessionHost {
   heartbeatMs: number;
   authTimeoutMs: number;
   /** Bytes the socket may hold unsent (the agent not reading) before the session is closed with 4029. */
-  maxUnsentBytes?: number;
+  maxUnsentBytes: number;
   handlers: AgentHandlers;
   /** Verifies the token's signature and the agent; the session has checked it answers its challenge. */
   authenticate(token: string): Promise<AuthenticatedAgent>;
@@ -137,7 +137,7 @@ export class AgentSession implements ConnectedAgent, AgentContext {
 
   send(msg: ServerMessage): boolean {
     if (this.state !== 'ready' || this.ws.readyState !== WebSocket.OPEN) return false;
-    const limit = this.host.maxUnsentBytes ?? MAX_OUTBOUND_BUFFERED_BYTES;
+    const limit = this.host.maxUnsentBytes;
     if (this.ws.bufferedAmount > limit) {
       this.host.log.warn(
         { agent_id: this.agent?.id, buffered: this.ws.bufferedAmount, limit },

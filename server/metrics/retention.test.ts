@@ -4,6 +4,7 @@ import pg from 'pg';
 import { applyRetention, type RetentionOptions } from './retention.ts';
 import { forEachBackend, startTestDatabase, type TestDatabase } from '../../test/helpers/db.ts';
 import { seedMonitors } from '../../test/integration/metrics/seed-monitors.ts';
+import { RETENTION_DEFAULTS } from '../../test/helpers/config-defaults.ts';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} } as never;
 
@@ -37,10 +38,27 @@ forEachBackend((backend) => {
       ).rows[0];
     const start = await counts();
     assert.deepEqual(start, { old: 11 * 3 * 2, young: 30 * 3 * 2 }, 'days 30..40 (and a half) are old');
-    (await applyRetention({ pool, mode: 'plain', log: silent, retentionDays: 0, compressAfterDays: 0 }))();
+    (
+      await applyRetention({
+        ...RETENTION_DEFAULTS,
+        pool,
+        mode: 'plain',
+        log: silent,
+        retentionDays: 0,
+        compressAfterDays: 0,
+      })
+    )();
     assert.deepEqual(await counts(), start, 'kept forever by default');
     (
-      await applyRetention({ pool, mode: 'plain', log: silent, retentionDays: 30, compressAfterDays: 0, sweepBatch: 7 })
+      await applyRetention({
+        ...RETENTION_DEFAULTS,
+        pool,
+        mode: 'plain',
+        log: silent,
+        retentionDays: 30,
+        compressAfterDays: 0,
+        sweepBatch: 7,
+      })
     )();
     const end = await counts();
     assert.equal(end.old, 0, 'every old row gone');

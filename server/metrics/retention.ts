@@ -24,10 +24,10 @@ export interface RetentionOptions {
   retentionDays: number;
   /** TimescaleDB only: compress chunks older than this; 0 turns compression off. */
   compressAfterDays: number;
-  /** TimescaleDB only: the raw table's chunk interval for new chunks (default 24 h). */
-  chunkIntervalHours?: number;
-  /** TimescaleDB only: the aggregates' own retention and compression (defaults: forever, 30 days). */
-  aggregates?: Partial<AggregateSettings>;
+  /** TimescaleDB only: the raw table's chunk interval for new chunks. */
+  chunkIntervalHours: number;
+  /** TimescaleDB only: the aggregates' own retention and compression. */
+  aggregates: AggregateSettings;
   /** Plain PostgreSQL: how often old rows are deleted. */
   sweepEveryMs?: number;
   /** Plain PostgreSQL: rows per DELETE statement (default 10,000). */
@@ -196,8 +196,8 @@ export async function applyRetention(o: RetentionOptions): Promise<() => void> {
 }
 
 async function applyTimescale(o: RetentionOptions): Promise<void> {
-  const chunkS = (o.chunkIntervalHours ?? 24) * 3600;
-  const agg: AggregateSettings = { retention5mDays: 0, retention1hDays: 0, compressAfterDays: 30, ...o.aggregates };
+  const chunkS = o.chunkIntervalHours * 3600;
+  const agg = o.aggregates;
   const done: Record<string, unknown> = {};
   if (await ensureChunkInterval(o.pool, 'metrics', chunkS)) done.metrics_chunk_interval = intervalText(chunkS);
   if (o.compressAfterDays > 0 && (await ensureCompression(o.pool, o.log, 'metrics', 'TABLE', 'time DESC')))

@@ -29,13 +29,15 @@ export type { PollResult, WriteOutcome } from './poll-result.ts';
 export interface MetricsWriterOptions {
   pool: pg.Pool;
   log: Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>;
-  batchSize?: number;
-  flushMs?: number;
+  /** metrics.writer_batch, writer_flush_ms, writer_max_queued, writer_max_wait_s (defaults: server/config.ts). */
+  batchSize: number;
+  flushMs: number;
+  /** Batches stored at once (default 2). */
   concurrency?: number;
-  /** Most results queued (not yet in a batch being stored); default 50,000. */
-  maxQueued?: number;
-  /** Longest a write waits for room in the queue before WriterBusyError; default 30 s. */
-  maxWaitMs?: number;
+  /** Most results queued (not yet in a batch being stored). */
+  maxQueued: number;
+  /** Longest a write waits for room in the queue before WriterBusyError. */
+  maxWaitMs: number;
   /** Told of every batch stored or failed (Prometheus: server/observability). */
   recorder?: { batch(outcome: 'stored' | 'failed', results: number, rows: number, seconds: number): void };
 }
@@ -100,12 +102,8 @@ const isDataError = (err: unknown): boolean =>
   /^2[23]/.test(String((err as { code?: unknown } | undefined)?.code ?? ''));
 
 export function createMetricsWriter(opts: MetricsWriterOptions): MetricsWriter {
-  const batchSize = opts.batchSize ?? 2_000;
-  const flushMs = opts.flushMs ?? 100;
   const concurrency = opts.concurrency ?? 2;
-  const maxQueued = opts.maxQueued ?? 50_000;
-  const maxWaitMs = opts.maxWaitMs ?? 30_000;
-  const { pool, log } = opts;
+  const { pool, log, batchSize, flushMs, maxQueued, maxWaitMs } = opts;
 
   const queue: Pending[] = [];
   let queued = 0;

@@ -9,6 +9,7 @@ import { createMetricsWriter, type PollResult } from '../../../server/metrics/wr
 import { createHealthMonitor } from '../../../server/health/health-monitor.ts';
 import { createManualClock } from '../../../server/expectations/clock.ts';
 import { createTableServices } from '../../helpers/services.ts';
+import { WRITER_DEFAULTS } from '../../helpers/config-defaults.ts';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
 let db: Awaited<ReturnType<typeof startTestDatabase>>;
@@ -47,7 +48,7 @@ test('missing results become agent_offline, then timeout, in last_error only; ag
   const clock = createManualClock(Date.now());
   const online = new Set<number>();
   const writes: Promise<void>[] = [];
-  const writer = createMetricsWriter({ pool, log: silent, flushMs: 1 });
+  const writer = createMetricsWriter({ ...WRITER_DEFAULTS, pool, log: silent, flushMs: 1 });
   const tracker = createExpectationTracker({
     log: silent,
     clock,

@@ -9,6 +9,7 @@ import { createMetricsQuery, type MetricsBucket } from '../../../server/metrics/
 import { MIGRATIONS_DIR } from '../../../server/db/migrate.ts';
 import type { MetricSample } from '../../../shared/metrics.ts';
 import { seedMonitors } from './seed-monitors.ts';
+import { WRITER_DEFAULTS } from '../../helpers/config-defaults.ts';
 
 // Migration 0008: memory stored as whole KiB, the link bandwidth instead of the utilization derived
 // from it. The API must answer exactly what the agent sent, from the raw table and the aggregates.
@@ -63,7 +64,7 @@ forEachBackend((backend) => {
   });
 
   const write = async (rows: PollResult[]) => {
-    const writer = createMetricsWriter({ pool, log: silent, batchSize: 1000, flushMs: 10 });
+    const writer = createMetricsWriter({ ...WRITER_DEFAULTS, pool, log: silent, batchSize: 1000, flushMs: 10 });
     const outcome = await writer.write(rows);
     await writer.close();
     return outcome;

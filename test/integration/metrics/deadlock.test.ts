@@ -5,6 +5,7 @@ import { forEachBackend, startTestDatabase } from '../../helpers/db.ts';
 import { summarise, updateMonitorState } from '../../../server/metrics/monitor-state.ts';
 import { createMetricsWriter, type PollResult } from '../../../server/metrics/write.ts';
 import { seedMonitors } from './seed-monitors.ts';
+import { WRITER_DEFAULTS } from '../../helpers/config-defaults.ts';
 
 /**
  * Issue 11 §5: concurrent writes of monitor state used to deadlock (`deadlock detected`) because
@@ -181,7 +182,9 @@ forEachBackend((backend) => {
       warn: (o: unknown) => void errors.push(o),
       error: (o: unknown) => void errors.push(o),
     };
-    const writers = [0, 1].map(() => createMetricsWriter({ pool, log, batchSize: 250, flushMs: 2, concurrency: 2 }));
+    const writers = [0, 1].map(() =>
+      createMetricsWriter({ ...WRITER_DEFAULTS, pool, log, batchSize: 250, flushMs: 2, concurrency: 2 }),
+    );
     const sample = (cpu: number) => ({
       cpu_percent: cpu,
       memory_total: 100,

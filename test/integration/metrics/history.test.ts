@@ -4,6 +4,7 @@ import pg from 'pg';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
 import { forEachBackend, withTestBackend } from '../../helpers/db.ts';
 import { applyRetention } from '../../../server/metrics/retention.ts';
+import { RETENTION_DEFAULTS } from '../../helpers/config-defaults.ts';
 
 const T0 = Date.parse('2026-11-22T00:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -289,9 +290,27 @@ forEachBackend((backend) => {
         [monitorId],
       );
       const before = await count();
-      (await applyRetention({ pool, mode: 'plain', log, retentionDays: 0, compressAfterDays: 7 }))();
+      (
+        await applyRetention({
+          ...RETENTION_DEFAULTS,
+          pool,
+          mode: 'plain',
+          log,
+          retentionDays: 0,
+          compressAfterDays: 7,
+        })
+      )();
       assert.equal(await count(), before, 'keep forever by default');
-      (await applyRetention({ pool, mode: 'plain', log, retentionDays: 30, compressAfterDays: 7 }))();
+      (
+        await applyRetention({
+          ...RETENTION_DEFAULTS,
+          pool,
+          mode: 'plain',
+          log,
+          retentionDays: 30,
+          compressAfterDays: 7,
+        })
+      )();
       assert.equal(await count(), before - 1, 'only the 40-day-old sample is gone');
       await pool.end();
     });

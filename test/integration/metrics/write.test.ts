@@ -6,6 +6,7 @@ import { createMetricsWriter, type PollResult, type WriteOutcome } from '../../.
 import { createEventBus } from '../../../server/events.ts';
 import { createTableServices } from '../../helpers/services.ts';
 import { seedMonitors } from './seed-monitors.ts';
+import { WRITER_DEFAULTS } from '../../helpers/config-defaults.ts';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
 // The whole file once per storage backend (plain PostgreSQL, TimescaleDB), each in a fresh database;
@@ -53,7 +54,7 @@ forEachBackend((backend) => {
         sample: sample(20 + i),
       },
     ]);
-    const writer = createMetricsWriter({ pool, log: silent, batchSize: 100, flushMs: 10 });
+    const writer = createMetricsWriter({ ...WRITER_DEFAULTS, pool, log: silent, batchSize: 100, flushMs: 10 });
     await Promise.all([writer.write(batch), writer.write(batch)]);
     await writer.write(batch);
     const r = await pool.query(
@@ -76,7 +77,7 @@ forEachBackend((backend) => {
     const { monitorIds, deviceIds } = await seedMonitors(pool, 1);
     const id = monitorIds[0]!;
     const outcomes: WriteOutcome[] = [];
-    const writer = createMetricsWriter({ pool, log: silent, batchSize: 10, flushMs: 5 });
+    const writer = createMetricsWriter({ ...WRITER_DEFAULTS, pool, log: silent, batchSize: 10, flushMs: 5 });
     writer.onCommit((o) => outcomes.push(...o));
     const t0 = Date.parse('2026-11-02T00:00:00Z');
     const fail = (i: number, cls: 'auth' | 'timeout'): PollResult => ({
@@ -121,7 +122,7 @@ forEachBackend((backend) => {
     const { monitorIds } = await seedMonitors(pool, 2);
     await pool.query('DELETE FROM monitors WHERE id = $1', [monitorIds[0]]);
     const t = new Date('2026-11-03T00:00:00Z');
-    const writer = createMetricsWriter({ pool, log: silent });
+    const writer = createMetricsWriter({ ...WRITER_DEFAULTS, pool, log: silent });
     await writer.write(monitorIds.map((id) => ({ monitor_id: id, time: t, ok: true as const, sample: sample(1) })));
     const r = await pool.query('SELECT monitor_id FROM metrics WHERE time = $1', [t]);
     assert.deepEqual(
@@ -134,7 +135,7 @@ forEachBackend((backend) => {
   test('values PostgreSQL refuses are dropped one result at a time; the rest is stored and the write resolves (no resend loop)', async () => {
     const { monitorIds } = await seedMonitors(pool, 3);
     const t = new Date('2026-11-04T00:00:00Z');
-    const writer = createMetricsWriter({ pool, log: silent });
+    const writer = createMetricsWriter({ ...WRITER_DEFAULTS, pool, log: silent });
     // What the shared schemas now refuse, as an older agent could still have it spooled.
     const batch: PollResult[] = [
       { monitor_id: monitorIds[0]!, time: t, ok: true, sample: sample(1) },
@@ -179,7 +180,7 @@ forEachBackend((backend) => {
     const { monitorIds } = await seedMonitors(pool, 1);
     const id = monitorIds[0]!;
     const t0 = Date.parse('2026-11-05T00:00:00Z');
-    const writer = createMetricsWriter({ pool, log: silent, flushMs: 5 });
+    const writer = createMetricsWriter({ ...WRITER_DEFAULTS, pool, log: silent, flushMs: 5 });
     await writer.write([
       {
         monitor_id: id,
@@ -210,7 +211,7 @@ forEachBackend((backend) => {
     const id = monitorIds[0]!;
     const t0 = Date.parse('2026-11-06T00:00:00Z');
     const outcomes: WriteOutcome[] = [];
-    const writer = createMetricsWriter({ pool, log: silent, flushMs: 5 });
+    const writer = createMetricsWriter({ ...WRITER_DEFAULTS, pool, log: silent, flushMs: 5 });
     writer.onCommit((o) => outcomes.push(...o));
     const server = (t: number, cls: 'timeout' | 'agent_offline'): PollResult => ({
       monitor_id: id,
@@ -272,7 +273,7 @@ forEachBackend((backend) => {
     const { monitorIds } = await seedMonitors(pool, 1);
     const id = monitorIds[0]!;
     const t0 = Date.parse('2026-11-07T00:00:00Z');
-    const writer = createMetricsWriter({ pool, log: silent, flushMs: 5 });
+    const writer = createMetricsWriter({ ...WRITER_DEFAULTS, pool, log: silent, flushMs: 5 });
     const offline = (i: number): PollResult => ({
       monitor_id: id,
       time: at(t0 + i * 60_000),
@@ -298,7 +299,7 @@ forEachBackend((backend) => {
     const { monitorIds } = await seedMonitors(pool, 1);
     const id = monitorIds[0]!;
     const t0 = Date.parse('2026-11-08T00:00:00Z');
-    const writer = createMetricsWriter({ pool, log: silent, flushMs: 5 });
+    const writer = createMetricsWriter({ ...WRITER_DEFAULTS, pool, log: silent, flushMs: 5 });
     const agent = (i: number): PollResult => ({
       monitor_id: id,
       time: at(t0 + i * 60_000),
@@ -335,7 +336,7 @@ forEachBackend((backend) => {
     const a = await seedMonitors(pool, 1);
     const b = await seedMonitors(pool, 1);
     const t = new Date('2026-11-09T00:00:00Z');
-    const writer = createMetricsWriter({ pool, log: silent, flushMs: 5 });
+    const writer = createMetricsWriter({ ...WRITER_DEFAULTS, pool, log: silent, flushMs: 5 });
     await writer.write(
       [...a.monitorIds, ...b.monitorIds].map(
         (id): PollResult => ({ monitor_id: id, time: t, ok: false, failure: { class: 'auth', message: 'no' } }),
