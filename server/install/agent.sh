@@ -130,7 +130,7 @@ main() {
     || die "SHA-256 mismatch for agent-linux-$ARCH: expected $SHA, got $got. The download is corrupt or was tampered with; nothing was installed"
   say "SHA-256 verified: $got"
   chmod 755 "$TMP/nmslite-agent"
-  ran=$("$TMP/nmslite-agent" --version 2>&1) || die "the downloaded agent does not run on this machine: $ran"
+  ran=$("$TMP/nmslite-agent" --version 2>&1) || die "the downloaded agent does not run here: $ran (a noexec $TMP? set TMPDIR to another folder)"
 
   # --- enroll (the server certificate pinned by its SHA-256 fingerprint) ---
   mkdir -p "$STATE" || die "cannot create the state directory $STATE"
