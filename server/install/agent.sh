@@ -112,8 +112,9 @@ main() {
     die "an agent is already enrolled in $STATE (identity.json): remove that file to enroll again, or pass another --state-dir"
   fi
   if [ "$SERVICE" = 1 ] && [ -z "$ROOT" ]; then
-    command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ] \
-      || die "systemd is not running here: rerun with --no-service and start '$PREFIX/bin/nmslite-agent run --home $STATE_DIR' with your init system"
+    if ! command -v systemctl >/dev/null 2>&1 || [ ! -d /run/systemd/system ]; then
+      die "systemd is not running here: rerun with --no-service and start '$PREFIX/bin/nmslite-agent run --home $STATE_DIR' with your init system"
+    fi
   fi
 
   TMP=$(mktemp -d "${TMPDIR:-/tmp}/nmslite-agent-install.XXXXXX") || die "cannot create a temporary directory"

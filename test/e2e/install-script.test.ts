@@ -321,3 +321,10 @@ describe('a server without agent binaries', { skip }, () => {
     assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429]);
   });
 });
+
+const noShellcheck = existsSync('/usr/bin/shellcheck')
+  ? undefined
+  : 'shellcheck not installed (apt-get install shellcheck; .ci/run installs it)';
+test('the install script passes shellcheck as POSIX sh', { skip: skipUnlessRequired(noShellcheck) }, async () => {
+  await run('shellcheck', ['-s', 'sh', join(ROOT, 'server/install/agent.sh')]);
+});
