@@ -46,18 +46,19 @@ export const AgentConfig = z
     home: z.string().min(1),
     identity: z.string().min(1),
     spool_dir: z.string().min(1),
-    spool_cap_mb: z.coerce.number().int().min(1).max(1_000_000),
-    max_in_flight: z.coerce.number().int().min(1).max(100_000),
-    max_concurrent: z.coerce.number().int().min(1).max(10_000),
-    per_target_concurrent: z.coerce.number().int().min(1).max(16),
-    log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
-    ping_before_poll: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]),
+    spool_cap_mb: z.coerce.number().int().min(1).max(1_000_000).default(1024),
+    max_in_flight: z.coerce.number().int().min(1).max(100_000).default(2000),
+    max_concurrent: z.coerce.number().int().min(1).max(10_000).default(500),
+    per_target_concurrent: z.coerce.number().int().min(1).max(16).default(2),
+    log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    ping_before_poll: z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]).default(true),
     /** Past this long without the server the agent stops polling (fractions allowed, e.g. 0.01 = 36 s). */
     max_offline_hours: z.coerce
       .number({ error: 'must be a number of hours' })
       .finite('must be a number of hours')
       .positive('must be more than 0')
-      .max(87_600, 'must be at most 87600 (ten years)'),
+      .max(87_600, 'must be at most 87600 (ten years)')
+      .default(72),
   })
   .strict();
 export type AgentConfig = z.infer<typeof AgentConfig>;
@@ -127,13 +128,14 @@ export function loadAgentConfig(
     home,
     identity: pick('identity') ?? join(home, 'identity.json'),
     spool_dir: pick('spool_dir') ?? join(home, 'spool'),
-    spool_cap_mb: pick('spool_cap_mb') ?? 1024,
-    max_in_flight: pick('max_in_flight') ?? 2000,
-    max_concurrent: pick('max_concurrent') ?? 500,
-    per_target_concurrent: pick('per_target_concurrent') ?? 2,
-    log_level: pick('log_level') ?? 'info',
-    ping_before_poll: pick('ping_before_poll') ?? true,
-    max_offline_hours: pick('max_offline_hours') ?? 72,
+    // Unset ones take the schema's defaults (above, the only place they are written).
+    spool_cap_mb: pick('spool_cap_mb'),
+    max_in_flight: pick('max_in_flight'),
+    max_concurrent: pick('max_concurrent'),
+    per_target_concurrent: pick('per_target_concurrent'),
+    log_level: pick('log_level'),
+    ping_before_poll: pick('ping_before_poll'),
+    max_offline_hours: pick('max_offline_hours'),
   };
   for (const k of Object.keys(fileSettings))
     if (!KEYS.includes(k as keyof AgentConfig)) throw new ConfigError(`unknown setting '${k}' in ${file}`);
