@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { SCHEDULE_PART_ASSIGNMENTS } from '../shared/protocol/index.ts';
 
 const _bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -90,7 +91,7 @@ export const ServerConfig = z
         retry_after_s: int(1, 3600).default(5),
         enrollment_ttl_h: int(1, 24 * 365).default(24),
         /** Most assignments per schedule.full part (the protocol's SCHEDULE_PART_ASSIGNMENTS is the ceiling). */
-        schedule_part_assignments: int(1, 10_000).default(10_000),
+        schedule_part_assignments: int(1, SCHEDULE_PART_ASSIGNMENTS).default(SCHEDULE_PART_ASSIGNMENTS),
         /** Changes to one agent's assignments within this window go out as one delta. */
         schedule_debounce_ms: int(0, 900).default(150),
         /** An agent session whose socket holds more than this many MiB not yet written (the agent stopped reading) is closed with 4029. */
