@@ -226,6 +226,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
   writer.onCommit(health.observe);
   const hub = createHub({
     pool,
+    presence: services.agents,
     log,
     registry,
     events,

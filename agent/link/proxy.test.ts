@@ -8,20 +8,20 @@ const PROXY = 'http://proxy.corp:3128';
 const route = (server: string, noProxy: string): 'proxy' | 'direct' =>
   proxyFor(new URL(server), loadProxySettings({ HTTPS_PROXY: PROXY, NO_PROXY: noProxy })) ? 'proxy' : 'direct';
 
-test('NO_PROXY entries match as proxy-from-env does: *, exact host, .suffix, *.suffix, host:port', () => {
+test('NO_PROXY entries match as curl does: *, host and its subdomains, .suffix, *.suffix, host:port', () => {
   const cases: [server: string, noProxy: string, expected: 'proxy' | 'direct'][] = [
     ['wss://nms.example.com:8443', '', 'proxy'],
     ['wss://nms.example.com:8443', '*', 'direct'],
-    // A plain entry is that host only.
+    // A plain entry is that host and its subdomains, as in curl.
     ['wss://nms.example.com:8443', 'nms.example.com', 'direct'],
     ['wss://nms.example.com:8443', 'NMS.Example.COM', 'direct'],
-    ['wss://nms.example.com:8443', 'example.com', 'proxy'],
+    ['wss://nms.example.com:8443', 'example.com', 'direct'],
     ['wss://example.com:8443', 'example.com', 'direct'],
     ['wss://notexample.com:8443', 'example.com', 'proxy'],
-    // A leading dot or *. : any name ending so (not the bare domain).
+    // A leading dot: the same (curl); *. : the subdomains only.
     ['wss://nms.example.com:8443', '.example.com', 'direct'],
     ['wss://a.b.example.com:8443', '.example.com', 'direct'],
-    ['wss://example.com:8443', '.example.com', 'proxy'],
+    ['wss://example.com:8443', '.example.com', 'direct'],
     ['wss://nms.example.com:8443', '*.example.com', 'direct'],
     ['wss://nms.example.org:8443', '*.example.com', 'proxy'],
     // host:port matches that port only; a URL without a port is 443.

@@ -12,8 +12,8 @@ const LIBRARY_VARIABLES = ['https_proxy', 'HTTPS_PROXY', 'no_proxy', 'NO_PROXY',
 
 /**
  * The proxy for an HTTPS (or WSS) connection to `target`, or undefined to connect directly.
- * NO_PROXY is matched by proxy-from-env, with curl's rules: `*` is every host; `example.com` only
- * that host; `.example.com` and `*.example.com` its subdomains (and, as in curl, names ending so);
+ * NO_PROXY is matched by proxy-from-env, given curl's rules (curlEntries): `*` is every host;
+ * `example.com` and `.example.com` that host and its subdomains; `*.example.com` its subdomains;
  * `host:port` only that port (443 when the URL has none). The library reads process.env, so for
  * this synchronous call it sees exactly the settings parsed in config.ts and nothing else.
  */
@@ -24,7 +24,7 @@ export function proxyFor(target: URL, settings: ProxySettings): URL | undefined 
   try {
     for (const k of LIBRARY_VARIABLES) delete process.env[k];
     process.env.https_proxy = settings.https_proxy;
-    if (settings.no_proxy) process.env.no_proxy = settings.no_proxy;
+    if (settings.no_proxy) process.env.no_proxy = curlEntries(settings.no_proxy);
     chosen = getProxyForUrl({ protocol: 'https:', host: target.host, port: target.port });
   } finally {
     for (const [k, v] of saved) {
@@ -33,6 +33,22 @@ export function proxyFor(target: URL, settings: ProxySettings): URL | undefined 
     }
   }
   return chosen ? new URL(chosen) : undefined;
+}
+
+/**
+ * curl matches a plain NO_PROXY name as the host itself and as a domain of its subdomains, and a
+ * leading dot the same way; proxy-from-env matches `example.com` only exactly and `.example.com`
+ * only below it. Each such entry is given to the library in both forms.
+ */
+export function curlEntries(noProxy: string): string {
+  const out: string[] = [];
+  for (const raw of noProxy.split(/[,\s]+/)) {
+    if (!raw) continue;
+    out.push(raw);
+    if (raw === '*' || raw.startsWith('*.')) continue;
+    out.push(raw.startsWith('.') ? raw.slice(1) : `.${raw}`);
+  }
+  return out.join(',');
 }
 
 /** Opens a TLS connection to host:port through an HTTP CONNECT proxy. */
