@@ -82,7 +82,7 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger): RunningAgent {
 
   const results = createResultWriter<SpooledResult>({ spool, log, onSpooled: () => link.kick() });
 
-  // Seed 003 §2: hosts are pinged (in batches) before they are polled; off for sites that drop ICMP.
+  // Hosts are pinged (in batches) before they are polled; off for sites that drop ICMP.
   const ping =
     cfg.ping_before_poll && defaultPingMethod() !== 'none'
       ? async (ips: string[]) => (await import('./discovery/sweep.ts')).pingHosts(ips, 1000)

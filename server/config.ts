@@ -120,7 +120,7 @@ export const ServerConfig = z
       .prefault({}),
     metrics: z
       .object({
-        /** Raw samples are kept this many days; 0 keeps them forever (seed 000's default). */
+        /** Raw samples are kept this many days; 0 keeps them forever (the default). */
         retention_days: int(0, 100_000).default(0),
         /** TimescaleDB: compress raw chunks older than this; 0 turns compression off. */
         compress_after_days: int(0, 100_000).default(7),
@@ -216,7 +216,7 @@ export const ServerConfig = z
 export type ServerConfig = z.infer<typeof ServerConfig>;
 export type ServerConfigInput = z.input<typeof ServerConfig>;
 
-/** Environment variables that do not follow NMSLITE_<SECTION>_<KEY> (seed 002 §10 and the brief). */
+/** Environment variables that do not follow NMSLITE_<SECTION>_<KEY> (listed in the README's configuration section). */
 const ENV_ALIASES: Record<string, string> = {
   DATABASE_URL: 'database.url',
   AUTH_USERNAME: 'auth.username',

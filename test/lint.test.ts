@@ -33,3 +33,23 @@ test('production code has no line over 200 characters', () => {
   }
   assert.deepEqual(long, [], `lines over 200 characters:\n${long.join('\n')}`);
 });
+
+// Comments point to the code, the README and public standards, not to documents a newcomer to the
+// repository does not have (the design seeds and briefs the project started from).
+test('no source file refers to documents outside the repository (seed NNN, WINRM.md, DESIGN.md)', () => {
+  const git = spawnSync('git', ['ls-files', 'server', 'agent', 'shared', 'test', 'bench', 'migrations'], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  assert.equal(git.status, 0, git.stderr);
+  const found: string[] = [];
+  for (const file of git.stdout.split('\n')) {
+    if (!/\.(ts|mts|mjs|sql)$/.test(file) || file === 'test/lint.test.ts') continue;
+    readFileSync(`${root}${file}`, 'utf8')
+      .split('\n')
+      .forEach((line, i) => {
+        if (/\bseed 0\d\d\b|WINRM\.md|DESIGN\.md|STYLE\.md/i.test(line)) found.push(`${file}:${i + 1}: ${line.trim()}`);
+      });
+  }
+  assert.deepEqual(found, [], `references to documents outside the repository:\n${found.join('\n')}`);
+});

@@ -8,7 +8,7 @@ import { resolveInstalledPlugin } from './plugin-folder.ts';
 import { summarisePluginText } from './plugin-text.ts';
 
 /*
- * External plugin protocol (seed 003 "plugin protocol", adapted):
+ * External plugin protocol:
  *   which    `command` is a plugin NAME; only `<plugins folder>/<name>`, installed by the site's
  *            administrator, runs (plugin-folder.ts). Anything else: plugin_error `not_allowed`.
  *   run      that file with `args` directly (no shell), in its own process group, with a minimal
@@ -291,8 +291,8 @@ function spawnPlugin(path: string, req: CollectRequest<ExternalConfig>, signal: 
 }
 
 /**
- * `external`: an executable in the agent's plugins folder speaking JSON on stdin/stdout (seed 003
- * plugin protocol). Without `pluginsDir` every external plugin is refused.
+ * `external`: an executable in the agent's plugins folder speaking JSON on stdin/stdout (the
+ * protocol described at the top of this file). Without `pluginsDir` every external plugin is refused.
  */
 export function createExternalCollector(o: { pluginsDir?: string | undefined } = {}): Collector<ExternalConfig> {
   return {

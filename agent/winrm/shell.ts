@@ -10,7 +10,7 @@ import {
 import { callWsman, type WsmanContext } from './wsman-call.ts';
 import { child, childrenNamed, escapeXml, findDeep, path } from './xml.ts';
 
-/** WinRS shell lifecycle (WINRM.md §3, §4): Create, Command, Send, Receive, Signal, Delete. */
+/** WinRS shell lifecycle (MS-WSMV 3.1.4.1.x, windows/shell resource): Create, Command, Send, Receive, Signal, Delete. */
 
 const SIGNAL_TERMINATE = 'http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/terminate';
 

@@ -77,7 +77,7 @@ const ENVELOPE_OPEN =
   `<s:Envelope xmlns:s="${NS.s}" xmlns:a="${NS.a}" xmlns:w="${NS.w}" xmlns:p="${NS.p}"` +
   ` xmlns:n="${NS.n}" xmlns:x="${NS.x}" xmlns:rsp="${NS.rsp}">`;
 
-/** Builds a SOAP 1.2 WS-Management request with the headers Windows expects (WINRM.md §2). */
+/** Builds a SOAP 1.2 WS-Management request with the headers Windows expects (as in the captures in test/fixtures/winrm). */
 export function buildEnvelope(o: EnvelopeOptions): BuiltEnvelope {
   const messageId = o.messageId ?? `uuid:${randomUUID().toUpperCase()}`;
   const locale = escapeXml(o.locale ?? 'en-US');

@@ -9,7 +9,7 @@ export interface WmiInstance {
   properties: Record<string, WmiValue>;
 }
 
-/** Reads one item of w:Items / a Get body into a plain record (WINRM.md §5 item shapes). */
+/** Reads one item of w:Items / a Get body into a plain record (the item shapes of the captures in test/fixtures/winrm). */
 export function readInstance(el: XmlElement): WmiInstance {
   const properties: Record<string, WmiValue> = {};
   for (const prop of el.children) {

@@ -6,7 +6,7 @@ import type { WriteOutcome } from '../metrics/poll-result.ts';
 const NOT_THE_DEVICE = new Set(['agent_offline', 'internal', 'plugin_error']);
 
 /**
- * Seed 003 §3: `threshold` consecutive failures of a device within `windowMs` mark it inactive,
+ * `threshold` consecutive failures of a device within `windowMs` mark it inactive,
  * which takes its monitors out of its agent's schedule. A success resets the count; an API call
  * setting the device `active` (or a later discovery) brings it back. Only what the agent reported
  * counts: failures the server made up for missing results (`source: 'server'`) say nothing about

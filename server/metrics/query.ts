@@ -27,7 +27,7 @@ const pct = (used: unknown, total: unknown): number | null => {
 };
 const round2 = (v: unknown): number | null => (num(v) === null ? null : Math.round(num(v)! * 100) / 100);
 
-/** Percentages are derived here, at query time, from the stored totals (seed 000 §9). */
+/** Percentages are derived here, at query time, from the stored totals: only raw values are stored. */
 export function toPoint(r: Record<string, unknown>): MetricsPoint {
   return {
     timestamp: (r.time as Date).toISOString(),

@@ -20,7 +20,7 @@ export interface RetentionOptions {
   pool: pg.Pool;
   mode: 'timescaledb' | 'plain';
   log: Log;
-  /** 0 keeps metrics forever (seed 000's default). */
+  /** 0 keeps metrics forever (the default). */
   retentionDays: number;
   /** TimescaleDB only: compress chunks older than this; 0 turns compression off. */
   compressAfterDays: number;

@@ -146,7 +146,7 @@ export function createCredentialProfileService(db: Db, vault: Vault, events: Eve
         mapDbError(err, 'a Credential Profile with this name');
       }
     },
-    /** Seed 000 §12: refused while any monitor or discovery profile uses it. */
+    /** Refused while any monitor or discovery profile uses it (README: deletion rules). */
     async remove(id: number) {
       const cur = await get(id);
       await db.transaction(async (tx) => {

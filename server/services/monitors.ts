@@ -45,7 +45,7 @@ export function createMonitorService(db: Db, events: EventBus) {
     if (!r) throw notFound('Monitor', id);
     return r;
   };
-  /** Seed 000 §7: each reference is checked, in this order, with its own 404. */
+  /** Each reference is checked, in this order, with its own 404 (device, credential profile, plugin). */
   const checkRefs = async (p: Partial<MonitorInput>) => {
     if (
       p.device_id !== undefined &&

@@ -11,7 +11,7 @@ import { startTestServer, TEST_ADMIN, type TestServer } from '../helpers/server.
 import { agentHome, runAgentCommand, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
 import { startWinsim, type Winsim } from '../winsim/index.ts';
 
-// Seed 000 §4, step by step, over HTTPS with real processes: 20 Windows hosts, one non-Windows
+// The user journey, step by step, over HTTPS with real processes: 20 Windows hosts, one non-Windows
 // HTTP service on 5985 and dead addresses in the same range.
 const NET = '127.66.0';
 const PASSWORD = 'Journey-Windows-1';
@@ -41,7 +41,7 @@ forEachBackend((backend) => {
     await s?.stop();
   });
 
-  test('the seed 000 user journey: login → credential profile → discovery → provisioning → metrics → deletion rules', {
+  test('the user journey: login → credential profile → discovery → provisioning → metrics → deletion rules', {
     timeout: 180_000,
   }, async () => {
     // Step 1: authentication (the typed client logs in the same way).
@@ -154,7 +154,7 @@ forEachBackend((backend) => {
     assert.ok(hist.body.data.length >= 1);
     assert.ok((await nms.monitors.list.query({})).length === 20);
 
-    // Deletion rules, in the seed's order (§12).
+    // Deletion rules, in their order (README).
     const first = monitors[0]!;
     const device = run.body.devices.find((d: { ip: string }) => d.ip === first.ip);
     let r = await s.api('DELETE', `/api/v1/credential-profiles/${cred.id}`, undefined, token);

@@ -182,7 +182,7 @@ test('unknown ids are 404, unknown routes 404, wrong methods 405', async () => {
   assert.equal((await s.api('PATCH', '/api/v1/monitors')).status, 405);
 });
 
-test('provisioning checks each reference with its own 404 (seed 000 §7)', async () => {
+test('provisioning checks each reference with its own 404', async () => {
   const agent = await makeAgent('prov-site');
   const cred = (
     await s.api('POST', '/api/v1/credential-profiles', {
@@ -228,7 +228,7 @@ test('provisioning checks each reference with its own 404 (seed 000 §7)', async
   assert.match(metrics.body.error.message, /no metrics yet/);
 });
 
-test('deletion rules and messages follow seed 000 §12 in its order', async () => {
+test('deletion rules and messages, in their order (README: deletion rules)', async () => {
   const agent = await makeAgent('delete-site');
   const cred = (
     await s.api('POST', '/api/v1/credential-profiles', {

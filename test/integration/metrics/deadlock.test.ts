@@ -8,7 +8,7 @@ import { seedMonitors } from './seed-monitors.ts';
 import { WRITER_DEFAULTS } from '../../helpers/config-defaults.ts';
 
 /**
- * Issue 11 §5: concurrent writes of monitor state used to deadlock (`deadlock detected`) because
+ * Concurrent writes of monitor state used to deadlock (`deadlock detected`) because
  * two statements locked the same rows in different orders. The writer runs `concurrency` batches
  * at once, and results reach it in whatever order agents send them, so two of its own batches
  * sharing monitors is normal. These tests race two transactions over the same rows in opposite

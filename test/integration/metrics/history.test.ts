@@ -92,7 +92,7 @@ forEachBackend((backend) => {
     await s?.stop();
   });
 
-  test('latest metrics derive memory and disk percentages at query time (seed 002 Get Metrics shape)', async () => {
+  test('latest metrics derive memory and disk percentages at query time (the GET /monitors/:id/metrics shape)', async () => {
     const r = await s.api('GET', `/api/v1/monitors/${monitorId}/metrics`);
     assert.equal(r.status, 200);
     assert.equal(r.body.timestamp, iso(T0 + 1439 * 60_000));

@@ -6,7 +6,7 @@ import { METRICS_SCRIPT_MARKER } from '../../../agent/winrm/metrics-script.ts';
 import { startReplayServer, type ReplayAnswer, type ReplayRequest, type ReplayServer } from './replay-server.ts';
 
 // Synthetic answers in the exact envelope shape Windows uses for `SELECT <props>` (w:XmlFragment);
-// no public capture of the PerfFormattedData classes exists (WINRM.md §11).
+// no public capture of the PerfFormattedData classes exists (test/fixtures/winrm/SOURCES.md lists what is captured).
 
 function enumerateResponse(req: ReplayRequest, rows: Record<string, string | null>[]): ReplayAnswer {
   const items = rows
