@@ -1,3 +1,5 @@
+import { eq } from 'drizzle-orm';
+import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.ts';
 import { AppError } from '../errors.ts';
 
@@ -21,6 +23,21 @@ export function mapDbError(err: unknown, entity: string): never {
       constraint: e.constraint,
     });
   throw err;
+}
+
+/**
+ * A reference a caller names (agent_id, plugin_id …) must exist: 404 `<what> not found` with
+ * `{ [field]: id }` otherwise. Each reference gets its own check, so the 404 names the one missing.
+ */
+export async function requireRow(
+  db: Db,
+  table: PgTable & { id: PgColumn },
+  id: number,
+  what: string,
+  field: string,
+): Promise<void> {
+  const found = await db.select({ id: table.id }).from(table).where(eq(table.id, id));
+  if (!found.length) throw new AppError('NOT_FOUND', `${what} not found`, { [field]: id });
 }
 
 export interface Page {

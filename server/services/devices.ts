@@ -6,7 +6,7 @@ import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import { SYSTEM_DISCOVERY, SYSTEM_HEALTH_MONITOR, type AuditActor } from '../audit/actor.ts';
 import { auditChanges, recordAudit, type AuditChanges, type AuditEntry } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page, type Tx } from './common.ts';
+import { iso, mapDbError, type Page, requireRow, type Tx } from './common.ts';
 import type { MonitorService } from './monitors.ts';
 
 type Row = typeof devices.$inferSelect;
@@ -140,8 +140,7 @@ export function createDeviceService(db: Db, events: EventBus, monitorService: Pi
     get: async (id: number) => deviceToApi(await get(id)),
     getRow: get,
     async create(p: DeviceInput) {
-      const [a] = await db.select({ id: agents.id }).from(agents).where(eq(agents.id, p.agent_id));
-      if (!a) throw new AppError('NOT_FOUND', 'Agent not found', { agent_id: p.agent_id });
+      await requireRow(db, agents, p.agent_id, 'Agent', 'agent_id');
       const useSsl = p.use_ssl ?? false;
       try {
         const r = await db.transaction(async (tx) => {

@@ -1,9 +1,9 @@
 import { asc, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { agents, credentialProfiles, discoveryProfiles, plugins } from '../db/schema.ts';
-import { AppError, notFound } from '../errors.ts';
+import { notFound } from '../errors.ts';
 import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page } from './common.ts';
+import { iso, mapDbError, type Page, requireRow } from './common.ts';
 
 type Row = typeof discoveryProfiles.$inferSelect;
 export interface DiscoveryProfileInput {
@@ -40,28 +40,10 @@ export function createDiscoveryProfileService(db: Db) {
     return r;
   };
   const checkRefs = async (p: Partial<DiscoveryProfileInput>) => {
-    if (
-      p.agent_id !== undefined &&
-      !(await db.select({ id: agents.id }).from(agents).where(eq(agents.id, p.agent_id))).length
-    )
-      throw new AppError('NOT_FOUND', 'Agent not found', { agent_id: p.agent_id });
-    if (
-      p.credential_profile_id !== undefined &&
-      !(
-        await db
-          .select({ id: credentialProfiles.id })
-          .from(credentialProfiles)
-          .where(eq(credentialProfiles.id, p.credential_profile_id))
-      ).length
-    )
-      throw new AppError('NOT_FOUND', 'Credential Profile not found', {
-        credential_profile_id: p.credential_profile_id,
-      });
-    if (
-      p.plugin_id != null &&
-      !(await db.select({ id: plugins.id }).from(plugins).where(eq(plugins.id, p.plugin_id))).length
-    )
-      throw new AppError('NOT_FOUND', 'Plugin not found', { plugin_id: p.plugin_id });
+    if (p.agent_id !== undefined) await requireRow(db, agents, p.agent_id, 'Agent', 'agent_id');
+    if (p.credential_profile_id !== undefined)
+      await requireRow(db, credentialProfiles, p.credential_profile_id, 'Credential Profile', 'credential_profile_id');
+    if (p.plugin_id != null) await requireRow(db, plugins, p.plugin_id, 'Plugin', 'plugin_id');
   };
   return {
     list: async (page: Page) =>

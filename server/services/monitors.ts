@@ -1,11 +1,11 @@
 import { and, asc, eq, inArray, ne } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { credentialProfiles, devices, monitors, plugins } from '../db/schema.ts';
-import { AppError, notFound } from '../errors.ts';
+import { notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { AuditActor } from '../audit/actor.ts';
 import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, type Page, type Tx } from './common.ts';
+import { iso, type Page, requireRow, type Tx } from './common.ts';
 
 type Row = typeof monitors.$inferSelect;
 export interface MonitorInput {
@@ -47,28 +47,10 @@ export function createMonitorService(db: Db, events: EventBus) {
   };
   /** Each reference is checked, in this order, with its own 404 (device, credential profile, plugin). */
   const checkRefs = async (p: Partial<MonitorInput>) => {
-    if (
-      p.device_id !== undefined &&
-      !(await db.select({ id: devices.id }).from(devices).where(eq(devices.id, p.device_id))).length
-    )
-      throw new AppError('NOT_FOUND', 'Device not found', { device_id: p.device_id });
-    if (
-      p.credential_profile_id !== undefined &&
-      !(
-        await db
-          .select({ id: credentialProfiles.id })
-          .from(credentialProfiles)
-          .where(eq(credentialProfiles.id, p.credential_profile_id))
-      ).length
-    )
-      throw new AppError('NOT_FOUND', 'Credential Profile not found', {
-        credential_profile_id: p.credential_profile_id,
-      });
-    if (
-      p.plugin_id !== undefined &&
-      !(await db.select({ id: plugins.id }).from(plugins).where(eq(plugins.id, p.plugin_id))).length
-    )
-      throw new AppError('NOT_FOUND', 'Plugin not found', { plugin_id: p.plugin_id });
+    if (p.device_id !== undefined) await requireRow(db, devices, p.device_id, 'Device', 'device_id');
+    if (p.credential_profile_id !== undefined)
+      await requireRow(db, credentialProfiles, p.credential_profile_id, 'Credential Profile', 'credential_profile_id');
+    if (p.plugin_id !== undefined) await requireRow(db, plugins, p.plugin_id, 'Plugin', 'plugin_id');
   };
   const insert = async (tx: Tx, p: MonitorInput, by?: AuditActor): Promise<Row> => {
     const [r] = await tx
