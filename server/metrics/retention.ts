@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Log } from '../log.ts';
+import { startRetentionSweep } from '../db/retention-sweep.ts';
 
 /** The continuous aggregates migration 0002 creates on TimescaleDB, finest first. */
 export const AGGREGATES = [
@@ -161,38 +162,19 @@ export async function applyRetention(o: RetentionOptions): Promise<() => void> {
     await applyTimescale(o);
     return () => {};
   }
-  if (o.retentionDays <= 0) return () => {};
-  const batch = o.sweepBatch ?? 10_000;
-  let running = false;
-  const sweep = async (): Promise<void> => {
-    if (running) return;
-    running = true;
-    try {
-      let deleted = 0;
-      const cutoff = (
-        await o.pool.query<{ c: Date }>('SELECT now() - make_interval(days => $1) AS c', [o.retentionDays])
-      ).rows[0]!.c;
-      for (;;) {
-        // By the (monitor_id, time) key, not ctid: ctids repeat across partitions and chunks.
-        const r = await o.pool.query(
-          `DELETE FROM metrics m USING (SELECT monitor_id, time FROM metrics WHERE time < $1 ORDER BY time LIMIT $2) old
-            WHERE m.monitor_id = old.monitor_id AND m.time = old.time`,
-          [cutoff, batch],
-        );
-        deleted += r.rowCount ?? 0;
-        if ((r.rowCount ?? 0) < batch) break;
-      }
-      if (deleted) o.log.info({ deleted, retention_days: o.retentionDays }, 'old metrics deleted');
-    } catch (err) {
-      o.log.error({ err: (err as Error).message }, 'metrics retention sweep failed');
-    } finally {
-      running = false;
-    }
-  };
-  await sweep();
-  const timer = setInterval(() => void sweep(), o.sweepEveryMs ?? 3600_000);
-  timer.unref();
-  return () => clearInterval(timer);
+  const sweep = startRetentionSweep({
+    pool: o.pool,
+    log: o.log,
+    retentionDays: o.retentionDays,
+    everyMs: o.sweepEveryMs ?? 3600_000,
+    batch: o.sweepBatch ?? 10_000,
+    // By the (monitor_id, time) key, not ctid: ctids repeat across partitions and chunks.
+    deleteSql: `DELETE FROM metrics m USING (SELECT monitor_id, time FROM metrics WHERE time < $1 ORDER BY time LIMIT $2) old
+      WHERE m.monitor_id = old.monitor_id AND m.time = old.time`,
+    messages: { deleted: 'old metrics deleted', failed: 'metrics retention sweep failed' },
+  });
+  await sweep.first;
+  return sweep.stop;
 }
 
 async function applyTimescale(o: RetentionOptions): Promise<void> {
