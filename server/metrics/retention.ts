@@ -96,6 +96,20 @@ async function ensureJob(
   return { action: 'altered', jobId: job.job_id };
 }
 
+const AGE_POLICIES = {
+  compression: { proc: 'policy_compression', key: 'compress_after' },
+  retention: { proc: 'policy_retention', key: 'drop_after' },
+} as const;
+
+/** ensureJob for `relation`'s compression or retention policy: chunks older than `days` (0: no policy). */
+const ensureAgePolicy = (pool: pg.Pool, relation: string, kind: keyof typeof AGE_POLICIES, days: number) => {
+  const { proc, key } = AGE_POLICIES[kind];
+  return ensureJob(pool, relation, proc, days > 0 ? { config: { [key]: days * DAY } } : undefined, () =>
+    // kind and key are this module's constants, never input.
+    pool.query(`SELECT add_${kind}_policy($1::regclass, ${key} => make_interval(days => $2))`, [relation, days]),
+  );
+};
+
 /** Sets the chunk interval of new chunks when it differs. Returns whether it changed. */
 async function ensureChunkInterval(pool: pg.Pool, relation: string, secs: number): Promise<boolean> {
   // For a continuous aggregate the dimension belongs to its materialization hypertable.
@@ -188,26 +202,8 @@ async function applyTimescale(o: RetentionOptions): Promise<void> {
   const note = (name: string, r: { action: Action; jobId: number | null }) => {
     jobs[name] = r.jobId === null ? r.action : `${r.action} (job ${r.jobId})`;
   };
-  note(
-    'metrics compression',
-    await ensureJob(
-      o.pool,
-      'metrics',
-      'policy_compression',
-      o.compressAfterDays > 0 ? { config: { compress_after: o.compressAfterDays * DAY } } : undefined,
-      () => o.pool.query("SELECT add_compression_policy('metrics', make_interval(days => $1))", [o.compressAfterDays]),
-    ),
-  );
-  note(
-    'metrics retention',
-    await ensureJob(
-      o.pool,
-      'metrics',
-      'policy_retention',
-      o.retentionDays > 0 ? { config: { drop_after: o.retentionDays * DAY } } : undefined,
-      () => o.pool.query("SELECT add_retention_policy('metrics', make_interval(days => $1))", [o.retentionDays]),
-    ),
-  );
+  note('metrics compression', await ensureAgePolicy(o.pool, 'metrics', 'compression', o.compressAfterDays));
+  note('metrics retention', await ensureAgePolicy(o.pool, 'metrics', 'retention', o.retentionDays));
 
   // Each layer is refreshed only as far back as the layer below still holds data: refreshing a
   // window whose source rows were dropped would empty the aggregate there.
@@ -247,35 +243,8 @@ async function applyTimescale(o: RetentionOptions): Promise<void> {
     );
     if (agg.compressAfterDays > 0 && (await ensureCompression(o.pool, o.log, a.view, 'MATERIALIZED VIEW', 'bucket')))
       done[`${a.view}_compression`] = 'enabled';
-    note(
-      `${a.view} compression`,
-      await ensureJob(
-        o.pool,
-        a.view,
-        'policy_compression',
-        agg.compressAfterDays > 0 ? { config: { compress_after: agg.compressAfterDays * DAY } } : undefined,
-        () =>
-          o.pool.query('SELECT add_compression_policy($1::regclass, compress_after => make_interval(days => $2))', [
-            a.view,
-            agg.compressAfterDays,
-          ]),
-      ),
-    );
-    const keep = retention[a.view]!;
-    note(
-      `${a.view} retention`,
-      await ensureJob(
-        o.pool,
-        a.view,
-        'policy_retention',
-        keep > 0 ? { config: { drop_after: keep * DAY } } : undefined,
-        () =>
-          o.pool.query('SELECT add_retention_policy($1::regclass, drop_after => make_interval(days => $2))', [
-            a.view,
-            keep,
-          ]),
-      ),
-    );
+    note(`${a.view} compression`, await ensureAgePolicy(o.pool, a.view, 'compression', agg.compressAfterDays));
+    note(`${a.view} retention`, await ensureAgePolicy(o.pool, a.view, 'retention', retention[a.view]!));
   }
   o.log.info(
     {
