@@ -32,7 +32,7 @@ import {
 import {
   SpoolFullError,
   describeChecked,
-  interleave,
+  sendOrder,
   type DescribeRecord,
   type Spool,
   type SpoolRecord,
@@ -106,11 +106,7 @@ export function openDiskSpool<T>(o: DiskSpoolOptions<T>): Spool<T> {
   const loaded = new Map<number, T[]>();
   let active: { seg: Segment; fd: number; records: T[] } | undefined;
   let totalBytes = segments.reduce((n, s) => n + s.bytes, 0);
-  // Backlog: [backCursor, backEnd), oldest first; live: from liveCursor (appended since the rewind).
-  let backCursor = segments[0]?.first ?? nextSeq;
-  let backEnd = nextSeq;
-  let liveCursor = nextSeq;
-  let backlogFirst = true;
+  const order = sendOrder(take, segments[0]?.first ?? nextSeq, nextSeq);
   const inFlight = new Set<number>();
   let pending: Pending<T>[] = [];
   let flushWaiters: { resolve: () => void; reject: (e: unknown) => void }[] = [];
@@ -376,24 +372,7 @@ export function openDiskSpool<T>(o: DiskSpoolOptions<T>): Spool<T> {
       });
       return seqs;
     },
-    async next(max) {
-      const out = interleave(
-        max,
-        backlogFirst,
-        (n) => {
-          const got: SpoolRecord<T>[] = [];
-          backCursor = take(backCursor, backEnd, n, got);
-          return got;
-        },
-        (n) => {
-          const got: SpoolRecord<T>[] = [];
-          liveCursor = take(liveCursor, Number.POSITIVE_INFINITY, n, got);
-          return got;
-        },
-      );
-      backlogFirst = !backlogFirst;
-      return out;
-    },
+    next: async (max) => order.next(max),
     async ack(seqs) {
       const lines: string[] = [];
       let dropped = false;
@@ -421,9 +400,7 @@ export function openDiskSpool<T>(o: DiskSpoolOptions<T>): Spool<T> {
     rewind() {
       inFlight.clear();
       // Records still waiting for their flush come before nextSeq: start at the oldest of all.
-      backCursor = Math.min(segments[0]?.first ?? nextSeq, pending[0]?.seq ?? nextSeq);
-      backEnd = nextSeq;
-      liveCursor = nextSeq;
+      order.rewind(Math.min(segments[0]?.first ?? nextSeq, pending[0]?.seq ?? nextSeq), nextSeq);
     },
     stats: () => {
       let min = Number.NaN;

@@ -2,7 +2,7 @@ import { EvictionLog, NEXT_NONE } from './eviction-log.ts';
 import {
   SpoolFullError,
   describeChecked,
-  interleave,
+  sendOrder,
   type DescribeRecord,
   type Spool,
   type SpoolRecord,
@@ -32,10 +32,7 @@ export function createMemorySpool<T>(opts: MemorySpoolOptions<T> = {}): Spool<T>
   const records = new Map<number, Held<T>>();
   const evictions = new EvictionLog(opts.maxRanges);
   let nextSeq = opts.firstSeq ?? 1;
-  let backCursor = nextSeq;
-  let backEnd = nextSeq;
-  let liveCursor = nextSeq;
-  let backlogFirst = true;
+  const order = sendOrder(take, nextSeq, nextSeq);
   let bytes = 0;
   const sent = new Set<number>();
   const link = (prev: number, next: number): void => {
@@ -85,24 +82,7 @@ export function createMemorySpool<T>(opts: MemorySpoolOptions<T> = {}): Spool<T>
         return seq;
       });
     },
-    async next(max) {
-      const out = interleave(
-        max,
-        backlogFirst,
-        (n) => {
-          const got: SpoolRecord<T>[] = [];
-          backCursor = take(backCursor, backEnd, n, got);
-          return got;
-        },
-        (n) => {
-          const got: SpoolRecord<T>[] = [];
-          liveCursor = take(liveCursor, Number.POSITIVE_INFINITY, n, got);
-          return got;
-        },
-      );
-      backlogFirst = !backlogFirst;
-      return out;
-    },
+    next: async (max) => order.next(max),
     async ack(seqs) {
       for (const s of seqs) {
         const r = records.get(s);
@@ -115,9 +95,7 @@ export function createMemorySpool<T>(opts: MemorySpoolOptions<T> = {}): Spool<T>
     },
     rewind() {
       sent.clear();
-      backCursor = records.keys().next().value ?? nextSeq;
-      backEnd = nextSeq;
-      liveCursor = nextSeq;
+      order.rewind(records.keys().next().value ?? nextSeq, nextSeq);
     },
     stats: () => {
       let oldestTime: number | null = null;

@@ -116,3 +116,47 @@ export function interleave<R>(
   }
   return out;
 }
+
+/**
+ * A spool's `take`: appends to `out` up to `max` unacknowledged records from `cursor` on, below
+ * `limit`, marking them in flight; returns the cursor after the last record it looked at.
+ */
+export type TakeRecords<T> = (cursor: number, limit: number, max: number, out: SpoolRecord<T>[]) => number;
+
+/**
+ * The read side both spools share. The backlog is what was there at the last rewind, from the
+ * oldest record up to the then next sequence number, oldest first; live is what was appended since.
+ * `next` interleaves the two (see interleave); `rewind` makes every unacknowledged record due again.
+ */
+export function sendOrder<T>(take: TakeRecords<T>, oldest: number, nextSeq: number) {
+  // Backlog: [backCursor, backEnd); live: from liveCursor.
+  let backCursor = oldest;
+  let backEnd = nextSeq;
+  let liveCursor = nextSeq;
+  let backlogFirst = true;
+  return {
+    next(max: number): SpoolRecord<T>[] {
+      const out = interleave(
+        max,
+        backlogFirst,
+        (n) => {
+          const got: SpoolRecord<T>[] = [];
+          backCursor = take(backCursor, backEnd, n, got);
+          return got;
+        },
+        (n) => {
+          const got: SpoolRecord<T>[] = [];
+          liveCursor = take(liveCursor, Number.POSITIVE_INFINITY, n, got);
+          return got;
+        },
+      );
+      backlogFirst = !backlogFirst;
+      return out;
+    },
+    rewind(oldestNow: number, nextSeqNow: number): void {
+      backCursor = oldestNow;
+      backEnd = nextSeqNow;
+      liveCursor = nextSeqNow;
+    },
+  };
+}
