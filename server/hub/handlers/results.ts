@@ -2,6 +2,7 @@ import type { Failure } from '../../../shared/failures.ts';
 import { CloseCode, type ResultItem } from '../../../shared/protocol/index.ts';
 import type { Log } from '../../log.ts';
 import type { PollResult } from '../../metrics/poll-result.ts';
+import { WriterBusyError } from '../../metrics/write.ts';
 import type { AgentHandlers } from './handler.ts';
 
 /** PostgreSQL text cannot hold NUL; a plugin's or host's message may contain one. */
@@ -31,7 +32,7 @@ const toPollResult = (r: ResultItem): PollResult => {
  * results.batch: the results of monitors in the agent's current assignment set are stored through
  * the metrics writer; the whole batch is acknowledged after that commit (results for monitors the
  * agent no longer has are acknowledged and dropped). A failed commit closes the session so the
- * agent resends.
+ * agent resends; a batch the busy writer refused (WriterBusyError) too, logged as a warning.
  */
 export function createResultsHandler(o: {
   assignments: { ownResults(agentId: number, items: readonly ResultItem[]): Promise<ResultItem[]> };
@@ -48,10 +49,11 @@ export function createResultsHandler(o: {
       owned = await o.assignments.ownResults(ctx.agentId, msg.results);
       if (owned.length > 0) await o.writer.write(owned.map(toPollResult));
     } catch (err) {
-      o.log.error(
-        { err: (err as Error).message, agent_id: ctx.agentId, count: seqs.length },
-        'storing results failed; the agent will resend them',
-      );
+      const fields = { err: (err as Error).message, agent_id: ctx.agentId, count: seqs.length };
+      // Back-pressure, expected under load: the writer's queue stayed full.
+      if (err instanceof WriterBusyError)
+        o.log.warn(fields, 'the metrics writer is busy; the agent will resend the results');
+      else o.log.error(fields, 'storing results failed; the agent will resend them');
       ctx.close(CloseCode.serverError, 'results could not be stored; resend');
       return;
     }
