@@ -274,6 +274,7 @@ export function createLink(o: LinkOptions): Link {
           token,
           agent_version: AGENT_VERSION,
           hostname: o.hostname,
+          // Ignored by the server, but protocol-3 servers built before 2026-12-04 22:19 UTC require it (8fcf369).
           max_in_flight: o.maxInFlight,
           sent_at: helloAt,
           schedule_revision: o.scheduleRevision?.() ?? null,
