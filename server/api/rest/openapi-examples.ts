@@ -10,6 +10,11 @@ const T0 = '2026-11-20T08:12:03.000Z';
 const T1 = '2026-11-23T10:04:55.000Z';
 const RUN_ID = '0b5c2f4e-8d1a-4c3b-9f6e-2a7d1e5b8c90';
 
+/** The 404 for a referenced row that does not exist, as services/common.ts requireRow words it. */
+const refNotFound = (what: string, field: string, id: number) => ({
+  404: { error: { code: 'NOT_FOUND', message: `${what} not found`, details: { [field]: id } } },
+});
+
 const agent = {
   id: 3,
   name: 'site-berlin',
@@ -300,7 +305,7 @@ export const OPERATION_DOCS: Record<string, OperationDoc> = {
     request: discoveryCreate,
     response: discoveryProfile,
     errors: [404, 409],
-    errorExamples: { 404: { error: { code: 'NOT_FOUND', message: 'Agent not found', details: { agent_id: 3 } } } },
+    errorExamples: refNotFound('Agent', 'agent_id', 3),
   },
   'discoveryProfiles-get': {
     description: 'One discovery profile.',
@@ -371,7 +376,7 @@ export const OPERATION_DOCS: Record<string, OperationDoc> = {
       last_seen: null,
     },
     errors: [404, 409],
-    errorExamples: { 404: { error: { code: 'NOT_FOUND', message: 'Agent not found', details: { agent_id: 3 } } } },
+    errorExamples: refNotFound('Agent', 'agent_id', 3),
   },
   'devices-get': {
     description: 'One device with what discovery or polling learnt about it (hostname, OS) and when it was last seen.',
@@ -447,7 +452,7 @@ export const OPERATION_DOCS: Record<string, OperationDoc> = {
     request: { device_id: 42, credential_profile_id: 1, plugin_id: 1, polling_interval: 60, enabled: true },
     response: { ...monitor, last_polled: null, last_attempted: null, updated_at: T0 },
     errors: [404],
-    errorExamples: { 404: { error: { code: 'NOT_FOUND', message: 'Device not found', details: { device_id: 42 } } } },
+    errorExamples: refNotFound('Device', 'device_id', 42),
   },
   'monitors-get': {
     description:
