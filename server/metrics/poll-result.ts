@@ -16,25 +16,14 @@ export type ResultSource = 'agent' | 'server';
  * `time` is the poll's scheduled slot (the metrics row key together with monitor_id).
  * `attempts` is how many attempts the agent made (carried for logs and callers; not stored).
  */
-export type PollResult =
-  | {
-      monitor_id: number;
-      time: Date;
-      agent_seq?: number | null;
-      source?: ResultSource;
-      attempts?: number;
-      ok: true;
-      sample: MetricSample;
-    }
-  | {
-      monitor_id: number;
-      time: Date;
-      agent_seq?: number | null;
-      source?: ResultSource;
-      attempts?: number;
-      ok: false;
-      failure: Failure;
-    };
+export type PollResult = PollResultCommon & ({ ok: true; sample: MetricSample } | { ok: false; failure: Failure });
+interface PollResultCommon {
+  monitor_id: number;
+  time: Date;
+  agent_seq?: number | null;
+  source?: ResultSource;
+  attempts?: number;
+}
 
 /** What a committed batch did, per result whose monitor still exists; fed to health, the tracker and caches. */
 export interface WriteOutcome {
