@@ -128,18 +128,18 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger): RunningAgent {
 
   async function onDiscovery(job: DiscoveryJob): Promise<void> {
     if (discoveries.has(job.run_id)) return;
-    if (discoveries.size >= MAX_DISCOVERIES) {
+    /** The run's end when it failed before finding anything. */
+    const failed = (message: string) =>
       link.send({
         type: 'discovery.result',
         run_id: job.run_id,
         scanned: 0,
         total: 0,
         devices: [],
-        error: {
-          class: 'internal',
-          message: `this agent is already running ${discoveries.size} discoveries; try again when one has finished`,
-        },
+        error: { class: 'internal', message },
       });
+    if (discoveries.size >= MAX_DISCOVERIES) {
+      failed(`this agent is already running ${discoveries.size} discoveries; try again when one has finished`);
       return;
     }
     const ac = new AbortController();
@@ -170,14 +170,7 @@ export function startAgent(cfg: AgentConfig, log: pino.Logger): RunningAgent {
       }))
         link.send(part);
     } catch (err) {
-      link.send({
-        type: 'discovery.result',
-        run_id: job.run_id,
-        scanned: 0,
-        total: 0,
-        devices: [],
-        error: { class: 'internal', message: (err as Error).message.slice(0, 500) },
-      });
+      failed((err as Error).message.slice(0, 500));
     } finally {
       discoveries.delete(job.run_id);
     }
