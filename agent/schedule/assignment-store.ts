@@ -127,6 +127,31 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
     return n;
   };
 
+  /**
+   * Holds a new schedule revision (warning of the `changed` assignments whose credential the server
+   * did not send), tells the scheduler and saves it.
+   */
+  const adopt = (
+    rev: number,
+    ms: Map<number, Assignment>,
+    cs: Map<string, SealedCredential>,
+    changed: Iterable<Assignment>,
+    change: ScheduleChange,
+  ): void => {
+    const missing = missingCredentials(changed, cs);
+    if (missing)
+      o.log.warn(
+        { revision: rev, monitors: missing },
+        'some assignments refer to credentials the server did not send; their polls will fail',
+      );
+    revision = rev;
+    revisionEpoch = linkEpoch;
+    monitors = ms;
+    credentials = cs;
+    o.onChange(change);
+    persist();
+  };
+
   const askResync = (reason: string): void => {
     if (now() - resyncAskedAt < RESYNC_RETRY_MS) return;
     resyncAskedAt = now();
@@ -253,18 +278,8 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
       pending = undefined;
       refused = undefined;
       resyncAskedAt = -Infinity;
-      const missing = missingCredentials(set.monitors.values(), set.credentials);
-      if (missing)
-        o.log.warn(
-          { revision: set.revision, monitors: missing },
-          'some assignments refer to credentials the server did not send; their polls will fail',
-        );
-      revision = set.revision;
-      revisionEpoch = linkEpoch;
-      monitors = set.monitors;
-      credentials = referenced(set.monitors, set.credentials);
-      o.onChange({ kind: 'full', assignments: [...monitors.values()] });
-      persist();
+      const full: ScheduleChange = { kind: 'full', assignments: [...set.monitors.values()] };
+      adopt(set.revision, set.monitors, referenced(set.monitors, set.credentials), set.monitors.values(), full);
     },
 
     applyDelta(m) {
@@ -286,18 +301,7 @@ export function createAssignmentStore(o: AssignmentStoreOptions): AssignmentStor
         askResync(`delta ${m.revision} exceeds the agent's bounds`);
         return;
       }
-      const missing = missingCredentials(m.upsert, kept);
-      if (missing)
-        o.log.warn(
-          { revision: m.revision, monitors: missing },
-          'some assignments refer to credentials the server did not send; their polls will fail',
-        );
-      revision = m.revision;
-      revisionEpoch = linkEpoch;
-      monitors = next;
-      credentials = kept;
-      o.onChange({ kind: 'delta', upsert: m.upsert, remove: m.remove });
-      persist();
+      adopt(m.revision, next, kept, m.upsert, { kind: 'delta', upsert: m.upsert, remove: m.remove });
     },
 
     linkDown() {
