@@ -8,7 +8,7 @@ import { AgentHealth } from '../../shared/protocol/index.ts';
 import type { ScheduleState } from '../assignments/assignments.ts';
 import { currentActor } from '../audit/actor.ts';
 import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page } from './common.ts';
+import { iso, mapDbError, type Page, removeAudited } from './common.ts';
 
 type Row = typeof agents.$inferSelect;
 
@@ -267,16 +267,7 @@ export function createAgentService(
       const [p] = await db.select({ n: count() }).from(discoveryProfiles).where(eq(discoveryProfiles.agent_id, id));
       if (p!.n > 0)
         throw new AppError('IN_USE', `Agent in use by ${p!.n} discovery profile(s)`, { discovery_profiles: p!.n });
-      await db.transaction(async (tx) => {
-        const gone = await tx.delete(agents).where(eq(agents.id, id)).returning({ id: agents.id });
-        if (gone.length)
-          await recordAudit(tx, {
-            entity_type: 'agent',
-            entity_id: id,
-            action: 'delete',
-            changes: auditChanges('agent', cur, null),
-          });
-      });
+      await removeAudited(db, agents, id, 'agent', cur);
       events.emit('agent.deleted', { id });
     },
   };

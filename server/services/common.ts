@@ -2,6 +2,7 @@ import { eq } from 'drizzle-orm';
 import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.ts';
 import { AppError } from '../errors.ts';
+import { auditChanges, recordAudit, type AuditEntityType } from '../audit/audit-log.ts';
 
 /** A drizzle transaction: what a verb that changes several tables in one commit is handed. */
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
@@ -38,6 +39,29 @@ export async function requireRow(
 ): Promise<void> {
   const found = await db.select({ id: table.id }).from(table).where(eq(table.id, id));
   if (!found.length) throw new AppError('NOT_FOUND', `${what} not found`, { [field]: id });
+}
+
+/**
+ * Deletes row `id` of `table` and records the deletion (`cur`: the row as it was) in the same
+ * transaction; nothing is recorded when the row was already gone.
+ */
+export async function removeAudited(
+  db: Db,
+  table: PgTable & { id: PgColumn },
+  id: number,
+  entity: AuditEntityType,
+  cur: Record<string, unknown>,
+): Promise<void> {
+  await db.transaction(async (tx) => {
+    const gone = await tx.delete(table).where(eq(table.id, id)).returning({ id: table.id });
+    if (gone.length)
+      await recordAudit(tx, {
+        entity_type: entity,
+        entity_id: id,
+        action: 'delete',
+        changes: auditChanges(entity, cur, null),
+      });
+  });
 }
 
 export interface Page {

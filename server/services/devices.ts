@@ -6,7 +6,7 @@ import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import { SYSTEM_DISCOVERY, SYSTEM_HEALTH_MONITOR, type AuditActor } from '../audit/actor.ts';
 import { auditChanges, recordAudit, type AuditChanges, type AuditEntry } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page, requireRow, type Tx } from './common.ts';
+import { iso, mapDbError, type Page, requireRow, type Tx, removeAudited } from './common.ts';
 import type { MonitorService } from './monitors.ts';
 
 type Row = typeof devices.$inferSelect;
@@ -319,16 +319,7 @@ export function createDeviceService(db: Db, events: EventBus, monitorService: Pi
       const cur = await get(id);
       const [m] = await db.select({ n: count() }).from(monitors).where(eq(monitors.device_id, id));
       if (m!.n > 0) throw new AppError('IN_USE', `Device in use by ${m!.n} monitor(s)`, { monitors: m!.n });
-      await db.transaction(async (tx) => {
-        const gone = await tx.delete(devices).where(eq(devices.id, id)).returning({ id: devices.id });
-        if (gone.length)
-          await recordAudit(tx, {
-            entity_type: 'device',
-            entity_id: id,
-            action: 'delete',
-            changes: auditChanges('device', cur, null),
-          });
-      });
+      await removeAudited(db, devices, id, 'device', cur);
     },
   };
 }

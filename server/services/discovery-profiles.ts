@@ -3,7 +3,7 @@ import type { Db } from '../db/client.ts';
 import { agents, credentialProfiles, discoveryProfiles, plugins } from '../db/schema.ts';
 import { notFound } from '../errors.ts';
 import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page, requireRow } from './common.ts';
+import { iso, mapDbError, type Page, requireRow, removeAudited } from './common.ts';
 
 type Row = typeof discoveryProfiles.$inferSelect;
 export interface DiscoveryProfileInput {
@@ -126,19 +126,7 @@ export function createDiscoveryProfileService(db: Db) {
     /** Always allowed; the devices it found stay (their discovery_profile_id becomes null). */
     async remove(id: number) {
       const cur = await get(id);
-      await db.transaction(async (tx) => {
-        const gone = await tx
-          .delete(discoveryProfiles)
-          .where(eq(discoveryProfiles.id, id))
-          .returning({ id: discoveryProfiles.id });
-        if (gone.length)
-          await recordAudit(tx, {
-            entity_type: 'discovery_profile',
-            entity_id: id,
-            action: 'delete',
-            changes: auditChanges('discovery_profile', cur, null),
-          });
-      });
+      await removeAudited(db, discoveryProfiles, id, 'discovery_profile', cur);
     },
   };
 }

@@ -5,7 +5,7 @@ import { notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { AuditActor } from '../audit/actor.ts';
 import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, type Page, requireRow, type Tx } from './common.ts';
+import { iso, type Page, requireRow, type Tx, removeAudited } from './common.ts';
 
 type Row = typeof monitors.$inferSelect;
 export interface MonitorInput {
@@ -147,16 +147,7 @@ export function createMonitorService(db: Db, events: EventBus) {
     /** Always allowed; its metrics go with it (ON DELETE CASCADE). */
     async remove(id: number) {
       const cur = await get(id);
-      await db.transaction(async (tx) => {
-        const gone = await tx.delete(monitors).where(eq(monitors.id, id)).returning({ id: monitors.id });
-        if (gone.length)
-          await recordAudit(tx, {
-            entity_type: 'monitor',
-            entity_id: id,
-            action: 'delete',
-            changes: auditChanges('monitor', cur, null),
-          });
-      });
+      await removeAudited(db, monitors, id, 'monitor', cur);
       events.emit('monitor.changed', { id, deleted: true });
     },
   };

@@ -5,7 +5,7 @@ import { ExternalPluginConfig } from '../../shared/external-plugin.ts';
 import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page } from './common.ts';
+import { iso, mapDbError, type Page, removeAudited } from './common.ts';
 
 type Row = typeof plugins.$inferSelect;
 export interface PluginInput {
@@ -144,16 +144,7 @@ export function createPluginService(db: Db, events: EventBus) {
       const [d] = await db.select({ n: count() }).from(discoveryProfiles).where(eq(discoveryProfiles.plugin_id, id));
       if (d!.n > 0)
         throw new AppError('IN_USE', `Plugin in use by ${d!.n} discovery profile(s)`, { discovery_profiles: d!.n });
-      await db.transaction(async (tx) => {
-        const gone = await tx.delete(plugins).where(eq(plugins.id, id)).returning({ id: plugins.id });
-        if (gone.length)
-          await recordAudit(tx, {
-            entity_type: 'plugin',
-            entity_id: id,
-            action: 'delete',
-            changes: auditChanges('plugin', cur, null),
-          });
-      });
+      await removeAudited(db, plugins, id, 'plugin', cur);
     },
   };
 }
