@@ -8,7 +8,7 @@ import { AgentHealth } from '../../shared/protocol/index.ts';
 import type { ScheduleState } from '../assignments/assignments.ts';
 import { currentActor } from '../audit/actor.ts';
 import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page, removeAudited } from './common.ts';
+import { iso, mapDbError, type Page, removeAudited, updateAudited } from './common.ts';
 
 type Row = typeof agents.$inferSelect;
 
@@ -151,21 +151,14 @@ export function createAgentService(
       if (p.disabled === true) status = 'disabled';
       if (p.disabled === false && cur.status === 'disabled') status = cur.sign_public_key ? 'active' : 'pending';
       try {
-        const r = await db.transaction(async (tx) => {
-          const [r] = await tx
-            .update(agents)
-            .set({ ...(p.name !== undefined ? { name: p.name } : {}), status, updated_at: new Date() })
-            .where(eq(agents.id, id))
-            .returning();
-          if (r)
-            await recordAudit(tx, {
-              entity_type: 'agent',
-              entity_id: id,
-              action: 'update',
-              changes: auditChanges('agent', cur, r),
-            });
-          return r;
-        });
+        const r = await updateAudited(
+          db,
+          agents,
+          id,
+          { ...(p.name !== undefined ? { name: p.name } : {}), status, updated_at: new Date() },
+          'agent',
+          (r) => auditChanges('agent', cur, r),
+        );
         if (!r) throw notFound('Agent', id);
         if (status === 'disabled' && cur.status !== 'disabled') events.emit('agent.disabled', { id });
         return toApi(r!);

@@ -1,8 +1,8 @@
 import { eq } from 'drizzle-orm';
-import type { PgColumn, PgTable } from 'drizzle-orm/pg-core';
+import type { PgColumn, PgTable, PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.ts';
 import { AppError } from '../errors.ts';
-import { auditChanges, recordAudit, type AuditEntityType } from '../audit/audit-log.ts';
+import { auditChanges, recordAudit, type AuditChanges, type AuditEntityType } from '../audit/audit-log.ts';
 
 /** A drizzle transaction: what a verb that changes several tables in one commit is handed. */
 export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
@@ -39,6 +39,25 @@ export async function requireRow(
 ): Promise<void> {
   const found = await db.select({ id: table.id }).from(table).where(eq(table.id, id));
   if (!found.length) throw new AppError('NOT_FOUND', `${what} not found`, { [field]: id });
+}
+
+/**
+ * Updates row `id` of `table` and records the update (`changes` of the new row) in the same
+ * transaction. Undefined when the row is gone (nothing recorded).
+ */
+export async function updateAudited<T extends PgTable & { id: PgColumn }>(
+  db: Db,
+  table: T,
+  id: number,
+  set: PgUpdateSetSource<T>,
+  entity: AuditEntityType,
+  changes: (row: T['$inferSelect']) => AuditChanges,
+): Promise<T['$inferSelect'] | undefined> {
+  return db.transaction(async (tx) => {
+    const [r] = (await tx.update(table).set(set).where(eq(table.id, id)).returning()) as T['$inferSelect'][];
+    if (r) await recordAudit(tx, { entity_type: entity, entity_id: id, action: 'update', changes: changes(r) });
+    return r;
+  });
 }
 
 /**

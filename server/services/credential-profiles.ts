@@ -5,7 +5,7 @@ import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { Vault } from '../vault/credentials.ts';
 import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page } from './common.ts';
+import { iso, mapDbError, type Page, updateAudited } from './common.ts';
 
 export interface CredentialProfileInput {
   name: string;
@@ -123,22 +123,9 @@ export function createCredentialProfileService(db: Db, vault: Vault, events: Eve
       if (p.tls_verify !== undefined) set.tls_verify = p.tls_verify;
       if (p.tls_fingerprint !== undefined) set.tls_fingerprint = normalizeFp(p.tls_fingerprint);
       try {
-        const r = await db.transaction(async (tx) => {
-          const [r] = await tx.update(credentialProfiles).set(set).where(eq(credentialProfiles.id, id)).returning();
-          if (r)
-            await recordAudit(tx, {
-              entity_type: 'credential_profile',
-              entity_id: id,
-              action: 'update',
-              changes: auditChanges(
-                'credential_profile',
-                toApi(cur),
-                toApi(r),
-                p.password !== undefined ? ['password'] : [],
-              ),
-            });
-          return r;
-        });
+        const r = await updateAudited(db, credentialProfiles, id, set, 'credential_profile', (r) =>
+          auditChanges('credential_profile', toApi(cur), toApi(r), p.password !== undefined ? ['password'] : []),
+        );
         if (!r) throw notFound('Credential Profile', id);
         events.emit('credential.changed', { id, version: r!.version });
         return toApi(r!);

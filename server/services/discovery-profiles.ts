@@ -3,7 +3,7 @@ import type { Db } from '../db/client.ts';
 import { agents, credentialProfiles, discoveryProfiles, plugins } from '../db/schema.ts';
 import { notFound } from '../errors.ts';
 import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page, requireRow, removeAudited } from './common.ts';
+import { iso, mapDbError, type Page, requireRow, removeAudited, updateAudited } from './common.ts';
 
 type Row = typeof discoveryProfiles.$inferSelect;
 export interface DiscoveryProfileInput {
@@ -106,17 +106,9 @@ export function createDiscoveryProfileService(db: Db) {
         if (p[k] !== undefined) (set as Record<string, unknown>)[k] = p[k];
       }
       try {
-        const r = await db.transaction(async (tx) => {
-          const [r] = await tx.update(discoveryProfiles).set(set).where(eq(discoveryProfiles.id, id)).returning();
-          if (r)
-            await recordAudit(tx, {
-              entity_type: 'discovery_profile',
-              entity_id: id,
-              action: 'update',
-              changes: auditChanges('discovery_profile', cur, r),
-            });
-          return r;
-        });
+        const r = await updateAudited(db, discoveryProfiles, id, set, 'discovery_profile', (r) =>
+          auditChanges('discovery_profile', cur, r),
+        );
         if (!r) throw notFound('Discovery Profile', id);
         return toApi(r);
       } catch (err) {

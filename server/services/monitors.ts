@@ -5,7 +5,7 @@ import { notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { AuditActor } from '../audit/actor.ts';
 import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, type Page, requireRow, type Tx, removeAudited } from './common.ts';
+import { iso, type Page, requireRow, type Tx, removeAudited, updateAudited } from './common.ts';
 
 type Row = typeof monitors.$inferSelect;
 export interface MonitorInput {
@@ -119,27 +119,14 @@ export function createMonitorService(db: Db, events: EventBus) {
     async update(id: number, p: Partial<Omit<MonitorInput, 'device_id'>>) {
       const cur = await get(id);
       await checkRefs(p);
-      const r = await db.transaction(async (tx) => {
-        const [r] = await tx
-          .update(monitors)
-          .set({
-            ...(p.credential_profile_id !== undefined ? { credential_profile_id: p.credential_profile_id } : {}),
-            ...(p.plugin_id !== undefined ? { plugin_id: p.plugin_id } : {}),
-            ...(p.polling_interval !== undefined ? { polling_interval: p.polling_interval } : {}),
-            ...(p.enabled !== undefined ? { enabled: p.enabled } : {}),
-            updated_at: new Date(),
-          })
-          .where(eq(monitors.id, id))
-          .returning();
-        if (r)
-          await recordAudit(tx, {
-            entity_type: 'monitor',
-            entity_id: id,
-            action: 'update',
-            changes: auditChanges('monitor', cur, r),
-          });
-        return r;
-      });
+      const set = {
+        ...(p.credential_profile_id !== undefined ? { credential_profile_id: p.credential_profile_id } : {}),
+        ...(p.plugin_id !== undefined ? { plugin_id: p.plugin_id } : {}),
+        ...(p.polling_interval !== undefined ? { polling_interval: p.polling_interval } : {}),
+        ...(p.enabled !== undefined ? { enabled: p.enabled } : {}),
+        updated_at: new Date(),
+      };
+      const r = await updateAudited(db, monitors, id, set, 'monitor', (r) => auditChanges('monitor', cur, r));
       if (!r) throw notFound('Monitor', id);
       events.emit('monitor.changed', { id });
       return monitorToApi(r!);

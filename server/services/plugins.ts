@@ -5,7 +5,7 @@ import { ExternalPluginConfig } from '../../shared/external-plugin.ts';
 import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page, removeAudited } from './common.ts';
+import { iso, mapDbError, type Page, removeAudited, updateAudited } from './common.ts';
 
 type Row = typeof plugins.$inferSelect;
 export interface PluginInput {
@@ -107,27 +107,14 @@ export function createPluginService(db: Db, events: EventBus) {
       if (p.type !== undefined || p.config !== undefined)
         checkConfig(p.type ?? cur.type, p.config ?? (cur.config as Record<string, unknown>));
       try {
-        const r = await db.transaction(async (tx) => {
-          const [r] = await tx
-            .update(plugins)
-            .set({
-              ...(p.name !== undefined ? { name: p.name } : {}),
-              ...(p.type !== undefined ? { type: p.type } : {}),
-              ...(p.description !== undefined ? { description: p.description } : {}),
-              ...(p.config !== undefined ? { config: p.config } : {}),
-              updated_at: new Date(),
-            })
-            .where(eq(plugins.id, id))
-            .returning();
-          if (r)
-            await recordAudit(tx, {
-              entity_type: 'plugin',
-              entity_id: id,
-              action: 'update',
-              changes: auditChanges('plugin', cur, r),
-            });
-          return r;
-        });
+        const set = {
+          ...(p.name !== undefined ? { name: p.name } : {}),
+          ...(p.type !== undefined ? { type: p.type } : {}),
+          ...(p.description !== undefined ? { description: p.description } : {}),
+          ...(p.config !== undefined ? { config: p.config } : {}),
+          updated_at: new Date(),
+        };
+        const r = await updateAudited(db, plugins, id, set, 'plugin', (r) => auditChanges('plugin', cur, r));
         if (!r) throw notFound('Plugin', id);
         if (p.type !== undefined || p.config !== undefined) events.emit('plugin.changed', { id });
         return toApi(r!);
