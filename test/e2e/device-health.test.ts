@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { agentHome, runAgentCommand, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
+import { startAgentProcess, waitFor, enrollAgent, waitOnline } from '../helpers/agent-process.ts';
 import { startWinsim, type Winsim } from '../winsim/index.ts';
 
 let s: TestServer;
@@ -21,25 +21,9 @@ after(async () => {
 });
 
 test('a host that stops answering is marked inactive after the threshold, is no longer polled, and comes back when reactivated', async () => {
-  const home = agentHome();
-  const created = await s.api('POST', '/api/v1/agents', { name: 'health-site' });
-  assert.equal(
-    (
-      await runAgentCommand([
-        'enroll',
-        '--server',
-        `wss://127.0.0.1:${s.port}`,
-        '--token',
-        created.body.enrollment_token,
-        '--home',
-        home,
-      ])
-    ).code,
-    0,
-  );
+  const { agentId, home } = await enrollAgent(s, 'health-site');
   agent = startAgentProcess(home);
-  const agentId = created.body.agent.id as number;
-  await waitFor('agent online', async () => (await s.api('GET', `/api/v1/agents/${agentId}`)).body.online, 20_000);
+  await waitOnline(s, agentId, true, 20_000);
   const h = sim.hosts[0]!;
   const cred = (
     await s.api('POST', '/api/v1/credential-profiles', {

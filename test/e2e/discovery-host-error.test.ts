@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { agentHome, runAgentCommand, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
+import { startAgentProcess, waitFor, enrollAgent, waitOnline } from '../helpers/agent-process.ts';
 import { startWinsim, type Winsim } from '../winsim/index.ts';
 import { parseTarget } from '../../shared/targets.ts';
 
@@ -35,21 +35,9 @@ after(async () => {
 test('a short-form range with an overlap is counted as the agent counts it, and a wrong password shows as each host’s authentication error', {
   timeout: 120_000,
 }, async () => {
-  const home = agentHome();
-  const created = await s.api('POST', '/api/v1/agents', { name: 'host-errors' });
-  const enrolled = await runAgentCommand([
-    'enroll',
-    '--server',
-    `wss://127.0.0.1:${s.port}`,
-    '--token',
-    created.body.enrollment_token,
-    '--home',
-    home,
-  ]);
-  assert.equal(enrolled.code, 0, enrolled.stderr);
+  const { agentId, home } = await enrollAgent(s, 'host-errors');
   agent = startAgentProcess(home);
-  const agentId = created.body.agent.id as number;
-  await waitFor('agent online', async () => (await s.api('GET', `/api/v1/agents/${agentId}`)).body.online, 20_000);
+  await waitOnline(s, agentId, true, 20_000);
 
   const cred = (
     await s.api('POST', '/api/v1/credential-profiles', {

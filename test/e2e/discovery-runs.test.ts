@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { agentHome, runAgentCommand, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
+import { startAgentProcess, waitFor, enrollAgent, waitOnline } from '../helpers/agent-process.ts';
 
 let s: TestServer;
 let agent: ReturnType<typeof startAgentProcess>;
@@ -16,28 +16,9 @@ after(async () => {
 test('a long discovery answers 202 with a run id, reports progress while it runs, and can be cancelled', {
   timeout: 120_000,
 }, async () => {
-  const home = agentHome();
-  const created = await s.api('POST', '/api/v1/agents', { name: 'big-site' });
-  assert.equal(
-    (
-      await runAgentCommand([
-        'enroll',
-        '--server',
-        `wss://127.0.0.1:${s.port}`,
-        '--token',
-        created.body.enrollment_token,
-        '--home',
-        home,
-      ])
-    ).code,
-    0,
-  );
+  const { agentId, home } = await enrollAgent(s, 'big-site');
   agent = startAgentProcess(home);
-  await waitFor(
-    'agent online',
-    async () => (await s.api('GET', `/api/v1/agents/${created.body.agent.id}`)).body.online,
-    20_000,
-  );
+  await waitOnline(s, agentId, true, 20_000);
   const cred = (
     await s.api('POST', '/api/v1/credential-profiles', {
       name: 'big',
@@ -49,7 +30,7 @@ test('a long discovery answers 202 with a run id, reports progress while it runs
   const dp = (
     await s.api('POST', '/api/v1/discovery-profiles', {
       name: 'big',
-      agent_id: created.body.agent.id,
+      agent_id: agentId,
       credential_profile_id: cred.id,
       target: '127.90.0.0/16',
     })
@@ -73,7 +54,7 @@ test('a long discovery answers 202 with a run id, reports progress while it runs
   const dp2 = (
     await s.api('POST', '/api/v1/discovery-profiles', {
       name: 'big-2',
-      agent_id: created.body.agent.id,
+      agent_id: agentId,
       credential_profile_id: cred.id,
       target: '127.91.0.0/16',
     })
@@ -81,7 +62,7 @@ test('a long discovery answers 202 with a run id, reports progress while it runs
   const dp3 = (
     await s.api('POST', '/api/v1/discovery-profiles', {
       name: 'big-3',
-      agent_id: created.body.agent.id,
+      agent_id: agentId,
       credential_profile_id: cred.id,
       target: '127.92.0.0/16',
     })

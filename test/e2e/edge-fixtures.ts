@@ -10,7 +10,9 @@ import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { isSlot, nextSlot } from '../../shared/schedule.ts';
 import { decodeRecords } from '../../agent/spool/segment-file.ts';
-import { agentHome, runAgentCommand, waitFor } from '../helpers/agent-process.ts';
+import { agentHome, enrollAgent } from '../helpers/agent-process.ts';
+
+export { waitOnline } from '../helpers/agent-process.ts';
 import type { ServerProcess } from '../helpers/server-process.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -170,22 +172,9 @@ export async function createSite(
     monitorsPerHost?: number;
   },
 ): Promise<Site> {
-  const created = await s.api('POST', '/api/v1/agents', { name: o.name });
-  if (created.status !== 201 && created.status !== 200)
-    throw new Error(`create agent: ${created.status} ${JSON.stringify(created.body)}`);
   const home = agentHome();
   siteHomes.push(home);
-  const enrolled = await runAgentCommand([
-    'enroll',
-    '--server',
-    o.serverUrl ?? s.wsUrl,
-    '--token',
-    created.body.enrollment_token,
-    '--home',
-    home,
-  ]);
-  if (enrolled.code !== 0) throw new Error(`enroll failed: ${enrolled.stderr}`);
-  const agentId = created.body.agent.id as number;
+  const { agentId } = await enrollAgent(s, o.name, { serverUrl: o.serverUrl ?? s.wsUrl, home });
   const cred = await s.api('POST', '/api/v1/credential-profiles', {
     name: `${o.name}-cred`,
     type: o.auth === 'ntlm' ? 'winrm_ntlm' : 'winrm_basic',
@@ -210,15 +199,6 @@ export async function createSite(
     }
   }
   return { agentId, home, credentialId: cred.body.id, monitors };
-}
-
-export async function waitOnline(s: ServerProcess, agentId: number, online = true, timeoutMs = 60_000): Promise<void> {
-  await waitFor(
-    `agent ${agentId} ${online ? 'online' : 'offline'}`,
-    async () => (await s.api('GET', `/api/v1/agents/${agentId}`)).body?.online === online,
-    timeoutMs,
-    250,
-  );
 }
 
 /** Every stored row's time (epoch ms) per monitor, ascending. */
@@ -312,3 +292,4 @@ export async function killChild(
 
 /** Server log lines that must never appear (issue 11: one writer of monitor state, so no deadlock). */
 export const deadlockLines = (s: ServerProcess): string[] => s.logs.filter((l) => /deadlock detected/i.test(l));
+

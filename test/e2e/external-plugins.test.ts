@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { agentHome, runAgentCommand, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
+import { agentHome, startAgentProcess, waitFor, enrollAgent, waitOnline } from '../helpers/agent-process.ts';
 import { startWinsim, type Winsim } from '../winsim/index.ts';
 
 // External plugins that hang, crash or print garbage show a clear last_error on their monitor and
@@ -32,24 +32,9 @@ after(async () => {
 test('hanging, crashing and garbage-printing plugins fail clearly; healthy monitors keep working', {
   timeout: 120_000,
 }, async () => {
-  const created = await s.api('POST', '/api/v1/agents', { name: 'plugin-site' });
-  assert.equal(
-    (
-      await runAgentCommand([
-        'enroll',
-        '--server',
-        `wss://127.0.0.1:${s.port}`,
-        '--token',
-        created.body.enrollment_token,
-        '--home',
-        home,
-      ])
-    ).code,
-    0,
-  );
+  const { agentId } = await enrollAgent(s, 'plugin-site', { home });
   agent = startAgentProcess(home, ['--ping-before-poll', 'false']);
-  const agentId = created.body.agent.id as number;
-  await waitFor('agent online', async () => (await s.api('GET', `/api/v1/agents/${agentId}`)).body.online, 20_000);
+  await waitOnline(s, agentId, true, 20_000);
   const h = sim.hosts[0]!;
   const cred = (
     await s.api('POST', '/api/v1/credential-profiles', {

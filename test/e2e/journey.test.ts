@@ -8,7 +8,7 @@ import newman from 'newman';
 import { createAdminClient } from '../../server/api/admin-client.ts';
 import { withTestBackend, forEachBackend } from '../helpers/db.ts';
 import { startTestServer, TEST_ADMIN, type TestServer } from '../helpers/server.ts';
-import { agentHome, runAgentCommand, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
+import { startAgentProcess, waitFor, enrollAgent } from '../helpers/agent-process.ts';
 import { startWinsim, type Winsim } from '../winsim/index.ts';
 
 // The user journey, step by step, over HTTPS with real processes: 20 Windows hosts, one non-Windows
@@ -50,24 +50,8 @@ forEachBackend((backend) => {
     const token = login.body.token as string;
     const nms = await createAdminClient({ url: s.url, ...TEST_ADMIN, fingerprint: s.server.fingerprint });
 
-    const created = await s.api('POST', '/api/v1/agents', { name: 'journey-site' }, token);
-    const home = agentHome();
-    assert.equal(
-      (
-        await runAgentCommand([
-          'enroll',
-          '--server',
-          `wss://127.0.0.1:${s.port}`,
-          '--token',
-          created.body.enrollment_token,
-          '--home',
-          home,
-        ])
-      ).code,
-      0,
-    );
+    const { agentId, home } = await enrollAgent(s, 'journey-site', { token });
     agent = startAgentProcess(home);
-    const agentId = created.body.agent.id as number;
     await waitFor('agent online', async () => (await nms.agents.get.query({ id: agentId })).online, 20_000);
 
     // Step 2: credential profile (through the typed client).

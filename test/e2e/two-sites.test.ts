@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { agentHome, runAgentCommand, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
+import { startAgentProcess, enrollAgent, waitOnline } from '../helpers/agent-process.ts';
 import { startWinsim, type Winsim } from '../winsim/index.ts';
 
 // Two sites reuse the same private addresses; here both agents see the same simulated hosts.
@@ -38,37 +38,18 @@ test('the same private IP discovered by two agents gives two devices, one per si
   ).body;
   const runs = [];
   for (const site of ['site-north', 'site-south']) {
-    const created = await s.api('POST', '/api/v1/agents', { name: site });
-    const home = agentHome();
-    assert.equal(
-      (
-        await runAgentCommand([
-          'enroll',
-          '--server',
-          `wss://127.0.0.1:${s.port}`,
-          '--token',
-          created.body.enrollment_token,
-          '--home',
-          home,
-        ])
-      ).code,
-      0,
-    );
+    const { agentId, home } = await enrollAgent(s, site);
     agents.push(startAgentProcess(home));
-    await waitFor(
-      `${site} online`,
-      async () => (await s.api('GET', `/api/v1/agents/${created.body.agent.id}`)).body.online,
-      20_000,
-    );
+    await waitOnline(s, agentId, true, 20_000);
     const dp = (
       await s.api('POST', '/api/v1/discovery-profiles', {
         name: `${site}-scan`,
-        agent_id: created.body.agent.id,
+        agent_id: agentId,
         credential_profile_id: cred.id,
         target: `${NET}.1-${NET}.3`,
       })
     ).body;
-    runs.push({ agentId: created.body.agent.id as number, dp: dp.id as number });
+    runs.push({ agentId, dp: dp.id as number });
   }
   const results = await Promise.all(runs.map((r) => s.api('POST', `/api/v1/discovery-profiles/${r.dp}/run`)));
   for (const r of results) assert.equal(r.body.found, 3);

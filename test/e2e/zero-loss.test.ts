@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { withTestBackend, forEachBackend } from '../helpers/db.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { agentHome, runAgentCommand, waitFor } from '../helpers/agent-process.ts';
+import { waitFor, enrollAgent } from '../helpers/agent-process.ts';
 
 const PUMP = fileURLToPath(new URL('./result-pump.mts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -37,19 +37,7 @@ forEachBackend((backend) => {
   const rows = async () => Number((await db.query('SELECT count(*) AS n FROM metrics')).rows[0].n);
 
   test(`${N} results survive a server restart, a cut socket and an agent SIGKILL, stored exactly once`, async () => {
-    const home = agentHome();
-    const created = await s.api('POST', '/api/v1/agents', { name: 'zero-loss-site' });
-    const enrolled = await runAgentCommand([
-      'enroll',
-      '--server',
-      `wss://127.0.0.1:${s.port}`,
-      '--token',
-      created.body.enrollment_token,
-      '--home',
-      home,
-    ]);
-    assert.equal(enrolled.code, 0, enrolled.stderr);
-    const agentId = created.body.agent.id as number;
+    const { agentId, home } = await enrollAgent(s, 'zero-loss-site');
     const cred = (
       await s.api('POST', '/api/v1/credential-profiles', {
         name: 'zl',

@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, chmodSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -71,4 +72,48 @@ export async function agentStatus(home: string, extra: string[] = []): Promise<a
   const r = await runAgentCommand(['status', '--home', home, ...extra]);
   if (r.code !== 0) throw new Error(`nmslite-agent status exited ${r.code}: ${r.stderr}`);
   return JSON.parse(r.stdout);
+}
+
+/** What enrollAgent and waitOnline need of a test server: the in-process TestServer or a ServerProcess. */
+export interface AgentApi {
+  port: number;
+  api(method: string, path: string, body?: unknown, token?: string | null): Promise<{ status: number; body: any }>;
+}
+
+/**
+ * Creates the agent `name` through the API and runs `nmslite-agent enroll` with its token into a fresh
+ * home, against `serverUrl` (default the server's own wss:// port); asserts that both steps succeeded.
+ */
+export async function enrollAgent(
+  s: AgentApi,
+  name: string,
+  o: { serverUrl?: string; home?: string; token?: string } = {},
+): Promise<{ agentId: number; home: string }> {
+  const created = await s.api('POST', '/api/v1/agents', { name }, o.token);
+  assert.ok(
+    created.status === 201 || created.status === 200,
+    `create agent: ${created.status} ${JSON.stringify(created.body)}`,
+  );
+  const home = o.home ?? agentHome();
+  const enrolled = await runAgentCommand([
+    'enroll',
+    '--server',
+    o.serverUrl ?? `wss://127.0.0.1:${s.port}`,
+    '--token',
+    created.body.enrollment_token,
+    '--home',
+    home,
+  ]);
+  assert.equal(enrolled.code, 0, `enroll failed: ${enrolled.stderr}`);
+  return { agentId: created.body.agent.id as number, home };
+}
+
+/** Waits until GET /agents/:id reports the agent online (or, with `online` false, offline). */
+export async function waitOnline(s: AgentApi, agentId: number, online = true, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    `agent ${agentId} ${online ? 'online' : 'offline'}`,
+    async () => (await s.api('GET', `/api/v1/agents/${agentId}`)).body?.online === online,
+    timeoutMs,
+    250,
+  );
 }

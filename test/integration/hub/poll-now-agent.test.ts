@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
-import { agentHome, runAgentCommand, startAgentProcess, waitFor } from '../../helpers/agent-process.ts';
+import { startAgentProcess, enrollAgent, waitOnline } from '../../helpers/agent-process.ts';
 import { startWinsim, type Winsim } from '../../winsim/index.ts';
 
 const PASSWORD = 'PollNow-Pass-1';
@@ -21,29 +21,9 @@ after(async () => {
 });
 
 test("a monitor polled on demand through the real agent answers with the host's metrics, or the auth failure with a wrong password, and stores nothing", async () => {
-  const home = agentHome();
-  const created = await s.api('POST', '/api/v1/agents', { name: 'poll-now-site' });
-  assert.equal(
-    (
-      await runAgentCommand([
-        'enroll',
-        '--server',
-        `wss://127.0.0.1:${s.port}`,
-        '--token',
-        created.body.enrollment_token,
-        '--home',
-        home,
-      ])
-    ).code,
-    0,
-  );
-  const agentId = created.body.agent.id as number;
+  const { agentId, home } = await enrollAgent(s, 'poll-now-site');
   agent = startAgentProcess(home);
-  await waitFor(
-    'agent online',
-    async () => (await s.api('GET', `/api/v1/agents/${agentId}`)).body.online === true,
-    20_000,
-  );
+  await waitOnline(s, agentId, true, 20_000);
 
   const host = sim.hosts[0]!;
   const good = (
