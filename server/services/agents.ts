@@ -8,7 +8,7 @@ import { AgentHealth } from '../../shared/protocol/index.ts';
 import type { ScheduleState } from '../assignments/assignments.ts';
 import { currentActor } from '../audit/actor.ts';
 import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page, removeAudited, updateAudited } from './common.ts';
+import { iso, mapDbError, type Page, removeAudited, updateAudited, createAudited } from './common.ts';
 
 type Row = typeof agents.$inferSelect;
 
@@ -105,20 +105,14 @@ export function createAgentService(
     async create(p: { name: string }) {
       const t = newToken();
       try {
-        const r = await db.transaction(async (tx) => {
-          const [r] = await tx
-            .insert(agents)
-            .values({ name: p.name, enrollment_token_hash: t.hash, enrollment_expires_at: t.expires })
-            .returning();
-          await recordAudit(tx, {
-            entity_type: 'agent',
-            entity_id: r!.id,
-            action: 'create',
-            changes: auditChanges('agent', null, r!, ['enrollment_token']),
-          });
-          return r;
-        });
-        return { agent: toApi(r!), enrollment_token: t.token };
+        const r = await createAudited(
+          db,
+          agents,
+          { name: p.name, enrollment_token_hash: t.hash, enrollment_expires_at: t.expires },
+          'agent',
+          (r) => auditChanges('agent', null, r, ['enrollment_token']),
+        );
+        return { agent: toApi(r), enrollment_token: t.token };
       } catch (err) {
         mapDbError(err, 'an Agent with this name');
       }

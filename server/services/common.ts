@@ -1,5 +1,5 @@
 import { eq } from 'drizzle-orm';
-import type { PgColumn, PgTable, PgUpdateSetSource } from 'drizzle-orm/pg-core';
+import type { PgColumn, PgInsertValue, PgTable, PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.ts';
 import { AppError } from '../errors.ts';
 import { auditChanges, recordAudit, type AuditChanges, type AuditEntityType } from '../audit/audit-log.ts';
@@ -39,6 +39,26 @@ export async function requireRow(
 ): Promise<void> {
   const found = await db.select({ id: table.id }).from(table).where(eq(table.id, id));
   if (!found.length) throw new AppError('NOT_FOUND', `${what} not found`, { [field]: id });
+}
+
+/** Inserts one row into `table` and records its creation (`changes` of the new row) in the same transaction. */
+export async function createAudited<T extends PgTable & { id: PgColumn }>(
+  db: Db,
+  table: T,
+  values: PgInsertValue<T>,
+  entity: AuditEntityType,
+  changes: (row: T['$inferSelect']) => AuditChanges,
+): Promise<T['$inferSelect']> {
+  return db.transaction(async (tx) => {
+    const [r] = (await tx.insert(table).values(values).returning()) as T['$inferSelect'][];
+    await recordAudit(tx, {
+      entity_type: entity,
+      entity_id: (r as { id: number }).id,
+      action: 'create',
+      changes: changes(r!),
+    });
+    return r!;
+  });
 }
 
 /**

@@ -5,7 +5,7 @@ import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { Vault } from '../vault/credentials.ts';
 import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page, updateAudited } from './common.ts';
+import { iso, mapDbError, type Page, updateAudited, createAudited } from './common.ts';
 
 export interface CredentialProfileInput {
   name: string;
@@ -73,32 +73,26 @@ export function createCredentialProfileService(db: Db, vault: Vault, events: Eve
       checkTls(p);
       const useSsl = p.use_ssl ?? false;
       try {
-        const r = await db.transaction(async (tx) => {
-          const [r] = await tx
-            .insert(credentialProfiles)
-            .values({
-              name: p.name,
-              type: p.type,
-              username: p.username,
-              password_enc: vault.encrypt(p.password),
-              key_id: vault.keyId,
-              domain: p.domain ?? null,
-              port: p.port ?? (useSsl ? 5986 : 5985),
-              use_ssl: useSsl,
-              tls_verify: p.tls_verify ?? 'verify',
-              tls_fingerprint: normalizeFp(p.tls_fingerprint),
-            })
-            .returning();
-          // toApi(r) carries no password: the allow-list would drop it anyway.
-          await recordAudit(tx, {
-            entity_type: 'credential_profile',
-            entity_id: r!.id,
-            action: 'create',
-            changes: auditChanges('credential_profile', null, toApi(r!), ['password']),
-          });
-          return r;
-        });
-        return toApi(r!);
+        // toApi(r) carries no password: the allow-list would drop it anyway.
+        const r = await createAudited(
+          db,
+          credentialProfiles,
+          {
+            name: p.name,
+            type: p.type,
+            username: p.username,
+            password_enc: vault.encrypt(p.password),
+            key_id: vault.keyId,
+            domain: p.domain ?? null,
+            port: p.port ?? (useSsl ? 5986 : 5985),
+            use_ssl: useSsl,
+            tls_verify: p.tls_verify ?? 'verify',
+            tls_fingerprint: normalizeFp(p.tls_fingerprint),
+          },
+          'credential_profile',
+          (r) => auditChanges('credential_profile', null, toApi(r), ['password']),
+        );
+        return toApi(r);
       } catch (err) {
         mapDbError(err, 'a Credential Profile with this name');
       }

@@ -6,7 +6,7 @@ import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import { SYSTEM_DISCOVERY, SYSTEM_HEALTH_MONITOR, type AuditActor } from '../audit/actor.ts';
 import { auditChanges, recordAudit, type AuditChanges, type AuditEntry } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page, requireRow, type Tx, removeAudited } from './common.ts';
+import { iso, mapDbError, type Page, requireRow, type Tx, removeAudited, createAudited } from './common.ts';
 import type { MonitorService } from './monitors.ts';
 
 type Row = typeof devices.$inferSelect;
@@ -143,29 +143,23 @@ export function createDeviceService(db: Db, events: EventBus, monitorService: Pi
       await requireRow(db, agents, p.agent_id, 'Agent', 'agent_id');
       const useSsl = p.use_ssl ?? false;
       try {
-        const r = await db.transaction(async (tx) => {
-          const [r] = await tx
-            .insert(devices)
-            .values({
-              agent_id: p.agent_id,
-              ip: p.ip,
-              port: p.port ?? (useSsl ? 5986 : 5985),
-              use_ssl: useSsl,
-              hostname: p.hostname ?? null,
-              os: p.os ?? null,
-              os_version: p.os_version ?? null,
-              status: 'active',
-            })
-            .returning();
-          await recordAudit(tx, {
-            entity_type: 'device',
-            entity_id: r!.id,
-            action: 'create',
-            changes: auditChanges('device', null, r!),
-          });
-          return r;
-        });
-        return deviceToApi(r!);
+        const r = await createAudited(
+          db,
+          devices,
+          {
+            agent_id: p.agent_id,
+            ip: p.ip,
+            port: p.port ?? (useSsl ? 5986 : 5985),
+            use_ssl: useSsl,
+            hostname: p.hostname ?? null,
+            os: p.os ?? null,
+            os_version: p.os_version ?? null,
+            status: 'active',
+          },
+          'device',
+          (r) => auditChanges('device', null, r),
+        );
+        return deviceToApi(r);
       } catch (err) {
         mapDbError(err, 'a Device with this IP for this agent');
       }

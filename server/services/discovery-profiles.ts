@@ -2,8 +2,8 @@ import { asc, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { agents, credentialProfiles, discoveryProfiles, plugins } from '../db/schema.ts';
 import { notFound } from '../errors.ts';
-import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page, requireRow, removeAudited, updateAudited } from './common.ts';
+import { auditChanges } from '../audit/audit-log.ts';
+import { iso, mapDbError, type Page, requireRow, removeAudited, updateAudited, createAudited } from './common.ts';
 
 type Row = typeof discoveryProfiles.$inferSelect;
 export interface DiscoveryProfileInput {
@@ -60,30 +60,24 @@ export function createDiscoveryProfileService(db: Db) {
     async create(p: DiscoveryProfileInput) {
       await checkRefs(p);
       try {
-        const r = await db.transaction(async (tx) => {
-          const [r] = await tx
-            .insert(discoveryProfiles)
-            .values({
-              name: p.name,
-              agent_id: p.agent_id,
-              credential_profile_id: p.credential_profile_id,
-              target: p.target,
-              port_scan: p.port_scan ?? false,
-              auto_provision: p.auto_provision ?? false,
-              plugin_id: p.plugin_id ?? null,
-              polling_interval: p.polling_interval ?? 60,
-              authenticate_unverified: p.authenticate_unverified ?? false,
-            })
-            .returning();
-          await recordAudit(tx, {
-            entity_type: 'discovery_profile',
-            entity_id: r!.id,
-            action: 'create',
-            changes: auditChanges('discovery_profile', null, r!),
-          });
-          return r;
-        });
-        return toApi(r!);
+        const r = await createAudited(
+          db,
+          discoveryProfiles,
+          {
+            name: p.name,
+            agent_id: p.agent_id,
+            credential_profile_id: p.credential_profile_id,
+            target: p.target,
+            port_scan: p.port_scan ?? false,
+            auto_provision: p.auto_provision ?? false,
+            plugin_id: p.plugin_id ?? null,
+            polling_interval: p.polling_interval ?? 60,
+            authenticate_unverified: p.authenticate_unverified ?? false,
+          },
+          'discovery_profile',
+          (r) => auditChanges('discovery_profile', null, r),
+        );
+        return toApi(r);
       } catch (err) {
         mapDbError(err, 'a Discovery Profile with this name');
       }

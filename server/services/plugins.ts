@@ -4,8 +4,8 @@ import { discoveryProfiles, monitors, plugins } from '../db/schema.ts';
 import { ExternalPluginConfig } from '../../shared/external-plugin.ts';
 import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
-import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page, removeAudited, updateAudited } from './common.ts';
+import { auditChanges } from '../audit/audit-log.ts';
+import { iso, mapDbError, type Page, removeAudited, updateAudited, createAudited } from './common.ts';
 
 type Row = typeof plugins.$inferSelect;
 export interface PluginInput {
@@ -82,20 +82,14 @@ export function createPluginService(db: Db, events: EventBus) {
     async create(p: PluginInput) {
       checkConfig(p.type, p.config);
       try {
-        const r = await db.transaction(async (tx) => {
-          const [r] = await tx
-            .insert(plugins)
-            .values({ name: p.name, type: p.type, description: p.description ?? '', config: p.config ?? {} })
-            .returning();
-          await recordAudit(tx, {
-            entity_type: 'plugin',
-            entity_id: r!.id,
-            action: 'create',
-            changes: auditChanges('plugin', null, r!),
-          });
-          return r;
-        });
-        return toApi(r!);
+        const r = await createAudited(
+          db,
+          plugins,
+          { name: p.name, type: p.type, description: p.description ?? '', config: p.config ?? {} },
+          'plugin',
+          (r) => auditChanges('plugin', null, r),
+        );
+        return toApi(r);
       } catch (err) {
         mapDbError(err, 'a Plugin with this name');
       }
