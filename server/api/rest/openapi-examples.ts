@@ -90,20 +90,6 @@ const credentialCreate = {
   tls_fingerprint: '9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
 };
 
-const discoveryProfile = {
-  id: 2,
-  name: 'Berlin office',
-  agent_id: 3,
-  credential_profile_id: 1,
-  target: '10.20.0.0/24',
-  port_scan: true,
-  auto_provision: true,
-  plugin_id: 1,
-  polling_interval: 60,
-  authenticate_unverified: false,
-  created_at: T0,
-  updated_at: T0,
-};
 const discoveryCreate = {
   name: 'Berlin office',
   agent_id: 3,
@@ -114,6 +100,7 @@ const discoveryCreate = {
   plugin_id: 1,
   polling_interval: 60,
 };
+const discoveryProfile = { id: 2, ...discoveryCreate, authenticate_unverified: false, created_at: T0, updated_at: T0 };
 
 const device = {
   id: 42,
