@@ -11,10 +11,11 @@ import { waitFor } from '../../helpers/agent-process.ts';
 import { generateAgentKeys, type AgentIdentity } from '../../../agent/identity.ts';
 import { createLink, type Link, type SpooledResult } from '../../../agent/link/client.ts';
 import { postJson } from '../../../agent/link/https-json.ts';
-import { loadProxySettings } from '../../../agent/config.ts';
+import { loadProxySettings, type ProxySettings } from '../../../agent/config.ts';
 import { DIRECT } from '../../../agent/link/proxy.ts';
 import { createMemorySpool } from '../../../agent/spool/memory-spool.ts';
 import { selfSignedCert } from '../../winsim/tls-cert.ts';
+import { TEST_SAMPLE as metrics } from '../../helpers/metric-samples.ts';
 
 let s: TestServer;
 const links: Link[] = [];
@@ -26,18 +27,20 @@ after(async () => {
   await s.stop();
 });
 
-async function enrolled(name: string): Promise<AgentIdentity> {
-  const created = await s.api('POST', '/api/v1/agents', { name });
+/** POST /agents/enroll with `token` and a fresh key pair (through `proxy`, pinned to `pin` if given). */
+async function postEnroll(token: string, o: { proxy?: ProxySettings; pin?: string } = {}) {
   const keys = generateAgentKeys();
   const r = await postJson(
     new URL(`${s.url}/api/v1/agents/enroll`),
-    {
-      token: created.body.enrollment_token,
-      sign_public_key: keys.sign_public_key,
-      seal_public_key: keys.seal_public_key,
-    },
-    { proxy: DIRECT },
+    { token, sign_public_key: keys.sign_public_key, seal_public_key: keys.seal_public_key },
+    { proxy: o.proxy ?? DIRECT, ...(o.pin ? { pin: o.pin } : {}) },
   );
+  return { r, keys };
+}
+
+async function enrolled(name: string): Promise<AgentIdentity> {
+  const created = await s.api('POST', '/api/v1/agents', { name });
+  const { r, keys } = await postEnroll(created.body.enrollment_token);
   assert.equal(r.status, 200);
   return {
     agent_id: (r.body as { agent_id: number }).agent_id,
@@ -70,6 +73,17 @@ async function seedMonitor(db: pg.Client, agentId: number, ip: string): Promise<
   return m.rows[0].id as number;
 }
 
+/** link() started and connected. */
+async function connectedLink(
+  identity: AgentIdentity,
+  extra: Partial<Parameters<typeof createLink>[0]> = {},
+): Promise<Link> {
+  const l = link(identity, extra);
+  l.start();
+  await waitFor('connected', async () => l.connected(), 10_000, 50);
+  return l;
+}
+
 function link(
   identity: AgentIdentity,
   extra: Partial<Parameters<typeof createLink>[0]> = {},
@@ -100,16 +114,7 @@ test('an expired enrollment token is refused with a clear error', async () => {
     created.body.agent.id,
   ]);
   await db.end();
-  const keys = generateAgentKeys();
-  const r = await postJson(
-    new URL(`${s.url}/api/v1/agents/enroll`),
-    {
-      token: created.body.enrollment_token,
-      sign_public_key: keys.sign_public_key,
-      seal_public_key: keys.seal_public_key,
-    },
-    { proxy: DIRECT },
-  );
+  const { r } = await postEnroll(created.body.enrollment_token);
   assert.equal(r.status, 401);
   assert.match((r.body as { error: { message: string } }).error.message, /expired/);
 });
@@ -179,17 +184,10 @@ test('the link reaches the server through an HTTP CONNECT proxy from HTTPS_PROXY
   await l.stop();
   // Enrollment (HTTPS POST) goes through the same proxy, pin checked on the tunnelled handshake.
   const created = await s.api('POST', '/api/v1/agents', { name: 'proxied-enroll' });
-  const keys = generateAgentKeys();
-  const proxySettings = loadProxySettings({ HTTPS_PROXY: `127.0.0.1:${proxyPort}` });
-  const r = await postJson(
-    new URL(`${s.url}/api/v1/agents/enroll`),
-    {
-      token: created.body.enrollment_token,
-      sign_public_key: keys.sign_public_key,
-      seal_public_key: keys.seal_public_key,
-    },
-    { proxy: proxySettings, pin: s.server.fingerprint },
-  );
+  const { r } = await postEnroll(created.body.enrollment_token, {
+    proxy: loadProxySettings({ HTTPS_PROXY: `127.0.0.1:${proxyPort}` }),
+    pin: s.server.fingerprint,
+  });
   assert.equal(r.status, 200, 'enrolled through the proxy');
   assert.equal(connects, 2, 'one tunnel for the enrollment');
   proxy.close();
@@ -197,9 +195,7 @@ test('the link reaches the server through an HTTP CONNECT proxy from HTTPS_PROXY
 
 test('changing a credential profile tells connected agents to drop their cached copy', async () => {
   const seen: number[] = [];
-  const l = link(await enrolled('invalidate'), { onInvalidate: (id) => void seen.push(id) });
-  l.start();
-  await waitFor('connected', async () => l.connected(), 10_000, 50);
+  const l = await connectedLink(await enrolled('invalidate'), { onInvalidate: (id) => void seen.push(id) });
   const cred = (
     await s.api('POST', '/api/v1/credential-profiles', {
       name: 'inv',
@@ -222,26 +218,8 @@ test("an agent's results for another agent's monitors are acknowledged but not s
     const mine = await seedMonitor(db, a.agent_id, '10.77.0.1');
     const theirs = await seedMonitor(db, b.agent_id, '10.77.0.2');
     const spool = createMemorySpool<SpooledResult>();
-    const l = link(a, { spool });
-    l.start();
-    await waitFor('connected', async () => l.connected(), 10_000, 50);
+    const l = await connectedLink(a, { spool });
     const time = '2026-11-20T10:00:00.000Z';
-    const metrics = {
-      cpu_percent: 5,
-      memory_total: 1,
-      memory_used: 1,
-      disk_total: 1,
-      disk_used: 1,
-      net_sent_ps: 0,
-      net_recv_ps: 0,
-      net_utilization: 0,
-      packets_sent: 0,
-      packets_recv: 0,
-      net_errors: 0,
-      net_dropped: 0,
-      process_count: 1,
-      collection_ms: 1,
-    };
     await spool.append([
       { job_id: 'forged-1', monitor_id: theirs, time, metrics },
       {
@@ -304,17 +282,10 @@ test('with a pinned fingerprint that does not match, the enrollment token is nev
 test('enrolling again with new keys ends the session that still uses the old ones', async () => {
   const old = await enrolled('re-enrolled');
   let fatal = '';
-  const l = link(old, { onFatal: (r) => void (fatal = r) });
-  l.start();
-  await waitFor('connected', async () => l.connected(), 10_000, 50);
+  const l = await connectedLink(old, { onFatal: (r) => void (fatal = r) });
   const token = (await s.api('POST', `/api/v1/agents/${old.agent_id}/enrollment-token`)).body
     .enrollment_token as string;
-  const keys = generateAgentKeys();
-  const r = await postJson(
-    new URL(`${s.url}/api/v1/agents/enroll`),
-    { token, sign_public_key: keys.sign_public_key, seal_public_key: keys.seal_public_key },
-    { proxy: DIRECT },
-  );
+  const { r } = await postEnroll(token);
   assert.equal(r.status, 200, 'enrolled again');
   await waitFor('old session refused', async () => fatal, 10_000, 50);
   assert.equal(l.connected(), false, 'the old keys are no longer connected');
@@ -328,25 +299,7 @@ test("values the database cannot store (an older agent's spool) are dropped row 
   try {
     const mon = await seedMonitor(db, a.agent_id, '10.78.0.1');
     const spool = createMemorySpool<SpooledResult>();
-    const l = link(a, { spool });
-    l.start();
-    await waitFor('connected', async () => l.connected(), 10_000, 50);
-    const metrics = {
-      cpu_percent: 5,
-      memory_total: 1,
-      memory_used: 1,
-      disk_total: 1,
-      disk_used: 1,
-      net_sent_ps: 0,
-      net_recv_ps: 0,
-      net_utilization: 0,
-      packets_sent: 0,
-      packets_recv: 0,
-      net_errors: 0,
-      net_dropped: 0,
-      process_count: 1,
-      collection_ms: 1,
-    };
+    const l = await connectedLink(a, { spool });
     await spool.append([
       {
         job_id: 'big',

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { CloseCode, PROTOCOL_VERSION, type ServerMessage } from '../../../shared/protocol/index.ts';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
 import { connectRaw, enrollRaw, type RawAgent } from './raw-agent.ts';
+import { TEST_SAMPLE as metrics } from '../../helpers/metric-samples.ts';
 
 let s: TestServer;
 let db: pg.Client;
@@ -62,23 +63,6 @@ async function deltaAfter(a: RawAgent, from: number, t0: number) {
   const d = await a.next('schedule.delta', undefined, 3000, from);
   return { d, ms: Date.now() - t0 };
 }
-
-const metrics = {
-  cpu_percent: 5,
-  memory_total: 100,
-  memory_used: 50,
-  disk_total: 1000,
-  disk_used: 10,
-  net_sent_ps: 0,
-  net_recv_ps: 0,
-  net_utilization: 0,
-  packets_sent: 0,
-  packets_recv: 0,
-  net_errors: 0,
-  net_dropped: 0,
-  process_count: 1,
-  collection_ms: 3,
-};
 
 test('an agent speaking protocol 1 is refused with the version-mismatch code and told to upgrade', async () => {
   const id = await enrollRaw(s, uniq('old-agent'));
