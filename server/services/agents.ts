@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, randomBytes } from 'node:crypto';
-import { and, asc, count, eq, sql } from 'drizzle-orm';
+import { and, count, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { agents, devices, discoveryProfiles } from '../db/schema.ts';
 import { AppError, notFound } from '../errors.ts';
@@ -8,7 +8,16 @@ import { AgentHealth } from '../../shared/protocol/index.ts';
 import type { ScheduleState } from '../assignments/assignments.ts';
 import { currentActor } from '../audit/actor.ts';
 import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page, removeAudited, updateAudited, createAudited } from './common.ts';
+import {
+  iso,
+  mapDbError,
+  type Page,
+  removeAudited,
+  updateAudited,
+  createAudited,
+  rowById,
+  listPage,
+} from './common.ts';
 
 type Row = typeof agents.$inferSelect;
 
@@ -88,18 +97,13 @@ export function createAgentService(
       updated_at: iso(r.updated_at)!,
     };
   };
-  const get = async (id: number): Promise<Row> => {
-    const [r] = await db.select().from(agents).where(eq(agents.id, id));
-    if (!r) throw notFound('Agent', id);
-    return r;
-  };
+  const get = (id: number): Promise<Row> => rowById(db, agents, id, 'Agent');
   const newToken = () => {
     const token = `nmse_${randomBytes(24).toString('base64url')}`;
     return { token, hash: hashEnrollmentToken(token), expires: new Date(Date.now() + o.enrollmentTtlHours * 3600_000) };
   };
   return {
-    list: async (page: Page) =>
-      (await db.select().from(agents).orderBy(asc(agents.id)).limit(page.limit).offset(page.offset)).map(toApi),
+    list: async (page: Page) => (await listPage(db, agents, page)).map(toApi),
     get: async (id: number) => toApi(await get(id)),
     /** The token is shown once here and stored only as a hash. */
     async create(p: { name: string }) {

@@ -1,7 +1,7 @@
-import { eq } from 'drizzle-orm';
+import { asc, eq, type SQL } from 'drizzle-orm';
 import type { PgColumn, PgInsertValue, PgTable, PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.ts';
-import { AppError } from '../errors.ts';
+import { AppError, notFound } from '../errors.ts';
 import { auditChanges, recordAudit, type AuditChanges, type AuditEntityType } from '../audit/audit-log.ts';
 
 /** A drizzle transaction: what a verb that changes several tables in one commit is handed. */
@@ -24,6 +24,38 @@ export function mapDbError(err: unknown, entity: string): never {
       constraint: e.constraint,
     });
   throw err;
+}
+
+/** Row `id` of `table`, or 404 `<what> not found` with `{ id }`. */
+export async function rowById<T extends PgTable & { id: PgColumn }>(
+  db: Db,
+  table: T,
+  id: number,
+  what: string,
+): Promise<T['$inferSelect']> {
+  // The generic table is beyond drizzle's type inference; the row is T's.
+  const [r] = (await db
+    .select()
+    .from(table as PgTable)
+    .where(eq(table.id, id))) as T['$inferSelect'][];
+  if (!r) throw notFound(what, id);
+  return r;
+}
+
+/** A page of `table`'s rows (those matching `where`), oldest (lowest id) first. */
+export async function listPage<T extends PgTable & { id: PgColumn }>(
+  db: Db,
+  table: T,
+  page: Page,
+  where?: SQL,
+): Promise<T['$inferSelect'][]> {
+  return (await db
+    .select()
+    .from(table as PgTable)
+    .where(where)
+    .orderBy(asc(table.id))
+    .limit(page.limit)
+    .offset(page.offset)) as T['$inferSelect'][];
 }
 
 /**

@@ -1,11 +1,11 @@
-import { count, eq, asc } from 'drizzle-orm';
+import { count, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { credentialProfiles, discoveryProfiles, monitors } from '../db/schema.ts';
 import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { Vault } from '../vault/credentials.ts';
 import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page, updateAudited, createAudited } from './common.ts';
+import { iso, mapDbError, type Page, updateAudited, createAudited, rowById, listPage } from './common.ts';
 
 export interface CredentialProfileInput {
   name: string;
@@ -48,21 +48,9 @@ function checkTls(p: { tls_verify?: string | undefined; tls_fingerprint?: string
 }
 
 export function createCredentialProfileService(db: Db, vault: Vault, events: EventBus) {
-  const get = async (id: number): Promise<Row> => {
-    const [r] = await db.select().from(credentialProfiles).where(eq(credentialProfiles.id, id));
-    if (!r) throw notFound('Credential Profile', id);
-    return r;
-  };
+  const get = (id: number): Promise<Row> => rowById(db, credentialProfiles, id, 'Credential Profile');
   return {
-    async list(page: Page) {
-      const rows = await db
-        .select()
-        .from(credentialProfiles)
-        .orderBy(asc(credentialProfiles.id))
-        .limit(page.limit)
-        .offset(page.offset);
-      return rows.map(toApi);
-    },
+    list: async (page: Page) => (await listPage(db, credentialProfiles, page)).map(toApi),
     get: async (id: number) => toApi(await get(id)),
     /** For sealing to an agent: the decrypted credential, used and dropped. */
     async reveal(id: number) {

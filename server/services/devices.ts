@@ -6,7 +6,17 @@ import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import { SYSTEM_DISCOVERY, SYSTEM_HEALTH_MONITOR, type AuditActor } from '../audit/actor.ts';
 import { auditChanges, recordAudit, type AuditChanges, type AuditEntry } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page, requireRow, type Tx, removeAudited, createAudited } from './common.ts';
+import {
+  iso,
+  mapDbError,
+  type Page,
+  requireRow,
+  type Tx,
+  removeAudited,
+  createAudited,
+  rowById,
+  listPage,
+} from './common.ts';
 import type { MonitorService } from './monitors.ts';
 
 type Row = typeof devices.$inferSelect;
@@ -77,11 +87,7 @@ const REACTIVATED_BY_DISCOVERY: readonly DeviceStatus[] = ['inactive', 'unreacha
  * is the same event, audit entry and failure-count reset whoever does it.
  */
 export function createDeviceService(db: Db, events: EventBus, monitorService: Pick<MonitorService, 'resetFailures'>) {
-  const get = async (id: number): Promise<Row> => {
-    const [r] = await db.select().from(devices).where(eq(devices.id, id));
-    if (!r) throw notFound('Device', id);
-    return r;
-  };
+  const get = (id: number): Promise<Row> => rowById(db, devices, id, 'Device');
   // The lock an UPDATE of non-key columns takes: a monitor inserted for the device (foreign key) does not wait for it.
   const lock = async (tx: Tx, id: number): Promise<Row | undefined> =>
     (await tx.select().from(devices).where(eq(devices.id, id)).for('no key update'))[0];
@@ -128,14 +134,7 @@ export function createDeviceService(db: Db, events: EventBus, monitorService: Pi
       const where: SQL[] = [];
       if (page.agent_id !== undefined) where.push(eq(devices.agent_id, page.agent_id));
       if (page.status !== undefined) where.push(eq(devices.status, page.status));
-      const rows = await db
-        .select()
-        .from(devices)
-        .where(and(...where))
-        .orderBy(asc(devices.id))
-        .limit(page.limit)
-        .offset(page.offset);
-      return rows.map(deviceToApi);
+      return (await listPage(db, devices, page, and(...where))).map(deviceToApi);
     },
     get: async (id: number) => deviceToApi(await get(id)),
     getRow: get,

@@ -1,9 +1,18 @@
-import { asc, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { agents, credentialProfiles, discoveryProfiles, plugins } from '../db/schema.ts';
 import { notFound } from '../errors.ts';
 import { auditChanges } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page, requireRow, removeAudited, updateAudited, createAudited } from './common.ts';
+import {
+  iso,
+  mapDbError,
+  type Page,
+  requireRow,
+  removeAudited,
+  updateAudited,
+  createAudited,
+  rowById,
+  listPage,
+} from './common.ts';
 
 type Row = typeof discoveryProfiles.$inferSelect;
 export interface DiscoveryProfileInput {
@@ -34,11 +43,7 @@ const toApi = (r: Row) => ({
 });
 
 export function createDiscoveryProfileService(db: Db) {
-  const get = async (id: number): Promise<Row> => {
-    const [r] = await db.select().from(discoveryProfiles).where(eq(discoveryProfiles.id, id));
-    if (!r) throw notFound('Discovery Profile', id);
-    return r;
-  };
+  const get = (id: number): Promise<Row> => rowById(db, discoveryProfiles, id, 'Discovery Profile');
   const checkRefs = async (p: Partial<DiscoveryProfileInput>) => {
     if (p.agent_id !== undefined) await requireRow(db, agents, p.agent_id, 'Agent', 'agent_id');
     if (p.credential_profile_id !== undefined)
@@ -46,15 +51,7 @@ export function createDiscoveryProfileService(db: Db) {
     if (p.plugin_id != null) await requireRow(db, plugins, p.plugin_id, 'Plugin', 'plugin_id');
   };
   return {
-    list: async (page: Page) =>
-      (
-        await db
-          .select()
-          .from(discoveryProfiles)
-          .orderBy(asc(discoveryProfiles.id))
-          .limit(page.limit)
-          .offset(page.offset)
-      ).map(toApi),
+    list: async (page: Page) => (await listPage(db, discoveryProfiles, page)).map(toApi),
     get: async (id: number) => toApi(await get(id)),
     getRow: get,
     async create(p: DiscoveryProfileInput) {

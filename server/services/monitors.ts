@@ -5,7 +5,7 @@ import { notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { AuditActor } from '../audit/actor.ts';
 import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, type Page, requireRow, type Tx, removeAudited, updateAudited } from './common.ts';
+import { iso, type Page, requireRow, type Tx, removeAudited, updateAudited, rowById, listPage } from './common.ts';
 
 type Row = typeof monitors.$inferSelect;
 export interface MonitorInput {
@@ -40,11 +40,7 @@ export const monitorToApi = (r: Row) => ({
  * device is set active again.
  */
 export function createMonitorService(db: Db, events: EventBus) {
-  const get = async (id: number): Promise<Row> => {
-    const [r] = await db.select().from(monitors).where(eq(monitors.id, id));
-    if (!r) throw notFound('Monitor', id);
-    return r;
-  };
+  const get = (id: number): Promise<Row> => rowById(db, monitors, id, 'Monitor');
   /** Each reference is checked, in this order, with its own 404 (device, credential profile, plugin). */
   const checkRefs = async (p: Partial<MonitorInput>) => {
     if (p.device_id !== undefined) await requireRow(db, devices, p.device_id, 'Device', 'device_id');
@@ -75,13 +71,12 @@ export function createMonitorService(db: Db, events: EventBus) {
   return {
     list: async (page: Page & { device_id?: number | undefined }) =>
       (
-        await db
-          .select()
-          .from(monitors)
-          .where(page.device_id !== undefined ? eq(monitors.device_id, page.device_id) : undefined)
-          .orderBy(asc(monitors.id))
-          .limit(page.limit)
-          .offset(page.offset)
+        await listPage(
+          db,
+          monitors,
+          page,
+          page.device_id !== undefined ? eq(monitors.device_id, page.device_id) : undefined,
+        )
       ).map(monitorToApi),
     get: async (id: number) => monitorToApi(await get(id)),
     getRow: get,

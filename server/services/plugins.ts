@@ -1,11 +1,20 @@
-import { asc, count, eq } from 'drizzle-orm';
+import { count, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { discoveryProfiles, monitors, plugins } from '../db/schema.ts';
 import { ExternalPluginConfig } from '../../shared/external-plugin.ts';
 import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import { auditChanges } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page, removeAudited, updateAudited, createAudited } from './common.ts';
+import {
+  iso,
+  mapDbError,
+  type Page,
+  removeAudited,
+  updateAudited,
+  createAudited,
+  rowById,
+  listPage,
+} from './common.ts';
 
 type Row = typeof plugins.$inferSelect;
 export interface PluginInput {
@@ -69,14 +78,9 @@ function refuseBuiltin(r: Row, verb: string): void {
 }
 
 export function createPluginService(db: Db, events: EventBus) {
-  const get = async (id: number): Promise<Row> => {
-    const [r] = await db.select().from(plugins).where(eq(plugins.id, id));
-    if (!r) throw notFound('Plugin', id);
-    return r;
-  };
+  const get = (id: number): Promise<Row> => rowById(db, plugins, id, 'Plugin');
   return {
-    list: async (page: Page) =>
-      (await db.select().from(plugins).orderBy(asc(plugins.id)).limit(page.limit).offset(page.offset)).map(toApi),
+    list: async (page: Page) => (await listPage(db, plugins, page)).map(toApi),
     get: async (id: number) => toApi(await get(id)),
     getRow: get,
     async create(p: PluginInput) {
