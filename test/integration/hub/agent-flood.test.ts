@@ -3,7 +3,7 @@ import { after, before, test } from 'node:test';
 import { CloseCode, MAX_MESSAGE_BYTES } from '../../../shared/protocol/index.ts';
 import { MESSAGE_BURST } from '../../../server/hub/session-limits.ts';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
-import { connectRaw, enrollRaw } from './raw-agent.ts';
+import { apiCredential, apiMonitor, connectRaw, enrollRaw, rssSampler, storingAgent } from './raw-agent.ts';
 
 let s: TestServer;
 before(async () => {
@@ -18,58 +18,17 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 test('an enrolled agent flooding heartbeats is closed with 4029 after its burst; memory stays bounded and another agent keeps storing', {
   timeout: 90_000,
 }, async () => {
-  const cred = (
-    await s.api('POST', '/api/v1/credential-profiles', {
-      name: 'flood2-cred',
-      type: 'winrm_ntlm',
-      username: 'u',
-      password: 'p',
-    })
-  ).body;
-  const goodId = await enrollRaw(s, 'flood2-good');
-  const dev = (await s.api('POST', '/api/v1/devices', { agent_id: goodId.agent_id, ip: '10.78.0.1' })).body;
-  const mon = (
-    await s.api('POST', '/api/v1/monitors', {
-      device_id: dev.id,
-      credential_profile_id: cred.id,
-      plugin_id: 1,
-      polling_interval: 60,
-    })
-  ).body;
-  const good = await connectRaw(s, goodId);
-  await good.next('schedule.full', (m) => !m.more);
+  const credId = await apiCredential(s, 'flood2-cred');
+  const good = await storingAgent(s, { name: 'flood2-good', credentialId: credId, ip: '10.78.0.1', jobPrefix: 'g' });
   const bad = await connectRaw(s, await enrollRaw(s, 'flood2-bad'));
 
-  global.gc?.();
-  const rss0 = process.memoryUsage().rss;
-  let peak = rss0;
-  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  const rss = rssSampler();
   const SENT = 50_000;
-  const base = Date.now() - 86_400_000;
-  let seq = 0;
-  const storeOne = async () => {
-    const k = ++seq;
-    const from = good.messages.length;
-    good.send({
-      type: 'results.batch',
-      results: [
-        {
-          seq: k,
-          job_id: `g${k}`,
-          monitor_id: mon.id,
-          time: new Date(base + k * 60_000).toISOString(),
-          attempts: 1,
-          failure: { class: 'internal', message: 'x' },
-        },
-      ],
-    });
-    await good.next('results.ack', (m) => m.seqs.includes(k), 10_000, from);
-  };
   try {
     const hb = JSON.stringify({ type: 'heartbeat', sent_at: Date.now(), health });
     for (let i = 0; i < SENT; i += 1000) {
       for (let j = 0; j < 1000; j++) bad.send(hb);
-      await storeOne();
+      await good.storeOne();
     }
     const closed = await Promise.race([bad.closed, sleep(10_000).then(() => ({ code: -1, reason: 'still open' }))]);
     assert.equal(closed.code, CloseCode.serverBusy, `closed: ${JSON.stringify(closed)}`);
@@ -77,16 +36,16 @@ test('an enrolled agent flooding heartbeats is closed with 4029 after its burst;
     const answered = bad.messages.filter((m) => m.type === 'heartbeat.ack').length;
     assert.ok(answered <= MESSAGE_BURST + 500, `only the burst was answered: ${answered} of ${SENT}`);
     // The other agent was never held up: it stores one more now.
-    await storeOne();
-    const stored = await s.api('GET', `/api/v1/monitors/${mon.id}`);
+    await good.storeOne();
+    const stored = await s.api('GET', `/api/v1/monitors/${good.monitorId}`);
     assert.equal(stored.status, 200);
     assert.ok(
-      peak - rss0 < 200 * 1024 * 1024,
-      `RSS grew ${((peak - rss0) / 1e6).toFixed(0)} MB during the flood (client and server share this process)`,
+      rss.growth() < 200 * 1024 * 1024,
+      `RSS grew ${(rss.growth() / 1e6).toFixed(0)} MB during the flood (client and server share this process)`,
     );
   } finally {
-    clearInterval(sampler);
-    good.close();
+    rss.stop();
+    good.agent.close();
     bad.close();
   }
 });
@@ -95,57 +54,18 @@ test('an enrolled agent flooding heartbeats is closed with 4029 after its burst;
 test('oversized result batches are closed with 4008; maximum-size batches sent without waiting for acks keep RSS bounded and another agent keeps storing', {
   timeout: 120_000,
 }, async () => {
-  const cred = (
-    await s.api('POST', '/api/v1/credential-profiles', {
-      name: 'flood3-cred',
-      type: 'winrm_ntlm',
-      username: 'u',
-      password: 'p',
-    })
-  ).body;
-  const goodId = await enrollRaw(s, 'flood3-good');
-  const gdev = (await s.api('POST', '/api/v1/devices', { agent_id: goodId.agent_id, ip: '10.78.1.1' })).body;
-  const gmon = (
-    await s.api('POST', '/api/v1/monitors', {
-      device_id: gdev.id,
-      credential_profile_id: cred.id,
-      plugin_id: 1,
-      polling_interval: 60,
-    })
-  ).body;
-  const good = await connectRaw(s, goodId);
-  await good.next('schedule.full', (m) => !m.more);
+  const credId = await apiCredential(s, 'flood3-cred');
+  const good = await storingAgent(s, {
+    name: 'flood3-good',
+    credentialId: credId,
+    ip: '10.78.1.1',
+    jobPrefix: 'g3-',
+    ackTimeoutMs: 15_000,
+  });
   const bigId = await enrollRaw(s, 'flood3-big');
-  const bdev = (await s.api('POST', '/api/v1/devices', { agent_id: bigId.agent_id, ip: '10.78.1.2' })).body;
-  const bmon = (
-    await s.api('POST', '/api/v1/monitors', {
-      device_id: bdev.id,
-      credential_profile_id: cred.id,
-      plugin_id: 1,
-      polling_interval: 60,
-    })
-  ).body;
+  const bmon = await apiMonitor(s, bigId.agent_id, credId, '10.78.1.2');
+  const base = good.base;
 
-  const base = Date.now() - 86_400_000;
-  let seq = 0;
-  const storeOne = async () => {
-    const k = ++seq;
-    const from = good.messages.length;
-    good.send({
-      type: 'results.batch',
-      results: [
-        {
-          seq: k,
-          job_id: `g3-${k}`,
-          monitor_id: gmon.id,
-          time: new Date(base + k * 60_000).toISOString(),
-          attempts: 1,
-          failure: { class: 'internal', message: 'x' },
-        },
-      ],
-    });
-    await good.next('results.ack', (m) => m.seqs.includes(k), 15_000, from);
-  };
   // 5,000 results (the schema's most) with failure messages sized so the batch is just under MAX_MESSAGE_BYTES.
   const batch = (b: number, messageChars: number) =>
     JSON.stringify({
@@ -155,7 +75,7 @@ test('oversized result batches are closed with 4008; maximum-size batches sent w
         return {
           seq: k + 1,
           job_id: `b${k}`,
-          monitor_id: bmon.id,
+          monitor_id: bmon,
           time: new Date(base - k * 1000).toISOString(),
           attempts: 1,
           failure: { class: 'internal', message: 'y'.repeat(messageChars) },
@@ -175,7 +95,7 @@ test('oversized result batches are closed with 4008; maximum-size batches sent w
   assert.equal(closed.code, CloseCode.tooLarge, `closed: ${JSON.stringify(closed)}`);
   assert.match(closed.reason, new RegExp(`over the ${MAX_MESSAGE_BYTES}-byte limit`));
   assert.equal(over.messages.filter((m) => m.type === 'results.ack').length, 0, 'nothing of it acknowledged');
-  await storeOne();
+  await good.storeOne();
 
   // Maximum-size valid batches, sent back to back without waiting for acks (the client only keeps its own socket buffer under 16 MB).
   const BATCHES = 12;
@@ -187,20 +107,17 @@ test('oversized result batches are closed with 4008; maximum-size batches sent w
       Buffer.byteLength(t) <= MAX_MESSAGE_BYTES && Buffer.byteLength(t) > MAX_MESSAGE_BYTES - 100_000,
       `a batch of ${Buffer.byteLength(t)} bytes is maximum-size`,
     );
-  global.gc?.();
-  const rss0 = process.memoryUsage().rss;
-  let peak = rss0;
-  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  const rss = rssSampler();
   try {
     const acked = () => big.messages.flatMap((m) => (m.type === 'results.ack' ? m.seqs : [])).length;
     for (const t of texts) {
       while (big.bufferedAmount() > 16 * 1024 * 1024) await sleep(20);
       big.send(t);
-      await storeOne();
+      await good.storeOne();
     }
     const deadline = Date.now() + 60_000;
     while (acked() < BATCHES * 5000 && Date.now() < deadline) {
-      await storeOne();
+      await good.storeOne();
       await sleep(100);
     }
     assert.equal(acked(), BATCHES * 5000, 'every maximum-size batch acknowledged');
@@ -209,19 +126,19 @@ test('oversized result batches are closed with 4008; maximum-size batches sent w
       'open',
       'valid maximum-size batches do not close the session',
     );
-    assert.equal((await s.api('GET', `/api/v1/monitors/${bmon.id}`)).body.last_attempted, new Date(base).toISOString());
+    assert.equal((await s.api('GET', `/api/v1/monitors/${bmon}`)).body.last_attempted, new Date(base).toISOString());
     assert.equal(
-      (await s.api('GET', `/api/v1/monitors/${gmon.id}`)).body.last_attempted,
-      new Date(base + seq * 60_000).toISOString(),
+      (await s.api('GET', `/api/v1/monitors/${good.monitorId}`)).body.last_attempted,
+      good.lastStored(),
       'the other agent stored throughout',
     );
     assert.ok(
-      peak - rss0 < 400 * 1024 * 1024,
-      `RSS grew ${((peak - rss0) / 1e6).toFixed(0)} MB for ${BATCHES} batches of ${(MAX_MESSAGE_BYTES / 1e6).toFixed(1)} MB (client and server share this process)`,
+      rss.growth() < 400 * 1024 * 1024,
+      `RSS grew ${(rss.growth() / 1e6).toFixed(0)} MB for ${BATCHES} batches of ${(MAX_MESSAGE_BYTES / 1e6).toFixed(1)} MB (client and server share this process)`,
     );
   } finally {
-    clearInterval(sampler);
-    good.close();
+    rss.stop();
+    good.agent.close();
     big.close();
   }
 });

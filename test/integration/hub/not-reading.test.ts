@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
-import { connectRaw, enrollRaw } from './raw-agent.ts';
+import { apiCredential, connectRaw, enrollRaw, rssSampler, storingAgent } from './raw-agent.ts';
 
 const LIMIT_MB = 2;
 const MONITORS = 4000;
@@ -23,26 +23,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 test('an agent that stops reading is closed with 4029 "not reading" at agents.max_unsent_mb; RSS stays bounded and another agent keeps storing', {
   timeout: 90_000,
 }, async () => {
-  const cred = (
-    await s.api('POST', '/api/v1/credential-profiles', {
-      name: 'nr-cred',
-      type: 'winrm_ntlm',
-      username: 'u',
-      password: 'p',
-    })
-  ).body;
-  const goodId = await enrollRaw(s, 'nr-good');
-  const gdev = (await s.api('POST', '/api/v1/devices', { agent_id: goodId.agent_id, ip: '10.80.0.1' })).body;
-  const mon = (
-    await s.api('POST', '/api/v1/monitors', {
-      device_id: gdev.id,
-      credential_profile_id: cred.id,
-      plugin_id: 1,
-      polling_interval: 60,
-    })
-  ).body;
-  const good = await connectRaw(s, goodId);
-  await good.next('schedule.full', (m) => !m.more);
+  const credId = await apiCredential(s, 'nr-cred');
+  const good = await storingAgent(s, { name: 'nr-good', credentialId: credId, ip: '10.80.0.1', jobPrefix: 'nr' });
 
   // The slow agent holds many monitors (inserted in one statement; the full set is read on connect).
   const badId = await enrollRaw(s, 'nr-bad');
@@ -51,7 +33,7 @@ test('an agent that stops reading is closed with 4029 "not reading" at agents.ma
   await db.connect();
   await db.query(
     'INSERT INTO monitors (device_id, credential_profile_id, plugin_id, polling_interval) SELECT $1, $2, 1, 60 FROM generate_series(1, $3)',
-    [bdev.id, cred.id, MONITORS],
+    [bdev.id, credId, MONITORS],
   );
   await db.end();
   const bad = await connectRaw(s, badId);
@@ -59,30 +41,7 @@ test('an agent that stops reading is closed with 4029 "not reading" at agents.ma
   assert.equal(bad.held().size, MONITORS, 'the slow agent got its whole set while it read');
   const fullBytes = Buffer.byteLength(JSON.stringify(full));
 
-  global.gc?.();
-  const rss0 = process.memoryUsage().rss;
-  let peak = rss0;
-  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
-  const base = Date.now() - 86_400_000;
-  let seq = 0;
-  const storeOne = async () => {
-    const k = ++seq;
-    const from = good.messages.length;
-    good.send({
-      type: 'results.batch',
-      results: [
-        {
-          seq: k,
-          job_id: `nr${k}`,
-          monitor_id: mon.id,
-          time: new Date(base + k * 60_000).toISOString(),
-          attempts: 1,
-          failure: { class: 'internal', message: 'x' },
-        },
-      ],
-    });
-    await good.next('results.ack', (m) => m.seqs.includes(k), 10_000, from);
-  };
+  const rss = rssSampler();
   const notReading = () =>
     s.logs.find(
       (l) =>
@@ -96,7 +55,7 @@ test('an agent that stops reading is closed with 4029 "not reading" at agents.ma
     while (!notReading() && Date.now() < deadline) {
       bad.send({ type: 'schedule.resync', have: bad.revision(), reason: 'test: asking without reading' });
       resyncs++;
-      await storeOne();
+      await good.storeOne();
       await sleep(50);
     }
     const line = notReading();
@@ -121,18 +80,15 @@ test('an agent that stops reading is closed with 4029 "not reading" at agents.ma
     assert.notEqual(closed.code, -1, "the slow agent's socket was closed by the server");
     assert.equal((await s.api('GET', `/api/v1/agents/${badId.agent_id}`)).body.online, false);
     // The other agent was never held up and stores one more now.
-    await storeOne();
-    assert.equal(
-      (await s.api('GET', `/api/v1/monitors/${mon.id}`)).body.last_attempted,
-      new Date(base + seq * 60_000).toISOString(),
-    );
+    await good.storeOne();
+    assert.equal((await s.api('GET', `/api/v1/monitors/${good.monitorId}`)).body.last_attempted, good.lastStored());
     assert.ok(
-      peak - rss0 < 200 * 1024 * 1024,
-      `RSS grew ${((peak - rss0) / 1e6).toFixed(0)} MB (client and server share this process)`,
+      rss.growth() < 200 * 1024 * 1024,
+      `RSS grew ${(rss.growth() / 1e6).toFixed(0)} MB (client and server share this process)`,
     );
   } finally {
-    clearInterval(sampler);
-    good.close();
+    rss.stop();
+    good.agent.close();
     bad.close();
   }
 });

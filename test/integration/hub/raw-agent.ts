@@ -181,3 +181,81 @@ export async function connectRaw(
   if (o.waitWelcome !== false && (o.protocol ?? PROTOCOL_VERSION) === PROTOCOL_VERSION) await agent.next('welcome');
   return agent;
 }
+
+/** A winrm_ntlm credential profile `name` (user u, password p) through the API; its id. */
+export async function apiCredential(s: TestServer, name: string): Promise<number> {
+  const r = await s.api('POST', '/api/v1/credential-profiles', {
+    name,
+    type: 'winrm_ntlm',
+    username: 'u',
+    password: 'p',
+  });
+  if (!r.body?.id) throw new Error(`create credential profile: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.id as number;
+}
+
+/** A device at `ip` for `agentId` with one enabled 60 s Windows monitor, through the API; its monitor id. */
+export async function apiMonitor(s: TestServer, agentId: number, credentialId: number, ip: string): Promise<number> {
+  const dev = (await s.api('POST', '/api/v1/devices', { agent_id: agentId, ip })).body;
+  const mon = await s.api('POST', '/api/v1/monitors', {
+    device_id: dev.id,
+    credential_profile_id: credentialId,
+    plugin_id: 1,
+    polling_interval: 60,
+  });
+  if (!mon.body?.id) throw new Error(`create monitor: ${mon.status} ${JSON.stringify(mon.body)}`);
+  return mon.body.id as number;
+}
+
+/**
+ * The well-behaved agent of a flood test: enrolled as `name`, one monitor at `ip`, connected and holding
+ * its full set. `storeOne()` sends one failure result (job `${jobPrefix}${n}`, a slot a day ago) and waits
+ * `ackTimeoutMs` for its ack: the hub still serves this agent while another misbehaves.
+ */
+export async function storingAgent(
+  s: TestServer,
+  o: { name: string; credentialId: number; ip: string; jobPrefix: string; ackTimeoutMs?: number },
+): Promise<{
+  agent: RawAgent;
+  monitorId: number;
+  /** The time of result 0: result n is at base + n minutes. */
+  base: number;
+  storeOne(): Promise<void>;
+  /** The time (ISO) of the last result storeOne sent. */
+  lastStored(): string;
+}> {
+  const id = await enrollRaw(s, o.name);
+  const monitorId = await apiMonitor(s, id.agent_id, o.credentialId, o.ip);
+  const agent = await connectRaw(s, id);
+  await agent.next('schedule.full', (m) => !m.more);
+  const base = Date.now() - 86_400_000;
+  let seq = 0;
+  const storeOne = async (): Promise<void> => {
+    const k = ++seq;
+    const from = agent.messages.length;
+    agent.send({
+      type: 'results.batch',
+      results: [
+        {
+          seq: k,
+          job_id: `${o.jobPrefix}${k}`,
+          monitor_id: monitorId,
+          time: new Date(base + k * 60_000).toISOString(),
+          attempts: 1,
+          failure: { class: 'internal', message: 'x' },
+        },
+      ],
+    });
+    await agent.next('results.ack', (m) => m.seqs.includes(k), o.ackTimeoutMs ?? 10_000, from);
+  };
+  return { agent, monitorId, base, storeOne, lastStored: () => new Date(base + seq * 60_000).toISOString() };
+}
+
+/** This process's RSS sampled every 50 ms from now (after a GC when --expose-gc): `growth()` is the peak over the start. */
+export function rssSampler(): { growth(): number; stop(): void } {
+  global.gc?.();
+  const rss0 = process.memoryUsage().rss;
+  let peak = rss0;
+  const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  return { growth: () => peak - rss0, stop: () => clearInterval(timer) };
+}
