@@ -145,21 +145,15 @@ export const ScheduleResync = z.object({
 });
 
 /** The answer to poll.now: what the poll collected, or why it failed. */
+const PollResultBase = z.object({
+  type: z.literal('poll.result'),
+  request_id: z.string().max(100),
+  time: z.string().datetime({ offset: true }),
+  attempts: z.number().int().min(0).max(10),
+});
 export const PollResult = z.union([
-  z.object({
-    type: z.literal('poll.result'),
-    request_id: z.string().max(100),
-    time: z.string().datetime({ offset: true }),
-    attempts: z.number().int().min(0).max(10),
-    metrics: MetricSampleWire,
-  }),
-  z.object({
-    type: z.literal('poll.result'),
-    request_id: z.string().max(100),
-    time: z.string().datetime({ offset: true }),
-    attempts: z.number().int().min(0).max(10),
-    failure: Failure,
-  }),
+  PollResultBase.extend({ metrics: MetricSampleWire }),
+  PollResultBase.extend({ failure: Failure }),
 ]);
 
 export const AgentMessage = z.union([
