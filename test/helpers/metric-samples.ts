@@ -36,3 +36,21 @@ export const REALISTIC_SAMPLE: MetricSample = {
   process_count: 99,
   collection_ms: 5,
 };
+
+/** Every column but the error counters non-zero, for the writer tests (deadlock, tracker-writer) that store it. */
+export const WRITER_SAMPLE: MetricSample = {
+  cpu_percent: 5,
+  memory_total: 100,
+  memory_used: 50,
+  disk_total: 10,
+  disk_used: 5,
+  net_sent_ps: 1,
+  net_recv_ps: 2,
+  net_utilization: 0.5,
+  packets_sent: 3,
+  packets_recv: 4,
+  net_errors: 0,
+  net_dropped: 0,
+  process_count: 9,
+  collection_ms: 3,
+};

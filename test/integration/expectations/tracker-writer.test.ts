@@ -10,6 +10,7 @@ import { createHealthMonitor } from '../../../server/health/health-monitor.ts';
 import { createManualClock } from '../../../server/expectations/clock.ts';
 import { createTableServices } from '../../helpers/services.ts';
 import { WRITER_DEFAULTS } from '../../helpers/config-defaults.ts';
+import { WRITER_SAMPLE as sample } from '../../helpers/metric-samples.ts';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
 let db: Awaited<ReturnType<typeof startTestDatabase>>;
@@ -23,23 +24,6 @@ after(async () => {
   await pool?.end();
   await db?.stop();
 });
-
-const sample = {
-  cpu_percent: 5,
-  memory_total: 100,
-  memory_used: 50,
-  disk_total: 10,
-  disk_used: 5,
-  net_sent_ps: 1,
-  net_recv_ps: 2,
-  net_utilization: 0.5,
-  packets_sent: 3,
-  packets_recv: 4,
-  net_errors: 0,
-  net_dropped: 0,
-  process_count: 9,
-  collection_ms: 3,
-};
 
 test('missing results become agent_offline, then timeout, in last_error only; agent failures still count and deactivate', async () => {
   const { monitorIds, deviceIds, agentId } = await seedMonitors(pool, 2);

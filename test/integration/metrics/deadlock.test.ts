@@ -6,6 +6,7 @@ import { summarise, updateMonitorState } from '../../../server/metrics/monitor-s
 import { createMetricsWriter, type PollResult } from '../../../server/metrics/write.ts';
 import { seedMonitors } from './seed-monitors.ts';
 import { WRITER_DEFAULTS } from '../../helpers/config-defaults.ts';
+import { WRITER_SAMPLE } from '../../helpers/metric-samples.ts';
 
 /**
  * Concurrent writes of monitor state used to deadlock (`deadlock detected`) because
@@ -185,22 +186,7 @@ forEachBackend((backend) => {
     const writers = [0, 1].map(() =>
       createMetricsWriter({ ...WRITER_DEFAULTS, pool, log, batchSize: 250, flushMs: 2, concurrency: 2 }),
     );
-    const sample = (cpu: number) => ({
-      cpu_percent: cpu,
-      memory_total: 100,
-      memory_used: 50,
-      disk_total: 10,
-      disk_used: 5,
-      net_sent_ps: 1,
-      net_recv_ps: 2,
-      net_utilization: 0.5,
-      packets_sent: 3,
-      packets_recv: 4,
-      net_errors: 0,
-      net_dropped: 0,
-      process_count: 9,
-      collection_ms: 3,
-    });
+    const sample = (cpu: number) => ({ ...WRITER_SAMPLE, cpu_percent: cpu });
     const t0 = base + 7_200_000;
     const batch = (order: number[], round: number): PollResult[] =>
       order.flatMap((id, i): PollResult[] => [
