@@ -72,6 +72,11 @@ export function createDiscoveryRunService(d: DiscoveryRunDeps) {
     }
   >();
   const byProfile = new Map<number, string>();
+  const known = (runId: string) => {
+    const r = runs.get(runId);
+    if (!r) throw new AppError('NOT_FOUND', 'Discovery run not found', { run_id: runId });
+    return r;
+  };
 
   const publicView = (r: DiscoveryRun): DiscoveryRun => ({
     run_id: r.run_id,
@@ -220,14 +225,9 @@ export function createDiscoveryRunService(d: DiscoveryRunDeps) {
       await Promise.race([done, new Promise<void>((r) => setTimeout(r, d.waitMs).unref())]);
       return publicView(runs.get(run_id)!);
     },
-    get(runId: string): DiscoveryRun {
-      const r = runs.get(runId);
-      if (!r) throw new AppError('NOT_FOUND', 'Discovery run not found', { run_id: runId });
-      return publicView(r);
-    },
+    get: (runId: string): DiscoveryRun => publicView(known(runId)),
     cancel(runId: string): DiscoveryRun {
-      const r = runs.get(runId);
-      if (!r) throw new AppError('NOT_FOUND', 'Discovery run not found', { run_id: runId });
+      const r = known(runId);
       if (r.status === 'running') d.agents.send(r.agent_id, { type: 'discovery.cancel', run_id: runId });
       return publicView(r);
     },
