@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
-import { startAgentProcess, waitFor, enrollAgent, waitOnline } from '../helpers/agent-process.ts';
+import { discoveryRunEnded, startAgentProcess, enrollAgent, waitOnline } from '../helpers/agent-process.ts';
 import { startWinsim, type Winsim } from '../winsim/index.ts';
 import { parseTarget } from '../../shared/targets.ts';
 
@@ -63,15 +63,7 @@ test('a short-form range with an overlap is counted as the agent counts it, and 
   assert.ok(started.status === 200 || started.status === 202, JSON.stringify(started.body));
   assert.equal(started.body.total, 60, 'the server counts the target as the agent will, before the agent reports');
   const runId = started.body.run_id as string;
-  const run = await waitFor(
-    'discovery finished',
-    async () => {
-      const r = (await s.api('GET', `/api/v1/discovery-runs/${runId}`)).body;
-      return r.status !== 'running' ? r : undefined;
-    },
-    60_000,
-    200,
-  );
+  const run = await discoveryRunEnded(s, 'discovery finished', runId, 60_000);
   assert.equal(run.status, 'completed', JSON.stringify(run));
   assert.deepEqual([run.scanned, run.total], [60, 60], "the agent's count is the server's");
   assert.deepEqual(
@@ -91,15 +83,7 @@ test('a short-form range with an overlap is counted as the agent counts it, and 
   // With the right password a new run clears the error.
   assert.equal((await s.api('PUT', `/api/v1/credential-profiles/${cred.id}`, { password: PASSWORD })).status, 200);
   const again = (await s.api('POST', `/api/v1/discovery-profiles/${dp.body.id}/run`)).body.run_id as string;
-  const fixed = await waitFor(
-    'second discovery finished',
-    async () => {
-      const r = (await s.api('GET', `/api/v1/discovery-runs/${again}`)).body;
-      return r.status !== 'running' ? r : undefined;
-    },
-    60_000,
-    200,
-  );
+  const fixed = await discoveryRunEnded(s, 'second discovery finished', again, 60_000);
   assert.equal(fixed.status, 'completed', JSON.stringify(fixed));
   for (const d of fixed.devices) {
     assert.equal(d.discovery_error, null, JSON.stringify(d));

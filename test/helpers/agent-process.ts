@@ -117,3 +117,22 @@ export async function waitOnline(s: AgentApi, agentId: number, online = true, ti
     250,
   );
 }
+
+/** Waits (as `what`) until GET /discovery-runs/:id reports the run no longer running; its body. */
+export async function discoveryRunEnded(
+  s: AgentApi,
+  what: string,
+  runId: string,
+  timeoutMs: number,
+  everyMs = 200,
+): Promise<any> {
+  return waitFor(
+    what,
+    async () => {
+      const r = (await s.api('GET', `/api/v1/discovery-runs/${runId}`)).body;
+      return r.status !== 'running' ? r : undefined;
+    },
+    timeoutMs,
+    everyMs,
+  );
+}
