@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeRecords } from './segment-file.ts';
 import { EvictionLog, NO_EVICTIONS, readEvictionFile } from './eviction-log.ts';
-import { SEG_RE } from './recover-spool.ts';
+import { readAcks, readNextSeq, SEG_RE } from './recover-spool.ts';
 import { describeChecked, type DescribeRecord, type SpoolEvictions } from './spool.ts';
 
 export interface SpoolInspection {
@@ -29,18 +29,8 @@ export function inspectDiskSpool<T>(dir: string, describe?: DescribeRecord<T>): 
   } catch {
     return { backlog: 0, bytes: 0, next_seq: 1, oldest_time: null, evicted: NO_EVICTIONS };
   }
-  let nextSeq = 1;
-  try {
-    nextSeq = Math.max(1, Number(JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')).next_seq) || 1);
-  } catch {
-    /* no meta yet */
-  }
-  const acked = new Set<number>();
-  try {
-    for (const line of readFileSync(join(dir, 'acks.log'), 'utf8').split('\n')) if (line) acked.add(Number(line));
-  } catch {
-    /* none */
-  }
+  let nextSeq = readNextSeq(dir);
+  const acked = readAcks(dir);
   let evicted = NO_EVICTIONS;
   let evictedError: string | undefined;
   let evictedBelow = 1;

@@ -13,12 +13,32 @@ import { join } from 'node:path';
 import { decodeMonitorSet, decodeRecords, encodeMonitorSet } from './segment-file.ts';
 import { EvictionLog, NEXT_NONE, NEXT_UNKNOWN, readEvictionFile } from './eviction-log.ts';
 import { describeChecked, type DescribeRecord } from './spool.ts';
-import { type Segment, newSegment, describeAt, setNext, NEXT_DELTA_UNKNOWN } from './segment.ts';
+import { type Segment, newSegment, describeAt, setNext, NEXT_DELTA_UNKNOWN, firstSegmentAfter } from './segment.ts';
 
 export const SEG_RE = /^seg-(\d{12})\.log$/;
 export const segName = (first: number) => `seg-${String(first).padStart(12, '0')}.log`;
 const GONE_RE = /^gone-(\d{12})-(\d{12})\.mon$/;
 const pad = (n: number) => String(n).padStart(12, '0');
+
+/** The next sequence number meta.json records (1 when there is none yet or it cannot be read). */
+export function readNextSeq(dir: string): number {
+  try {
+    return Math.max(1, Number(JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')).next_seq) || 1);
+  } catch {
+    return 1;
+  }
+}
+
+/** The sequence numbers acks.log records as acknowledged (none when there is no log yet). */
+export function readAcks(dir: string): Set<number> {
+  const acked = new Set<number>();
+  try {
+    for (const line of readFileSync(join(dir, 'acks.log'), 'utf8').split('\n')) if (line) acked.add(Number(line));
+  } catch {
+    /* none yet */
+  }
+  return acked;
+}
 
 /** A fully acknowledged segment deleted while older ones remain: which monitors it held (undefined: unknown). */
 export interface Gone {
@@ -71,15 +91,8 @@ function mayHideDelivered(
   to: number,
   known: { first: number; end: number; monitors?: Set<number> | undefined; transparent?: boolean }[],
 ): boolean {
-  let lo = 0;
-  let hi = known.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (known[mid]!.end <= from) lo = mid + 1;
-    else hi = mid;
-  }
   let pos = from;
-  for (let i = lo; pos < to; i++) {
+  for (let i = firstSegmentAfter(known, from); pos < to; i++) {
     const k = known[i];
     if (!k || k.first > pos) return true;
     if (!k.transparent && (!k.monitors || k.monitors.has(m))) return true;
@@ -101,18 +114,8 @@ export function recoverSpool<T>(
   describe: DescribeRecord<T> | undefined,
   maxRanges: number | undefined,
 ): RecoveredSpool {
-  let nextSeq = 1;
-  try {
-    nextSeq = Math.max(1, Number(JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')).next_seq) || 1);
-  } catch {
-    /* first start */
-  }
-  const ackedOnDisk = new Set<number>();
-  try {
-    for (const line of readFileSync(join(dir, 'acks.log'), 'utf8').split('\n')) if (line) ackedOnDisk.add(Number(line));
-  } catch {
-    /* none yet */
-  }
+  let nextSeq = readNextSeq(dir);
+  const ackedOnDisk = readAcks(dir);
   const evictedPath = join(dir, 'evicted.json');
   let file: ReturnType<typeof readEvictionFile>;
   try {

@@ -106,7 +106,7 @@ export function findSegment(segments: Segment[], seq: number): Segment | undefin
 }
 
 /** Index of the first segment that ends after `seq`. */
-export function firstSegmentAfter(segments: Segment[], seq: number): number {
+export function firstSegmentAfter(segments: readonly { end: number }[], seq: number): number {
   let lo = 0;
   let hi = segments.length;
   while (lo < hi) {
