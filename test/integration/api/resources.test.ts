@@ -22,6 +22,16 @@ async function makeAgent(name: string) {
   return r.body;
 }
 
+/** A credential profile with user u, through the API (its body). */
+async function makeCredential(name: string, type: 'winrm_ntlm' | 'winrm_basic', password: string) {
+  return (await s.api('POST', '/api/v1/credential-profiles', { name, type, username: 'u', password })).body;
+}
+
+/** An external plugin running `check`, through the API (its body). */
+async function makeExternalPlugin(name: string) {
+  return (await s.api('POST', '/api/v1/plugins', { name, type: 'external', config: { command: 'check' } })).body;
+}
+
 test('credential profiles: create 201, list, get, update, duplicate 409, never a password', async () => {
   const c = await s.api('POST', '/api/v1/credential-profiles', {
     name: 'WindowsAdmin',
@@ -77,14 +87,7 @@ test('the stored password is AES-GCM ciphertext with a key id, not the password'
 
 test('validation errors name the field and the reason', async () => {
   const agent = await makeAgent('validation-site');
-  const cred = (
-    await s.api('POST', '/api/v1/credential-profiles', {
-      name: 'v-cred',
-      type: 'winrm_basic',
-      username: 'u',
-      password: 'p',
-    })
-  ).body;
+  const cred = await makeCredential('v-cred', 'winrm_basic', 'p');
   const cases: [string, string, unknown, string][] = [
     ['POST', '/api/v1/devices', { agent_id: agent.agent.id, ip: '999.1.1.1' }, 'ip'],
     ['POST', '/api/v1/devices', { agent_id: agent.agent.id, ip: '10.0.0.1', port: 0 }, 'port'],
@@ -184,14 +187,7 @@ test('unknown ids are 404, unknown routes 404, wrong methods 405', async () => {
 
 test('provisioning checks each reference with its own 404', async () => {
   const agent = await makeAgent('prov-site');
-  const cred = (
-    await s.api('POST', '/api/v1/credential-profiles', {
-      name: 'prov-cred',
-      type: 'winrm_basic',
-      username: 'u',
-      password: 'p',
-    })
-  ).body;
+  const cred = await makeCredential('prov-cred', 'winrm_basic', 'p');
   const dev = (await s.api('POST', '/api/v1/devices', { agent_id: agent.agent.id, ip: '10.1.1.1' })).body;
   const r1 = await s.api('POST', '/api/v1/monitors', {
     device_id: 999999,
@@ -230,17 +226,8 @@ test('provisioning checks each reference with its own 404', async () => {
 
 test('deletion rules and messages, in their order (README: deletion rules)', async () => {
   const agent = await makeAgent('delete-site');
-  const cred = (
-    await s.api('POST', '/api/v1/credential-profiles', {
-      name: 'del-cred',
-      type: 'winrm_ntlm',
-      username: 'u',
-      password: PASSWORD,
-    })
-  ).body;
-  const plugin = (
-    await s.api('POST', '/api/v1/plugins', { name: 'del-plugin', type: 'external', config: { command: 'check' } })
-  ).body;
+  const cred = await makeCredential('del-cred', 'winrm_ntlm', PASSWORD);
+  const plugin = await makeExternalPlugin('del-plugin');
   const dp = (
     await s.api('POST', '/api/v1/discovery-profiles', {
       name: 'Office',
@@ -321,14 +308,7 @@ test('devices: manual create, same IP under two agents, duplicate under one is 4
 
 test('discovery profiles and plugins: CRUD; running discovery without a connected agent is 503', async () => {
   const a = await makeAgent('disc-site');
-  const cred = (
-    await s.api('POST', '/api/v1/credential-profiles', {
-      name: 'disc-cred',
-      type: 'winrm_basic',
-      username: 'u',
-      password: 'p',
-    })
-  ).body;
+  const cred = await makeCredential('disc-cred', 'winrm_basic', 'p');
   const p = await s.api('POST', '/api/v1/discovery-profiles', {
     name: 'Lab',
     agent_id: a.agent.id,
@@ -388,17 +368,8 @@ test('the tRPC endpoint refuses a body over the request limit with 413, before a
 
 test('a plugin a discovery profile provisions with cannot be deleted: 400 naming the discovery profile, not 500', async () => {
   const agent = await makeAgent('plugin-dp-site');
-  const cred = (
-    await s.api('POST', '/api/v1/credential-profiles', {
-      name: 'plugin-dp-cred',
-      type: 'winrm_ntlm',
-      username: 'u',
-      password: 'p',
-    })
-  ).body;
-  const plugin = (
-    await s.api('POST', '/api/v1/plugins', { name: 'plugin-dp', type: 'external', config: { command: 'check' } })
-  ).body;
+  const cred = await makeCredential('plugin-dp-cred', 'winrm_ntlm', 'p');
+  const plugin = await makeExternalPlugin('plugin-dp');
   const dp = (
     await s.api('POST', '/api/v1/discovery-profiles', {
       name: 'plugin-dp',
