@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { MetricSample } from '../../shared/metrics.ts';
 import type { CredentialPayload, PollTarget } from '../../shared/protocol/index.ts';
+import { ClassifiedError } from '../failure.ts';
 
 /** What a collector gets for one attempt. `config` has been through the collector's validateConfig. */
 export interface CollectRequest<C = unknown> {
@@ -33,4 +34,17 @@ export function describeZodError(error: z.ZodError): string {
   const first = error.issues[0];
   if (!first) return 'invalid';
   return first.path.length ? `${first.path.join('.')}: ${first.message}` : first.message;
+}
+
+/** A collector's validateConfig: the config (absent: {}) parsed by `schema`, or plugin_error bad_config saying what is wrong. */
+export function configValidator<S extends z.ZodType>(schema: S, what: string): (config: unknown) => z.output<S> {
+  return (config) => {
+    const r = schema.safeParse(config ?? {});
+    if (!r.success)
+      throw new ClassifiedError('plugin_error', `invalid ${what} config: ${describeZodError(r.error)}`, {
+        code: 'bad_config',
+        retryable: false,
+      });
+    return r.data;
+  };
 }

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { ExternalPluginConfig } from '../../shared/external-plugin.ts';
 import { MetricSample } from '../../shared/metrics.ts';
 import { ClassifiedError } from '../failure.ts';
-import { describeZodError, type Collector, type CollectRequest } from './collector.ts';
+import { configValidator, describeZodError, type Collector, type CollectRequest } from './collector.ts';
 import { resolveInstalledPlugin } from './plugin-folder.ts';
 import { summarisePluginText } from './plugin-text.ts';
 
@@ -297,15 +297,7 @@ function spawnPlugin(path: string, req: CollectRequest<ExternalConfig>, signal: 
 export function createExternalCollector(o: { pluginsDir?: string | undefined } = {}): Collector<ExternalConfig> {
   return {
     name: 'external',
-    validateConfig(config: unknown): ExternalConfig {
-      const r = ExternalConfig.safeParse(config ?? {});
-      if (!r.success)
-        throw new ClassifiedError('plugin_error', `invalid external plugin config: ${describeZodError(r.error)}`, {
-          code: 'bad_config',
-          retryable: false,
-        });
-      return r.data;
-    },
+    validateConfig: configValidator(ExternalConfig, 'external plugin'),
     collect: (req, signal) => runExternalPlugin(req, signal, o.pluginsDir),
   };
 }

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { collectWindowsMetricsPowerShell } from '../winrm/index.ts';
-import { ClassifiedError } from '../failure.ts';
-import { describeZodError, type Collector } from './collector.ts';
+import { configValidator, type Collector } from './collector.ts';
 import { createWinrmClientCache, type WinrmClientCacheOptions } from './winrm-client-cache.ts';
 import { collectOverWinrm } from './winrm-collect.ts';
 
@@ -21,15 +20,7 @@ export function createWindowsPowerShellCollector(o: WinrmClientCacheOptions = {}
   const cache = createWinrmClientCache(o);
   return {
     name: 'windows-powershell',
-    validateConfig(config) {
-      const r = WindowsPowerShellConfig.safeParse(config ?? {});
-      if (!r.success)
-        throw new ClassifiedError('plugin_error', `invalid windows-powershell config: ${describeZodError(r.error)}`, {
-          code: 'bad_config',
-          retryable: false,
-        });
-      return r.data;
-    },
+    validateConfig: configValidator(WindowsPowerShellConfig, 'windows-powershell'),
     collect: (req, signal) =>
       collectOverWinrm(cache, req, signal, (client) => {
         // Stop the script a little before the job deadline, so the shell is still signalled and

@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import { collectWindowsMetrics } from '../winrm/index.ts';
-import { ClassifiedError } from '../failure.ts';
-import { describeZodError, type Collector } from './collector.ts';
+import { configValidator, type Collector } from './collector.ts';
 import { createWinrmClientCache, type WinrmClientCacheOptions } from './winrm-client-cache.ts';
 import { collectOverWinrm } from './winrm-collect.ts';
 
@@ -14,15 +13,7 @@ export function createWindowsWmiCollector(o: WinrmClientCacheOptions = {}): Coll
   const cache = createWinrmClientCache(o);
   return {
     name: 'windows-wmi',
-    validateConfig(config) {
-      const r = WindowsWmiConfig.safeParse(config ?? {});
-      if (!r.success)
-        throw new ClassifiedError('plugin_error', `invalid windows-wmi config: ${describeZodError(r.error)}`, {
-          code: 'bad_config',
-          retryable: false,
-        });
-      return r.data;
-    },
+    validateConfig: configValidator(WindowsWmiConfig, 'windows-wmi'),
     collect: (req, signal) => collectOverWinrm(cache, req, signal, (client) => collectWindowsMetrics(client)),
     close: () => cache.close(),
   };
