@@ -58,6 +58,16 @@ export async function listPage<T extends PgTable & { id: PgColumn }>(
     .offset(page.offset)) as T['$inferSelect'][];
 }
 
+/** The fields of `p` named in `keys` that are set (not undefined): what an update changes. */
+export function definedFields<P extends object, K extends keyof P>(
+  p: P,
+  keys: readonly K[],
+): { [F in K]?: Exclude<P[F], undefined> } {
+  const out: { [F in K]?: P[F] } = {};
+  for (const k of keys) if (p[k] !== undefined) out[k] = p[k];
+  return out as { [F in K]?: Exclude<P[F], undefined> };
+}
+
 /**
  * A reference a caller names (agent_id, plugin_id …) must exist: 404 `<what> not found` with
  * `{ [field]: id }` otherwise. Each reference gets its own check, so the 404 names the one missing.

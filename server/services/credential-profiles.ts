@@ -5,7 +5,16 @@ import { AppError, notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { Vault } from '../vault/credentials.ts';
 import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, mapDbError, type Page, updateAudited, createAudited, rowById, listPage } from './common.ts';
+import {
+  iso,
+  mapDbError,
+  type Page,
+  updateAudited,
+  createAudited,
+  rowById,
+  listPage,
+  definedFields,
+} from './common.ts';
 
 export interface CredentialProfileInput {
   name: string;
@@ -91,18 +100,15 @@ export function createCredentialProfileService(db: Db, vault: Vault, events: Eve
         tls_verify: p.tls_verify ?? cur.tls_verify,
         tls_fingerprint: p.tls_fingerprint === undefined ? cur.tls_fingerprint : p.tls_fingerprint,
       });
-      const set: Partial<typeof credentialProfiles.$inferInsert> = { updated_at: new Date(), version: cur.version + 1 };
-      if (p.name !== undefined) set.name = p.name;
-      if (p.type !== undefined) set.type = p.type;
-      if (p.username !== undefined) set.username = p.username;
+      const set: Partial<typeof credentialProfiles.$inferInsert> = {
+        ...definedFields(p, ['name', 'type', 'username', 'domain', 'port', 'use_ssl', 'tls_verify']),
+        updated_at: new Date(),
+        version: cur.version + 1,
+      };
       if (p.password !== undefined) {
         set.password_enc = vault.encrypt(p.password);
         set.key_id = vault.keyId;
       }
-      if (p.domain !== undefined) set.domain = p.domain;
-      if (p.port !== undefined) set.port = p.port;
-      if (p.use_ssl !== undefined) set.use_ssl = p.use_ssl;
-      if (p.tls_verify !== undefined) set.tls_verify = p.tls_verify;
       if (p.tls_fingerprint !== undefined) set.tls_fingerprint = normalizeFp(p.tls_fingerprint);
       try {
         const r = await updateAudited(db, credentialProfiles, id, set, 'credential_profile', (r) =>

@@ -12,6 +12,7 @@ import {
   createAudited,
   rowById,
   listPage,
+  definedFields,
 } from './common.ts';
 
 type Row = typeof discoveryProfiles.$inferSelect;
@@ -82,20 +83,20 @@ export function createDiscoveryProfileService(db: Db) {
     async update(id: number, p: Partial<DiscoveryProfileInput>) {
       const cur = await get(id);
       await checkRefs(p);
-      const set: Partial<typeof discoveryProfiles.$inferInsert> = { updated_at: new Date() };
-      for (const k of [
-        'name',
-        'agent_id',
-        'credential_profile_id',
-        'target',
-        'port_scan',
-        'auto_provision',
-        'plugin_id',
-        'polling_interval',
-        'authenticate_unverified',
-      ] as const) {
-        if (p[k] !== undefined) (set as Record<string, unknown>)[k] = p[k];
-      }
+      const set = {
+        ...definedFields(p, [
+          'name',
+          'agent_id',
+          'credential_profile_id',
+          'target',
+          'port_scan',
+          'auto_provision',
+          'plugin_id',
+          'polling_interval',
+          'authenticate_unverified',
+        ]),
+        updated_at: new Date(),
+      };
       try {
         const r = await updateAudited(db, discoveryProfiles, id, set, 'discovery_profile', (r) =>
           auditChanges('discovery_profile', cur, r),

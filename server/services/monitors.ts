@@ -5,7 +5,17 @@ import { notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import type { AuditActor } from '../audit/actor.ts';
 import { auditChanges, recordAudit } from '../audit/audit-log.ts';
-import { iso, type Page, requireRow, type Tx, removeAudited, updateAudited, rowById, listPage } from './common.ts';
+import {
+  iso,
+  type Page,
+  requireRow,
+  type Tx,
+  removeAudited,
+  updateAudited,
+  rowById,
+  listPage,
+  definedFields,
+} from './common.ts';
 
 type Row = typeof monitors.$inferSelect;
 export interface MonitorInput {
@@ -115,10 +125,7 @@ export function createMonitorService(db: Db, events: EventBus) {
       const cur = await get(id);
       await checkRefs(p);
       const set = {
-        ...(p.credential_profile_id !== undefined ? { credential_profile_id: p.credential_profile_id } : {}),
-        ...(p.plugin_id !== undefined ? { plugin_id: p.plugin_id } : {}),
-        ...(p.polling_interval !== undefined ? { polling_interval: p.polling_interval } : {}),
-        ...(p.enabled !== undefined ? { enabled: p.enabled } : {}),
+        ...definedFields(p, ['credential_profile_id', 'plugin_id', 'polling_interval', 'enabled']),
         updated_at: new Date(),
       };
       const r = await updateAudited(db, monitors, id, set, 'monitor', (r) => auditChanges('monitor', cur, r));

@@ -14,6 +14,7 @@ import {
   createAudited,
   rowById,
   listPage,
+  definedFields,
 } from './common.ts';
 
 type Row = typeof plugins.$inferSelect;
@@ -105,13 +106,7 @@ export function createPluginService(db: Db, events: EventBus) {
       if (p.type !== undefined || p.config !== undefined)
         checkConfig(p.type ?? cur.type, p.config ?? (cur.config as Record<string, unknown>));
       try {
-        const set = {
-          ...(p.name !== undefined ? { name: p.name } : {}),
-          ...(p.type !== undefined ? { type: p.type } : {}),
-          ...(p.description !== undefined ? { description: p.description } : {}),
-          ...(p.config !== undefined ? { config: p.config } : {}),
-          updated_at: new Date(),
-        };
+        const set = { ...definedFields(p, ['name', 'type', 'description', 'config']), updated_at: new Date() };
         const r = await updateAudited(db, plugins, id, set, 'plugin', (r) => auditChanges('plugin', cur, r));
         if (!r) throw notFound('Plugin', id);
         if (p.type !== undefined || p.config !== undefined) events.emit('plugin.changed', { id });
