@@ -5,6 +5,12 @@ import { SCHEDULE_PART_ASSIGNMENTS } from '../shared/protocol/index.ts';
 
 const _bool = z.union([z.boolean(), z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1')]);
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** A config file section: only its own keys, each defaulted when the section is left out. */
+const section = <S extends z.ZodRawShape>(shape: S) => {
+  const o = z.object(shape).strict();
+  // Every key of a section has a default, so {} is a valid input; the generic shape cannot say so.
+  return o.prefault({} as z.input<typeof o>);
+};
 
 /** Every server setting, grouped as in the config file. Sources: flags > env > file > defaults. */
 /** The example values shipped in .env.example: a server started with one of them is open to anyone who read it. */
@@ -13,111 +19,90 @@ const PLACEHOLDER_MESSAGE = 'is still the example value from .env.example; gener
 
 export const ServerConfig = z
   .object({
-    server: z
-      .object({
-        host: z.string().min(1).default('0.0.0.0'),
-        port: int(0, 65535).default(8443),
-        tls_cert_file: z.string().min(1).optional(),
-        tls_key_file: z.string().min(1).optional(),
-        request_body_limit_kb: int(1, 100_000).default(1024),
-        /** Deepest nesting of arrays/objects accepted in a JSON request body (REST and tRPC); deeper is a 400 before auth. */
-        json_max_depth: int(2, 10_000).default(64),
-        /** Most open connections to the HTTPS port (agents' WebSockets included); lowered to fit the process's fd limit (logged). */
-        max_connections: int(16, 1_000_000).default(10_000),
-        /** Most open connections from one source address (counted before TLS); keep it well below max_connections. */
-        max_connections_per_address: int(1, 1_000_000).default(256),
-        /** A connection that has not finished its TLS handshake by then is closed. */
-        tls_handshake_timeout_ms: int(100, 120_000).default(10_000),
-        /** Time to receive a request's head (headersTimeout); at most request_timeout_ms. */
-        headers_timeout_ms: int(100, 300_000).default(10_000),
-        /** Time to receive a whole request, body included (requestTimeout). */
-        request_timeout_ms: int(1000, 3_600_000).default(60_000),
-        /** The address clients reach the server at (OpenAPI `servers`); unset: the document uses the relative /api/v1. */
-        public_url: z
-          .string()
-          .url()
-          .regex(/^https?:\/\/[^/?#]+(\/[^?#]*)?$/, 'must be an http(s) URL without query or fragment')
-          .transform((u) => u.replace(/\/+$/, ''))
-          .optional(),
-      })
-      .strict()
-      .prefault({}),
+    server: section({
+      host: z.string().min(1).default('0.0.0.0'),
+      port: int(0, 65535).default(8443),
+      tls_cert_file: z.string().min(1).optional(),
+      tls_key_file: z.string().min(1).optional(),
+      request_body_limit_kb: int(1, 100_000).default(1024),
+      /** Deepest nesting of arrays/objects accepted in a JSON request body (REST and tRPC); deeper is a 400 before auth. */
+      json_max_depth: int(2, 10_000).default(64),
+      /** Most open connections to the HTTPS port (agents' WebSockets included); lowered to fit the process's fd limit (logged). */
+      max_connections: int(16, 1_000_000).default(10_000),
+      /** Most open connections from one source address (counted before TLS); keep it well below max_connections. */
+      max_connections_per_address: int(1, 1_000_000).default(256),
+      /** A connection that has not finished its TLS handshake by then is closed. */
+      tls_handshake_timeout_ms: int(100, 120_000).default(10_000),
+      /** Time to receive a request's head (headersTimeout); at most request_timeout_ms. */
+      headers_timeout_ms: int(100, 300_000).default(10_000),
+      /** Time to receive a whole request, body included (requestTimeout). */
+      request_timeout_ms: int(1000, 3_600_000).default(60_000),
+      /** The address clients reach the server at (OpenAPI `servers`); unset: the document uses the relative /api/v1. */
+      public_url: z
+        .string()
+        .url()
+        .regex(/^https?:\/\/[^/?#]+(\/[^?#]*)?$/, 'must be an http(s) URL without query or fragment')
+        .transform((u) => u.replace(/\/+$/, ''))
+        .optional(),
+    }),
     data_dir: z.string().min(1).default('./data'),
-    database: z
-      .object({
-        url: z
-          .string()
-          .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
-          .optional(),
-        pool_max: int(2, 500).default(20),
-        embedded_port: int(1, 65535).default(54329),
-      })
-      .strict()
-      .prefault({}),
-    auth: z
-      .object({
-        username: z.string().min(1).max(100).default('admin'),
-        password: z
-          .string()
-          .min(8, 'must be at least 8 characters')
-          .max(200)
-          .refine(notPlaceholder, PLACEHOLDER_MESSAGE)
-          .optional(),
-        jwt_secret: z
-          .string()
-          .min(32, 'must be at least 32 characters')
-          .refine(notPlaceholder, PLACEHOLDER_MESSAGE)
-          .optional(),
-        token_ttl_s: int(60, 7 * 86400).default(86400),
-        login_max_failures: int(1, 1000).default(5),
-        login_window_s: int(1, 86400).default(300),
-        /** After login_max_failures failures for one username (from any addresses): locked this long, doubling per further failure. */
-        login_lockout_base_s: int(1, 86400).default(30),
-        login_lockout_max_s: int(1, 7 * 86400).default(3600),
-      })
-      .strict()
-      .prefault({}),
+    database: section({
+      url: z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+        .optional(),
+      pool_max: int(2, 500).default(20),
+      embedded_port: int(1, 65535).default(54329),
+    }),
+    auth: section({
+      username: z.string().min(1).max(100).default('admin'),
+      password: z
+        .string()
+        .min(8, 'must be at least 8 characters')
+        .max(200)
+        .refine(notPlaceholder, PLACEHOLDER_MESSAGE)
+        .optional(),
+      jwt_secret: z
+        .string()
+        .min(32, 'must be at least 32 characters')
+        .refine(notPlaceholder, PLACEHOLDER_MESSAGE)
+        .optional(),
+      token_ttl_s: int(60, 7 * 86400).default(86400),
+      login_max_failures: int(1, 1000).default(5),
+      login_window_s: int(1, 86400).default(300),
+      /** After login_max_failures failures for one username (from any addresses): locked this long, doubling per further failure. */
+      login_lockout_base_s: int(1, 86400).default(30),
+      login_lockout_max_s: int(1, 7 * 86400).default(3600),
+    }),
     /** 32 bytes, base64 or hex: encrypts credential-profile passwords (AES-256-GCM). */
     master_key: z.string().min(1).refine(notPlaceholder, PLACEHOLDER_MESSAGE).optional(),
-    log: z
-      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
-      .strict()
-      .prefault({}),
-    agents: z
-      .object({
-        heartbeat_ms: int(200, 300_000).default(10_000),
-        auth_timeout_ms: int(100, 60_000).default(5000),
-        max_connections: int(1, 1_000_000).default(5000),
-        retry_after_s: int(1, 3600).default(5),
-        enrollment_ttl_h: int(1, 24 * 365).default(24),
-        /** Most assignments per schedule.full part (the protocol's SCHEDULE_PART_ASSIGNMENTS is the ceiling). */
-        schedule_part_assignments: int(1, SCHEDULE_PART_ASSIGNMENTS).default(SCHEDULE_PART_ASSIGNMENTS),
-        /** Changes to one agent's assignments within this window go out as one delta. */
-        schedule_debounce_ms: int(0, 900).default(150),
-        /** An agent session whose socket holds more than this many MiB not yet written (the agent stopped reading) is closed with 4029. */
-        max_unsent_mb: int(1, 4096).default(64),
-      })
-      .strict()
-      .prefault({}),
-    polling: z
-      .object({
-        /** A poll's deadline after its scheduled time (never more than the monitor's interval). */
-        job_timeout_s: int(1, 3600).default(30),
-        /** A monitor without a result by its due time + interval + this is marked agent_offline or timeout. */
-        grace_s: int(1, 3600).default(15),
-        /** Unused since protocol 2 (the agent runs its own schedule); still accepted so older config files start. */
-        batch_size: int(1, 10_000).default(500),
-        /** Most on-demand polls (POST /monitors/:id/poll) in flight per agent; beyond it 429. */
-        on_demand_per_agent: int(1, 1000).default(16),
-        /** Waited beyond the poll's timeout for an on-demand answer before reporting `timeout`. */
-        on_demand_margin_s: int(1, 600).default(5),
-      })
-      .strict()
-      .prefault({}),
-    health: z
-      .object({ failure_threshold: int(1, 1000).default(5), window_s: int(10, 7 * 86400).default(600) })
-      .strict()
-      .prefault({}),
+    log: section({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }),
+    agents: section({
+      heartbeat_ms: int(200, 300_000).default(10_000),
+      auth_timeout_ms: int(100, 60_000).default(5000),
+      max_connections: int(1, 1_000_000).default(5000),
+      retry_after_s: int(1, 3600).default(5),
+      enrollment_ttl_h: int(1, 24 * 365).default(24),
+      /** Most assignments per schedule.full part (the protocol's SCHEDULE_PART_ASSIGNMENTS is the ceiling). */
+      schedule_part_assignments: int(1, SCHEDULE_PART_ASSIGNMENTS).default(SCHEDULE_PART_ASSIGNMENTS),
+      /** Changes to one agent's assignments within this window go out as one delta. */
+      schedule_debounce_ms: int(0, 900).default(150),
+      /** An agent session whose socket holds more than this many MiB not yet written (the agent stopped reading) is closed with 4029. */
+      max_unsent_mb: int(1, 4096).default(64),
+    }),
+    polling: section({
+      /** A poll's deadline after its scheduled time (never more than the monitor's interval). */
+      job_timeout_s: int(1, 3600).default(30),
+      /** A monitor without a result by its due time + interval + this is marked agent_offline or timeout. */
+      grace_s: int(1, 3600).default(15),
+      /** Unused since protocol 2 (the agent runs its own schedule); still accepted so older config files start. */
+      batch_size: int(1, 10_000).default(500),
+      /** Most on-demand polls (POST /monitors/:id/poll) in flight per agent; beyond it 429. */
+      on_demand_per_agent: int(1, 1000).default(16),
+      /** Waited beyond the poll's timeout for an on-demand answer before reporting `timeout`. */
+      on_demand_margin_s: int(1, 600).default(5),
+    }),
+    health: section({ failure_threshold: int(1, 1000).default(5), window_s: int(10, 7 * 86400).default(600) }),
     metrics: z
       .object({
         /** Raw samples are kept this many days; 0 keeps them forever (the default). */
@@ -161,56 +146,41 @@ export const ServerConfig = z
         }
       })
       .prefault({}),
-    discovery: z
-      .object({ wait_s: int(0, 3600).default(60), run_timeout_s: int(10, 86400).default(3600) })
-      .strict()
-      .prefault({}),
+    discovery: section({ wait_s: int(0, 3600).default(60), run_timeout_s: int(10, 86400).default(3600) }),
     /** Audit log entries older than this many days are deleted (hourly); 0 keeps them forever. */
-    audit: z
-      .object({ retention_days: int(0, 100_000).default(365) })
-      .strict()
-      .prefault({}),
-    grafana: z
-      .object({
-        /** Password of the read-only role nmslite_grafana (Grafana's data source); set: the role may log in with it. */
-        db_password: z
-          .string()
-          .min(16, 'must be at least 16 characters')
-          .max(200)
-          .regex(/^[ -~]+$/, 'must be printable ASCII')
-          .refine(notPlaceholder, PLACEHOLDER_MESSAGE)
-          .optional(),
-      })
-      .strict()
-      .prefault({}),
+    audit: section({ retention_days: int(0, 100_000).default(365) }),
+    grafana: section({
+      /** Password of the read-only role nmslite_grafana (Grafana's data source); set: the role may log in with it. */
+      db_password: z
+        .string()
+        .min(16, 'must be at least 16 characters')
+        .max(200)
+        .regex(/^[ -~]+$/, 'must be printable ASCII')
+        .refine(notPlaceholder, PLACEHOLDER_MESSAGE)
+        .optional(),
+    }),
     /** GET /metrics (Prometheus). Off unless a token is set (then it is required) or enabled is true (then served without one). */
-    prometheus: z
-      .object({
-        enabled: _bool.optional(),
-        token: z
-          .string()
-          .min(16, 'must be at least 16 characters')
-          .max(512)
-          .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces (it is sent as a bearer token)')
-          .refine(notPlaceholder, PLACEHOLDER_MESSAGE)
-          .optional(),
-      })
-      .strict()
-      .prefault({}),
+    prometheus: section({
+      enabled: _bool.optional(),
+      token: z
+        .string()
+        .min(16, 'must be at least 16 characters')
+        .max(512)
+        .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces (it is sent as a bearer token)')
+        .refine(notPlaceholder, PLACEHOLDER_MESSAGE)
+        .optional(),
+    }),
     /** GET /install/*: agent binaries (`npm run build:agent` writes them to ./dist) and install scripts, unauthenticated, within these limits. */
-    install: z
-      .object({
-        agents_dir: z.string().min(1).default('./dist'),
-        max_binary_mb: int(1, 4096).default(512),
-        /** Requests to /install/ per source address per minute. */
-        requests_per_minute: int(1, 1_000_000).default(60),
-        max_concurrent_downloads: int(1, 10_000).default(8),
-        max_downloads_per_address: int(1, 10_000).default(2),
-        /** A binary download still running after this long is cut off (its slot freed). */
-        download_timeout_s: int(10, 86_400).default(900),
-      })
-      .strict()
-      .prefault({}),
+    install: section({
+      agents_dir: z.string().min(1).default('./dist'),
+      max_binary_mb: int(1, 4096).default(512),
+      /** Requests to /install/ per source address per minute. */
+      requests_per_minute: int(1, 1_000_000).default(60),
+      max_concurrent_downloads: int(1, 10_000).default(8),
+      max_downloads_per_address: int(1, 10_000).default(2),
+      /** A binary download still running after this long is cut off (its slot freed). */
+      download_timeout_s: int(10, 86_400).default(900),
+    }),
   })
   .strict();
 export type ServerConfig = z.infer<typeof ServerConfig>;
