@@ -158,6 +158,7 @@ test('a full spool evicts its oldest results first and the agent and the API rep
   assert.equal(await duplicateRows(db!), 0);
   const ranges = [...apiEvicted.ranges].sort(byMonitorThenFrom);
   let lostTotal = 0;
+  let overReported = 0;
   for (const m of site.monitors) {
     const mine = ranges.filter((r) => r.monitor_id === m);
     const lost: number[] = [];
@@ -174,25 +175,37 @@ test('a full spool evicts its oldest results first and the agent and the API rep
     }
     const times = stored.get(m)!;
     const missing = missingSlots(m, INTERVAL, times, firstFull, end);
+    const reported = new Set(lost);
     assert.deepEqual(
-      missing.map(iso),
-      lost.map(iso),
-      `monitor ${m}: the reported ranges are exactly the slots the store is missing`,
+      missing.filter((t) => !reported.has(t)).map(iso),
+      [],
+      `monitor ${m}: every slot the store is missing is in a reported range`,
     );
-    assert.ok(lost.length > 0, `monitor ${m}: lost some polls to the cap`);
+    // A record evicted while in flight is reported lost, though the server may store it: the replay
+    // after the outage sends the oldest records first, the very ones a still full spool evicts next.
+    // Those are the newest of the lost, and at most the link's window (4 batches of 500) in all.
+    const lastMissing = Math.max(...missing);
+    const storedAnyway = lost.filter((t) => !missing.includes(t));
+    assert.ok(
+      storedAnyway.every((t) => t > lastMissing),
+      `monitor ${m}: reported but stored only after every missing slot (${storedAnyway.map(iso).join(', ')})`,
+    );
+    overReported += storedAnyway.length;
+    assert.ok(missing.length > 0, `monitor ${m}: lost some polls to the cap`);
     // Oldest first: what was lost is the start of the outage; everything after it is stored.
     assert.ok(
-      lost[0]! <= cutAt + 3 * INTERVAL,
+      lost[0]! <= cutAt + 3 * INTERVAL && lost[0] === missing[0],
       `monitor ${m}: the loss begins at the cut (${iso(lost[0]!)}, cut at ${iso(cutAt)})`,
     );
     const keptDuringOutage = times.filter((t) => t >= cutAt && t < reconnectAt);
     assert.ok(
-      keptDuringOutage.length > 0 && keptDuringOutage[0]! > lost[lost.length - 1]!,
+      keptDuringOutage.length > 0 && keptDuringOutage[0]! > lastMissing,
       `monitor ${m}: every kept poll of the outage is newer than every evicted one`,
     );
     lostTotal += lost.length;
   }
   assert.equal(lostTotal, apiEvicted.records, 'no range names a monitor of another site');
+  assert.ok(overReported <= 4 * 500, `reported lost but stored: ${overReported}, within the link's window`);
   assert.deepEqual(deadlockLines(s!), [], 'no deadlock in the server log');
   t.diagnostic(
     `outage ${Math.round((reconnectAt - cutAt) / 1000)} s: ${apiEvicted.records} results evicted in ${apiEvicted.ranges.length} ranges over ${MONITORS} monitors`,
