@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, randomBytes } from 'node:crypto';
-import { and, count, eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { agents, devices, discoveryProfiles } from '../db/schema.ts';
 import { AppError, notFound } from '../errors.ts';
@@ -17,6 +17,7 @@ import {
   createAudited,
   rowById,
   listPage,
+  refuseInUse,
 } from './common.ts';
 
 type Row = typeof agents.$inferSelect;
@@ -253,11 +254,8 @@ export function createAgentService(
     },
     async remove(id: number) {
       const cur = await get(id);
-      const [d] = await db.select({ n: count() }).from(devices).where(eq(devices.agent_id, id));
-      if (d!.n > 0) throw new AppError('IN_USE', `Agent in use by ${d!.n} device(s)`, { devices: d!.n });
-      const [p] = await db.select({ n: count() }).from(discoveryProfiles).where(eq(discoveryProfiles.agent_id, id));
-      if (p!.n > 0)
-        throw new AppError('IN_USE', `Agent in use by ${p!.n} discovery profile(s)`, { discovery_profiles: p!.n });
+      await refuseInUse(db, 'Agent', devices.agent_id, id);
+      await refuseInUse(db, 'Agent', discoveryProfiles.agent_id, id);
       await removeAudited(db, agents, id, 'agent', cur);
       events.emit('agent.deleted', { id });
     },

@@ -1,4 +1,4 @@
-import { asc, eq, type SQL } from 'drizzle-orm';
+import { asc, count, eq, getTableName, type SQL } from 'drizzle-orm';
 import type { PgColumn, PgInsertValue, PgTable, PgUpdateSetSource } from 'drizzle-orm/pg-core';
 import type { Db } from '../db/client.ts';
 import { AppError, notFound } from '../errors.ts';
@@ -66,6 +66,24 @@ export function definedFields<P extends object, K extends keyof P>(
   const out: { [F in K]?: P[F] } = {};
   for (const k of keys) if (p[k] !== undefined) out[k] = p[k];
   return out as { [F in K]?: Exclude<P[F], undefined> };
+}
+
+/** The tables whose rows hold others in use, by SQL name, as the IN_USE refusal words them. */
+const USERS: Record<string, string> = {
+  monitors: 'monitor',
+  devices: 'device',
+  discovery_profiles: 'discovery profile',
+};
+
+/**
+ * 400 IN_USE `<what> in use by N <users>(s)` with `{ <users' table>: N }` while rows refer to row `id`
+ * through `column` (README: deletion rules).
+ */
+export async function refuseInUse(db: Db | Tx, what: string, column: PgColumn, id: number): Promise<void> {
+  const users = getTableName(column.table);
+  const [r] = await db.select({ n: count() }).from(column.table).where(eq(column, id));
+  if (r!.n > 0)
+    throw new AppError('IN_USE', `${what} in use by ${r!.n} ${USERS[users] ?? users}(s)`, { [users]: r!.n });
 }
 
 /**

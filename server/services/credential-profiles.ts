@@ -1,4 +1,4 @@
-import { count, eq } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { credentialProfiles, discoveryProfiles, monitors } from '../db/schema.ts';
 import { AppError, notFound } from '../errors.ts';
@@ -14,6 +14,7 @@ import {
   rowById,
   listPage,
   definedFields,
+  refuseInUse,
 } from './common.ts';
 
 export interface CredentialProfileInput {
@@ -125,17 +126,8 @@ export function createCredentialProfileService(db: Db, vault: Vault, events: Eve
     async remove(id: number) {
       const cur = await get(id);
       await db.transaction(async (tx) => {
-        const [m] = await tx.select({ n: count() }).from(monitors).where(eq(monitors.credential_profile_id, id));
-        if (m!.n > 0)
-          throw new AppError('IN_USE', `Credential Profile in use by ${m!.n} monitor(s)`, { monitors: m!.n });
-        const [d] = await tx
-          .select({ n: count() })
-          .from(discoveryProfiles)
-          .where(eq(discoveryProfiles.credential_profile_id, id));
-        if (d!.n > 0)
-          throw new AppError('IN_USE', `Credential Profile in use by ${d!.n} discovery profile(s)`, {
-            discovery_profiles: d!.n,
-          });
+        await refuseInUse(tx, 'Credential Profile', monitors.credential_profile_id, id);
+        await refuseInUse(tx, 'Credential Profile', discoveryProfiles.credential_profile_id, id);
         await tx.delete(credentialProfiles).where(eq(credentialProfiles.id, id));
         await recordAudit(tx, {
           entity_type: 'credential_profile',

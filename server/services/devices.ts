@@ -1,8 +1,8 @@
-import { and, asc, count, eq, inArray, type SQL } from 'drizzle-orm';
+import { and, asc, eq, inArray, type SQL } from 'drizzle-orm';
 import type { DiscoveredHost } from '../../shared/protocol/index.ts';
 import type { Db } from '../db/client.ts';
 import { agents, devices, monitors } from '../db/schema.ts';
-import { AppError, notFound } from '../errors.ts';
+import { notFound } from '../errors.ts';
 import type { EventBus } from '../events.ts';
 import { SYSTEM_DISCOVERY, SYSTEM_HEALTH_MONITOR, type AuditActor } from '../audit/actor.ts';
 import { auditChanges, recordAudit, type AuditChanges, type AuditEntry } from '../audit/audit-log.ts';
@@ -16,6 +16,7 @@ import {
   createAudited,
   rowById,
   listPage,
+  refuseInUse,
 } from './common.ts';
 import type { MonitorService } from './monitors.ts';
 
@@ -310,8 +311,7 @@ export function createDeviceService(db: Db, events: EventBus, monitorService: Pi
     announce,
     async remove(id: number) {
       const cur = await get(id);
-      const [m] = await db.select({ n: count() }).from(monitors).where(eq(monitors.device_id, id));
-      if (m!.n > 0) throw new AppError('IN_USE', `Device in use by ${m!.n} monitor(s)`, { monitors: m!.n });
+      await refuseInUse(db, 'Device', monitors.device_id, id);
       await removeAudited(db, devices, id, 'device', cur);
     },
   };

@@ -1,4 +1,3 @@
-import { count, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.ts';
 import { discoveryProfiles, monitors, plugins } from '../db/schema.ts';
 import { ExternalPluginConfig } from '../../shared/external-plugin.ts';
@@ -15,6 +14,7 @@ import {
   rowById,
   listPage,
   definedFields,
+  refuseInUse,
 } from './common.ts';
 
 type Row = typeof plugins.$inferSelect;
@@ -118,12 +118,9 @@ export function createPluginService(db: Db, events: EventBus) {
     async remove(id: number) {
       const cur = await get(id);
       refuseBuiltin(cur, 'deleted');
-      const [m] = await db.select({ n: count() }).from(monitors).where(eq(monitors.plugin_id, id));
-      if (m!.n > 0) throw new AppError('IN_USE', `Plugin in use by ${m!.n} monitor(s)`, { monitors: m!.n });
+      await refuseInUse(db, 'Plugin', monitors.plugin_id, id);
       // A discovery profile that provisions monitors with it holds it too (the foreign key would refuse).
-      const [d] = await db.select({ n: count() }).from(discoveryProfiles).where(eq(discoveryProfiles.plugin_id, id));
-      if (d!.n > 0)
-        throw new AppError('IN_USE', `Plugin in use by ${d!.n} discovery profile(s)`, { discovery_profiles: d!.n });
+      await refuseInUse(db, 'Plugin', discoveryProfiles.plugin_id, id);
       await removeAudited(db, plugins, id, 'plugin', cur);
     },
   };
