@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
-import { connectRaw, enrollRaw } from '../hub/raw-agent.ts';
+import { apiCredential, connectRaw, enrollRaw } from '../hub/raw-agent.ts';
 
 let s: TestServer;
 before(async () => {
@@ -23,18 +23,11 @@ const host = (ip: unknown, more: Record<string, unknown> = {}) => ({
 test("an agent's discovery result is stored only for IPv4 hosts inside the profile's target with sane fields; the rest is counted and logged, never stored or provisioned", async () => {
   const id = await enrollRaw(s, 'evil-discoverer');
   const agent = await connectRaw(s, id);
-  const cred = (
-    await s.api('POST', '/api/v1/credential-profiles', {
-      name: 'disc-cred',
-      type: 'winrm_basic',
-      username: 'u',
-      password: 'p-secret-1',
-    })
-  ).body;
+  const credId = await apiCredential(s, 'disc-cred', { type: 'winrm_basic', password: 'p-secret-1' });
   const dp = await s.api('POST', '/api/v1/discovery-profiles', {
     name: 'evil',
     agent_id: id.agent_id,
-    credential_profile_id: cred.id,
+    credential_profile_id: credId,
     target: '10.66.0.0/29',
     auto_provision: true,
   });
@@ -98,14 +91,7 @@ test("an agent's discovery result is stored only for IPv4 hosts inside the profi
 
 test('discovery targets the agent refuses or nobody should scan are a 400 naming the field and the reason', async () => {
   const id = await enrollRaw(s, 'target-checks');
-  const cred = (
-    await s.api('POST', '/api/v1/credential-profiles', {
-      name: 'target-cred',
-      type: 'winrm_basic',
-      username: 'u',
-      password: 'p',
-    })
-  ).body;
+  const credId = await apiCredential(s, 'target-cred', { type: 'winrm_basic' });
   const cases: [string, RegExp][] = [
     ['10.0.0.0/16/16', /not a valid IPv4 CIDR/],
     ['0.0.0.0/16', /0\.0\.0\.0\/8/],
@@ -118,7 +104,7 @@ test('discovery targets the agent refuses or nobody should scan are a 400 naming
     const r = await s.api('POST', '/api/v1/discovery-profiles', {
       name: `t-${target}`,
       agent_id: id.agent_id,
-      credential_profile_id: cred.id,
+      credential_profile_id: credId,
       target,
     });
     assert.equal(r.status, 400, `${target}: ${JSON.stringify(r.body)}`);
@@ -129,7 +115,7 @@ test('discovery targets the agent refuses or nobody should scan are a 400 naming
   const ok = await s.api('POST', '/api/v1/discovery-profiles', {
     name: 't-ok',
     agent_id: id.agent_id,
-    credential_profile_id: cred.id,
+    credential_profile_id: credId,
     target: '127.0.0.1-5',
   });
   assert.equal(ok.status, 201, 'loopback and the short range form are fine');

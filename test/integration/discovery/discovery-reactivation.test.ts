@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
-import { connectRaw, enrollRaw, type RawAgent } from '../hub/raw-agent.ts';
+import { apiCredential, connectRaw, enrollRaw, type RawAgent } from '../hub/raw-agent.ts';
 
 const THRESHOLD = 3;
 let s: TestServer;
@@ -46,20 +46,13 @@ async function failUntilInactive(agent: RawAgent, deviceId: number, monitorId: n
 test('a device reactivated by discovery starts its failure count again, as one reactivated by hand does', async () => {
   const id = await enrollRaw(s, 'reactivating-site');
   const agent = await connectRaw(s, id);
-  const cred = (
-    await s.api('POST', '/api/v1/credential-profiles', {
-      name: 'react-cred',
-      type: 'winrm_basic',
-      username: 'u',
-      password: 'p-secret-1',
-    })
-  ).body;
+  const credId = await apiCredential(s, 'react-cred', { type: 'winrm_basic', password: 'p-secret-1' });
   const setUp = async (ip: string) => {
     const dev = await s.api('POST', '/api/v1/devices', { agent_id: id.agent_id, ip });
     assert.equal(dev.status, 201, JSON.stringify(dev.body));
     const mon = await s.api('POST', '/api/v1/monitors', {
       device_id: dev.body.id,
-      credential_profile_id: cred.id,
+      credential_profile_id: credId,
       plugin_id: 1,
       polling_interval: 60,
     });
@@ -76,7 +69,7 @@ test('a device reactivated by discovery starts its failure count again, as one r
   const dp = await s.api('POST', '/api/v1/discovery-profiles', {
     name: 'react',
     agent_id: id.agent_id,
-    credential_profile_id: cred.id,
+    credential_profile_id: credId,
     target: '10.67.0.0/29',
   });
   assert.equal(dp.status, 201, JSON.stringify(dp.body));

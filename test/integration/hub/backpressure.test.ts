@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
-import { connectRaw, enrollRaw } from './raw-agent.ts';
+import { apiCredential, connectRaw, enrollRaw } from './raw-agent.ts';
 
 let s: TestServer;
 before(async () => {
@@ -14,19 +14,12 @@ test('an agent that sends batches without waiting for acks is not read further w
   timeout: 60_000,
 }, async () => {
   const id = await enrollRaw(s, 'flood');
-  const cred = (
-    await s.api('POST', '/api/v1/credential-profiles', {
-      name: 'flood-cred',
-      type: 'winrm_ntlm',
-      username: 'u',
-      password: 'p',
-    })
-  ).body;
+  const credId = await apiCredential(s, 'flood-cred');
   const dev = (await s.api('POST', '/api/v1/devices', { agent_id: id.agent_id, ip: '10.77.0.1' })).body;
   const mon = (
     await s.api('POST', '/api/v1/monitors', {
       device_id: dev.id,
-      credential_profile_id: cred.id,
+      credential_profile_id: credId,
       plugin_id: 1,
       polling_interval: 60,
     })

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
 import { CloseCode, PROTOCOL_VERSION } from '../../../shared/protocol/index.ts';
-import { connectRaw, enrollRaw } from './raw-agent.ts';
+import { apiCredential, connectRaw, enrollRaw } from './raw-agent.ts';
 
 let s: TestServer;
 before(async () => {
@@ -97,16 +97,9 @@ test('1,000+ malformed messages close their sockets with reason codes; the serve
     true,
   );
   const dev = (await s.api('POST', '/api/v1/devices', { agent_id: id.agent_id, ip: '10.30.0.1' })).body;
-  const cred = (
-    await s.api('POST', '/api/v1/credential-profiles', {
-      name: 'fz',
-      type: 'winrm_basic',
-      username: 'u',
-      password: 'p',
-    })
-  ).body;
+  const credId = await apiCredential(s, 'fz', { type: 'winrm_basic' });
   const mon = (
-    await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: cred.id, plugin_id: 1 })
+    await s.api('POST', '/api/v1/monitors', { device_id: dev.id, credential_profile_id: credId, plugin_id: 1 })
   ).body;
   await good.next('schedule.delta', (d) => d.upsert.some((a) => a.monitor_id === mon.id), 3000);
   good.send({

@@ -182,13 +182,17 @@ export async function connectRaw(
   return agent;
 }
 
-/** A winrm_ntlm credential profile `name` (user u, password p) through the API; its id. */
-export async function apiCredential(s: TestServer, name: string): Promise<number> {
+/** A credential profile `name` (user u; winrm_ntlm and password p unless told) through the API; its id. */
+export async function apiCredential(
+  s: TestServer,
+  name: string,
+  o: { type?: 'winrm_ntlm' | 'winrm_basic'; password?: string } = {},
+): Promise<number> {
   const r = await s.api('POST', '/api/v1/credential-profiles', {
     name,
-    type: 'winrm_ntlm',
+    type: o.type ?? 'winrm_ntlm',
     username: 'u',
-    password: 'p',
+    password: o.password ?? 'p',
   });
   if (!r.body?.id) throw new Error(`create credential profile: ${r.status} ${JSON.stringify(r.body)}`);
   return r.body.id as number;

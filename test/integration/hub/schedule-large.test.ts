@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import pg from 'pg';
 import { MAX_MESSAGE_BYTES, SCHEDULE_PART_ASSIGNMENTS, type ServerMessage } from '../../../shared/protocol/index.ts';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
-import { connectRaw, enrollRaw } from './raw-agent.ts';
+import { apiCredential, connectRaw, enrollRaw } from './raw-agent.ts';
 
 let s: TestServer;
 before(async () => {
@@ -15,14 +15,7 @@ test('a set of 25,000 monitors with bulky plugin configs goes out in parts that 
   timeout: 120_000,
 }, async () => {
   const id = await enrollRaw(s, 'large-site');
-  const cred = (
-    await s.api('POST', '/api/v1/credential-profiles', {
-      name: 'large-cred',
-      type: 'winrm_ntlm',
-      username: 'u',
-      password: 'p',
-    })
-  ).body;
+  const credId = await apiCredential(s, 'large-cred');
   const plugin = (
     await s.api('POST', '/api/v1/plugins', {
       name: 'bulky',
@@ -36,7 +29,7 @@ test('a set of 25,000 monitors with bulky plugin configs goes out in parts that 
     await db.query(
       `WITH d AS (INSERT INTO devices (agent_id, ip, status) SELECT $1, '10.' || (g / 65536) || '.' || ((g / 256) % 256) || '.' || (g % 256), 'active' FROM generate_series(1, 25000) g RETURNING id)
        INSERT INTO monitors (device_id, credential_profile_id, plugin_id, polling_interval) SELECT id, $2, $3, 60 FROM d`,
-      [id.agent_id, cred.id, plugin.id],
+      [id.agent_id, credId, plugin.id],
     );
   } finally {
     await db.end();
