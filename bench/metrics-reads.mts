@@ -17,10 +17,8 @@
  */
 import pg from 'pg';
 import { startTestDatabase } from '../test/helpers/db.ts';
-import { applyRetention } from '../server/metrics/retention.ts';
 import { createMetricsQuery, type MetricsBucket } from '../server/metrics/query.ts';
-import { REALISTIC_COLUMNS, REALISTIC_SAMPLES, seedBenchMonitors, timed } from './storage.mts';
-import { RETENTION_DEFAULTS } from '../test/helpers/config-defaults.ts';
+import { applyPausedRetention, REALISTIC_COLUMNS, REALISTIC_SAMPLES, seedBenchMonitors, timed } from './storage.mts';
 
 const arg = (name: string, def: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -30,7 +28,6 @@ const MONITORS = arg('monitors', 10_000);
 const YEAR_MONITORS = Math.min(arg('year-monitors', 10), MONITORS);
 const RUNS = arg('runs', 40);
 const RAW_RUNS = arg('raw-runs', 8);
-const silent = { info() {}, warn() {}, error() {}, debug() {} } as never;
 
 const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -68,17 +65,7 @@ try {
     : Math.floor(Date.now() / 60_000) * 60_000;
   if (!loaded) {
     await q('SET synchronous_commit = off');
-    await applyRetention({
-      ...RETENTION_DEFAULTS,
-      pool,
-      mode: 'timescaledb',
-      log: silent,
-      retentionDays: 0,
-      compressAfterDays: 7,
-    });
-    await q(
-      "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs WHERE hypertable_name IN ('metrics', 'metrics_5m', 'metrics_1h')",
-    );
+    await applyPausedRetention(pool);
     await seedBenchMonitors(c, MONITORS);
     const recentStart = new Date(now - 25 * 3600_000);
     const yearStart = new Date(recentStart.getTime() - 365 * 86400_000);

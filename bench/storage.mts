@@ -59,6 +59,24 @@ export const REALISTIC_SAMPLES = `
                  generate_series($4::int, $5::int - 1) t) x`;
 
 /** Inserts `monitors` monitors (agent, credential, devices) so metrics rows satisfy the foreign key. */
+/**
+ * The server's TimescaleDB settings (1-day chunks, compression after 7 days, no retention) applied through
+ * `pool`, then its background jobs paused so nothing runs while a bench measures.
+ */
+export async function applyPausedRetention(pool: pg.Pool): Promise<void> {
+  await applyRetention({
+    ...RETENTION_DEFAULTS,
+    pool,
+    mode: 'timescaledb',
+    log: silent,
+    retentionDays: 0,
+    compressAfterDays: 7,
+  });
+  await pool.query(
+    "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs WHERE hypertable_name IN ('metrics', 'metrics_5m', 'metrics_1h')",
+  );
+}
+
 export async function seedBenchMonitors(c: pg.Client | pg.Pool, monitors: number): Promise<void> {
   await c.query("INSERT INTO agents (name, status) VALUES ('bench', 'active')");
   await c.query(
@@ -116,18 +134,8 @@ async function main(): Promise<void> {
     // The server's own settings (1-day chunks, compression settings), its jobs paused so nothing
     // runs in the background while this measures.
     const pool = new pg.Pool({ connectionString: db.url, max: 1 });
-    await applyRetention({
-      ...RETENTION_DEFAULTS,
-      pool,
-      mode: 'timescaledb',
-      log: silent,
-      retentionDays: 0,
-      compressAfterDays: 7,
-    });
+    await applyPausedRetention(pool);
     await pool.end();
-    await q(
-      "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs WHERE hypertable_name IN ('metrics', 'metrics_5m', 'metrics_1h')",
-    );
     await seedBenchMonitors(c, MONITORS);
     const rows = MONITORS * HOURS * 60;
     console.log(
