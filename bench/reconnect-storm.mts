@@ -4,11 +4,11 @@
  * Retry-After hint), and process CPU. Baseline: the time of the first, cold connection wave.
  *   npx tsx bench/reconnect-storm.mts [--agents 1000]
  */
-import { generateAgentKeys, type AgentIdentity } from '../agent/identity.ts';
+import type { AgentIdentity } from '../agent/identity.ts';
 import { createLink, type Link, type SpooledResult } from '../agent/link/client.ts';
-import { postJson } from '../agent/link/https-json.ts';
 import { createMemorySpool } from '../agent/spool/memory-spool.ts';
 import { startTestServer } from '../test/helpers/server.ts';
+import { enrollIdentity } from '../test/helpers/agent-process.ts';
 import { DIRECT } from '../agent/link/proxy.ts';
 
 const arg = (n: string, d: number) =>
@@ -25,25 +25,7 @@ const log = {
 
 const identities: AgentIdentity[] = [];
 for (let i = 0; i < N; i++) {
-  const created = await s.api('POST', '/api/v1/agents', { name: `storm-${i}` });
-  const keys = generateAgentKeys();
-  const r = await postJson(
-    new URL(`${s.url}/api/v1/agents/enroll`),
-    {
-      token: created.body.enrollment_token,
-      sign_public_key: keys.sign_public_key,
-      seal_public_key: keys.seal_public_key,
-    },
-    { proxy: DIRECT },
-  );
-  identities.push({
-    agent_id: (r.body as { agent_id: number }).agent_id,
-    name: `storm-${i}`,
-    server: `wss://127.0.0.1:${s.port}`,
-    server_fingerprint: r.fingerprint,
-    ...keys,
-    enrolled_at: new Date().toISOString(),
-  });
+  identities.push(await enrollIdentity(s, `storm-${i}`));
 }
 const links: Link[] = identities.map((identity) => {
   const spool = createMemorySpool<SpooledResult>();

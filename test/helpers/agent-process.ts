@@ -2,6 +2,10 @@ import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, chmodSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { ProxySettings } from '../../agent/config.ts';
+import { generateAgentKeys, type AgentIdentity } from '../../agent/identity.ts';
+import { postJson } from '../../agent/link/https-json.ts';
+import { DIRECT } from '../../agent/link/proxy.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../agent/main.ts', import.meta.url));
@@ -135,4 +139,34 @@ export async function discoveryRunEnded(
     timeoutMs,
     everyMs,
   );
+}
+
+/** POST /agents/enroll at `s.url` with `token` and a fresh key pair, as the agent does (through `proxy`, pinned to `pin` if given). */
+export async function postEnroll(
+  s: { url: string },
+  token: string,
+  o: { proxy?: ProxySettings; pin?: string } = {},
+): Promise<{ r: Awaited<ReturnType<typeof postJson>>; keys: ReturnType<typeof generateAgentKeys> }> {
+  const keys = generateAgentKeys();
+  const r = await postJson(
+    new URL(`${s.url}/api/v1/agents/enroll`),
+    { token, sign_public_key: keys.sign_public_key, seal_public_key: keys.seal_public_key },
+    { proxy: o.proxy ?? DIRECT, ...(o.pin ? { pin: o.pin } : {}) },
+  );
+  return { r, keys };
+}
+
+/** Creates the agent `name` and enrolls it in this process: the identity an in-process link (agent/link/client.ts) runs on. */
+export async function enrollIdentity(s: AgentApi & { url: string }, name: string): Promise<AgentIdentity> {
+  const created = await s.api('POST', '/api/v1/agents', { name });
+  const { r, keys } = await postEnroll(s, created.body.enrollment_token);
+  assert.equal(r.status, 200, `enroll ${name}: ${r.status} ${JSON.stringify(r.body)}`);
+  return {
+    agent_id: (r.body as { agent_id: number }).agent_id,
+    name,
+    server: `wss://127.0.0.1:${s.port}`,
+    server_fingerprint: r.fingerprint,
+    ...keys,
+    enrolled_at: new Date().toISOString(),
+  };
 }

@@ -7,11 +7,11 @@ import { connect as netConnect, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import pg from 'pg';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
-import { waitFor } from '../../helpers/agent-process.ts';
-import { generateAgentKeys, type AgentIdentity } from '../../../agent/identity.ts';
+import { enrollIdentity, postEnroll as enrollWith, waitFor } from '../../helpers/agent-process.ts';
+import type { AgentIdentity } from '../../../agent/identity.ts';
 import { createLink, type Link, type SpooledResult } from '../../../agent/link/client.ts';
 import { postJson } from '../../../agent/link/https-json.ts';
-import { loadProxySettings, type ProxySettings } from '../../../agent/config.ts';
+import { loadProxySettings } from '../../../agent/config.ts';
 import { DIRECT } from '../../../agent/link/proxy.ts';
 import { createMemorySpool } from '../../../agent/spool/memory-spool.ts';
 import { selfSignedCert } from '../../winsim/tls-cert.ts';
@@ -27,30 +27,8 @@ after(async () => {
   await s.stop();
 });
 
-/** POST /agents/enroll with `token` and a fresh key pair (through `proxy`, pinned to `pin` if given). */
-async function postEnroll(token: string, o: { proxy?: ProxySettings; pin?: string } = {}) {
-  const keys = generateAgentKeys();
-  const r = await postJson(
-    new URL(`${s.url}/api/v1/agents/enroll`),
-    { token, sign_public_key: keys.sign_public_key, seal_public_key: keys.seal_public_key },
-    { proxy: o.proxy ?? DIRECT, ...(o.pin ? { pin: o.pin } : {}) },
-  );
-  return { r, keys };
-}
-
-async function enrolled(name: string): Promise<AgentIdentity> {
-  const created = await s.api('POST', '/api/v1/agents', { name });
-  const { r, keys } = await postEnroll(created.body.enrollment_token);
-  assert.equal(r.status, 200);
-  return {
-    agent_id: (r.body as { agent_id: number }).agent_id,
-    name,
-    server: `wss://127.0.0.1:${s.port}`,
-    server_fingerprint: r.fingerprint,
-    ...keys,
-    enrolled_at: new Date().toISOString(),
-  };
-}
+const enrolled = (name: string): Promise<AgentIdentity> => enrollIdentity(s, name);
+const postEnroll = (token: string, o: Parameters<typeof enrollWith>[2] = {}) => enrollWith(s, token, o);
 
 /** A monitor on a new device of `agentId`, straight in the database (the agent's set is read again when it connects). */
 async function seedMonitor(db: pg.Client, agentId: number, ip: string): Promise<number> {
