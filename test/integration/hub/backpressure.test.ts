@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
-import { apiCredential, connectRaw, enrollRaw } from './raw-agent.ts';
+import { apiMonitor, apiCredential, connectRaw, enrollRaw } from './raw-agent.ts';
 
 let s: TestServer;
 before(async () => {
@@ -15,15 +15,7 @@ test('an agent that sends batches without waiting for acks is not read further w
 }, async () => {
   const id = await enrollRaw(s, 'flood');
   const credId = await apiCredential(s, 'flood-cred');
-  const dev = (await s.api('POST', '/api/v1/devices', { agent_id: id.agent_id, ip: '10.77.0.1' })).body;
-  const mon = (
-    await s.api('POST', '/api/v1/monitors', {
-      device_id: dev.id,
-      credential_profile_id: credId,
-      plugin_id: 1,
-      polling_interval: 60,
-    })
-  ).body;
+  const monId = await apiMonitor(s, id.agent_id, credId, '10.77.0.1');
   const a = await connectRaw(s, id);
   await a.next('schedule.full', (m) => !m.more);
 
@@ -31,7 +23,7 @@ test('an agent that sends batches without waiting for acks is not read further w
   const holder = new pg.Client({ connectionString: s.dbUrl });
   await holder.connect();
   await holder.query('BEGIN');
-  await holder.query('SELECT 1 FROM monitors WHERE id = $1 FOR UPDATE', [mon.id]);
+  await holder.query('SELECT 1 FROM monitors WHERE id = $1 FOR UPDATE', [monId]);
   let released = false;
   const release = async () => {
     if (released) return;
@@ -53,7 +45,7 @@ test('an agent that sends batches without waiting for acks is not read further w
         return {
           seq: k + 1,
           job_id: `j${k}`,
-          monitor_id: mon.id,
+          monitor_id: monId,
           time: new Date(base + k * 1000).toISOString(),
           attempts: 1,
           failure: { class: 'internal', message },
@@ -80,7 +72,7 @@ test('an agent that sends batches without waiting for acks is not read further w
     a.messages.filter((m) => m.type === 'results.ack').flatMap((m) => (m.type === 'results.ack' ? m.seqs : [])).length;
   while (acked() < BATCHES * PER && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   assert.equal(acked(), BATCHES * PER, 'every batch acknowledged on the same session once the database is back');
-  const m = (await s.api('GET', `/api/v1/monitors/${mon.id}`)).body;
+  const m = (await s.api('GET', `/api/v1/monitors/${monId}`)).body;
   assert.equal(m.last_attempted, new Date(base + (BATCHES * PER - 1) * 1000).toISOString());
   assert.equal(
     (await s.api('GET', `/api/v1/agents/${id.agent_id}`)).body.online,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { startTestServer } from '../../helpers/server.ts';
-import { connectRaw, enrollRaw } from '../hub/raw-agent.ts';
+import { apiMonitor, apiCredential, connectRaw, enrollRaw } from '../hub/raw-agent.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Every client socket, destroyed at the end so a failed assertion does not leave the server waiting on them. */
@@ -73,26 +73,11 @@ test('a connection flood from several 127.x addresses is capped per address and 
     assert.match(caps!, /"max_connections_per_address":200/);
 
     // An enrolled agent with an assigned monitor, connected from 127.0.0.1 (not one of the flooding addresses).
-    const cred = (
-      await s.api('POST', '/api/v1/credential-profiles', {
-        name: 'cf-cred',
-        type: 'winrm_ntlm',
-        username: 'u',
-        password: 'p',
-      })
-    ).body;
+    const credId = await apiCredential(s, 'cf-cred');
     const agentId = await enrollRaw(s, 'cf-agent');
-    const dev = (await s.api('POST', '/api/v1/devices', { agent_id: agentId.agent_id, ip: '10.79.0.1' })).body;
-    const mon = (
-      await s.api('POST', '/api/v1/monitors', {
-        device_id: dev.id,
-        credential_profile_id: cred.id,
-        plugin_id: 1,
-        polling_interval: 60,
-      })
-    ).body;
+    const monId = await apiMonitor(s, agentId.agent_id, credId, '10.79.0.1');
     const agent = await connectRaw(s, agentId);
-    await agent.next('schedule.full', (m) => !m.more && m.assignments.some((a) => a.monitor_id === mon.id));
+    await agent.next('schedule.full', (m) => !m.more && m.assignments.some((a) => a.monitor_id === monId));
 
     const started = Date.now();
     const idleFrom = ['127.0.3.1', '127.0.3.2', '127.0.3.3', '127.0.3.4', '127.0.3.5'];
@@ -130,8 +115,8 @@ test('a connection flood from several 127.x addresses is capped per address and 
       results: [
         {
           seq: 1,
-          job_id: `cf-${mon.id}`,
-          monitor_id: mon.id,
+          job_id: `cf-${monId}`,
+          monitor_id: monId,
           time: slot,
           attempts: 1,
           failure: { class: 'internal', message: 'during the flood' },
@@ -140,7 +125,7 @@ test('a connection flood from several 127.x addresses is capped per address and 
     });
     await agent.next('results.ack', (m) => m.seqs.includes(1), 5000, from);
     assert.ok(Date.now() - t0 < 6000, `the agent's batch was acknowledged ${Date.now() - t0} ms into the checks`);
-    const stored = (await s.api('GET', `/api/v1/monitors/${mon.id}`)).body;
+    const stored = (await s.api('GET', `/api/v1/monitors/${monId}`)).body;
     assert.equal(stored.last_attempted, slot, 'the result is stored');
     assert.equal(
       (await s.api('GET', `/api/v1/agents/${agentId.agent_id}`)).body.online,
