@@ -3,7 +3,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { describe } from 'node:test';
+import { after, before, describe } from 'node:test';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../../server/db/embedded.ts';
 import { runMigrations } from '../../server/db/migrate.ts';
@@ -192,4 +192,25 @@ export async function startTestDatabase(o: { backend?: TestBackend; migrate?: bo
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Registers `before` (a fresh test database of `backend`, a pg.Pool of `max` connections on it, both handed
+ * to `set`, pool first) and `after` (the pool ended, the database stopped).
+ */
+export function usePooledDatabase(
+  o: { backend?: TestBackend; max: number },
+  set: (pool: pg.Pool, db: TestDatabase) => void,
+): void {
+  let db: TestDatabase | undefined;
+  let pool: pg.Pool | undefined;
+  before(async () => {
+    db = await startTestDatabase(o.backend ? { backend: o.backend } : {});
+    pool = new pg.Pool({ connectionString: db.url, max: o.max });
+    set(pool, db);
+  });
+  after(async () => {
+    await pool?.end();
+    await db?.stop();
+  });
 }

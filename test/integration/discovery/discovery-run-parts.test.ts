@@ -1,20 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
-import pg from 'pg';
+import { test } from 'node:test';
+import type pg from 'pg';
 import { createEventBus } from '../../../server/events.ts';
 import { createDiscoveryRunService } from '../../../server/services/discovery-runs.ts';
 import { createTableServices } from '../../helpers/services.ts';
-import { startTestDatabase } from '../../helpers/db.ts';
+import { usePooledDatabase } from '../../helpers/db.ts';
 
-let db: Awaited<ReturnType<typeof startTestDatabase>>;
 let pool: pg.Pool;
-before(async () => {
-  db = await startTestDatabase();
-  pool = new pg.Pool({ connectionString: db.url, max: 4 });
-});
-after(async () => {
-  await pool?.end();
-  await db?.stop();
+usePooledDatabase({ max: 4 }, (p) => {
+  pool = p;
 });
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };

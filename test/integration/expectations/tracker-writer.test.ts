@@ -1,7 +1,7 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
-import { startTestDatabase } from '../../helpers/db.ts';
+import type pg from 'pg';
+import { usePooledDatabase } from '../../helpers/db.ts';
 import { seedMonitors } from '../metrics/seed-monitors.ts';
 import { createEventBus } from '../../../server/events.ts';
 import { createExpectationTracker } from '../../../server/expectations/tracker.ts';
@@ -13,16 +13,9 @@ import { WRITER_DEFAULTS } from '../../helpers/config-defaults.ts';
 import { WRITER_SAMPLE as sample } from '../../helpers/metric-samples.ts';
 
 const silent = { info() {}, warn() {}, error() {}, debug() {} };
-let db: Awaited<ReturnType<typeof startTestDatabase>>;
 let pool: pg.Pool;
-
-before(async () => {
-  db = await startTestDatabase();
-  pool = new pg.Pool({ connectionString: db.url, max: 4 });
-});
-after(async () => {
-  await pool?.end();
-  await db?.stop();
+usePooledDatabase({ max: 4 }, (p) => {
+  pool = p;
 });
 
 test('missing results become agent_offline, then timeout, in last_error only; agent failures still count and deactivate', async () => {

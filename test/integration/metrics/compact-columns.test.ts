@@ -1,9 +1,9 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
-import { forEachBackend, startTestDatabase } from '../../helpers/db.ts';
+import type pg from 'pg';
+import { forEachBackend, usePooledDatabase, type TestDatabase } from '../../helpers/db.ts';
 import { createMetricsWriter, type PollResult } from '../../../server/metrics/write.ts';
 import { createMetricsQuery, type MetricsBucket } from '../../../server/metrics/query.ts';
 import { MIGRATIONS_DIR } from '../../../server/db/migrate.ts';
@@ -52,15 +52,11 @@ const utilization = (s: MetricSample): number =>
 const r2 = (v: number) => Math.round(v * 100) / 100;
 
 forEachBackend((backend) => {
-  let db: Awaited<ReturnType<typeof startTestDatabase>>;
+  let db: TestDatabase;
   let pool: pg.Pool;
-  before(async () => {
-    db = await startTestDatabase({ backend });
-    pool = new pg.Pool({ connectionString: db.url, max: 4 });
-  });
-  after(async () => {
-    await pool?.end();
-    await db?.stop();
+  usePooledDatabase({ backend, max: 4 }, (p, d) => {
+    pool = p;
+    db = d;
   });
 
   const write = async (rows: PollResult[]) => {

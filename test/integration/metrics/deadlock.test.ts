@@ -1,7 +1,7 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
-import { forEachBackend, startTestDatabase } from '../../helpers/db.ts';
+import type pg from 'pg';
+import { forEachBackend, usePooledDatabase } from '../../helpers/db.ts';
 import { summarise, updateMonitorState } from '../../../server/metrics/monitor-state.ts';
 import { createMetricsWriter, type PollResult } from '../../../server/metrics/write.ts';
 import { seedMonitors } from './seed-monitors.ts';
@@ -18,12 +18,9 @@ import { WRITER_SAMPLE } from '../../helpers/metric-samples.ts';
 const N = 400;
 // The whole file once per storage backend (plain PostgreSQL, TimescaleDB); the body is not re-indented.
 forEachBackend((backend) => {
-  let db: Awaited<ReturnType<typeof startTestDatabase>>;
   let pool: pg.Pool;
-
-  before(async () => {
-    db = await startTestDatabase({ backend });
-    pool = new pg.Pool({ connectionString: db.url, max: 8 });
+  usePooledDatabase({ backend, max: 8 }, (p) => {
+    pool = p;
   });
 
   /** Each test races over its own monitors. */
@@ -32,10 +29,6 @@ forEachBackend((backend) => {
     await pool.query('ANALYZE monitors');
     return monitorIds;
   }
-  after(async () => {
-    await pool?.end();
-    await db?.stop();
-  });
 
   /** The writer's monitor-state UPDATE before this change (commit 13b2218, server/metrics/monitor-state.ts), verbatim. */
   const OLD_UPDATE = `

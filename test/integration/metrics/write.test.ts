@@ -1,7 +1,7 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
-import { forEachBackend, startTestDatabase } from '../../helpers/db.ts';
+import type pg from 'pg';
+import { forEachBackend, usePooledDatabase } from '../../helpers/db.ts';
 import { createMetricsWriter, type PollResult, type WriteOutcome } from '../../../server/metrics/write.ts';
 import { createEventBus } from '../../../server/events.ts';
 import { createTableServices } from '../../helpers/services.ts';
@@ -12,16 +12,9 @@ const silent = { info() {}, warn() {}, error() {}, debug() {} };
 // The whole file once per storage backend (plain PostgreSQL, TimescaleDB), each in a fresh database;
 // the body below is deliberately not re-indented.
 forEachBackend((backend) => {
-  let db: Awaited<ReturnType<typeof startTestDatabase>>;
   let pool: pg.Pool;
-
-  before(async () => {
-    db = await startTestDatabase({ backend });
-    pool = new pg.Pool({ connectionString: db.url, max: 4 });
-  });
-  after(async () => {
-    await pool?.end();
-    await db?.stop();
+  usePooledDatabase({ backend, max: 4 }, (p) => {
+    pool = p;
   });
 
   const sample = (cpu: number) => ({
