@@ -1,23 +1,19 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 import { agentStatus, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
 import {
   createSite,
   deadlockLines,
-  removeSiteHomes,
+  edgeEnv,
+  startSteadySite,
   duplicateRows,
   iso,
   killChild,
   missingSlots,
   offSlot,
   sleep,
-  startWinsimProcess,
   storedTimes,
-  waitOnline,
   type Site,
-  type WinsimProcess,
 } from './edge-fixtures.ts';
 
 // Issue 11, Tests: "Agent restart while cut off". The agent persists its assignment set, so an
@@ -30,52 +26,28 @@ const AGENT_START_MARGIN = 8000;
 /** A poll that had started when the agent was killed is legitimately lost. */
 const POLL_MARGIN = 3000;
 
-let s: ServerProcess | undefined;
-let sim: WinsimProcess | undefined;
-let agent: ReturnType<typeof startAgentProcess> | undefined;
-let db: pg.Client | undefined;
-
-before(async () => {
-  sim = await startWinsimProcess({ hosts: HOSTS, bind: '127.92.0.1', auth: 'ntlm', password: 'Restart-Pass-1' });
-  s = await startServerProcess();
-  db = new pg.Client({ connectionString: s.dbUrl });
-  await db.connect();
-});
-after(async () => {
-  await killChild(agent);
-  removeSiteHomes();
-  await db?.end().catch(() => {});
-  await s?.stop();
-  await sim?.stop();
-});
+const env = edgeEnv({ hosts: HOSTS, bind: '127.92.0.1', password: 'Restart-Pass-1' });
 
 test('an agent SIGKILLed and restarted while the server is down keeps polling from its persisted assignments; the rows arrive after the server returns', {
   timeout: 480_000,
 }, async () => {
-  const site: Site = await createSite(s!, sim!, { name: 'restart-site', auth: 'ntlm', interval: INTERVAL_S });
-  agent = startAgentProcess(site.home);
-  await waitOnline(s!, site.agentId);
-  await waitFor(
-    'two rows per monitor',
-    async () => [...(await storedTimes(db!, site.monitors)).values()].every((t) => t.length >= 2),
-    90_000,
-    1000,
-  );
-  const firstFull = Math.max(...[...(await storedTimes(db!, site.monitors)).values()].map((t) => t[0]!));
+  const { s, sim, db } = env;
+  const site: Site = await createSite(s, sim, { name: 'restart-site', auth: 'ntlm', interval: INTERVAL_S });
+  const firstFull = await startSteadySite(env, site);
 
   const serverKilledAt = Date.now();
-  await s!.kill('SIGKILL');
+  await s.kill('SIGKILL');
   await sleep(2 * INTERVAL);
   const agentKilledAt = Date.now();
-  await killChild(agent, 'SIGKILL');
+  await killChild(env.agent, 'SIGKILL');
   await sleep(INTERVAL);
   const agentStartedAt = Date.now();
-  agent = startAgentProcess(site.home);
+  env.agent = startAgentProcess(site.home);
   await sleep(AGENT_START_MARGIN + 4 * INTERVAL);
   assert.equal(
-    agent.child.exitCode,
+    env.agent.child.exitCode,
     null,
-    `the restarted agent runs without its server:\n${agent.logs.slice(-20).join('\n')}`,
+    `the restarted agent runs without its server:\n${env.agent.logs.slice(-20).join('\n')}`,
   );
   // `nmslite-agent status` shows what the restarted agent runs on while it cannot reach its server.
   const st = await agentStatus(site.home, ['--json']);
@@ -94,7 +66,7 @@ test('an agent SIGKILLed and restarted while the server is down keeps polling fr
   );
   assert.equal(st.polling_paused, false);
   const serverStartedAt = Date.now();
-  await s!.start();
+  await s.start();
 
   // The slots while an agent process ran: before the kill, and after the restarted one was up.
   const ran: [number, number][] = [
@@ -102,7 +74,7 @@ test('an agent SIGKILLed and restarted while the server is down keeps polling fr
     [agentStartedAt + AGENT_START_MARGIN, serverStartedAt],
   ];
   const holes = async (): Promise<string[]> => {
-    const now = await storedTimes(db!, site.monitors);
+    const now = await storedTimes(db, site.monitors);
     return site.monitors.flatMap((m) =>
       ran.flatMap(([from, to]) => missingSlots(m, INTERVAL, now.get(m)!, from, to).map((t) => `${m}@${iso(t)}`)),
     );
@@ -117,8 +89,8 @@ test('an agent SIGKILLed and restarted while the server is down keeps polling fr
     throw new Error(`${(err as Error).message}: ${h.length} missing, first ${h.slice(0, 10).join(', ')}`);
   });
 
-  const stored = await storedTimes(db!, site.monitors);
-  assert.equal(await duplicateRows(db!), 0, 'none twice');
+  const stored = await storedTimes(db, site.monitors);
+  assert.equal(await duplicateRows(db), 0, 'none twice');
   for (const m of site.monitors) {
     const times = stored.get(m)!;
     assert.deepEqual(offSlot(m, INTERVAL, times).map(iso), [], `monitor ${m}: every row at one of its slots`);
@@ -135,12 +107,12 @@ test('an agent SIGKILLed and restarted while the server is down keeps polling fr
   // The rows came from the agent after the server returned (nothing could store them before).
   const late = Number(
     (
-      await db!.query('SELECT count(*) AS n FROM metrics WHERE time >= $1 AND time < $2', [
+      await db.query('SELECT count(*) AS n FROM metrics WHERE time >= $1 AND time < $2', [
         new Date(serverKilledAt),
         new Date(serverStartedAt),
       ])
     ).rows[0].n,
   );
   assert.ok(late >= HOSTS * 4, `${late} rows of the outage stored after the restart`);
-  assert.deepEqual(deadlockLines(s!), [], 'no deadlock in the server log');
+  assert.deepEqual(deadlockLines(s), [], 'no deadlock in the server log');
 });

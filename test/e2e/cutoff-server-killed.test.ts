@@ -1,73 +1,44 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
-import { startAgentProcess, waitFor } from '../helpers/agent-process.ts';
+import { waitFor } from '../helpers/agent-process.ts';
 import {
   createSite,
   deadlockLines,
-  removeSiteHomes,
+  edgeEnv,
+  startSteadySite,
   duplicateRows,
   iso,
-  killChild,
   missingSlots,
   offSlot,
   sleep,
   slotsBetween,
-  startWinsimProcess,
   storedTimes,
-  waitOnline,
   type Site,
-  type WinsimProcess,
 } from './edge-fixtures.ts';
 
 // Issue 11, Tests: "Cut-off". The agent holds the site's schedule, so a dead server is no hole in
-// the graphs: every poll of the outage is run on the agent, spooled, and stored after the restart.
+// the graphs: every poll of the outage is run on the env.agent, spooled, and stored after the restart.
 const HOSTS = 50;
 const INTERVAL_S = 10;
 const INTERVAL = INTERVAL_S * 1000;
 const OUTAGE_MS = Number(process.env.NMSLITE_E2E_OUTAGE_MS ?? 180_000);
 
-let s: ServerProcess | undefined;
-let sim: WinsimProcess | undefined;
-let agent: ReturnType<typeof startAgentProcess> | undefined;
-let db: pg.Client | undefined;
-
-before(async () => {
-  sim = await startWinsimProcess({ hosts: HOSTS, bind: '127.91.0.1', auth: 'ntlm', password: 'Cutoff-Pass-1' });
-  s = await startServerProcess();
-  db = new pg.Client({ connectionString: s.dbUrl });
-  await db.connect();
-});
-after(async () => {
-  await killChild(agent);
-  removeSiteHomes();
-  await db?.end().catch(() => {});
-  await s?.stop();
-  await sim?.stop();
-});
+const env = edgeEnv({ hosts: HOSTS, bind: '127.91.0.1', password: 'Cutoff-Pass-1' });
 
 test(`${HOSTS} hosts at ${INTERVAL_S} s: a server SIGKILLed for ${OUTAGE_MS / 1000} s loses no poll — every slot of the outage is stored once, at its aligned time`, {
   timeout: OUTAGE_MS + 480_000,
 }, async (t) => {
-  const site: Site = await createSite(s!, sim!, { name: 'cutoff-site', auth: 'ntlm', interval: INTERVAL_S });
-  agent = startAgentProcess(site.home, ['--log-level', 'info']);
-  await waitOnline(s!, site.agentId);
+  const { s, sim, db } = env;
+  const site: Site = await createSite(s, sim, { name: 'cutoff-site', auth: 'ntlm', interval: INTERVAL_S });
   // Steady state: every monitor has stored two polls, so the schedule runs on the agent.
-  await waitFor(
-    'two rows per monitor',
-    async () => [...(await storedTimes(db!, site.monitors)).values()].every((t) => t.length >= 2),
-    90_000,
-    1000,
-  );
-  const firstFull = Math.max(...[...(await storedTimes(db!, site.monitors)).values()].map((t) => t[0]!));
+  const firstFull = await startSteadySite(env, site, { extra: ['--log-level', 'info'] });
 
   const killAt = Date.now();
-  await s!.kill('SIGKILL');
+  await s.kill('SIGKILL');
   await sleep(OUTAGE_MS);
   const restartAt = Date.now();
-  await s!.start();
-  assert.equal(agent.child.exitCode, null, 'the agent kept running through the outage');
+  await s.start();
+  assert.equal(env.agent!.child.exitCode, null, 'the agent kept running through the outage');
 
   const expected = new Map(site.monitors.map((m) => [m, slotsBetween(m, INTERVAL, killAt, restartAt)]));
   const expectedTotal = [...expected.values()].reduce((n, v) => n + v.length, 0);
@@ -78,7 +49,7 @@ test(`${HOSTS} hosts at ${INTERVAL_S} s: a server SIGKILLed for ${OUTAGE_MS / 10
   const inWindow = async (): Promise<number> =>
     Number(
       (
-        await db!.query('SELECT count(*) AS n FROM metrics WHERE monitor_id = ANY($1) AND time >= $2 AND time < $3', [
+        await db.query('SELECT count(*) AS n FROM metrics WHERE monitor_id = ANY($1) AND time >= $2 AND time < $3', [
           site.monitors,
           new Date(killAt),
           new Date(restartAt),
@@ -96,7 +67,7 @@ test(`${HOSTS} hosts at ${INTERVAL_S} s: a server SIGKILLed for ${OUTAGE_MS / 10
   // Polling goes on after the restart: two more slots per monitor, then the whole picture is final.
   const settle = Date.now() + 2 * INTERVAL;
   const holes = async (): Promise<string[]> => {
-    const now = await storedTimes(db!, site.monitors);
+    const now = await storedTimes(db, site.monitors);
     return site.monitors.flatMap((m) =>
       missingSlots(m, INTERVAL, now.get(m)!, firstFull, settle).map((t) => `${m}@${iso(t)}`),
     );
@@ -112,9 +83,9 @@ test(`${HOSTS} hosts at ${INTERVAL_S} s: a server SIGKILLed for ${OUTAGE_MS / 10
     throw new Error(`${(err as Error).message}: ${h.length} missing, first ${h.slice(0, 10).join(', ')}`);
   });
 
-  const stored = await storedTimes(db!, site.monitors);
+  const stored = await storedTimes(db, site.monitors);
   assert.equal(await inWindow(), expectedTotal, 'exactly one row per scheduled poll of the outage');
-  assert.equal(await duplicateRows(db!), 0, 'none twice');
+  assert.equal(await duplicateRows(db), 0, 'none twice');
   for (const m of site.monitors) {
     const times = stored.get(m)!;
     assert.deepEqual(
@@ -134,7 +105,7 @@ test(`${HOSTS} hosts at ${INTERVAL_S} s: a server SIGKILLed for ${OUTAGE_MS / 10
   t.diagnostic(
     `server down ${Math.round((restartAt - killAt) / 1000)} s: ${expectedTotal} polls scheduled in the outage (nominal ${nominal.toFixed(1)}), all stored`,
   );
-  const a = (await s!.api('GET', `/api/v1/agents/${site.agentId}`)).body;
+  const a = (await s.api('GET', `/api/v1/agents/${site.agentId}`)).body;
   assert.equal(a.online, true);
-  assert.deepEqual(deadlockLines(s!), [], 'no deadlock in the server log');
+  assert.deepEqual(deadlockLines(s), [], 'no deadlock in the server log');
 });

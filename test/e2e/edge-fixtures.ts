@@ -7,13 +7,14 @@ import { createInterface } from 'node:readline';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type pg from 'pg';
+import { before, after } from 'node:test';
+import pg from 'pg';
 import { isSlot, nextSlot } from '../../shared/schedule.ts';
 import { decodeRecords } from '../../agent/spool/segment-file.ts';
-import { agentHome, enrollAgent } from '../helpers/agent-process.ts';
+import { agentHome, enrollAgent, startAgentProcess, waitFor, waitOnline } from '../helpers/agent-process.ts';
 
-export { waitOnline } from '../helpers/agent-process.ts';
-import type { ServerProcess } from '../helpers/server-process.ts';
+export { waitOnline };
+import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -23,49 +24,43 @@ export interface WinsimProcess {
   stop(): Promise<void>;
 }
 
-/** `test/winsim/cli.ts` in a child process (its CPU is not the test's), one address per host, OS-assigned ports (concurrent runs do not collide). */
-export async function startWinsimProcess(o: {
-  hosts: number;
-  bind: string;
-  auth: 'ntlm' | 'basic';
+/** What the simulator CLI prints per host (one JSON line each once it listens). */
+export interface WinsimCliHost {
+  address: string;
+  port: number;
+  user: string;
   password: string;
-  seed?: number;
-}): Promise<WinsimProcess> {
+  fingerprint?: string;
+}
+
+/**
+ * A winsim CLI (`script`, default test/winsim/cli.ts) in a child process with `args` (its CPU is not the
+ * caller's); resolves once `hosts` hosts have printed their line. Throws with the tail of its stderr
+ * (when piped) if it exits or takes over `timeoutMs` first.
+ */
+export async function spawnWinsimCli(
+  hosts: number,
+  args: string[],
+  o: { script?: string; stderr?: 'pipe' | 'inherit'; timeoutMs?: number } = {},
+): Promise<{ child: ChildProcess; hosts: WinsimCliHost[]; stop(): Promise<void> }> {
   const child: ChildProcess = spawn(
     process.execPath,
-    [
-      '--import',
-      'tsx',
-      'test/winsim/cli.ts',
-      '--hosts',
-      String(o.hosts),
-      '--bind',
-      o.bind,
-      '--distinct-addresses',
-      '--port-base',
-      '0',
-      '--auth',
-      o.auth,
-      '--password',
-      o.password,
-      '--seed',
-      String(o.seed ?? 11),
-    ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    ['--import', 'tsx', o.script ?? 'test/winsim/cli.ts', '--hosts', String(hosts), ...args],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', o.stderr ?? 'pipe'] },
   );
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   const stderr: string[] = [];
-  child.stderr!.on('data', (c: Buffer) => stderr.push(c.toString('utf8')));
+  child.stderr?.on('data', (c: Buffer) => stderr.push(c.toString('utf8')));
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await exited;
   };
-  const hosts: WinsimProcess['hosts'] = [];
+  const list: WinsimCliHost[] = [];
   const lines = createInterface({ input: child.stdout! });
   const read = (async () => {
     for await (const line of lines) {
-      hosts.push(JSON.parse(line));
-      if (hosts.length === o.hosts) return true;
+      list.push(JSON.parse(line));
+      if (list.length === hosts) return true;
     }
     return false;
   })();
@@ -73,13 +68,37 @@ export async function startWinsimProcess(o: {
   const ok = await Promise.race([
     read,
     exited.then(() => false),
-    new Promise<false>((r) => (timer = setTimeout(() => r(false), 60_000))),
+    new Promise<false>((r) => (timer = setTimeout(() => r(false), o.timeoutMs ?? 60_000))),
   ]);
   clearTimeout(timer);
   if (!ok) {
     await stop();
-    throw new Error(`winsim did not start ${o.hosts} hosts: ${stderr.join('').slice(-2000)}`);
+    throw new Error(`winsim did not start ${hosts} hosts: ${stderr.join('').slice(-2000)}`);
   }
+  return { child, hosts: list, stop };
+}
+
+/** `test/winsim/cli.ts` in a child process, one address per host, OS-assigned ports (concurrent runs do not collide). */
+export async function startWinsimProcess(o: {
+  hosts: number;
+  bind: string;
+  auth: 'ntlm' | 'basic';
+  password: string;
+  seed?: number;
+}): Promise<WinsimProcess> {
+  const { hosts, stop } = await spawnWinsimCli(o.hosts, [
+    '--bind',
+    o.bind,
+    '--distinct-addresses',
+    '--port-base',
+    '0',
+    '--auth',
+    o.auth,
+    '--password',
+    o.password,
+    '--seed',
+    String(o.seed ?? 11),
+  ]);
   return { hosts, stop };
 }
 
@@ -293,3 +312,59 @@ export async function killChild(
 /** Server log lines that must never appear (issue 11: one writer of monitor state, so no deadlock). */
 export const deadlockLines = (s: ServerProcess): string[] => s.logs.filter((l) => /deadlock detected/i.test(l));
 
+/** The processes of one edge test: the hosts, the server, a database client on its store, the agent the test starts. */
+export interface EdgeEnv {
+  sim: WinsimProcess;
+  s: ServerProcess;
+  db: pg.Client;
+  /** Set when `relay` was asked for: the agent's link runs through it. */
+  relay: LinkRelay | undefined;
+  /** The test sets it when it starts an agent; `after` kills it. */
+  agent: { child: ChildProcess; logs: string[]; exited: Promise<number | null> } | undefined;
+}
+
+/**
+ * Registers `before` (the winsim process with `hosts` NTLM hosts from `bind`, a server process, a link relay
+ * if asked, a pg client on the server's database) and `after` (kills the agent, removes the site homes,
+ * then stops the rest). The fields are set once `before` has run.
+ */
+export function edgeEnv(o: { hosts: number; bind: string; password: string; relay?: boolean }): EdgeEnv {
+  const env = { relay: undefined, agent: undefined } as Partial<EdgeEnv> as EdgeEnv;
+  before(async () => {
+    env.sim = await startWinsimProcess({ hosts: o.hosts, bind: o.bind, auth: 'ntlm', password: o.password });
+    env.s = await startServerProcess();
+    if (o.relay) env.relay = await startLinkRelay(env.s.port);
+    env.db = new pg.Client({ connectionString: env.s.dbUrl });
+    await env.db.connect();
+  });
+  after(async () => {
+    await killChild(env.agent);
+    removeSiteHomes();
+    await env.relay?.close();
+    await env.db?.end().catch(() => {});
+    await env.s?.stop();
+    await env.sim?.stop();
+  });
+  return env;
+}
+
+/**
+ * Starts the site's agent as `env.agent` (with `extra` flags), waits for it online and for `rows` stored rows
+ * per monitor (the schedule then runs on the agent); returns the latest of the monitors' first row times.
+ */
+export async function startSteadySite(
+  env: EdgeEnv,
+  site: Site,
+  o: { rows?: number; extra?: string[] } = {},
+): Promise<number> {
+  const rows = o.rows ?? 2;
+  env.agent = startAgentProcess(site.home, o.extra);
+  await waitOnline(env.s, site.agentId);
+  await waitFor(
+    `${rows} rows per monitor`,
+    async () => [...(await storedTimes(env.db, site.monitors)).values()].every((t) => t.length >= rows),
+    90_000,
+    1000,
+  );
+  return Math.max(...[...(await storedTimes(env.db, site.monitors)).values()].map((t) => t[0]!));
+}

@@ -1,26 +1,20 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
 import { isSlot } from '../../shared/schedule.ts';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
-import { startAgentProcess, waitFor } from '../helpers/agent-process.ts';
+import { waitFor } from '../helpers/agent-process.ts';
 import {
   createSite,
   deadlockLines,
-  removeSiteHomes,
+  edgeEnv,
+  startSteadySite,
   duplicateRows,
   iso,
-  killChild,
   missingSlots,
   sleep,
   spooledResults,
-  startLinkRelay,
-  startWinsimProcess,
   storedTimes,
   waitOnline,
-  type LinkRelay,
   type Site,
-  type WinsimProcess,
 } from './edge-fixtures.ts';
 
 // Issue 11, Tests: "Changes while offline". The link is cut (the server stays up, the agent keeps
@@ -33,57 +27,30 @@ const INTERVAL = INTERVAL_S * 1000;
 const NEW_INTERVAL_S = 20;
 const NEW_INTERVAL = NEW_INTERVAL_S * 1000;
 
-let s: ServerProcess | undefined;
-let sim: WinsimProcess | undefined;
-let relay: LinkRelay | undefined;
-let agent: ReturnType<typeof startAgentProcess> | undefined;
-let db: pg.Client | undefined;
-
-before(async () => {
-  sim = await startWinsimProcess({ hosts: HOSTS, bind: '127.93.0.1', auth: 'ntlm', password: 'Offline-Pass-1' });
-  s = await startServerProcess();
-  relay = await startLinkRelay(s.port);
-  db = new pg.Client({ connectionString: s.dbUrl });
-  await db.connect();
-});
-after(async () => {
-  await killChild(agent);
-  removeSiteHomes();
-  await relay?.close();
-  await db?.end().catch(() => {});
-  await s?.stop();
-  await sim?.stop();
-});
+const env = edgeEnv({ hosts: HOSTS, bind: '127.93.0.1', password: 'Offline-Pass-1', relay: true });
 
 test('monitors deleted, disabled and re-timed while the agent is cut off: no row of the deleted or disabled one is stored after the change, the new interval applies after reconnect', {
   timeout: 420_000,
 }, async () => {
-  const site: Site = await createSite(s!, sim!, {
+  const { s, sim, db, relay } = env;
+  const site: Site = await createSite(s, sim, {
     name: 'offline-site',
     auth: 'ntlm',
     interval: INTERVAL_S,
     serverUrl: `wss://127.0.0.1:${relay!.port}`,
   });
   const [deleted, disabled, retimed, ...unchanged] = site.monitors as [number, number, number, ...number[]];
-  agent = startAgentProcess(site.home);
-  await waitOnline(s!, site.agentId);
-  await waitFor(
-    'two rows per monitor',
-    async () => [...(await storedTimes(db!, site.monitors)).values()].every((t) => t.length >= 2),
-    90_000,
-    1000,
-  );
-  const firstFull = Math.max(...[...(await storedTimes(db!, site.monitors)).values()].map((t) => t[0]!));
+  const firstFull = await startSteadySite(env, site);
 
   const cutAt = Date.now();
   await relay!.cut();
-  await waitOnline(s!, site.agentId, false, 30_000);
+  await waitOnline(s, site.agentId, false, 30_000);
   await sleep(INTERVAL);
   const deletedAt = Date.now();
-  assert.equal((await s!.api('DELETE', `/api/v1/monitors/${deleted}`)).status, 204);
+  assert.equal((await s.api('DELETE', `/api/v1/monitors/${deleted}`)).status, 204);
   const disabledAt = Date.now();
-  assert.equal((await s!.api('PUT', `/api/v1/monitors/${disabled}`, { enabled: false })).status, 200);
-  const put = await s!.api('PUT', `/api/v1/monitors/${retimed}`, { polling_interval: NEW_INTERVAL_S });
+  assert.equal((await s.api('PUT', `/api/v1/monitors/${disabled}`, { enabled: false })).status, 200);
+  const put = await s.api('PUT', `/api/v1/monitors/${retimed}`, { polling_interval: NEW_INTERVAL_S });
   assert.equal(put.status, 200, JSON.stringify(put.body));
   assert.equal(put.body.polling_interval, NEW_INTERVAL_S);
   // The agent does not know yet: it goes on polling the deleted monitor and spools the results.
@@ -99,17 +66,17 @@ test('monitors deleted, disabled and re-timed while the agent is cut off: no row
     60_000,
     1000,
   );
-  assert.equal(agent.child.exitCode, null);
+  assert.equal(env.agent!.child.exitCode, null);
 
   relay!.restore();
-  await waitOnline(s!, site.agentId, true, 60_000);
+  await waitOnline(s, site.agentId, true, 60_000);
   const onlineAt = Date.now();
   // The new schedule is applied on connect; a poll already running on the old one may still land.
   const newRulesFrom = onlineAt + 2000;
   const end = onlineAt + 3 * NEW_INTERVAL + 2000;
   await sleep(end - Date.now());
   const holes = async (): Promise<string[]> => {
-    const now = await storedTimes(db!, unchanged);
+    const now = await storedTimes(db, unchanged);
     return unchanged.flatMap((m) =>
       missingSlots(m, INTERVAL, now.get(m)!, firstFull, end).map((t) => `${m}@${iso(t)}`),
     );
@@ -126,7 +93,7 @@ test('monitors deleted, disabled and re-timed while the agent is cut off: no row
   await waitFor('the spool drained', async () => spooledResults(`${site.home}/spool`).length === 0, 60_000, 1000);
 
   const deletedRows = Number(
-    (await db!.query('SELECT count(*) AS n FROM metrics WHERE monitor_id = $1', [deleted])).rows[0].n,
+    (await db.query('SELECT count(*) AS n FROM metrics WHERE monitor_id = $1', [deleted])).rows[0].n,
   );
   assert.equal(
     deletedRows,
@@ -135,7 +102,7 @@ test('monitors deleted, disabled and re-timed while the agent is cut off: no row
   );
   const afterDeletion = Number(
     (
-      await db!.query('SELECT count(*) AS n FROM metrics WHERE monitor_id = $1 AND time > $2', [
+      await db.query('SELECT count(*) AS n FROM metrics WHERE monitor_id = $1 AND time > $2', [
         deleted,
         new Date(deletedAt),
       ])
@@ -143,7 +110,7 @@ test('monitors deleted, disabled and re-timed while the agent is cut off: no row
   );
   assert.equal(afterDeletion, 0);
 
-  const disabledTimes = (await storedTimes(db!, [disabled])).get(disabled)!;
+  const disabledTimes = (await storedTimes(db, [disabled])).get(disabled)!;
   assert.deepEqual(
     disabledTimes.filter((t) => t > disabledAt).map(iso),
     [],
@@ -151,7 +118,7 @@ test('monitors deleted, disabled and re-timed while the agent is cut off: no row
   );
   assert.ok(disabledTimes.filter((t) => t < cutAt).length >= 2, 'its rows from before stay');
 
-  const times = (await storedTimes(db!, [retimed])).get(retimed)!;
+  const times = (await storedTimes(db, [retimed])).get(retimed)!;
   const onNew = times.filter((t) => t >= newRulesFrom);
   assert.ok(onNew.length >= 2, `the re-timed monitor polled ${onNew.length} times since the reconnect`);
   assert.deepEqual(
@@ -170,12 +137,12 @@ test('monitors deleted, disabled and re-timed while the agent is cut off: no row
     'before the change it ran on its old slots',
   );
 
-  const health = (await s!.api('GET', `/api/v1/agents/${site.agentId}`)).body.health;
+  const health = (await s.api('GET', `/api/v1/agents/${site.agentId}`)).body.health;
   assert.equal(
     health?.monitors_assigned,
     HOSTS - 2,
     `the agent holds the new assignment set (${JSON.stringify(health)})`,
   );
-  assert.equal(await duplicateRows(db!), 0);
-  assert.deepEqual(deadlockLines(s!), [], 'no deadlock in the server log');
+  assert.equal(await duplicateRows(db), 0);
+  assert.deepEqual(deadlockLines(s), [], 'no deadlock in the server log');
 });

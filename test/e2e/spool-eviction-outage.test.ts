@@ -1,25 +1,20 @@
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import pg from 'pg';
 import { isSlot } from '../../shared/schedule.ts';
-import { startServerProcess, type ServerProcess } from '../helpers/server-process.ts';
-import { agentStatus, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
+import { agentStatus, waitFor } from '../helpers/agent-process.ts';
 import {
   createSite,
   deadlockLines,
-  removeSiteHomes,
+  edgeEnv,
+  startSteadySite,
   duplicateRows,
   iso,
   killChild,
   missingSlots,
   slotsBetween,
-  startLinkRelay,
-  startWinsimProcess,
   storedTimes,
   waitOnline,
-  type LinkRelay,
   type Site,
-  type WinsimProcess,
 } from './edge-fixtures.ts';
 
 // Issue 11, Tests: "Long outage". A 1 MB spool (the smallest cap the agent takes) fills during a
@@ -34,27 +29,7 @@ const INTERVAL_S = 10;
 const INTERVAL = INTERVAL_S * 1000;
 const MAX_OUTAGE_MS = 360_000;
 
-let s: ServerProcess | undefined;
-let sim: WinsimProcess | undefined;
-let relay: LinkRelay | undefined;
-let agent: ReturnType<typeof startAgentProcess> | undefined;
-let db: pg.Client | undefined;
-
-before(async () => {
-  sim = await startWinsimProcess({ hosts: HOSTS, bind: '127.94.0.1', auth: 'ntlm', password: 'Evict-Pass-1' });
-  s = await startServerProcess();
-  relay = await startLinkRelay(s.port);
-  db = new pg.Client({ connectionString: s.dbUrl });
-  await db.connect();
-});
-after(async () => {
-  await killChild(agent);
-  removeSiteHomes();
-  await relay?.close();
-  await db?.end().catch(() => {});
-  await s?.stop();
-  await sim?.stop();
-});
+const env = edgeEnv({ hosts: HOSTS, bind: '127.94.0.1', password: 'Evict-Pass-1', relay: true });
 
 interface Range {
   monitor_id: number;
@@ -75,7 +50,8 @@ const normalise = (rs: Range[]) =>
 test('a full spool evicts its oldest results first and the agent and the API report exactly the ranges the store is missing', {
   timeout: MAX_OUTAGE_MS + 360_000,
 }, async (t) => {
-  const site: Site = await createSite(s!, sim!, {
+  const { s, sim, db, relay } = env;
+  const site: Site = await createSite(s, sim, {
     name: 'evict-site',
     auth: 'ntlm',
     interval: INTERVAL_S,
@@ -83,15 +59,10 @@ test('a full spool evicts its oldest results first and the agent and the API rep
     serverUrl: `wss://127.0.0.1:${relay!.port}`,
   });
   assert.equal(site.monitors.length, MONITORS);
-  agent = startAgentProcess(site.home, ['--spool-cap-mb', '1', '--log-level', 'info']);
-  await waitOnline(s!, site.agentId);
-  await waitFor(
-    'three rows per monitor',
-    async () => [...(await storedTimes(db!, site.monitors)).values()].every((t) => t.length >= 3),
-    90_000,
-    1000,
-  );
-  const firstFull = Math.max(...[...(await storedTimes(db!, site.monitors)).values()].map((t) => t[0]!));
+  const firstFull = await startSteadySite(env, site, {
+    rows: 3,
+    extra: ['--spool-cap-mb', '1', '--log-level', 'info'],
+  });
 
   const cutAt = Date.now();
   await relay!.cut();
@@ -114,23 +85,23 @@ test('a full spool evicts its oldest results first and the agent and the API rep
     offlineStatus.spool?.bytes === undefined || offlineStatus.spool.bytes <= 1024 * 1024,
     `the spool stays within its cap: ${JSON.stringify(offlineStatus.spool)}`,
   );
-  assert.equal(agent.child.exitCode, null, 'the agent runs on with a full spool');
+  assert.equal(env.agent!.child.exitCode, null, 'the agent runs on with a full spool');
 
   relay!.restore();
   const reconnectAt = Date.now();
-  await waitOnline(s!, site.agentId, true, 60_000);
+  await waitOnline(s, site.agentId, true, 60_000);
   const health = await waitFor(
     'the backlog replayed and the evictions reported in GET /agents/:id',
     async () => {
-      const h = (await s!.api('GET', `/api/v1/agents/${site.agentId}`)).body?.health;
+      const h = (await s.api('GET', `/api/v1/agents/${site.agentId}`)).body?.health;
       return h && h.spool_backlog === 0 && evictedOf(h)?.records ? h : undefined;
     },
     120_000,
     1000,
   );
   // Stop the agent so the picture is final; its persisted evictions stay readable by `status`.
-  await killChild(agent, 'SIGTERM');
-  agent = undefined;
+  await killChild(env.agent, 'SIGTERM');
+  env.agent = undefined;
   const end = reconnectAt;
 
   const apiEvicted = evictedOf(health)!;
@@ -154,8 +125,8 @@ test('a full spool evicts its oldest results first and the agent and the API rep
     'no poll failed and nothing was dropped unspooled (so every slot missing from the store was evicted)',
   );
 
-  const stored = await storedTimes(db!, site.monitors);
-  assert.equal(await duplicateRows(db!), 0);
+  const stored = await storedTimes(db, site.monitors);
+  assert.equal(await duplicateRows(db), 0);
   const ranges = [...apiEvicted.ranges].sort(byMonitorThenFrom);
   let lostTotal = 0;
   let overReported = 0;
@@ -206,7 +177,7 @@ test('a full spool evicts its oldest results first and the agent and the API rep
   }
   assert.equal(lostTotal, apiEvicted.records, 'no range names a monitor of another site');
   assert.ok(overReported <= 4 * 500, `reported lost but stored: ${overReported}, within the link's window`);
-  assert.deepEqual(deadlockLines(s!), [], 'no deadlock in the server log');
+  assert.deepEqual(deadlockLines(s), [], 'no deadlock in the server log');
   t.diagnostic(
     `outage ${Math.round((reconnectAt - cutAt) / 1000)} s: ${apiEvicted.records} results evicted in ${apiEvicted.ranges.length} ranges over ${MONITORS} monitors`,
   );
