@@ -5,13 +5,13 @@
  * and one windows-wmi monitor per host seeded straight into the database (thousands of API calls
  * would take longer than the runs) and picked up by restarting the server.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { agentHome, runAgentCommand } from '../test/helpers/agent-process.ts';
+import { enrollAgent } from '../test/helpers/agent-process.ts';
 import { startTestServer, type TestServer } from '../test/helpers/server.ts';
 import { nextSlot } from '../shared/schedule.ts';
+import { spawnWinsimCli } from '../test/e2e/edge-fixtures.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -49,39 +49,11 @@ async function startSim(
   firstHost: number,
   extra: string[],
 ): Promise<{ child: ChildProcess; hosts: { address: string; port: number }[] }> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      script,
-      '--hosts',
-      String(hosts),
-      '--bind',
-      nthAddress(firstHost),
-      '--distinct-addresses',
-      '--auth',
-      'ntlm',
-      '--password',
-      'Fleet-Pass-1',
-      ...extra,
-    ],
-    { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+  const { child, hosts: list } = await spawnWinsimCli(
+    hosts,
+    ['--bind', nthAddress(firstHost), '--distinct-addresses', '--auth', 'ntlm', '--password', 'Fleet-Pass-1', ...extra],
+    { script, stderr: 'inherit', timeoutMs: 600_000 },
   );
-  const list: { address: string; port: number }[] = [];
-  const exit = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
-  const rl = createInterface({ input: child.stdout! });
-  await Promise.race([
-    (async () => {
-      for await (const line of rl) {
-        list.push(JSON.parse(line));
-        if (list.length === hosts) break;
-      }
-    })(),
-    exit.then((c) => {
-      throw new Error(`the simulator exited with ${c} before its ${hosts} hosts listened`);
-    }),
-  ]);
   return { child, hosts: list };
 }
 
@@ -109,19 +81,7 @@ export async function startFleet(o: {
   const s = await startTestServer(o.server ?? {});
   const db = new pg.Client({ connectionString: s.dbUrl });
   await db.connect();
-  const created = await s.api('POST', '/api/v1/agents', { name: 'bench' });
-  const agentId = created.body.agent.id as number;
-  const home = agentHome();
-  const enrolled = await runAgentCommand([
-    'enroll',
-    '--server',
-    `wss://127.0.0.1:${s.port}`,
-    '--token',
-    created.body.enrollment_token,
-    '--home',
-    home,
-  ]);
-  if (enrolled.code !== 0) throw new Error(`agent enroll failed: ${enrolled.stderr}`);
+  const { agentId, home } = await enrollAgent(s, 'bench');
   const cred = (
     await s.api('POST', '/api/v1/credential-profiles', {
       name: 'bench',

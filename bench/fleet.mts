@@ -6,57 +6,26 @@
  * schedule asks for, and the server's CPU while idle with the same monitors but the agent stopped.
  *   npx tsx bench/fleet.mts [--hosts 2000] [--seconds 150]
  */
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startTestServer } from '../test/helpers/server.ts';
-import { agentHome, runAgentCommand, startAgentProcess, waitFor } from '../test/helpers/agent-process.ts';
+import { enrollAgent, startAgentProcess, waitOnline } from '../test/helpers/agent-process.ts';
+import { spawnWinsimCli } from '../test/e2e/edge-fixtures.ts';
 
 const arg = (n: string, d: number) =>
   process.argv.includes(`--${n}`) ? Number(process.argv[process.argv.indexOf(`--${n}`) + 1]) : d;
 const HOSTS = arg('hosts', 2000);
 const SECONDS = arg('seconds', 150);
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-const sim = spawn(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    'test/winsim/cli.ts',
-    '--hosts',
-    String(HOSTS),
-    '--bind',
-    '127.70.0.1',
-    '--distinct-addresses',
-    '--auth',
-    'ntlm',
-    '--password',
-    'Fleet-Pass-1',
-  ],
-  { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+const { child: sim, hosts } = await spawnWinsimCli(
+  HOSTS,
+  ['--bind', '127.70.0.1', '--distinct-addresses', '--auth', 'ntlm', '--password', 'Fleet-Pass-1'],
+  { stderr: 'inherit' },
 );
-const hosts: { address: string; port: number }[] = [];
-for await (const line of createInterface({ input: sim.stdout! })) {
-  hosts.push(JSON.parse(line));
-  if (hosts.length === HOSTS) break;
-}
 const s = await startTestServer({ polling: { job_timeout_s: 30, grace_s: 15 } });
 const db = new pg.Client({ connectionString: s.dbUrl });
 await db.connect();
 try {
-  const created = await s.api('POST', '/api/v1/agents', { name: 'fleet' });
-  const home = agentHome();
-  await runAgentCommand([
-    'enroll',
-    '--server',
-    `wss://127.0.0.1:${s.port}`,
-    '--token',
-    created.body.enrollment_token,
-    '--home',
-    home,
-  ]);
+  const { agentId, home } = await enrollAgent(s, 'fleet');
   const cred = (
     await s.api('POST', '/api/v1/credential-profiles', {
       name: 'fleet',
@@ -66,9 +35,7 @@ try {
     })
   ).body;
   for (const h of hosts) {
-    const dev = (
-      await s.api('POST', '/api/v1/devices', { agent_id: created.body.agent.id, ip: h.address, port: h.port })
-    ).body;
+    const dev = (await s.api('POST', '/api/v1/devices', { agent_id: agentId, ip: h.address, port: h.port })).body;
     await s.api('POST', '/api/v1/monitors', {
       device_id: dev.id,
       credential_profile_id: cred.id,
@@ -86,11 +53,7 @@ try {
   const idleCpu = (c.user + c.system) / 1000 / 20_000;
 
   const agent = startAgentProcess(home, ['--log-level', 'warn', '--max-concurrent', '1000']);
-  await waitFor(
-    'agent online',
-    async () => (await s.api('GET', `/api/v1/agents/${created.body.agent.id}`)).body.online,
-    30_000,
-  );
+  await waitOnline(s, agentId, true, 30_000);
   await db.query('TRUNCATE metrics');
   c0 = process.cpuUsage();
   const t0 = Date.now();
@@ -98,7 +61,7 @@ try {
   let maxLate = 0;
   while (Date.now() - t0 < SECONDS * 1000) {
     await new Promise((r) => setTimeout(r, 5000));
-    const h = (await s.api('GET', `/api/v1/agents/${created.body.agent.id}`)).body.health ?? {};
+    const h = (await s.api('GET', `/api/v1/agents/${agentId}`)).body.health ?? {};
     maxRss = Math.max(maxRss, h.rss_bytes ?? 0);
     if (Date.now() - t0 > 65_000) maxLate = Math.max(maxLate, h.job_lateness_ms ?? 0);
   }

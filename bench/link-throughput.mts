@@ -14,54 +14,27 @@ import { openDiskSpool } from '../agent/spool/disk-spool.ts';
 import { boundHeapGrowth } from '../agent/heap-tuning.ts';
 import { copyInto, encodeCopyRows } from '../server/metrics/copy-rows.ts';
 import { startTestServer } from '../test/helpers/server.ts';
-import { agentHome, runAgentCommand } from '../test/helpers/agent-process.ts';
+import { enrollAgent } from '../test/helpers/agent-process.ts';
 import { DIRECT } from '../agent/link/proxy.ts';
+import { REALISTIC_SAMPLE } from '../test/helpers/metric-samples.ts';
 
 const arg = (n: string, d: number) =>
   process.argv.includes(`--${n}`) ? Number(process.argv[process.argv.indexOf(`--${n}`) + 1]) : d;
 const ROWS = arg('rows', 200_000);
 if (process.argv.includes('--agent-heap')) boundHeapGrowth();
 const MONITORS = 200;
-const sample = {
-  cpu_percent: 12.5,
-  memory_total: 8589934592,
-  memory_used: 4294967296,
-  disk_total: 107374182400,
-  disk_used: 53687091200,
-  net_sent_ps: 1000,
-  net_recv_ps: 2000,
-  net_utilization: 0.1,
-  packets_sent: 10,
-  packets_recv: 20,
-  net_errors: 0,
-  net_dropped: 0,
-  process_count: 99,
-  collection_ms: 5,
-};
 
 const s = await startTestServer({ metrics: { writer_batch: 5000, writer_flush_ms: 20, latest_cache_ms: 0 } });
 const db = new pg.Client({ connectionString: s.dbUrl });
 await db.connect();
 try {
-  const home = agentHome();
-  const created = await s.api('POST', '/api/v1/agents', { name: 'bench-site' });
-  await runAgentCommand([
-    'enroll',
-    '--server',
-    `wss://127.0.0.1:${s.port}`,
-    '--token',
-    created.body.enrollment_token,
-    '--home',
-    home,
-  ]);
+  const { agentId, home } = await enrollAgent(s, 'bench-site');
   const cred = (
     await s.api('POST', '/api/v1/credential-profiles', { name: 'b', type: 'winrm_basic', username: 'u', password: 'p' })
   ).body;
   const monitors: number[] = [];
   for (let i = 0; i < MONITORS; i++) {
-    const dev = (
-      await s.api('POST', '/api/v1/devices', { agent_id: created.body.agent.id, ip: `10.${i >> 8}.${i & 255}.1` })
-    ).body;
+    const dev = (await s.api('POST', '/api/v1/devices', { agent_id: agentId, ip: `10.${i >> 8}.${i & 255}.1` })).body;
     monitors.push(
       (
         await s.api('POST', '/api/v1/monitors', {
@@ -89,7 +62,7 @@ try {
         time: new Date(timeOf(j)),
         agent_seq: j,
         ok: true as const,
-        sample,
+        sample: REALISTIC_SAMPLE,
       });
     await copyInto(db, 'metrics', encodeCopyRows(rows));
   }
@@ -105,7 +78,7 @@ try {
         job_id: `b${j}`,
         monitor_id: monitors[j % MONITORS]!,
         time: new Date(timeOf(j)).toISOString(),
-        metrics: sample,
+        metrics: REALISTIC_SAMPLE,
       });
     await spool.append(chunk);
   }

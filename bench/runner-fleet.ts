@@ -17,9 +17,8 @@
  * SecureContext would save only ~13 KB of it, measured separately). HTTP + NTLM sealing, Windows'
  * default, has no TLS; --idle-ms trades the kept connection for a handshake per poll.
  */
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import type { MetricSample } from '../shared/metrics.ts';
+import { spawnWinsimCli } from '../test/e2e/edge-fixtures.ts';
+import { TEST_SAMPLE } from '../test/helpers/metric-samples.ts';
 import type { Collector } from '../agent/collectors/collector.ts';
 import { createRegistry, type CollectorRegistry } from '../agent/collectors/registry.ts';
 import { createRunner, type RunnerJob } from '../agent/runner/runner.ts';
@@ -45,36 +44,12 @@ interface SimHost {
 }
 
 async function startSimulator(): Promise<{ hosts: SimHost[]; stop: () => void }> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      'test/winsim/cli.ts',
-      '--hosts',
-      String(HOSTS),
-      '--port-base',
-      '0',
-      '--auth',
-      'basic',
-      '--https',
-      '--tick-ms',
-      '10000',
-    ],
-    {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+  const { child, hosts } = await spawnWinsimCli(
+    HOSTS,
+    ['--port-base', '0', '--auth', 'basic', '--https', '--tick-ms', '10000'],
+    { stderr: 'inherit' },
   );
-  const hosts: SimHost[] = [];
-  const rl = createInterface({ input: child.stdout });
-  await new Promise<void>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`winsim exited with ${code}`)));
-    rl.on('line', (line) => {
-      hosts.push(JSON.parse(line) as SimHost);
-      if (hosts.length === HOSTS) resolve();
-    });
-  });
-  return { hosts, stop: () => child.kill('SIGTERM') };
+  return { hosts: hosts as SimHost[], stop: () => child.kill('SIGTERM') };
 }
 
 interface PhaseResult {
@@ -184,26 +159,9 @@ async function phase(
   };
 }
 
-const SAMPLE: MetricSample = {
-  cpu_percent: 1,
-  memory_total: 1,
-  memory_used: 1,
-  disk_total: 1,
-  disk_used: 1,
-  net_sent_ps: 0,
-  net_recv_ps: 0,
-  net_utilization: 0,
-  packets_sent: 0,
-  packets_recv: 0,
-  net_errors: 0,
-  net_dropped: 0,
-  process_count: 1,
-  collection_ms: 0,
-};
-
 const sim = await startSimulator();
 try {
-  const noop: Collector = { name: 'noop', validateConfig: (c) => c, collect: async () => SAMPLE };
+  const noop: Collector = { name: 'noop', validateConfig: (c) => c, collect: async () => TEST_SAMPLE };
   const base = await phase('base', sim.hosts, { find: () => noop }, 'noop');
   const registry = createRegistry({ winrm: { maxConnections: MAX_CONNECTIONS, idleMs: IDLE_MS } });
   const real = await phase('wmi', sim.hosts, registry, 'windows-wmi');

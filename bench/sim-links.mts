@@ -18,6 +18,7 @@ import { SignJWT } from 'jose';
 import WebSocket from 'ws';
 import { z } from 'zod';
 import { nextSlot, pollJobId } from '../shared/schedule.ts';
+import { REALISTIC_SAMPLE } from '../test/helpers/metric-samples.ts';
 
 const Config = z.object({
   server: z.string().url(),
@@ -34,22 +35,7 @@ if (!cfgPath) {
 }
 const cfg = Config.parse(JSON.parse(readFileSync(cfgPath, 'utf8')));
 
-const SAMPLE = {
-  cpu_percent: 12.5,
-  memory_total: 8 * 2 ** 30,
-  memory_used: 2 ** 30,
-  disk_total: 10 ** 11,
-  disk_used: 10 ** 10,
-  net_sent_ps: 1000,
-  net_recv_ps: 2000,
-  net_utilization: 0.1,
-  packets_sent: 5,
-  packets_recv: 6,
-  net_errors: 0,
-  net_dropped: 0,
-  process_count: 80,
-  collection_ms: 12,
-};
+const SAMPLE = REALISTIC_SAMPLE;
 const HEALTH = { spool_backlog: 0, jobs_in_flight: 0, job_lateness_ms: 0, errors: {} };
 const BATCH_MAX = 500;
 

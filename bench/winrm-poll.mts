@@ -26,6 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { createNtlmSession, decodeEncryptedMessage, encodeEncryptedMessage } from '../agent/winrm/ntlm/index.ts';
 import { createSealingSession } from '../test/winsim/ntlm/ntlm-server.ts';
+import { spawnWinsimCli } from '../test/e2e/edge-fixtures.ts';
 
 const arg = (n: string, d: string) =>
   process.argv.includes(`--${n}`) ? process.argv[process.argv.indexOf(`--${n}`) + 1]! : d;
@@ -47,30 +48,11 @@ await build({
   logLevel: 'warning',
 });
 
-const sim = spawn(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    'test/winsim/cli.ts',
-    '--hosts',
-    String(HOSTS),
-    '--port-base',
-    '0',
-    '--auth',
-    'ntlm',
-    '--latency-ms',
-    String(LATENCY),
-    '--password',
-    'Bench-Pass-1',
-  ],
-  { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+const { child: sim, hosts } = await spawnWinsimCli(
+  HOSTS,
+  ['--port-base', '0', '--auth', 'ntlm', '--latency-ms', String(LATENCY), '--password', 'Bench-Pass-1'],
+  { stderr: 'inherit' },
 );
-const hosts: unknown[] = [];
-for await (const line of createInterface({ input: sim.stdout! })) {
-  hosts.push(JSON.parse(line));
-  if (hosts.length === HOSTS) break;
-}
 
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 /** CPU ms the simulator process (all its threads) has used so far, from /proc. */

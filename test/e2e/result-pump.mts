@@ -10,6 +10,7 @@ import { loadIdentity } from '../../agent/identity.ts';
 import { createLink, type SpooledResult } from '../../agent/link/client.ts';
 import { openDiskSpool } from '../../agent/spool/disk-spool.ts';
 import { describeResult } from '../../agent/spool/spool.ts';
+import { REALISTIC_SAMPLE } from '../helpers/metric-samples.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -35,22 +36,6 @@ if (values.append) {
   const monitors = values.monitors!.split(',').map(Number);
   const base = Number(values['base-ms']);
   const interval = Number(values['interval-ms'] ?? 60_000);
-  const sample = {
-    cpu_percent: 12.5,
-    memory_total: 8589934592,
-    memory_used: 4294967296,
-    disk_total: 107374182400,
-    disk_used: 53687091200,
-    net_sent_ps: 1000,
-    net_recv_ps: 2000,
-    net_utilization: 0.1,
-    packets_sent: 10,
-    packets_recv: 20,
-    net_errors: 0,
-    net_dropped: 0,
-    process_count: 99,
-    collection_ms: 5,
-  };
   for (let i = 0; i < n; i += 1000) {
     const chunk: SpooledResult[] = [];
     for (let j = i; j < Math.min(n, i + 1000); j++) {
@@ -61,7 +46,7 @@ if (values.append) {
         monitor_id: monitor,
         time: new Date(slot).toISOString(),
         attempts: 1,
-        metrics: { ...sample, process_count: j % 1000 },
+        metrics: { ...REALISTIC_SAMPLE, process_count: j % 1000 },
       });
     }
     await spool.append(chunk);
