@@ -7,7 +7,7 @@ import { createEventBus } from '../../../server/events.ts';
 import { createHealthMonitor } from '../../../server/health/health-monitor.ts';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
 import { createTableServices } from '../../helpers/services.ts';
-import { connectRaw, enrollRaw } from '../hub/raw-agent.ts';
+import { connectRaw, enrollRaw, startRawDiscovery } from '../hub/raw-agent.ts';
 
 let s: TestServer;
 before(async () => {
@@ -191,21 +191,16 @@ test("the server's own changes are recorded as the health monitor's and discover
       password: 'p-audit',
     })
   ).body;
-  const dp = (
-    await s.api('POST', '/api/v1/discovery-profiles', {
-      name: 'audit-disc',
-      agent_id: id.agent_id,
-      credential_profile_id: cred.id,
-      target: '10.71.0.0/29',
-      auto_provision: true,
-    })
-  ).body;
-  const started = await s.api('POST', `/api/v1/discovery-profiles/${dp.id}/run`);
-  assert.equal(started.status, 202);
-  const job = await agent.next('discovery.start');
+  const { profileId, runId } = await startRawDiscovery(s, agent, {
+    name: 'audit-disc',
+    agent_id: id.agent_id,
+    credential_profile_id: cred.id,
+    target: '10.71.0.0/29',
+    auto_provision: true,
+  });
   agent.send({
     type: 'discovery.result',
-    run_id: job.job.run_id,
+    run_id: runId,
     scanned: 6,
     total: 6,
     devices: [
@@ -226,8 +221,8 @@ test("the server's own changes are recorded as the health monitor's and discover
     if (!device) await new Promise((r) => setTimeout(r, 50));
   }
   assert.ok(device);
-  const run = (await entries(`entity_type=discovery_profile&entity_id=${dp.id}`))[0]!;
-  assert.deepEqual([run.action, run.actor, run.changes.run_id!.to], ['run', 'admin', job.job.run_id]);
+  const run = (await entries(`entity_type=discovery_profile&entity_id=${profileId}`))[0]!;
+  assert.deepEqual([run.action, run.actor, run.changes.run_id!.to], ['run', 'admin', runId]);
   const byDiscovery = await entries('actor=system:%20discovery');
   const created = byDiscovery.find((e) => e.entity_type === 'device' && e.entity_id === device!.id)!;
   assert.equal(created.action, 'create');

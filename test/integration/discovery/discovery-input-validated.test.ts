@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
-import { apiCredential, connectRaw, enrollRaw } from '../hub/raw-agent.ts';
+import { apiCredential, connectRaw, enrollRaw, startRawDiscovery } from '../hub/raw-agent.ts';
 
 let s: TestServer;
 before(async () => {
@@ -24,21 +24,17 @@ test("an agent's discovery result is stored only for IPv4 hosts inside the profi
   const id = await enrollRaw(s, 'evil-discoverer');
   const agent = await connectRaw(s, id);
   const credId = await apiCredential(s, 'disc-cred', { type: 'winrm_basic', password: 'p-secret-1' });
-  const dp = await s.api('POST', '/api/v1/discovery-profiles', {
+  const { runId } = await startRawDiscovery(s, agent, {
     name: 'evil',
     agent_id: id.agent_id,
     credential_profile_id: credId,
     target: '10.66.0.0/29',
     auto_provision: true,
   });
-  assert.equal(dp.status, 201, JSON.stringify(dp.body));
-  const started = await s.api('POST', `/api/v1/discovery-profiles/${dp.body.id}/run`);
-  assert.equal(started.status, 202, JSON.stringify(started.body));
-  const job = await agent.next('discovery.start');
   const logsBefore = s.logs.length;
   agent.send({
     type: 'discovery.result',
-    run_id: job.job.run_id,
+    run_id: runId,
     scanned: 6,
     total: 6,
     devices: [
@@ -58,7 +54,7 @@ test("an agent's discovery result is stored only for IPv4 hosts inside the profi
   });
   let run: any;
   for (let i = 0; i < 100; i++) {
-    run = (await s.api('GET', `/api/v1/discovery-runs/${job.job.run_id}`)).body;
+    run = (await s.api('GET', `/api/v1/discovery-runs/${runId}`)).body;
     if (run.status !== 'running') break;
     await new Promise((r) => setTimeout(r, 50));
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { startTestServer, type TestServer } from '../../helpers/server.ts';
-import { apiCredential, connectRaw, enrollRaw, type RawAgent } from '../hub/raw-agent.ts';
+import { apiCredential, connectRaw, enrollRaw, type RawAgent, startRawDiscovery } from '../hub/raw-agent.ts';
 
 const THRESHOLD = 3;
 let s: TestServer;
@@ -66,19 +66,15 @@ test('a device reactivated by discovery starts its failure count again, as one r
   const put = await s.api('PUT', `/api/v1/devices/${byHand.device}`, { status: 'active' });
   assert.equal(put.status, 200, JSON.stringify(put.body));
 
-  const dp = await s.api('POST', '/api/v1/discovery-profiles', {
+  const { runId } = await startRawDiscovery(s, agent, {
     name: 'react',
     agent_id: id.agent_id,
     credential_profile_id: credId,
     target: '10.67.0.0/29',
   });
-  assert.equal(dp.status, 201, JSON.stringify(dp.body));
-  const started = await s.api('POST', `/api/v1/discovery-profiles/${dp.body.id}/run`);
-  assert.equal(started.status, 202, JSON.stringify(started.body));
-  const job = await agent.next('discovery.start');
   agent.send({
     type: 'discovery.result',
-    run_id: job.job.run_id,
+    run_id: runId,
     scanned: 6,
     total: 6,
     devices: [
@@ -94,7 +90,7 @@ test('a device reactivated by discovery starts its failure count again, as one r
     ],
   });
   const run = await until('run finished', async () => {
-    const r = (await s.api('GET', `/api/v1/discovery-runs/${job.job.run_id}`)).body;
+    const r = (await s.api('GET', `/api/v1/discovery-runs/${runId}`)).body;
     return r.status === 'running' ? undefined : r;
   });
   assert.equal(run.status, 'completed', JSON.stringify(run));

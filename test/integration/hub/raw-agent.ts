@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { createPrivateKey } from 'node:crypto';
 import { compactDecrypt, SignJWT } from 'jose';
 import WebSocket from 'ws';
@@ -262,4 +263,21 @@ export function rssSampler(): { growth(): number; stop(): void } {
   let peak = rss0;
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
   return { growth: () => peak - rss0, stop: () => clearInterval(timer) };
+}
+
+/**
+ * Creates the discovery profile `profile` (asserts 201) and runs it (asserts 202); resolves once `agent`
+ * got the discovery.start, with the profile id and the run id the agent reports under.
+ */
+export async function startRawDiscovery(
+  s: TestServer,
+  agent: RawAgent,
+  profile: Record<string, unknown>,
+): Promise<{ profileId: number; runId: string }> {
+  const dp = await s.api('POST', '/api/v1/discovery-profiles', profile);
+  assert.equal(dp.status, 201, JSON.stringify(dp.body));
+  const started = await s.api('POST', `/api/v1/discovery-profiles/${dp.body.id}/run`);
+  assert.equal(started.status, 202, JSON.stringify(started.body));
+  const job = await agent.next('discovery.start');
+  return { profileId: dp.body.id as number, runId: job.job.run_id };
 }
