@@ -1,10 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { agentStatus, startAgentProcess, waitFor } from '../helpers/agent-process.ts';
+import { agentStatus, startAgentProcess } from '../helpers/agent-process.ts';
 import {
   createSite,
   deadlockLines,
   edgeEnv,
+  waitNoHoles,
   startSteadySite,
   duplicateRows,
   iso,
@@ -79,15 +80,7 @@ test('an agent SIGKILLed and restarted while the server is down keeps polling fr
       ran.flatMap(([from, to]) => missingSlots(m, INTERVAL, now.get(m)!, from, to).map((t) => `${m}@${iso(t)}`)),
     );
   };
-  await waitFor(
-    'every slot polled while an agent ran stored',
-    async () => (await holes()).length === 0,
-    120_000,
-    1000,
-  ).catch(async (err) => {
-    const h = await holes();
-    throw new Error(`${(err as Error).message}: ${h.length} missing, first ${h.slice(0, 10).join(', ')}`);
-  });
+  await waitNoHoles('every slot polled while an agent ran stored', holes, 120_000);
 
   const stored = await storedTimes(db, site.monitors);
   assert.equal(await duplicateRows(db), 0, 'none twice');

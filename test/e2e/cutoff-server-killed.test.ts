@@ -5,6 +5,7 @@ import {
   createSite,
   deadlockLines,
   edgeEnv,
+  waitNoHoles,
   startSteadySite,
   duplicateRows,
   iso,
@@ -73,15 +74,7 @@ test(`${HOSTS} hosts at ${INTERVAL_S} s: a server SIGKILLed for ${OUTAGE_MS / 10
     );
   };
   await sleep(Math.max(0, settle - Date.now()));
-  await waitFor(
-    'every slot from the steady state to two slots past the restart stored',
-    async () => (await holes()).length === 0,
-    120_000,
-    1000,
-  ).catch(async (err) => {
-    const h = await holes();
-    throw new Error(`${(err as Error).message}: ${h.length} missing, first ${h.slice(0, 10).join(', ')}`);
-  });
+  await waitNoHoles('every slot from the steady state to two slots past the restart stored', holes, 120_000);
 
   const stored = await storedTimes(db, site.monitors);
   assert.equal(await inWindow(), expectedTotal, 'exactly one row per scheduled poll of the outage');

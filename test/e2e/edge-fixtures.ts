@@ -368,3 +368,11 @@ export async function startSteadySite(
   );
   return Math.max(...[...(await storedTimes(env.db, site.monitors)).values()].map((t) => t[0]!));
 }
+
+/** Waits (as `what`) until `holes()` finds no missing slot; on timeout the error says how many are missing and names the first ten. */
+export async function waitNoHoles(what: string, holes: () => Promise<string[]>, timeoutMs: number): Promise<void> {
+  await waitFor(what, async () => (await holes()).length === 0, timeoutMs, 1000).catch(async (err) => {
+    const h = await holes();
+    throw new Error(`${(err as Error).message}: ${h.length} missing, first ${h.slice(0, 10).join(', ')}`);
+  });
+}

@@ -6,6 +6,7 @@ import {
   createSite,
   deadlockLines,
   edgeEnv,
+  waitNoHoles,
   startSteadySite,
   duplicateRows,
   iso,
@@ -81,15 +82,7 @@ test('monitors deleted, disabled and re-timed while the agent is cut off: no row
       missingSlots(m, INTERVAL, now.get(m)!, firstFull, end).map((t) => `${m}@${iso(t)}`),
     );
   };
-  await waitFor(
-    'every slot of the unchanged monitors stored, through the cut',
-    async () => (await holes()).length === 0,
-    90_000,
-    1000,
-  ).catch(async (err) => {
-    const h = await holes();
-    throw new Error(`${(err as Error).message}: ${h.length} missing, first ${h.slice(0, 10).join(', ')}`);
-  });
+  await waitNoHoles('every slot of the unchanged monitors stored, through the cut', holes, 90_000);
   await waitFor('the spool drained', async () => spooledResults(`${site.home}/spool`).length === 0, 60_000, 1000);
 
   const deletedRows = Number(
