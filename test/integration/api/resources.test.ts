@@ -224,6 +224,33 @@ test('provisioning checks each reference with its own 404', async () => {
   assert.match(metrics.body.error.message, /no metrics yet/);
 });
 
+test('discovery profiles and devices check each reference with its own 404 naming the field', async () => {
+  const agent = await makeAgent('refs-agent');
+  const cred = await makeCredential('refs-cred', 'winrm_basic', 'p');
+  const base = { name: 'refs-dp', agent_id: agent.agent.id, credential_profile_id: cred.id, target: '10.0.0.1' };
+  const cases: [Record<string, unknown>, string, Record<string, unknown>][] = [
+    [{ agent_id: 999999 }, 'Agent not found', { agent_id: 999999 }],
+    [{ credential_profile_id: 999998 }, 'Credential Profile not found', { credential_profile_id: 999998 }],
+    [{ plugin_id: 999997 }, 'Plugin not found', { plugin_id: 999997 }],
+  ];
+  for (const [patch, msg, details] of cases) {
+    const r = await s.api('POST', '/api/v1/discovery-profiles', { ...base, ...patch });
+    assert.equal(r.status, 404, JSON.stringify(r.body));
+    assert.equal(r.body.error.message, msg);
+    assert.deepEqual(r.body.error.details, details);
+  }
+  const ok = await s.api('POST', '/api/v1/discovery-profiles', { ...base, plugin_id: null });
+  assert.equal(ok.status, 201, JSON.stringify(ok.body));
+  const upd = await s.api('PUT', `/api/v1/discovery-profiles/${ok.body.id}`, { agent_id: 999999 });
+  assert.equal(upd.status, 404);
+  assert.deepEqual(upd.body.error.details, { agent_id: 999999 });
+  const dev = await s.api('POST', '/api/v1/devices', { agent_id: 999999, ip: '10.0.0.1' });
+  assert.deepEqual(
+    [dev.status, dev.body.error.message, dev.body.error.details],
+    [404, 'Agent not found', { agent_id: 999999 }],
+  );
+});
+
 test('deletion rules and messages, in their order (README: deletion rules)', async () => {
   const agent = await makeAgent('delete-site');
   const cred = await makeCredential('del-cred', 'winrm_ntlm', PASSWORD);
