@@ -458,6 +458,7 @@ export async function startServer(cfg: Readonly<ServerConfig>, o: { log?: Log } 
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await writer.close();
+      await health.settled();
       await pool.end();
       await embedded?.stop();
       observability.close();

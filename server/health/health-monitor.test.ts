@@ -114,3 +114,20 @@ test('health: a device set active again starts counting from zero', async () => 
   await tick();
   assert.deepEqual(updates, [], 'the failure before the reactivation does not count');
 });
+
+test('health: settled() waits for a slow deactivation, so shutdown can end the pool after it', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const written: number[] = [];
+  const devices = { markInactive: async (id: number) => (await gate, written.push(id), true) };
+  const h = createHealthMonitor({ devices, events: createEventBus(), log: quiet, threshold: 1, windowMs: 600_000 });
+  h.observe([fail(12, 6, Date.now())]);
+  let done = false;
+  const settled = h.settled().then(() => (done = true));
+  await tick();
+  assert.equal(done, false, 'still writing');
+  release();
+  await settled;
+  assert.deepEqual(written, [12]);
+  await h.settled();
+});

@@ -23,6 +23,8 @@ export function createHealthMonitor(o: {
   /** Per device: failures by result time, keyed by monitor + time so a replayed result counts once. */
   const failures = new Map<number, Map<string, number>>();
   const marking = new Set<number>();
+  /** Marks in flight, so shutdown (and a test) can wait for them before the pool closes. */
+  const inFlight = new Set<Promise<void>>();
   let lastPrune = Date.now();
 
   /** Once per window, devices whose failures have all left the window (or that were deleted) are forgotten. */
@@ -73,8 +75,16 @@ export function createHealthMonitor(o: {
         for (const [k, at] of list) if (at <= now - o.windowMs) list.delete(k);
         list.set(`${x.monitor_id}:${t}`, t);
         failures.set(x.device_id, list);
-        if (list.size >= o.threshold) void markInactive(x.device_id, list.size);
+        if (list.size >= o.threshold) {
+          const p = markInactive(x.device_id, list.size);
+          inFlight.add(p);
+          void p.finally(() => inFlight.delete(p));
+        }
       }
+    },
+    /** Resolves once every deactivation started so far has been written (or has failed and been logged). */
+    async settled(): Promise<void> {
+      while (inFlight.size > 0) await Promise.all(inFlight);
     },
     /** Devices with failures counted now. */
     stats: () => ({ devices: failures.size }),

@@ -42,6 +42,7 @@ test('missing results become agent_offline, then timeout, in last_error only; ag
     await Promise.all(writes.splice(0));
     await writer.flush();
     await new Promise((r) => setImmediate(r));
+    await health.settled();
   };
   const agent = (r: PollResult) => writer.write([r]);
   const row = async (m = id) => (await pool.query('SELECT * FROM monitors WHERE id = $1', [m])).rows[0];
