@@ -147,5 +147,45 @@ forEachBackend((backend) => {
         ['metrics_1h_bucket_cpu_max_top', 'metrics_5m_bucket_cpu_max_top'],
       );
     });
+
+    test("when TimescaleDB's catalog does not name the materialization tables, every bucket comes from the views, same answers", async () => {
+      // The catalog is TimescaleDB's internals: when the materialization tables cannot be found (a
+      // hardened database, or a release that renames the catalog) the answer must still be right, from
+      // the views grouped. Hypertable queries need USAGE on the schema and the staleness check reads the
+      // aggregate and invalidation tables, so only the hypertable table is revoked: that leaves exactly
+      // the materialization lookup failing.
+      await c.query('REVOKE SELECT ON _timescaledb_catalog.hypertable FROM PUBLIC');
+      // Roles belong to the cluster, which other test databases share: a name of this run's own.
+      const role = `top_reader_${process.pid}_${Date.now()}`;
+      await c.query(`CREATE ROLE ${role} LOGIN PASSWORD 'top-reader-pw'`);
+      await c.query(`GRANT SELECT ON metrics, metrics_5m, metrics_1h TO ${role}`);
+      const url = new URL(db.url);
+      url.username = role;
+      url.password = 'top-reader-pw';
+      const reader = new pg.Pool({ connectionString: url.toString(), max: 1 });
+      try {
+        await assert.rejects(
+          reader.query('SELECT count(*) FROM _timescaledb_catalog.hypertable'),
+          /permission denied/,
+          'the catalog really is out of reach',
+        );
+        const q = createMetricsQuery({ pool: reader, mode: db.mode, maxRawPoints: 1_000_000, latestCacheMs: 0 });
+        for (const [a, b, limit] of [
+          [T0 + 17 * MIN, T0 + 393 * MIN, 5],
+          [T0 + 17 * MIN, T0 + 393 * MIN, 25],
+          [T0, T0 + 6 * 60 * MIN, 10],
+          [T0 - 60 * MIN, T0 + 7 * 60 * MIN, 10],
+        ] as const) {
+          const got = await q.topPeakCpu(new Date(a), new Date(b), limit);
+          assert.equal(got.source, '1h');
+          assert.deepEqual(got.rows, await expected(a, b, limit), `[${new Date(a).toISOString()}, +${limit})`);
+        }
+      } finally {
+        await reader.end();
+        await c.query('GRANT SELECT ON _timescaledb_catalog.hypertable TO PUBLIC');
+        await c.query(`DROP OWNED BY ${role}`);
+        await c.query(`DROP ROLE ${role}`);
+      }
+    });
   }
 });
