@@ -13,8 +13,6 @@ import { OPERATION_DOCS } from './openapi-examples.ts';
 
 export interface OperationDoc {
   description: string;
-  /** No bearer token needed. */
-  public?: boolean;
   /** The JSON body example (operations with a request body). */
   request?: Record<string, unknown>;
   /** Path and query parameter examples, by name (every path parameter; query ones where useful). */
@@ -23,7 +21,7 @@ export interface OperationDoc {
   response?: unknown;
   /** A second success status and its example (discovery runs: 202 while still running). */
   alternative?: { status: number; description: string; example: unknown };
-  /** Error statuses beyond the defaults (400, 500; 401 unless public; 404 with a path parameter). */
+  /** Error statuses beyond the defaults (400, 500; 401 unless public; 404 with a path parameter). Public: `protect: false` in the router. */
   errors?: number[];
   /** This operation's own error examples, by status (else a generic one for the status). */
   errorExamples?: Partial<Record<number, unknown>>;
@@ -239,9 +237,9 @@ function conflictExample(path: string): unknown {
   return err('CONFLICT', `${u[0]} already exists (${words})`, { constraint: u[1] });
 }
 
-function errorStatuses(path: string, d: OperationDoc | undefined): number[] {
+function errorStatuses(path: string, d: OperationDoc | undefined, open: boolean): number[] {
   const set = new Set<number>([400, 500, ...(d?.errors ?? [])]);
-  if (!d?.public) set.add(401);
+  if (!open) set.add(401);
   if (/\{\w+\}/.test(path)) set.add(404);
   return [...set].sort((a, b) => a - b);
 }
@@ -268,7 +266,10 @@ export function documentOperations<D extends object>(
     for (const [method, op] of Object.entries(ops)) {
       const d = op.operationId ? docs[op.operationId] : undefined;
       if (d) op.description = d.description;
-      if (d?.public) op.security = [];
+      // The router's `protect: false` (a publicProcedure) is the one definition of a public operation:
+      // trpc-to-openapi then leaves `security` out, which would inherit; say "no token" explicitly.
+      const open = !op.security?.length;
+      if (open) op.security = [];
 
       for (const p of op.parameters ?? []) {
         const v = d?.params?.[p.name];
@@ -299,7 +300,7 @@ export function documentOperations<D extends object>(
             content: { 'application/json': { schema: media.schema ?? {}, example: d.alternative.example } },
           };
       }
-      for (const s of errorStatuses(path, d)) {
+      for (const s of errorStatuses(path, d, open)) {
         const e = ERROR_RESPONSES[s]!;
         const example =
           d?.errorExamples?.[s] ?? (s === 404 ? notFoundExample(path) : s === 409 ? conflictExample(path) : e.example);

@@ -210,7 +210,6 @@ const id = (n: number) => ({ id: n });
 
 export const OPERATION_DOCS: Record<string, OperationDoc> = {
   'auth-login': {
-    public: true,
     description:
       'Exchange the admin username and password (from the server configuration) for a JWT valid 24 hours. Send it as ' +
       '`Authorization: Bearer <token>` on every other call. Failed logins are throttled per address and username: ' +
@@ -230,7 +229,6 @@ export const OPERATION_DOCS: Record<string, OperationDoc> = {
     request: {},
   },
   'health-get': {
-    public: true,
     description:
       'Liveness and readiness without a token: whether the database answers and which storage mode the metrics use ' +
       '(TimescaleDB hypertables or plain PostgreSQL). `status` is "degraded" while the database is unavailable.',
@@ -544,7 +542,6 @@ export const OPERATION_DOCS: Record<string, OperationDoc> = {
     },
   },
   'agents-enroll': {
-    public: true,
     description:
       "Called by `nmslite-agent enroll`, not by people: redeem the one-time token with the agent's Ed25519 signing " +
       'key and X25519 sealing key (PEM). 401 for an unknown, used or expired token, 403 for a disabled agent.',

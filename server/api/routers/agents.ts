@@ -59,12 +59,26 @@ export const AgentWithToken = z.object({ agent: AgentOutput, enrollment_token: z
 const tags = ['agents'];
 export const agentsRouter = router({
   list: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/agents', tags } })
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: '/agents',
+        tags,
+        summary: 'List agents with their connection state and spool health',
+      },
+    })
     .input(PageInput)
     .output(z.array(AgentOutput))
     .query(({ ctx, input }) => ctx.services.agents.list(input)),
   get: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/agents/{id}', tags } })
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: '/agents/{id}',
+        tags,
+        summary: 'Get one agent: connection, schedule, last health report and lost results',
+      },
+    })
     .input(IdInput)
     .output(AgentOutput)
     .query(({ ctx, input }) => ctx.services.agents.get(input.id)),
@@ -91,6 +105,7 @@ export const agentsRouter = router({
         path: '/agents/enroll',
         tags,
         summary: "Used by `nmslite-agent enroll`: redeem a one-time token with the agent's public keys",
+        protect: false,
       },
     })
     .input(EnrollRequest)

@@ -8,7 +8,15 @@ export const LoginOutput = z.object({ token: z.string(), expires_at: z.string() 
 
 export const authRouter = router({
   login: publicProcedure
-    .meta({ openapi: { method: 'POST', path: '/auth/login', tags: ['auth'], summary: 'Log in and get a JWT (24 h)' } })
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/auth/login',
+        tags: ['auth'],
+        summary: 'Log in and get a JWT (24 h)',
+        protect: false,
+      },
+    })
     .input(LoginInput)
     .output(LoginOutput)
     .mutation(({ ctx, input }) => ctx.services.auth.login(ctx.ip, input)),

@@ -45,20 +45,40 @@ export const credentialProfilesRouter = router({
     .output(z.array(CredentialProfileOutput))
     .query(({ ctx, input }) => ctx.services.credentialProfiles.list(input)),
   get: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/credential-profiles/{id}', tags } })
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: '/credential-profiles/{id}',
+        tags,
+        summary: 'Get one credential profile (the password is never returned)',
+      },
+    })
     .input(IdInput)
     .output(CredentialProfileOutput)
     .query(({ ctx, input }) => ctx.services.credentialProfiles.get(input.id)),
   create: authedProcedure
     .meta({
       status: 201,
-      openapi: { method: 'POST', path: '/credential-profiles', tags, successDescription: 'Created' },
+      openapi: {
+        method: 'POST',
+        path: '/credential-profiles',
+        tags,
+        summary: 'Create a credential profile (the password is stored encrypted)',
+        successDescription: 'Created',
+      },
     })
     .input(CredentialProfileCreate)
     .output(CredentialProfileOutput)
     .mutation(({ ctx, input }) => ctx.services.credentialProfiles.create(input)),
   update: authedProcedure
-    .meta({ openapi: { method: 'PUT', path: '/credential-profiles/{id}', tags } })
+    .meta({
+      openapi: {
+        method: 'PUT',
+        path: '/credential-profiles/{id}',
+        tags,
+        summary: 'Update a credential profile; omit password to keep it',
+      },
+    })
     .input(CredentialProfileUpdate)
     .output(CredentialProfileOutput)
     .mutation(({ ctx, input: { id, ...rest } }) => ctx.services.credentialProfiles.update(id, rest)),

@@ -46,12 +46,19 @@ export const DeviceOutput = z.object({
 const tags = ['devices'];
 export const devicesRouter = router({
   list: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/devices', tags } })
+    .meta({ openapi: { method: 'GET', path: '/devices', tags, summary: 'List devices, filtered by agent or status' } })
     .input(PageInput.extend({ agent_id: Id.optional(), status: Status.optional() }).strict())
     .output(z.array(DeviceOutput))
     .query(({ ctx, input }) => ctx.services.devices.list(input)),
   get: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/devices/{id}', tags } })
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: '/devices/{id}',
+        tags,
+        summary: 'Get one device, with the error of its last discovery if it had one',
+      },
+    })
     .input(IdInput)
     .output(DeviceOutput)
     .query(({ ctx, input }) => ctx.services.devices.get(input.id)),

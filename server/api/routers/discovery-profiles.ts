@@ -56,22 +56,30 @@ export const DiscoveryRunOutput = z.object({
 const tags = ['discovery-profiles'];
 export const discoveryProfilesRouter = router({
   list: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/discovery-profiles', tags } })
+    .meta({ openapi: { method: 'GET', path: '/discovery-profiles', tags, summary: 'List discovery profiles' } })
     .input(PageInput)
     .output(z.array(DiscoveryProfileOutput))
     .query(({ ctx, input }) => ctx.services.discoveryProfiles.list(input)),
   get: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/discovery-profiles/{id}', tags } })
+    .meta({ openapi: { method: 'GET', path: '/discovery-profiles/{id}', tags, summary: 'Get one discovery profile' } })
     .input(IdInput)
     .output(DiscoveryProfileOutput)
     .query(({ ctx, input }) => ctx.services.discoveryProfiles.get(input.id)),
   create: authedProcedure
-    .meta({ status: 201, openapi: { method: 'POST', path: '/discovery-profiles', tags } })
+    .meta({
+      status: 201,
+      openapi: {
+        method: 'POST',
+        path: '/discovery-profiles',
+        tags,
+        summary: 'Create a discovery profile: targets, agent, credentials',
+      },
+    })
     .input(DiscoveryProfileCreate)
     .output(DiscoveryProfileOutput)
     .mutation(({ ctx, input }) => ctx.services.discoveryProfiles.create(input)),
   update: authedProcedure
-    .meta({ openapi: { method: 'PUT', path: '/discovery-profiles/{id}', tags } })
+    .meta({ openapi: { method: 'PUT', path: '/discovery-profiles/{id}', tags, summary: 'Update a discovery profile' } })
     .input(DiscoveryProfileUpdate)
     .output(DiscoveryProfileOutput)
     .mutation(({ ctx, input: { id, ...rest } }) => ctx.services.discoveryProfiles.update(id, rest)),
@@ -120,7 +128,14 @@ export const discoveryProfilesRouter = router({
     .output(DiscoveryRunOutput)
     .query(({ ctx, input }) => ctx.services.discoveryRuns.get(input.run_id)),
   cancelRun: authedProcedure
-    .meta({ openapi: { method: 'POST', path: '/discovery-runs/{run_id}/cancel', tags } })
+    .meta({
+      openapi: {
+        method: 'POST',
+        path: '/discovery-runs/{run_id}/cancel',
+        tags,
+        summary: 'Cancel a discovery run in progress',
+      },
+    })
     .input(z.object({ run_id: z.string().uuid() }).strict())
     .output(DiscoveryRunOutput)
     .mutation(({ ctx, input }) => ctx.services.discoveryRuns.cancel(input.run_id)),

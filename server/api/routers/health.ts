@@ -11,7 +11,9 @@ export const HealthOutput = z.object({
 
 export const healthRouter = router({
   get: publicProcedure
-    .meta({ openapi: { method: 'GET', path: '/health', tags: ['health'], summary: 'Health check (no auth)' } })
+    .meta({
+      openapi: { method: 'GET', path: '/health', tags: ['health'], summary: 'Health check (no auth)', protect: false },
+    })
     .input(z.object({}).strict().optional())
     .output(HealthOutput)
     .query(({ ctx }) => ctx.services.health()),

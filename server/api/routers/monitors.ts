@@ -109,12 +109,19 @@ export const HistoryOutput = z.object({
 const tags = ['monitors'];
 export const monitorsRouter = router({
   list: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/monitors', tags } })
+    .meta({ openapi: { method: 'GET', path: '/monitors', tags, summary: 'List monitors with their poll state' } })
     .input(PageInput.extend({ device_id: Id.optional() }).strict())
     .output(z.array(MonitorOutput))
     .query(({ ctx, input }) => ctx.services.monitors.list(input)),
   get: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/monitors/{id}', tags } })
+    .meta({
+      openapi: {
+        method: 'GET',
+        path: '/monitors/{id}',
+        tags,
+        summary: 'Get one monitor with its poll state and last error',
+      },
+    })
     .input(IdInput)
     .output(MonitorOutput)
     .query(({ ctx, input }) => ctx.services.monitors.get(input.id)),
@@ -132,7 +139,14 @@ export const monitorsRouter = router({
     .output(MonitorOutput)
     .mutation(({ ctx, input }) => ctx.services.monitors.create(input)),
   update: authedProcedure
-    .meta({ openapi: { method: 'PUT', path: '/monitors/{id}', tags } })
+    .meta({
+      openapi: {
+        method: 'PUT',
+        path: '/monitors/{id}',
+        tags,
+        summary: 'Update a monitor: interval, enabled, credential profile or plugin',
+      },
+    })
     .input(MonitorUpdate)
     .output(MonitorOutput)
     .mutation(({ ctx, input: { id, ...rest } }) => ctx.services.monitors.update(id, rest)),

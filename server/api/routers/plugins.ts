@@ -32,17 +32,17 @@ export const PluginOutput = z.object({
 const tags = ['plugins'];
 export const pluginsRouter = router({
   list: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/plugins', tags } })
+    .meta({ openapi: { method: 'GET', path: '/plugins', tags, summary: 'List plugins (built-in and external)' } })
     .input(PageInput)
     .output(z.array(PluginOutput))
     .query(({ ctx, input }) => ctx.services.plugins.list(input)),
   get: authedProcedure
-    .meta({ openapi: { method: 'GET', path: '/plugins/{id}', tags } })
+    .meta({ openapi: { method: 'GET', path: '/plugins/{id}', tags, summary: 'Get one plugin' } })
     .input(IdInput)
     .output(PluginOutput)
     .query(({ ctx, input }) => ctx.services.plugins.get(input.id)),
   create: authedProcedure
-    .meta({ status: 201, openapi: { method: 'POST', path: '/plugins', tags } })
+    .meta({ status: 201, openapi: { method: 'POST', path: '/plugins', tags, summary: 'Register an external plugin' } })
     .input(PluginCreate)
     .output(PluginOutput)
     .mutation(({ ctx, input }) => ctx.services.plugins.create(input)),
