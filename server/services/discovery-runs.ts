@@ -166,15 +166,24 @@ export function createDiscoveryRunService(d: DiscoveryRunDeps) {
         throw new AppError('CONFLICT', 'a discovery run for this profile is already in progress', {
           run_id: byProfile.get(profileId),
         });
-      const cred = await d.getCredential(p.credential_profile_id);
-      const sealed = await d.agents.sealFor(p.agent_id, p.credential_profile_id);
+      // Claimed before the first await: two starts of one profile at once must not both pass the check.
       const run_id = randomUUID();
-      await recordAudit(d.db, {
-        entity_type: 'discovery_profile',
-        entity_id: profileId,
-        action: 'run',
-        changes: auditChanges('discovery_profile', null, { run_id }),
-      });
+      byProfile.set(profileId, run_id);
+      let cred: Awaited<ReturnType<typeof d.getCredential>>;
+      let sealed: Awaited<ReturnType<typeof d.agents.sealFor>>;
+      try {
+        cred = await d.getCredential(p.credential_profile_id);
+        sealed = await d.agents.sealFor(p.agent_id, p.credential_profile_id);
+        await recordAudit(d.db, {
+          entity_type: 'discovery_profile',
+          entity_id: profileId,
+          action: 'run',
+          changes: auditChanges('discovery_profile', null, { run_id }),
+        });
+      } catch (err) {
+        byProfile.delete(profileId);
+        throw err;
+      }
       let finish = () => {};
       const done = new Promise<void>((r) => (finish = r));
       const run = {
@@ -203,7 +212,6 @@ export function createDiscoveryRunService(d: DiscoveryRunDeps) {
       };
       run.timer.unref();
       runs.set(run_id, run);
-      byProfile.set(profileId, run_id);
       const sent = d.agents.send(p.agent_id, {
         type: 'discovery.start',
         job: {
