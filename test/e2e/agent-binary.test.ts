@@ -16,11 +16,11 @@ before(async () => {
 after(() => s.stop());
 
 test('the linux-x64 single executable runs with no node_modules, enrolls and connects', {
-  timeout: 180_000,
+  timeout: 420_000,
 }, async () => {
   await run(process.execPath, ['--import', 'tsx', 'agent/build/build-sea.ts', '--only', 'linux-x64'], {
     cwd: ROOT,
-    timeout: 150_000,
+    timeout: 240_000,
   });
   const built = `${ROOT}/dist/nmslite-agent-linux-x64`;
   assert.ok(existsSync(built), 'the build wrote the linux-x64 binary');
@@ -37,11 +37,13 @@ test('the linux-x64 single executable runs with no node_modules, enrolls and con
   chmodSync(bin, 0o755);
   assert.ok(!existsSync(`${dir}/node_modules`));
 
+  // A start that compiled or installed anything would take far longer than this bound, which leaves
+  // a loaded machine room (the executable answers in well under a second here).
   const t0 = Date.now();
   const v = await run(bin, ['--version'], { cwd: dir });
   assert.equal(v.stdout.trim(), '0.1.0');
   assert.equal(v.stderr, '', 'no warnings at start');
-  assert.ok(Date.now() - t0 < 3000);
+  assert.ok(Date.now() - t0 < 15_000, `--version took ${Date.now() - t0} ms`);
 
   const created = await s.api('POST', '/api/v1/agents', { name: 'sea-site' });
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir };
@@ -64,7 +66,7 @@ test('the linux-x64 single executable runs with no node_modules, enrolls and con
     await waitFor(
       'binary agent online',
       async () => (await s.api('GET', `/api/v1/agents/${created.body.agent.id}`)).body.online,
-      20_000,
+      90_000,
     );
     const status = await run(bin, ['status', '--home', `${dir}/state`], { cwd: dir, env });
     assert.equal(JSON.parse(status.stdout).agent_id, created.body.agent.id);

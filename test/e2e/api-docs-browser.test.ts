@@ -22,7 +22,7 @@ function chromiumMissing(): string | undefined {
 
 test('/api/docs renders every endpoint of the OpenAPI document in Chromium, with no errors and nothing from another site', {
   skip: skipUnlessRequired(chromiumMissing()),
-  timeout: 180_000,
+  timeout: 300_000,
 }, async (t) => {
   let s: TestServer | undefined;
   let browser: Browser | undefined;
@@ -43,6 +43,8 @@ test('/api/docs renders every endpoint of the OpenAPI document in Chromium, with
       // CI runs as root, where Chromium's sandbox cannot start; the test server's certificate is self-signed.
       args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu', '--no-first-run'],
       acceptInsecureCerts: true,
+      // puppeteer's default is 30 s; Chromium's first start on a loaded machine can take longer.
+      timeout: 120_000,
     });
     const page = await browser.newPage();
     await page.setViewport({ width: 1280, height: 900 });
@@ -69,12 +71,12 @@ test('/api/docs renders every endpoint of the OpenAPI document in Chromium, with
       "document.addEventListener('securitypolicyviolation', (e) => console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));",
     );
 
-    const r = await page.goto(`${origin}/api/docs`, { waitUntil: 'networkidle0', timeout: 60_000 });
+    const r = await page.goto(`${origin}/api/docs`, { waitUntil: 'networkidle0', timeout: 120_000 });
     assert.equal(r?.status(), 200);
     assert.equal(new URL(page.url()).pathname, '/api/docs/', 'redirected to the trailing-slash page');
-    await page.waitForSelector('.opblock .opblock-summary-path', { timeout: 60_000 });
+    await page.waitForSelector('.opblock .opblock-summary-path', { timeout: 120_000 });
     await page.waitForFunction(`document.querySelectorAll('.opblock').length >= ${expected.length}`, {
-      timeout: 30_000,
+      timeout: 60_000,
     });
 
     const listed = await page.$$eval('.opblock', (els) =>
@@ -97,7 +99,7 @@ test('/api/docs renders every endpoint of the OpenAPI document in Chromium, with
       );
       (el?.querySelector('.opblock-summary-control') as unknown as { click(): void } | null)?.click();
     });
-    await page.waitForSelector('.opblock-post.is-open .responses-table', { timeout: 30_000 });
+    await page.waitForSelector('.opblock-post.is-open .responses-table', { timeout: 60_000 });
     const opened = await page.$eval('.opblock-post.is-open', (el) => el.textContent ?? '');
     assert.match(opened, /one-time enrollment token/, 'the description');
     assert.match(opened, /site-hamburg/, 'the request example');

@@ -33,11 +33,11 @@ after(async () => {
 });
 
 test('a short-form range with an overlap is counted as the agent counts it, and a wrong password shows as each host’s authentication error', {
-  timeout: 120_000,
+  timeout: 360_000,
 }, async () => {
   const { agentId, home } = await enrollAgent(s, 'host-errors');
   agent = startAgentProcess(home);
-  await waitOnline(s, agentId, true, 20_000);
+  await waitOnline(s, agentId);
 
   const cred = (
     await s.api('POST', '/api/v1/credential-profiles', {
@@ -63,7 +63,7 @@ test('a short-form range with an overlap is counted as the agent counts it, and 
   assert.ok(started.status === 200 || started.status === 202, JSON.stringify(started.body));
   assert.equal(started.body.total, 60, 'the server counts the target as the agent will, before the agent reports');
   const runId = started.body.run_id as string;
-  const run = await discoveryRunEnded(s, 'discovery finished', runId, 60_000);
+  const run = await discoveryRunEnded(s, 'discovery finished', runId, 120_000);
   assert.equal(run.status, 'completed', JSON.stringify(run));
   assert.deepEqual([run.scanned, run.total], [60, 60], "the agent's count is the server's");
   assert.deepEqual(
@@ -83,7 +83,7 @@ test('a short-form range with an overlap is counted as the agent counts it, and 
   // With the right password a new run clears the error.
   assert.equal((await s.api('PUT', `/api/v1/credential-profiles/${cred.id}`, { password: PASSWORD })).status, 200);
   const again = (await s.api('POST', `/api/v1/discovery-profiles/${dp.body.id}/run`)).body.run_id as string;
-  const fixed = await discoveryRunEnded(s, 'second discovery finished', again, 60_000);
+  const fixed = await discoveryRunEnded(s, 'second discovery finished', again, 120_000);
   assert.equal(fixed.status, 'completed', JSON.stringify(fixed));
   for (const d of fixed.devices) {
     assert.equal(d.discovery_error, null, JSON.stringify(d));

@@ -68,7 +68,7 @@ export async function spawnWinsimCli(
   const ok = await Promise.race([
     read,
     exited.then(() => false),
-    new Promise<false>((r) => (timer = setTimeout(() => r(false), o.timeoutMs ?? 60_000))),
+    new Promise<false>((r) => (timer = setTimeout(() => r(false), o.timeoutMs ?? 120_000))),
   ]);
   clearTimeout(timer);
   if (!ok) {
@@ -363,7 +363,7 @@ export async function startSteadySite(
   await waitFor(
     `${rows} rows per monitor`,
     async () => [...(await storedTimes(env.db, site.monitors)).values()].every((t) => t.length >= rows),
-    90_000,
+    180_000,
     1000,
   );
   return Math.max(...[...(await storedTimes(env.db, site.monitors)).values()].map((t) => t[0]!));

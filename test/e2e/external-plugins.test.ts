@@ -30,11 +30,11 @@ after(async () => {
 });
 
 test('hanging, crashing and garbage-printing plugins fail clearly; healthy monitors keep working', {
-  timeout: 120_000,
+  timeout: 300_000,
 }, async () => {
   const { agentId } = await enrollAgent(s, 'plugin-site', { home });
   agent = startAgentProcess(home, ['--ping-before-poll', 'false']);
-  await waitOnline(s, agentId, true, 20_000);
+  await waitOnline(s, agentId);
   const h = sim.hosts[0]!;
   const cred = (
     await s.api('POST', '/api/v1/credential-profiles', {
@@ -83,13 +83,16 @@ test('hanging, crashing and garbage-printing plugins fail clearly; healthy monit
   ).body.id;
 
   const state = async (id: number) => (await s.api('GET', `/api/v1/monitors/${id}`)).body;
+  // The healthy two polled, the broken ones failed (a healthy one's first poll on a loaded machine may
+  // have met the 5 s job timeout: what counts is that it works alongside the broken ones).
+  const healthy = new Set([monitors.good, monitors.wmi]);
   await waitFor(
-    'every monitor attempted',
+    'every monitor attempted: the healthy ones polled, the others failed',
     async () => {
-      const all = await Promise.all(Object.values(monitors).map(state));
-      return all.every((m) => m.last_polled || m.last_error);
+      const all = await Promise.all(Object.values(monitors).map(async (id) => ({ id, m: await state(id) })));
+      return all.every(({ id, m }) => (healthy.has(id) ? m.last_polled : m.last_error));
     },
-    60_000,
+    120_000,
     500,
   );
   const hang = await state(monitors.hang!);

@@ -77,13 +77,14 @@ forEachBackend((backend) => {
       '--interval-ms',
       String(60_000),
     ]);
-    await waitFor('first rows', async () => (await rows()) >= 1500, 30_000, 20);
+    // The pump is a tsx process: its start alone can take a while on a loaded machine.
+    await waitFor('first rows', async () => (await rows()) >= 1500, 120_000, 20);
     await s.restart(300);
     const afterRestart = await rows();
-    await waitFor('rows after the restart', async () => (await rows()) >= afterRestart + 1500, 30_000, 20);
+    await waitFor('rows after the restart', async () => (await rows()) >= afterRestart + 1500, 120_000, 20);
     s.server.hub.closeAgent(agentId, 1012, 'test: connection cut');
     const afterCut = await rows();
-    await waitFor('rows after the cut', async () => (await rows()) >= afterCut + 1500, 30_000, 20);
+    await waitFor('rows after the cut', async () => (await rows()) >= afterCut + 1500, 120_000, 20);
     first.child.kill('SIGKILL');
     await first.exited;
     const atKill = await rows();

@@ -25,7 +25,8 @@ export function runAgentCommand(
     execFile(
       process.execPath,
       ['--import', 'tsx', MAIN, ...args],
-      { cwd: ROOT, env: { ...process.env, ...env }, timeout: 60_000 },
+      // Generous: tsx compiles the agent on every start, which a loaded machine can take long over.
+      { cwd: ROOT, env: { ...process.env, ...env }, timeout: 120_000 },
       (err, stdout, stderr) => {
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
       },
@@ -113,7 +114,7 @@ export async function enrollAgent(
 }
 
 /** Waits until GET /agents/:id reports the agent online (or, with `online` false, offline). */
-export async function waitOnline(s: AgentApi, agentId: number, online = true, timeoutMs = 60_000): Promise<void> {
+export async function waitOnline(s: AgentApi, agentId: number, online = true, timeoutMs = 90_000): Promise<void> {
   await waitFor(
     `agent ${agentId} ${online ? 'online' : 'offline'}`,
     async () => (await s.api('GET', `/api/v1/agents/${agentId}`)).body?.online === online,

@@ -93,7 +93,7 @@ async function createTimescaleDatabase(): Promise<{ url: string; drop(): Promise
     throw new Error(`${TIMESCALE_URL_ENV} is not a URL like postgres://postgres@127.0.0.1:55432/postgres`);
   }
   const safe = `${base.protocol}//${base.host}${base.pathname}`;
-  const client = new pg.Client({ connectionString: admin, connectionTimeoutMillis: 5000 });
+  const client = new pg.Client({ connectionString: admin, connectionTimeoutMillis: 30_000 });
   try {
     await client.connect();
   } catch (err) {
@@ -126,7 +126,7 @@ async function createTimescaleDatabase(): Promise<{ url: string; drop(): Promise
   return {
     url: url.toString(),
     async drop() {
-      const c = new pg.Client({ connectionString: admin, connectionTimeoutMillis: 5000 });
+      const c = new pg.Client({ connectionString: admin, connectionTimeoutMillis: 30_000 });
       await c.connect();
       try {
         // FORCE: TimescaleDB's scheduler and policy workers hold connections to it.

@@ -8,7 +8,7 @@ import { httpsRequest, TEST_ADMIN } from './server.ts';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
 /** How long a start may take before it counts as failed (tsx compiles the server on every start). */
-const START_TIMEOUT_MS = 60_000;
+const START_TIMEOUT_MS = 120_000;
 
 export interface ServerProcess {
   /** https://127.0.0.1:PORT — the same on every start. */
